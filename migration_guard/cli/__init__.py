@@ -1,0 +1,97 @@
+"""The ``migration-guard`` command line: a thin click layer over
+:mod:`migration_guard.commands`.
+
+Each sub-command lives in its own module in this package and is imported only
+when it is invoked, so ``migration-guard check`` starts quickly. Errors are
+turned into exit codes here and only here: 0 fine, 1 a problem found or an
+operation failed, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from migration_guard import __version__
+
+#: sub-command name -> "module:attribute" of its click command.
+COMMANDS: dict[str, str] = {
+    "check": "migration_guard.cli.check:check",
+    "keygen": "migration_guard.cli.backup:keygen",
+    "backup": "migration_guard.cli.backup:backup",
+    "backups": "migration_guard.cli.backup:backups",
+    "restore": "migration_guard.cli.backup:restore",
+    "decrypt": "migration_guard.cli.backup:decrypt",
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        reference = COMMANDS.get(cmd_name)
+        if reference is None:
+            return None
+        import importlib
+
+        module_name, _, attribute = reference.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("migration_guard"):
+                return None  # sub-command not built yet in this checkout
+            raise
+        loaded: click.Command = getattr(module, attribute)
+        return loaded
+
+
+def config_file_option(function: F) -> F:
+    return click.option(
+        "--config-file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        envvar="MIGRATION_GUARD_CONFIG",
+        help="TOML file with a [tool.migration_guard] table (default: ./pyproject.toml).",
+    )(function)
+
+
+def fail(message: str, exit_code: int) -> NoReturn:
+    click.echo(f"migration-guard: error: {message}", err=True)
+    sys.exit(exit_code)
+
+
+class GuardedGroup(LazyGroup):
+    """Maps migration-guard's own errors to exit codes without tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from migration_guard.errors import MigrationGuardError
+
+        try:
+            return super().invoke(ctx)
+        except MigrationGuardError as exc:
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except BrokenPipeError:
+            sys.exit(1)
+
+
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="migration-guard")
+def main() -> None:
+    """Keep schema migrations from destroying production data.
+
+    Exit codes: 0 fine, 1 problems found or an operation failed,
+    2 usage or configuration error.
+    """

@@ -1,0 +1,203 @@
+"""One typed configuration, read once and handed down.
+
+Sources, later ones winning: defaults, ``[tool.migration_guard]`` of the file
+named by ``--config-file`` / ``MIGRATION_GUARD_CONFIG`` (else ``./pyproject.toml``),
+environment variables for URLs and paths, and finally CLI options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from migration_guard.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+CONFIG_ENV = "MIGRATION_GUARD_CONFIG"
+URL_ENV = "MIGRATION_GUARD_URL"
+BACKUP_DIR_ENV = "MIGRATION_GUARD_BACKUP_DIR"
+
+DIALECTS = ("mysql", "mariadb", "postgresql", "sqlite")
+DEFAULT_VERSION_TABLE = "alembic_version"
+
+
+@dataclass(frozen=True)
+class ProtectedTables:
+    """Decides whether a table is protected.
+
+    Patterns are case-insensitive globs and may be schema-qualified
+    (``app.customers``, ``billing.*``). An unqualified pattern matches the
+    table in any schema. With no patterns at all every table is protected
+    (safe by default); otherwise exactly the matching tables are, plus the
+    Alembic version table.
+    """
+
+    patterns: tuple[str, ...] = ()
+    version_table: str = DEFAULT_VERSION_TABLE
+
+    @property
+    def protects_everything(self) -> bool:
+        return not self.patterns
+
+    def is_protected(self, name: str, schema: str | None = None) -> bool:
+        if self.protects_everything:
+            return True
+        lowered = name.lower()
+        if lowered == self.version_table.lower():
+            return True
+        qualified = f"{schema.lower()}.{lowered}" if schema else lowered
+        for pattern in self.patterns:
+            pattern = pattern.lower()
+            if "." in pattern:
+                if schema and fnmatch.fnmatchcase(qualified, pattern):
+                    return True
+            elif fnmatch.fnmatchcase(lowered, pattern):
+                return True
+        return False
+
+    def with_patterns(self, extra: Iterable[str]) -> ProtectedTables:
+        return dataclasses.replace(self, patterns=self.patterns + tuple(extra))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting migration-guard reads. See docs/configuration.md."""
+
+    #: Glob patterns of protected tables; empty means every table.
+    protected_tables: tuple[str, ...] = ()
+    #: SQL dialect for ``check`` when it cannot be taken from the Alembic URL.
+    dialect: str | None = None
+    #: Path of alembic.ini.
+    alembic_config: str = "alembic.ini"
+    #: Name of Alembic's version table (always protected).
+    version_table: str = DEFAULT_VERSION_TABLE
+    #: Paths excluded from ``check`` directory scans (globs).
+    exclude: tuple[str, ...] = ()
+    #: Default database URL (SQLAlchemy form, no secrets in files: prefer the env).
+    url: str | None = None
+    #: Where backups and the catalog live.
+    backup_dir: str = ".migration-guard/backups"
+    #: Where this configuration was read from (None: defaults only).
+    source: str | None = None
+    #: Unparsed sub-tables owned by later subsystems (backup, monitor, notify...).
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def protected(self) -> ProtectedTables:
+        return ProtectedTables(self.protected_tables, self.version_table)
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+_SCALAR_KEYS = {f.name for f in dataclasses.fields(Config)} - {"source", "sections"}
+#: Sub-tables that later subsystems own; each validates its own keys.
+_SECTIONS = ("backup", "upgrade", "protect", "monitor", "notify", "schedule", "tables")
+_TUPLE_KEYS = {"protected_tables", "exclude"}
+
+
+def _config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path | None, bool]:
+    """The file to read and whether the user named it (then it must exist)."""
+    if explicit:
+        return Path(explicit), True
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env), True
+    default = Path("pyproject.toml")
+    return (default if default.is_file() else None), False
+
+
+def _validate(table: Mapping[str, Any], source: str) -> dict[str, Any]:
+    known = sorted(_SCALAR_KEYS | set(_SECTIONS))
+    values: dict[str, Any] = {}
+    sections: dict[str, Mapping[str, Any]] = {}
+    for key, value in table.items():
+        if key in _SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(
+                    f"{source}: [tool.migration_guard.{key}] must be a table", key=key
+                )
+            sections[key] = value
+            continue
+        if key not in _SCALAR_KEYS:
+            raise ConfigError(
+                f"{source}: unknown key {key!r} in [tool.migration_guard]; "
+                f"known keys: {', '.join(known)}",
+                key=key,
+            )
+        if key in _TUPLE_KEYS:
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(
+                    f"{source}: {key} must be a list of strings, e.g. {key} = [\"users\"]",
+                    key=key,
+                )
+            values[key] = tuple(value)
+        elif not isinstance(value, str):
+            raise ConfigError(f"{source}: {key} must be a string", key=key)
+        else:
+            values[key] = value
+    if "dialect" in values:
+        values["dialect"] = normalise_dialect(values["dialect"], source=f"{source}: dialect")
+    values["sections"] = sections
+    return values
+
+
+def normalise_dialect(name: str, *, source: str = "--dialect") -> str:
+    lowered = name.strip().lower()
+    aliases = {"postgres": "postgresql", "pg": "postgresql", "sqlite3": "sqlite"}
+    lowered = aliases.get(lowered, lowered)
+    if lowered not in DIALECTS:
+        raise ConfigError(
+            f"{source}: unknown dialect {name!r}; known dialects: {', '.join(DIALECTS)}",
+            key="dialect",
+        )
+    return lowered
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read ``[tool.migration_guard]`` from ``path`` (or the default locations).
+
+    Raises :class:`ConfigError` for unreadable or invalid TOML and unknown keys.
+    """
+    config_path, named = _config_path(path)
+    values: dict[str, Any] = {}
+    source = None
+    if config_path is not None:
+        source = str(config_path)
+        if not config_path.is_file():
+            if named:
+                raise ConfigError(
+                    f"config file {source} does not exist; fix the path given by "
+                    f"--config-file or {CONFIG_ENV}"
+                )
+        else:
+            try:
+                document = tomllib.loads(config_path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{source} is not valid TOML: {exc}") from None
+            except OSError as exc:
+                raise ConfigError(f"cannot read {source}: {exc.strerror}") from None
+            tool = document.get("tool", {})
+            table = tool.get("migration_guard", {}) if isinstance(tool, dict) else {}
+            if not isinstance(table, dict):
+                raise ConfigError(f"{source}: tool.migration_guard must be a table")
+            values = _validate(table, source)
+    env_url = os.environ.get(URL_ENV)
+    if env_url:
+        values["url"] = env_url
+    env_dir = os.environ.get(BACKUP_DIR_ENV)
+    if env_dir:
+        values["backup_dir"] = env_dir
+    return Config(source=source, **values)

@@ -1,0 +1,115 @@
+"""Shared fixtures: real databases, never mocks.
+
+Database tests are marked ``mysql`` or ``postgresql``. They create their own
+uniquely named databases (and users) and drop them afterwards. When
+``CI=true`` a database that cannot be reached fails the test instead of
+skipping it, because a skipped database test proves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+MYSQL_ADMIN_URL = os.environ.get("MG_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "MG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally, fail in CI: a skipped database test counts as a failure there."""
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
+def unique_name(prefix: str = "mg_test") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def mysql_admin_engine():  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(MYSQL_ADMIN_URL, pool_pre_ping=True)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server"
+        engine.dispose()
+        unavailable(f"MariaDB/MySQL is not reachable at {MYSQL_ADMIN_URL}: {exc}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def mysql_url(mysql_admin_engine) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh, empty MariaDB database; its SQLAlchemy URL (root, no password)."""
+    import sqlalchemy as sa
+
+    name = unique_name()
+    with mysql_admin_engine.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    try:
+        yield f"{MYSQL_ADMIN_URL.rstrip('/')}/{name}?charset=utf8mb4"
+    finally:
+        with mysql_admin_engine.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_engine():  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        engine.dispose()
+        unavailable(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_engine) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    name = unique_name()
+    with postgres_admin_engine.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with postgres_admin_engine.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'app.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The same test over every real backend supported today."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "mysql_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture(scope="session")
+def sakila_dir() -> Path:
+    path = SHARED_FIXTURES / "sakila"
+    if not (path / "sakila-schema.sql").is_file():
+        pytest.fail(f"the Sakila fixture is missing at {path}")
+    return path

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migration_guard.config import (
+    Config,
+    ProtectedTables,
+    load_config,
+    normalise_dialect,
+)
+from migration_guard.errors import ConfigError
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_when_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MIGRATION_GUARD_CONFIG", raising=False)
+    config = load_config()
+    assert config == Config()
+    assert config.protected.protects_everything
+
+
+def test_reads_pyproject_in_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MIGRATION_GUARD_CONFIG", raising=False)
+    write(
+        tmp_path / "pyproject.toml",
+        '[tool.migration_guard]\nprotected_tables = ["users", "billing.*"]\ndialect = "MariaDB"\n',
+    )
+    config = load_config()
+    assert config.protected_tables == ("users", "billing.*")
+    assert config.dialect == "mariadb"
+    assert config.source == "pyproject.toml"
+
+
+def test_env_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "guard.toml", '[tool.migration_guard]\nprotected_tables = "x"\n')
+    monkeypatch.setenv("MIGRATION_GUARD_CONFIG", str(path))
+    assert load_config().protected_tables == ("x",)
+
+
+def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.toml", "[tool.migration_guard\nx=")
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_unknown_key_lists_known_keys(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "[tool.migration_guard]\nprotected_tabels = []\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "protected_tabels" in message
+    assert "protected_tables" in message
+    assert info.value.key == "protected_tabels"
+
+
+def test_wrong_type_is_explained(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "[tool.migration_guard]\nprotected_tables = 3\n")
+    with pytest.raises(ConfigError, match="list of strings"):
+        load_config(path)
+
+
+def test_sections_are_kept_for_their_owners(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "[tool.migration_guard.backup]\nkeep_days = 7\n")
+    assert load_config(path).sections["backup"] == {"keep_days": 7}
+
+
+def test_unknown_dialect() -> None:
+    with pytest.raises(ConfigError, match="known dialects: mysql, mariadb, postgresql, sqlite"):
+        normalise_dialect("oracle")
+    assert normalise_dialect("postgres") == "postgresql"
+
+
+@pytest.mark.parametrize(
+    ("patterns", "name", "schema", "expected"),
+    [
+        ((), "anything", None, True),
+        (("users",), "USERS", None, True),
+        (("users",), "users", "app", True),
+        (("users",), "orders", None, False),
+        (("users",), "alembic_version", None, True),
+        (("app.*",), "orders", "app", True),
+        (("app.*",), "orders", "other", False),
+        (("app.*",), "orders", None, False),
+        (("cust*",), "customers", None, True),
+    ],
+)
+def test_protected_tables(
+    patterns: tuple[str, ...], name: str, schema: str | None, expected: bool
+) -> None:
+    assert ProtectedTables(patterns).is_protected(name, schema) is expected
