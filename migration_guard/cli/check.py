@@ -7,8 +7,7 @@ import sys
 import click
 
 from migration_guard.cli import config_file_option
-
-FORMATS = ("text", "json", "sarif", "github")
+from migration_guard.render import FORMATS
 
 
 @click.command()
