@@ -1,0 +1,172 @@
+"""Runs the rules over the operations of a sequence of statements.
+
+The analyzer parses each statement (unless its operations are already known),
+lets every rule interested in an operation's kind judge it, and keeps a running
+picture of the schema (tables created per file or revision, column types) so
+that rules can exempt tables created in the same unit and recognise widenings.
+Violations become :class:`~migration_guard.analysis.model.Finding` objects
+pointing at what the user wrote; suppression comments are applied last.
+
+It never raises over any input text: whatever cannot be understood becomes an
+``unanalyzable`` finding (fail closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+from migration_guard.analysis.model import Finding, Operation, OpKind, Report, Severity, Statement
+from migration_guard.analysis.rules import Rule, RuleContext, Violation, get_rule, rules_for_kind
+from migration_guard.analysis.suppress import apply_suppressions
+from migration_guard.config import ProtectedTables
+
+__all__ = ["analyze", "analyze_sql"]
+
+STATEMENT_PREVIEW = 500
+UNANALYZABLE_RULE = "unanalyzable"
+
+
+def preview(sql: str, limit: int = STATEMENT_PREVIEW) -> str:
+    """The statement text as shown in findings: stripped, at most ``limit`` characters."""
+    text = sql.strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _finding(
+    rule: Rule, statement: Statement, violation: Violation, context: RuleContext
+) -> Finding:
+    """Locate at ``statement``, the one analysed: operations known in advance
+    (Alembic op objects) may carry a statement with another spelling of the path."""
+    severity = violation.severity
+    if severity is None:
+        severity = Severity.ERROR if context.is_protected(violation.table) else Severity.WARNING
+    return Finding(
+        rule=rule.id,
+        severity=severity,
+        table=violation.table.qualified if violation.table else None,
+        file=statement.file,
+        line=statement.line,
+        column=statement.column,
+        message=violation.message,
+        statement=preview(statement.sql),
+        hint=rule.hint,
+    )
+
+
+def _internal_failure(statement: Statement, what: str, error: BaseException) -> Finding:
+    """A finding for a failure of migration-guard itself: fail closed, never crash."""
+    return Finding(
+        rule=UNANALYZABLE_RULE,
+        severity=Severity.ERROR,
+        table=None,
+        file=statement.file,
+        line=statement.line,
+        column=statement.column,
+        message=f"{what} failed ({type(error).__name__}: {error}); treated as unanalyzable",
+        statement=preview(statement.sql),
+        hint=get_rule(UNANALYZABLE_RULE).hint,
+    )
+
+
+def _operations(statement: Statement, dialect: str) -> list[Operation]:
+    if statement.known_operations:
+        return list(statement.known_operations)
+    from migration_guard.analysis.parse import parse_statement
+
+    try:
+        return list(parse_statement(statement, dialect))
+    except Exception as error:  # parse_statement must not raise; fail closed
+        return [
+            Operation(
+                OpKind.UNANALYZABLE,
+                statement,
+                reason=f"parser failed ({type(error).__name__}: {error})",
+            )
+        ]
+
+
+def _safe_iter(statements: Iterable[Statement], failures: list[Finding]) -> Iterator[Statement]:
+    """Iterate ``statements``; a failing producer (splitter) ends with an unanalyzable finding."""
+    iterator = iter(statements)
+    last: Statement | None = None
+    while True:
+        try:
+            statement = next(iterator)
+        except StopIteration:
+            return
+        except Exception as error:  # fail closed on any producer failure
+            where = last or Statement(sql="", file="<input>", line=1)
+            failures.append(_internal_failure(where, "reading the statements", error))
+            return
+        last = statement
+        yield statement
+
+
+def analyze(
+    statements: Iterable[Statement],
+    *,
+    dialect: str,
+    protected: ProtectedTables,
+    sources: Mapping[str, str] | None = None,
+    extra_findings: Iterable[Finding] = (),
+) -> Report:
+    """Check ``statements`` in order and return every finding, sorted by position.
+
+    ``sources`` maps file names to their text so that suppression comments can
+    be read (SQL files and Alembic revision files alike). ``extra_findings``
+    (e.g. from the Alembic planner) are sorted, suppressed and reported with
+    the rest.
+    """
+    context = RuleContext(dialect=dialect, protected=protected)
+    findings: list[Finding] = list(extra_findings)
+    files: dict[str, None] = {}
+    count = 0
+    for statement in _safe_iter(statements, findings):
+        count += 1
+        files.setdefault(statement.file, None)
+        for operation in _operations(statement, dialect):
+            for rule in rules_for_kind(operation.kind):
+                try:
+                    violations = list(rule.check(operation, context))
+                except Exception as error:  # a rule bug must not hide a statement
+                    findings.append(_internal_failure(statement, f"rule {rule.id}", error))
+                    continue
+                findings.extend(_finding(rule, statement, v, context) for v in violations)
+            try:
+                context.observe(operation)
+            except Exception as error:  # keep analysing the other statements
+                findings.append(_internal_failure(statement, "tracking the schema", error))
+    if sources:
+        for file in sources:
+            files.setdefault(file, None)
+        findings = apply_suppressions(findings, sources)
+    findings.sort(key=lambda finding: (finding.file, finding.line, finding.column))
+    return Report(findings=findings, files=list(files), statements=count)
+
+
+def analyze_sql(
+    text: str,
+    *,
+    file: str = "<stdin>",
+    dialect: str = "mysql",
+    protected: ProtectedTables | None = None,
+) -> Report:
+    """Split ``text`` into statements and analyse them; suppressions in ``text`` apply."""
+    protected = protected if protected is not None else ProtectedTables()
+    failures: list[Finding] = []
+    statements: list[Statement] = []
+    try:
+        from migration_guard.analysis.splitter import split_sql
+
+        statements = list(split_sql(text, file=file, dialect=dialect, unit=file))
+    except Exception as error:  # fail closed on any splitter failure
+        failures.append(
+            _internal_failure(Statement(sql=text, file=file, line=1), "splitting the SQL", error)
+        )
+    return analyze(
+        statements,
+        dialect=dialect,
+        protected=protected,
+        sources={file: text},
+        extra_findings=failures,
+    )

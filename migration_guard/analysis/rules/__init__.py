@@ -1,0 +1,244 @@
+"""The rules of the static check: one module per rule, discovered at run time.
+
+Each module in this package exposes ``RULE``, a :class:`Rule`. Its docstring is
+the rule's long description (why it matters, what to do instead); the file
+name is the rule id with underscores (``drop_column.py`` -> ``drop-column``).
+
+A rule looks at one :class:`~migration_guard.analysis.model.Operation` at a time
+and yields :class:`Violation` objects. The analyzer turns them into findings and
+decides the default severity from the protected-tables configuration; the rule
+only needs to say *what* is wrong. The :class:`RuleContext` gives rules the
+little they need to know about the migration so far: which tables were created
+in the same file or revision (Atlas-style exemption) and which column types are
+already known (to recognise provable widenings).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import pkgutil
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from migration_guard.analysis.model import ColumnType, Operation, OpKind, Severity, TableRef
+from migration_guard.config import ProtectedTables
+from migration_guard.errors import UnknownNameError
+
+__all__ = [
+    "Rule",
+    "RuleContext",
+    "Violation",
+    "all_rules",
+    "get_rule",
+    "rule_ids",
+    "rules_for_kind",
+]
+
+RULE_ID_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+
+_IF_NOT_EXISTS = re.compile(r"\bIF\s+NOT\s+EXISTS\b", re.IGNORECASE)
+
+#: Dialects that behave like MySQL for type sizes and storage engines.
+MYSQL_FAMILY = frozenset({"mysql", "mariadb"})
+
+
+@dataclass(frozen=True)
+class Violation:
+    """What a rule found wrong with one operation.
+
+    ``severity`` None lets the analyzer choose: error on a protected table,
+    warning otherwise.
+    """
+
+    message: str
+    table: TableRef | None
+    severity: Severity | None = None
+
+
+CheckFunction = Callable[[Operation, "RuleContext"], Iterable[Violation]]
+
+
+def _never(operation: Operation, context: RuleContext) -> Iterable[Violation]:
+    """The check of rules whose findings the analyzer itself emits."""
+    return ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named check over operations of some kinds."""
+
+    id: str
+    summary: str
+    description: str
+    hint: str
+    kinds: frozenset[OpKind] = frozenset()
+    check: CheckFunction = _never
+
+    def __post_init__(self) -> None:
+        if not RULE_ID_PATTERN.match(self.id):
+            raise ValueError(f"rule id {self.id!r} is not kebab-case")
+        object.__setattr__(self, "description", inspect.cleandoc(self.description))
+
+
+def unit_of(operation: Operation) -> str:
+    """The exemption scope of an operation: its revision, else its file."""
+    return operation.statement.unit or operation.statement.file
+
+
+def table_key(table: TableRef) -> tuple[str | None, str]:
+    return (table.schema.lower() if table.schema else None, table.name.lower())
+
+
+def renamed_table(old: TableRef, new_name: str) -> TableRef:
+    """The TableRef a rename produces; an unqualified new name keeps the old schema."""
+    schema, dot, name = new_name.rpartition(".")
+    if dot and schema and name:
+        return TableRef(name=name, schema=schema)
+    return TableRef(name=new_name, schema=old.schema)
+
+
+@dataclass
+class RuleContext:
+    """What rules may know about the migration analysed so far.
+
+    The analyzer calls :meth:`observe` after the rules have seen an operation,
+    so that during a check the state describes the schema *before* it.
+    Tables are matched case-insensitively and exactly by schema: ``app.t`` and
+    ``t`` are different tables here, which errs on the side of a finding. For
+    the same reason ``CREATE TABLE IF NOT EXISTS`` creates nothing here: the
+    table may already have existed, with data.
+    """
+
+    dialect: str
+    protected: ProtectedTables = field(default_factory=ProtectedTables)
+    _created_units: dict[tuple[str | None, str], set[str]] = field(default_factory=dict)
+    _column_types: dict[tuple[str | None, str], dict[str, ColumnType]] = field(default_factory=dict)
+
+    @property
+    def is_mysql_family(self) -> bool:
+        return self.dialect in MYSQL_FAMILY
+
+    def is_protected(self, table: TableRef | None) -> bool:
+        """Whether findings on ``table`` are errors; an unknown table is protected
+        only when every table is."""
+        if table is None:
+            return self.protected.protects_everything
+        return self.protected.is_protected(table.name, table.schema)
+
+    def created_in_unit(self, table: TableRef | None, unit: str) -> bool:
+        """Whether ``table`` was created earlier in ``unit`` (and not dropped since)."""
+        if table is None:
+            return False
+        return unit in self._created_units.get(table_key(table), set())
+
+    def known_type(self, table: TableRef | None, column: str | None) -> ColumnType | None:
+        """The type ``column`` had according to earlier statements, if any."""
+        if table is None or column is None:
+            return None
+        return self._column_types.get(table_key(table), {}).get(column.lower())
+
+    def observe(self, operation: Operation) -> None:
+        """Apply ``operation`` to the running schema state."""
+        table = operation.table
+        kind = operation.kind
+        if kind is OpKind.DROP_DATABASE and table is not None:
+            self._forget_schema(table.name.lower())
+            return
+        if table is None:
+            return
+        key = table_key(table)
+        if kind is OpKind.CREATE_TABLE:
+            if operation.if_exists or _IF_NOT_EXISTS.search(operation.statement.sql):
+                # The table may have existed, with data and other column types.
+                return
+            self._created_units.setdefault(key, set()).add(unit_of(operation))
+            self._column_types[key] = {
+                column.name.lower(): column.type
+                for column in operation.columns
+                if column.type is not None
+            }
+        elif kind is OpKind.DROP_TABLE:
+            self._created_units.pop(key, None)
+            self._column_types.pop(key, None)
+        elif kind is OpKind.RENAME_TABLE and operation.new_name:
+            new_key = table_key(renamed_table(table, operation.new_name))
+            units = self._created_units.pop(key, None)
+            if units is not None:
+                self._created_units[new_key] = units
+            self._column_types[new_key] = self._column_types.pop(key, {})
+        elif kind is OpKind.ADD_COLUMN:
+            types = self._column_types.setdefault(key, {})
+            for column in operation.columns:
+                self._set_type(types, column.name, column.type)
+            if operation.column and not operation.columns:
+                self._set_type(types, operation.column, operation.new_type)
+        elif kind is OpKind.DROP_COLUMN and operation.column:
+            self._column_types.get(key, {}).pop(operation.column.lower(), None)
+        elif kind is OpKind.RENAME_COLUMN and operation.column and operation.new_name:
+            types = self._column_types.get(key, {})
+            previous = types.pop(operation.column.lower(), None)
+            self._set_type(types, operation.new_name, previous)
+        elif kind is OpKind.ALTER_COLUMN_TYPE and operation.column:
+            types = self._column_types.setdefault(key, {})
+            types.pop(operation.column.lower(), None)
+            self._set_type(types, operation.new_name or operation.column, operation.new_type)
+
+    @staticmethod
+    def _set_type(types: dict[str, ColumnType], column: str, type_: ColumnType | None) -> None:
+        if type_ is None:
+            types.pop(column.lower(), None)
+        else:
+            types[column.lower()] = type_
+
+    def _forget_schema(self, schema: str) -> None:
+        for mapping in (self._created_units, self._column_types):
+            for key in [key for key in mapping if key[0] == schema]:
+                del mapping[key]
+
+
+def all_rules() -> list[Rule]:
+    """Every rule of this package, sorted by id (modules are imported once)."""
+    return list(_discover())
+
+
+@functools.cache
+def _discover() -> tuple[Rule, ...]:
+    rules: list[Rule] = []
+    for module_info in pkgutil.iter_modules(__path__):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        rule = getattr(module, "RULE", None)
+        if not isinstance(rule, Rule):
+            raise TypeError(f"{module.__name__} does not define RULE = Rule(...)")
+        rules.append(rule)
+    return tuple(sorted(rules, key=lambda rule: rule.id))
+
+
+def rule_ids() -> list[str]:
+    return [rule.id for rule in all_rules()]
+
+
+def get_rule(rule_id: str) -> Rule:
+    """The rule called ``rule_id``; :class:`UnknownNameError` lists the known ids."""
+    for rule in all_rules():
+        if rule.id == rule_id:
+            return rule
+    raise UnknownNameError("rule", rule_id, rule_ids())
+
+
+@functools.cache
+def _rules_by_kind() -> dict[OpKind, tuple[Rule, ...]]:
+    by_kind: dict[OpKind, list[Rule]] = {}
+    for rule in all_rules():
+        for kind in rule.kinds:
+            by_kind.setdefault(kind, []).append(rule)
+    return {kind: tuple(rules) for kind, rules in by_kind.items()}
+
+
+def rules_for_kind(kind: OpKind) -> tuple[Rule, ...]:
+    """The rules that look at operations of ``kind``."""
+    return _rules_by_kind().get(kind, ())

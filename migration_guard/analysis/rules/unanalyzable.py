@@ -1,0 +1,70 @@
+"""A statement that cannot be analysed might destroy data nobody can see coming: fail closed.
+
+Reported when a statement cannot be parsed (even by the token-level fallback),
+or when its target cannot be known statically: dynamic SQL such as MySQL
+``PREPARE stmt FROM @sql`` / ``EXECUTE stmt`` or PostgreSQL ``DO $$ ... $$`` and
+PL/pgSQL ``EXECUTE``, or ``CALL`` of a stored procedure whose body is not
+analysed.
+
+Severity: an error when the statement touches a protected table, when its
+target is unknown and every table is protected (no protected tables
+configured), and always for dynamic SQL and ``CALL``; a warning when it
+touches a known, unprotected table, or an unknown one while only some tables
+are protected.
+
+Instead, write the statement as plain, static SQL that names its tables, or
+move it out of the migration. If the statement is known to be harmless,
+suppress the finding with a reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from migration_guard.analysis.model import Operation, OpKind, Severity
+from migration_guard.analysis.rules import Rule, RuleContext, Violation
+
+_DYNAMIC_REASON = re.compile(r"(?i:dynamic)|\b(?:PREPARE|EXECUTE|DO)\b")
+_DYNAMIC_STATEMENT = re.compile(
+    r"^\s*(?:PREPARE|EXECUTE|DO|EXEC|CALL)\b|\bEXECUTE\s+(?:IMMEDIATE|format\s*\()",
+    re.IGNORECASE,
+)
+
+
+def is_dynamic(operation: Operation) -> bool:
+    """Whether the statement builds SQL at run time, so its target cannot be known."""
+    if operation.reason and _DYNAMIC_REASON.search(operation.reason):
+        return True
+    return bool(_DYNAMIC_STATEMENT.search(_without_leading_comments(operation.statement.sql)))
+
+
+def _without_leading_comments(sql: str) -> str:
+    return re.sub(r"^(?:\s+|--[^\n]*\n?|#[^\n]*\n?|/\*.*?\*/)+", "", sql, flags=re.DOTALL)
+
+
+def check(operation: Operation, context: RuleContext) -> Iterator[Violation]:
+    reason = operation.reason or "the statement could not be parsed"
+    if is_dynamic(operation):
+        yield Violation(
+            f"dynamic SQL: its target cannot be known statically ({reason})",
+            operation.table,
+            Severity.ERROR,
+        )
+        return
+    target = f" on {operation.table}" if operation.table else ""
+    severity = Severity.ERROR if context.is_protected(operation.table) else Severity.WARNING
+    yield Violation(f"statement{target} cannot be analysed: {reason}", operation.table, severity)
+
+
+RULE = Rule(
+    id="unanalyzable",
+    summary="A statement that cannot be analysed, or whose target is only known at run time.",
+    description=__doc__ or "",
+    hint=(
+        "Write it as static SQL that names its tables, or suppress it with a reason if it "
+        "is known to be harmless."
+    ),
+    kinds=frozenset({OpKind.UNANALYZABLE}),
+    check=check,
+)

@@ -1,0 +1,490 @@
+"""Split SQL text into statements that remember where they were written.
+
+The splitter is a single forward pass. A compiled regular expression finds the
+next *significant* piece of text (a quote, a comment, a delimiter, and inside
+stored-program bodies a handful of block keywords); everything between those
+pieces is skipped by the regex engine without Python code. Strings, quoted
+identifiers and comments are consumed whole, so a delimiter inside them never
+splits. Every pattern either consumes up to its closing character or up to the
+end of the input, so no input makes the scan backtrack: the cost is linear in
+the size of the text and unterminated quotes or comments simply end the final
+statement.
+
+What the splitter understands:
+
+* ``;`` and the MySQL client's ``DELIMITER`` command (mysql/mariadb only, at the
+  start of a line, case-insensitive);
+* ``BEGIN ... END`` bodies of ``CREATE TRIGGER/PROCEDURE/FUNCTION/EVENT`` written
+  without ``DELIMITER`` (SQLite triggers, MySQL bodies sent through a driver,
+  PostgreSQL ``BEGIN ATOMIC``), including nested ``CASE``, ``IF``, ``LOOP``,
+  ``WHILE`` and ``REPEAT`` blocks;
+* quoting rules per dialect: backslash escapes in MySQL strings, ``E'...'`` and
+  ``$tag$...$tag$`` in PostgreSQL, backticks, SQLite ``[brackets]``;
+* comments per dialect: ``-- `` (MySQL needs a blank after the dashes), ``#``
+  (MySQL), ``/* */`` (nested in PostgreSQL). MySQL version comments
+  (``/*!40101 ... */``, ``/*M!100100 ... */``) hold SQL, so they count as part of
+  the statement; :func:`strip_version_comments` unwraps them for the parser.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Final
+
+from migration_guard.analysis.model import Statement
+from migration_guard.errors import UnknownNameError
+
+__all__ = ["DIALECTS", "split_sql", "strip_version_comments"]
+
+#: Dialect names ``split_sql`` accepts.
+DIALECTS: Final = ("mysql", "mariadb", "postgresql", "sqlite")
+
+_DIALECT_ALIASES: Final = {
+    "mysql": "mysql",
+    "mariadb": "mariadb",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "sqlite": "sqlite",
+    "sqlite3": "sqlite",
+}
+
+# Lexical families: MariaDB lexes like MySQL for everything the splitter cares about.
+_MYSQL: Final = "mysql"
+_POSTGRES: Final = "postgresql"
+_SQLITE: Final = "sqlite"
+
+# --- lexical pieces -----------------------------------------------------------------------
+# Each quoted form ends at its closing quote or, when unterminated, at the end of the text.
+_MYSQL_SINGLE: Final = r"'(?:[^'\\]+|\\.?|'')*'?"
+_MYSQL_DOUBLE: Final = r'"(?:[^"\\]+|\\.?|"")*"?'
+_STANDARD_SINGLE: Final = r"'(?:[^']+|'')*'?"
+_STANDARD_DOUBLE: Final = r'"(?:[^"]+|"")*"?'
+_BACKTICK: Final = r"`(?:[^`]+|``)*`?"
+_SQLITE_BRACKET: Final = r"\[[^\]]*\]?"
+# PostgreSQL escape strings: only when E is not the tail of a longer word.
+_POSTGRES_ESCAPE_BODY: Final = re.compile(r"'(?:[^'\\]+|\\.?|'')*'?", re.DOTALL)
+_WORD_CHARACTER: Final = re.compile(r"[\w$]")
+# ``$$`` or ``$tag$``; ``$1`` is a parameter and ``a$b`` an identifier, not a quote.
+_POSTGRES_DOLLAR: Final = r"(?<![\w$])\$(?:[^\W\d]\w*)?\$"
+
+# MySQL wants a blank or control character (or the end) after ``--``.
+_MYSQL_LINE_COMMENT: Final = r"(?:--(?=[\x00-\x20]|\Z)|\#)[^\n]*"
+_STANDARD_LINE_COMMENT: Final = r"--[^\n]*"
+_BLOCK_COMMENT: Final = r"/\*.*?(?:\*/|\Z)"
+_MYSQL_PLAIN_BLOCK_COMMENT: Final = r"/\*(?!M?!).*?(?:\*/|\Z)"
+
+# Words that open, close or separate blocks in stored-program bodies.
+_BLOCK_WORDS: Final = "BEGIN|END|CASE|IF|LOOP|WHILE|REPEAT|THEN|ELSE|DO|ROW"
+
+_FLAGS: Final = re.IGNORECASE | re.DOTALL
+
+_SKIP_TRIVIA: Final = {
+    _MYSQL: re.compile(rf"(?:\s+|{_MYSQL_LINE_COMMENT}|{_MYSQL_PLAIN_BLOCK_COMMENT})*", _FLAGS),
+    _SQLITE: re.compile(rf"(?:\s+|{_STANDARD_LINE_COMMENT}|{_BLOCK_COMMENT})*", _FLAGS),
+    # Block comments nest in PostgreSQL; _skip_trivia handles them.
+    _POSTGRES: re.compile(rf"(?:\s+|{_STANDARD_LINE_COMMENT})*", _FLAGS),
+}
+_POSTGRES_COMMENT_MARK: Final = re.compile(r"/\*|\*/")
+_NON_SPACE: Final = re.compile(r"\S")
+_DELIMITER_LINE: Final = r"\n[ \t]*DELIMITER[ \t]+\S"
+_DELIMITER_COMMAND: Final = re.compile(r"DELIMITER[ \t]+(\S+)[^\n]*", re.IGNORECASE)
+_END_FOLLOWER: Final = re.compile(r"\s+(IF|CASE|LOOP|WHILE|REPEAT)(?![\w$])", re.IGNORECASE)
+_LABEL_WORD: Final = re.compile(r"(?:[^\W\d][\w$]*|`(?:[^`]|``)*`)")
+_LABEL_DEFINITION: Final = re.compile(r"(?:[^\W\d][\w$]*|`(?:[^`]|``)*`)[ \t]*:(?!=)")
+_TRANSACTION_BEGIN: Final = re.compile(
+    r"\s*(?:;|\Z|(?:TRANSACTION|WORK|DEFERRED|IMMEDIATE|EXCLUSIVE)(?![\w$]))", re.IGNORECASE
+)
+
+# --- stored-program headers ---------------------------------------------------------------
+_HEADER_WINDOW: Final = 600
+_HEADER_COMMENTS: Final = re.compile(rf"{_MYSQL_PLAIN_BLOCK_COMMENT}|--[^\n]*|\#[^\n]*", re.DOTALL)
+_VERSION_MARKERS: Final = re.compile(r"/\*M?!\d{0,6}|\*/")
+_ACCOUNT: Final = r"""(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|[\w.$%-]+)"""
+_COMPOUND_HEADER: Final = re.compile(
+    rf"""
+    \s*CREATE\s+
+    (?:OR\s+REPLACE\s+)?
+    (?:DEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|{_ACCOUNT}(?:\s*@\s*{_ACCOUNT})?)\s+)?
+    (?:SQL\s+SECURITY\s+\w+\s+)?
+    (?:(?:AGGREGATE|TEMP|TEMPORARY|CONSTRAINT)\s+)?
+    (?:TRIGGER|PROCEDURE|FUNCTION|EVENT|PACKAGE)(?![\w$])
+    """,
+    re.IGNORECASE | re.VERBOSE | re.DOTALL,
+)
+
+# --- version comments ---------------------------------------------------------------------
+_VERSION_COMMENT_SCAN: Final = re.compile(
+    rf"{_MYSQL_SINGLE}|{_MYSQL_DOUBLE}|{_BACKTICK}"
+    rf"|/\*(M?!)\d{{0,6}}(.*?)(?:\*/|\Z)|{_BLOCK_COMMENT}|{_MYSQL_LINE_COMMENT}",
+    re.DOTALL,
+)
+_ONLY_TRIVIA: Final = re.compile(rf"(?:\s+|{_MYSQL_LINE_COMMENT}|{_BLOCK_COMMENT})*", re.DOTALL)
+
+
+def strip_version_comments(sql: str) -> str:
+    """Unwrap MySQL/MariaDB version comments so their SQL can be parsed.
+
+    ``/*!40101 SET NAMES utf8 */`` becomes `` SET NAMES utf8 `` and
+    ``/*M!100100 X */`` becomes `` X ``; ``/*!*/`` becomes a blank. Strings,
+    quoted identifiers and ordinary comments are left exactly as they are.
+    """
+    if "/*!" not in sql and "/*M!" not in sql:
+        return sql
+
+    def unwrap(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return match.group(0)
+        return f" {match.group(2).strip()} "
+
+    return _VERSION_COMMENT_SCAN.sub(unwrap, sql)
+
+
+def split_sql(
+    text: str,
+    *,
+    file: str = "<stdin>",
+    dialect: str = "mysql",
+    unit: str = "",
+    first_line: int = 1,
+) -> list[Statement]:
+    """Split ``text`` into statements, each with the position of its first token.
+
+    ``sql`` is the statement without its delimiter and without surrounding
+    whitespace or comments (comments inside the statement stay). ``line`` and
+    ``column`` are 1-based (a tab is one column) and point at the first token;
+    ``first_line`` is the line ``text`` starts on in its file. Statements that
+    hold nothing but comments are dropped. Any text is accepted: unterminated
+    strings or comments end the last statement instead of raising.
+
+    Raises :class:`~migration_guard.errors.UnknownNameError` for a dialect not
+    in :data:`DIALECTS`.
+    """
+    family = _family(dialect)
+    return _Splitter(text, family, file, unit, first_line).run()
+
+
+def _family(dialect: str) -> str:
+    canonical = _DIALECT_ALIASES.get(dialect.lower())
+    if canonical is None:
+        raise UnknownNameError("dialect", dialect, DIALECTS)
+    return _MYSQL if canonical == "mariadb" else canonical
+
+
+@lru_cache(maxsize=64)
+def _scanner(family: str, delimiter: str, compound: bool) -> re.Pattern[str]:
+    """The pattern that finds the next significant piece of a statement.
+
+    Outside stored-program bodies the pattern is used with ``match``: it starts
+    with a run of characters that can never begin anything significant, which
+    the regex engine skips at C speed, and it always matches (a lone
+    significant character that starts nothing is ``other``, the end of the text
+    matches without a group). Inside bodies keywords matter too, so the pattern
+    is a plain alternation used with ``search``.
+    """
+    if family == _MYSQL:
+        quotes = f"{_MYSQL_SINGLE}|{_MYSQL_DOUBLE}|{_BACKTICK}"
+        significant = "'\"`#/;-"
+    elif family == _SQLITE:
+        quotes = f"{_STANDARD_SINGLE}|{_STANDARD_DOUBLE}|{_BACKTICK}|{_SQLITE_BRACKET}"
+        significant = "'\"`[/;-"
+    else:
+        # E'...' strings are recognised from their quote (see _statement).
+        quotes = f"{_STANDARD_SINGLE}|{_STANDARD_DOUBLE}"
+        significant = "'\"$/;-"
+    parts = [f"(?P<quoted>{quotes})"]
+    if family == _POSTGRES:
+        parts += [
+            f"(?P<dollar>{_POSTGRES_DOLLAR})",
+            f"(?P<line_comment>{_STANDARD_LINE_COMMENT})",
+            r"(?P<nested_comment>/\*)",
+        ]
+    else:
+        line_comment = _MYSQL_LINE_COMMENT if family == _MYSQL else _STANDARD_LINE_COMMENT
+        parts += [
+            f"(?P<line_comment>{line_comment})",
+            f"(?P<block_comment>{_BLOCK_COMMENT})",
+        ]
+    if family == _MYSQL:
+        parts.append(rf"(?P<delimiter_command>{_DELIMITER_LINE})")
+    parts.append(f"(?P<delimiter>(?-i:{re.escape(delimiter)}))")
+    if compound:
+        parts.append(rf"(?P<word>(?<![\w$@.])(?:{_BLOCK_WORDS})(?![\w$]))")
+        return re.compile("|".join(parts), _FLAGS)
+    if family == _MYSQL:
+        # A newline is only significant when a DELIMITER command follows it.
+        ordinary = "[^" + re.escape(significant + delimiter[0] + "\n") + "]+"
+        plain = f"(?:{ordinary}|\n(?!{_DELIMITER_LINE[2:]}))*"
+    else:
+        plain = "[^" + re.escape(significant + delimiter[0]) + "]*"
+    return re.compile(f"{plain}(?:{'|'.join(parts)}|(?P<other>.)|\\Z)", _FLAGS)
+
+
+def _skip_postgres_comment(text: str, start: int) -> int:
+    """End of the (possibly nested) PostgreSQL block comment opened at ``start``."""
+    depth = 0
+    for mark in _POSTGRES_COMMENT_MARK.finditer(text, start):
+        if mark.group() == "/*":
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                return mark.end()
+    return len(text)
+
+
+def _skip_trivia(text: str, pos: int, family: str) -> int:
+    """First position at or after ``pos`` that is neither whitespace nor a comment."""
+    skip = _SKIP_TRIVIA[family]
+    while True:
+        match = skip.match(text, pos)
+        pos = match.end() if match else pos
+        if family == _POSTGRES and text.startswith("/*", pos):
+            pos = _skip_postgres_comment(text, pos)
+            continue
+        return pos
+
+
+def _opens_compound(text: str, start: int) -> bool:
+    """Whether the statement at ``start`` creates a stored program with a block body."""
+    first = text[start]
+    if first not in "cC/":
+        return False
+    head = text[start : start + _HEADER_WINDOW]
+    head = _VERSION_MARKERS.sub(" ", _HEADER_COMMENTS.sub(" ", head))
+    return _COMPOUND_HEADER.match(head) is not None
+
+
+def _pop_through(stack: list[str], kinds: tuple[str, ...]) -> None:
+    """Close the innermost open block of one of ``kinds`` and everything inside it."""
+    for index in range(len(stack) - 1, -1, -1):
+        if stack[index] in kinds:
+            del stack[index:]
+            return
+
+
+class _Splitter:
+    """One pass over one text; holds the line cursor between statements."""
+
+    def __init__(self, text: str, family: str, file: str, unit: str, first_line: int) -> None:
+        self.text = text
+        self.family = family
+        self.file = file
+        self.unit = unit
+        self.statements: list[Statement] = []
+        self.first_line = first_line
+
+    def run(self) -> list[Statement]:
+        text = self.text
+        family = self.family
+        length = len(text)
+        is_mysql = family == _MYSQL
+        skip = _SKIP_TRIVIA[family]
+        statements = self.statements
+        file, unit = self.file, self.unit
+        # Line cursor: positions are asked for in increasing order, so counting the
+        # newlines since the previous position keeps the whole pass linear.
+        cursor, line, line_start = 0, self.first_line, 0
+        delimiter = ";"
+        pos = 0
+        while True:
+            start = skip.match(text, pos).end()  # type: ignore[union-attr]
+            if family == _POSTGRES and text.startswith("/*", start):
+                start = _skip_trivia(text, start, family)
+            if start >= length:
+                break
+            if is_mysql and text[start] in "dD" and self._at_line_start(start):
+                command = _DELIMITER_COMMAND.match(text, start)
+                if command is not None:
+                    delimiter = _unquote_delimiter(command.group(1))
+                    pos = command.end()
+                    continue
+            if text.startswith(delimiter, start):
+                pos = start + len(delimiter)
+                continue
+            end, pos = self._statement(start, delimiter)
+            sql = text[start:end].rstrip()
+            if sql.startswith("/*") and _holds_no_sql(sql):
+                continue
+            last = start + len(sql) - 1
+            newlines = text.count("\n", cursor, start)
+            if newlines:
+                line += newlines
+                line_start = text.rfind("\n", cursor, start) + 1
+            column = start - line_start + 1
+            first = line
+            newlines = text.count("\n", start, last)
+            if newlines:
+                line += newlines
+                line_start = text.rfind("\n", start, last) + 1
+            cursor = last
+            statements.append(
+                Statement(
+                    sql=sql,
+                    file=file,
+                    line=first,
+                    column=column,
+                    unit=unit,
+                    end_line=line,
+                )
+            )
+        return statements
+
+    def _at_line_start(self, pos: int) -> bool:
+        text = self.text
+        while pos > 0 and text[pos - 1] in " \t":
+            pos -= 1
+        return pos == 0 or text[pos - 1] == "\n"
+
+    def _statement(self, start: int, delimiter: str) -> tuple[int, int]:
+        """Scan the statement whose first token is at ``start``.
+
+        Returns where its text ends and where scanning goes on.
+        """
+        text = self.text
+        family = self.family
+        length = len(text)
+        compound = delimiter == ";" and _opens_compound(text, start)
+        scanner = _scanner(family, delimiter, compound)
+        find = scanner.search if compound else scanner.match
+        keeps_version_comments = family == _MYSQL
+        is_postgres = family == _POSTGRES
+        blocks: list[str] = []
+        # End of the last token after which a body statement may begin (-1: none yet).
+        boundary = -1
+        # Start of the comments that so far end the statement (-1: none).
+        trailing_comment = -1
+        last_end = start
+        pos = start
+        end = resume = length
+        while True:
+            match = find(text, pos)
+            if match is None:
+                break
+            kind = match.lastgroup
+            if kind is None:  # the end of the text
+                break
+            match_start, pos = match.span(kind)
+            if kind == "delimiter":
+                if blocks:
+                    boundary = pos
+                    trailing_comment = -1
+                    last_end = pos
+                    continue
+                end, resume = match_start, pos
+                break
+            if kind == "nested_comment":
+                pos = _skip_postgres_comment(text, match_start)
+            if kind in ("line_comment", "nested_comment") or (
+                kind == "block_comment"
+                and not (keeps_version_comments and _is_version_comment(text, match_start))
+            ):
+                # Comments only count as statement text when something follows them.
+                if trailing_comment < 0 or _NON_SPACE.search(text, last_end, match_start):
+                    trailing_comment = match_start
+                last_end = pos
+                continue
+            if kind == "quoted":
+                if is_postgres and _is_escape_string(text, match_start):
+                    pos = _POSTGRES_ESCAPE_BODY.match(text, match_start).end()  # type: ignore[union-attr]
+            elif kind == "dollar":
+                tag = match.group(kind)
+                close = text.find(tag, pos)
+                pos = length if close < 0 else close + len(tag)
+            elif kind == "delimiter_command":
+                end = resume = match_start
+                break
+            elif kind == "word":
+                pos, boundary = self._block_word(match, blocks, boundary)
+            trailing_comment = -1
+            last_end = pos
+        if trailing_comment >= 0 and not _NON_SPACE.search(text, last_end, end):
+            end = trailing_comment
+        return end, resume
+
+    def _block_word(
+        self, match: re.Match[str], blocks: list[str], boundary: int
+    ) -> tuple[int, int]:
+        """Track block nesting for one keyword; return (scan position, boundary)."""
+        text = self.text
+        word = match.group("word").upper()
+        word_end = match.end("word")
+        if word == "END":
+            follower = _END_FOLLOWER.match(text, word_end)
+            if follower is not None:
+                kind = follower.group(1).upper()
+                if kind in blocks:
+                    _pop_through(blocks, (kind,))
+                return follower.end(), boundary
+            # A bare END closes a CASE expression anywhere, but a BEGIN block only
+            # where a block can end: MySQL allows ``end`` as a column name.
+            if blocks and (blocks[-1] == "CASE" or self._ends_block(word_end)):
+                _pop_through(blocks, ("BEGIN", "CASE"))
+            return word_end, boundary
+        if word == "BEGIN":
+            if not _TRANSACTION_BEGIN.match(text, word_end):
+                blocks.append("BEGIN")
+            return word_end, word_end
+        if word == "CASE":
+            blocks.append("CASE")
+            return word_end, boundary
+        if word in ("LOOP", "WHILE"):
+            blocks.append(word)
+            return word_end, word_end if word == "LOOP" else boundary
+        if word in ("IF", "REPEAT"):
+            # IF() and REPEAT() are also functions; only a statement opens a block.
+            if boundary >= 0 and self._at_statement_start(boundary, match.start("word")):
+                blocks.append(word)
+                return word_end, word_end if word == "REPEAT" else boundary
+            return word_end, boundary
+        # THEN, ELSE, DO, ROW (FOR EACH ROW): a body statement may follow.
+        return word_end, word_end
+
+    def _ends_block(self, pos: int) -> bool:
+        """Whether an END at ``pos`` is followed by ``[label] ;`` or the end of the text."""
+        text = self.text
+        after = _skip_trivia(text, pos, self.family)
+        if after >= len(text) or text[after] == ";":
+            return True
+        label = _LABEL_WORD.match(text, after)
+        if label is None:
+            return False
+        after = _skip_trivia(text, label.end(), self.family)
+        return after >= len(text) or text[after] == ";"
+
+    def _at_statement_start(self, boundary: int, pos: int) -> bool:
+        """Whether only comments and an optional ``label:`` separate ``boundary`` and ``pos``."""
+        text = self.text
+        after = _skip_trivia(text, boundary, self.family)
+        if after == pos:
+            return True
+        label = _LABEL_DEFINITION.match(text, after, pos)
+        return label is not None and _skip_trivia(text, label.end(), self.family) == pos
+
+
+def _holds_no_sql(sql: str) -> bool:
+    """Whether a statement is made of empty version comments (``/*!*/``) only."""
+    unwrapped = strip_version_comments(sql)
+    trivia = _ONLY_TRIVIA.match(unwrapped)
+    return trivia is not None and trivia.end() == len(unwrapped)
+
+
+def _is_escape_string(text: str, quote: int) -> bool:
+    """Whether the quote at ``quote`` opens a PostgreSQL ``E'...'`` string."""
+    return (
+        text[quote] == "'"
+        and quote > 0
+        and text[quote - 1] in "eE"
+        and (quote == 1 or _WORD_CHARACTER.match(text, quote - 2) is None)
+    )
+
+
+def _is_version_comment(text: str, pos: int) -> bool:
+    """Whether the block comment at ``pos`` is a MySQL/MariaDB version comment."""
+    return text.startswith("/*!", pos) or text.startswith("/*M!", pos)
+
+
+def _unquote_delimiter(raw: str) -> str:
+    if len(raw) > 2 and raw[0] == raw[-1] and raw[0] in "'\"`":
+        return raw[1:-1]
+    return raw

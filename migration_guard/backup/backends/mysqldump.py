@@ -1,0 +1,566 @@
+"""The default MySQL/MariaDB backend: ``mariadb-dump``/``mysqldump`` out, ``mariadb``/``mysql`` in.
+
+Credentials reach the client tools only through a 0600 ``--defaults-extra-file``
+in a private 0700 directory that is removed afterwards; the password is never
+in argv nor in the child's environment.
+
+Consistency: the dump runs with ``--single-transaction``. The per-table stats
+(row count, ``CHECKSUM TABLE``, DDL hash) and the binlog position are read on a
+separate connection whose ``START TRANSACTION WITH CONSISTENT SNAPSHOT`` is
+opened just before the dump process starts. Both snapshots are consistent, but
+they are two snapshots: a write committed in the few milliseconds between them
+shows up in the dump and not in the stats (verification would then report a
+mismatch rather than silently pass).
+
+The stream never contains ``USE`` or ``CREATE DATABASE`` (the database name is
+passed without ``--databases``), so it restores into any database name. Views
+print their tables unqualified when they live in the same database; routine
+bodies are copied verbatim, so a body that names its own database explicitly
+still names it after a restore under another name.
+
+Known limit: MariaDB prints single-precision ``FLOAT`` values with 6 significant
+digits, so a dump can round them; the dump result then carries a warning naming
+the columns (``extra["warnings"]``). The ``native`` backend keeps them exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, BinaryIO, ClassVar, Protocol
+
+from sqlalchemy.engine import URL, Connection
+
+from migration_guard.backup.backends.base import (
+    CHUNK_SIZE,
+    Backend,
+    DumpResult,
+    ProgressCallback,
+    TableStats,
+)
+from migration_guard.dialects import get_dialect_ops
+from migration_guard.dialects.base import connect_engine, safe_url_text
+from migration_guard.dialects.mysql import MySQLDialectOps
+from migration_guard.errors import (
+    BackupError,
+    DatabaseUnavailableError,
+    ToolMissingError,
+    UsageError,
+)
+
+DUMP_TOOLS = ("mariadb-dump", "mysqldump")
+CLIENT_TOOLS = ("mariadb", "mysql")
+INSTALL_HINT = (
+    "install the MariaDB/MySQL client tools (Debian/Ubuntu: apt-get install mariadb-client; "
+    "Fedora/RHEL: dnf install mariadb; macOS: brew install mariadb) "
+    "or use the pure-Python backend with --backend native"
+)
+
+RESTORE_PROLOGUE = (
+    b"SET FOREIGN_KEY_CHECKS=0;\nSET UNIQUE_CHECKS=0;\nSET @migration_guard_allow_delete=1;\n"
+)
+RESTORE_EPILOGUE = b"\nSET FOREIGN_KEY_CHECKS=1;\nSET UNIQUE_CHECKS=1;\n"
+
+#: Client error codes and texts that mean "wrong credentials or no server".
+_UNAVAILABLE_PATTERNS = re.compile(
+    r"Access denied|\b(1044|1045|1049|2002|2003|2005|2006|2013)\b|Can't connect|"
+    r"Unknown (MySQL server host|database)|Lost connection",
+    re.IGNORECASE,
+)
+_STDERR_LIMIT = 64 * 1024
+
+
+def find_tool(candidates: Sequence[str], purpose: str) -> str:
+    """The path of the first of ``candidates`` on ``PATH``; :class:`ToolMissingError` if none."""
+    for candidate in candidates:
+        path = shutil.which(candidate)
+        if path:
+            return path
+    raise ToolMissingError(
+        f"{' or '.join(candidates)} is needed to {purpose} but is not installed; {INSTALL_HINT}"
+    )
+
+
+def _option_value(value: str) -> str:
+    """``value`` quoted for a MySQL option file (backslash escapes inside double quotes)."""
+    escaped = (
+        value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    )
+    return f'"{escaped}"'
+
+
+def _query_value(url: URL, key: str) -> str | None:
+    value = url.query.get(key)
+    if isinstance(value, tuple):
+        return value[-1] if value else None
+    return value
+
+
+def defaults_file_text(url: URL) -> str:
+    """The ``[client]`` option-file section carrying ``url``'s connection settings."""
+    lines = ["[client]"]
+    if url.username:
+        lines.append(f"user={_option_value(url.username)}")
+    if url.password is not None:
+        lines.append(f"password={_option_value(str(url.password))}")
+    socket = _query_value(url, "unix_socket")
+    if socket:
+        lines.append(f"socket={_option_value(socket)}")
+    if url.host:
+        lines.append(f"host={_option_value(url.host)}")
+        lines.append("protocol=TCP")
+    if url.port:
+        lines.append(f"port={int(url.port)}")
+    for url_key, option in (
+        ("ssl_ca", "ssl-ca"),
+        ("ssl_cert", "ssl-cert"),
+        ("ssl_key", "ssl-key"),
+    ):
+        value = _query_value(url, url_key)
+        if value:
+            lines.append(f"{option}={_option_value(value)}")
+    lines.append("default-character-set=utf8mb4")
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def client_defaults_file(url: URL) -> Iterator[Path]:
+    """A 0600 option file in a private 0700 directory, removed on exit whatever happens."""
+    directory = Path(tempfile.mkdtemp(prefix="migration-guard-"))
+    path = directory / "client.cnf"
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(defaults_file_text(url))
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
+def child_environment() -> dict[str, str]:
+    """The current environment without variables that could carry a password."""
+    return {key: value for key, value in os.environ.items() if key not in ("MYSQL_PWD",)}
+
+
+class _StderrCollector(threading.Thread):
+    """Drains a child's stderr (so it never blocks) and keeps its first 64 KiB."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.data = bytearray()
+
+    def run(self) -> None:
+        for chunk in iter(lambda: self.stream.read(8192), b""):
+            if len(self.data) < _STDERR_LIMIT:
+                self.data += chunk[: _STDERR_LIMIT - len(self.data)]
+
+    def text(self, url: URL) -> str:
+        message = self.data.decode("utf-8", "replace").strip()
+        if url.password:
+            message = message.replace(str(url.password), "***")
+        return message
+
+
+def _tool_error(tool: str, action: str, url: URL, returncode: int, stderr: str) -> Exception:
+    detail = stderr or f"exit status {returncode}"
+    if _UNAVAILABLE_PATTERNS.search(stderr):
+        return DatabaseUnavailableError(
+            f"{Path(tool).name} cannot {action} {safe_url_text(url)}: {detail}. "
+            "Check that the server is running and reachable and that the user, password "
+            "and database name are right."
+        )
+    return BackupError(f"{Path(tool).name} failed to {action} {safe_url_text(url)}: {detail}")
+
+
+class Reader(Protocol):
+    """Anything with a binary ``read``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def iter_lines(source: Reader) -> Iterator[bytes]:
+    """The lines of ``source`` (newline included), read in 1 MiB blocks."""
+    pending = b""
+    while True:
+        block = source.read(CHUNK_SIZE)
+        if not block:
+            break
+        pending += block
+        start = 0
+        while True:
+            end = pending.find(b"\n", start)
+            if end < 0:
+                break
+            yield pending[start : end + 1]
+            start = end + 1
+        pending = pending[start:]
+    if pending:
+        yield pending
+
+
+_SECTION = re.compile(
+    rb"^-- (Table structure for table|Dumping data for table|Temporary table structure for view|"
+    rb"Final view structure for view|Dumping events for database|Dumping routines for database)"
+    rb" (?:`((?:[^`]|``)*)`|'.*')\s*$"
+)
+_POSTAMBLE = re.compile(rb"^/\*!\d+ SET \S+\s*=\s*@OLD_")
+
+
+def filter_tables(lines: Iterable[bytes], tables: Sequence[str]) -> Iterator[bytes]:
+    """Only the preamble, postamble and the sections of ``tables`` of a mysqldump stream.
+
+    mysqldump introduces each part with a comment line such as
+    ``-- Table structure for table `t``` or ``-- Dumping data for table `t```;
+    a table's triggers follow its data inside its section. Views, routines
+    and events are dropped: a partial restore brings back table contents.
+    """
+    wanted = {name.encode("utf-8") for name in tables}
+    keeping = True
+    for line in lines:
+        if line.startswith(b"-- "):
+            match = _SECTION.match(line)
+            if match:
+                kind, quoted = match.group(1), match.group(2)
+                name = quoted.replace(b"``", b"`") if quoted is not None else None
+                keeping = kind in (b"Table structure for table", b"Dumping data for table") and (
+                    name in wanted
+                )
+        elif not keeping and _POSTAMBLE.match(line):
+            keeping = True
+        if keeping:
+            yield line
+
+
+def _chunks(source: BinaryIO) -> Iterator[bytes]:
+    return iter(lambda: source.read(CHUNK_SIZE), b"")
+
+
+def resolve_tables(
+    ops: MySQLDialectOps, conn: Connection, tables: Sequence[str] | None
+) -> list[str]:
+    """``tables`` checked against the database's base tables (all of them when ``None``)."""
+    existing = ops.list_tables(conn)
+    if tables is None:
+        return existing
+    missing = sorted(set(tables) - set(existing))
+    if missing:
+        raise UsageError(
+            f"no such table(s) in the database: {', '.join(missing)}; "
+            f"existing tables: {', '.join(existing) or '(none)'}"
+        )
+    return list(dict.fromkeys(tables))
+
+
+class SnapshotStats:
+    """Table stats, binlog position and object names read in one consistent snapshot."""
+
+    def __init__(self, url: URL, tables: Sequence[str] | None) -> None:
+        self.url = url
+        ops = get_dialect_ops(url.get_backend_name())
+        assert isinstance(ops, MySQLDialectOps)
+        self.ops: MySQLDialectOps = ops
+        self.engine = connect_engine(url)
+        self.conn = self.engine.connect()
+        try:
+            self.conn.exec_driver_sql("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            self.conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            self.tables = resolve_tables(self.ops, self.conn, tables)
+            self.server_version = self.ops.server_version(self.conn)
+            self.binlog = self.ops.binlog_position(self.conn)
+            self.database_options = self.ops.database_options(self.conn)
+            self.float_columns = [
+                f"{table}.{column}"
+                for table, column in self.conn.exec_driver_sql(
+                    "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS "
+                    "WHERE TABLE_SCHEMA = DATABASE() AND DATA_TYPE = 'float' "
+                    "ORDER BY TABLE_NAME, ORDINAL_POSITION"
+                )
+                if table in self.tables
+            ]
+        except BaseException:
+            self.close()
+            raise
+        self.stats: dict[str, TableStats] = {}
+        self.objects: dict[str, list[str]] = {}
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def collect_in_background(self, with_objects: bool) -> None:
+        """Compute stats on a thread, overlapping the dump's own reading."""
+
+        def work() -> None:
+            try:
+                self.stats = self.ops.table_stats(self.conn, self.tables)
+                if with_objects:
+                    self.objects = {
+                        kind: sorted(definitions)
+                        for kind, definitions in self.ops.object_definitions(self.conn).items()
+                    }
+            except BaseException as exc:  # re-raised by wait()
+                self.error = exc
+
+        self._thread = threading.Thread(target=work, name="migration-guard-stats", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Join the stats thread and re-raise its error, if any."""
+        if self._thread is not None:
+            self._thread.join()
+        if self.error is not None:
+            raise BackupError(f"could not read table checksums: {self.error}") from self.error
+
+    def close(self) -> None:
+        """End the snapshot and close the connection."""
+        with contextlib.suppress(Exception):
+            self.conn.rollback()
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.engine.dispose()
+
+
+class MysqldumpBackend(Backend):
+    """Streams ``mariadb-dump``/``mysqldump``; restores through ``mariadb``/``mysql``."""
+
+    name: ClassVar[str] = "mysqldump"
+    dialects: ClassVar[frozenset[str]] = frozenset({"mysql", "mariadb"})
+    stream_formats: ClassVar[frozenset[str]] = frozenset({"mysql-sql", "mysql-native"})
+
+    def available(self) -> str | None:
+        try:
+            find_tool(DUMP_TOOLS, "take backups")
+            find_tool(CLIENT_TOOLS, "restore backups")
+        except ToolMissingError as exc:
+            return exc.message
+        return None
+
+    @staticmethod
+    def dump_command(tool: str, defaults_file: Path, database: str, tables: Sequence[str] | None
+                     ) -> list[str]:
+        """The argv of a dump; ``--defaults-extra-file`` must come first."""
+        command = [
+            tool,
+            f"--defaults-extra-file={defaults_file}",
+            "--single-transaction",
+            "--quick",
+            "--triggers",
+            "--hex-blob",
+            "--default-character-set=utf8mb4",
+            "--no-create-db",
+            "--add-drop-table",
+            "--tz-utc",
+        ]
+        if tables is None:
+            command += ["--routines", "--events"]
+        else:
+            command += ["--skip-routines", "--skip-events"]
+        if _is_oracle_mysqldump(tool):
+            # GTID_PURGED would fail a restore into a server with its own GTIDs;
+            # column statistics do not exist on MariaDB servers.
+            command += ["--set-gtid-purged=OFF", "--column-statistics=0"]
+        command += ["--", database]
+        if tables is not None:
+            command += list(tables)
+        return command
+
+    @staticmethod
+    def restore_command(tool: str, defaults_file: Path, database: str) -> list[str]:
+        """The argv of a restore; ``--defaults-extra-file`` must come first."""
+        return [
+            tool,
+            f"--defaults-extra-file={defaults_file}",
+            "--binary-mode",
+            "--default-character-set=utf8mb4",
+            "--max-allowed-packet=1G",
+            "--batch",
+            "--",
+            database,
+        ]
+
+    def dump(
+        self,
+        url: URL,
+        sink: BinaryIO,
+        *,
+        tables: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> DumpResult:
+        tool = find_tool(DUMP_TOOLS, "take backups")
+        database = url.database or ""
+        if not database:
+            raise UsageError(f"the URL {safe_url_text(url)} names no database to back up")
+        snapshot = SnapshotStats(url, tables)
+        try:
+            snapshot.collect_in_background(with_objects=tables is None)
+            with client_defaults_file(url) as defaults_file:
+                command = self.dump_command(
+                    tool, defaults_file, database, None if tables is None else snapshot.tables
+                )
+                _run_dump(command, url, sink, progress)
+            snapshot.wait()
+        finally:
+            snapshot.close()
+        return DumpResult(
+            tables=snapshot.stats,
+            server_version=snapshot.server_version,
+            stream_format="mysql-sql",
+            binlog=snapshot.binlog,
+            objects=snapshot.objects,
+            extra={
+                "tool": Path(tool).name,
+                "database_options": snapshot.database_options,
+                "warnings": _float_warnings(snapshot.float_columns),
+            },
+        )
+
+    def restore(
+        self,
+        url: URL,
+        source: BinaryIO,
+        *,
+        stream_format: str,
+        tables: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        if stream_format not in self.stream_formats:
+            raise BackupError(
+                f"the {self.name} backend cannot restore a {stream_format!r} stream"
+            )
+        tool = find_tool(CLIENT_TOOLS, "restore backups")
+        database = url.database or ""
+        if not database:
+            raise UsageError(f"the URL {safe_url_text(url)} names no database to restore into")
+        connect_engine(url).dispose()  # a clear error before any byte is sent
+        chunks: Iterable[bytes]
+        if tables is None:
+            chunks = _counting(_chunks(source), progress)
+        elif stream_format == "mysql-native":
+            from migration_guard.backup.backends.native import filter_native_tables
+
+            chunks = filter_native_tables(iter_lines(_CountingReader(source, progress)), tables)
+        else:
+            chunks = filter_tables(iter_lines(_CountingReader(source, progress)), tables)
+        with client_defaults_file(url) as defaults_file:
+            command = self.restore_command(tool, defaults_file, database)
+            _run_restore(command, url, chunks)
+
+
+def _float_warnings(columns: Sequence[str]) -> list[str]:
+    if not columns:
+        return []
+    return [
+        "MariaDB prints FLOAT (single precision) values with 6 significant digits, so "
+        "mariadb-dump/mysqldump may round them and CHECKSUM TABLE can differ after a restore; "
+        f"affected columns: {', '.join(columns)}. The native backend keeps them exact."
+    ]
+
+
+def _is_oracle_mysqldump(tool: str) -> bool:
+    try:
+        version = subprocess.run(
+            [tool, "--version"], capture_output=True, check=False, timeout=30,
+            env=child_environment(),
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return b"MariaDB" not in version
+
+
+def _counting(chunks: Iterable[bytes], progress: ProgressCallback | None) -> Iterator[bytes]:
+    for chunk in chunks:
+        if progress is not None:
+            progress(len(chunk))
+        yield chunk
+
+
+class _CountingReader:
+    """A reader that reports the bytes it hands out."""
+
+    def __init__(self, source: BinaryIO, progress: ProgressCallback | None) -> None:
+        self.source = source
+        self.progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        if self.progress is not None and data:
+            self.progress(len(data))
+        return data
+
+
+def _run_dump(
+    command: list[str], url: URL, sink: BinaryIO, progress: ProgressCallback | None
+) -> None:
+    try:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=child_environment(),
+        )
+    except OSError as exc:
+        raise ToolMissingError(f"cannot run {command[0]}: {exc}; {INSTALL_HINT}") from None
+    assert process.stdout is not None and process.stderr is not None
+    stderr = _StderrCollector(process.stderr)
+    stderr.start()
+    try:
+        while True:
+            chunk = process.stdout.read(CHUNK_SIZE)
+            if not chunk:
+                break
+            sink.write(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        process.stdout.close()
+    returncode = process.wait()
+    stderr.join()
+    if returncode != 0:
+        raise _tool_error(command[0], "back up", url, returncode, stderr.text(url))
+
+
+def _run_restore(command: list[str], url: URL, chunks: Iterable[bytes]) -> None:
+    try:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=child_environment(),
+        )
+    except OSError as exc:
+        raise ToolMissingError(f"cannot run {command[0]}: {exc}; {INSTALL_HINT}") from None
+    assert process.stdin is not None and process.stderr is not None
+    stderr = _StderrCollector(process.stderr)
+    stderr.start()
+    try:
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.write(RESTORE_PROLOGUE)
+            for chunk in chunks:
+                process.stdin.write(chunk)
+            process.stdin.write(RESTORE_EPILOGUE)
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.close()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    returncode = process.wait()
+    stderr.join()
+    if returncode != 0:
+        raise _tool_error(command[0], "restore into", url, returncode, stderr.text(url))
+

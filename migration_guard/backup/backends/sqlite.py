@@ -1,0 +1,368 @@
+"""SQLite backend: the online backup API for whole databases, SQL for selected tables.
+
+Stream formats:
+
+* ``sqlite-db``: a consistent copy of the database file, made with
+  ``sqlite3.Connection.backup`` (safe while other connections write).
+* ``sqlite-sql``: SQL for selected tables (``DROP``/``CREATE``, rows, their
+  indexes, triggers and ``sqlite_sequence`` entry). Each table's part starts
+  with a line ``-- mg:table "NAME"``; string values never contain raw line
+  breaks, so every data statement is a single line.
+
+Restores run the SQL in one transaction with foreign keys off; a whole-database
+restore copies the file back through the backup API, so the target may stay
+open elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+from sqlalchemy.engine import URL
+
+from migration_guard.backup.backends.base import (
+    CHUNK_SIZE,
+    Backend,
+    DumpResult,
+    ProgressCallback,
+)
+from migration_guard.dialects.sqlite import (
+    has_rowid,
+    list_sqlite_tables,
+    quote_sqlite_identifier,
+    sqlite_path,
+    sqlite_table_stats,
+    table_columns,
+)
+from migration_guard.errors import BackupError, DatabaseUnavailableError, UsageError
+
+SQL_MAGIC = "-- migration-guard sqlite dump 1\n"
+TABLE_MARKER = "-- mg:table "
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _text_literal(value: str) -> str:
+    quoted = "'" + value.replace("'", "''") + "'"
+    for char, code in (("\r", 13), ("\n", 10), ("\x00", 0)):
+        if char in quoted:
+            quoted = quoted.replace(char, f"'||char({code})||'")
+    return quoted
+
+
+def sqlite_literal(value: Any) -> str:
+    """``value`` as an SQLite literal that reads back as the same value and type."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NULL"
+        if math.isinf(value):
+            return "1e999" if value > 0 else "-1e999"
+        return repr(value)
+    if isinstance(value, str):
+        return _text_literal(value)
+    return "X'" + bytes(value).hex() + "'"
+
+
+def _objects_of(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    rows = conn.execute(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('view', 'trigger') ORDER BY name"
+    ).fetchall()
+    result: dict[str, list[str]] = {"views": [], "triggers": []}
+    for kind, name in rows:
+        result["views" if kind == "view" else "triggers"].append(str(name))
+    return result
+
+
+def iter_table_sql(conn: sqlite3.Connection, tables: Sequence[str]) -> Iterator[str]:
+    """SQL that recreates ``tables`` with their rows, indexes and triggers."""
+    yield SQL_MAGIC
+    has_sequence = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+    ).fetchone()
+    for table in tables:
+        quoted = quote_sqlite_identifier(table)
+        ddl = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        yield f"{TABLE_MARKER}{json.dumps(table)}\n"
+        yield f"DROP TABLE IF EXISTS {quoted};\n"
+        yield f"{ddl[0]};\n"
+        columns = table_columns(conn, table, stored_only=True)
+        selected = [quote_sqlite_identifier(c) for c in columns]
+        if has_rowid(conn, table):
+            selected.insert(0, "rowid")
+        column_list = ", ".join(selected)
+        for row in conn.execute(f"SELECT {column_list} FROM {quoted}"):
+            values = ",".join(sqlite_literal(value) for value in row)
+            yield f"INSERT INTO {quoted}({column_list}) VALUES({values});\n"
+        for (sql,) in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type IN ('index', 'trigger') "
+            "AND tbl_name = ? AND sql IS NOT NULL ORDER BY type, name",
+            (table,),
+        ):
+            yield f"{sql};\n"
+        if has_sequence and "AUTOINCREMENT" in str(ddl[0]).upper():
+            sequence = conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)
+            ).fetchone()
+            yield f"DELETE FROM sqlite_sequence WHERE name = {_text_literal(table)};\n"
+            if sequence is not None:
+                yield (
+                    f"INSERT INTO sqlite_sequence(name, seq) "
+                    f"VALUES({_text_literal(table)}, {int(sequence[0])});\n"
+                )
+
+
+def iter_sql_statements(lines: Iterable[str]) -> Iterator[str]:
+    """Complete SQL statements from ``lines`` (trigger bodies and multi-line DDL included)."""
+    pending = ""
+    for line in lines:
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in pending.splitlines()
+    ):
+        raise BackupError("the SQLite SQL stream ends in the middle of a statement (truncated?)")
+
+
+def filter_sql_tables(lines: Iterable[str], tables: Sequence[str]) -> Iterator[str]:
+    """Only the parts of a ``sqlite-sql`` stream that belong to ``tables``."""
+    wanted = set(tables)
+    keeping = False
+    for line in lines:
+        if line.startswith(TABLE_MARKER):
+            keeping = json.loads(line[len(TABLE_MARKER):]) in wanted
+        if keeping:
+            yield line
+
+
+def _open_existing(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise DatabaseUnavailableError(
+            f"the SQLite database file {path} does not exist; check the URL"
+        )
+    try:
+        return sqlite3.connect(str(path), isolation_level=None)
+    except sqlite3.Error as exc:
+        raise DatabaseUnavailableError(f"cannot open the SQLite database {path}: {exc}") from None
+
+
+def _decoded_lines(source: BinaryIO, progress: ProgressCallback | None) -> Iterator[str]:
+    pending = b""
+    while True:
+        block = source.read(CHUNK_SIZE)
+        if not block:
+            break
+        if progress is not None:
+            progress(len(block))
+        pending += block
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.decode("utf-8", "surrogatepass") + "\n"
+    if pending:
+        yield pending.decode("utf-8", "surrogatepass")
+
+
+class SQLiteBackend(Backend):
+    """Backs up SQLite database files."""
+
+    name: ClassVar[str] = "sqlite"
+    dialects: ClassVar[frozenset[str]] = frozenset({"sqlite"})
+    stream_formats: ClassVar[frozenset[str]] = frozenset({"sqlite-db", "sqlite-sql"})
+
+    def dump(
+        self,
+        url: URL,
+        sink: BinaryIO,
+        *,
+        tables: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> DumpResult:
+        path = sqlite_path(url)
+        source = _open_existing(path)
+        try:
+            if tables is None:
+                return self._dump_file(source, sink, progress)
+            return self._dump_tables(source, sink, tables, progress)
+        except sqlite3.Error as exc:
+            raise BackupError(f"cannot back up the SQLite database {path}: {exc}") from None
+        finally:
+            source.close()
+
+    def _dump_file(
+        self, source: sqlite3.Connection, sink: BinaryIO, progress: ProgressCallback | None
+    ) -> DumpResult:
+        directory = Path(tempfile.mkdtemp(prefix="migration-guard-sqlite-"))
+        try:
+            copy_path = directory / "backup.db"
+            copy = sqlite3.connect(str(copy_path))
+            try:
+                source.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")
+                tables = list_sqlite_tables(copy)
+                stats = sqlite_table_stats(copy, tables)
+                objects = _objects_of(copy)
+            finally:
+                copy.close()
+            with copy_path.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
+                    sink.write(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        return DumpResult(
+            tables=stats,
+            server_version=sqlite3.sqlite_version,
+            stream_format="sqlite-db",
+            objects=objects,
+        )
+
+    def _dump_tables(
+        self,
+        source: sqlite3.Connection,
+        sink: BinaryIO,
+        tables: Sequence[str],
+        progress: ProgressCallback | None,
+    ) -> DumpResult:
+        # One read transaction: the stats and the rows see the same snapshot.
+        source.execute("BEGIN")
+        try:
+            existing = list_sqlite_tables(source)
+            missing = sorted(set(tables) - set(existing))
+            if missing:
+                raise UsageError(
+                    f"no such table(s) in the database: {', '.join(missing)}; "
+                    f"existing tables: {', '.join(existing) or '(none)'}"
+                )
+            selected = list(dict.fromkeys(tables))
+            stats = sqlite_table_stats(source, selected)
+            for text in iter_table_sql(source, selected):
+                data = text.encode("utf-8", "surrogatepass")
+                sink.write(data)
+                if progress is not None:
+                    progress(len(data))
+        finally:
+            source.execute("ROLLBACK")
+        return DumpResult(
+            tables=stats,
+            server_version=sqlite3.sqlite_version,
+            stream_format="sqlite-sql",
+            objects={"views": [], "triggers": []},
+        )
+
+    def restore(
+        self,
+        url: URL,
+        source: BinaryIO,
+        *,
+        stream_format: str,
+        tables: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        path = sqlite_path(url)
+        if stream_format == "sqlite-sql":
+            lines: Iterable[str] = _decoded_lines(source, progress)
+            if tables is not None:
+                lines = filter_sql_tables(lines, tables)
+            self._apply_sql(path, lines, tables)
+        elif stream_format == "sqlite-db":
+            self._restore_file(path, source, tables, progress)
+        else:
+            raise BackupError(f"the {self.name} backend cannot restore a {stream_format!r} stream")
+
+    def _restore_file(
+        self,
+        path: Path,
+        source: BinaryIO,
+        tables: Sequence[str] | None,
+        progress: ProgressCallback | None,
+    ) -> None:
+        if not path.parent.is_dir():
+            raise UsageError(f"the directory of the SQLite target {path} does not exist")
+        # Next to the target: same filesystem, and a full disk shows up before
+        # the target is touched.
+        directory = Path(tempfile.mkdtemp(prefix=".migration-guard-restore-", dir=path.parent))
+        try:
+            copy_path = directory / "restore.db"
+            with copy_path.open("wb") as handle:
+                first = True
+                for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
+                    if first and not chunk.startswith(SQLITE_HEADER[: len(chunk)]):
+                        raise BackupError("the stream is not an SQLite database file")
+                    first = False
+                    handle.write(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+            copy = sqlite3.connect(str(copy_path))
+            try:
+                if tables is not None:
+                    copy.execute("BEGIN")
+                    sql = list(iter_table_sql(copy, self._existing(copy, tables)))
+                    copy.execute("ROLLBACK")
+                    self._apply_sql(path, sql, tables)
+                    return
+                target = sqlite3.connect(str(path))
+                try:
+                    copy.backup(target)
+                finally:
+                    target.close()
+            except sqlite3.Error as exc:
+                raise BackupError(
+                    f"cannot restore into the SQLite database {path}: {exc}"
+                ) from None
+            finally:
+                copy.close()
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    @staticmethod
+    def _existing(conn: sqlite3.Connection, tables: Sequence[str]) -> list[str]:
+        existing = set(list_sqlite_tables(conn))
+        missing = sorted(set(tables) - existing)
+        if missing:
+            raise BackupError(f"the backup does not contain the table(s): {', '.join(missing)}")
+        return list(dict.fromkeys(tables))
+
+    @staticmethod
+    def _apply_sql(path: Path, lines: Iterable[str], tables: Sequence[str] | None) -> None:
+        target = sqlite3.connect(str(path), isolation_level=None)
+        seen: set[str] = set()
+        try:
+            target.execute("PRAGMA foreign_keys = OFF")
+            target.execute("BEGIN IMMEDIATE")
+            try:
+                for line_group in iter_sql_statements(_tracking(lines, seen)):
+                    target.execute(line_group)
+                if tables is not None and set(tables) - seen:
+                    missing = ", ".join(sorted(set(tables) - seen))
+                    raise BackupError(f"the backup does not contain the table(s): {missing}")
+                target.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    target.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise BackupError(f"cannot restore into the SQLite database {path}: {exc}") from None
+        finally:
+            target.close()
+
+
+def _tracking(lines: Iterable[str], seen: set[str]) -> Iterator[str]:
+    for line in lines:
+        if line.startswith(TABLE_MARKER):
+            seen.add(json.loads(line[len(TABLE_MARKER):]))
+        yield line

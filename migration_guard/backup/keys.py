@@ -1,0 +1,279 @@
+"""Encryption keys for backup archives: generation, parsing, loading and fingerprints.
+
+A user key is either a generated 256-bit key written as ``mgk1:<urlsafe base64>``
+(``migration-guard keygen``) or a passphrase stretched with scrypt. Both reduce
+to a 32-byte *root* from which each archive derives its own key-encryption key
+(see ``docs/format.md``). Key material only ever comes from the environment or
+from a 0600 file, never from a command-line argument, and no message, ``repr``
+or log line produced here contains it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from migration_guard.errors import EncryptionKeyError
+
+KEY_ENV = "MIGRATION_GUARD_KEY"
+KEY_FILE_ENV = "MIGRATION_GUARD_KEY_FILE"
+PASSPHRASE_ENV = "MIGRATION_GUARD_PASSPHRASE"
+KEY_ENV_VARS = (KEY_ENV, KEY_FILE_ENV, PASSPHRASE_ENV)
+
+KEY_PREFIX = "mgk1:"
+KEY_BYTES = 32
+MIN_PASSPHRASE_LENGTH = 12
+# A key file holds one short line; anything bigger is not a key file.
+MAX_KEY_FILE_BYTES = 4096
+
+FINGERPRINT_LABEL = b"migration-guard key fingerprint v1"
+PASSPHRASE_SALT = b"migration-guard passphrase v1"
+
+KeyKind = Literal["key", "passphrase"]
+
+
+@dataclass(frozen=True)
+class ScryptParams:
+    """scrypt cost parameters and salt, as recorded in an archive header."""
+
+    n: int
+    r: int
+    p: int
+    salt: bytes
+
+    def validate(self) -> None:
+        """Refuse parameters that are weak, malformed, or would exhaust memory or time.
+
+        Raises ValueError; the archive reader turns it into a "corrupted header" error.
+        """
+        if self.n < 2**14 or self.n > 2**20 or self.n & (self.n - 1):
+            raise ValueError(f"scrypt n={self.n} is not a power of two in 2**14..2**20")
+        if not 1 <= self.r <= 32 or not 1 <= self.p <= 16:
+            raise ValueError(f"scrypt r={self.r}, p={self.p} out of range")
+        if 128 * self.n * self.r > 256 * 1024 * 1024:
+            raise ValueError("scrypt parameters need more than 256 MiB of memory")
+        if not 1 <= len(self.salt) <= 64:
+            raise ValueError("scrypt salt must be 1..64 bytes")
+
+
+# ~100 ms and 32 MiB on a current core. The salt is a fixed label rather than
+# random per archive: the key fingerprint stored in every header must be the
+# same for all archives of one passphrase, and that fingerprint is already a
+# fixed-salt verifier, so a random archive salt would add cost but no strength.
+DEFAULT_SCRYPT = ScryptParams(n=2**15, r=8, p=1, salt=PASSPHRASE_SALT)
+
+
+@dataclass(frozen=True, repr=False)
+class UserKey:
+    """A configured encryption key. ``repr``/``str`` show kind and fingerprint only.
+
+    ``fingerprint`` identifies the key without revealing anything usable about it;
+    ``source`` says where it came from (an environment variable or a file path).
+    """
+
+    kind: KeyKind
+    fingerprint: str
+    source: str = field(default="", compare=False)
+    _secret: bytes = field(default=b"", compare=False)
+    _root: bytes = field(default=b"", compare=False)
+
+    def __repr__(self) -> str:
+        return f"UserKey(kind={self.kind!r}, fingerprint={self.fingerprint!r})"
+
+    __str__ = __repr__
+
+    def describe(self) -> str:
+        """Human wording such as ``key 1a2b3c4d5e6f7a8b (from MIGRATION_GUARD_KEY)``."""
+        origin = f" (from {self.source})" if self.source else ""
+        return f"{self.kind} {self.fingerprint}{origin}"
+
+
+def generate_key() -> str:
+    """Return a new random 256-bit key in its text form ``mgk1:<urlsafe base64>``."""
+    encoded = base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).rstrip(b"=")
+    return KEY_PREFIX + encoded.decode("ascii")
+
+
+def fingerprint_of_root(root: bytes) -> str:
+    """First 16 hex digits of HMAC-SHA256(root, FINGERPRINT_LABEL)."""
+    return hmac.new(root, FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:16]
+
+
+def parse_key(text: str, *, source: str = "") -> UserKey:
+    """Parse the ``mgk1:`` text form of a key.
+
+    Raises EncryptionKeyError on a bad prefix, bad base64 or wrong length; the
+    message never repeats the text it was given.
+    """
+    where = f" in {source}" if source else ""
+    candidate = text.strip()
+    if not candidate.startswith(KEY_PREFIX):
+        raise EncryptionKeyError(
+            f"the value{where} is not a migration-guard key: a key starts with "
+            f"{KEY_PREFIX!r}; generate one with `migration-guard keygen`"
+        )
+    body = candidate[len(KEY_PREFIX) :]
+    try:
+        padded = body + "=" * (-len(body) % 4)
+        raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise EncryptionKeyError(
+            f"the key{where} is damaged: the part after {KEY_PREFIX!r} is not URL-safe "
+            "base64; copy it again from the output of `migration-guard keygen`"
+        ) from None
+    if len(raw) != KEY_BYTES:
+        raise EncryptionKeyError(
+            f"the key{where} is damaged: it must hold {KEY_BYTES} bytes; copy it again "
+            "from the output of `migration-guard keygen`"
+        )
+    return UserKey(
+        kind="key", fingerprint=fingerprint_of_root(raw), source=source, _secret=raw, _root=raw
+    )
+
+
+def _scrypt(passphrase: bytes, params: ScryptParams) -> bytes:
+    kdf = Scrypt(salt=params.salt, length=KEY_BYTES, n=params.n, r=params.r, p=params.p)
+    return kdf.derive(passphrase)
+
+
+def passphrase_key(passphrase: str, *, source: str = "") -> UserKey:
+    """Stretch a passphrase (NFC-normalised UTF-8) with scrypt into a UserKey.
+
+    Raises EncryptionKeyError when it is shorter than MIN_PASSPHRASE_LENGTH characters.
+    """
+    normalised = unicodedata.normalize("NFC", passphrase)
+    if len(normalised) < MIN_PASSPHRASE_LENGTH:
+        where = source or "the passphrase"
+        raise EncryptionKeyError(
+            f"{where} is too short: use at least {MIN_PASSPHRASE_LENGTH} characters, "
+            "or a generated key (`migration-guard keygen`) in "
+            f"{KEY_ENV} or {KEY_FILE_ENV}"
+        )
+    secret = normalised.encode("utf-8")
+    root = _scrypt(secret, DEFAULT_SCRYPT)
+    return UserKey(
+        kind="passphrase",
+        fingerprint=fingerprint_of_root(root),
+        source=source,
+        _secret=secret,
+        _root=root,
+    )
+
+
+def archive_root(key: UserKey, kdf: ScryptParams | None) -> bytes:
+    """The 32-byte root an archive's key-encryption key is derived from.
+
+    For a generated key this is the key itself; for a passphrase it is scrypt with
+    the archive's recorded parameters (reusing the value computed at load time
+    when they are the defaults). Internal to the archive format: never log it.
+    """
+    if key.kind == "key":
+        return key._root
+    params = kdf or DEFAULT_SCRYPT
+    if params == DEFAULT_SCRYPT:
+        return key._root
+    params.validate()
+    return _scrypt(key._secret, params)
+
+
+def read_key_file(path: str) -> UserKey:
+    """Load a key from a regular file that only its owner can read or write.
+
+    Blank lines and lines starting with ``#`` are ignored; exactly one key line
+    must remain.
+    """
+    display = path
+    expanded = os.path.expanduser(path)
+    try:
+        # O_NONBLOCK: opening a FIFO someone put in place of the file must not hang.
+        fd = os.open(expanded, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise EncryptionKeyError(
+            f"key file {display} (from {KEY_FILE_ENV}) does not exist; create it with "
+            f"`(umask 077; migration-guard keygen > {display})` or point {KEY_FILE_ENV} "
+            "at the right file"
+        ) from None
+    except OSError as exc:
+        raise EncryptionKeyError(
+            f"key file {display} (from {KEY_FILE_ENV}) cannot be opened: {exc.strerror or exc}"
+        ) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise EncryptionKeyError(
+                f"key file {display} (from {KEY_FILE_ENV}) is not a regular file; "
+                "point it at a file that holds the key"
+            )
+        loose = stat.S_IMODE(info.st_mode) & 0o077
+        if loose and os.name != "nt":
+            raise EncryptionKeyError(
+                f"key file {display} is accessible by group or others "
+                f"(mode {stat.S_IMODE(info.st_mode):04o}); restrict it with "
+                f"`chmod 600 {display}`"
+            )
+        if info.st_size > MAX_KEY_FILE_BYTES:
+            raise EncryptionKeyError(
+                f"key file {display} is {info.st_size} bytes, too large to be a key file; "
+                "it should hold the one line printed by `migration-guard keygen`"
+            )
+        content = os.read(fd, MAX_KEY_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EncryptionKeyError(
+            f"key file {display} is not text; it should hold the line printed by "
+            "`migration-guard keygen`"
+        ) from None
+    lines = [
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    ]
+    if len(lines) != 1:
+        raise EncryptionKeyError(
+            f"key file {display} must contain exactly one key line (it has {len(lines)}); "
+            "it should hold the line printed by `migration-guard keygen`"
+        )
+    return parse_key(lines[0], source=f"key file {display}")
+
+
+def load_user_key(environ: Mapping[str, str] | None = None) -> UserKey | None:
+    """The key configured in the environment, or None when none is configured.
+
+    Exactly one of MIGRATION_GUARD_KEY, MIGRATION_GUARD_KEY_FILE and
+    MIGRATION_GUARD_PASSPHRASE may be set. A variable that is set but empty is an
+    error rather than "no key", so a failed ``$(cat ...)`` never silently turns
+    encryption off.
+    """
+    env = os.environ if environ is None else environ
+    present = [name for name in KEY_ENV_VARS if name in env]
+    if not present:
+        return None
+    if len(present) > 1:
+        listed = " and ".join(present)
+        raise EncryptionKeyError(
+            f"{listed} are set, but only one key source may be configured; "
+            f"unset all but one (e.g. `unset {' '.join(present[1:])}`)"
+        )
+    name = present[0]
+    value = env[name]
+    if not value.strip():
+        raise EncryptionKeyError(
+            f"{name} is set but empty; set it to a key, or unset it to run without one"
+        )
+    if name == KEY_ENV:
+        return parse_key(value, source=KEY_ENV)
+    if name == KEY_FILE_ENV:
+        return read_key_file(value.strip())
+    return passphrase_key(value, source=PASSPHRASE_ENV)

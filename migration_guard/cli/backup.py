@@ -1,0 +1,409 @@
+"""``keygen``, ``backup``, ``backups``, ``restore`` and ``decrypt``: a thin layer over
+:mod:`migration_guard.backup.engine`.
+
+Keys are never options: they come from the environment (see docs/backups.md).
+URLs are printed without passwords. Progress bars appear only on a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from migration_guard.cli import config_file_option
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from migration_guard.backup.engine import ProgressCallback
+    from migration_guard.backup.manifest import Manifest
+    from migration_guard.config import Config
+
+FORMAT_OPTION = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format; json prints objects with an `id` field.",
+)
+
+
+def _config(config_file: str | None) -> Config:
+    from migration_guard.config import load_config
+
+    return load_config(config_file)
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    """``--tables a --tables b,c`` -> ``[a, b, c]``."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _human_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+@contextlib.contextmanager
+def _progress(description: str, enabled: bool) -> Iterator[ProgressCallback | None]:
+    """A rich progress bar in bytes on stderr when it is a terminal; else nothing."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _console() -> Console:
+    """stdout; wide when redirected so ids are never cut."""
+    from rich.console import Console
+
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+
+def _encryption_text(manifest: Manifest) -> str:
+    encryption = manifest.artifact.encryption
+    return f"encrypted (key {encryption.key_fingerprint})" if encryption else "not encrypted"
+
+
+def _verification_text(manifest: Manifest) -> str:
+    verification = manifest.verification
+    if verification.ok is None:
+        return "never"
+    state = "ok" if verification.ok else "FAILED"
+    return f"{state} (level {verification.level}, {verification.last_verified_at})"
+
+
+# -- keygen ------------------------------------------------------------------------------------
+@click.command()
+def keygen() -> None:
+    """Print a new random 256-bit encryption key (mgk1:...).
+
+    Store it in a secret manager and hand it to migration-guard through
+    MIGRATION_GUARD_KEY or a 0600 file named by MIGRATION_GUARD_KEY_FILE;
+    never on the command line. Without the key, encrypted backups cannot be read.
+    """
+    from migration_guard.backup.engine import keygen as make_key
+
+    click.echo(make_key())
+    if sys.stdout.isatty():
+        click.echo(
+            "Store this key safely (MIGRATION_GUARD_KEY or MIGRATION_GUARD_KEY_FILE); "
+            "backups encrypted with it cannot be restored without it.",
+            err=True,
+        )
+
+
+# -- backup ------------------------------------------------------------------------------------
+@click.command()
+@click.option("--url", help="SQLAlchemy URL (default: config url or MIGRATION_GUARD_URL).")
+@click.option(
+    "--type",
+    "backup_type",
+    type=click.Choice(["full", "critical", "tables"]),
+    default="full",
+    show_default=True,
+    help="full database, the protected tables (critical), or --tables only.",
+)
+@click.option("--tables", multiple=True, metavar="T", help="Tables to back up (repeatable).")
+@click.option(
+    "--compress",
+    type=click.Choice(["zstd", "gzip", "none"]),
+    default=None,
+    help="Compression (default: config, else zstd).",
+)
+@click.option("--level", type=int, default=None, help="Compression level.")
+@click.option(
+    "--encrypt/--no-encrypt",
+    default=None,
+    help="Encrypt the archive (default: when a key is configured).",
+)
+@click.option("--backend", default=None, help="mysqldump, native, sqlite... (default: by dialect)")
+@FORMAT_OPTION
+@config_file_option
+def backup(
+    url: str | None,
+    backup_type: str,
+    tables: tuple[str, ...],
+    compress: str | None,
+    level: int | None,
+    encrypt: bool | None,
+    backend: str | None,
+    fmt: str,
+    config_file: str | None,
+) -> None:
+    """Back up a database into the backup directory."""
+    from migration_guard.backup.engine import create
+
+    config = _config(config_file)
+    with _progress("backup", fmt == "text") as progress:
+        manifest = create(
+            config,
+            url=url,
+            type=backup_type,
+            tables=_split(tables) or None,
+            compress=compress,
+            level=level,
+            encrypt=encrypt,
+            backend=backend,
+            progress=progress,
+        )
+    if fmt == "json":
+        _echo_json(manifest.to_dict())
+        return
+    click.echo(
+        f"backup {manifest.id} created: {len(manifest.tables)} table(s) from "
+        f"{manifest.source_url}, {_human_size(manifest.artifact.size)} "
+        f"({manifest.artifact.compression}, {_encryption_text(manifest)})"
+    )
+
+
+# -- backups -----------------------------------------------------------------------------------
+@click.group()
+def backups() -> None:
+    """List, show, verify and prune backups."""
+
+
+@backups.command("list")
+@FORMAT_OPTION
+@config_file_option
+def list_command(fmt: str, config_file: str | None) -> None:
+    """List complete backups, newest first."""
+    from migration_guard.backup.catalog import Catalog
+    from migration_guard.backup.engine import list_backups
+
+    config = _config(config_file)
+    manifests = list_backups(config)
+    if fmt == "json":
+        _echo_json([manifest.to_dict() for manifest in manifests])
+        return
+    if not manifests:
+        click.echo(f"no backups in {Catalog.for_config(config).path}")
+        return
+    from rich.table import Column, Table
+
+    table = Table("type", "started (UTC)", "size", "tables", "encrypted", "verified")
+    table.columns.insert(0, Column("id", no_wrap=True))
+    for manifest in manifests:
+        table.add_row(
+            manifest.id,
+            manifest.type,
+            manifest.started_at,
+            _human_size(manifest.artifact.size),
+            str(len(manifest.tables)),
+            "yes" if manifest.encrypted else "no",
+            _verification_text(manifest),
+        )
+    _console().print(table)
+
+
+@backups.command("show")
+@click.argument("backup_id", metavar="ID")
+@FORMAT_OPTION
+@config_file_option
+def show_command(backup_id: str, fmt: str, config_file: str | None) -> None:
+    """Show one backup's manifest (an unambiguous id prefix is enough)."""
+    from migration_guard.backup.engine import show
+
+    manifest = show(_config(config_file), backup_id)
+    if fmt == "json":
+        _echo_json(manifest.to_dict())
+        return
+    from rich.table import Table
+
+    lines = [
+        ("id", manifest.id),
+        ("type", manifest.type),
+        ("source", manifest.source_url),
+        ("server", manifest.server_version or "-"),
+        ("started / finished", f"{manifest.started_at} / {manifest.finished_at}"),
+        ("backend", f"{manifest.backend} ({manifest.artifact.stream_format})"),
+        ("file", f"{manifest.artifact.file} ({_human_size(manifest.artifact.size)})"),
+        ("sha256", manifest.artifact.sha256),
+        ("compression", manifest.artifact.compression),
+        ("encryption", _encryption_text(manifest)),
+        ("binlog", json.dumps(manifest.binlog) if manifest.binlog else "-"),
+        ("verified", _verification_text(manifest)),
+        ("created by", f"{manifest.created_by}, migration-guard {manifest.tool_version}"),
+    ]
+    if manifest.parent:
+        lines.append(("parent", manifest.parent))
+    console = _console()
+    for label, value in lines:
+        console.print(f"[bold]{label}:[/bold] {value}", highlight=False, markup=True)
+    table = Table("table", "rows", "checksum", "size")
+    for name, entry in sorted(manifest.tables.items()):
+        if entry.ref:
+            table.add_row(name, "-", f"in {entry.ref}", "-")
+        else:
+            table.add_row(name, str(entry.rows), str(entry.checksum), _human_size(entry.size))
+    console.print(table)
+
+
+@backups.command("verify")
+@click.argument("backup_id", metavar="ID")
+@click.option("--restore-test", is_flag=True, help="Also restore into a scratch database.")
+@click.option(
+    "--scratch-url",
+    default=None,
+    help="Server for the restore test (default: config url / MIGRATION_GUARD_URL / source).",
+)
+@FORMAT_OPTION
+@config_file_option
+def verify_command(
+    backup_id: str, restore_test: bool, scratch_url: str | None, fmt: str, config_file: str | None
+) -> None:
+    """Check a backup: decrypt, decompress and hash it; optionally test a restore."""
+    from migration_guard.backup.engine import verify
+
+    with _progress("verify", fmt == "text") as progress:
+        result = verify(
+            _config(config_file),
+            backup_id,
+            restore_test=restore_test,
+            scratch_url=scratch_url,
+            progress=progress,
+        )
+    if fmt == "json":
+        _echo_json(result.to_dict())
+    else:
+        state = "ok" if result.ok else f"FAILED ({result.reason})"
+        click.echo(f"backup {result.backup_id}: verification level {result.level} {state}")
+        for detail in result.details:
+            click.echo(f"  {detail}")
+    sys.exit(0 if result.ok else 1)
+
+
+@backups.command("prune")
+@click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
+@FORMAT_OPTION
+@config_file_option
+def prune_command(dry_run: bool, fmt: str, config_file: str | None) -> None:
+    """Delete backups the retention policy no longer keeps."""
+    from migration_guard.backup.engine import prune
+
+    plan = prune(_config(config_file), dry_run=dry_run)
+    if fmt == "json":
+        _echo_json({"dry_run": dry_run, **plan.to_dict()})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for backup_id, reason in plan.delete:
+        click.echo(f"{verb} {backup_id}: {reason}")
+    for backup_id, reasons in plan.keep:
+        click.echo(f"keep {backup_id}: {'; '.join(reasons)}")
+    click.echo(f"{len(plan.delete)} backup(s) {verb}, {len(plan.keep)} kept")
+
+
+# -- restore -----------------------------------------------------------------------------------
+def _typed_confirmation(database: str) -> bool:
+    click.echo(
+        f"The database {database!r} exists and is not empty. A safety backup is taken "
+        "first, then it is overwritten.",
+        err=True,
+    )
+    typed: str = click.prompt("Type the database name to continue", default="", err=True)
+    return typed.strip() == database
+
+
+@click.command()
+@click.argument("backup_id", metavar="ID")
+@click.option("--url", required=True, help="Target SQLAlchemy URL (any database name).")
+@click.option("--tables", multiple=True, metavar="T", help="Restore only these tables.")
+@click.option("--yes", is_flag=True, help="Overwrite a non-empty target without asking.")
+@click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
+@FORMAT_OPTION
+@config_file_option
+def restore(
+    backup_id: str,
+    url: str,
+    tables: tuple[str, ...],
+    yes: bool,
+    dry_run: bool,
+    fmt: str,
+    config_file: str | None,
+) -> None:
+    """Restore backup ID into the database at --url."""
+    from migration_guard.backup.engine import restore as run_restore
+
+    confirm = _typed_confirmation if sys.stdin.isatty() else None
+    with _progress("restore", fmt == "text") as progress:
+        result = run_restore(
+            _config(config_file),
+            backup_id,
+            url=url,
+            tables=_split(tables) or None,
+            yes=yes,
+            dry_run=dry_run,
+            confirm=confirm,
+            progress=progress,
+        )
+    if fmt == "json":
+        _echo_json(result.to_dict())
+    else:
+        if dry_run:
+            click.echo(f"dry run: restore of {result.backup_id} into {result.target_url}")
+        else:
+            state = "ok" if result.ok else "finished with differences"
+            click.echo(
+                f"restored {result.backup_id} into {result.target_url}: "
+                f"{len(result.tables)} table(s), {state} ({result.seconds:.1f} s)"
+            )
+        for note in result.notes:
+            click.echo(f"  {note}")
+        for mismatch in result.mismatches:
+            click.echo(f"  MISMATCH {mismatch}")
+    sys.exit(0 if result.ok else 1)
+
+
+# -- decrypt -----------------------------------------------------------------------------------
+@click.command()
+@click.argument("file", metavar="FILE")
+@click.option("-o", "--output", "out", required=True, help="Plain output file (- for stdout).")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@config_file_option
+def decrypt(file: str, out: str, force: bool, config_file: str | None) -> None:
+    """Turn an archive (a .mgb file or a backup id) into its plain stream, for manual recovery."""
+    from migration_guard.backup.engine import decrypt as run_decrypt
+
+    written = run_decrypt(_config(config_file), file, out, force=force)
+    if out != "-":
+        click.echo(f"wrote {written} bytes to {out}", err=True)

@@ -1,0 +1,154 @@
+"""The per-database facts every other layer relies on, behind one interface.
+
+Backends, the backup engine and the upgrade runner never branch on a dialect
+name: they ask :func:`migration_guard.dialects.get_dialect_ops` for a
+:class:`DialectOps` and call it.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine
+
+from migration_guard.errors import DatabaseUnavailableError
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """What a restore must give back for one table.
+
+    ``checksum`` is the database's own content checksum (``CHECKSUM TABLE`` on
+    MySQL/MariaDB, a SHA-256 over ordered rows on SQLite); ``ddl_sha256`` is the
+    SHA-256 of the table's ``CREATE`` statement as the server prints it.
+    """
+
+    rows: int
+    checksum: str | None
+    size_bytes: int | None
+    ddl_sha256: str | None = None
+
+
+def sha256_text(text: str) -> str:
+    """Hex SHA-256 of ``text`` encoded as UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def safe_url_text(url: URL) -> str:
+    """``url`` as text with the password masked, for messages."""
+    return url.render_as_string(hide_password=True)
+
+
+class DialectOps(abc.ABC):
+    """Facts and small operations that differ from one database to another."""
+
+    name: ClassVar[str]
+
+    # -- naming ---------------------------------------------------------------
+    @abc.abstractmethod
+    def quote_identifier(self, name: str) -> str:
+        """``name`` quoted as an identifier, safe for any character it contains."""
+
+    # -- introspection --------------------------------------------------------
+    @abc.abstractmethod
+    def server_version(self, conn: Connection) -> str:
+        """The server's version string (e.g. ``10.11.19-MariaDB``)."""
+
+    @abc.abstractmethod
+    def list_tables(self, conn: Connection) -> list[str]:
+        """The base tables (no views, no sequences) of the connected database, sorted."""
+
+    @abc.abstractmethod
+    def table_stats(self, conn: Connection, tables: Sequence[str]) -> dict[str, TableStats]:
+        """Row count, content checksum, size and DDL hash of each of ``tables``."""
+
+    @abc.abstractmethod
+    def objects(self, conn: Connection) -> dict[str, dict[str, str]]:
+        """Views, triggers, routines and events: ``{"views": {name: sha256}, ...}``.
+
+        The hashes cover the definition with the database's own name
+        normalised away, so a restore into another database compares equal.
+        """
+
+    def binlog_position(self, conn: Connection) -> dict[str, str] | None:
+        """The replication position of the current snapshot, if the server has one."""
+        del conn
+        return None
+
+    # -- databases ------------------------------------------------------------
+    @abc.abstractmethod
+    def admin_url(self, url: URL) -> URL:
+        """A URL for the same server that does not need ``url``'s database to exist."""
+
+    @abc.abstractmethod
+    def database_name(self, url: URL) -> str:
+        """The database (or file) ``url`` points at."""
+
+    @abc.abstractmethod
+    def scratch_url(self, url: URL, name: str) -> URL:
+        """``url`` pointed at another database called ``name`` on the same server."""
+
+    @abc.abstractmethod
+    def create_database(
+        self,
+        admin_conn: Connection | None,
+        name: str,
+        *,
+        charset: str | None = None,
+        collation: str | None = None,
+    ) -> None:
+        """Create the empty database ``name``."""
+
+    @abc.abstractmethod
+    def drop_database(self, admin_conn: Connection | None, name: str) -> None:
+        """Drop the database ``name`` if it exists."""
+
+    @abc.abstractmethod
+    def database_exists(self, url: URL) -> bool:
+        """Whether ``url``'s database exists."""
+
+    def is_empty(self, url: URL) -> bool:
+        """Whether ``url``'s database is missing or holds no table."""
+        if not self.database_exists(url):
+            return True
+        engine = connect_engine(url)
+        try:
+            with engine.connect() as conn:
+                return not self.list_tables(conn)
+        finally:
+            engine.dispose()
+
+
+def run_sql(conn: Connection, sql: str) -> sa.CursorResult[Any]:
+    """Execute literal ``sql`` with no parameter substitution (``%`` in names stays ``%``)."""
+    return conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
+
+
+def connect_engine(url: URL) -> Engine:
+    """An engine for ``url`` without a pool; connection failures become clear errors."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.DBAPIError as exc:
+        engine.dispose()
+        raise database_unavailable(url, exc) from None
+    return engine
+
+
+def database_unavailable(url: URL, exc: BaseException) -> DatabaseUnavailableError:
+    """A :class:`DatabaseUnavailableError` for a failed connection, without secrets."""
+    original = getattr(exc, "orig", None) or exc
+    detail = str(original)
+    if url.password:
+        detail = detail.replace(str(url.password), "***")
+    return DatabaseUnavailableError(
+        f"cannot connect to {safe_url_text(url)}: {detail}. "
+        "Check that the server is running and reachable and that the user, password "
+        "and database name are right."
+    )

@@ -1,0 +1,292 @@
+"""MySQL and MariaDB facts: quoting, listing, checksums, schema objects, binlog."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection
+
+from migration_guard.dialects.base import (
+    DialectOps,
+    TableStats,
+    connect_engine,
+    run_sql,
+    database_unavailable,
+    sha256_text,
+)
+
+OBJECT_KINDS = ("views", "triggers", "procedures", "functions", "events")
+
+
+def quote_mysql_identifier(name: str) -> str:
+    """Backtick-quote ``name``; embedded backticks are doubled."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _scalar_rows(conn: Connection, sql: str, **params: object) -> list[Any]:
+    return [row[0] for row in conn.execute(sa.text(sql), params)]
+
+
+def _mapping(conn: Connection, sql: str) -> dict[str, Any]:
+    """The first row of ``sql`` as a column-name -> value dict (keys as printed)."""
+    result = run_sql(conn, sql)
+    row = result.fetchone()
+    if row is None:
+        return {}
+    return dict(zip(result.keys(), row, strict=True))
+
+
+class MySQLDialectOps(DialectOps):
+    """MySQL 8 and MariaDB 10.5+."""
+
+    name: ClassVar[str] = "mysql"
+
+    def quote_identifier(self, name: str) -> str:
+        return quote_mysql_identifier(name)
+
+    def server_version(self, conn: Connection) -> str:
+        version = conn.exec_driver_sql("SELECT VERSION()").scalar_one()
+        return str(version)
+
+    def is_mariadb(self, conn: Connection) -> bool:
+        """Whether the server is MariaDB rather than Oracle MySQL."""
+        return "mariadb" in self.server_version(conn).lower()
+
+    def current_database(self, conn: Connection) -> str:
+        """The database the connection uses (``DATABASE()``)."""
+        name = conn.exec_driver_sql("SELECT DATABASE()").scalar_one()
+        return str(name)
+
+    def list_tables(self, conn: Connection) -> list[str]:
+        names = _scalar_rows(
+            conn,
+            "SELECT TABLE_NAME FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_NAME",
+        )
+        return [str(name) for name in names]
+
+    def list_views(self, conn: Connection) -> list[str]:
+        """The views of the connected database, sorted."""
+        names = _scalar_rows(
+            conn,
+            "SELECT TABLE_NAME FROM information_schema.VIEWS "
+            "WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
+        )
+        return [str(name) for name in names]
+
+    def list_triggers(self, conn: Connection) -> list[tuple[str, str]]:
+        """``(trigger, table)`` pairs in creation order (table, timing, event, order)."""
+        rows = conn.execute(
+            sa.text(
+                "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
+                "WHERE TRIGGER_SCHEMA = DATABASE() "
+                "ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER"
+            )
+        )
+        return [(str(name), str(table)) for name, table in rows]
+
+    def list_routines(self, conn: Connection) -> list[tuple[str, str]]:
+        """``(kind, name)`` pairs, kind being ``PROCEDURE`` or ``FUNCTION``."""
+        rows = conn.execute(
+            sa.text(
+                "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES "
+                "WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION') "
+                "ORDER BY ROUTINE_TYPE, ROUTINE_NAME"
+            )
+        )
+        return [(str(kind), str(name)) for kind, name in rows]
+
+    def list_events(self, conn: Connection) -> list[str]:
+        """The events of the connected database, sorted."""
+        names = _scalar_rows(
+            conn,
+            "SELECT EVENT_NAME FROM information_schema.EVENTS "
+            "WHERE EVENT_SCHEMA = DATABASE() ORDER BY EVENT_NAME",
+        )
+        return [str(name) for name in names]
+
+    def show_create_table(self, conn: Connection, table: str) -> str:
+        """``SHOW CREATE TABLE`` exactly as printed, ``AUTO_INCREMENT`` counter included."""
+        row = run_sql(conn, f"SHOW CREATE TABLE {quote_mysql_identifier(table)}").one()
+        return str(row[1])
+
+    def show_create(self, conn: Connection, kind: str, name: str) -> dict[str, Any]:
+        """The row of ``SHOW CREATE VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT name``."""
+        return _mapping(conn, f"SHOW CREATE {kind} {quote_mysql_identifier(name)}")
+
+    def table_stats(self, conn: Connection, tables: Sequence[str]) -> dict[str, TableStats]:
+        sizes = {
+            str(name): (int(data or 0) + int(index or 0))
+            for name, data, index in conn.execute(
+                sa.text(
+                    "SELECT TABLE_NAME, DATA_LENGTH, INDEX_LENGTH FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = DATABASE()"
+                )
+            )
+        }
+        stats: dict[str, TableStats] = {}
+        for table in tables:
+            quoted = quote_mysql_identifier(table)
+            rows = int(run_sql(conn, f"SELECT COUNT(*) FROM {quoted}").scalar_one())
+            checksum_row = run_sql(conn, f"CHECKSUM TABLE {quoted}").one()
+            checksum = None if checksum_row[1] is None else str(checksum_row[1])
+            stats[table] = TableStats(
+                rows=rows,
+                checksum=checksum,
+                size_bytes=sizes.get(table),
+                ddl_sha256=sha256_text(self.show_create_table(conn, table)),
+            )
+        return stats
+
+    def object_definitions(self, conn: Connection) -> dict[str, dict[str, str]]:
+        """Every view, trigger, procedure, function and event with its full definition.
+
+        The text is what ``SHOW CREATE`` prints (which never names the object's
+        own database) plus the session settings stored with the object; volatile
+        columns such as creation times are left out.
+        """
+        result: dict[str, dict[str, str]] = {kind: {} for kind in OBJECT_KINDS}
+        for view in self.list_views(conn):
+            row = self.show_create(conn, "VIEW", view)
+            result["views"][view] = json.dumps(
+                [row.get("Create View"), row.get("character_set_client"),
+                 row.get("collation_connection")]
+            )
+        orders = {
+            str(name): int(order)
+            for name, order in conn.execute(
+                sa.text(
+                    "SELECT TRIGGER_NAME, ACTION_ORDER FROM information_schema.TRIGGERS "
+                    "WHERE TRIGGER_SCHEMA = DATABASE()"
+                )
+            )
+        }
+        for trigger, _table in self.list_triggers(conn):
+            row = self.show_create(conn, "TRIGGER", trigger)
+            result["triggers"][trigger] = json.dumps(
+                [row.get("SQL Original Statement"), row.get("sql_mode"),
+                 row.get("character_set_client"), row.get("collation_connection"),
+                 orders.get(trigger)]
+            )
+        for kind, routine in self.list_routines(conn):
+            row = self.show_create(conn, kind, routine)
+            key = "procedures" if kind == "PROCEDURE" else "functions"
+            result[key][routine] = json.dumps(
+                [row.get(f"Create {kind.title()}"), row.get("sql_mode"),
+                 row.get("character_set_client"), row.get("collation_connection")]
+            )
+        for event in self.list_events(conn):
+            row = self.show_create(conn, "EVENT", event)
+            result["events"][event] = json.dumps(
+                [row.get("Create Event"), row.get("sql_mode"), row.get("time_zone"),
+                 row.get("character_set_client"), row.get("collation_connection")]
+            )
+        return result
+
+    def objects(self, conn: Connection) -> dict[str, dict[str, str]]:
+        return {
+            kind: {name: sha256_text(text) for name, text in definitions.items()}
+            for kind, definitions in self.object_definitions(conn).items()
+        }
+
+    def database_options(self, conn: Connection) -> dict[str, str]:
+        """Default character set and collation of the connected database."""
+        row = conn.execute(
+            sa.text(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
+                "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()"
+            )
+        ).one()
+        return {"charset": str(row[0]), "collation": str(row[1])}
+
+    def binlog_position(self, conn: Connection) -> dict[str, str] | None:
+        """File, position and GTID of the binary log, or ``None`` when logging is off.
+
+        Inside a ``START TRANSACTION WITH CONSISTENT SNAPSHOT`` MariaDB reports
+        the position that matches the snapshot exactly (``binlog_snapshot_*``);
+        on MySQL the position is read right after the snapshot was opened.
+        """
+        if not int(conn.exec_driver_sql("SELECT @@log_bin").scalar_one() or 0):
+            return None
+        if self.is_mariadb(conn):
+            status = {
+                str(name): str(value)
+                for name, value in conn.exec_driver_sql(
+                    "SHOW STATUS LIKE 'binlog_snapshot_%%'"
+                )
+            }
+            file = status.get("Binlog_snapshot_file", "")
+            position = status.get("Binlog_snapshot_position", "")
+            gtid = conn.execute(
+                sa.text("SELECT BINLOG_GTID_POS(:file, :position)"),
+                {"file": file, "position": int(position or 0)},
+            ).scalar_one()
+            return {"file": file, "position": position, "gtid": str(gtid or "")}
+        for statement in ("SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"):
+            try:
+                row = _mapping(conn, statement)
+            except sa.exc.DBAPIError:
+                continue
+            if row:
+                return {
+                    "file": str(row.get("File", "")),
+                    "position": str(row.get("Position", "")),
+                    "gtid": str(row.get("Executed_Gtid_Set", "") or ""),
+                }
+        return None
+
+    # -- databases ------------------------------------------------------------
+    def admin_url(self, url: URL) -> URL:
+        return url.set(database="")
+
+    def database_name(self, url: URL) -> str:
+        return url.database or ""
+
+    def scratch_url(self, url: URL, name: str) -> URL:
+        return url.set(database=name)
+
+    def create_database(
+        self,
+        admin_conn: Connection | None,
+        name: str,
+        *,
+        charset: str | None = None,
+        collation: str | None = None,
+    ) -> None:
+        if admin_conn is None:
+            raise ValueError("MySQL needs a server connection to create a database")
+        options = ""
+        if charset:
+            options += f" CHARACTER SET {charset}"
+        if collation:
+            options += f" COLLATE {collation}"
+        run_sql(admin_conn, f"CREATE DATABASE {quote_mysql_identifier(name)}{options}")
+
+    def drop_database(self, admin_conn: Connection | None, name: str) -> None:
+        if admin_conn is None:
+            raise ValueError("MySQL needs a server connection to drop a database")
+        run_sql(admin_conn, f"DROP DATABASE IF EXISTS {quote_mysql_identifier(name)}")
+
+    def database_exists(self, url: URL) -> bool:
+        engine = connect_engine(self.admin_url(url))
+        try:
+            with engine.connect() as conn:
+                found = conn.execute(
+                    sa.text("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :n"),
+                    {"n": self.database_name(url)},
+                ).first()
+            return found is not None
+        except sa.exc.DBAPIError as exc:
+            raise database_unavailable(url, exc) from None
+        finally:
+            engine.dispose()
+
+
+class MariaDBDialectOps(MySQLDialectOps):
+    """SQLAlchemy's ``mariadb`` dialect name; the facts are the same."""
+
+    name: ClassVar[str] = "mariadb"

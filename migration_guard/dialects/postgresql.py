@@ -1,0 +1,150 @@
+"""PostgreSQL facts, enough for listing and checksums; backups follow in a later issue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection
+
+from migration_guard.dialects.base import (
+    DialectOps,
+    TableStats,
+    connect_engine,
+    run_sql,
+    database_unavailable,
+    sha256_text,
+)
+
+
+def quote_postgresql_identifier(name: str) -> str:
+    """Double-quote ``name``; embedded double quotes are doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgreSQLDialectOps(DialectOps):
+    """PostgreSQL 12+; tables of the ``search_path``'s first schema (usually ``public``)."""
+
+    name: ClassVar[str] = "postgresql"
+
+    def quote_identifier(self, name: str) -> str:
+        return quote_postgresql_identifier(name)
+
+    def server_version(self, conn: Connection) -> str:
+        return str(conn.exec_driver_sql("SHOW server_version").scalar_one())
+
+    def list_tables(self, conn: Connection) -> list[str]:
+        rows = conn.execute(
+            sa.text(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' "
+                "ORDER BY table_name"
+            )
+        )
+        return [str(row[0]) for row in rows]
+
+    def table_stats(self, conn: Connection, tables: Sequence[str]) -> dict[str, TableStats]:
+        stats: dict[str, TableStats] = {}
+        for table in tables:
+            quoted = quote_postgresql_identifier(table)
+            # Ordering by the whole row text makes the aggregate independent of
+            # physical order, which VACUUM and restores change.
+            rows, checksum = run_sql(conn, f"SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) "
+                f"FROM {quoted} AS t"
+            ).one()
+            size = conn.execute(
+                sa.text("SELECT pg_total_relation_size(CAST(:name AS regclass))"),
+                {"name": quoted},
+            ).scalar_one()
+            columns = conn.execute(
+                sa.text(
+                    "SELECT string_agg(column_name || ' ' || data_type || ' ' || is_nullable "
+                    "|| ' ' || coalesce(column_default, ''), E'\\n' ORDER BY ordinal_position) "
+                    "FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = :t"
+                ),
+                {"t": table},
+            ).scalar_one()
+            stats[table] = TableStats(
+                rows=int(rows),
+                checksum=str(checksum),
+                size_bytes=int(size),
+                ddl_sha256=sha256_text(str(columns or "")),
+            )
+        return stats
+
+    def objects(self, conn: Connection) -> dict[str, dict[str, str]]:
+        views = {
+            str(name): sha256_text(str(definition))
+            for name, definition in conn.execute(
+                sa.text(
+                    "SELECT viewname, definition FROM pg_views WHERE schemaname = current_schema()"
+                )
+            )
+        }
+        triggers = {
+            str(name): sha256_text(str(definition))
+            for name, definition in conn.execute(
+                sa.text(
+                    "SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
+                    "JOIN pg_class c ON c.oid = t.tgrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE NOT t.tgisinternal AND n.nspname = current_schema()"
+                )
+            )
+        }
+        routines = {
+            str(name): sha256_text(str(definition))
+            for name, definition in conn.execute(
+                sa.text(
+                    "SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', "
+                    "pg_get_functiondef(p.oid) FROM pg_proc p "
+                    "JOIN pg_namespace n ON n.oid = p.pronamespace "
+                    "WHERE n.nspname = current_schema() AND p.prokind IN ('f', 'p')"
+                )
+            )
+        }
+        return {"views": views, "triggers": triggers, "routines": routines, "events": {}}
+
+    def admin_url(self, url: URL) -> URL:
+        return url.set(database="postgres")
+
+    def database_name(self, url: URL) -> str:
+        return url.database or ""
+
+    def scratch_url(self, url: URL, name: str) -> URL:
+        return url.set(database=name)
+
+    def create_database(
+        self,
+        admin_conn: Connection | None,
+        name: str,
+        *,
+        charset: str | None = None,
+        collation: str | None = None,
+    ) -> None:
+        if admin_conn is None:
+            raise ValueError("PostgreSQL needs a server connection to create a database")
+        options = f" ENCODING '{charset}'" if charset else ""
+        run_sql(admin_conn, f"CREATE DATABASE {quote_postgresql_identifier(name)}{options}")
+
+    def drop_database(self, admin_conn: Connection | None, name: str) -> None:
+        if admin_conn is None:
+            raise ValueError("PostgreSQL needs a server connection to drop a database")
+        run_sql(admin_conn, f"DROP DATABASE IF EXISTS {quote_postgresql_identifier(name)} WITH (FORCE)"
+        )
+
+    def database_exists(self, url: URL) -> bool:
+        engine = connect_engine(self.admin_url(url))
+        try:
+            with engine.connect() as conn:
+                found = conn.execute(
+                    sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                    {"n": self.database_name(url)},
+                ).first()
+            return found is not None
+        except sa.exc.DBAPIError as exc:
+            raise database_unavailable(url, exc) from None
+        finally:
+            engine.dispose()

@@ -1,0 +1,200 @@
+"""SQLite facts: a database is a file; checksums are SHA-256 over ordered rows."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import struct
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection
+
+from migration_guard.dialects.base import DialectOps, TableStats, sha256_text
+from migration_guard.errors import UsageError
+
+OBJECT_TYPES = {"view": "views", "trigger": "triggers"}
+
+
+def quote_sqlite_identifier(name: str) -> str:
+    """Double-quote ``name``; embedded double quotes are doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sqlite_path(url: URL) -> Path:
+    """The database file of a ``sqlite:///path`` URL; in-memory databases are refused."""
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        raise UsageError(
+            "an in-memory SQLite database cannot be backed up or restored; "
+            "use a file URL such as sqlite:///app.db"
+        )
+    return Path(database)
+
+
+def _encode_value(value: Any) -> bytes:
+    """A type-tagged, unambiguous encoding of one SQLite value."""
+    if value is None:
+        return b"N"
+    if isinstance(value, bool):  # pragma: no cover - sqlite3 never returns bool
+        value = int(value)
+    if isinstance(value, int):
+        text = str(value).encode()
+        return b"I" + struct.pack(">I", len(text)) + text
+    if isinstance(value, float):
+        return b"R" + struct.pack(">d", value)
+    if isinstance(value, str):
+        data = value.encode("utf-8", "surrogatepass")
+        return b"T" + struct.pack(">I", len(data)) + data
+    data = bytes(value)
+    return b"B" + struct.pack(">I", len(data)) + data
+
+
+def rows_checksum(rows: Iterable[Sequence[Any]]) -> tuple[int, str]:
+    """``(row count, sha256)`` over ``rows`` in the order given."""
+    digest = hashlib.sha256()
+    count = 0
+    for row in rows:
+        count += 1
+        digest.update(b"(")
+        for value in row:
+            digest.update(_encode_value(value))
+        digest.update(b")")
+    return count, digest.hexdigest()
+
+
+def has_rowid(conn: sqlite3.Connection, table: str) -> bool:
+    """Whether ``table`` is an ordinary rowid table (not ``WITHOUT ROWID``)."""
+    try:
+        conn.execute(f"SELECT rowid FROM {quote_sqlite_identifier(table)} LIMIT 0")
+    except sqlite3.OperationalError:
+        return False
+    return not any(column.lower() == "rowid" for column in table_columns(conn, table))
+
+
+def table_columns(conn: sqlite3.Connection, table: str, *, stored_only: bool = False) -> list[str]:
+    """Column names of ``table``; ``stored_only`` leaves out generated columns."""
+    rows = conn.execute(f"PRAGMA table_xinfo({quote_sqlite_identifier(table)})").fetchall()
+    # table_xinfo's "hidden": 0 normal, 1 hidden (virtual tables), 2/3 generated.
+    return [str(row[1]) for row in rows if not (stored_only and row[6] != 0)]
+
+
+def order_clause(conn: sqlite3.Connection, table: str) -> str:
+    """An ``ORDER BY`` that gives a stable row order for ``table``."""
+    if has_rowid(conn, table):
+        return "ORDER BY rowid"
+    info = conn.execute(f"PRAGMA table_info({quote_sqlite_identifier(table)})").fetchall()
+    keys = sorted((row for row in info if row[5]), key=lambda row: row[5]) or info
+    return "ORDER BY " + ", ".join(quote_sqlite_identifier(str(row[1])) for row in keys)
+
+
+def sqlite_table_stats(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[str, TableStats]:
+    """Row counts, SHA-256 checksums over ordered rows and DDL hashes on a raw connection."""
+    stats: dict[str, TableStats] = {}
+    for table in tables:
+        ddl_row = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        columns = ", ".join(quote_sqlite_identifier(c) for c in table_columns(conn, table))
+        cursor = conn.execute(
+            f"SELECT {columns} FROM {quote_sqlite_identifier(table)} {order_clause(conn, table)}"
+        )
+        rows, checksum = rows_checksum(cursor)
+        size = _table_size(conn, table)
+        stats[table] = TableStats(
+            rows=rows,
+            checksum=checksum,
+            size_bytes=size,
+            ddl_sha256=sha256_text(str(ddl_row[0])) if ddl_row else None,
+        )
+    return stats
+
+
+def _table_size(conn: sqlite3.Connection, table: str) -> int | None:
+    try:
+        row = conn.execute(
+            "SELECT SUM(pgsize) FROM dbstat WHERE name = ?", (table,)
+        ).fetchone()
+    except sqlite3.Error:  # dbstat is an optional compile-time module
+        return None
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def list_sqlite_tables(conn: sqlite3.Connection) -> list[str]:
+    """User tables of a raw connection, sorted (internal ``sqlite_*`` tables excluded)."""
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
+        "ESCAPE '\\' ORDER BY name"
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def _raw(conn: Connection) -> sqlite3.Connection:
+    raw = conn.connection.dbapi_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
+
+
+class SQLiteDialectOps(DialectOps):
+    """SQLite 3 files."""
+
+    name: ClassVar[str] = "sqlite"
+
+    def quote_identifier(self, name: str) -> str:
+        return quote_sqlite_identifier(name)
+
+    def server_version(self, conn: Connection) -> str:
+        return str(conn.exec_driver_sql("SELECT sqlite_version()").scalar_one())
+
+    def list_tables(self, conn: Connection) -> list[str]:
+        return list_sqlite_tables(_raw(conn))
+
+    def table_stats(self, conn: Connection, tables: Sequence[str]) -> dict[str, TableStats]:
+        return sqlite_table_stats(_raw(conn), tables)
+
+    def objects(self, conn: Connection) -> dict[str, dict[str, str]]:
+        result: dict[str, dict[str, str]] = {kind: {} for kind in OBJECT_TYPES.values()}
+        rows = conn.execute(
+            sa.text("SELECT type, name, sql FROM sqlite_master WHERE type IN ('view', 'trigger')")
+        )
+        for kind, name, sql in rows:
+            result[OBJECT_TYPES[str(kind)]][str(name)] = sha256_text(str(sql))
+        return result
+
+    def admin_url(self, url: URL) -> URL:
+        return url
+
+    def database_name(self, url: URL) -> str:
+        return str(sqlite_path(url))
+
+    def scratch_url(self, url: URL, name: str) -> URL:
+        """A file called ``name`` + ``.db`` next to ``url``'s file."""
+        path = sqlite_path(url)
+        return url.set(database=str(path.with_name(f"{name}.db")))
+
+    def create_database(
+        self,
+        admin_conn: Connection | None,
+        name: str,
+        *,
+        charset: str | None = None,
+        collation: str | None = None,
+    ) -> None:
+        """Create the empty database file ``name`` (a path)."""
+        del admin_conn, charset, collation
+        sqlite3.connect(name).close()
+
+    def drop_database(self, admin_conn: Connection | None, name: str) -> None:
+        """Delete the database file ``name`` and its journal/WAL companions."""
+        del admin_conn
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name + suffix)
+
+    def database_exists(self, url: URL) -> bool:
+        path = sqlite_path(url)
+        return path.is_file() and path.stat().st_size > 0

@@ -1,0 +1,83 @@
+"""Every rule is documented, discoverable and named consistently."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+from migration_guard.analysis import rules as rules_package
+from migration_guard.analysis.rules import RULE_ID_PATTERN, Rule, all_rules, get_rule
+from migration_guard.errors import UnknownNameError
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "rules"
+RULE_MODULES = [
+    info.name
+    for info in pkgutil.iter_modules(rules_package.__path__)
+    if not info.name.startswith("_")
+]
+ISSUE_RULE_IDS = {
+    "drop-table",
+    "drop-database",
+    "truncate-table",
+    "drop-column",
+    "rename-table",
+    "rename-column",
+    "alter-column-type",
+    "drop-partition",
+    "change-engine",
+    "convert-charset",
+    "delete-without-where",
+    "update-without-where",
+    "unanalyzable",
+    "suppression-without-reason",
+}
+
+
+def test_every_rule_of_the_specification_exists() -> None:
+    assert {rule.id for rule in all_rules()} >= ISSUE_RULE_IDS
+
+
+def test_ids_are_kebab_case_and_unique() -> None:
+    ids = [rule.id for rule in all_rules()]
+    assert len(ids) == len(set(ids))
+    assert all(RULE_ID_PATTERN.match(rule_id) for rule_id in ids)
+
+
+@pytest.mark.parametrize("module_name", RULE_MODULES)
+def test_every_rule_module_has_a_docstring_and_a_matching_rule(module_name: str) -> None:
+    module = importlib.import_module(f"{rules_package.__name__}.{module_name}")
+    assert module.__doc__ and module.__doc__.strip(), f"{module_name}.py has no docstring"
+    rule = module.RULE
+    assert isinstance(rule, Rule)
+    assert rule.id == module_name.replace("_", "-")
+    assert rule.description == inspect.cleandoc(module.__doc__)
+    assert rule.summary.strip() and "\n" not in rule.summary
+    assert rule.hint.strip() and "\n" not in rule.hint
+
+
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda rule: rule.id)
+def test_every_rule_has_a_docs_page(rule: Rule) -> None:
+    page = DOCS / f"{rule.id}.md"
+    assert page.is_file(), f"docs/rules/{rule.id}.md is missing"
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith(f"# `{rule.id}`")
+    for section in ("## What it flags", "## Why it matters", "## What to do instead"):
+        assert section in text, f"{page.name} lacks {section!r}"
+    assert "```sql" in text and "```python" in text
+
+
+def test_docs_index_lists_every_rule() -> None:
+    index = (DOCS / "README.md").read_text(encoding="utf-8")
+    for rule in all_rules():
+        assert f"({rule.id}.md)" in index, f"docs/rules/README.md does not list {rule.id}"
+
+
+def test_get_rule_names_the_known_ids() -> None:
+    assert get_rule("drop-table").id == "drop-table"
+    with pytest.raises(UnknownNameError) as caught:
+        get_rule("drop-everything")
+    assert "drop-table" in str(caught.value)
