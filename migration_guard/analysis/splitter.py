@@ -1,9 +1,9 @@
 """Split SQL text into statements that remember where they were written.
 
-The splitter is a single forward pass. A compiled regular expression finds the
-next *significant* piece of text (a quote, a comment, a delimiter, and inside
-stored-program bodies a handful of block keywords); everything between those
-pieces is skipped by the regex engine without Python code. Strings, quoted
+The splitter is a single forward pass. A compiled regular expression skips
+ordinary text at C speed and stops at the next *significant* piece of text (a
+quote, a comment, a delimiter, and inside stored-program bodies a handful of
+block keywords); Python code only runs for those pieces. Strings, quoted
 identifiers and comments are consumed whole, so a delimiter inside them never
 splits. Every pattern either consumes up to its closing character or up to the
 end of the input, so no input makes the scan backtrack: the cost is linear in
@@ -62,7 +62,8 @@ _STANDARD_SINGLE: Final = r"'(?:[^']+|'')*'?"
 _STANDARD_DOUBLE: Final = r'"(?:[^"]+|"")*"?'
 _BACKTICK: Final = r"`(?:[^`]+|``)*`?"
 _SQLITE_BRACKET: Final = r"\[[^\]]*\]?"
-# PostgreSQL escape strings: only when E is not the tail of a longer word.
+# PostgreSQL E'...' strings (backslash escapes), recognised from their quote by
+# _is_escape_string: only when the E is not the tail of a longer word.
 _POSTGRES_ESCAPE_BODY: Final = re.compile(r"'(?:[^'\\]+|\\.?|'')*'?", re.DOTALL)
 _WORD_CHARACTER: Final = re.compile(r"[\w$]")
 # ``$$`` or ``$tag$``; ``$1`` is a parameter and ``a$b`` an identifier, not a quote.

@@ -780,6 +780,17 @@ class _ChunkSource:
                     raise _corrupted(
                         f"the archive's end marker (last {trailer_size} bytes) is damaged"
                     )
+                marker = rest.rfind(END_MAGIC)
+                complete = rest[: marker + len(END_MAGIC)]
+                if (
+                    marker >= 0
+                    and len(complete) >= trailer_size + TAG_SIZE
+                    and self._codec.open(counter, True, complete[:-trailer_size]) is not None
+                ):
+                    raise _corrupted(
+                        f"{len(rest) - len(complete)} bytes follow the archive's end marker: "
+                        "data was appended to the file"
+                    )
                 raise self._truncated(counter)
             plain = self._codec.open(counter, True, stored)
             if plain is None:

@@ -124,7 +124,7 @@ class DialectOps(abc.ABC):
             engine.dispose()
 
 
-def run_sql(conn: Connection, sql: str) -> sa.CursorResult[Any]:
+def run_sql(conn: Connection, sql: str) -> Any:
     """Execute literal ``sql`` with no parameter substitution (``%`` in names stays ``%``)."""
     return conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
 

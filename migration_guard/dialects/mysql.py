@@ -13,8 +13,8 @@ from migration_guard.dialects.base import (
     DialectOps,
     TableStats,
     connect_engine,
-    run_sql,
     database_unavailable,
+    run_sql,
     sha256_text,
 )
 

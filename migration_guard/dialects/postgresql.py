@@ -12,8 +12,8 @@ from migration_guard.dialects.base import (
     DialectOps,
     TableStats,
     connect_engine,
-    run_sql,
     database_unavailable,
+    run_sql,
     sha256_text,
 )
 
@@ -50,8 +50,10 @@ class PostgreSQLDialectOps(DialectOps):
             quoted = quote_postgresql_identifier(table)
             # Ordering by the whole row text makes the aggregate independent of
             # physical order, which VACUUM and restores change.
-            rows, checksum = run_sql(conn, f"SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) "
-                f"FROM {quoted} AS t"
+            rows, checksum = run_sql(
+                conn,
+                "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) "
+                f"FROM {quoted} AS t",
             ).one()
             size = conn.execute(
                 sa.text("SELECT pg_total_relation_size(CAST(:name AS regclass))"),
@@ -132,7 +134,8 @@ class PostgreSQLDialectOps(DialectOps):
     def drop_database(self, admin_conn: Connection | None, name: str) -> None:
         if admin_conn is None:
             raise ValueError("PostgreSQL needs a server connection to drop a database")
-        run_sql(admin_conn, f"DROP DATABASE IF EXISTS {quote_postgresql_identifier(name)} WITH (FORCE)"
+        run_sql(
+            admin_conn, f"DROP DATABASE IF EXISTS {quote_postgresql_identifier(name)} WITH (FORCE)"
         )
 
     def database_exists(self, url: URL) -> bool:
