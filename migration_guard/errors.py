@@ -102,3 +102,37 @@ class ToolMissingError(UsageError):
 
 class UnknownBackupError(UsageError):
     """A backup id does not exist in the catalog."""
+
+
+class LockTimeout(MigrationGuardError):
+    """Another migration run holds the database's migration lock and did not let go in time.
+
+    ``holder`` describes who holds it (connection, user@host, pid) as far as known.
+    """
+
+    def __init__(self, message: str, *, holder: str | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+class BlockedStatement(MigrationGuardError):
+    """A statement about to run was refused by the upgrade guard before reaching the server.
+
+    ``finding`` says which rule and table; ``sql`` is the statement that was stopped.
+    """
+
+    def __init__(self, message: str, finding: Finding, sql: str) -> None:
+        super().__init__(message)
+        self.finding = finding
+        self.sql = sql
+
+
+class ProtectError(MigrationGuardError):
+    """Installing, checking or removing database-side protection failed.
+
+    ``rolled_back`` tells whether the steps already applied were undone.
+    """
+
+    def __init__(self, message: str, *, rolled_back: bool = True) -> None:
+        super().__init__(message)
+        self.rolled_back = rolled_back

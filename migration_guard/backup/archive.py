@@ -803,9 +803,9 @@ class _ChunkSource:
 
     def _truncated(self, counter: int) -> ArchiveError:
         return ArchiveError(
-            f"the archive ends early: chunk {counter} (from byte {self._offset}) is "
-            "incomplete or missing, and the final chunk and end marker never come; "
-            "the backup was interrupted or the file was cut short",
+            f"the archive ends early, in or before chunk {counter} (byte {self._offset}): "
+            "its final chunk and end marker are missing; the backup was interrupted or "
+            "the file was cut short",
             reason="truncated",
         )
 
@@ -1011,7 +1011,7 @@ def _data_key(header: ArchiveHeader, key: UserKey | None) -> bytes:
         )
     raise ArchiveError(
         f"wrong key: archive {header.backup_id!r} was encrypted with the {needed}, but the "
-        f"configured key is the {key.describe()}; configure the matching key",
+        f"{key.describe()} is configured; configure the matching key",
         reason="wrong-key",
     )
 

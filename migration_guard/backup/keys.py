@@ -94,9 +94,9 @@ class UserKey:
     __str__ = __repr__
 
     def describe(self) -> str:
-        """Human wording such as ``key 1a2b3c4d5e6f7a8b (from MIGRATION_GUARD_KEY)``."""
+        """Wording such as ``key with fingerprint 1a2b3c4d5e6f7a8b (from MIGRATION_GUARD_KEY)``."""
         origin = f" (from {self.source})" if self.source else ""
-        return f"{self.kind} {self.fingerprint}{origin}"
+        return f"{self.kind} with fingerprint {self.fingerprint}{origin}"
 
 
 def generate_key() -> str:

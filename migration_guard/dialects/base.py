@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
-from migration_guard.errors import DatabaseUnavailableError
+from migration_guard.errors import DatabaseUnavailableError, UsageError
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,29 @@ class DialectOps(abc.ABC):
     def database_exists(self, url: URL) -> bool:
         """Whether ``url``'s database exists."""
 
+    # -- migration lock -------------------------------------------------------
+    def acquire_lock(self, url: URL, name: str, timeout: float) -> HeldLock:
+        """Take the migration lock ``name`` for the database at ``url``.
+
+        Waits up to ``timeout`` seconds, then raises
+        :class:`~migration_guard.errors.LockTimeout` naming the holder. The lock
+        stays held until :meth:`release_lock` (or until this process dies).
+        """
+        del url, name, timeout
+        raise UsageError(
+            f"migration-guard has no migration lock for {self.name} databases yet; "
+            "use MySQL/MariaDB, PostgreSQL or SQLite"
+        )
+
+    def release_lock(self, lock: HeldLock) -> None:
+        """Give back a lock taken with :meth:`acquire_lock` (idempotent)."""
+        lock.release()
+
+    def drop_tables(self, conn: Connection, tables: Sequence[str]) -> None:
+        """Drop ``tables`` (which exist) regardless of the foreign keys between them."""
+        for table in tables:
+            run_sql(conn, f"DROP TABLE {self.quote_identifier(table)}")
+
     def is_empty(self, url: URL) -> bool:
         """Whether ``url``'s database is missing or holds no table."""
         if not self.database_exists(url):
@@ -127,6 +150,40 @@ class DialectOps(abc.ABC):
 def run_sql(conn: Connection, sql: str) -> Any:
     """Execute literal ``sql`` with no parameter substitution (``%`` in names stays ``%``)."""
     return conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
+
+
+class HeldLock(abc.ABC):
+    """A migration lock held by this process; :meth:`release` gives it back."""
+
+    def __init__(self, name: str, description: str) -> None:
+        self.name = name
+        #: Where the lock lives, for messages (``GET_LOCK('...')``, a lock file...).
+        self.description = description
+        self.released = False
+
+    @abc.abstractmethod
+    def _release(self) -> None:
+        """Give the lock back; called once."""
+
+    def release(self) -> None:
+        """Give the lock back; later calls do nothing."""
+        if self.released:
+            return
+        self.released = True
+        self._release()
+
+
+def lock_holder_text(user: str | None, host: str | None, pid: object = None,
+                     connection_id: object = None) -> str:
+    """``user@host, pid N, connection C`` with the unknown parts left out."""
+    parts: list[str] = []
+    if user or host:
+        parts.append(f"{user or '?'}@{host or '?'}")
+    if pid not in (None, ""):
+        parts.append(f"pid {pid}")
+    if connection_id not in (None, ""):
+        parts.append(f"connection {connection_id}")
+    return ", ".join(parts) or "an unknown holder"
 
 
 def connect_engine(url: URL) -> Engine:

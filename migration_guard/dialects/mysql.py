@@ -7,16 +7,19 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, Engine
 
 from migration_guard.dialects.base import (
     DialectOps,
+    HeldLock,
     TableStats,
     connect_engine,
     database_unavailable,
+    lock_holder_text,
     run_sql,
     sha256_text,
 )
+from migration_guard.errors import LockTimeout
 
 OBJECT_KINDS = ("views", "triggers", "procedures", "functions", "events")
 
@@ -153,8 +156,11 @@ class MySQLDialectOps(DialectOps):
         for view in self.list_views(conn):
             row = self.show_create(conn, "VIEW", view)
             result["views"][view] = json.dumps(
-                [row.get("Create View"), row.get("character_set_client"),
-                 row.get("collation_connection")]
+                [
+                    row.get("Create View"),
+                    row.get("character_set_client"),
+                    row.get("collation_connection"),
+                ]
             )
         orders = {
             str(name): int(order)
@@ -168,22 +174,35 @@ class MySQLDialectOps(DialectOps):
         for trigger, _table in self.list_triggers(conn):
             row = self.show_create(conn, "TRIGGER", trigger)
             result["triggers"][trigger] = json.dumps(
-                [row.get("SQL Original Statement"), row.get("sql_mode"),
-                 row.get("character_set_client"), row.get("collation_connection"),
-                 orders.get(trigger)]
+                [
+                    row.get("SQL Original Statement"),
+                    row.get("sql_mode"),
+                    row.get("character_set_client"),
+                    row.get("collation_connection"),
+                    orders.get(trigger),
+                ]
             )
         for kind, routine in self.list_routines(conn):
             row = self.show_create(conn, kind, routine)
             key = "procedures" if kind == "PROCEDURE" else "functions"
             result[key][routine] = json.dumps(
-                [row.get(f"Create {kind.title()}"), row.get("sql_mode"),
-                 row.get("character_set_client"), row.get("collation_connection")]
+                [
+                    row.get(f"Create {kind.title()}"),
+                    row.get("sql_mode"),
+                    row.get("character_set_client"),
+                    row.get("collation_connection"),
+                ]
             )
         for event in self.list_events(conn):
             row = self.show_create(conn, "EVENT", event)
             result["events"][event] = json.dumps(
-                [row.get("Create Event"), row.get("sql_mode"), row.get("time_zone"),
-                 row.get("character_set_client"), row.get("collation_connection")]
+                [
+                    row.get("Create Event"),
+                    row.get("sql_mode"),
+                    row.get("time_zone"),
+                    row.get("character_set_client"),
+                    row.get("collation_connection"),
+                ]
             )
         return result
 
@@ -215,9 +234,7 @@ class MySQLDialectOps(DialectOps):
         if self.is_mariadb(conn):
             status = {
                 str(name): str(value)
-                for name, value in conn.exec_driver_sql(
-                    "SHOW STATUS LIKE 'binlog_snapshot_%%'"
-                )
+                for name, value in conn.exec_driver_sql("SHOW STATUS LIKE 'binlog_snapshot_%%'")
             }
             file = status.get("Binlog_snapshot_file", "")
             position = status.get("Binlog_snapshot_position", "")
@@ -238,6 +255,61 @@ class MySQLDialectOps(DialectOps):
                     "gtid": str(row.get("Executed_Gtid_Set", "") or ""),
                 }
         return None
+
+    # -- migration lock -------------------------------------------------------
+    def acquire_lock(self, url: URL, name: str, timeout: float) -> HeldLock:
+        """``GET_LOCK`` on a dedicated connection that lives as long as the lock.
+
+        The server frees the lock by itself when that connection dies, so a
+        killed run never leaves it behind.
+        """
+        lock_name = mysql_lock_name(name, self.database_name(url))
+        engine = connect_engine(url)
+        conn = engine.connect()
+        try:
+            got = conn.execute(
+                sa.text("SELECT GET_LOCK(:name, :timeout)"),
+                {"name": lock_name, "timeout": max(0, round(timeout))},
+            ).scalar()
+            if got != 1:
+                holder = self._lock_holder(conn, lock_name)
+                raise LockTimeout(
+                    f"another migration run holds the migration lock of database "
+                    f"{self.database_name(url)!r} (GET_LOCK('{lock_name}')): {holder}; "
+                    f"waited {timeout:g} s. Wait for it to finish, or raise lock_timeout "
+                    "in [tool.migration_guard.upgrade].",
+                    holder=holder,
+                )
+            conn.commit()
+        except BaseException:
+            conn.close()
+            engine.dispose()
+            raise
+        return _MySQLLock(lock_name, conn, engine)
+
+    def _lock_holder(self, conn: Connection, lock_name: str) -> str:
+        holder_id = conn.execute(
+            sa.text("SELECT IS_USED_LOCK(:name)"), {"name": lock_name}
+        ).scalar()
+        if holder_id is None:
+            return "an unknown holder (the lock was just released; try again)"
+        row = conn.execute(
+            sa.text("SELECT USER, HOST FROM information_schema.PROCESSLIST WHERE ID = :id"),
+            {"id": int(holder_id)},
+        ).first()
+        user, host = (str(row[0]), str(row[1])) if row else (None, None)
+        return lock_holder_text(user, host, connection_id=holder_id)
+
+    def drop_tables(self, conn: Connection, tables: Sequence[str]) -> None:
+        """Drop ``tables`` with foreign key checks off, so their order does not matter."""
+        if not tables:
+            return
+        run_sql(conn, "SET FOREIGN_KEY_CHECKS = 0")
+        try:
+            for table in tables:
+                run_sql(conn, f"DROP TABLE {quote_mysql_identifier(table)}")
+        finally:
+            run_sql(conn, "SET FOREIGN_KEY_CHECKS = 1")
 
     # -- databases ------------------------------------------------------------
     def admin_url(self, url: URL) -> URL:
@@ -290,3 +362,31 @@ class MariaDBDialectOps(MySQLDialectOps):
     """SQLAlchemy's ``mariadb`` dialect name; the facts are the same."""
 
     name: ClassVar[str] = "mariadb"
+
+
+#: GET_LOCK names longer than this are refused by the server.
+MYSQL_LOCK_NAME_LIMIT = 64
+
+
+def mysql_lock_name(name: str, database: str) -> str:
+    """The server-wide lock name for ``name`` in ``database``, at most 64 characters."""
+    full = f"{name}:{database}"
+    if len(full) <= MYSQL_LOCK_NAME_LIMIT:
+        return full
+    return f"{name[:20]}:{sha256_text(full)[:40]}"
+
+
+class _MySQLLock(HeldLock):
+    def __init__(self, name: str, conn: Connection, engine: Engine) -> None:
+        super().__init__(name, f"GET_LOCK('{name}')")
+        self._conn = conn
+        self._engine = engine
+
+    def _release(self) -> None:
+        try:
+            self._conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.name})
+        except sa.exc.DBAPIError:
+            pass  # a lost connection has released the lock already
+        finally:
+            self._conn.close()
+            self._engine.dispose()

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Sequence
 from typing import ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, Engine
 
 from migration_guard.dialects.base import (
     DialectOps,
+    HeldLock,
     TableStats,
     connect_engine,
     database_unavailable,
+    lock_holder_text,
     run_sql,
     sha256_text,
 )
+from migration_guard.errors import LockTimeout
 
 
 def quote_postgresql_identifier(name: str) -> str:
@@ -109,6 +114,48 @@ class PostgreSQLDialectOps(DialectOps):
         }
         return {"views": views, "triggers": triggers, "routines": routines, "events": {}}
 
+    def acquire_lock(self, url: URL, name: str, timeout: float) -> HeldLock:
+        """A session-level ``pg_advisory_lock`` on a dedicated connection, polled with
+        ``pg_try_advisory_lock`` until ``timeout``."""
+        key = advisory_lock_key(f"{name}:{self.database_name(url)}")
+        engine = connect_engine(url)
+        conn = engine.connect()
+        deadline = time.monotonic() + max(0.0, timeout)
+        try:
+            while not conn.execute(
+                sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
+            ).scalar():
+                if time.monotonic() >= deadline:
+                    row = conn.execute(
+                        sa.text(
+                            "SELECT a.pid, a.usename, a.client_addr FROM pg_locks l "
+                            "JOIN pg_stat_activity a ON a.pid = l.pid "
+                            "WHERE l.locktype = 'advisory' AND l.granted "
+                            "AND l.classid = :high AND l.objid = :low LIMIT 1"
+                        ),
+                        {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF},
+                    ).first()
+                    holder = (
+                        lock_holder_text(str(row[1]), str(row[2] or "local"), pid=row[0])
+                        if row
+                        else "an unknown holder"
+                    )
+                    raise LockTimeout(
+                        f"another migration run holds the migration lock of database "
+                        f"{self.database_name(url)!r} (advisory lock {key}): {holder}; "
+                        f"waited {timeout:g} s. Wait for it to finish, or raise "
+                        "lock_timeout in [tool.migration_guard.upgrade].",
+                        holder=holder,
+                    )
+                conn.rollback()
+                time.sleep(0.1)
+            conn.commit()
+        except BaseException:
+            conn.close()
+            engine.dispose()
+            raise
+        return _AdvisoryLock(key, conn, engine)
+
     def admin_url(self, url: URL) -> URL:
         return url.set(database="postgres")
 
@@ -151,3 +198,26 @@ class PostgreSQLDialectOps(DialectOps):
             raise database_unavailable(url, exc) from None
         finally:
             engine.dispose()
+
+
+def advisory_lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory lock key for ``name``."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
+
+
+class _AdvisoryLock(HeldLock):
+    def __init__(self, key: int, conn: Connection, engine: Engine) -> None:
+        super().__init__(str(key), f"pg_advisory_lock({key})")
+        self._key = key
+        self._conn = conn
+        self._engine = engine
+
+    def _release(self) -> None:
+        try:
+            self._conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
+            self._conn.commit()
+        except sa.exc.DBAPIError:
+            pass  # a lost connection has released the lock already
+        finally:
+            self._conn.close()
+            self._engine.dispose()

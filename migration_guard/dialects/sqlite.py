@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import hashlib
+import json
 import os
+import socket
 import sqlite3
 import struct
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,8 +18,8 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
-from migration_guard.dialects.base import DialectOps, TableStats, sha256_text
-from migration_guard.errors import UsageError
+from migration_guard.dialects.base import DialectOps, HeldLock, TableStats, sha256_text
+from migration_guard.errors import LockTimeout, UsageError
 
 OBJECT_TYPES = {"view": "views", "trigger": "triggers"}
 
@@ -116,9 +120,7 @@ def sqlite_table_stats(conn: sqlite3.Connection, tables: Sequence[str]) -> dict[
 
 def _table_size(conn: sqlite3.Connection, table: str) -> int | None:
     try:
-        row = conn.execute(
-            "SELECT SUM(pgsize) FROM dbstat WHERE name = ?", (table,)
-        ).fetchone()
+        row = conn.execute("SELECT SUM(pgsize) FROM dbstat WHERE name = ?", (table,)).fetchone()
     except sqlite3.Error:  # dbstat is an optional compile-time module
         return None
     return None if row is None or row[0] is None else int(row[0])
@@ -165,6 +167,16 @@ class SQLiteDialectOps(DialectOps):
             result[OBJECT_TYPES[str(kind)]][str(name)] = sha256_text(str(sql))
         return result
 
+    def acquire_lock(self, url: URL, name: str, timeout: float) -> HeldLock:
+        """An exclusive ``flock`` on ``<database file>.<name>.lock``.
+
+        The holder's pid, host and user are written inside so that a waiting
+        run can name it; the kernel frees the lock when the holder dies.
+        """
+        path = sqlite_path(url)
+        lock_path = path.with_name(f"{path.name}.{name}.lock")
+        return acquire_file_lock(lock_path, timeout, what=f"database file {path}")
+
     def admin_url(self, url: URL) -> URL:
         return url
 
@@ -198,3 +210,84 @@ class SQLiteDialectOps(DialectOps):
     def database_exists(self, url: URL) -> bool:
         path = sqlite_path(url)
         return path.is_file() and path.stat().st_size > 0
+
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+_LOCK_POLL_SECONDS = 0.05
+
+
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in the environment or the password database
+        return str(os.getuid()) if hasattr(os, "getuid") else "?"
+
+
+class _FileLock(HeldLock):
+    def __init__(self, path: Path, descriptor: int) -> None:
+        super().__init__(str(path), f"lock file {path}")
+        self._descriptor = descriptor
+
+    def _release(self) -> None:
+        # The file stays: unlinking it would let two waiters lock different inodes.
+        try:
+            os.ftruncate(self._descriptor, 0)
+        finally:
+            os.close(self._descriptor)
+
+
+def acquire_file_lock(path: Path, timeout: float, *, what: str) -> HeldLock:
+    """Hold an exclusive ``flock`` on ``path``, waiting up to ``timeout`` seconds.
+
+    Raises :class:`LockTimeout` naming the holder recorded in the file.
+    """
+    if fcntl is None:  # pragma: no cover - Windows
+        raise UsageError("the SQLite migration lock needs fcntl (POSIX systems)")
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + max(0.0, timeout)
+    try:
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _file_lock_holder(path)
+                    raise LockTimeout(
+                        f"another migration run holds the migration lock of {what} "
+                        f"({path}): {holder}; waited {timeout:g} s. Wait for it to finish, "
+                        "or raise lock_timeout in [tool.migration_guard.upgrade].",
+                        holder=holder,
+                    ) from None
+                time.sleep(_LOCK_POLL_SECONDS)
+        record: dict[str, object] = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "user": _current_user(),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, json.dumps(record).encode("utf-8"), 0)
+        os.fsync(descriptor)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return _FileLock(path, descriptor)
+
+
+def _file_lock_holder(path: Path) -> str:
+    from migration_guard.dialects.base import lock_holder_text
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        data = {}
+    if not isinstance(data, dict) or not data:
+        return "an unknown holder"
+    text = lock_holder_text(data.get("user"), data.get("host"), pid=data.get("pid"))
+    since = data.get("since")
+    return f"{text}, since {since}" if since else text

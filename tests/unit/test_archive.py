@@ -9,7 +9,6 @@ import json
 import os
 import random
 import re
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -93,7 +92,7 @@ def reason_of(blob: bytes, key: UserKey | None = None) -> str:
 
 
 def data_start(blob: bytes) -> int:
-    (header_length,) = struct.unpack(">I", blob[10:14])
+    header_length = int.from_bytes(blob[10:14], "big")
     return 14 + header_length + 32
 
 

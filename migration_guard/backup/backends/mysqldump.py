@@ -293,6 +293,7 @@ class SnapshotStats:
             raise
         self.stats: dict[str, TableStats] = {}
         self.objects: dict[str, list[str]] = {}
+        self.object_hashes: dict[str, dict[str, str]] = {}
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
@@ -303,9 +304,9 @@ class SnapshotStats:
             try:
                 self.stats = self.ops.table_stats(self.conn, self.tables)
                 if with_objects:
+                    self.object_hashes = self.ops.objects(self.conn)
                     self.objects = {
-                        kind: sorted(definitions)
-                        for kind, definitions in self.ops.object_definitions(self.conn).items()
+                        kind: sorted(hashes) for kind, hashes in self.object_hashes.items()
                     }
             except BaseException as exc:  # re-raised by wait()
                 self.error = exc
@@ -345,8 +346,9 @@ class MysqldumpBackend(Backend):
         return None
 
     @staticmethod
-    def dump_command(tool: str, defaults_file: Path, database: str, tables: Sequence[str] | None
-                     ) -> list[str]:
+    def dump_command(
+        tool: str, defaults_file: Path, database: str, tables: Sequence[str] | None
+    ) -> list[str]:
         """The argv of a dump; ``--defaults-extra-file`` must come first."""
         command = [
             tool,
@@ -420,6 +422,7 @@ class MysqldumpBackend(Backend):
                 "tool": Path(tool).name,
                 "database_options": snapshot.database_options,
                 "warnings": _float_warnings(snapshot.float_columns),
+                "object_sha256": snapshot.object_hashes,
             },
         )
 
@@ -433,9 +436,7 @@ class MysqldumpBackend(Backend):
         progress: ProgressCallback | None = None,
     ) -> None:
         if stream_format not in self.stream_formats:
-            raise BackupError(
-                f"the {self.name} backend cannot restore a {stream_format!r} stream"
-            )
+            raise BackupError(f"the {self.name} backend cannot restore a {stream_format!r} stream")
         tool = find_tool(CLIENT_TOOLS, "restore backups")
         database = url.database or ""
         if not database:
@@ -468,7 +469,10 @@ def _float_warnings(columns: Sequence[str]) -> list[str]:
 def _is_oracle_mysqldump(tool: str) -> bool:
     try:
         version = subprocess.run(
-            [tool, "--version"], capture_output=True, check=False, timeout=30,
+            [tool, "--version"],
+            capture_output=True,
+            check=False,
+            timeout=30,
             env=child_environment(),
         ).stdout
     except (OSError, subprocess.SubprocessError):
@@ -563,4 +567,3 @@ def _run_restore(command: list[str], url: URL, chunks: Iterable[bytes]) -> None:
     stderr.join()
     if returncode != 0:
         raise _tool_error(command[0], "restore into", url, returncode, stderr.text(url))
-

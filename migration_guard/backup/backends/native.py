@@ -53,8 +53,20 @@ DELIMITER_LINE = (DELIMITER + "\n").encode()
 SECTION_PREFIX = b"-- mg:section "
 STATEMENT_BYTES = 1024 * 1024
 NUMERIC_TYPES = frozenset(
-    {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric",
-     "float", "double", "real", "year"}
+    {
+        "tinyint",
+        "smallint",
+        "mediumint",
+        "int",
+        "integer",
+        "bigint",
+        "decimal",
+        "numeric",
+        "float",
+        "double",
+        "real",
+        "year",
+    }
 )
 DEFAULT_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO"
 SESSION_DEFAULTS = (
@@ -143,9 +155,7 @@ class _Writer:
         self.raw(sql.encode("utf-8") + b"\n" + DELIMITER_LINE)
 
 
-def _dump_table_rows(
-    raw: Any, writer: _Writer, table: str, columns: list[tuple[str, str]]
-) -> None:
+def _dump_table_rows(raw: Any, writer: _Writer, table: str, columns: list[tuple[str, str]]) -> None:
     if not columns:
         return
     quoted_table = quote_mysql_identifier(table)
@@ -153,7 +163,8 @@ def _dump_table_rows(
     select_list = ", ".join(
         # The server prints FLOAT with 6 significant digits, which loses bits;
         # as DOUBLE it prints a value that rounds back to the same FLOAT.
-        f"CAST({quote_mysql_identifier(name)} AS DOUBLE)" if kind == "float"
+        f"CAST({quote_mysql_identifier(name)} AS DOUBLE)"
+        if kind == "float"
         else quote_mysql_identifier(name)
         for name, kind in columns
     )
@@ -165,9 +176,11 @@ def _dump_table_rows(
         pending: list[str] = []
         size = 0
         for row in cursor:
-            text = "(" + ",".join(
-                _literal(value, numeric[index]) for index, value in enumerate(row)
-            ) + ")"
+            text = (
+                "("
+                + ",".join(_literal(value, numeric[index]) for index, value in enumerate(row))
+                + ")"
+            )
             pending.append(text)
             size += len(text) + 2
             if size >= STATEMENT_BYTES:
@@ -226,8 +239,12 @@ class NativeBackend(Backend):
         writer.raw(MAGIC)
         writer.raw(f"DELIMITER {DELIMITER}\n".encode())
         writer.section("prologue")
-        for sql in (*SESSION_DEFAULTS, "SET FOREIGN_KEY_CHECKS = 0", "SET UNIQUE_CHECKS = 0",
-                    "SET autocommit = 0"):
+        for sql in (
+            *SESSION_DEFAULTS,
+            "SET FOREIGN_KEY_CHECKS = 0",
+            "SET UNIQUE_CHECKS = 0",
+            "SET autocommit = 0",
+        ):
             writer.statement(sql)
 
         for table in selected:
@@ -245,14 +262,20 @@ class NativeBackend(Backend):
             writer.statement("COMMIT")
 
         objects: dict[str, list[str]] = {}
+        object_hashes: dict[str, dict[str, str]] = {}
         if tables is None:
+            object_hashes = ops.objects(conn)
             objects = self._dump_objects(ops, conn, writer)
         else:
             self._dump_triggers(ops, conn, writer, set(selected))
 
         writer.section("epilogue")
-        for sql in ("COMMIT", "SET FOREIGN_KEY_CHECKS = 1", "SET UNIQUE_CHECKS = 1",
-                    "SET autocommit = 1"):
+        for sql in (
+            "COMMIT",
+            "SET FOREIGN_KEY_CHECKS = 1",
+            "SET UNIQUE_CHECKS = 1",
+            "SET autocommit = 1",
+        ):
             writer.statement(sql)
         conn.rollback()
         return DumpResult(
@@ -261,7 +284,11 @@ class NativeBackend(Backend):
             stream_format="mysql-native",
             binlog=binlog,
             objects=objects,
-            extra={"database_options": database_options, "native_format_version": 1},
+            extra={
+                "database_options": database_options,
+                "native_format_version": 1,
+                "object_sha256": object_hashes,
+            },
         )
 
     def _dump_triggers(
@@ -286,7 +313,11 @@ class NativeBackend(Backend):
         self, ops: MySQLDialectOps, conn: Connection, writer: _Writer
     ) -> dict[str, list[str]]:
         objects: dict[str, list[str]] = {
-            "procedures": [], "functions": [], "views": [], "triggers": [], "events": []
+            "procedures": [],
+            "functions": [],
+            "views": [],
+            "triggers": [],
+            "events": [],
         }
         for kind, routine in ops.list_routines(conn):
             row = ops.show_create(conn, kind, routine)
@@ -402,9 +433,7 @@ def iter_native_statements(lines: Iterable[bytes]) -> Iterator[str]:
     line_iter = iter(lines)
     first = next(line_iter, b"")
     if first != MAGIC:
-        raise BackupError(
-            "the stream is not a migration-guard native dump (unexpected first line)"
-        )
+        raise BackupError("the stream is not a migration-guard native dump (unexpected first line)")
     pending: list[bytes] = []
     for line in line_iter:
         if line == DELIMITER_LINE or line == DELIMITER.encode():
@@ -426,7 +455,7 @@ def filter_native_tables(lines: Iterable[bytes], tables: Sequence[str]) -> Itera
     keeping = True
     for line in lines:
         if line.startswith(SECTION_PREFIX):
-            kind, _, name = line[len(SECTION_PREFIX):].decode("utf-8").strip().partition(" ")
+            kind, _, name = line[len(SECTION_PREFIX) :].decode("utf-8").strip().partition(" ")
             if kind in ("prologue", "epilogue"):
                 keeping = True
             elif kind in ("table", "trigger"):

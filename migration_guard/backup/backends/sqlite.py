@@ -144,7 +144,7 @@ def filter_sql_tables(lines: Iterable[str], tables: Sequence[str]) -> Iterator[s
     keeping = False
     for line in lines:
         if line.startswith(TABLE_MARKER):
-            keeping = json.loads(line[len(TABLE_MARKER):]) in wanted
+            keeping = json.loads(line[len(TABLE_MARKER) :]) in wanted
         if keeping:
             yield line
 
@@ -364,5 +364,5 @@ class SQLiteBackend(Backend):
 def _tracking(lines: Iterable[str], seen: set[str]) -> Iterator[str]:
     for line in lines:
         if line.startswith(TABLE_MARKER):
-            seen.add(json.loads(line[len(TABLE_MARKER):]))
+            seen.add(json.loads(line[len(TABLE_MARKER) :]))
         yield line

@@ -1,0 +1,214 @@
+"""The event log: what happened to the backups, above all what went wrong.
+
+``events.jsonl`` in the backup directory holds one JSON object per line.
+Appends use ``O_APPEND`` and ``fsync`` so that concurrent writers never
+interleave a line; when the file grows past :data:`MAX_LOG_BYTES` it is
+rotated to ``events.jsonl.1`` (one generation is kept).
+
+Recording never raises: the log serves the operator, and an operation that
+succeeded must not fail because its event could not be written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from migration_guard.config import Config
+
+log = logging.getLogger("migration_guard.ops")
+
+EVENTS_FILE = "events.jsonl"
+AUDIT_FILE = "audit.jsonl"
+MAX_LOG_BYTES = 1 << 20
+#: What an event says about the outcome; ``notify.on`` filters on these.
+OUTCOMES = ("failure", "unhealthy", "recovered", "success")
+SEVERITIES = {"failure": "error", "unhealthy": "error", "recovered": "info", "success": "info"}
+
+_quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("mg_events_quiet", default=False)
+
+
+@dataclass
+class Event:
+    """One thing that happened: ``subject`` (backup, prune, verify, drill, monitor, upgrade,
+    notify) and ``outcome`` (one of :data:`OUTCOMES`)."""
+
+    subject: str
+    outcome: str
+    summary: str
+    details: list[str] = field(default_factory=list)
+    backup_id: str | None = None
+    timestamp: str = ""
+    host: str = ""
+    #: Extra facts: the backup type, durations, counts...
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.timestamp:
+            from migration_guard.backup.manifest import format_time, utc_now
+
+            self.timestamp = format_time(utc_now())
+        if not self.host:
+            self.host = socket.gethostname()
+
+    @property
+    def name(self) -> str:
+        """``backup.failure``, ``monitor.recovered``..."""
+        return f"{self.subject}.{self.outcome}"
+
+    @property
+    def severity(self) -> str:
+        return SEVERITIES.get(self.outcome, "info")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event": self.name,
+            "subject": self.subject,
+            "outcome": self.outcome,
+            "severity": self.severity,
+            "summary": self.summary,
+            "details": list(self.details),
+            "backup_id": self.backup_id,
+            "timestamp": self.timestamp,
+            "host": self.host,
+            "data": dict(self.data),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Event:
+        subject, _, outcome = str(data.get("event", "")).partition(".")
+        return cls(
+            subject=str(data.get("subject") or subject or "unknown"),
+            outcome=str(data.get("outcome") or outcome or "failure"),
+            summary=str(data.get("summary", "")),
+            details=[str(d) for d in data.get("details") or []],
+            backup_id=data.get("backup_id"),
+            timestamp=str(data.get("timestamp", "")),
+            host=str(data.get("host", "")),
+            data=dict(data.get("data") or {}),
+        )
+
+
+def events_path(config: Config) -> Path:
+    from migration_guard.backup.catalog import resolve_backup_dir
+
+    return resolve_backup_dir(config) / EVENTS_FILE
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Within this block :func:`emit` does nothing (a drill reports its own verify)."""
+    token = _quiet.set(True)
+    try:
+        yield
+    finally:
+        _quiet.reset(token)
+
+
+def append_line(path: Path, data: Mapping[str, Any], *, max_bytes: int = MAX_LOG_BYTES) -> None:
+    """Append one JSON line durably; rotate to ``<name>.1`` first when the file is too big."""
+    line = (json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    with contextlib.suppress(FileNotFoundError):
+        if path.stat().st_size + len(line) > max_bytes:
+            os.replace(path, path.with_name(path.name + ".1"))
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        # One write() of the whole line: O_APPEND makes it land after any sibling's line.
+        os.write(descriptor, line)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def record(config: Config, event: Event) -> bool:
+    """Append ``event`` to the event log; False (and a warning) when that is impossible."""
+    try:
+        path = events_path(config)
+        if not path.parent.is_dir():
+            log.warning("event not recorded, the backup location %s does not exist: %s",
+                        path.parent, event.summary)
+            return False
+        append_line(path, event.to_dict())
+        return True
+    except Exception as exc:  # the log must never break the operation it describes
+        log.warning("could not record event %s: %s", event.name, exc)
+        return False
+
+
+def emit(config: Config, event: Event) -> None:
+    """Record ``event`` and send the notifications configured for it. Never raises."""
+    if _quiet.get():
+        return
+    record(config, event)
+    try:
+        from migration_guard.ops.notify import notify
+
+        notify(config, event)
+    except Exception as exc:  # pragma: no cover - notify() itself never raises
+        log.warning("notification for %s failed: %s", event.name, exc)
+
+
+def read_jsonl(path: Path, *, rotated: bool = True) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file (and its rotated generation), oldest first.
+
+    A missing file is empty; a line that is not a JSON object is skipped.
+    """
+    paths = [path.with_name(path.name + ".1"), path] if rotated else [path]
+    found: list[dict[str, Any]] = []
+    for candidate in paths:
+        try:
+            text = candidate.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            continue
+        for line in text.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                found.append(value)
+    return found
+
+
+def read_events(
+    config: Config,
+    *,
+    outcomes: Sequence[str] | None = None,
+    subjects: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> list[Event]:
+    """Recorded events, newest first, optionally filtered."""
+    events = [Event.from_dict(item) for item in read_jsonl(events_path(config))]
+    events.sort(key=lambda e: e.timestamp, reverse=True)
+    if outcomes is not None:
+        events = [e for e in events if e.outcome in outcomes]
+    if subjects is not None:
+        events = [e for e in events if e.subject in subjects]
+    return events[:limit] if limit is not None else events
+
+
+def read_audit(config: Config, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Upgrade runs from ``audit.jsonl`` (written by the safe upgrade), newest first.
+
+    The file may not exist yet; then there is nothing to show.
+    """
+    from migration_guard.backup.catalog import resolve_backup_dir
+
+    try:
+        records = read_jsonl(resolve_backup_dir(config) / AUDIT_FILE)
+    except OSError as exc:
+        log.warning("cannot read the upgrade audit log: %s", exc)
+        return []
+    records.reverse()
+    return records[:limit] if limit is not None else records

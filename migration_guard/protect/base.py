@@ -1,0 +1,130 @@
+"""The interface every per-database protector implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from sqlalchemy.engine import URL, Connection
+
+from migration_guard.errors import ProtectError
+from migration_guard.protect import (
+    Account,
+    PlanStep,
+    ProbeResult,
+    ProtectPlan,
+    ProtectStatus,
+    TableOptions,
+)
+
+
+def execute_literal(conn: Connection, sql: str) -> None:
+    """Run one complete SQL statement exactly as written.
+
+    The DB-API cursor is used directly: going through SQLAlchemy would hand the
+    text to pymysql's ``%`` formatting and break on host patterns such as ``'%'``.
+    """
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.close()
+
+
+def describe_error(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return str(original)
+
+
+class Protector(abc.ABC):
+    """Installs, checks, proves and removes protection for one kind of database."""
+
+    dialect: ClassVar[str]
+
+    @abc.abstractmethod
+    def database_name(self, conn: Connection) -> str:
+        """The name shown in plans and status (database name or file)."""
+
+    @abc.abstractmethod
+    def list_tables(self, conn: Connection) -> list[str]:
+        """Base tables that can be protected (the guard's own tables excluded)."""
+
+    @abc.abstractmethod
+    def plan_install(
+        self,
+        conn: Connection,
+        tables: Sequence[str],
+        app_users: Sequence[Account],
+        options: Mapping[str, TableOptions],
+    ) -> ProtectPlan:
+        """The statements that bring ``tables`` under protection; empty when already done.
+
+        Checks everything that can be checked up front (accounts, admin privileges,
+        server version) and raises :class:`~migration_guard.errors.UsageError` before
+        any change.
+        """
+
+    @abc.abstractmethod
+    def plan_remove(self, conn: Connection, app_users: Sequence[Account]) -> ProtectPlan:
+        """The statements that drop the triggers and restore the recorded grants."""
+
+    @abc.abstractmethod
+    def status(
+        self, conn: Connection, app_users: Sequence[Account], tables: Sequence[str] = ()
+    ) -> ProtectStatus:
+        """Per table: trigger intact, privilege guard per account, drift.
+
+        ``tables`` adds tables that should be protected (from the configuration) to
+        those recorded by the last install.
+        """
+
+    @abc.abstractmethod
+    def verify(self, admin_url: URL, app_url: URL | None) -> list[ProbeResult]:
+        """Attempt the refused operations as the application account, harmlessly."""
+
+    def apply(self, conn: Connection, plan: ProtectPlan) -> list[str]:
+        """Run ``plan``; on failure undo the completed steps in reverse order.
+
+        Returns notes worth showing. Raises :class:`ProtectError` naming the failed
+        step and whether the rollback succeeded.
+        """
+        done: list[PlanStep] = []
+        for number, step in enumerate(plan.steps, 1):
+            try:
+                execute_literal(conn, step.sql)
+            except Exception as exc:  # noqa: BLE001 - every driver error is reported the same
+                failure = (
+                    f"protect {plan.action} failed at step {number} of {len(plan.steps)} "
+                    f"({step.description}): {self.explain_error(exc)}"
+                )
+                leftovers = self._undo(conn, done)
+                if leftovers:
+                    raise ProtectError(
+                        f"{failure}. Rolling back the {len(done)} completed step(s) also failed; "
+                        "run these statements by hand to finish the rollback:\n"
+                        + "\n".join(f"  {sql};" for sql in leftovers),
+                        rolled_back=False,
+                    ) from None
+                raise ProtectError(
+                    f"{failure}. The {len(done)} completed step(s) were rolled back; "
+                    "nothing was changed.",
+                    rolled_back=True,
+                ) from None
+            done.append(step)
+        return []
+
+    def _undo(self, conn: Connection, done: list[PlanStep]) -> list[str]:
+        """Undo ``done`` in reverse; the statements that could not be run."""
+        failed: list[str] = []
+        for step in reversed(done):
+            for sql in step.undo:
+                try:
+                    execute_literal(conn, sql)
+                except Exception:  # noqa: BLE001 - keep undoing; report what is left
+                    failed.append(sql)
+        return failed
+
+    def explain_error(self, exc: BaseException) -> str:
+        """A driver error made readable; dialects add the fix for errors they know."""
+        return describe_error(exc)
