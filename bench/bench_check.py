@@ -6,6 +6,20 @@
    on every side). Targets: <= 3x squawk, <= 1.6x bare parse.
 2. A generated 300-revision Alembic chain: ``migration-guard check --range
    base:head`` vs ``alembic upgrade base:head --sql``. Target: <= 1.5x.
+3. Start-up, which is what a pre-commit hook feels: ``migration-guard
+   --version``, ``check`` of a one-statement file, and ``python -c pass`` /
+   ``python -c "import sqlglot"`` as reference points.
+
+Fairness: every command is a whole process; after one untimed warm-up of each
+(page cache, bytecode cache) the commands run round-robin, ``--repeat`` times
+each, so that background load hits all of them alike; medians are reported.
+Each run's exit status and output are checked, so a command that fails fast
+cannot look fast. Python processes get a bytecode cache (``PYTHONPYCACHEPREFIX``
+in the temporary directory, ``PYTHONDONTWRITEBYTECODE`` removed) as in any
+normal installation; the repository itself is not written to.
+
+Whether the compiled sqlglot (``pip install 'migration-guard[fast]'``, i.e.
+``sqlglotc``) is installed is reported; run once with and once without it.
 
 Run: ``python bench/bench_check.py [--repeat N]``; prints a JSON summary and a
 Markdown table for docs/performance.md.
@@ -16,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -23,6 +38,9 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -48,17 +66,6 @@ def postgres_corpus(statements: int) -> str:
         template = TEMPLATES[i % len(TEMPLATES)]
         lines.append(template.format(i=i, j=max(i - 10, 0)))
     return "\n".join(lines) + "\n"
-
-
-def median_seconds(command: list[str], repeat: int, env: dict[str, str] | None = None) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False
-        )
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def alembic_chain(root: Path, revisions: int) -> Path:
@@ -123,49 +130,209 @@ def alembic_chain(root: Path, revisions: int) -> Path:
     return root / "alembic.ini"
 
 
+
+TINY_SQL = "ALTER TABLE accounts ADD COLUMN note text;\n"
+
+
+@dataclass
+class Command:
+    """One timed process and how to tell that it did its work."""
+
+    name: str
+    argv: list[str]
+    ok_codes: tuple[int, ...] = (0,)
+    validate: Callable[[bytes], str | None] | None = None
+    samples: list[float] = field(default_factory=list)
+
+    def run(self, env: dict[str, str]) -> float:
+        start = time.perf_counter()
+        completed = subprocess.run(
+            self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False
+        )
+        elapsed = time.perf_counter() - start
+        problem = None
+        if completed.returncode not in self.ok_codes:
+            problem = f"exit status {completed.returncode}"
+        elif self.validate is not None:
+            problem = self.validate(completed.stdout)
+        if problem:
+            raise SystemExit(
+                f"{self.name} failed ({problem}): {' '.join(self.argv)}\n"
+                + completed.stderr.decode(errors="replace")[-2000:]
+            )
+        return elapsed
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+
+def guard_json_with(statements: int) -> Callable[[bytes], str | None]:
+    """Validate a ``--format json`` report that analysed ``statements`` statements."""
+
+    def validate(stdout: bytes) -> str | None:
+        try:
+            summary = json.loads(stdout)["summary"]
+        except (ValueError, KeyError, TypeError) as exc:
+            return f"no JSON report ({exc})"
+        if summary.get("statements") != statements:
+            return f"analysed {summary.get('statements')} statements, expected {statements}"
+        return None
+
+    return validate
+
+
+def json_list(stdout: bytes) -> str | None:
+    try:
+        return None if isinstance(json.loads(stdout), list) else "not a JSON list"
+    except ValueError as exc:
+        return f"no JSON output ({exc})"
+
+
+def sql_with(marker: str) -> Callable[[bytes], str | None]:
+    def validate(stdout: bytes) -> str | None:
+        return None if marker.encode() in stdout else f"{marker!r} missing from the output"
+
+    return validate
+
+
+def measure(commands: Sequence[Command], repeat: int, env: dict[str, str]) -> None:
+    """One untimed warm-up each, then ``repeat`` round-robin timed runs."""
+    for command in commands:
+        command.run(env)
+    for _ in range(repeat):
+        for command in commands:
+            command.samples.append(command.run(env))
+
+
+def child_environment(cache: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(cache)
+    env.pop("NO_COLOR", None)
+    return env
+
+
+def installed(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--statements", type=int, default=5000)
     parser.add_argument("--revisions", type=int, default=300)
     args = parser.parse_args()
-    results: dict[str, float | str] = {}
+    guard_bin = str(BIN / "migration-guard")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        env = child_environment(root / "pycache")
         corpus = root / "corpus.sql"
         corpus.write_text(postgres_corpus(args.statements))
-        guard = [str(BIN / "migration-guard"), "check", str(corpus), "--dialect", "postgresql",
-                 "--format", "json"]
-        bare = [sys.executable, "-c",
-                "import sys, sqlglot; sqlglot.parse(open(sys.argv[1]).read(), read='postgres')",
-                str(corpus)]
-        results["guard_s"] = median_seconds(guard, args.repeat)
-        results["bare_parse_s"] = median_seconds(bare, args.repeat)
-        squawk = shutil.which("squawk", path=str(BIN)) or shutil.which("squawk")
-        if squawk:
-            results["squawk_s"] = median_seconds(
-                [squawk, "--reporter", "json", str(corpus)], args.repeat
-            )
-            results["ratio_vs_squawk"] = results["guard_s"] / results["squawk_s"]
-        else:
-            results["squawk_s"] = "not installed (pip install squawk-cli)"
-        results["ratio_vs_bare_parse"] = results["guard_s"] / results["bare_parse_s"]
-        try:
-            import sqlglotc  # noqa: F401
-
-            results["sqlglotc"] = "installed"
-        except ImportError:
-            results["sqlglotc"] = "not installed"
-
+        tiny = root / "tiny.sql"
+        tiny.write_text(TINY_SQL)
         ini = alembic_chain(root / "chain", args.revisions)
-        env = dict(os.environ)
-        guard_chain = [str(BIN / "migration-guard"), "check", "-c", str(ini), "--range",
-                       "base:head", "--format", "json"]
-        alembic_sql = [str(BIN / "alembic"), "-c", str(ini), "upgrade", "base:head", "--sql"]
-        results["chain_guard_s"] = median_seconds(guard_chain, args.repeat, env)
-        results["chain_alembic_sql_s"] = median_seconds(alembic_sql, args.repeat, env)
-        results["ratio_chain"] = results["chain_guard_s"] / results["chain_alembic_sql_s"]
+        squawk = shutil.which("squawk", path=str(BIN)) or shutil.which("squawk")
+        last = f"r{args.revisions - 1:04d}"
+
+        guard = Command(
+            "guard",
+            [guard_bin, "check", str(corpus), "--dialect", "postgresql", "--format", "json"],
+            ok_codes=(0, 1),
+            validate=guard_json_with(args.statements),
+        )
+        bare = Command(
+            "bare_parse",
+            [
+                sys.executable,
+                "-c",
+                "import sys, sqlglot\n"
+                "n = len(sqlglot.parse(open(sys.argv[1]).read(), read='postgres'))\n"
+                "print(n)",
+                str(corpus),
+            ],
+            validate=sql_with(str(args.statements)),
+        )
+        corpus_commands = [guard, bare]
+        squawk_command = None
+        if squawk:
+            squawk_command = Command(
+                "squawk", [squawk, "--reporter", "json", str(corpus)], (0, 1), json_list
+            )
+            corpus_commands.append(squawk_command)
+        chain_guard = Command(
+            "chain_guard",
+            [guard_bin, "check", "-c", str(ini), "--range", "base:head", "--format", "json"],
+            ok_codes=(0, 1),
+            validate=guard_json_with(args.revisions),
+        )
+        chain_alembic = Command(
+            "chain_alembic_sql",
+            [str(BIN / "alembic"), "-c", str(ini), "upgrade", "base:head", "--sql"],
+            validate=sql_with(last),
+        )
+        startup = [
+            Command("python_pass", [sys.executable, "-c", "pass"]),
+            Command("python_import_sqlglot", [sys.executable, "-c", "import sqlglot"]),
+            Command("guard_version", [guard_bin, "--version"]),
+            Command(
+                "guard_check_tiny",
+                [guard_bin, "check", str(tiny), "--dialect", "postgresql"],
+                ok_codes=(0, 1),
+            ),
+        ]
+        measure(corpus_commands, args.repeat, env)
+        measure([chain_guard, chain_alembic], args.repeat, env)
+        measure(startup, args.repeat, env)
+
+    results: dict[str, object] = {
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "sqlglot": installed("sqlglot"),
+        "sqlglotc": installed("sqlglotc") or "not installed",
+        "squawk": installed("squawk-cli") or "not installed",
+        "repeat": args.repeat,
+    }
+    for command in [*corpus_commands, chain_guard, chain_alembic, *startup]:
+        results[f"{command.name}_s"] = round(command.median, 4)
+    results["ratio_vs_bare_parse"] = round(guard.median / bare.median, 3)
+    if squawk_command is not None:
+        results["ratio_vs_squawk"] = round(guard.median / squawk_command.median, 3)
+    results["ratio_chain"] = round(chain_guard.median / chain_alembic.median, 3)
     print(json.dumps(results, indent=2))
+    print(markdown(results, squawk_command is not None))
+
+
+def markdown(results: dict[str, object], with_squawk: bool) -> str:
+    def row(what: str, key: str, anchor: str = "", ratio: str = "", target: str = "") -> str:
+        ratio_text = f"{results[ratio]:.2f}x" if ratio else ""
+        return f"| {what} | {results[key]:.3f} | {anchor} | {ratio_text} | {target} |"
+
+    lines = [
+        f"sqlglotc: {results['sqlglotc']}",
+        "",
+        "| command | median s | compared with | ratio | target |",
+        "|---|---|---|---|---|",
+        row("check --format json, corpus", "guard_s"),
+        row("bare sqlglot.parse, corpus", "bare_parse_s", "", "", ""),
+    ]
+    if with_squawk:
+        lines.append(row("squawk --reporter json, corpus", "squawk_s"))
+        lines.append(row("check vs squawk", "guard_s", "squawk", "ratio_vs_squawk", "<= 3x"))
+    lines += [
+        row("check vs bare parse", "guard_s", "bare parse", "ratio_vs_bare_parse", "<= 1.6x"),
+        row("check --range base:head, chain", "chain_guard_s"),
+        row("alembic upgrade base:head --sql", "chain_alembic_sql_s"),
+        row("check vs alembic --sql", "chain_guard_s", "alembic", "ratio_chain", "<= 1.5x"),
+        row("python -c pass", "python_pass_s"),
+        row('python -c "import sqlglot"', "python_import_sqlglot_s"),
+        row("migration-guard --version", "guard_version_s"),
+        row("check of a one-statement file", "guard_check_tiny_s"),
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 
 from migration_guard.analysis.model import Finding, Operation, OpKind, Report, Severity, Statement
+from migration_guard.analysis.quick import quick_operations
 from migration_guard.analysis.rules import Rule, RuleContext, Violation, get_rule, rules_for_kind
 from migration_guard.analysis.suppress import apply_suppressions
 from migration_guard.config import ProtectedTables
@@ -71,6 +72,10 @@ def _internal_failure(statement: Statement, what: str, error: BaseException) -> 
 def _operations(statement: Statement, dialect: str) -> list[Operation]:
     if statement.known_operations:
         return list(statement.known_operations)
+    quick = quick_operations(statement, dialect)
+    if quick is not None:
+        return quick
+    # Imported here: sqlglot is only loaded when a statement needs the full parser.
     from migration_guard.analysis.parse import parse_statement
 
     try:

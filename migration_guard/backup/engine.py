@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from migration_guard import __version__
 from migration_guard.backup.catalog import (
@@ -211,6 +212,34 @@ class RestoreResult:
             "notes": self.notes,
             "seconds": round(self.seconds, 3),
         }
+
+
+# -- outcome reporting (event log + notifications, see migration_guard.ops.events) ----------
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _reported(subject: str) -> Callable[[_F], _F]:
+    """Record the outcome of ``create``/``verify``/``prune`` and notify; never alters it."""
+
+    def decorate(function: _F) -> _F:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from migration_guard.ops.events import report_operation
+
+            started = time.monotonic()
+            try:
+                result = function(*args, **kwargs)
+            except BaseException as exc:
+                report_operation(subject, args, kwargs, error=exc,
+                                 seconds=time.monotonic() - started)
+                raise
+            report_operation(subject, args, kwargs, result=result,
+                             seconds=time.monotonic() - started)
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -443,6 +472,7 @@ def _space_error(directory: Path) -> BackupError:
 
 
 # -- create -----------------------------------------------------------------------------------
+@_reported("backup")
 def create(
     config: Config,
     *,
@@ -830,6 +860,7 @@ def _restore_test(
     return True, [f"restore test into a scratch database: {len(manifest.tables)} tables equal"]
 
 
+@_reported("verify")
 def verify(
     config: Config,
     backup_id: str,
@@ -994,6 +1025,7 @@ def restore(
 
 
 # -- prune, list, show, decrypt, keygen ---------------------------------------------------------
+@_reported("prune")
 def prune(config: Config, *, dry_run: bool = False, now: Any = None) -> PrunePlan:
     """Apply the retention policy; ``dry_run`` only returns what would go."""
     from migration_guard.backup.manifest import ManifestError

@@ -25,6 +25,10 @@ COMMANDS: dict[str, str] = {
     "backups": "migration_guard.cli.backup:backups",
     "restore": "migration_guard.cli.backup:restore",
     "decrypt": "migration_guard.cli.backup:decrypt",
+    "status": "migration_guard.cli.ops:status",
+    "monitor": "migration_guard.cli.ops:monitor",
+    "drill": "migration_guard.cli.ops:drill",
+    "schedule": "migration_guard.cli.ops:schedule",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

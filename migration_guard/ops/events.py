@@ -212,3 +212,89 @@ def read_audit(config: Config, *, limit: int | None = None) -> list[dict[str, An
         return []
     records.reverse()
     return records[:limit] if limit is not None else records
+
+
+# -- reports from the backup engine -----------------------------------------------------------
+def _failure_text(exc: BaseException) -> str:
+    from migration_guard.errors import MigrationGuardError
+
+    if isinstance(exc, MigrationGuardError):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    # Driver messages may echo a URL with its password: the class name only.
+    return f"unexpected {type(exc).__name__}"
+
+
+def report_operation(
+    subject: str,
+    arguments: Sequence[Any],
+    options: Mapping[str, Any],
+    *,
+    result: Any = None,
+    error: BaseException | None = None,
+    seconds: float = 0.0,
+) -> None:
+    """Turn one call of ``create``/``verify``/``prune`` into an event. Never raises.
+
+    ``arguments``/``options`` are the call's positional and keyword arguments
+    (the first positional one is the Config).
+    """
+    try:
+        config = arguments[0] if arguments else options.get("config")
+        if not isinstance(config, Config):
+            return
+        event = _operation_event(subject, arguments, options, result, error, seconds)
+        if event is None:
+            return
+        if isinstance(error, KeyboardInterrupt):
+            record(config, event)  # the user is waiting: no network round trips
+        else:
+            emit(config, event)
+    except Exception as exc:  # reporting must never change the operation's outcome
+        log.warning("could not report the %s outcome: %s", subject, exc)
+
+
+def _operation_event(
+    subject: str,
+    arguments: Sequence[Any],
+    options: Mapping[str, Any],
+    result: Any,
+    error: BaseException | None,
+    seconds: float,
+) -> Event | None:
+    data: dict[str, Any] = {"seconds": round(seconds, 3)}
+    if subject == "backup":
+        backup_type = str(options.get("type", "full"))
+        data["type"] = backup_type
+        if error is not None:
+            return Event("backup", "failure", f"{backup_type} backup failed: "
+                         f"{_failure_text(error)}", data=data)
+        data.update(size=result.artifact.size, tables=len(result.tables))
+        return Event("backup", "success", f"{backup_type} backup {result.id} created "
+                     f"({len(result.tables)} table(s), {result.artifact.size} bytes)",
+                     backup_id=result.id, data=data)
+    if subject == "verify":
+        backup_id = str(arguments[1]) if len(arguments) > 1 else options.get("backup_id")
+        if error is not None:
+            return Event("verify", "failure", f"verification of {backup_id} could not run: "
+                         f"{_failure_text(error)}", backup_id=backup_id, data=data)
+        data.update(level=result.level, reason=result.reason)
+        if result.ok:
+            return Event("verify", "success", f"backup {result.backup_id} verified "
+                         f"(level {result.level})", details=list(result.details),
+                         backup_id=result.backup_id, data=data)
+        return Event("verify", "failure", f"verification of backup {result.backup_id} FAILED "
+                     f"({result.reason})", details=list(result.details),
+                     backup_id=result.backup_id, data=data)
+    if subject == "prune":
+        if error is not None:
+            return Event("prune", "failure", f"prune failed: {_failure_text(error)}", data=data)
+        if options.get("dry_run"):
+            return None
+        deleted = list(result.delete_ids)
+        data["deleted"] = deleted
+        return Event("prune", "success", f"prune deleted {len(deleted)} backup(s)",
+                     details=[f"{backup_id}: {reason}" for backup_id, reason in result.delete],
+                     data=data)
+    return None

@@ -146,6 +146,8 @@ class ProtectPlan:
     database: str
     steps: list[PlanStep] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Dialect-private facts carried from planning to applying (not rendered).
+    context: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
@@ -156,7 +158,9 @@ class ProtectPlan:
 
     def render(self) -> str:
         """The exact SQL, each statement preceded by a comment saying why."""
-        lines = [f"-- migration-guard protect {self.action}: {self.dialect} database {self.database}"]
+        lines = [
+            f"-- migration-guard protect {self.action}: {self.dialect} database {self.database}"
+        ]
         for note in self.notes:
             lines.append(f"-- note: {note}")
         if self.is_empty:

@@ -93,7 +93,7 @@ class Protector(abc.ABC):
         for number, step in enumerate(plan.steps, 1):
             try:
                 execute_literal(conn, step.sql)
-            except Exception as exc:  # noqa: BLE001 - every driver error is reported the same
+            except Exception as exc:  # every driver error is reported alike
                 failure = (
                     f"protect {plan.action} failed at step {number} of {len(plan.steps)} "
                     f"({step.description}): {self.explain_error(exc)}"
@@ -121,7 +121,7 @@ class Protector(abc.ABC):
             for sql in step.undo:
                 try:
                     execute_literal(conn, sql)
-                except Exception:  # noqa: BLE001 - keep undoing; report what is left
+                except Exception:  # keep undoing; report what is left
                     failed.append(sql)
         return failed
 

@@ -12,10 +12,6 @@ from hypothesis import strategies as st
 from migration_guard.analysis.model import ColumnType, Operation, OpKind, Statement, TableRef
 from migration_guard.analysis.parse import parse_statement, unwrap_version_comments
 
-SAKILA_SCHEMA = (
-    Path(__file__).resolve().parents[2].parent / "shared/fixtures/sakila/sakila-schema.sql"
-)
-
 
 def ops(sql: str, dialect: str = "mysql") -> list[Operation]:
     return parse_statement(Statement(sql=sql, file="m.sql", line=1), dialect)
@@ -490,12 +486,11 @@ def test_never_raises_on_any_text(text: str, dialect: str) -> None:
             assert operation.reason
 
 
-def test_every_sakila_schema_statement_is_analysed_or_unanalyzable() -> None:
+def test_every_sakila_schema_statement_is_analysed_or_unanalyzable(sakila_dir: Path) -> None:
     from migration_guard.analysis.splitter import split_sql
 
-    if not SAKILA_SCHEMA.exists():
-        pytest.skip(f"fixture missing: {SAKILA_SCHEMA}")
-    statements = split_sql(SAKILA_SCHEMA.read_text(encoding="utf-8"), file="sakila-schema.sql")
+    schema = sakila_dir / "sakila-schema.sql"
+    statements = split_sql(schema.read_text(encoding="utf-8"), file="sakila-schema.sql")
     assert len(statements) > 40
     kinds: dict[OpKind, int] = {}
     for statement in statements:

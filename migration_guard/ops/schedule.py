@@ -1,0 +1,331 @@
+"""Ready-to-install schedules: crontab lines or systemd service + timer units.
+
+``[tool.migration_guard.schedule]`` gives each job a cron expression (five
+fields or ``@daily``-style aliases); ``false`` or ``""`` disables a job. The
+defaults are the original plan: full backup daily at 02:00, incremental hourly,
+critical tables every 6 hours, the monitor daily at 08:30 and a restore drill
+monthly. systemd ``OnCalendar`` values are derived from the same expressions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from migration_guard.config import Config
+from migration_guard.errors import ConfigError
+
+JOBS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # name: (default cron, description, migration-guard arguments)
+    "full": ("0 2 * * *", "full backup", ("backup", "--type", "full")),
+    "incremental": ("0 * * * *", "incremental backup", ("backup", "--type", "incremental")),
+    "critical": ("0 */6 * * *", "backup of the critical (protected) tables",
+                 ("backup", "--type", "critical")),
+    "monitor": ("30 8 * * *", "backup health monitor", ("monitor",)),
+    "drill": ("0 4 1 * *", "monthly restore drill", ("drill",)),
+}
+DEFAULT_LOG_FILE = ".migration-guard/migration-guard.log"
+ALIASES = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+#: (name, lowest, highest) of the five cron fields.
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31),
+               ("month", 1, 12), ("day of week", 0, 7))
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+_SYSTEMD_DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+_KEYS = (*JOBS, "log_file", "command", "working_directory", "environment_file", "unit_prefix")
+_UNIT_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    cron: str
+    description: str
+    arguments: tuple[str, ...]
+    #: Why the job is emitted commented out (None: it is active).
+    disabled_because: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    jobs: tuple[Job, ...]
+    log_file: str
+    command: str
+    working_directory: str
+    config_file: str | None
+    environment_file: str | None
+    unit_prefix: str = "migration-guard"
+
+
+# -- cron expressions -------------------------------------------------------------------------
+def _value(token: str, index: int) -> int:
+    names = _MONTHS if index == 3 else _DAYS if index == 4 else None
+    lowered = token.lower()
+    if names and lowered in names:
+        return names.index(lowered) + (1 if index == 3 else 0)
+    if not token.isdigit():
+        raise ValueError(f"{token!r} is not a number")
+    return int(token)
+
+
+def expand_field(text: str, index: int) -> set[int]:
+    """The values one cron field stands for; ValueError says what is wrong."""
+    name, low, high = CRON_FIELDS[index]
+    values: set[int] = set()
+    for part in text.split(","):
+        base, _, step_text = part.partition("/")
+        step = 1
+        if step_text:
+            if not step_text.isdigit() or int(step_text) == 0:
+                raise ValueError(f"{name}: step {step_text!r} must be a positive number")
+            step = int(step_text)
+        if base == "*":
+            start, end = low, high
+        elif "-" in base:
+            first, _, last = base.partition("-")
+            start, end = _value(first, index), _value(last, index)
+        else:
+            start = _value(base, index)
+            end = high if step_text else start
+        for bound in (start, end):
+            if not low <= bound <= high:
+                raise ValueError(f"{name}: {bound} is outside {low}-{high}")
+        if start > end:
+            raise ValueError(f"{name}: range {base} runs backwards")
+        values.update(range(start, end + 1, step))
+    if index == 4 and 7 in values:
+        values = (values - {7}) | {0}
+    return values
+
+
+def parse_cron(expression: str, *, key: str) -> list[str]:
+    """The five fields of a cron expression (aliases expanded); ConfigError when invalid."""
+    text = ALIASES.get(expression.strip().lower(), expression.strip())
+    fields = text.split()
+    if len(fields) != 5:
+        raise ConfigError(
+            f"{key}: {expression!r} is not a cron expression; expected five fields "
+            '"minute hour day-of-month month day-of-week" (e.g. "0 2 * * *") or '
+            f"one of {', '.join(ALIASES)}",
+            key=key,
+        )
+    for index, part in enumerate(fields):
+        try:
+            expand_field(part, index)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {expression!r}: {exc}", key=key) from None
+    return fields
+
+
+def _systemd_values(values: set[int], low: int, high: int, width: int) -> str:
+    ordered = sorted(values)
+    if ordered == list(range(low, high + 1)):
+        return "*"
+    if len(ordered) > 2:
+        step = ordered[1] - ordered[0]
+        if ordered == list(range(ordered[0], ordered[-1] + 1, step)) \
+                and ordered[-1] + step > high:
+            return f"{ordered[0]:0{width}d}/{step}"
+    return ",".join(f"{v:0{width}d}" for v in ordered)
+
+
+def to_on_calendar(expression: str, *, key: str = "schedule") -> str:
+    """The systemd ``OnCalendar`` value equal to a cron expression."""
+    fields = parse_cron(expression, key=key)
+    minute, hour, day, month, weekday = (expand_field(f, i) for i, f in enumerate(fields))
+    if fields[2] != "*" and fields[4] != "*":
+        raise ConfigError(
+            f"{key}: {expression!r} restricts both day of month and day of week; cron runs on "
+            "either, systemd only on both: restrict one of them",
+            key=key,
+        )
+    weekdays = ""
+    if fields[4] != "*" and len(weekday) < 7:
+        weekdays = ",".join(_SYSTEMD_DAYS[d] for d in sorted(weekday)) + " "
+    date = f"*-{_systemd_values(month, 1, 12, 2)}-{_systemd_values(day, 1, 31, 2)}"
+    time_part = f"{_systemd_values(hour, 0, 23, 2)}:{_systemd_values(minute, 0, 59, 2)}:00"
+    return f"{weekdays}{date} {time_part}"
+
+
+# -- settings ---------------------------------------------------------------------------------
+def _project_dir(config: Config) -> Path:
+    return Path(config.source).resolve().parent if config.source else Path.cwd()
+
+
+def schedule_settings(config: Config) -> ScheduleSettings:
+    """Validated ``[tool.migration_guard.schedule]`` with the jobs to emit."""
+    from migration_guard.backup.engine import USER_TYPES
+
+    raw: Mapping[str, Any] = config.sections.get("schedule", {}) or {}
+    where = f"{config.source or 'config'}: [tool.migration_guard.schedule]"
+    for key, value in raw.items():
+        if key not in _KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}; known keys: "
+                              f"{', '.join(sorted(_KEYS))}", key=f"schedule.{key}")
+        if key in JOBS and not (isinstance(value, str) or value is False):
+            raise ConfigError(f"{where}: schedule.{key} must be a cron expression or false",
+                              key=f"schedule.{key}")
+        if key not in JOBS and not isinstance(value, str):
+            raise ConfigError(f"{where}: schedule.{key} must be a string", key=f"schedule.{key}")
+    jobs: list[Job] = []
+    for name, (default, description, arguments) in JOBS.items():
+        value = raw.get(name, default)
+        if value is False or value == "":
+            continue
+        cron = " ".join(parse_cron(str(value), key=f"schedule.{name}"))
+        reason = None
+        if name == "incremental" and "incremental" not in USER_TYPES:
+            reason = ("incremental backups are not supported by this version's backup engine; "
+                      "enable this line once they are")
+        elif name == "critical" and not config.protected_tables:
+            reason = "no protected_tables are configured, so there is no critical set to back up"
+        jobs.append(Job(name, cron, description, arguments, reason))
+    project = _project_dir(config)
+    log_file = Path(str(raw.get("log_file", DEFAULT_LOG_FILE))).expanduser()
+    if not log_file.is_absolute():
+        log_file = project / log_file
+    command = str(raw.get("command") or shutil.which("migration-guard") or "migration-guard")
+    working = Path(str(raw.get("working_directory", project))).expanduser()
+    prefix = str(raw.get("unit_prefix", "migration-guard"))
+    if not _UNIT_PREFIX.match(prefix):
+        raise ConfigError(f"{where}: schedule.unit_prefix may hold letters, digits, '.', '_' "
+                          "and '-' only", key="schedule.unit_prefix")
+    environment = raw.get("environment_file")
+    return ScheduleSettings(
+        jobs=tuple(jobs),
+        log_file=str(log_file),
+        command=command,
+        working_directory=str(working.resolve() if not working.is_absolute() else working),
+        config_file=str(Path(config.source).resolve()) if config.source else None,
+        environment_file=str(environment) if environment else None,
+        unit_prefix=prefix,
+    )
+
+
+def _argv(settings: ScheduleSettings, job: Job) -> list[str]:
+    argv = [settings.command, *job.arguments]
+    if settings.config_file:
+        argv += ["--config-file", settings.config_file]
+    return argv
+
+
+# -- renderers --------------------------------------------------------------------------------
+def render_cron(settings: ScheduleSettings) -> str:
+    """Crontab lines; output is appended to ``log_file``."""
+    lines = [
+        "# migration-guard schedule (generated by `migration-guard schedule --cron`)",
+        "# Secrets (MIGRATION_GUARD_URL, MIGRATION_GUARD_KEY, MIGRATION_GUARD_SCRATCH_URL...) ",
+        "# come from the environment_file or the crontab's environment, never from these lines.",
+        "SHELL=/bin/sh",
+    ]
+    log_file = shlex.quote(settings.log_file)
+    log_dir = shlex.quote(os.path.dirname(settings.log_file) or ".")
+    for job in settings.jobs:
+        command = " ".join(shlex.quote(part) for part in _argv(settings, job))
+        prefix = f"cd {shlex.quote(settings.working_directory)} && mkdir -p {log_dir} && "
+        if settings.environment_file:
+            prefix += f"set -a && . {shlex.quote(settings.environment_file)} && set +a && "
+        # cron turns an unescaped % into a newline.
+        line = f"{job.cron} {prefix}{command} >> {log_file} 2>&1".replace("%", "\\%")
+        lines.append("")
+        lines.append(f"# {job.description}")
+        if job.disabled_because:
+            lines.append(f"# disabled: {job.disabled_because}")
+            lines.append(f"# {line}")
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def systemd_units(settings: ScheduleSettings) -> dict[str, str]:
+    """File name -> content of every ``.service`` and ``.timer`` unit."""
+    units: dict[str, str] = {}
+    for job in settings.jobs:
+        if job.disabled_because:
+            continue
+        name = f"{settings.unit_prefix}-{job.name}"
+        command = " ".join(_systemd_quote(part) for part in _argv(settings, job))
+        service = [
+            "[Unit]",
+            f"Description=migration-guard: {job.description}",
+            "After=network-online.target",
+            "Wants=network-online.target",
+            "",
+            "[Service]",
+            "Type=oneshot",
+            f"WorkingDirectory={settings.working_directory}",
+        ]
+        if settings.environment_file:
+            service.append(f"EnvironmentFile={settings.environment_file}")
+        service += [
+            f"ExecStart={command}",
+            f"StandardOutput=append:{settings.log_file}",
+            f"StandardError=append:{settings.log_file}",
+        ]
+        units[f"{name}.service"] = "\n".join(service) + "\n"
+        units[f"{name}.timer"] = "\n".join([
+            "[Unit]",
+            f"Description=migration-guard: {job.description} (timer)",
+            "",
+            "[Timer]",
+            f"OnCalendar={to_on_calendar(job.cron, key=f'schedule.{job.name}')}",
+            "Persistent=true",
+            f"Unit={name}.service",
+            "",
+            "[Install]",
+            "WantedBy=timers.target",
+        ]) + "\n"
+    return units
+
+
+def _systemd_quote(part: str) -> str:
+    if re.match(r"^[A-Za-z0-9_@%+=:,./-]+$", part):
+        return part.replace("%", "%%")
+    escaped = part.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{escaped}"'
+
+
+def render_systemd(settings: ScheduleSettings) -> str:
+    """Every unit, each introduced by a ``# file: NAME`` line, plus the disabled jobs."""
+    parts = [
+        "# migration-guard schedule (generated by `migration-guard schedule --systemd`)",
+        "# Save each unit below under /etc/systemd/system/ (or ~/.config/systemd/user/), then:",
+        "#   systemctl daemon-reload && systemctl enable --now "
+        + " ".join(f"{settings.unit_prefix}-{j.name}.timer"
+                   for j in settings.jobs if not j.disabled_because),
+    ]
+    for job in settings.jobs:
+        if job.disabled_because:
+            parts.append(f"# {job.name} ({job.cron}) not emitted: {job.disabled_because}")
+    for file_name, content in systemd_units(settings).items():
+        parts.append("")
+        parts.append(f"# file: {file_name}")
+        parts.append(content.rstrip("\n"))
+    return "\n".join(parts) + "\n"
+
+
+def write_units(settings: ScheduleSettings, directory: Path) -> list[Path]:
+    """Write the systemd units into ``directory`` atomically; the paths written."""
+    from migration_guard.backup.catalog import atomic_write_bytes
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for file_name, content in systemd_units(settings).items():
+        path = directory / file_name
+        atomic_write_bytes(path, content.encode("utf-8"), mode=0o644)
+        written.append(path)
+    return written
