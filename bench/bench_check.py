@@ -147,7 +147,7 @@ class Command:
     def run(self, env: dict[str, str]) -> float:
         start = time.perf_counter()
         completed = subprocess.run(
-            self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False
+            self.argv, capture_output=True, env=env, check=False
         )
         elapsed = time.perf_counter() - start
         problem = None

@@ -20,11 +20,10 @@ import getpass
 import json
 import os
 import socket
-import sys
 import time
 import types
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +42,6 @@ from migration_guard.errors import (
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
     from alembic.runtime.environment import EnvironmentContext
-    from alembic.runtime.migration import MigrationContext
     from sqlalchemy.engine import URL, Connection
 
     from migration_guard.alembic.intercept import StatementInterceptor
@@ -372,7 +370,7 @@ def _preserved_alembic_proxies() -> Iterator[None]:
     from alembic.operations import Operations
     from alembic.runtime.environment import EnvironmentContext
 
-    saved: list[tuple[dict[str, Any], dict[str, Any], set[str]]] = []
+    saved: list[tuple[MutableMapping[str, Any], dict[str, Any], set[str]]] = []
     for cls in (EnvironmentContext, Operations):
         attr_names, modules = cls._setups[cls]  # type: ignore[attr-defined]
         for globals_, _locals in modules:
@@ -387,6 +385,20 @@ def _preserved_alembic_proxies() -> Iterator[None]:
                     globals_[key] = values[key]
                 else:
                     globals_.pop(key, None)
+
+
+@contextlib.contextmanager
+def _quiet_alembic_logs() -> Iterator[None]:
+    """Offline rendering would log "Generating static SQL" as if the user ran ``--sql``."""
+    import logging
+
+    logger = logging.getLogger("alembic.runtime.migration")
+    was_disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was_disabled
 
 
 # ------------------------------------------------------------------------------- session
@@ -495,10 +507,12 @@ class GuardSession:
                 self.url, timeout=self.settings.lock_timeout if timeout is None else timeout
             )
             self._recover_interrupted_runs()
+            _check_protection(self)
         heads = list(context.get_current_heads())
         self.pre_heads = heads
         self.result.from_heads = heads
-        steps = list(context._migrations_fn(tuple(heads), context) if context._migrations_fn else [])
+        steps_of = context._migrations_fn
+        steps = list(steps_of(tuple(heads), context)) if steps_of is not None else []
         if not steps:
             self.result.outcome = "up-to-date"
             self.result.to_heads = heads
@@ -548,7 +562,7 @@ class GuardSession:
         plan: list[PlannedRevision] = []
         statements: list[Statement] = []
         sources: dict[str, str] = {}
-        with _preserved_alembic_proxies(), OfflineRenderer(
+        with _preserved_alembic_proxies(), _quiet_alembic_logs(), OfflineRenderer(
             dialect, environment.config, environment.script
         ) as renderer:
             for step in steps:
@@ -644,7 +658,9 @@ class GuardSession:
                     f"{self.options.command} cancelled: the table name {table!r} was not confirmed"
                 )
 
-    def _scope(self, statements: Sequence[Statement], live: Sequence[str], dialect: str) -> list[str]:
+    def _scope(
+        self, statements: Sequence[Statement], live: Sequence[str], dialect: str
+    ) -> list[str]:
         by_lower = {name.lower(): name for name in live}
         if self.settings.backup_scope == "full" or self.protected.protects_everything:
             self.backup_full = self.settings.backup_scope == "full"
@@ -700,7 +716,9 @@ class GuardSession:
             raise BackupError(
                 f"the safety backup failed, so nothing was migrated: {exc}"
             ) from exc
-        self.backups.append({"id": manifest.id, "tables": sorted(manifest.tables), "kind": "safety"})
+        self.backups.append(
+            {"id": manifest.id, "tables": sorted(manifest.tables), "kind": "safety"}
+        )
         self.result.backup_id = manifest.id
         self.result.backup_tables = sorted(manifest.tables)
 
@@ -979,7 +997,8 @@ def restore_pre_run_state(config: Config, url: URL, record: Mapping[str, Any]) -
             )
             if not result.ok:
                 raise BackupError(
-                    f"backup {backup['id']} restored with mismatches: {'; '.join(result.mismatches)}"
+                    f"backup {backup['id']} restored with mismatches: "
+                    + "; ".join(result.mismatches)
                 )
             done.update(wanted)
             report.restored_tables.extend(wanted)
@@ -1087,6 +1106,10 @@ def _prove(
 
 
 # ------------------------------------------------------------------------------- alembic
+#: Runs of :func:`run_guarded` in progress in this process; the env.py guard steps aside
+#: for them instead of guarding (and locking) the same run twice.
+ACTIVE_RUNS: list[GuardSession] = []
+
 @contextlib.contextmanager
 def hooked_alembic(session: GuardSession) -> Iterator[None]:
     """Wrap ``EnvironmentContext.configure``/``run_migrations`` for the duration."""
@@ -1146,7 +1169,7 @@ def run_guarded(
     session = GuardSession(config, options)
     alembic_config.cmd_opts = argparse.Namespace(x=list(x_args))  # type: ignore[assignment]
     runner = command.upgrade if options.command == "upgrade" else command.downgrade
-    _check_protection(session)
+    ACTIVE_RUNS.append(session)
     try:
         with hooked_alembic(session):
             try:
@@ -1164,6 +1187,7 @@ def run_guarded(
                 if isinstance(error, SystemExit):
                     raise
     finally:
+        ACTIVE_RUNS.remove(session)
         session.release()
         if not options.dry_run:
             session.audit()
@@ -1187,20 +1211,30 @@ def _translate(error: BaseException) -> BaseException:
 
 
 def _check_protection(session: GuardSession) -> None:
-    """Hook point: warn on drift of the in-database protection when it is installed."""
+    """Hook point: warn on drift of the in-database protection when it is installed.
+
+    ``migration_guard.commands.protect.protect_status(config, url=...)`` is used when it
+    exists; any problem with it is a note, never a reason to stop the run.
+    """
+    import importlib
+
     try:
-        from migration_guard.commands import protect as protect_command
+        protect_command = importlib.import_module("migration_guard.commands.protect")
     except ImportError:
         return
-    status = getattr(protect_command, "protect_status", None)
-    if status is None:
+    status_function = getattr(protect_command, "protect_status", None)
+    if status_function is None or session.url is None:
         return
-    session.result.notes.append("protection status is checked by `migration-guard protect status`")
-
-
-def print_warning(message: str) -> None:
-    """Loud message on stderr (used when a restore fails)."""
-    sys.stderr.write(message + "\n")
+    try:
+        status = status_function(session.config, url=session.url)
+    except Exception as exc:  # the guard must not depend on the protection being healthy
+        session.result.notes.append(f"could not check the protection status: {_describe(exc)}")
+        return
+    if getattr(status, "installed", False) and getattr(status, "drifted", False):
+        session.result.notes.append(
+            "warning: the in-database protection has drifted from its configuration; "
+            "run `migration-guard protect status` for details"
+        )
 
 
 __all__ = [

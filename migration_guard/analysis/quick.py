@@ -56,11 +56,11 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
 #: Dialects whose sqlglot reading of the shapes above was checked against the full path.
 _DIALECTS = frozenset({"postgresql", "postgres", "sqlite", "mysql", "mariadb"})
 _TRAILING = re.compile(r"\s*;?\s*\Z")
+_FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
 
 #: Words that may change how a statement reads when used as a name: those go
 #: through the full parser (so does every name in doubt: this list may be long).
-_RESERVED = frozenset(
-    """
+_RESERVED_WORDS = """
     ALL ALTER AND ANY ARRAY AS ASC BETWEEN BINARY BOTH BY CASE CAST CHECK COLLATE COLUMN
     CONCURRENTLY CONSTRAINT CREATE CROSS CURRENT CURRENT_DATE CURRENT_ROLE CURRENT_TIME
     CURRENT_TIMESTAMP CURRENT_USER DATABASE DEFAULT DELAYED DELETE DESC DISTINCT DO DROP
@@ -72,8 +72,8 @@ _RESERVED = frozenset(
     SESSION_USER SET SIMILAR SOME STRAIGHT_JOIN SYMMETRIC SYSTEM_USER TABLE TEMPORARY THEN
     TO TOP TRAILING TRUE TRUNCATE UNION UNIQUE UNKNOWN UPDATE USER USING VALUES VARIADIC
     WHEN WHERE WINDOW WITH
-    """.split()
-)
+    """
+_RESERVED = frozenset(_RESERVED_WORDS.split())
 
 
 def quick_operations(statement: Statement, dialect: str) -> list[Operation] | None:
@@ -85,15 +85,13 @@ def quick_operations(statement: Statement, dialect: str) -> list[Operation] | No
     if statement.known_operations or dialect.lower() not in _DIALECTS:
         return None
     sql = statement.sql
-    start = len(sql) - len(sql.lstrip())
-    first = sql[start : start + 7].upper()
-    pattern = None
-    for word, candidate in _PATTERNS.items():
-        if first.startswith(word):
-            pattern = candidate
-            break
+    first = _FIRST_WORD.match(sql)
+    if first is None:
+        return None
+    pattern = _PATTERNS.get(first.group(1).upper())
     if pattern is None:
         return None
+    start = first.start(1)
     match = pattern.match(sql, start)
     if match is None or _TRAILING.fullmatch(sql, match.end()) is None:
         return None

@@ -113,12 +113,26 @@ def _render_status(report: StatusReport) -> None:
         for column in ("when", "who", "from", "to", "outcome", "duration", "backup"):
             upgrades.add_column(column)
         for run in report.upgrades:
-            upgrades.add_row(*(escape(str(run.get(key) if run.get(key) is not None else "-"))
+            upgrades.add_row(*(escape(_audit_value(run, key))
                                for key in ("when", "who", "from", "to", "outcome",
-                                           "duration", "backup_id")))
+                                           "duration_seconds", "backup_id")))
         console.print(upgrades)
     else:
         console.print("Last upgrades: none recorded")
+
+
+def _audit_value(run: dict[str, Any], key: str) -> str:
+    """One cell of the upgrades table; tolerant of older or partial audit records."""
+    value = run.get(key)
+    if value is None and key == "duration_seconds":
+        value = run.get("duration")
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "(base)"
+    if key == "duration_seconds" and isinstance(value, (int, float)):
+        return f"{value:.1f} s"
+    return str(value)
 
 
 @click.command()
@@ -168,7 +182,7 @@ def monitor(fmt: str, config_file: str | None) -> None:
                           f"[{colour}]{result.status}[/{colour}]", escape(result.summary))
         console.print(table)
         verdict = "healthy" if report.healthy else "UNHEALTHY"
-        change = f" (changed: {report.transition}, notified)" if report.transition else ""
+        change = f" (state changed: {report.transition})" if report.transition else ""
         console.print(f"backups are {verdict}{change}")
         for note in report.notes:
             console.print(f"[yellow]note:[/yellow] {escape(note)}")

@@ -56,8 +56,6 @@ def _expand(paths: Sequence[str], exclude: Sequence[str]) -> Iterator[Path | str
             f"path not found: {', '.join(missing)}; check the spelling or run from the "
             "project root"
         )
-    from migration_guard.alembic.plan import is_revision_file
-
     for raw in paths:
         if raw == STDIN:
             yield STDIN
@@ -73,14 +71,20 @@ def _expand(paths: Sequence[str], exclude: Sequence[str]) -> Iterator[Path | str
                 shown = _display_path(candidate)
                 if any(fnmatch.fnmatch(shown, pattern) for pattern in exclude):
                     continue
-                if name.endswith(".sql") or (name.endswith(".py") and is_revision_file(candidate)):
+                if name.endswith(".sql") or (name.endswith(".py") and _is_revision(candidate)):
                     yield candidate
+
+
+def _is_revision(path: Path) -> bool:
+    # Imported on demand: plain .sql input never loads the Alembic support.
+    from migration_guard.alembic.plan import is_revision_file
+
+    return is_revision_file(path)
 
 
 def _collect_paths(
     paths: Sequence[str], *, dialect: str, exclude: Sequence[str], stdin_text: str | None
 ) -> _Inputs:
-    from migration_guard.alembic.plan import render_revision_file
     from migration_guard.analysis.splitter import split_sql
 
     inputs = _Inputs()
@@ -99,6 +103,8 @@ def _collect_paths(
         inputs.sources[shown] = text
         inputs.files.append(shown)
         if item.suffix == ".py":
+            from migration_guard.alembic.plan import render_revision_file
+
             rendered = render_revision_file(shown, dialect=dialect)
             inputs.statements.extend(rendered.statements)
         else:

@@ -128,11 +128,18 @@ def append_line(path: Path, data: Mapping[str, Any], *, max_bytes: int = MAX_LOG
         os.close(descriptor)
 
 
-def record(config: Config, event: Event) -> bool:
-    """Append ``event`` to the event log; False (and a warning) when that is impossible."""
+def record(config: Config, event: Event, *, create_location: bool = False) -> bool:
+    """Append ``event`` to the event log; False (and a warning) when that is impossible.
+
+    ``create_location`` creates a missing backup directory first (as the engine would),
+    so that a first backup failing early still leaves its trace. The monitor never
+    does: a missing location must stay visible as missing.
+    """
     try:
         path = events_path(config)
-        if not path.parent.is_dir():
+        if create_location:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        elif not path.parent.is_dir():
             log.warning("event not recorded, the backup location %s does not exist: %s",
                         path.parent, event.summary)
             return False
@@ -143,11 +150,11 @@ def record(config: Config, event: Event) -> bool:
         return False
 
 
-def emit(config: Config, event: Event) -> None:
+def emit(config: Config, event: Event, *, create_location: bool = False) -> None:
     """Record ``event`` and send the notifications configured for it. Never raises."""
     if _quiet.get():
         return
-    record(config, event)
+    record(config, event, create_location=create_location)
     try:
         from migration_guard.ops.notify import notify
 
@@ -248,9 +255,10 @@ def report_operation(
         if event is None:
             return
         if isinstance(error, KeyboardInterrupt):
-            record(config, event)  # the user is waiting: no network round trips
+            # The user is waiting: no network round trips.
+            record(config, event, create_location=True)
         else:
-            emit(config, event)
+            emit(config, event, create_location=True)
     except Exception as exc:  # reporting must never change the operation's outcome
         log.warning("could not report the %s outcome: %s", subject, exc)
 

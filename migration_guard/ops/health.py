@@ -530,7 +530,9 @@ def check_protection_drift(context: HealthContext) -> list[CheckResult]:
         return [CheckResult("protection_drift", FAILED,
                             f"cannot check protection: {type(exc).__name__}")]
     if getattr(state, "drifted", False):
-        details = [str(d) for d in getattr(state, "details", []) or []]
+        details = [str(d) for d in getattr(state, "drift", []) or []]
+        details += [f"table {getattr(t, 'name', t)}: drifted"
+                    for t in getattr(state, "tables", []) or [] if getattr(t, "drifted", False)]
         return [CheckResult("protection_drift", FAILED,
                             "the installed protection differs from the configuration; run "
                             "`migration-guard protect status`", details=details)]

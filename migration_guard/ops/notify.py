@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import smtplib
-import socket
 import ssl
 import time
 import urllib.error
@@ -236,7 +235,7 @@ def _post_once(url: str, body: bytes, timeout: float) -> tuple[bool, bool, str |
         headers={"Content-Type": "application/json", "User-Agent": "migration-guard"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
             return True, False, None
     except urllib.error.HTTPError as exc:
@@ -246,7 +245,7 @@ def _post_once(url: str, body: bytes, timeout: float) -> tuple[bool, bool, str |
         reason = exc.reason
         text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
         return False, True, f"cannot connect: {text}"
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return False, True, f"no answer within {timeout:g} s"
     except OSError as exc:
         return False, True, f"connection failed: {exc.strerror or type(exc).__name__}"
@@ -261,7 +260,7 @@ def webhook_notifier(settings: NotifySettings, event: Event) -> list[DeliveryRes
         error: str | None = None
         attempt = 0
         delivered = False
-        for attempt in range(1, settings.webhook_retries + 1):  # noqa: B007
+        for attempt in range(1, settings.webhook_retries + 1):
             delivered, retry, error = _post_once(url, body, settings.webhook_timeout)
             if delivered or not retry or attempt == settings.webhook_retries:
                 break
@@ -348,7 +347,7 @@ def email_notifier(settings: NotifySettings, event: Event) -> list[DeliveryResul
         return failed(f"{type(exc).__name__}: {exc}")
     except ssl.SSLError as exc:
         return failed(f"TLS failed ({exc.reason}); check smtp_starttls / smtp_ssl and the port")
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return failed(f"no answer within {settings.smtp_timeout:g} s")
     except OSError as exc:
         return failed(f"cannot connect: {exc.strerror or type(exc).__name__}")

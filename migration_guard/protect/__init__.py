@@ -101,7 +101,7 @@ def parse_table_options(section: Mapping[str, Any]) -> dict[str, TableOptions]:
     for table, values in section.items():
         where = f"[tool.migration_guard.tables.{table}]"
         if not isinstance(values, Mapping):
-            raise ConfigError(f"{where} must be a table, e.g. deletes = \"allow\"", key="tables")
+            raise ConfigError(f'{where} must be a table, e.g. deletes = "allow"', key="tables")
         for key in values:
             if key not in TABLE_OPTION_KEYS:
                 raise ConfigError(

@@ -112,7 +112,9 @@ def trigger_name(table: str) -> str:
 
 def delete_message(table: str) -> str:
     """The SIGNAL text; the table name is shortened so that it fits MESSAGE_TEXT (128)."""
-    shown = "".join(ch if ch.isprintable() else "?" for ch in table)
+    # No backslashes: MariaDB's information_schema shows trigger bodies with escapes
+    # already processed, and the body must compare equal to what was installed.
+    shown = "".join(ch if ch.isprintable() and ch != "\\" else "?" for ch in table)
     room = MAX_MESSAGE_TEXT - len(MESSAGE_TEMPLATE.format(table=""))
     if len(shown) > room:
         shown = shown[: room - 3] + "..."
@@ -403,7 +405,7 @@ class MySQLProtector(Protector):
         admin = self._current_account(conn)
         own = self._read_grants(conn, admin, database)
         enabled_roles = conn.exec_driver_sql(
-            "SELECT COUNT(*) FROM information_schema.ENABLED_ROLES"
+            "SELECT COUNT(ROLE_NAME) FROM information_schema.ENABLED_ROLES"
         ).scalar()
         if enabled_roles:
             return  # privileges may come from roles; the apply step reports real failures
@@ -465,19 +467,21 @@ class MySQLProtector(Protector):
         snapshots = {account: self._show_grants(conn, account, quoting) for account in app_users}
 
         old_state = self._read_state(conn, quoting)
-        state: dict[str, Any] = copy.deepcopy(old_state) if old_state else {
-            "version": STATE_VERSION,
-            "tables": {},
-            "accounts": {},
-        }
+        state: dict[str, Any] = (
+            copy.deepcopy(old_state)
+            if old_state
+            else {
+                "version": STATE_VERSION,
+                "tables": {},
+                "accounts": {},
+            }
+        )
         live_tables = self.list_tables(conn)
         for gone in sorted(set(state["tables"]) - set(live_tables)):
             plan.notes.append(f"{gone} no longer exists; it is dropped from the guard's record")
             del state["tables"][gone]
         for leftover in sorted(set(state["tables"]) - set(tables)):
-            plan.notes.append(
-                f"{leftover} was protected by an earlier install and stays protected"
-            )
+            plan.notes.append(f"{leftover} was protected by an earlier install and stays protected")
 
         trigger_steps = ProtectPlan("install", plan.dialect, database)
         triggers = self._triggers(conn)
@@ -551,7 +555,7 @@ class MySQLProtector(Protector):
             state["tables"][table] = {"deletes": "allow", "trigger": None, "body": None}
             if ours is not None:
                 plan.add(
-                    f"drop the delete guard of {table} (deletes = \"allow\" in the configuration)",
+                    f'drop the delete guard of {table} (deletes = "allow" in the configuration)',
                     f"DROP TRIGGER {quoting.ident(name)}",
                     *self._recreate_statements(ours, quoting),
                 )
@@ -933,7 +937,7 @@ class MySQLProtector(Protector):
                         continue
                     probe = _Probe(admin_raw, app_raw, table, quoting, str(account))
                     if entry.get("deletes") == "allow":
-                        results.append(probe.result("DELETE", "skipped", "deletes = \"allow\""))
+                        results.append(probe.result("DELETE", "skipped", 'deletes = "allow"'))
                     else:
                         results.append(probe.delete(engines[table]))
                     held = [d for g in predicted for d in g.guarded_on(table)]

@@ -1,0 +1,92 @@
+"""The env.py guard: the safe upgrade for teams that keep typing ``alembic upgrade``.
+
+In ``env.py``, wrap the migration run::
+
+    from migration_guard.alembic.env import guard
+
+    with connectable.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with guard(context, connection):
+            with context.begin_transaction():
+                context.run_migrations()
+
+A plain ``alembic upgrade`` then gets the same lock, check, safety backup, statement
+interception and restore-with-proof as ``migration-guard upgrade``. Approvals come from
+inline suppressions (``# migration-guard: allow RULE because: REASON``): there is no
+``--allow`` on Alembic's command line, and running ``alembic upgrade`` is taken as the
+confirmation. A failure is restored, reported on stderr and re-raised, so Alembic
+still exits non-zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from migration_guard.alembic.runner import (
+    ACTIVE_RUNS,
+    GuardOptions,
+    GuardSession,
+    UpgradeResult,
+    _DryRunComplete,
+)
+from migration_guard.config import Config, load_config
+
+__all__ = ["guard"]
+
+
+@contextlib.contextmanager
+def guard(
+    context: Any,
+    connection: Any = None,
+    *,
+    config: Config | None = None,
+    backup: str | None = None,
+    report: Any = None,
+) -> Iterator[UpgradeResult]:
+    """Guard the ``context.run_migrations()`` inside the ``with`` block.
+
+    ``context`` is ``alembic.context`` (or an ``EnvironmentContext``); ``connection``
+    is the one passed to ``context.configure`` (it is taken from the context when
+    omitted). ``config`` defaults to ``[tool.migration_guard]`` of ./pyproject.toml or
+    ``MIGRATION_GUARD_CONFIG``. ``report(text)`` receives the account of a failure
+    (default: stderr). Offline (``--sql``) runs pass through unguarded.
+    """
+    del connection  # the one configured on the context is what runs the migrations
+    migration_context = context.get_context()
+    environment = getattr(migration_context, "environment_context", None) or context
+    if ACTIVE_RUNS or migration_context.as_sql or migration_context.connection is None:
+        # Offline, or `migration-guard upgrade` is already guarding this very run.
+        yield UpgradeResult(command="alembic", target="")
+        return
+    options = GuardOptions(command="alembic", target="(env.py)", yes=True, backup=backup)
+    session = GuardSession(config if config is not None else load_config(), options)
+    write = report or (lambda text: sys.stderr.write(text))
+    try:
+        connection = migration_context.connection
+        was_in_transaction = connection.in_transaction()
+        try:
+            session.prepare(environment)
+            if not was_in_transaction and connection.in_transaction():
+                # Reading the heads auto-began a transaction; Alembic's begin_transaction()
+                # would then think the caller owns one and never commit.
+                connection.commit()
+        except _DryRunComplete:  # pragma: no cover - dry runs are a CLI feature
+            yield session.result
+            return
+        try:
+            yield session.result
+        except BaseException as error:
+            session.detach()
+            session.fail(error)
+            from migration_guard.cli.upgrade import render_text
+
+            write(render_text(session.result))
+            raise
+        session.detach()
+        session.succeed()
+    finally:
+        session.release()
+        session.audit()
