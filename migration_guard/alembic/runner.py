@@ -897,6 +897,9 @@ class GuardSession:
             append_audit(self.config, entry)
         except OSError as exc:
             self.result.notes.append(f"could not write the audit record: {exc.strerror or exc}")
+        from migration_guard.ops.events import report_upgrade
+
+        report_upgrade(self.config, entry)  # never raises: a notifier must not fail the run
 
 
 def _describe(error: BaseException) -> str:

@@ -18,7 +18,14 @@ from __future__ import annotations
 
 import re
 
-from migration_guard.analysis.model import Operation, OpKind, Statement, TableRef
+from migration_guard.analysis.model import (
+    ColumnDef,
+    ColumnType,
+    Operation,
+    OpKind,
+    Statement,
+    TableRef,
+)
 
 __all__ = ["quick_operations"]
 
@@ -94,6 +101,8 @@ def quick_operations(statement: Statement, dialect: str) -> list[Operation] | No
     start = first.start(1)
     match = pattern.match(sql, start)
     if match is None or _TRAILING.fullmatch(sql, match.end()) is None:
+        if pattern is _PATTERNS["CREATE"] or pattern is _PATTERNS["ALTER"]:
+            return _column_statement(statement, dialect.lower(), first)
         return None
     groups = match.groupdict()
     if any(value and value.upper() in _RESERVED for value in groups.values()):
@@ -115,3 +124,359 @@ def quick_operations(statement: Statement, dialect: str) -> list[Operation] | No
             OpKind.RENAME_COLUMN, statement, table, column=groups["old"], new_name=groups["new"]
         )
     ]
+
+
+# --------------------------------------------------------------------------- column definitions
+#
+# ``CREATE TABLE t (c type ...)``, ``ALTER TABLE t ADD [COLUMN] c type ...`` and
+# ``ALTER TABLE t ALTER [COLUMN] c [SET DATA] TYPE type``: the rules need the
+# column types exactly as sqlglot normalises them, so every spelling below was
+# read off sqlglot 30 for each dialect family (tests/unit/test_quick.py checks
+# each one against the full parser). A spelling, argument count or constraint
+# that is not listed sends the statement to the full parser.
+
+#: Dialect -> family, as in ``parse._SQLGLOT_DIALECTS``.
+_FAMILIES = {
+    "postgresql": "postgres",
+    "postgres": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "sqlite": "sqlite",
+}
+
+
+_FAMILY_NAMES = ("postgres", "mysql", "sqlite")
+
+
+class _TypeSpelling:
+    """How sqlglot names one type spelling, and which parameters it may carry."""
+
+    __slots__ = ("max_args", "names", "unsigned")
+
+    def __init__(
+        self, name: str, max_args: int = 0, *, unsigned: bool = False, **per_family: str | None
+    ) -> None:
+        self.names = {family: per_family.get(family, name) for family in _FAMILY_NAMES}
+        self.max_args = max_args
+        self.unsigned = unsigned
+
+
+_TYPE_SPELLINGS: dict[tuple[str, ...], _TypeSpelling] = {
+    ("INT",): _TypeSpelling("INT", 1, unsigned=True),
+    ("INTEGER",): _TypeSpelling("INT", 1, unsigned=True),
+    ("INT4",): _TypeSpelling("INT", 1, unsigned=True),
+    ("BIGINT",): _TypeSpelling("BIGINT", 1, unsigned=True),
+    ("INT8",): _TypeSpelling("BIGINT", 1, mysql=None, sqlite=None),
+    ("SMALLINT",): _TypeSpelling("SMALLINT", 1, unsigned=True),
+    ("INT2",): _TypeSpelling("SMALLINT", 1),
+    ("TINYINT",): _TypeSpelling("TINYINT", 1, unsigned=True),
+    ("MEDIUMINT",): _TypeSpelling("MEDIUMINT", 1, unsigned=True),
+    ("SERIAL",): _TypeSpelling("SERIAL"),
+    ("BIGSERIAL",): _TypeSpelling("BIGSERIAL", mysql=None),
+    ("SMALLSERIAL",): _TypeSpelling("SMALLSERIAL", mysql=None),
+    ("NUMERIC",): _TypeSpelling("DECIMAL", 2, unsigned=True),
+    ("DECIMAL",): _TypeSpelling("DECIMAL", 2, unsigned=True),
+    ("REAL",): _TypeSpelling("FLOAT", sqlite="DOUBLE"),
+    ("FLOAT",): _TypeSpelling("DOUBLE", 1, mysql="FLOAT"),
+    ("FLOAT4",): _TypeSpelling("FLOAT"),
+    ("FLOAT8",): _TypeSpelling("DOUBLE"),
+    ("DOUBLE",): _TypeSpelling("DOUBLE", 2, unsigned=True),
+    ("DOUBLE", "PRECISION"): _TypeSpelling("DOUBLE"),
+    ("BOOLEAN",): _TypeSpelling("BOOLEAN"),
+    ("BOOL",): _TypeSpelling("BOOLEAN"),
+    ("VARCHAR",): _TypeSpelling("VARCHAR", 1),
+    ("CHARACTER", "VARYING"): _TypeSpelling("VARCHAR", 1),
+    ("CHAR",): _TypeSpelling("CHAR", 1),
+    ("CHARACTER",): _TypeSpelling("CHAR", 1),
+    ("TEXT",): _TypeSpelling("TEXT"),
+    ("TINYTEXT",): _TypeSpelling("TINYTEXT"),
+    ("MEDIUMTEXT",): _TypeSpelling("MEDIUMTEXT"),
+    ("LONGTEXT",): _TypeSpelling("LONGTEXT"),
+    ("BLOB",): _TypeSpelling("BLOB", postgres="VARBINARY", sqlite="VARBINARY"),
+    ("LONGBLOB",): _TypeSpelling("LONGBLOB"),
+    ("BYTEA",): _TypeSpelling("VARBINARY"),
+    ("BINARY",): _TypeSpelling("BINARY", 1),
+    ("VARBINARY",): _TypeSpelling("VARBINARY", 1),
+    ("BIT",): _TypeSpelling("BIT", 1),
+    ("UUID",): _TypeSpelling("UUID"),
+    ("JSON",): _TypeSpelling("JSON"),
+    ("JSONB",): _TypeSpelling("JSONB"),
+    ("DATE",): _TypeSpelling("DATE"),
+    ("YEAR",): _TypeSpelling("YEAR", 1),
+    ("DATETIME",): _TypeSpelling("DATETIME", 1),
+    ("TIME",): _TypeSpelling("TIME", 1),
+    ("TIMETZ",): _TypeSpelling("TIMETZ", 1),
+    ("TIME", "WITH", "TIME", "ZONE"): _TypeSpelling("TIMETZ"),
+    ("TIME", "WITHOUT", "TIME", "ZONE"): _TypeSpelling("TIME"),
+    ("TIMESTAMP",): _TypeSpelling("TIMESTAMP", 1, mysql="TIMESTAMPTZ"),
+    ("TIMESTAMPTZ",): _TypeSpelling("TIMESTAMPTZ", 1),
+    ("TIMESTAMP", "WITH", "TIME", "ZONE"): _TypeSpelling("TIMESTAMPTZ"),
+    ("TIMESTAMP", "WITHOUT", "TIME", "ZONE"): _TypeSpelling("TIMESTAMP", mysql="TIMESTAMPTZ"),
+}
+_LONGEST_SPELLING = max(len(words) for words in _TYPE_SPELLINGS)
+
+#: Words that start something other than a column definition, or that sqlglot
+#: reads specially right after a column name (on top of ``_RESERVED``).
+_NOT_A_COLUMN_WORDS = """
+    FULLTEXT SPATIAL PERIOD EXCLUDE VECTOR LIKE INDEX KEY FIRST AFTER AUTO_INCREMENT
+    AUTOINCREMENT COMMENT COLLATE GENERATED IDENTITY
+    """
+_NOT_A_COLUMN = _RESERVED | frozenset(_NOT_A_COLUMN_WORDS.split())
+
+_TOKENS = {
+    # Strings without backslashes read the same in every dialect; quoted names
+    # are limited to plain words so that no unquoting rule can differ.
+    family: re.compile(
+        r"""\s*(?:
+        (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+        |(?P<number>-?\d+(?:\.\d+)?)(?![A-Za-z0-9_.])
+        |(?P<string>'[^'\\]*(?:''[^'\\]*)*')
+        |(?P<punct>[(),.])"""
+        + quoted
+        + r"""
+        )""",
+        re.X,
+    )
+    for family, quoted in (
+        ("postgres", r'|"(?P<quoted>[A-Za-z_][A-Za-z0-9_]*)"'),
+        ("mysql", r"|`(?P<quoted>[A-Za-z_][A-Za-z0-9_]*)`"),
+        (
+            "sqlite",
+            r'|"(?P<quoted>[A-Za-z_][A-Za-z0-9_]*)"|`(?P<backquoted>[A-Za-z_][A-Za-z0-9_]*)`',
+        ),
+    )
+}
+_END = re.compile(r"\s*;?\s*\Z")
+
+
+class _Unrecognised(Exception):
+    """The statement leaves the recognised shapes: use the full parser."""
+
+
+class _Reader:
+    """A cursor over the tokens of one statement: (kind, text) pairs."""
+
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        self.tokens = tokens
+        self.index = 0
+
+    def peek(self, offset: int = 0) -> tuple[str, str]:
+        position = self.index + offset
+        return self.tokens[position] if position < len(self.tokens) else ("end", "")
+
+    def word(self, offset: int = 0) -> str:
+        kind, text = self.peek(offset)
+        return text.upper() if kind == "word" else ""
+
+    def take(self) -> tuple[str, str]:
+        token = self.peek()
+        if token[0] == "end":
+            raise _Unrecognised
+        self.index += 1
+        return token
+
+    def accept(self, *words: str) -> bool:
+        """Consume ``words`` (upper-case keywords or punctuation) if they come next."""
+        for offset, expected in enumerate(words):
+            kind, text = self.peek(offset)
+            if (text.upper() if kind == "word" else text if kind == "punct" else None) != expected:
+                return False
+        self.index += len(words)
+        return True
+
+    def expect(self, *words: str) -> None:
+        if not self.accept(*words):
+            raise _Unrecognised
+
+    def name(self) -> str:
+        kind, text = self.take()
+        if kind == "quoted":
+            return text
+        if kind == "word" and text.upper() not in _NOT_A_COLUMN:
+            return text
+        raise _Unrecognised
+
+    def table(self) -> TableRef:
+        first = self.name()
+        if self.accept("."):
+            return TableRef(name=self.name(), schema=first)
+        return TableRef(name=first)
+
+    def names(self) -> None:
+        """A parenthesised list of names."""
+        self.expect("(")
+        self.name()
+        while self.accept(","):
+            self.name()
+        self.expect(")")
+
+    def at_end(self) -> bool:
+        return self.index == len(self.tokens)
+
+
+def _tokens(sql: str, start: int, family: str) -> list[tuple[str, str]] | None:
+    end = _END.search(sql, start)
+    stop = end.start() if end else len(sql)
+    pattern = _TOKENS[family]
+    tokens: list[tuple[str, str]] = []
+    position = start
+    while position < stop:
+        match = pattern.match(sql, position, stop)
+        if match is None or match.end() == position:
+            return None
+        kind = match.lastgroup or ""
+        tokens.append(("quoted" if kind == "backquoted" else kind, match.group(kind)))
+        position = match.end()
+    return tokens
+
+
+def _column_statement(
+    statement: Statement, dialect: str, first: re.Match[str]
+) -> list[Operation] | None:
+    """``CREATE TABLE``, ``ADD COLUMN`` and ``ALTER COLUMN ... TYPE`` of plain columns."""
+    family = _FAMILIES.get(dialect)
+    tokens = _tokens(statement.sql, first.end(1), family) if family else None
+    if family is None or tokens is None:
+        return None
+    reader = _Reader(tokens)
+    try:
+        if first.group(1).upper() == "CREATE":
+            operations = _create_table(reader, statement, family)
+        else:
+            operations = _alter_table(reader, statement, family)
+    except _Unrecognised:
+        return None
+    return operations if reader.at_end() else None
+
+
+def _create_table(reader: _Reader, statement: Statement, family: str) -> list[Operation]:
+    reader.expect("TABLE")
+    reader.accept("IF", "NOT", "EXISTS")
+    table = reader.table()
+    reader.expect("(")
+    columns: list[ColumnDef] = []
+    while True:
+        if reader.accept("PRIMARY", "KEY") or reader.accept("UNIQUE"):
+            reader.names()
+        elif reader.accept("FOREIGN", "KEY"):
+            reader.names()
+            _references(reader)
+        else:
+            columns.append(_column(reader, family))
+        if not reader.accept(","):
+            break
+    reader.expect(")")
+    if not columns:
+        raise _Unrecognised
+    return [Operation(OpKind.CREATE_TABLE, statement, table, columns=tuple(columns))]
+
+
+def _alter_table(reader: _Reader, statement: Statement, family: str) -> list[Operation]:
+    reader.expect("TABLE")
+    table = reader.table()
+    if reader.accept("ALTER"):
+        reader.accept("COLUMN")
+        column = reader.name()
+        if not reader.accept("TYPE"):
+            reader.expect("SET", "DATA", "TYPE")
+        new_type = _type(reader, family)
+        return [
+            Operation(OpKind.ALTER_COLUMN_TYPE, statement, table, column=column, new_type=new_type)
+        ]
+    operations: list[Operation] = []
+    while True:
+        reader.expect("ADD")
+        reader.accept("COLUMN")
+        added = _column(reader, family)
+        operations.append(
+            Operation(
+                OpKind.ADD_COLUMN,
+                statement,
+                table,
+                column=added.name,
+                new_type=added.type,
+                columns=(added,),
+            )
+        )
+        if not reader.accept(","):
+            return operations
+
+
+def _references(reader: _Reader) -> None:
+    reader.expect("REFERENCES")
+    reader.table()
+    if reader.peek() == ("punct", "("):
+        reader.names()
+
+
+def _type(reader: _Reader, family: str) -> ColumnType:
+    spelling = None
+    for length in range(_LONGEST_SPELLING, 0, -1):
+        words = tuple(reader.word(offset) for offset in range(length))
+        spelling = _TYPE_SPELLINGS.get(words)
+        if spelling is not None:
+            reader.index += length
+            break
+    name = spelling.names[family] if spelling is not None else None
+    if spelling is None or name is None:
+        raise _Unrecognised
+    digits: list[str] = []
+    if reader.accept("("):
+        while True:
+            kind, text = reader.take()
+            if kind != "number" or not text.isdigit():
+                raise _Unrecognised
+            digits.append(text)
+            if not reader.accept(","):
+                break
+        reader.expect(")")
+        if not digits or len(digits) > spelling.max_args:
+            raise _Unrecognised
+    unsigned = family == "mysql" and spelling.unsigned and reader.accept("UNSIGNED")
+    text = f"{name}({', '.join(digits)})" if digits else name
+    return ColumnType(
+        name=name,
+        args=tuple(int(value) for value in digits),
+        unsigned=unsigned,
+        text=f"{text} UNSIGNED" if unsigned else text,
+    )
+
+
+_AUTO_INCREMENT = {"mysql": "AUTO_INCREMENT", "sqlite": "AUTOINCREMENT", "postgres": "-"}
+_DEFAULT_WORDS = frozenset(["NULL", "TRUE", "FALSE", "CURRENT_TIMESTAMP", "CURRENT_DATE"])
+
+
+def _column(reader: _Reader, family: str) -> ColumnDef:
+    name = reader.name()
+    column_type = _type(reader, family)
+    nullable: bool | None = None
+    while True:
+        if reader.accept("NOT", "NULL") or reader.accept("PRIMARY", "KEY"):
+            nullable = False
+        elif reader.accept("NULL"):
+            nullable = True
+        elif reader.accept("UNIQUE"):
+            if reader.word() == "KEY":
+                raise _Unrecognised
+        elif reader.accept("DEFAULT"):
+            _default(reader)
+        elif reader.word() == "REFERENCES":
+            _references(reader)
+        elif reader.accept(_AUTO_INCREMENT[family]):
+            pass
+        elif family == "mysql" and reader.accept("COMMENT"):
+            if reader.take()[0] != "string":
+                raise _Unrecognised
+        else:
+            return ColumnDef(name=name, type=column_type, nullable=nullable)
+
+
+def _default(reader: _Reader) -> None:
+    kind, text = reader.take()
+    if kind in ("number", "string"):
+        return
+    if kind == "word" and text.upper() in _DEFAULT_WORDS:
+        return
+    if kind == "word" and text.upper() == "NOW" and reader.accept("(", ")"):
+        return
+    raise _Unrecognised

@@ -56,7 +56,7 @@ def check(
     on stdin. Without PATHS the Alembic project is rendered offline for the
     revision range. Exits 1 when an unsuppressed error is found.
     """
-    from migration_guard.commands.check import check as run_check
+    from migration_guard.commands.static_check import check as run_check
     from migration_guard.config import load_config
     from migration_guard.render import render_report
 

@@ -126,6 +126,9 @@ def _audit_value(run: dict[str, Any], key: str) -> str:
     value = run.get(key)
     if value is None and key == "duration_seconds":
         value = run.get("duration")
+    if key == "to" and not value and run.get("outcome") != "applied":
+        # a refused or restored run never reached its target: show what it aimed at
+        value = f"{run.get('target') or '?'} (not reached)"
     if value is None:
         return "-"
     if isinstance(value, list):

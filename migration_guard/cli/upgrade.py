@@ -78,7 +78,7 @@ def _confirm_by_typing(name: str) -> bool:
 
 
 def _run(command: str, revision: str, fmt: str, config_file: str | None, **kwargs: Any) -> None:
-    from migration_guard.commands import upgrade as commands
+    from migration_guard.commands import safe_upgrade
     from migration_guard.config import load_config
     from migration_guard.errors import BlockedMigration, UsageError
 
@@ -86,7 +86,7 @@ def _run(command: str, revision: str, fmt: str, config_file: str | None, **kwarg
         raise UsageError("--allow needs --reason TEXT explaining why the step is fine")
     config = load_config(config_file)
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
-    function = commands.upgrade if command == "upgrade" else commands.downgrade
+    function = safe_upgrade.upgrade if command == "upgrade" else safe_upgrade.downgrade
     try:
         result = function(
             config,

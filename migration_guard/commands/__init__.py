@@ -4,13 +4,39 @@ The CLI in :mod:`migration_guard.cli` is a thin layer over these; everything it
 does is available from Python::
 
     from migration_guard.config import load_config
-    from migration_guard.commands import check
+    from migration_guard.commands import check, upgrade
 
     report = check(load_config(), ["migrations/versions"], dialect="mysql")
+
+Backup commands live in :mod:`migration_guard.backup` (``create``, ``restore``,
+``verify``, ``prune``...). Imports are lazy so that ``check`` starts fast.
 """
 
 from __future__ import annotations
 
-from migration_guard.commands.check import check
+import importlib
+from typing import Any
 
-__all__ = ["check"]
+#: public name -> module that defines it
+_COMMANDS = {
+    "check": "migration_guard.commands.static_check",
+    "upgrade": "migration_guard.commands.safe_upgrade",
+    "downgrade": "migration_guard.commands.safe_upgrade",
+    "protect_install": "migration_guard.commands.protect",
+    "protect_status": "migration_guard.commands.protect",
+    "protect_verify": "migration_guard.commands.protect",
+    "protect_remove": "migration_guard.commands.protect",
+    "status": "migration_guard.commands.ops",
+    "monitor": "migration_guard.commands.ops",
+    "drill": "migration_guard.commands.ops",
+    "schedule": "migration_guard.commands.ops",
+}
+
+__all__ = sorted(_COMMANDS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _COMMANDS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -306,3 +306,37 @@ def _operation_event(
                      details=[f"{backup_id}: {reason}" for backup_id, reason in result.delete],
                      data=data)
     return None
+
+
+#: Audit outcomes of the safe upgrade that count as successful runs.
+UPGRADE_SUCCESS = ("applied", "up-to-date", "dry-run")
+
+
+def report_upgrade(config: Config, entry: Mapping[str, Any]) -> None:
+    """Record and notify one safe-upgrade run (an ``audit.jsonl`` entry). Never raises.
+
+    ``restored``/``recovered`` (the migration failed, the data was restored),
+    ``restore-failed`` and ``refused`` are failures; the rest are successes.
+    """
+    try:
+        outcome = str(entry.get("outcome", "unknown"))
+        source = ", ".join(map(str, entry.get("from") or [])) or "(base)"
+        target = ", ".join(map(str, entry.get("to") or [])) or str(entry.get("target") or "?")
+        what = f"upgrade {source} -> {target} by {entry.get('who', '?')}"
+        texts = {
+            "restored": f"{what} FAILED; the database was restored from backup",
+            "recovered": f"{what} was interrupted; the database was restored from backup",
+            "restore-failed": f"{what} FAILED and restoring the database FAILED too",
+            "refused": f"{what} was refused by the check",
+        }
+        ok = outcome in UPGRADE_SUCCESS
+        summary = f"{what}: {outcome}" if ok else texts.get(outcome, f"{what}: {outcome}")
+        details = [str(entry["error"])] if entry.get("error") else []
+        emit(config, Event(
+            "upgrade", "success" if ok else "failure", summary, details=details,
+            backup_id=entry.get("backup_id"),
+            data={"outcome": outcome, "run_id": entry.get("run_id"),
+                  "seconds": entry.get("duration_seconds")},
+        ))
+    except Exception as exc:  # the audit already holds the run; this is a convenience
+        log.warning("could not report the upgrade: %s", exc)

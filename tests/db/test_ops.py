@@ -564,3 +564,20 @@ def test_status_shows_backups_failures_and_upgrades(project: Path) -> None:
         assert expected in text.stdout
     as_json = json.loads(invoke("status", "--format", "json").stdout)
     assert as_json["types"][0]["last_id"] == manifest.id
+
+
+def test_a_restored_upgrade_is_notified(project: Path, webhook: WebhookServer) -> None:
+    from migration_guard.ops.events import report_upgrade
+
+    write_config(project, f'[tool.migration_guard.notify]\nwebhook = "{webhook.url}"\n')
+    (project / "backups").mkdir()
+    report_upgrade(load(project), {"who": "bob@ci", "from": ["a1"], "to": ["b2"],
+                                   "outcome": "restored", "error": "DROP TABLE blocked",
+                                   "backup_id": "20260101T000000Z-safety-abcdef"})
+    report_upgrade(load(project), {"who": "bob@ci", "from": ["a1"], "to": ["b2"],
+                                   "outcome": "applied"})
+    assert [b["event"] for b in webhook.received] == ["upgrade.failure"]
+    body = webhook.received[0]
+    assert "upgrade a1 -> b2 by bob@ci FAILED; the database was restored" in body["summary"]
+    assert body["details"] == ["DROP TABLE blocked"]
+    assert body["backup_id"] == "20260101T000000Z-safety-abcdef"

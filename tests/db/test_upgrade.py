@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from migration_guard.alembic.runner import upgrade_settings
-from migration_guard.commands.upgrade import downgrade, upgrade
+from migration_guard.commands.safe_upgrade import downgrade, upgrade
 from migration_guard.errors import BlockedMigration, ConfigError, LockTimeout, UsageError
 from tests.db.upgrade_project import Project, make_project, seed
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from migration_guard.analysis import quick as quick_module
 from migration_guard.analysis.model import OpKind, Statement
 from migration_guard.analysis.parse import parse_statement
 from migration_guard.analysis.quick import quick_operations
@@ -85,8 +86,27 @@ def test_keyed_delete_is_a_delete_with_a_real_where() -> None:
 
 
 _words = st.sampled_from(
-    ["t", "T0", "orders", "s", "id", "name", "x_1", "true", "null", "only", "set", "where",
-     "select", "key", "current_date", "values", "user", "default", "ignore"]
+    [
+        "t",
+        "T0",
+        "orders",
+        "s",
+        "id",
+        "name",
+        "x_1",
+        "true",
+        "null",
+        "only",
+        "set",
+        "where",
+        "select",
+        "key",
+        "current_date",
+        "values",
+        "user",
+        "default",
+        "ignore",
+    ]
 )
 _literals = st.one_of(
     st.integers(-1000, 1000).map(str),
@@ -100,7 +120,11 @@ _tail = st.sampled_from(["", ";", " ; ", ";\n", "; DROP TABLE x", " RETURNING *"
 @st.composite
 def _candidates(draw: st.DrawFn) -> str:
     name, other, col, value, space = (
-        draw(_words), draw(_words), draw(_words), draw(_literals), draw(_space)
+        draw(_words),
+        draw(_words),
+        draw(_words),
+        draw(_literals),
+        draw(_space),
     )
     table = draw(st.sampled_from([name, f"{other}.{name}", f'"{name}"', f"`{name}`"]))
     where = f"WHERE{space}{col} {draw(_compare)} {value}"
@@ -123,4 +147,293 @@ def _candidates(draw: st.DrawFn) -> str:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sql=_candidates(), dialect=st.sampled_from(DIALECTS))
 def test_quick_path_never_disagrees_with_the_parser(sql: str, dialect: str) -> None:
+    _agrees(sql, dialect)
+
+
+# --------------------------------------------------------------------------- column statements
+
+COLUMN_STATEMENTS = [
+    (
+        "CREATE TABLE t1 (id bigint PRIMARY KEY, name varchar(100) NOT NULL, "
+        "created_at timestamptz DEFAULT now(), payload jsonb);",
+        DIALECTS,
+    ),
+    ("ALTER TABLE t0 ADD COLUMN note_1 text;", DIALECTS),
+    ("ALTER TABLE t0 ALTER COLUMN name TYPE varchar(200);", DIALECTS),
+    ("alter table app.t0 alter name set data type numeric(10, 2)", DIALECTS),
+    ("ALTER TABLE t ADD c int NULL, ADD COLUMN d double precision DEFAULT -1.5", DIALECTS),
+    (
+        "CREATE TABLE IF NOT EXISTS s.orders (id serial PRIMARY KEY, "
+        "customer_id integer NOT NULL REFERENCES customers(id), total decimal(12,2) DEFAULT 0, "
+        "note character varying(20) DEFAULT 'it''s' NULL, seen boolean DEFAULT false, "
+        "at timestamp with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL, UNIQUE (customer_id), "
+        "FOREIGN KEY (customer_id) REFERENCES s.customers (id))",
+        DIALECTS,
+    ),
+    (
+        'CREATE TABLE "Order" ("select" int, "Id" uuid UNIQUE NOT NULL, PRIMARY KEY ("Id"))',
+        ("postgresql", "sqlite"),
+    ),
+    (
+        "CREATE TABLE `users` (`id` int(11) unsigned NOT NULL AUTO_INCREMENT, "
+        "`active` tinyint(1) NOT NULL DEFAULT 1, `created` datetime(6) DEFAULT NULL "
+        "COMMENT 'creation', `amount` decimal(10,2) unsigned, PRIMARY KEY (`id`))",
+        ("mysql", "mariadb"),
+    ),
+    ("ALTER TABLE `users` ADD COLUMN `age` smallint unsigned DEFAULT NULL", ("mysql", "mariadb")),
+    ("CREATE TABLE t (id integer PRIMARY KEY AUTOINCREMENT, b blob)", ("sqlite",)),
+    (
+        "CREATE TABLE t (a timestamp, b timestamp without time zone, c blob, d real, e float)",
+        DIALECTS,
+    ),
+    ("CREATE TABLE t (a int8, b bigserial, c smallserial)", ("postgresql",)),
+]
+
+
+@pytest.mark.parametrize(("sql", "dialects"), COLUMN_STATEMENTS)
+def test_column_statements_take_the_quick_path_and_agree(
+    sql: str, dialects: tuple[str, ...]
+) -> None:
+    for dialect in dialects:
+        assert _agrees(sql, dialect), dialect
+
+
+def test_create_table_keeps_the_normalised_column_types() -> None:
+    sql = "CREATE TABLE t (a numeric(10,2) NOT NULL, b character varying(5), c timestamptz)"
+    [operation] = quick_operations(_statement(sql), "postgresql") or []
+    assert operation.kind is OpKind.CREATE_TABLE
+    assert [(c.name, c.type.text if c.type else "", c.nullable) for c in operation.columns] == [
+        ("a", "DECIMAL(10, 2)", False),
+        ("b", "VARCHAR(5)", None),
+        ("c", "TIMESTAMPTZ", None),
+    ]
+
+
+_TYPE_SPELLINGS = sorted(" ".join(words).lower() for words in quick_module._TYPE_SPELLINGS)
+
+
+@pytest.mark.parametrize("spelling", _TYPE_SPELLINGS)
+def test_every_listed_type_spelling_agrees_in_every_dialect(spelling: str) -> None:
+    for dialect in DIALECTS:
+        for suffix in ("", "(10)", "(10, 2)", " unsigned", "(11) unsigned"):
+            for sql in (
+                f"CREATE TABLE t (c {spelling}{suffix} NOT NULL)",
+                f"ALTER TABLE t ADD COLUMN c {spelling}{suffix}",
+                f"ALTER TABLE t ALTER COLUMN c TYPE {spelling}{suffix}",
+            ):
+                _agrees(sql, dialect)
+        assert _agrees(f"ALTER TABLE t ADD COLUMN c {spelling}", dialect) == (
+            quick_module._TYPE_SPELLINGS[tuple(spelling.upper().split())].names[
+                quick_module._FAMILIES[dialect]
+            ]
+            is not None
+        )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TABLE t (c int KEY)",
+        "CREATE TABLE t (c int UNIQUE KEY)",
+        "CREATE TABLE t (c mystery)",
+        "CREATE TABLE t (c json(10))",
+        "CREATE TABLE t (c varchar(10, 2))",
+        "CREATE TABLE t (c timestamp with time zone(3))",
+        "CREATE TABLE t (c int DEFAULT 1 + 1)",
+        "CREATE TABLE t (c text DEFAULT e'x')",
+        "CREATE TABLE t (c text DEFAULT 'a\\'b')",
+        "CREATE TABLE t (c text DEFAULT 'x'::text)",
+        "CREATE TABLE t (c int CHECK (c > 0))",
+        "CREATE TABLE t (c int REFERENCES u(id) ON DELETE CASCADE)",
+        "CREATE TABLE t (c int) ; DROP TABLE u",
+        "CREATE TABLE t (c int); DROP TABLE u",
+        "CREATE TABLE t (c int) -- comment",
+        "CREATE TABLE t (c int /* ; */)",
+        "CREATE TABLE t (key int)",
+        "CREATE TABLE t (c int, CONSTRAINT pk PRIMARY KEY (c))",
+        "CREATE TABLE t AS SELECT 1",
+        "CREATE TABLE t (LIKE u)",
+        "CREATE TABLE t ()",
+        "CREATE OR REPLACE TABLE t (c int)",
+        "CREATE TEMPORARY TABLE t (c int)",
+        "CREATE TABLE t (c int) PARTITION BY RANGE (c)",
+        "CREATE TABLE t (c int) ENGINE=InnoDB",
+        "CREATE TABLE t (c varchar(10) unsigned)",
+        "CREATE TABLE t (c int(11) zerofill)",
+        "ALTER TABLE t ADD COLUMN c int, DROP COLUMN d",
+        "ALTER TABLE t ADD COLUMN c int FIRST",
+        "ALTER TABLE t ADD COLUMN IF NOT EXISTS c int",
+        "ALTER TABLE t ADD CONSTRAINT c UNIQUE (a)",
+        "ALTER TABLE t ADD PRIMARY KEY (a)",
+        "ALTER TABLE t ADD INDEX (a)",
+        "ALTER TABLE t ALTER COLUMN c TYPE int USING c::int",
+        'ALTER TABLE t ALTER COLUMN c TYPE text COLLATE "C"',
+        "ALTER TABLE t ALTER COLUMN c SET DEFAULT 1",
+        "ALTER TABLE t ALTER COLUMN c DROP NOT NULL",
+        "ALTER TABLE ONLY t ADD COLUMN c int",
+        "ALTER TABLE IF EXISTS t ADD COLUMN c int",
+        "ALTER TABLE t DROP COLUMN c",
+    ],
+)
+def test_other_column_statements_go_to_the_full_parser(sql: str) -> None:
+    for dialect in DIALECTS:
+        assert quick_operations(_statement(sql), dialect) is None, dialect
+
+
+def test_quoting_is_read_per_dialect() -> None:
+    backquoted = "CREATE TABLE `t` (`c` int)"
+    double_quoted = 'CREATE TABLE "t" ("c" int)'
+    assert quick_operations(_statement(backquoted), "postgresql") is None
+    assert quick_operations(_statement(double_quoted), "mysql") is None
+    assert _agrees(backquoted, "sqlite") and _agrees(double_quoted, "sqlite")
+
+
+# Valid pieces are drawn twice as often as the rest so that many candidates take
+# the quick path; the others check that near misses fall back.
+_column_names = st.one_of(
+    st.sampled_from(["c", "Id", "name", "text", "date", "type", "year", "time", "zone", "data"]),
+    st.sampled_from(
+        [
+            "key",
+            "primary",
+            "unique",
+            "null",
+            "default",
+            "check",
+            "first",
+            "column",
+            "index",
+            "serial",
+            "comment",
+            "like",
+        ]
+    ),
+)
+_VALID_TYPES = [
+    "int",
+    "INTEGER",
+    "int(11)",
+    "varchar(255)",
+    "character varying",
+    "numeric(10,2)",
+    "decimal( 5 , 0 )",
+    "double precision",
+    "timestamp with time zone",
+    "timestamp(3)",
+    "timestamptz",
+    "boolean",
+    "text",
+    "jsonb",
+    "real",
+    "float(24)",
+    "blob",
+    "tinyint(1)",
+    "datetime(6)",
+    "serial",
+    "uuid",
+    "char(2)",
+    "time without time zone",
+    "double",
+    "year(4)",
+]
+_OTHER_TYPES = [
+    "bigint unsigned",
+    "int(10) UNSIGNED",
+    "json(5)",
+    "int8",
+    "bigserial",
+    "varchar(10) unsigned",
+    "enum('a')",
+    "mystery",
+    "timestamp(6) with time zone",
+    "int(11) zerofill",
+    "varchar(1, 2)",
+]
+_type_texts = st.one_of(
+    st.sampled_from(_VALID_TYPES), st.sampled_from(_VALID_TYPES), st.sampled_from(_OTHER_TYPES)
+)
+_VALID_CONSTRAINTS = [
+    "NOT NULL",
+    "NULL",
+    "PRIMARY KEY",
+    "UNIQUE",
+    "DEFAULT 0",
+    "DEFAULT -1",
+    "DEFAULT 1.5",
+    "DEFAULT 'x'",
+    "DEFAULT ''",
+    "DEFAULT 'a''b'",
+    "DEFAULT NULL",
+    "DEFAULT now()",
+    "DEFAULT NOW ( )",
+    "DEFAULT CURRENT_TIMESTAMP",
+    "DEFAULT true",
+    "REFERENCES u(id)",
+    "REFERENCES s.u",
+    "REFERENCES u (a, b)",
+]
+_OTHER_CONSTRAINTS = [
+    "UNIQUE KEY",
+    "KEY",
+    "DEFAULT 'a\\'b'",
+    "DEFAULT 1+1",
+    "DEFAULT e'x'",
+    "AUTO_INCREMENT",
+    "AUTOINCREMENT",
+    "COMMENT 'c'",
+    "COLLATE utf8mb4_bin",
+    "CHECK (c > 0)",
+    "UNSIGNED",
+    "GENERATED ALWAYS AS IDENTITY",
+    "ON UPDATE CURRENT_TIMESTAMP",
+]
+_constraints = st.lists(
+    st.one_of(
+        st.sampled_from(_VALID_CONSTRAINTS),
+        st.sampled_from(_VALID_CONSTRAINTS),
+        st.sampled_from(_OTHER_CONSTRAINTS),
+    ),
+    max_size=4,
+)
+
+
+@st.composite
+def _column_definitions(draw: st.DrawFn) -> str:
+    name = draw(_column_names)
+    name = draw(st.sampled_from([name, f'"{name}"', f"`{name}`"]))
+    return " ".join([name, draw(_type_texts), *draw(_constraints)])
+
+
+@st.composite
+def _column_candidates(draw: st.DrawFn) -> str:
+    table = draw(st.sampled_from(["t", "s.t", '"T"', "`t`", "only", 's."t"']))
+    space = draw(_space)
+    columns = draw(st.lists(_column_definitions(), min_size=1, max_size=3))
+    extra = draw(
+        st.sampled_from(
+            [
+                "",
+                ", PRIMARY KEY (c)",
+                ", UNIQUE (c, name)",
+                ", FOREIGN KEY (c) REFERENCES u(id)",
+                ", CONSTRAINT k PRIMARY KEY (c)",
+                ", KEY (c)",
+            ]
+        )
+    )
+    shapes = [
+        f"CREATE TABLE {table}{space}({', '.join(columns)}{extra})",
+        f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)})",
+        f"ALTER TABLE {table} ADD COLUMN {columns[0]}",
+        f"ALTER TABLE {table} ADD {columns[0]}",
+        f"ALTER TABLE {table} {', '.join('ADD COLUMN ' + column for column in columns)}",
+        f"ALTER TABLE {table} ALTER COLUMN {draw(_column_names)} TYPE {draw(_type_texts)}",
+        f"ALTER TABLE {table} ALTER {draw(_column_names)}{space}SET DATA TYPE {draw(_type_texts)}",
+    ]
+    return draw(st.sampled_from(shapes)) + draw(_tail)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sql=_column_candidates(), dialect=st.sampled_from(DIALECTS))
+def test_quick_column_path_never_disagrees_with_the_parser(sql: str, dialect: str) -> None:
     _agrees(sql, dialect)

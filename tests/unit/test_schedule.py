@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from migration_guard.cli import main
 from migration_guard.config import Config
 from migration_guard.errors import ConfigError
 from migration_guard.ops.schedule import (
+    parse_cron,
     render_cron,
     render_systemd,
     schedule_settings,
@@ -234,3 +237,25 @@ def test_cli_schedule_cron_and_bad_config(project: Path) -> None:
     result = CliRunner().invoke(main, ["schedule"])
     assert result.exit_code == 2
     assert "schedule.full" in result.stderr and "Traceback" not in result.stderr
+
+
+@given(st.tuples(*(st.integers(low, high) for low, high in _RANGES)),
+       st.tuples(*(st.integers(1, 5) for _ in _RANGES)))
+def test_generated_expressions_agree_with_the_independent_checker(
+    values: tuple[int, ...], steps: tuple[int, ...]
+) -> None:
+    fields = [f"{value}-{high}/{step}" if value < high else str(value)
+              for value, step, (_, high) in zip(values, steps, _RANGES, strict=True)]
+    expression = " ".join(fields)
+    assert_valid_cron_line(expression + " true")
+    assert " ".join(parse_cron(expression, key="schedule.full")) == expression
+    calendar = to_on_calendar(" ".join([*fields[:4], "*"]))
+    assert re.match(r"^\*-[\d,/*]+-[\d,/*]+ [\d,/*]+:[\d,/*]+:00$", calendar), calendar
+
+
+@given(st.integers(0, 4), st.integers(60, 500))
+def test_out_of_range_values_are_rejected(index: int, value: int) -> None:
+    fields = ["*"] * 5
+    fields[index] = str(value)
+    with pytest.raises(ConfigError, match="outside"):
+        parse_cron(" ".join(fields), key="schedule.monitor")
