@@ -26,7 +26,7 @@ test: $(STAMP) services
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff mypy
-	$(PY) -m ruff check migration_guard tests bench
+	$(PY) -m ruff check migration_guard tests bench docs examples
 	$(PY) -m mypy
 
 bench: $(STAMP)

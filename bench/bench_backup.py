@@ -9,8 +9,19 @@ about 300 MB, made with MariaDB's ``seq_1_to_N`` engine) is dumped by:
 - raw ``mysqldump --single-transaction > file`` (target: <= 1.3x);
 
 and restored by ``migration-guard restore`` vs ``mariadb db < plain.sql``
-(target: <= 1.0x). Peak RSS of migration-guard is measured with ``wait4``
-(target: <= 200 MB). Medians of ``--repeat`` runs.
+(target: <= 1.0x). Medians of ``--repeat`` runs.
+
+Fairness: every command is a whole process (start-up counts on every side);
+after one untimed warm-up of each backup command the commands run round-robin,
+so background load hits all of them alike. Every run is checked (exit status;
+``restore`` must report ``ok``; the plain restore must bring back every row).
+
+Peak RSS: ``wait4``'s ``ru_maxrss`` would be the largest of migration-guard and
+its reaped children, so it cannot separate migration-guard's own memory from
+the dump tool's. Instead a sampler reads ``VmHWM`` (the kernel's per-process
+peak RSS) from ``/proc`` for the whole process tree every few milliseconds and
+keeps the largest value seen per process; the target (<= 200 MB) is about
+migration-guard's Python process, the dump and client tools are reported beside.
 
 Needs the MariaDB server on 127.0.0.1:3306 (root, no password) and the client
 tools. Run: ``python bench/bench_backup.py [--rows N] [--repeat N]``.
@@ -21,17 +32,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+GUARD = str(BIN / "migration-guard")
 ADMIN = ["-uroot", "-h127.0.0.1", "-P3306"]
+SAMPLE_INTERVAL = 0.005
 
 
 def client() -> str:
@@ -50,6 +68,7 @@ def sql(statement: str, database: str | None = None) -> str:
 
 
 def make_database(name: str, rows: int) -> int:
+    """Create and fill the benchmark database; its size in bytes (data + indexes)."""
     sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     sql(
         "CREATE TABLE events (id BIGINT PRIMARY KEY, account_id INT NOT NULL, "
@@ -65,6 +84,12 @@ def make_database(name: str, rows: int) -> int:
         f"'2026-01-01' + INTERVAL seq SECOND FROM seq_1_to_{rows}",
         name,
     )
+    # information_schema sizes are estimates until the statistics are refreshed.
+    sql("ANALYZE TABLE events", name)
+    return table_bytes(name)
+
+
+def table_bytes(name: str) -> int:
     size = sql(
         "SELECT SUM(data_length + index_length) FROM information_schema.tables "
         f"WHERE table_schema = '{name}'"
@@ -72,19 +97,167 @@ def make_database(name: str, rows: int) -> int:
     return int(float(size.strip() or 0))
 
 
-def timed(command: str | list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one child process tree's largest member."""
+# -- measuring -----------------------------------------------------------------------------
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and its descendants, through ``/proc/<pid>/task/<tid>/children``."""
+    found: list[int] = []
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as handle:
+                    pending.extend(int(child) for child in handle.read().split())
+            except OSError:
+                continue
+    return found
+
+
+def _peak_rss(pid: int) -> tuple[str, int] | None:
+    """(command name, VmHWM bytes) of a live process, None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            status = handle.read()
+    except OSError:
+        return None
+    name = ""
+    peak = 0
+    for line in status.splitlines():
+        if line.startswith("Name:"):
+            name = line.split(None, 1)[1].strip() if len(line.split()) > 1 else ""
+        elif line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) * 1024
+    return name, peak
+
+
+class TreeSampler(threading.Thread):
+    """Largest VmHWM seen per process of a tree, keyed by pid; names kept beside."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.peaks: dict[int, int] = {}
+        self.names: dict[int, str] = {}
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            for pid in _process_tree(self.root):
+                sample = _peak_rss(pid)
+                if sample is None:
+                    continue
+                name, peak = sample
+                if name:
+                    self.names[pid] = name
+                self.peaks[pid] = max(self.peaks.get(pid, 0), peak)
+            self._halt.wait(SAMPLE_INTERVAL)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+    def peak_of(self, predicate: Callable[[int, str], bool]) -> int:
+        """The largest peak among the processes ``predicate(pid, name)`` selects."""
+        return max(
+            (peak for pid, peak in self.peaks.items() if predicate(pid, self.names.get(pid, ""))),
+            default=0,
+        )
+
+
+@dataclass
+class Run:
+    """One timed process tree: wall seconds, output, and the per-process peaks."""
+
+    seconds: float
+    stdout: str
+    sampler: TreeSampler
+
+    def rss_of_root(self) -> int:
+        return self.sampler.peak_of(lambda pid, _name: pid == self.sampler.root)
+
+    def rss_named(self, *names: str) -> int:
+        return self.sampler.peak_of(lambda _pid, name: name in names)
+
+
+def timed(command: str | list[str], env: dict[str, str]) -> Run:
+    """Run one command (a shell pipeline when a string), failing loudly on a bad exit."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, shell=isinstance(command, str), env=env)
-    _, status, usage = os.wait4(process.pid, 0)
+    process = subprocess.Popen(
+        command,
+        shell=isinstance(command, str),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    sampler = TreeSampler(process.pid)
+    sampler.start()
+    stdout, stderr = process.communicate()
     elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark command failed: {command}")
-    return elapsed, usage.ru_maxrss * 1024
+    sampler.stop()
+    if process.returncode != 0:
+        raise SystemExit(
+            f"benchmark command failed ({process.returncode}): {command}\n"
+            + stderr.decode(errors="replace")[-2000:]
+        )
+    return Run(elapsed, stdout.decode(errors="replace"), sampler)
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
+@dataclass
+class Series:
+    """The samples of one benchmark side."""
+
+    seconds: list[float] = field(default_factory=list)
+    rss: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, run: Run, **rss: int) -> None:
+        self.seconds.append(run.seconds)
+        for name, value in rss.items():
+            self.rss.setdefault(name, []).append(value)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    def peak_mb(self, name: str) -> float:
+        return round(max(self.rss.get(name, [0])) / 1e6, 1)
+
+
+def versions() -> dict[str, str]:
+    def first_line(command: list[str]) -> str:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+        except OSError:
+            return "missing"
+        return (done.stdout or done.stderr).strip().splitlines()[0]
+
+    def dist(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "missing"
+
+    return {
+        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, Linux {platform.release()}",
+        "python": platform.python_version(),
+        "migration-guard": dist("migration-guard"),
+        "zstandard": dist("zstandard"),
+        "cryptography": dist("cryptography"),
+        "server": sql("SELECT VERSION()").strip(),
+        "dump tool": first_line([dumper(), "--version"]),
+        "client": first_line([client(), "--version"]),
+        "gzip": first_line(["gzip", "--version"]),
+        "openssl": first_line(["openssl", "version"]),
+    }
+
+
+# -- the benchmark -------------------------------------------------------------------------
 
 
 def main() -> None:
@@ -94,80 +267,96 @@ def main() -> None:
     args = parser.parse_args()
     source = f"mg_bench_{uuid.uuid4().hex[:8]}"
     target = f"{source}_restore"
-    results: dict[str, object] = {"rows": args.rows}
+    results: dict[str, object] = {"rows": args.rows, "repeat": args.repeat}
+    results["versions"] = versions()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         env = dict(os.environ)
-        key = subprocess.run(
-            [str(BIN / "migration-guard"), "keygen"], check=True, capture_output=True, text=True
-        ).stdout.strip()
-        env["MIGRATION_GUARD_KEY"] = key
+        key = subprocess.run([GUARD, "keygen"], check=True, capture_output=True, text=True)
+        env["MIGRATION_GUARD_KEY"] = key.stdout.strip()
         env["MIGRATION_GUARD_BACKUP_DIR"] = str(work / "backups")
         env["BENCH_PASS"] = "bench-passphrase-not-secret"
+        # No pyproject.toml of the repository is picked up: defaults only.
+        env["MIGRATION_GUARD_CONFIG"] = str(work / "empty.toml")
+        (work / "empty.toml").write_text("")
+        admin = " ".join(ADMIN)
         try:
+            started = time.perf_counter()
             results["database_bytes"] = make_database(source, args.rows)
+            results["generate_s"] = round(time.perf_counter() - started, 1)
             url = f"mysql+pymysql://root@127.0.0.1:3306/{source}"
-            guard, guard_rss, plan, raw = [], [], [], []
-            backup_id = ""
-            for _ in range(args.repeat):
-                seconds, rss = timed(
-                    [str(BIN / "migration-guard"), "backup", "--url", url, "--compress", "zstd",
-                     "--encrypt", "--format", "json"],
-                    env,
-                )
-                guard.append(seconds)
-                guard_rss.append(rss)
-                seconds, _ = timed(
-                    f"{dumper()} {' '.join(ADMIN)} --single-transaction {source} | gzip | "
-                    "openssl enc -aes-256-cbc -pbkdf2 -pass env:BENCH_PASS "
-                    f"> {work}/plan.sql.gz.enc",
-                    env,
-                )
-                plan.append(seconds)
-                seconds, _ = timed(
-                    f"{dumper()} {' '.join(ADMIN)} --single-transaction {source} > {work}/raw.sql",
-                    env,
-                )
-                raw.append(seconds)
-            listing = subprocess.run(
-                [str(BIN / "migration-guard"), "backups", "list", "--format", "json"],
-                env=env, check=True, capture_output=True, text=True,
-            ).stdout
-            parsed = json.loads(listing)
-            entries = parsed["backups"] if isinstance(parsed, dict) else parsed
-            backup_id = entries[0]["id"]
+            guard_backup = [GUARD, "backup", "--url", url, "--compress", "zstd", "--encrypt",
+                            "--format", "json"]
+            plan_pipeline = (
+                f"{dumper()} {admin} --single-transaction {source} | gzip | "
+                "openssl enc -aes-256-cbc -pbkdf2 -pass env:BENCH_PASS "
+                f"> {work}/plan.sql.gz.enc"
+            )
+            raw_dump = f"{dumper()} {admin} --single-transaction {source} > {work}/raw.sql"
+            guard, plan, raw = Series(), Series(), Series()
+            manifests: list[dict[str, object]] = []
+            dump_names = ("mariadb-dump", "mysqldump")
+            for warm in (True, *([False] * args.repeat)):
+                run = timed(guard_backup, env)
+                manifest = json.loads(run.stdout)
+                if not warm:
+                    manifests.append(manifest)
+                    guard.add(run, guard=run.rss_of_root(), dump=run.rss_named(*dump_names))
+                run = timed(plan_pipeline, env)
+                if not warm:
+                    plan.add(run, dump=run.rss_named(*dump_names))
+                run = timed(raw_dump, env)
+                if not warm:
+                    raw.add(run, dump=run.rss_named(*dump_names))
+            backup_id = str(manifests[-1]["id"])
+            artifact = manifests[-1]["artifact"]
+            assert isinstance(artifact, dict)
             results.update(
-                backup_guard_s=median(guard),
-                backup_plan_pipeline_s=median(plan),
-                backup_raw_mysqldump_s=median(raw),
-                backup_ratio_vs_plan=median(guard) / median(plan),
-                backup_ratio_vs_raw=median(guard) / median(raw),
-                backup_peak_rss_mb=max(guard_rss) / 1e6,
-                artifact_bytes=sum(p.stat().st_size for p in (work / "backups").glob("*.mgb"))
-                // args.repeat,
+                backup_guard_s=round(guard.median, 2),
+                backup_plan_pipeline_s=round(plan.median, 2),
+                backup_raw_mysqldump_s=round(raw.median, 2),
+                backup_ratio_vs_plan=round(guard.median / plan.median, 2),
+                backup_ratio_vs_raw=round(guard.median / raw.median, 2),
+                backup_guard_samples_s=[round(s, 2) for s in guard.seconds],
+                backup_plan_samples_s=[round(s, 2) for s in plan.seconds],
+                backup_raw_samples_s=[round(s, 2) for s in raw.seconds],
+                backup_peak_rss_guard_mb=guard.peak_mb("guard"),
+                backup_peak_rss_dump_tool_mb=guard.peak_mb("dump"),
+                raw_dump_peak_rss_dump_tool_mb=raw.peak_mb("dump"),
+                artifact_bytes=artifact["size"],
+                plain_bytes=artifact["plain_size"],
+                plan_pipeline_bytes=(work / "plan.sql.gz.enc").stat().st_size,
                 raw_dump_bytes=(work / "raw.sql").stat().st_size,
             )
-            restore_guard, restore_plain, restore_rss = [], [], []
+            restore_guard, restore_plain = Series(), Series()
             target_url = f"mysql+pymysql://root@127.0.0.1:3306/{target}"
+            guard_restore = [GUARD, "restore", backup_id, "--url", target_url, "--yes",
+                             "--format", "json"]
+            plain_restore = f"{client()} {admin} {target} < {work}/raw.sql"
+            client_names = ("mariadb", "mysql")
             for _ in range(args.repeat):
                 sql(f"DROP DATABASE IF EXISTS `{target}`")
                 sql(f"CREATE DATABASE `{target}`")
-                seconds, rss = timed(
-                    [str(BIN / "migration-guard"), "restore", backup_id, "--url", target_url,
-                     "--yes"],
-                    env,
-                )
-                restore_guard.append(seconds)
-                restore_rss.append(rss)
+                run = timed(guard_restore, env)
+                outcome = json.loads(run.stdout)
+                if not outcome.get("ok"):
+                    raise SystemExit(f"restore reported mismatches: {outcome}")
+                restore_guard.add(run, guard=run.rss_of_root(), client=run.rss_named(*client_names))
                 sql(f"DROP DATABASE IF EXISTS `{target}`")
                 sql(f"CREATE DATABASE `{target}`")
-                seconds, _ = timed(f"{client()} {' '.join(ADMIN)} {target} < {work}/raw.sql", env)
-                restore_plain.append(seconds)
+                run = timed(plain_restore, env)
+                restored = int(sql("SELECT COUNT(*) FROM events", target).strip())
+                if restored != args.rows:
+                    raise SystemExit(f"plain restore brought back {restored} of {args.rows} rows")
+                restore_plain.add(run, client=run.rss_named(*client_names))
             results.update(
-                restore_guard_s=median(restore_guard),
-                restore_plain_client_s=median(restore_plain),
-                restore_ratio=median(restore_guard) / median(restore_plain),
-                restore_peak_rss_mb=max(restore_rss) / 1e6,
+                restore_guard_s=round(restore_guard.median, 2),
+                restore_plain_client_s=round(restore_plain.median, 2),
+                restore_ratio=round(restore_guard.median / restore_plain.median, 2),
+                restore_guard_samples_s=[round(s, 2) for s in restore_guard.seconds],
+                restore_plain_samples_s=[round(s, 2) for s in restore_plain.seconds],
+                restore_peak_rss_guard_mb=restore_guard.peak_mb("guard"),
+                restore_peak_rss_client_mb=restore_guard.peak_mb("client"),
             )
         finally:
             sql(f"DROP DATABASE IF EXISTS `{source}`")

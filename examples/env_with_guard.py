@@ -7,9 +7,9 @@ See docs/alembic.md.
 
 from logging.config import fileConfig
 
+from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from alembic import context
 from migration_guard.alembic import guard
 
 config = context.config
@@ -38,9 +38,8 @@ def run_migrations_online() -> None:
     )
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata)
-        with guard(context, connection):
-            with context.begin_transaction():
-                context.run_migrations()
+        with guard(context, connection), context.begin_transaction():
+            context.run_migrations()
 
 
 if context.is_offline_mode():

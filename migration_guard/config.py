@@ -102,7 +102,9 @@ class Config:
 
 _SCALAR_KEYS = {f.name for f in dataclasses.fields(Config)} - {"source", "sections"}
 #: Sub-tables that later subsystems own; each validates its own keys.
-_SECTIONS = ("backup", "upgrade", "protect", "monitor", "notify", "schedule", "tables")
+_SECTIONS = (
+    "backup", "upgrade", "protect", "monitor", "notify", "schedule", "tables", "autogenerate"
+)
 _TUPLE_KEYS = {"protected_tables", "exclude"}
 
 

@@ -136,3 +136,15 @@ class ProtectError(MigrationGuardError):
     def __init__(self, message: str, *, rolled_back: bool = True) -> None:
         super().__init__(message)
         self.rolled_back = rolled_back
+
+
+class AutogenerateRefused(MigrationGuardError):
+    """``alembic revision --autogenerate`` would drop protected tables or columns and the
+    autogenerate plugin runs in ``refuse`` mode.
+
+    ``drops`` describes each refused drop (e.g. ``protected table "orders"``).
+    """
+
+    def __init__(self, message: str, *, drops: Sequence[str]) -> None:
+        super().__init__(message)
+        self.drops = list(drops)

@@ -39,27 +39,40 @@ _NAMES = rf"\(\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\)"
 _COMPARE = r"(?:=|<>|!=|<=|>=|<|>)"
 _KEYED_WHERE = rf"WHERE\s+(?P<key>{_NAME})\s*{_COMPARE}\s*{_LITERAL}"
 
-_PATTERNS: dict[str, re.Pattern[str]] = {
-    "INSERT": re.compile(
+#: Compiled on first use: compiling them all costs a short check's start-up ~10 ms.
+_PATTERN_SOURCES: dict[str, tuple[str, int]] = {
+    "INSERT": (
         rf"INSERT\s+INTO\s+{_TABLE}\s*(?:{_NAMES}\s*)?VALUES\s*{_ROW}(?:\s*,\s*{_ROW})*",
         re.I,
     ),
-    "COMMENT": re.compile(rf"COMMENT\s+ON\s+TABLE\s+{_TABLE}\s+IS\s+'[^'\\]*'", re.I),
-    "CREATE": re.compile(
+    "COMMENT": (rf"COMMENT\s+ON\s+TABLE\s+{_TABLE}\s+IS\s+'[^'\\]*'", re.I),
+    "CREATE": (
         rf"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?P<index>{_NAME})"
         rf"\s+ON\s+{_TABLE}\s*{_NAMES}",
         re.I,
     ),
-    "DROP": re.compile(rf"DROP\s+INDEX\s+(?:IF\s+EXISTS\s+)?(?P<index>{_NAME})", re.I),
-    "UPDATE": re.compile(
-        rf"UPDATE\s+{_TABLE}\s+SET\s+(?P<set>{_NAME})\s*=\s*{_LITERAL}\s+{_KEYED_WHERE}", re.I
+    "DROP": (rf"DROP\s+INDEX\s+(?:IF\s+EXISTS\s+)?(?P<index>{_NAME})", re.I),
+    "UPDATE": (
+        rf"UPDATE\s+{_TABLE}\s+SET\s+(?P<set>{_NAME})\s*=\s*{_LITERAL}\s+{_KEYED_WHERE}",
+        re.I,
     ),
-    "DELETE": re.compile(rf"DELETE\s+FROM\s+{_TABLE}\s+{_KEYED_WHERE}", re.I),
-    "ALTER": re.compile(
+    "DELETE": (rf"DELETE\s+FROM\s+{_TABLE}\s+{_KEYED_WHERE}", re.I),
+    "ALTER": (
         rf"ALTER\s+TABLE\s+{_TABLE}\s+RENAME\s+COLUMN\s+(?P<old>{_NAME})\s+TO\s+(?P<new>{_NAME})",
         re.I,
     ),
 }
+_compiled_patterns: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(word: str) -> re.Pattern[str] | None:
+    pattern = _compiled_patterns.get(word)
+    if pattern is None and word in _PATTERN_SOURCES:
+        pattern = re.compile(*_PATTERN_SOURCES[word])
+        _compiled_patterns[word] = pattern
+    return pattern
+
+
 #: Dialects whose sqlglot reading of the shapes above was checked against the full path.
 _DIALECTS = frozenset({"postgresql", "postgres", "sqlite", "mysql", "mariadb"})
 _TRAILING = re.compile(r"\s*;?\s*\Z")
@@ -95,13 +108,14 @@ def quick_operations(statement: Statement, dialect: str) -> list[Operation] | No
     first = _FIRST_WORD.match(sql)
     if first is None:
         return None
-    pattern = _PATTERNS.get(first.group(1).upper())
+    word = first.group(1).upper()
+    pattern = _pattern(word)
     if pattern is None:
         return None
     start = first.start(1)
     match = pattern.match(sql, start)
     if match is None or _TRAILING.fullmatch(sql, match.end()) is None:
-        if pattern is _PATTERNS["CREATE"] or pattern is _PATTERNS["ALTER"]:
+        if word in ("CREATE", "ALTER"):
             return _column_statement(statement, dialect.lower(), first)
         return None
     groups = match.groupdict()
@@ -109,15 +123,15 @@ def quick_operations(statement: Statement, dialect: str) -> list[Operation] | No
         return None
     name = groups.get("table")
     table = TableRef(name=name, schema=groups.get("schema")) if name else None
-    if pattern is _PATTERNS["INSERT"]:
+    if word == "INSERT":
         return [Operation(OpKind.INSERT, statement, table)]
-    if pattern is _PATTERNS["COMMENT"] or pattern is _PATTERNS["CREATE"]:
+    if word in ("COMMENT", "CREATE"):
         return [Operation(OpKind.OTHER_DDL, statement, table)]
-    if pattern is _PATTERNS["DROP"]:
+    if word == "DROP":
         return [Operation(OpKind.OTHER_DDL, statement)]
-    if pattern is _PATTERNS["UPDATE"]:
+    if word == "UPDATE":
         return [Operation(OpKind.UPDATE, statement, table, has_where=True)]
-    if pattern is _PATTERNS["DELETE"]:
+    if word == "DELETE":
         return [Operation(OpKind.DELETE, statement, table, has_where=True)]
     return [
         Operation(
@@ -213,7 +227,11 @@ _TYPE_SPELLINGS: dict[tuple[str, ...], _TypeSpelling] = {
     ("TIMESTAMP", "WITH", "TIME", "ZONE"): _TypeSpelling("TIMESTAMPTZ"),
     ("TIMESTAMP", "WITHOUT", "TIME", "ZONE"): _TypeSpelling("TIMESTAMP", mysql="TIMESTAMPTZ"),
 }
-_LONGEST_SPELLING = max(len(words) for words in _TYPE_SPELLINGS)
+#: First word -> the spellings it starts, longest first (``TIMESTAMP WITH TIME ZONE``
+#: before ``TIMESTAMP``), as sqlglot reads the longest one.
+_SPELLINGS_BY_FIRST_WORD: dict[str, list[tuple[str, ...]]] = {}
+for _words in sorted(_TYPE_SPELLINGS, key=len, reverse=True):
+    _SPELLINGS_BY_FIRST_WORD.setdefault(_words[0], []).append(_words)
 
 #: Words that start something other than a column definition, or that sqlglot
 #: reads specially right after a column name (on top of ``_RESERVED``).
@@ -223,10 +241,10 @@ _NOT_A_COLUMN_WORDS = """
     """
 _NOT_A_COLUMN = _RESERVED | frozenset(_NOT_A_COLUMN_WORDS.split())
 
-_TOKENS = {
+_TOKEN_SOURCES = {
     # Strings without backslashes read the same in every dialect; quoted names
     # are limited to plain words so that no unquoting rule can differ.
-    family: re.compile(
+    family: (
         r"""\s*(?:
         (?P<word>[A-Za-z_][A-Za-z0-9_]*)
         |(?P<number>-?\d+(?:\.\d+)?)(?![A-Za-z0-9_.])
@@ -234,8 +252,9 @@ _TOKENS = {
         |(?P<punct>[(),.])"""
         + quoted
         + r"""
+        |(?P<other>.)
         )""",
-        re.X,
+        re.X | re.S,
     )
     for family, quoted in (
         ("postgres", r'|"(?P<quoted>[A-Za-z_][A-Za-z0-9_]*)"'),
@@ -246,7 +265,16 @@ _TOKENS = {
         ),
     )
 }
-_END = re.compile(r"\s*;?\s*\Z")
+
+
+_token_patterns: dict[str, re.Pattern[str]] = {}
+
+
+def _token_pattern(family: str) -> re.Pattern[str]:
+    pattern = _token_patterns.get(family)
+    if pattern is None:
+        pattern = _token_patterns[family] = re.compile(*_TOKEN_SOURCES[family])
+    return pattern
 
 
 class _Unrecognised(Exception):
@@ -254,34 +282,37 @@ class _Unrecognised(Exception):
 
 
 class _Reader:
-    """A cursor over the tokens of one statement: (kind, text) pairs."""
+    """A cursor over the tokens of one statement.
 
-    def __init__(self, tokens: list[tuple[str, str]]) -> None:
-        self.tokens = tokens
+    ``keys`` holds what keywords are compared with: the upper-cased text of a
+    word, the character of a punctuation mark, and an empty string otherwise.
+    """
+
+    __slots__ = ("index", "keys", "kinds", "texts")
+
+    def __init__(self, kinds: list[str], texts: list[str], keys: list[str]) -> None:
+        self.kinds = kinds
+        self.texts = texts
+        self.keys = keys
         self.index = 0
 
-    def peek(self, offset: int = 0) -> tuple[str, str]:
-        position = self.index + offset
-        return self.tokens[position] if position < len(self.tokens) else ("end", "")
-
     def word(self, offset: int = 0) -> str:
-        kind, text = self.peek(offset)
-        return text.upper() if kind == "word" else ""
+        position = self.index + offset
+        return self.keys[position] if position < len(self.keys) else ""
 
     def take(self) -> tuple[str, str]:
-        token = self.peek()
-        if token[0] == "end":
+        index = self.index
+        if index >= len(self.kinds):
             raise _Unrecognised
-        self.index += 1
-        return token
+        self.index = index + 1
+        return self.kinds[index], self.texts[index]
 
     def accept(self, *words: str) -> bool:
         """Consume ``words`` (upper-case keywords or punctuation) if they come next."""
-        for offset, expected in enumerate(words):
-            kind, text = self.peek(offset)
-            if (text.upper() if kind == "word" else text if kind == "punct" else None) != expected:
-                return False
-        self.index += len(words)
+        end = self.index + len(words)
+        if tuple(self.keys[self.index : end]) != words:
+            return False
+        self.index = end
         return True
 
     def expect(self, *words: str) -> None:
@@ -290,9 +321,7 @@ class _Reader:
 
     def name(self) -> str:
         kind, text = self.take()
-        if kind == "quoted":
-            return text
-        if kind == "word" and text.upper() not in _NOT_A_COLUMN:
+        if kind == "quoted" or (kind == "word" and self.keys[self.index - 1] not in _NOT_A_COLUMN):
             return text
         raise _Unrecognised
 
@@ -311,23 +340,27 @@ class _Reader:
         self.expect(")")
 
     def at_end(self) -> bool:
-        return self.index == len(self.tokens)
+        return self.index == len(self.kinds)
 
 
-def _tokens(sql: str, start: int, family: str) -> list[tuple[str, str]] | None:
-    end = _END.search(sql, start)
-    stop = end.start() if end else len(sql)
-    pattern = _TOKENS[family]
-    tokens: list[tuple[str, str]] = []
-    position = start
-    while position < stop:
-        match = pattern.match(sql, position, stop)
-        if match is None or match.end() == position:
+def _reader(sql: str, start: int, family: str) -> _Reader | None:
+    """Tokenise ``sql`` from ``start``; None if anything is not a plain token."""
+    stop = len(sql.rstrip())
+    if sql[stop - 1 : stop] == ";":
+        stop = len(sql[: stop - 1].rstrip())
+    kinds: list[str] = []
+    texts: list[str] = []
+    for match in _token_pattern(family).finditer(sql, start, stop):
+        kind = match.lastgroup
+        if kind is None or kind == "other":
             return None
-        kind = match.lastgroup or ""
-        tokens.append(("quoted" if kind == "backquoted" else kind, match.group(kind)))
-        position = match.end()
-    return tokens
+        kinds.append(kind)
+        texts.append(match.group(kind))
+    keys = [
+        text.upper() if kind == "word" else text if kind == "punct" else ""
+        for kind, text in zip(kinds, texts, strict=True)
+    ]
+    return _Reader(["quoted" if kind == "backquoted" else kind for kind in kinds], texts, keys)
 
 
 def _column_statement(
@@ -335,10 +368,9 @@ def _column_statement(
 ) -> list[Operation] | None:
     """``CREATE TABLE``, ``ADD COLUMN`` and ``ALTER COLUMN ... TYPE`` of plain columns."""
     family = _FAMILIES.get(dialect)
-    tokens = _tokens(statement.sql, first.end(1), family) if family else None
-    if family is None or tokens is None:
+    reader = _reader(statement.sql, first.end(1), family) if family else None
+    if family is None or reader is None:
         return None
-    reader = _Reader(tokens)
     try:
         if first.group(1).upper() == "CREATE":
             operations = _create_table(reader, statement, family)
@@ -349,6 +381,14 @@ def _column_statement(
     return operations if reader.at_end() else None
 
 
+#: Table constraints that name columns and change nothing the rules see.
+_TABLE_CONSTRAINTS = {
+    "PRIMARY": ("PRIMARY", "KEY"),
+    "UNIQUE": ("UNIQUE",),
+    "FOREIGN": ("FOREIGN", "KEY"),
+}
+
+
 def _create_table(reader: _Reader, statement: Statement, family: str) -> list[Operation]:
     reader.expect("TABLE")
     reader.accept("IF", "NOT", "EXISTS")
@@ -356,11 +396,12 @@ def _create_table(reader: _Reader, statement: Statement, family: str) -> list[Op
     reader.expect("(")
     columns: list[ColumnDef] = []
     while True:
-        if reader.accept("PRIMARY", "KEY") or reader.accept("UNIQUE"):
+        key = reader.word()
+        if key in _TABLE_CONSTRAINTS:
+            reader.expect(*_TABLE_CONSTRAINTS[key])
             reader.names()
-        elif reader.accept("FOREIGN", "KEY"):
-            reader.names()
-            _references(reader)
+            if key == "FOREIGN":
+                _references(reader)
         else:
             columns.append(_column(reader, family))
         if not reader.accept(","):
@@ -405,17 +446,16 @@ def _alter_table(reader: _Reader, statement: Statement, family: str) -> list[Ope
 def _references(reader: _Reader) -> None:
     reader.expect("REFERENCES")
     reader.table()
-    if reader.peek() == ("punct", "("):
+    if reader.word() == "(":
         reader.names()
 
 
 def _type(reader: _Reader, family: str) -> ColumnType:
     spelling = None
-    for length in range(_LONGEST_SPELLING, 0, -1):
-        words = tuple(reader.word(offset) for offset in range(length))
-        spelling = _TYPE_SPELLINGS.get(words)
-        if spelling is not None:
-            reader.index += length
+    for words in _SPELLINGS_BY_FIRST_WORD.get(reader.word(), ()):
+        if len(words) == 1 or tuple(reader.keys[reader.index : reader.index + len(words)]) == words:
+            spelling = _TYPE_SPELLINGS[words]
+            reader.index += len(words)
             break
     name = spelling.names[family] if spelling is not None else None
     if spelling is None or name is None:
@@ -451,20 +491,29 @@ def _column(reader: _Reader, family: str) -> ColumnDef:
     column_type = _type(reader, family)
     nullable: bool | None = None
     while True:
-        if reader.accept("NOT", "NULL") or reader.accept("PRIMARY", "KEY"):
+        key = reader.word()
+        if key == "NOT":
+            reader.expect("NOT", "NULL")
             nullable = False
-        elif reader.accept("NULL"):
+        elif key == "NULL":
+            reader.index += 1
             nullable = True
-        elif reader.accept("UNIQUE"):
+        elif key == "PRIMARY":
+            reader.expect("PRIMARY", "KEY")
+            nullable = False
+        elif key == "UNIQUE":
+            reader.index += 1
             if reader.word() == "KEY":
                 raise _Unrecognised
-        elif reader.accept("DEFAULT"):
+        elif key == "DEFAULT":
+            reader.index += 1
             _default(reader)
-        elif reader.word() == "REFERENCES":
+        elif key == "REFERENCES":
             _references(reader)
-        elif reader.accept(_AUTO_INCREMENT[family]):
-            pass
-        elif family == "mysql" and reader.accept("COMMENT"):
+        elif key == _AUTO_INCREMENT[family]:
+            reader.index += 1
+        elif key == "COMMENT" and family == "mysql":
+            reader.index += 1
             if reader.take()[0] != "string":
                 raise _Unrecognised
         else:

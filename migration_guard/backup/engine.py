@@ -243,29 +243,6 @@ def _reported(subject: str) -> Callable[[_F], _F]:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def resolve_url(config: Config, url: str | URL | None) -> URL:
-    """The database URL from the argument, config ``url`` or ``MIGRATION_GUARD_URL``."""
-    from sqlalchemy.engine import URL as SaURL
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    if isinstance(url, SaURL):
-        return url
-    text = url or config.url or os.environ.get(URL_ENV)
-    if not text:
-        raise UsageError(
-            "no database URL: pass --url, set url in [tool.migration_guard] or set "
-            f"{URL_ENV}"
-        )
-    try:
-        return make_url(str(text))
-    except ArgumentError:
-        raise UsageError(
-            f"{redact_url(text)} is not a SQLAlchemy URL; expected e.g. "
-            "mysql+pymysql://user@host/db or sqlite:///app.db"
-        ) from None
-
-
 def _dialect_ops(url: URL) -> DialectOps:
     from migration_guard.dialects import get_dialect_ops
 

@@ -56,27 +56,6 @@ class ProtectResult:
         return text + "".join(f"{note}\n" for note in self.notes)
 
 
-def resolve_url(config: Config, url: str | URL | None) -> URL:
-    """The URL from the argument, config ``url`` or ``MIGRATION_GUARD_URL``."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    if isinstance(url, URL):
-        return url
-    text = url or config.url or os.environ.get(URL_ENV)
-    if not text:
-        raise UsageError(
-            f"no database URL: pass --url, set url in [tool.migration_guard] or set {URL_ENV}"
-        )
-    try:
-        return make_url(str(text))
-    except ArgumentError:
-        raise UsageError(
-            "the database URL is not a SQLAlchemy URL; expected e.g. "
-            "mysql+pymysql://admin@host/appdb or sqlite:///app.db"
-        ) from None
-
-
 def protector_for(url: URL) -> Protector:
     """The protector for ``url``'s dialect; unsupported dialects are a usage error."""
     protector_class = PROTECTORS.get(url.get_backend_name())

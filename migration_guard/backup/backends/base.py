@@ -8,21 +8,97 @@ and the catalog are the engine's business, not the backend's.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, ClassVar
+from typing import BinaryIO, ClassVar, Protocol
 
 from sqlalchemy.engine import URL
 
 from migration_guard.dialects.base import TableStats
+from migration_guard.errors import BackupError, UsageError
 
-__all__ = ["CHUNK_SIZE", "Backend", "DumpResult", "ProgressCallback", "TableStats"]
+__all__ = [
+    "CHUNK_SIZE",
+    "Backend",
+    "CountingReader",
+    "DumpResult",
+    "ProgressCallback",
+    "Reader",
+    "TableStats",
+    "iter_lines",
+    "read_chunks",
+    "select_tables",
+    "write_chunks",
+]
 
 #: Bytes moved per read/write between processes, files and sinks.
 CHUNK_SIZE = 1024 * 1024
 
 #: Called with the number of bytes just written (dump) or read (restore).
 ProgressCallback = Callable[[int], None]
+
+
+class Reader(Protocol):
+    """Anything with a binary ``read``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class CountingReader:
+    """A reader that reports the bytes it hands out."""
+
+    def __init__(self, source: Reader, progress: ProgressCallback | None) -> None:
+        self.source = source
+        self.progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        if self.progress is not None and data:
+            self.progress(len(data))
+        return data
+
+
+def read_chunks(source: Reader) -> Iterator[bytes]:
+    """``source`` in blocks of :data:`CHUNK_SIZE` bytes, until it is exhausted."""
+    return iter(lambda: source.read(CHUNK_SIZE), b"")
+
+
+def write_chunks(
+    chunks: Iterable[bytes], sink: BinaryIO, progress: ProgressCallback | None
+) -> None:
+    """Write every chunk to ``sink``, reporting each one once it is written."""
+    for chunk in chunks:
+        sink.write(chunk)
+        if progress is not None:
+            progress(len(chunk))
+
+
+def iter_lines(source: Reader) -> Iterator[bytes]:
+    """The lines of ``source`` (newline included), read in 1 MiB blocks."""
+    pending = b""
+    for block in read_chunks(source):
+        pending += block
+        start = 0
+        while True:
+            end = pending.find(b"\n", start)
+            if end < 0:
+                break
+            yield pending[start : end + 1]
+            start = end + 1
+        pending = pending[start:]
+    if pending:
+        yield pending
+
+
+def select_tables(existing: Sequence[str], tables: Sequence[str]) -> list[str]:
+    """``tables`` without repeats; :class:`UsageError` naming any not in ``existing``."""
+    missing = sorted(set(tables) - set(existing))
+    if missing:
+        raise UsageError(
+            f"no such table(s) in the database: {', '.join(missing)}; "
+            f"existing tables: {', '.join(existing) or '(none)'}"
+        )
+    return list(dict.fromkeys(tables))
 
 
 @dataclass
@@ -83,3 +159,13 @@ class Backend(abc.ABC):
     def available(self) -> str | None:
         """``None`` when the backend can run here, else the reason it cannot."""
         return None
+
+    def check_stream_format(self, stream_format: str, hint: str = "") -> None:
+        """:class:`BackupError` when :meth:`restore` cannot read ``stream_format``.
+
+        ``hint`` (``"; use ..."``) is appended to the message.
+        """
+        if stream_format not in self.stream_formats:
+            raise BackupError(
+                f"the {self.name} backend cannot restore a {stream_format!r} stream{hint}"
+            )

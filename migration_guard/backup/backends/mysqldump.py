@@ -34,16 +34,20 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, BinaryIO, ClassVar, Protocol
+from typing import IO, BinaryIO, ClassVar
 
 from sqlalchemy.engine import URL, Connection
 
 from migration_guard.backup.backends.base import (
-    CHUNK_SIZE,
     Backend,
+    CountingReader,
     DumpResult,
     ProgressCallback,
     TableStats,
+    iter_lines,
+    read_chunks,
+    select_tables,
+    write_chunks,
 )
 from migration_guard.dialects import get_dialect_ops
 from migration_guard.dialects.base import connect_engine, safe_url_text
@@ -183,32 +187,6 @@ def _tool_error(tool: str, action: str, url: URL, returncode: int, stderr: str) 
     return BackupError(f"{Path(tool).name} failed to {action} {safe_url_text(url)}: {detail}")
 
 
-class Reader(Protocol):
-    """Anything with a binary ``read``."""
-
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-def iter_lines(source: Reader) -> Iterator[bytes]:
-    """The lines of ``source`` (newline included), read in 1 MiB blocks."""
-    pending = b""
-    while True:
-        block = source.read(CHUNK_SIZE)
-        if not block:
-            break
-        pending += block
-        start = 0
-        while True:
-            end = pending.find(b"\n", start)
-            if end < 0:
-                break
-            yield pending[start : end + 1]
-            start = end + 1
-        pending = pending[start:]
-    if pending:
-        yield pending
-
-
 _SECTION = re.compile(
     rb"^-- (Table structure for table|Dumping data for table|Temporary table structure for view|"
     rb"Final view structure for view|Dumping events for database|Dumping routines for database)"
@@ -242,10 +220,6 @@ def filter_tables(lines: Iterable[bytes], tables: Sequence[str]) -> Iterator[byt
             yield line
 
 
-def _chunks(source: BinaryIO) -> Iterator[bytes]:
-    return iter(lambda: source.read(CHUNK_SIZE), b"")
-
-
 def resolve_tables(
     ops: MySQLDialectOps, conn: Connection, tables: Sequence[str] | None
 ) -> list[str]:
@@ -253,13 +227,7 @@ def resolve_tables(
     existing = ops.list_tables(conn)
     if tables is None:
         return existing
-    missing = sorted(set(tables) - set(existing))
-    if missing:
-        raise UsageError(
-            f"no such table(s) in the database: {', '.join(missing)}; "
-            f"existing tables: {', '.join(existing) or '(none)'}"
-        )
-    return list(dict.fromkeys(tables))
+    return select_tables(existing, tables)
 
 
 class SnapshotStats:
@@ -435,22 +403,22 @@ class MysqldumpBackend(Backend):
         tables: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
     ) -> None:
-        if stream_format not in self.stream_formats:
-            raise BackupError(f"the {self.name} backend cannot restore a {stream_format!r} stream")
+        self.check_stream_format(stream_format)
         tool = find_tool(CLIENT_TOOLS, "restore backups")
         database = url.database or ""
         if not database:
             raise UsageError(f"the URL {safe_url_text(url)} names no database to restore into")
         connect_engine(url).dispose()  # a clear error before any byte is sent
+        counted = CountingReader(source, progress)
         chunks: Iterable[bytes]
         if tables is None:
-            chunks = _counting(_chunks(source), progress)
+            chunks = read_chunks(counted)
         elif stream_format == "mysql-native":
             from migration_guard.backup.backends.native import filter_native_tables
 
-            chunks = filter_native_tables(iter_lines(_CountingReader(source, progress)), tables)
+            chunks = filter_native_tables(iter_lines(counted), tables)
         else:
-            chunks = filter_tables(iter_lines(_CountingReader(source, progress)), tables)
+            chunks = filter_tables(iter_lines(counted), tables)
         with client_defaults_file(url) as defaults_file:
             command = self.restore_command(tool, defaults_file, database)
             _run_restore(command, url, chunks)
@@ -480,78 +448,52 @@ def _is_oracle_mysqldump(tool: str) -> bool:
     return b"MariaDB" not in version
 
 
-def _counting(chunks: Iterable[bytes], progress: ProgressCallback | None) -> Iterator[bytes]:
-    for chunk in chunks:
-        if progress is not None:
-            progress(len(chunk))
-        yield chunk
+@contextlib.contextmanager
+def _tool_process(
+    command: list[str], url: URL, action: str, *, stdin: int, stdout: int
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` running with stderr collected; killed if the body raises.
 
-
-class _CountingReader:
-    """A reader that reports the bytes it hands out."""
-
-    def __init__(self, source: BinaryIO, progress: ProgressCallback | None) -> None:
-        self.source = source
-        self.progress = progress
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.source.read(size)
-        if self.progress is not None and data:
-            self.progress(len(data))
-        return data
+    After the body the process is waited for; a non-zero exit becomes the error
+    :func:`_tool_error` makes of it (``action``: "back up", "restore into").
+    """
+    try:
+        process = subprocess.Popen(
+            command, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=child_environment()
+        )
+    except OSError as exc:
+        raise ToolMissingError(f"cannot run {command[0]}: {exc}; {INSTALL_HINT}") from None
+    assert process.stderr is not None
+    stderr = _StderrCollector(process.stderr)
+    stderr.start()
+    try:
+        yield process
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    returncode = process.wait()
+    stderr.join()
+    if returncode != 0:
+        raise _tool_error(command[0], action, url, returncode, stderr.text(url))
 
 
 def _run_dump(
     command: list[str], url: URL, sink: BinaryIO, progress: ProgressCallback | None
 ) -> None:
-    try:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=child_environment(),
-        )
-    except OSError as exc:
-        raise ToolMissingError(f"cannot run {command[0]}: {exc}; {INSTALL_HINT}") from None
-    assert process.stdout is not None and process.stderr is not None
-    stderr = _StderrCollector(process.stderr)
-    stderr.start()
-    try:
-        while True:
-            chunk = process.stdout.read(CHUNK_SIZE)
-            if not chunk:
-                break
-            sink.write(chunk)
-            if progress is not None:
-                progress(len(chunk))
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    finally:
-        process.stdout.close()
-    returncode = process.wait()
-    stderr.join()
-    if returncode != 0:
-        raise _tool_error(command[0], "back up", url, returncode, stderr.text(url))
+    with _tool_process(
+        command, url, "back up", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None
+        with process.stdout:
+            write_chunks(read_chunks(process.stdout), sink, progress)
 
 
 def _run_restore(command: list[str], url: URL, chunks: Iterable[bytes]) -> None:
-    try:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=child_environment(),
-        )
-    except OSError as exc:
-        raise ToolMissingError(f"cannot run {command[0]}: {exc}; {INSTALL_HINT}") from None
-    assert process.stdin is not None and process.stderr is not None
-    stderr = _StderrCollector(process.stderr)
-    stderr.start()
-    try:
+    with _tool_process(
+        command, url, "restore into", stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+    ) as process:
+        assert process.stdin is not None
         with contextlib.suppress(BrokenPipeError):
             process.stdin.write(RESTORE_PROLOGUE)
             for chunk in chunks:
@@ -559,11 +501,3 @@ def _run_restore(command: list[str], url: URL, chunks: Iterable[bytes]) -> None:
             process.stdin.write(RESTORE_EPILOGUE)
         with contextlib.suppress(BrokenPipeError):
             process.stdin.close()
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    returncode = process.wait()
-    stderr.join()
-    if returncode != 0:
-        raise _tool_error(command[0], "restore into", url, returncode, stderr.text(url))

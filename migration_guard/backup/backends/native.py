@@ -34,12 +34,16 @@ import pymysql.cursors
 from pymysql.converters import escape_string
 from sqlalchemy.engine import URL, Connection
 
-from migration_guard.backup.backends.base import Backend, DumpResult, ProgressCallback
+from migration_guard.backup.backends.base import (
+    Backend,
+    CountingReader,
+    DumpResult,
+    ProgressCallback,
+    iter_lines,
+)
 from migration_guard.backup.backends.mysqldump import (
     RESTORE_EPILOGUE,
     RESTORE_PROLOGUE,
-    _CountingReader,
-    iter_lines,
     resolve_tables,
 )
 from migration_guard.dialects import get_dialect_ops
@@ -153,6 +157,11 @@ class _Writer:
                 "backend's statement separator; use the mysqldump backend for this database"
             )
         self.raw(sql.encode("utf-8") + b"\n" + DELIMITER_LINE)
+
+    def definition(self, settings: Sequence[str], *statements: str) -> None:
+        """``statements`` under an object's own session ``settings``, then the defaults again."""
+        for sql in (*settings, *statements, *SESSION_DEFAULTS):
+            self.statement(sql)
 
 
 def _dump_table_rows(raw: Any, writer: _Writer, table: str, columns: list[tuple[str, str]]) -> None:
@@ -300,12 +309,11 @@ class NativeBackend(Backend):
                 continue
             row = ops.show_create(conn, "TRIGGER", trigger)
             writer.section("trigger", table)
-            for sql in _session_settings(row):
-                writer.statement(sql)
-            writer.statement(f"DROP TRIGGER IF EXISTS {quote_mysql_identifier(trigger)}")
-            writer.statement(str(row["SQL Original Statement"]))
-            for sql in SESSION_DEFAULTS:
-                writer.statement(sql)
+            writer.definition(
+                _session_settings(row),
+                f"DROP TRIGGER IF EXISTS {quote_mysql_identifier(trigger)}",
+                str(row["SQL Original Statement"]),
+            )
             names.append(trigger)
         return names
 
@@ -322,25 +330,23 @@ class NativeBackend(Backend):
         for kind, routine in ops.list_routines(conn):
             row = ops.show_create(conn, kind, routine)
             writer.section("routine", routine)
-            for sql in _session_settings(row):
-                writer.statement(sql)
-            writer.statement(f"DROP {kind} IF EXISTS {quote_mysql_identifier(routine)}")
-            writer.statement(str(row[f"Create {kind.title()}"]))
-            for sql in SESSION_DEFAULTS:
-                writer.statement(sql)
+            writer.definition(
+                _session_settings(row),
+                f"DROP {kind} IF EXISTS {quote_mysql_identifier(routine)}",
+                str(row[f"Create {kind.title()}"]),
+            )
             objects["procedures" if kind == "PROCEDURE" else "functions"].append(routine)
 
         views = {view: ops.show_create(conn, "VIEW", view) for view in ops.list_views(conn)}
         for view in _view_order({name: str(row["Create View"]) for name, row in views.items()}):
             row = views[view]
             writer.section("view", view)
-            for sql in _session_settings(row):
-                writer.statement(sql)
-            writer.statement(f"DROP TABLE IF EXISTS {quote_mysql_identifier(view)}")
-            writer.statement(f"DROP VIEW IF EXISTS {quote_mysql_identifier(view)}")
-            writer.statement(str(row["Create View"]))
-            for sql in SESSION_DEFAULTS:
-                writer.statement(sql)
+            writer.definition(
+                _session_settings(row),
+                f"DROP TABLE IF EXISTS {quote_mysql_identifier(view)}",
+                f"DROP VIEW IF EXISTS {quote_mysql_identifier(view)}",
+                str(row["Create View"]),
+            )
             objects["views"].append(view)
 
         objects["triggers"] = self._dump_triggers(ops, conn, writer, None)
@@ -348,12 +354,11 @@ class NativeBackend(Backend):
         for event in ops.list_events(conn):
             row = ops.show_create(conn, "EVENT", event)
             writer.section("event", event)
-            for sql in _session_settings(row, time_zone=True):
-                writer.statement(sql)
-            writer.statement(f"DROP EVENT IF EXISTS {quote_mysql_identifier(event)}")
-            writer.statement(str(row["Create Event"]))
-            for sql in SESSION_DEFAULTS:
-                writer.statement(sql)
+            writer.definition(
+                _session_settings(row, time_zone=True),
+                f"DROP EVENT IF EXISTS {quote_mysql_identifier(event)}",
+                str(row["Create Event"]),
+            )
             objects["events"].append(event)
         return objects
 
@@ -366,12 +371,10 @@ class NativeBackend(Backend):
         tables: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
     ) -> None:
-        if stream_format not in self.stream_formats:
-            raise BackupError(
-                f"the {self.name} backend cannot restore a {stream_format!r} stream; "
-                "use the mysqldump backend (it needs the mariadb/mysql client)"
-            )
-        lines: Iterable[bytes] = iter_lines(_CountingReader(source, progress))
+        self.check_stream_format(
+            stream_format, "; use the mysqldump backend (it needs the mariadb/mysql client)"
+        )
+        lines: Iterable[bytes] = iter_lines(CountingReader(source, progress))
         if tables is not None:
             lines = filter_native_tables(lines, tables)
         engine = connect_engine(url)

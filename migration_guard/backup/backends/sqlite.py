@@ -29,10 +29,14 @@ from typing import Any, BinaryIO, ClassVar
 from sqlalchemy.engine import URL
 
 from migration_guard.backup.backends.base import (
-    CHUNK_SIZE,
     Backend,
+    CountingReader,
     DumpResult,
     ProgressCallback,
+    iter_lines,
+    read_chunks,
+    select_tables,
+    write_chunks,
 )
 from migration_guard.dialects.sqlite import (
     has_rowid,
@@ -161,19 +165,18 @@ def _open_existing(path: Path) -> sqlite3.Connection:
 
 
 def _decoded_lines(source: BinaryIO, progress: ProgressCallback | None) -> Iterator[str]:
-    pending = b""
-    while True:
-        block = source.read(CHUNK_SIZE)
-        if not block:
-            break
-        if progress is not None:
-            progress(len(block))
-        pending += block
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield line.decode("utf-8", "surrogatepass") + "\n"
-    if pending:
-        yield pending.decode("utf-8", "surrogatepass")
+    for line in iter_lines(CountingReader(source, progress)):
+        yield line.decode("utf-8", "surrogatepass")
+
+
+def _checked_database_file(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """``chunks``, refused at the first one unless they start like an SQLite database file."""
+    first = True
+    for chunk in chunks:
+        if first and not chunk.startswith(SQLITE_HEADER[: len(chunk)]):
+            raise BackupError("the stream is not an SQLite database file")
+        first = False
+        yield chunk
 
 
 class SQLiteBackend(Backend):
@@ -218,10 +221,7 @@ class SQLiteBackend(Backend):
             finally:
                 copy.close()
             with copy_path.open("rb") as handle:
-                for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
-                    sink.write(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
+                write_chunks(read_chunks(handle), sink, progress)
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         return DumpResult(
@@ -241,20 +241,10 @@ class SQLiteBackend(Backend):
         # One read transaction: the stats and the rows see the same snapshot.
         source.execute("BEGIN")
         try:
-            existing = list_sqlite_tables(source)
-            missing = sorted(set(tables) - set(existing))
-            if missing:
-                raise UsageError(
-                    f"no such table(s) in the database: {', '.join(missing)}; "
-                    f"existing tables: {', '.join(existing) or '(none)'}"
-                )
-            selected = list(dict.fromkeys(tables))
+            selected = select_tables(list_sqlite_tables(source), tables)
             stats = sqlite_table_stats(source, selected)
-            for text in iter_table_sql(source, selected):
-                data = text.encode("utf-8", "surrogatepass")
-                sink.write(data)
-                if progress is not None:
-                    progress(len(data))
+            sql = iter_table_sql(source, selected)
+            write_chunks((text.encode("utf-8", "surrogatepass") for text in sql), sink, progress)
         finally:
             source.execute("ROLLBACK")
         return DumpResult(
@@ -274,15 +264,14 @@ class SQLiteBackend(Backend):
         progress: ProgressCallback | None = None,
     ) -> None:
         path = sqlite_path(url)
+        self.check_stream_format(stream_format)
         if stream_format == "sqlite-sql":
             lines: Iterable[str] = _decoded_lines(source, progress)
             if tables is not None:
                 lines = filter_sql_tables(lines, tables)
             self._apply_sql(path, lines, tables)
-        elif stream_format == "sqlite-db":
-            self._restore_file(path, source, tables, progress)
         else:
-            raise BackupError(f"the {self.name} backend cannot restore a {stream_format!r} stream")
+            self._restore_file(path, source, tables, progress)
 
     def _restore_file(
         self,
@@ -299,14 +288,7 @@ class SQLiteBackend(Backend):
         try:
             copy_path = directory / "restore.db"
             with copy_path.open("wb") as handle:
-                first = True
-                for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
-                    if first and not chunk.startswith(SQLITE_HEADER[: len(chunk)]):
-                        raise BackupError("the stream is not an SQLite database file")
-                    first = False
-                    handle.write(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
+                write_chunks(_checked_database_file(read_chunks(source)), handle, progress)
             copy = sqlite3.connect(str(copy_path))
             try:
                 if tables is not None:
