@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from migration_guard.config import Config, ProtectedTables, load_config
-from migration_guard.errors import AutogenerateRefused, ConfigError, MigrationGuardError
+from migration_guard.errors import AutogenerateRefused, ConfigError
 
 if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
@@ -132,7 +132,7 @@ class ProtectedDrop:
         It must never read as a suppression (``migration-guard:`` directly
         followed by ``allow``): the annotation warns, it does not approve.
         """
-        what = "and all of its rows" if self.column is None else "and its data in every row"
+        what = "and all of its rows" if self.column is None else "and its data"
         return [
             f"# migration-guard: WARNING: this revision drops {self.describe()} {what}.",
             "# migration-guard: was a model deleted or renamed by accident? Restore it instead.",
@@ -238,7 +238,12 @@ def _annotate(operation: MigrateOperation, drop: ProtectedDrop) -> MigrateOperat
 
 
 def _refusal_message(drops: list[ProtectedDrop]) -> str:
-    listed = "; ".join(drop.describe() for drop in drops)
+    described = [drop.describe() for drop in drops]
+    listed = (
+        described[0]
+        if len(described) == 1
+        else ", ".join(described[:-1]) + " and " + described[-1]
+    )
     kinds = {drop.rule: "table" if drop.column is None else "column" for drop in drops}
     suppressions = " or ".join(
         f"'# migration-guard: allow {rule} because: <reason>' for a {kind}"
@@ -281,8 +286,6 @@ def _load_settings() -> tuple[ProtectedTables, AutogenerateSettings]:
         raise config_error_class(
             f"migration-guard autogenerate plugin: {exc.message}", key=exc.key
         ) from None
-    except MigrationGuardError as exc:  # pragma: no cover - load_config raises ConfigError
-        raise config_error_class(f"migration-guard autogenerate plugin: {exc.message}") from None
 
 
 def guard_autogenerate(

@@ -54,6 +54,7 @@ from migration_guard.errors import (
     MigrationGuardError,
     UsageError,
 )
+from migration_guard.urls import resolve_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection

@@ -11,53 +11,24 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from migration_guard.cli import config_file_option
+from migration_guard.cli._output import echo_json, format_option, load_config, stdout_console
+from migration_guard.ops.durations import format_size
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from migration_guard.backup.engine import ProgressCallback
     from migration_guard.backup.manifest import Manifest
-    from migration_guard.config import Config
 
-FORMAT_OPTION = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format; json prints objects with an `id` field.",
-)
-
-
-def _config(config_file: str | None) -> Config:
-    from migration_guard.config import load_config
-
-    return load_config(config_file)
+FORMAT_OPTION = format_option("Output format; json prints objects with an `id` field.")
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
     """``--tables a --tables b,c`` -> ``[a, b, c]``."""
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _human_size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover
 
 
 @contextlib.contextmanager
@@ -91,13 +62,6 @@ def _progress(description: str, enabled: bool) -> Iterator[ProgressCallback | No
             bar.update(task, completed=done, total=total)
 
         yield update
-
-
-def _console() -> Console:
-    """stdout; wide when redirected so ids are never cut."""
-    from rich.console import Console
-
-    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def _encryption_text(manifest: Manifest) -> str:
@@ -174,7 +138,7 @@ def backup(
     """Back up a database into the backup directory."""
     from migration_guard.backup.engine import create
 
-    config = _config(config_file)
+    config = load_config(config_file)
     with _progress("backup", fmt == "text") as progress:
         manifest = create(
             config,
@@ -188,11 +152,11 @@ def backup(
             progress=progress,
         )
     if fmt == "json":
-        _echo_json(manifest.to_dict())
+        echo_json(manifest.to_dict())
         return
     click.echo(
         f"backup {manifest.id} created: {len(manifest.tables)} table(s) from "
-        f"{manifest.source_url}, {_human_size(manifest.artifact.size)} "
+        f"{manifest.source_url}, {format_size(manifest.artifact.size)} "
         f"({manifest.artifact.compression}, {_encryption_text(manifest)})"
     )
 
@@ -211,10 +175,10 @@ def list_command(fmt: str, config_file: str | None) -> None:
     from migration_guard.backup.catalog import Catalog
     from migration_guard.backup.engine import list_backups
 
-    config = _config(config_file)
+    config = load_config(config_file)
     manifests = list_backups(config)
     if fmt == "json":
-        _echo_json([manifest.to_dict() for manifest in manifests])
+        echo_json([manifest.to_dict() for manifest in manifests])
         return
     if not manifests:
         click.echo(f"no backups in {Catalog.for_config(config).path}")
@@ -228,12 +192,12 @@ def list_command(fmt: str, config_file: str | None) -> None:
             manifest.id,
             manifest.type,
             manifest.started_at,
-            _human_size(manifest.artifact.size),
+            format_size(manifest.artifact.size),
             str(len(manifest.tables)),
             "yes" if manifest.encrypted else "no",
             _verification_text(manifest),
         )
-    _console().print(table)
+    stdout_console().print(table)
 
 
 @backups.command("show")
@@ -244,9 +208,9 @@ def show_command(backup_id: str, fmt: str, config_file: str | None) -> None:
     """Show one backup's manifest (an unambiguous id prefix is enough)."""
     from migration_guard.backup.engine import show
 
-    manifest = show(_config(config_file), backup_id)
+    manifest = show(load_config(config_file), backup_id)
     if fmt == "json":
-        _echo_json(manifest.to_dict())
+        echo_json(manifest.to_dict())
         return
     from rich.table import Table
 
@@ -257,7 +221,7 @@ def show_command(backup_id: str, fmt: str, config_file: str | None) -> None:
         ("server", manifest.server_version or "-"),
         ("started / finished", f"{manifest.started_at} / {manifest.finished_at}"),
         ("backend", f"{manifest.backend} ({manifest.artifact.stream_format})"),
-        ("file", f"{manifest.artifact.file} ({_human_size(manifest.artifact.size)})"),
+        ("file", f"{manifest.artifact.file} ({format_size(manifest.artifact.size)})"),
         ("sha256", manifest.artifact.sha256),
         ("compression", manifest.artifact.compression),
         ("encryption", _encryption_text(manifest)),
@@ -267,7 +231,7 @@ def show_command(backup_id: str, fmt: str, config_file: str | None) -> None:
     ]
     if manifest.parent:
         lines.append(("parent", manifest.parent))
-    console = _console()
+    console = stdout_console()
     for label, value in lines:
         console.print(f"[bold]{label}:[/bold] {value}", highlight=False, markup=True)
     table = Table("table", "rows", "checksum", "size")
@@ -275,7 +239,7 @@ def show_command(backup_id: str, fmt: str, config_file: str | None) -> None:
         if entry.ref:
             table.add_row(name, "-", f"in {entry.ref}", "-")
         else:
-            table.add_row(name, str(entry.rows), str(entry.checksum), _human_size(entry.size))
+            table.add_row(name, str(entry.rows), str(entry.checksum), format_size(entry.size))
     console.print(table)
 
 
@@ -297,14 +261,14 @@ def verify_command(
 
     with _progress("verify", fmt == "text") as progress:
         result = verify(
-            _config(config_file),
+            load_config(config_file),
             backup_id,
             restore_test=restore_test,
             scratch_url=scratch_url,
             progress=progress,
         )
     if fmt == "json":
-        _echo_json(result.to_dict())
+        echo_json(result.to_dict())
     else:
         state = "ok" if result.ok else f"FAILED ({result.reason})"
         click.echo(f"backup {result.backup_id}: verification level {result.level} {state}")
@@ -321,9 +285,9 @@ def prune_command(dry_run: bool, fmt: str, config_file: str | None) -> None:
     """Delete backups the retention policy no longer keeps."""
     from migration_guard.backup.engine import prune
 
-    plan = prune(_config(config_file), dry_run=dry_run)
+    plan = prune(load_config(config_file), dry_run=dry_run)
     if fmt == "json":
-        _echo_json({"dry_run": dry_run, **plan.to_dict()})
+        echo_json({"dry_run": dry_run, **plan.to_dict()})
         return
     verb = "would delete" if dry_run else "deleted"
     for backup_id, reason in plan.delete:
@@ -367,7 +331,7 @@ def restore(
     confirm = _typed_confirmation if sys.stdin.isatty() else None
     with _progress("restore", fmt == "text") as progress:
         result = run_restore(
-            _config(config_file),
+            load_config(config_file),
             backup_id,
             url=url,
             tables=_split(tables) or None,
@@ -377,7 +341,7 @@ def restore(
             progress=progress,
         )
     if fmt == "json":
-        _echo_json(result.to_dict())
+        echo_json(result.to_dict())
     else:
         if dry_run:
             click.echo(f"dry run: restore of {result.backup_id} into {result.target_url}")
@@ -404,6 +368,6 @@ def decrypt(file: str, out: str, force: bool, config_file: str | None) -> None:
     """Turn an archive (a .mgb file or a backup id) into its plain stream, for manual recovery."""
     from migration_guard.backup.engine import decrypt as run_decrypt
 
-    written = run_decrypt(_config(config_file), file, out, force=force)
+    written = run_decrypt(load_config(config_file), file, out, force=force)
     if out != "-":
         click.echo(f"wrote {written} bytes to {out}", err=True)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -11,37 +10,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from migration_guard.cli import config_file_option
+from migration_guard.cli._output import echo_json, format_option, load_config, stdout_console
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
-    from migration_guard.config import Config
     from migration_guard.ops.status import StatusReport
 
-FORMAT_OPTION = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
-
-
-def _config(config_file: str | None) -> Config:
-    from migration_guard.config import load_config
-
-    return load_config(config_file)
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _console() -> Console:
-    from rich.console import Console
-
-    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+FORMAT_OPTION = format_option()
 
 
 def _yes_no(flag: bool | None, when: str | None) -> str:
@@ -56,7 +30,7 @@ def _render_status(report: StatusReport) -> None:
 
     from migration_guard.ops.durations import format_duration, format_size
 
-    console = _console()
+    console = stdout_console()
     console.print(f"[bold]Backups[/bold] in {escape(report.backup_dir)}")
     if report.location_error:
         console.print(f"[red]cannot read the backup location:[/red] "
@@ -148,9 +122,9 @@ def status(fmt: str, config_file: str | None) -> None:
     """
     from migration_guard.commands.ops import status as build
 
-    report = build(_config(config_file))
+    report = build(load_config(config_file))
     if fmt == "json":
-        _echo_json(report.to_dict())
+        echo_json(report.to_dict())
     else:
         _render_status(report)
     if report.location_error:
@@ -170,11 +144,11 @@ def monitor(fmt: str, config_file: str | None) -> None:
 
     from migration_guard.commands.ops import monitor as run
 
-    report = run(_config(config_file))
+    report = run(load_config(config_file))
     if fmt == "json":
-        _echo_json(report.to_dict())
+        echo_json(report.to_dict())
     else:
-        console = _console()
+        console = stdout_console()
         table = Table(show_edge=False)
         for column in ("check", "subject", "status", "summary"):
             table.add_column(column)
@@ -204,9 +178,9 @@ def drill(url: str | None, backup_id: str | None, fmt: str, config_file: str | N
     """Recovery drill: restore a backup into a scratch database and prove it equal."""
     from migration_guard.commands.ops import drill as run
 
-    result = run(_config(config_file), url=url, backup_id=backup_id)
+    result = run(load_config(config_file), url=url, backup_id=backup_id)
     if fmt == "json":
-        _echo_json(result.to_dict())
+        echo_json(result.to_dict())
     else:
         verdict = "passed" if result.ok else f"FAILED ({result.reason})"
         click.echo(f"drill of {result.backup_id} ({result.backup_type}) {verdict} in "
@@ -231,7 +205,7 @@ def schedule(kind: str, output_dir: str | None, config_file: str | None) -> None
     from migration_guard.commands.ops import schedule as render
     from migration_guard.errors import UsageError
 
-    config = _config(config_file)
+    config = load_config(config_file)
     if output_dir is not None:
         if kind != "systemd":
             raise UsageError("--output-dir needs --systemd")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from migration_guard.cli import config_file_option
+from migration_guard.cli._output import format_option, load_config
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _url_option = click.option(
     "--url",
@@ -22,14 +26,18 @@ _app_user_option = click.option(
     metavar="USER[@HOST]",
     help="Application account to guard (repeatable; host defaults to %).",
 )
-_format_option = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
+_format_option = format_option()
+_dry_run_option = click.option(
+    "--dry-run", is_flag=True, help="Print the exact SQL and change nothing."
 )
+_yes_option = click.option(
+    "--yes", is_flag=True, help="Apply the plan (without it, only print the SQL)."
+)
+
+
+def _plan_options(function: F) -> F:
+    """``--dry-run`` and ``--yes``: a plan is only printed unless it is applied."""
+    return _dry_run_option(_yes_option(function))
 
 
 def _emit(fmt: str, text: str, data: Any) -> None:
@@ -57,8 +65,7 @@ def protect() -> None:
     metavar="PATTERN",
     help="Protect tables matching this glob, in addition to protected_tables (repeatable).",
 )
-@click.option("--dry-run", is_flag=True, help="Print the exact SQL and change nothing.")
-@click.option("--yes", is_flag=True, help="Apply the plan (without it, only print the SQL).")
+@_plan_options
 @_format_option
 @config_file_option
 def install(
@@ -72,7 +79,6 @@ def install(
 ) -> None:
     """Install delete triggers and the DDL privilege guard (idempotent, re-runnable)."""
     from migration_guard.commands.protect import protect_install
-    from migration_guard.config import load_config
 
     result = protect_install(
         load_config(config_file),
@@ -93,7 +99,6 @@ def install(
 def status(url: str | None, app_users: tuple[str, ...], fmt: str, config_file: str | None) -> None:
     """Report triggers and privilege guards per table; exit 1 on drift."""
     from migration_guard.commands.protect import protect_status
-    from migration_guard.config import load_config
 
     report = protect_status(load_config(config_file), url=url, app_users=app_users)
     _emit(fmt, report.render(), report.to_dict())
@@ -113,7 +118,6 @@ def verify(url: str | None, app_users: tuple[str, ...], fmt: str, config_file: s
     Exits 1 when an operation that protection should refuse was allowed.
     """
     from migration_guard.commands.protect import protect_verify
-    from migration_guard.config import load_config
     from migration_guard.protect import render_probes
 
     results = protect_verify(load_config(config_file), url=url, app_users=app_users)
@@ -124,8 +128,7 @@ def verify(url: str | None, app_users: tuple[str, ...], fmt: str, config_file: s
 @protect.command()
 @_url_option
 @_app_user_option
-@click.option("--dry-run", is_flag=True, help="Print the exact SQL and change nothing.")
-@click.option("--yes", is_flag=True, help="Apply the plan (without it, only print the SQL).")
+@_plan_options
 @_format_option
 @config_file_option
 def remove(
@@ -141,7 +144,6 @@ def remove(
     With --app-user only those accounts' grants are restored and the triggers stay.
     """
     from migration_guard.commands.protect import protect_remove
-    from migration_guard.config import load_config
 
     result = protect_remove(
         load_config(config_file), url=url, app_users=app_users, dry_run=dry_run, yes=yes

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL, Connection
 
-from migration_guard.config import URL_ENV, Config
+from migration_guard.config import Config
 from migration_guard.errors import UsageError
 from migration_guard.protect import (
     PROTECTORS,
@@ -27,6 +27,7 @@ from migration_guard.protect import (
     parse_table_options,
 )
 from migration_guard.protect.base import Protector
+from migration_guard.urls import resolve_url
 
 #: Password of the application account for ``verify`` (never taken from argv).
 APP_PASSWORD_ENV = "MIGRATION_GUARD_APP_PASSWORD"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
 from migration_guard.errors import ProtectError
@@ -17,6 +19,9 @@ from migration_guard.protect import (
     ProtectStatus,
     TableOptions,
 )
+
+#: The row of the guard's metadata table that holds the install record.
+STATE_KEY = "state"
 
 
 def execute_literal(conn: Connection, sql: str) -> None:
@@ -30,6 +35,22 @@ def execute_literal(conn: Connection, sql: str) -> None:
         cursor.execute(sql)
     finally:
         cursor.close()
+
+
+def read_state(conn: Connection, quoted_meta_table: str) -> dict[str, Any] | None:
+    """The install record kept in the guard's metadata table; ``None`` when there is none.
+
+    ``quoted_meta_table`` is the metadata table's name quoted for the dialect; the
+    caller has checked that the table exists.
+    """
+    value = conn.execute(
+        sa.text(f"SELECT value FROM {quoted_meta_table} WHERE name = :name"),
+        {"name": STATE_KEY},
+    ).scalar()
+    if value is None:
+        return None
+    state: dict[str, Any] = json.loads(str(value))
+    return state
 
 
 def describe_error(exc: BaseException) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,13 @@ from migration_guard.protect import (
     dump_json,
     options_for,
 )
-from migration_guard.protect.base import Protector, describe_error, execute_literal
+from migration_guard.protect.base import (
+    STATE_KEY,
+    Protector,
+    describe_error,
+    execute_literal,
+    read_state,
+)
 
 #: Privileges an application account must not hold on a protected table:
 #: TRUNCATE and DROP TABLE need DROP; ALTER TABLE needs ALTER; RENAME needs both.
@@ -56,7 +61,6 @@ MESSAGE_TEMPLATE = (
 MIN_MYSQL = (5, 7, 2)
 MIN_MARIADB = (10, 2, 3)
 TRANSACTIONAL_ENGINES = frozenset({"innodb", "rocksdb", "tokudb", "ndbcluster"})
-STATE_KEY = "state"
 STATE_VERSION = 1
 
 ER_DBACCESS_DENIED = 1044
@@ -298,14 +302,7 @@ class MySQLProtector(Protector):
     def _read_state(self, conn: Connection, quoting: Quoting) -> dict[str, Any] | None:
         if not self._meta_exists(conn):
             return None
-        value = conn.execute(
-            sa.text(f"SELECT value FROM {quoting.ident(META_TABLE)} WHERE name = :name"),
-            {"name": STATE_KEY},
-        ).scalar()
-        if value is None:
-            return None
-        state: dict[str, Any] = json.loads(str(value))
-        return state
+        return read_state(conn, quoting.ident(META_TABLE))
 
     def _show_grants(self, conn: Connection, account: Account, quoting: Quoting) -> list[str]:
         """``SHOW GRANTS FOR`` the account; a missing account is a usage error."""

@@ -13,7 +13,6 @@ All SQL for SQLite protection lives in this module.
 from __future__ import annotations
 
 import copy
-import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -37,11 +36,10 @@ from migration_guard.protect import (
     dump_json,
     options_for,
 )
-from migration_guard.protect.base import Protector, describe_error
+from migration_guard.protect.base import STATE_KEY, Protector, describe_error, read_state
 
 #: One row with ``allow = 1`` lets deletes through; set and cleared in one transaction.
 BYPASS_TABLE = "migration_guard_bypass"
-STATE_KEY = "state"
 LIMITATIONS = (
     "DROP TABLE: SQLite has no privileges and no DDL triggers; dropping a table also drops "
     "its delete trigger. Keep backups (migration-guard backup) and file permissions tight",
@@ -139,14 +137,7 @@ class SQLiteProtector(Protector):
     def _read_state(self, conn: Connection) -> dict[str, Any] | None:
         if not self._has_table(conn, META_TABLE):
             return None
-        value = conn.execute(
-            sa.text(f"SELECT value FROM {quote_identifier(META_TABLE)} WHERE name = :name"),
-            {"name": STATE_KEY},
-        ).scalar()
-        if value is None:
-            return None
-        state: dict[str, Any] = json.loads(str(value))
-        return state
+        return read_state(conn, quote_identifier(META_TABLE))
 
     @staticmethod
     def _no_accounts(app_users: Sequence[Account]) -> None:
