@@ -22,14 +22,26 @@ and `migration_guard.backup`.
 """
 
 
-def _sections(command: click.Command, path: list[str]) -> list[str]:
-    context = click.Context(command, info_name=" ".join(path), terminal_width=100)
+def _sections(
+    command: click.Command, path: list[str], parent: click.Context | None = None
+) -> list[str]:
+    # Contexts are built as click builds them when the command runs (settings such as
+    # help_option_names are inherited from the parent), so the help reads exactly as
+    # users see it, whatever ran in this process before.
+    context = click.Context(
+        command,
+        parent=parent,
+        info_name=path[-1],
+        terminal_width=100,
+        max_content_width=100,
+        **command.context_settings,
+    )
     out = [f"\n## `{' '.join(path)}`\n", "```text", command.get_help(context).rstrip(), "```"]
     if isinstance(command, click.Group):
         for name in command.list_commands(context):
             sub = command.get_command(context, name)
             if sub is not None and not sub.hidden:
-                out.extend(_sections(sub, [*path, name]))
+                out.extend(_sections(sub, [*path, name], context))
     return out
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.engine import URL, Connection
 
 from migration_guard.config import Config
-from migration_guard.errors import UsageError
+from migration_guard.errors import ConfigError, UsageError
 from migration_guard.protect import (
     PROTECTORS,
     Account,
@@ -124,9 +124,33 @@ def _patterns(config: Config, protect: Sequence[str]) -> list[str]:
     return patterns
 
 
-def _accounts(app_users: Sequence[str | Account]) -> list[Account]:
+PROTECT_KEYS = ("app_users",)
+
+
+def configured_app_users(config: Config) -> tuple[str, ...]:
+    """``app_users`` of ``[tool.migration_guard.protect]``: the default for ``--app-user``."""
+    section = config.sections.get("protect", {})
+    unknown = sorted(set(section) - set(PROTECT_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r} in [tool.migration_guard.protect]; "
+            f"known keys: {', '.join(PROTECT_KEYS)}",
+            key=f"protect.{unknown[0]}",
+        )
+    users = section.get("app_users", [])
+    if isinstance(users, str):
+        users = [users]
+    if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+        raise ConfigError(
+            'protect.app_users must be a list of accounts, e.g. app_users = ["app@%"]',
+            key="protect.app_users",
+        )
+    return tuple(users)
+
+
+def _accounts(config: Config, app_users: Sequence[str | Account]) -> list[Account]:
     accounts: list[Account] = []
-    for item in app_users:
+    for item in app_users or configured_app_users(config):
         account = item if isinstance(item, Account) else Account.parse(item)
         if account not in accounts:
             accounts.append(account)
@@ -150,7 +174,7 @@ def protect_install(
     """
     options = parse_table_options(config.sections.get("tables", {}))
     patterns = _patterns(config, protect)
-    accounts = _accounts(app_users)
+    accounts = _accounts(config, app_users)
     database_url = resolve_url(config, url)
     protector = protector_for(database_url)
     with _connect(database_url) as conn:
@@ -183,10 +207,12 @@ def protect_status(
                 wanted.extend(expand_patterns([pattern], live, database))
             except UsageError:
                 continue  # a configured table that does not exist yet is not drift
-        return protector.status(conn, _accounts(app_users), sorted(set(wanted)))
+        return protector.status(conn, _accounts(config, app_users), sorted(set(wanted)))
 
 
-def app_url_for(admin_url: URL, app_users: Sequence[str | Account]) -> URL | None:
+def app_url_for(
+    config: Config, admin_url: URL, app_users: Sequence[str | Account]
+) -> URL | None:
     """The application account's URL from the environment, never from argv."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -197,7 +223,7 @@ def app_url_for(admin_url: URL, app_users: Sequence[str | Account]) -> URL | Non
             return make_url(from_env)
         except ArgumentError:
             raise UsageError(f"{APP_URL_ENV} is not a SQLAlchemy URL") from None
-    accounts = _accounts(app_users)
+    accounts = _accounts(config, app_users)
     if not accounts:
         return None
     if len(accounts) > 1:
@@ -220,7 +246,7 @@ def protect_verify(
     app_url = (
         None
         if database_url.get_backend_name() == "sqlite"
-        else app_url_for(database_url, app_users)
+        else app_url_for(config, database_url, app_users)
     )
     return protector.verify(database_url, app_url)
 
@@ -237,7 +263,7 @@ def protect_remove(
     database_url = resolve_url(config, url)
     protector = protector_for(database_url)
     with _connect(database_url) as conn:
-        plan = protector.plan_remove(conn, _accounts(app_users))
+        plan = protector.plan_remove(conn, _accounts(config, app_users))
         if dry_run or not yes or plan.is_empty:
             return ProtectResult(plan, applied=False)
         notes = protector.apply(conn, plan)

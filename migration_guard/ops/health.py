@@ -507,17 +507,10 @@ def check_max_storage(context: HealthContext) -> list[CheckResult]:
 
 
 def check_protection_drift(context: HealthContext) -> list[CheckResult]:
-    """Installed protection must still match the configuration (when protection is used)."""
+    """Protection installed in the database must still be intact (triggers, grants)."""
+    from migration_guard.commands.protect import protect_status
     from migration_guard.errors import MigrationGuardError
 
-    if "protect" not in context.config.sections:
-        return [CheckResult("protection_drift", SKIPPED,
-                            "protection is not configured ([tool.migration_guard.protect])")]
-    try:
-        from migration_guard.commands.protect import protect_status  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return [CheckResult("protection_drift", SKIPPED,
-                            "protection is not available in this installation")]
     url = context.config.url or os.environ.get("MIGRATION_GUARD_URL")
     if not url:
         return [CheckResult("protection_drift", SKIPPED,
@@ -526,13 +519,16 @@ def check_protection_drift(context: HealthContext) -> list[CheckResult]:
         state = protect_status(context.config, url=url)
     except MigrationGuardError as exc:
         return [CheckResult("protection_drift", FAILED, f"cannot check protection: {exc}")]
-    except Exception as exc:
+    except Exception as exc:  # a crashing check must fail, never pass
         return [CheckResult("protection_drift", FAILED,
                             f"cannot check protection: {type(exc).__name__}")]
-    if getattr(state, "drifted", False):
-        details = [str(d) for d in getattr(state, "drift", []) or []]
-        details += [f"table {getattr(t, 'name', t)}: drifted"
-                    for t in getattr(state, "tables", []) or [] if getattr(t, "drifted", False)]
+    if not state.installed:
+        return [CheckResult("protection_drift", SKIPPED,
+                            "protection is not installed (`migration-guard protect install`)")]
+    if state.drifted:
+        details = list(state.drift) + [
+            f"table {table.table}: drifted" for table in state.tables if table.drifted
+        ]
         return [CheckResult("protection_drift", FAILED,
                             "the installed protection differs from the configuration; run "
                             "`migration-guard protect status`", details=details)]

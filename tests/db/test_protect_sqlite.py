@@ -146,3 +146,41 @@ def test_bad_input(database: Path) -> None:
         protect_install(_config("customers"), url=_url(database), app_users=["app"])
     with pytest.raises(UsageError, match="does not exist"):
         protect_install(_config("customers"), url=_url(database.with_name("missing.db")))
+
+
+def test_monitor_reports_protection_drift(
+    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from migration_guard.ops.health import check_protection_drift, run_checks
+
+    config = Config(
+        protected_tables=("customers",), url=_url(database), backup_dir=str(tmp_path / "bk")
+    )
+    _, results = run_checks(config, names=["protection_drift"])
+    [skipped] = [r for r in results if r.check == "protection_drift"]
+    assert "not installed" in skipped.summary
+
+    protect_install(config, yes=True)
+    _, results = run_checks(config, names=["protection_drift"])
+    assert [r.status for r in results if r.check == "protection_drift"] == ["ok"]
+
+    conn = sqlite3.connect(database)
+    conn.execute("DROP TRIGGER mg_guard_customers_bd")
+    conn.commit()
+    conn.close()
+    context, results = run_checks(config, names=["protection_drift"])
+    [failed] = [r for r in results if r.check == "protection_drift"]
+    assert failed.status == "failed"
+    assert any("customers" in detail for detail in failed.details)
+    # the check alone gives the same verdict as the monitor run
+    assert [r.status for r in check_protection_drift(context)] == ["failed"]
+
+
+def test_app_users_come_from_the_protect_section(tmp_path: Path) -> None:
+    from migration_guard.commands.protect import configured_app_users
+    from migration_guard.errors import ConfigError
+
+    config = Config(sections={"protect": {"app_users": ["app@%", "worker"]}})
+    assert configured_app_users(config) == ("app@%", "worker")
+    with pytest.raises(ConfigError, match="known keys: app_users"):
+        configured_app_users(Config(sections={"protect": {"app_user": "x"}}))
