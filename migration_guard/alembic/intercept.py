@@ -59,7 +59,7 @@ def batch_temp_table(table: str) -> str:
 
 def approval_matches(approved: Collection[tuple[str, str]], rule: str, table: str | None) -> bool:
     """Whether ``(rule, table)`` is approved; ``*`` in an approval matches any table."""
-    lowered = (table or "").lower()
+    lowered = (table or "*").lower()
     return (rule, lowered) in approved or (rule, "*") in approved
 
 
@@ -178,26 +178,23 @@ class StatementInterceptor:
         record: ExecutedStatement,
     ) -> None:
         if operation.kind is OpKind.UNANALYZABLE:
-            self.notes.append(
-                f"could not analyse a statement at run time ({operation.reason or 'unknown'}): "
-                f"{_preview(sql, 120)}"
-            )
-            return
+            # Fail closed, as the static check does: a statement whose target cannot be
+            # known (dynamic SQL) or that touches a protected table runs only if approved.
+            finding = self._violation(operation, file, line)
+            if finding is None:
+                self.notes.append(
+                    f"could not analyse a statement at run time ({operation.reason or 'unknown'}):"
+                    f" {_preview(sql, 120)}"
+                )
+                return
+            self._block(finding, sql, file, line, record)
         if operation.table is None or operation.kind in _READ_KINDS:
             return
         table = operation.table.name
         lowered = table.lower()
         finding = self._violation(operation, file, line)
         if finding is not None:
-            record.blocked = True
-            message = (
-                f"blocked before it reached the server: {finding.rule} on protected table "
-                f"{finding.table!r}, which the plan did not approve"
-                + (f" ({file}:{line})" if file else "")
-                + f": {_preview(sql, 200)}"
-            )
-            self.blocked = BlockedStatement(message, finding, _preview(sql, 2000))
-            raise self.blocked
+            self._block(finding, sql, file, line, record)
         if operation.kind is OpKind.CREATE_TABLE:
             if lowered not in self.existing_tables:
                 self.created.add(lowered)
@@ -209,21 +206,40 @@ class StatementInterceptor:
         self.touched.add(lowered)
         self._cover(lowered)
 
+    def _block(
+        self,
+        finding: Finding,
+        sql: str,
+        file: str | None,
+        line: int | None,
+        record: ExecutedStatement,
+    ) -> None:
+        record.blocked = True
+        target = f"protected table {finding.table!r}" if finding.table else "an unknown target"
+        message = (
+            f"blocked before it reached the server: {finding.rule} on {target}, "
+            "which the plan did not approve"
+            + (f" ({file}:{line})" if file else "")
+            + f": {_preview(sql, 200)}"
+        )
+        self.blocked = BlockedStatement(message, finding, _preview(sql, 2000))
+        raise self.blocked
+
     def _violation(
         self, operation: Operation, file: str | None, line: int | None
     ) -> Finding | None:
         """The first unapproved error-level finding of ``operation``, if any."""
         from migration_guard.analysis.rules import RuleContext, rules_for_kind
 
-        assert operation.table is not None
-        lowered = operation.table.name.lower()
-        if lowered in self.created and lowered not in self.existing_tables:
-            return None  # made by this run: nothing that existed before can be lost
-        if (
-            operation.kind is OpKind.DROP_TABLE
-            and batch_temp_table(lowered) in self.created
-        ):
-            return None
+        if operation.table is not None:
+            lowered = operation.table.name.lower()
+            if lowered in self.created and lowered not in self.existing_tables:
+                return None  # made by this run: nothing that existed before can be lost
+            if (
+                operation.kind is OpKind.DROP_TABLE
+                and batch_temp_table(lowered) in self.created
+            ):
+                return None
         context = RuleContext(dialect=self.dialect, protected=self.protected)
         for rule in rules_for_kind(operation.kind):
             try:
@@ -239,12 +255,12 @@ class StatementInterceptor:
                     )
                 if severity is not Severity.ERROR:
                     continue
-                if approval_matches(self.approved, rule.id, table_ref.name):
+                if approval_matches(self.approved, rule.id, table_ref.name if table_ref else None):
                     continue
                 return Finding(
                     rule=rule.id,
                     severity=severity,
-                    table=table_ref.qualified,
+                    table=table_ref.qualified if table_ref else None,
                     file=file or RUNTIME_FILE,
                     line=line or 1,
                     column=1,

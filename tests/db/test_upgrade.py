@@ -265,6 +265,34 @@ def downgrade():
     assert project.snapshot() == before
 
 
+def test_runtime_dynamic_sql_is_blocked_fail_closed(project: Project) -> None:
+    # A procedure call built at run time: its target cannot be known, so the guard
+    # refuses it unless approved, exactly as the static check fails closed.
+    project.add_revision(
+        "r2",
+        "r1",
+        '''
+def upgrade():
+    op.add_column("customers", sa.Column("points", sa.Integer, nullable=True))
+    names = [row[0] for row in op.get_bind().execute(sa.text("SELECT 'purge_all'"))]
+    for name in names:
+        op.execute("CALL " + name + "()")
+
+
+def downgrade():
+    pass
+''',
+    )
+    before = project.snapshot()
+    result = upgrade(project.config(), alembic_config=str(project.ini), yes=True)
+    assert result.outcome == "restored"
+    assert result.blocked is not None
+    assert result.blocked["rule"] == "unanalyzable"
+    assert "an unknown target" in (result.error or "")
+    assert result.restore is not None and result.restore.ok, result.restore
+    assert project.snapshot() == before
+
+
 def test_downgrade_is_guarded_too(project: Project) -> None:
     _chain(project)
     assert upgrade(project.config(), alembic_config=str(project.ini), yes=True).ok
