@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL
 
 from migration_guard.config import Config
 from migration_guard.errors import ConfigError, UsageError
@@ -61,27 +60,6 @@ def protector_for(url: URL) -> Protector:
     """The protector for ``url``'s dialect; unsupported dialects are a usage error."""
     protector_class = PROTECTORS.get(url.get_backend_name())
     return protector_class()
-
-
-@contextmanager
-def _connect(url: URL) -> Iterator[Connection]:
-    from migration_guard.dialects.base import connect_engine
-
-    if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database in ("", ":memory:") or not os.path.isfile(database):
-            raise UsageError(
-                f"SQLite database {database or '(in-memory)'} does not exist; "
-                "protect works on an existing database file"
-            )
-    engine = connect_engine(url)
-    try:
-        with engine.connect() as conn:
-            if url.get_backend_name() != "sqlite":
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
-    finally:
-        engine.dispose()
 
 
 def expand_patterns(
@@ -177,7 +155,7 @@ def protect_install(
     accounts = _accounts(config, app_users)
     database_url = resolve_url(config, url)
     protector = protector_for(database_url)
-    with _connect(database_url) as conn:
+    with protector.connect(database_url) as conn:
         database = protector.database_name(conn)
         tables = expand_patterns(patterns, protector.list_tables(conn), database)
         plan = protector.plan_install(conn, tables, accounts, options)
@@ -198,7 +176,7 @@ def protect_status(
     database_url = resolve_url(config, url)
     protector = protector_for(database_url)
     patterns = list(config.protected_tables) + list(protect)
-    with _connect(database_url) as conn:
+    with protector.connect(database_url) as conn:
         live = protector.list_tables(conn)
         database = protector.database_name(conn)
         wanted: list[str] = []
@@ -243,11 +221,7 @@ def protect_verify(
     """Attempt the refused operations as the application account; harmless either way."""
     database_url = resolve_url(config, url)
     protector = protector_for(database_url)
-    app_url = (
-        None
-        if database_url.get_backend_name() == "sqlite"
-        else app_url_for(config, database_url, app_users)
-    )
+    app_url = app_url_for(config, database_url, app_users) if protector.uses_accounts else None
     return protector.verify(database_url, app_url)
 
 
@@ -262,7 +236,7 @@ def protect_remove(
     """Drop the guard triggers and restore the grants recorded at install."""
     database_url = resolve_url(config, url)
     protector = protector_for(database_url)
-    with _connect(database_url) as conn:
+    with protector.connect(database_url) as conn:
         plan = protector.plan_remove(conn, _accounts(config, app_users))
         if dry_run or not yes or plan.is_empty:
             return ProtectResult(plan, applied=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -62,6 +63,20 @@ class Protector(abc.ABC):
     """Installs, checks, proves and removes protection for one kind of database."""
 
     dialect: ClassVar[str]
+    #: Whether the database has accounts whose privileges the guard manages.
+    uses_accounts: ClassVar[bool] = True
+
+    @contextmanager
+    def connect(self, url: URL) -> Iterator[Connection]:
+        """An autocommit connection: every plan step takes effect (or is undone) alone."""
+        from migration_guard.dialects.base import connect_engine
+
+        engine = connect_engine(url)
+        try:
+            with engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        finally:
+            engine.dispose()
 
     @abc.abstractmethod
     def database_name(self, conn: Connection) -> str:

@@ -13,6 +13,7 @@ All SQL for SQLite protection lives in this module.
 from __future__ import annotations
 
 import copy
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -108,6 +109,23 @@ class SQLiteProtector(Protector):
     """Delete triggers for SQLite files."""
 
     dialect: ClassVar[str] = "sqlite"
+    uses_accounts: ClassVar[bool] = False
+
+    @contextmanager
+    def connect(self, url: URL) -> Iterator[Connection]:
+        """A plain connection to an existing file: protecting a new empty file is a typo."""
+        database = url.database or ""
+        if database in ("", ":memory:") or not os.path.isfile(database):
+            raise UsageError(
+                f"SQLite database {database or '(in-memory)'} does not exist; "
+                "protect works on an existing database file"
+            )
+        engine = connect_engine(url)
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
 
     def database_name(self, conn: Connection) -> str:
         row = conn.exec_driver_sql("PRAGMA database_list").fetchone()
