@@ -9,7 +9,8 @@ about 300 MB, made with MariaDB's ``seq_1_to_N`` engine) is dumped by:
 - raw ``mysqldump --single-transaction > file`` (target: <= 1.3x);
 
 and restored by ``migration-guard restore`` vs ``mariadb db < plain.sql``
-(target: <= 1.0x). Medians of ``--repeat`` runs.
+(target: <= 1.0x). Medians of ``--repeat`` runs. The guard's backup at zstd level 1
+(instead of the default 3) is timed beside, for information.
 
 Fairness: every command is a whole process (start-up counts on every side);
 after one untimed warm-up of each backup command the commands run round-robin,
@@ -33,6 +34,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -171,13 +173,36 @@ class TreeSampler(threading.Thread):
         )
 
 
+def server_cpu_seconds() -> float:
+    """CPU time the local MariaDB server has used so far (0 when it is not visible)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)
+        except OSError:
+            continue
+        if fields[0].endswith("(mariadbd") or fields[0].endswith("(mysqld"):
+            values = fields[1].split()
+            return (int(values[11]) + int(values[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 @dataclass
 class Run:
-    """One timed process tree: wall seconds, output, and the per-process peaks."""
+    """One timed process tree: wall seconds, CPU seconds, output, per-process peaks."""
 
     seconds: float
     stdout: str
     sampler: TreeSampler
+    client_cpu: float
+    server_cpu: float
 
     def rss_of_root(self) -> int:
         return self.sampler.peak_of(lambda pid, _name: pid == self.sampler.root)
@@ -188,6 +213,8 @@ class Run:
 
 def timed(command: str | list[str], env: dict[str, str]) -> Run:
     """Run one command (a shell pipeline when a string), failing loudly on a bad exit."""
+    server_before = server_cpu_seconds()
+    children_before = children_cpu_seconds()
     start = time.perf_counter()
     process = subprocess.Popen(
         command,
@@ -201,12 +228,14 @@ def timed(command: str | list[str], env: dict[str, str]) -> Run:
     stdout, stderr = process.communicate()
     elapsed = time.perf_counter() - start
     sampler.stop()
+    client_cpu = children_cpu_seconds() - children_before
+    server_cpu = server_cpu_seconds() - server_before
     if process.returncode != 0:
         raise SystemExit(
             f"benchmark command failed ({process.returncode}): {command}\n"
             + stderr.decode(errors="replace")[-2000:]
         )
-    return Run(elapsed, stdout.decode(errors="replace"), sampler)
+    return Run(elapsed, stdout.decode(errors="replace"), sampler, client_cpu, server_cpu)
 
 
 @dataclass
@@ -214,16 +243,27 @@ class Series:
     """The samples of one benchmark side."""
 
     seconds: list[float] = field(default_factory=list)
+    client_cpu: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)
     rss: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, run: Run, **rss: int) -> None:
         self.seconds.append(run.seconds)
+        self.client_cpu.append(run.client_cpu)
+        self.server_cpu.append(run.server_cpu)
         for name, value in rss.items():
             self.rss.setdefault(name, []).append(value)
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+    def cpu(self) -> dict[str, float]:
+        """Median CPU seconds of the command's processes and of the database server."""
+        return {
+            "client": round(statistics.median(self.client_cpu), 2),
+            "server": round(statistics.median(self.server_cpu), 2),
+        }
 
     def peak_mb(self, name: str) -> float:
         return round(max(self.rss.get(name, [0])) / 1e6, 1)
@@ -293,7 +333,9 @@ def main() -> None:
                 f"> {work}/plan.sql.gz.enc"
             )
             raw_dump = f"{dumper()} {admin} --single-transaction {source} > {work}/raw.sql"
-            guard, plan, raw = Series(), Series(), Series()
+            # For information only: the same backup at zstd level 1 instead of the default 3.
+            guard_level1 = [*guard_backup, "--level", "1"]
+            guard, plan, raw, level1 = Series(), Series(), Series(), Series()
             manifests: list[dict[str, object]] = []
             dump_names = ("mariadb-dump", "mysqldump")
             for warm in (True, *([False] * args.repeat)):
@@ -308,6 +350,9 @@ def main() -> None:
                 run = timed(raw_dump, env)
                 if not warm:
                     raw.add(run, dump=run.rss_named(*dump_names))
+                run = timed(guard_level1, env)
+                if not warm:
+                    level1.add(run, guard=run.rss_of_root())
             backup_id = str(manifests[-1]["id"])
             artifact = manifests[-1]["artifact"]
             assert isinstance(artifact, dict)
@@ -317,6 +362,10 @@ def main() -> None:
                 backup_raw_mysqldump_s=round(raw.median, 2),
                 backup_ratio_vs_plan=round(guard.median / plan.median, 2),
                 backup_ratio_vs_raw=round(guard.median / raw.median, 2),
+                backup_guard_level1_s=round(level1.median, 2),
+                backup_guard_level1_ratio_vs_raw=round(level1.median / raw.median, 2),
+                backup_cpu_s={"guard": guard.cpu(), "guard level 1": level1.cpu(),
+                              "plan pipeline": plan.cpu(), "raw mysqldump": raw.cpu()},
                 backup_guard_samples_s=[round(s, 2) for s in guard.seconds],
                 backup_plan_samples_s=[round(s, 2) for s in plan.seconds],
                 backup_raw_samples_s=[round(s, 2) for s in raw.seconds],
@@ -353,6 +402,7 @@ def main() -> None:
                 restore_guard_s=round(restore_guard.median, 2),
                 restore_plain_client_s=round(restore_plain.median, 2),
                 restore_ratio=round(restore_guard.median / restore_plain.median, 2),
+                restore_cpu_s={"guard": restore_guard.cpu(), "plain": restore_plain.cpu()},
                 restore_guard_samples_s=[round(s, 2) for s in restore_guard.seconds],
                 restore_plain_samples_s=[round(s, 2) for s in restore_plain.seconds],
                 restore_peak_rss_guard_mb=restore_guard.peak_mb("guard"),

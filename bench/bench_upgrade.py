@@ -322,6 +322,7 @@ def fill_accounts(database: str) -> None:
         f"FROM seq_1_to_{ACCOUNTS_ROWS}",
         database,
     )
+    sql("ANALYZE TABLE accounts", database)
     sql("DELETE FROM alembic_version", database)
     sql("INSERT INTO alembic_version VALUES ('r000')", database)
 
@@ -341,7 +342,6 @@ def fill_history(database: str, rows: int) -> None:
         f"'2026-01-01' + INTERVAL seq SECOND FROM seq_1_to_{rows}",
         database,
     )
-    sql("ANALYZE TABLE history, accounts", database)
 
 
 def table_sizes(database: str) -> dict[str, int]:
@@ -378,6 +378,7 @@ def safety_backup(work: Path, history_rows: int, repeat: int) -> dict[str, objec
         sql("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)", name)
         fill_history(name, history_rows)
         fill_accounts(name)
+        sql("ANALYZE TABLE history", name)
         sizes = table_sizes(name)
 
         def reset() -> None:

@@ -153,7 +153,7 @@ class StatementInterceptor:
 
     # -- policy ----------------------------------------------------------------------
     def _operations(self, sql: str, parameters: Any) -> Iterable[Operation]:
-        from migration_guard.analysis.parse import parse_statement
+        from migration_guard.analysis.analyzer import operations_of
         from migration_guard.analysis.splitter import split_sql
 
         text = _PLACEHOLDER.sub("NULL", sql) if parameters else sql
@@ -164,10 +164,7 @@ class StatementInterceptor:
         except Exception:  # never let the guard's parser break a migration by itself
             statements = [Statement(sql=text, file=RUNTIME_FILE, line=1, unit=RUNTIME_FILE)]
         for statement in statements:
-            try:
-                yield from parse_statement(statement, self.dialect)
-            except Exception as exc:
-                yield Operation(OpKind.UNANALYZABLE, statement, reason=type(exc).__name__)
+            yield from operations_of(statement, self.dialect)
 
     def _judge(
         self,

@@ -507,7 +507,6 @@ class GuardSession:
                 self.url, timeout=self.settings.lock_timeout if timeout is None else timeout
             )
             self._recover_interrupted_runs()
-            _check_protection(self)
         heads = list(context.get_current_heads())
         self.pre_heads = heads
         self.result.from_heads = heads
@@ -523,26 +522,28 @@ class GuardSession:
         dialect = _analysis_dialect(connection)
         report, statements = self._check(environment, steps, dialect)
         self._approve(report)
+        # One connection of the guard's own for everything it reads before the run:
+        # every new connection costs a round of authentication on a real server.
         with self._connection() as conn:
+            if not self.options.dry_run:
+                _check_protection(self, conn)
             live = self.ops.list_tables(conn)
-        self.pre_tables = live
-        scope = self._scope(statements, live, dialect)
-        take_backup = self.backup_mode == "always" or (
-            self.backup_mode == "destructive" and bool(report.findings)
-        )
-        self.result.backup_planned = take_backup
-        self.result.backup_full = self.backup_full
-        self.result.backup_tables = scope
-        if self.options.dry_run:
-            if take_backup:
-                with self._connection() as conn:
+            self.pre_tables = live
+            scope = self._scope(statements, live, dialect)
+            take_backup = self.backup_mode == "always" or (
+                self.backup_mode == "destructive" and bool(report.findings)
+            )
+            self.result.backup_planned = take_backup
+            self.result.backup_full = self.backup_full
+            self.result.backup_tables = scope
+            if self.options.dry_run:
+                if take_backup:
                     sizes = self.ops.table_stats(conn, scope)
-                known = [s.size_bytes for s in sizes.values() if s.size_bytes is not None]
-                self.result.estimated_backup_bytes = sum(known) if known else None
-            self.result.outcome = "dry-run"
-            raise _DryRunComplete()
-        self._confirm(report)
-        with self._connection() as conn:
+                    known = [s.size_bytes for s in sizes.values() if s.size_bytes is not None]
+                    self.result.estimated_backup_bytes = sum(known) if known else None
+                self.result.outcome = "dry-run"
+                raise _DryRunComplete()
+            self._confirm(report)
             stats = self.ops.table_stats(conn, scope)
         self.pre_stats = {name: _stats_dict(value) for name, value in stats.items()}
         if take_backup and scope:
@@ -1213,27 +1214,16 @@ def _translate(error: BaseException) -> BaseException:
     return error
 
 
-def _check_protection(session: GuardSession) -> None:
-    """Hook point: warn on drift of the in-database protection when it is installed.
-
-    ``migration_guard.commands.protect.protect_status(config, url=...)`` is used when it
-    exists; any problem with it is a note, never a reason to stop the run.
-    """
-    import importlib
+def _check_protection(session: GuardSession, conn: Connection) -> None:
+    """Warn, never stop, when the in-database protection is installed and has drifted."""
+    from migration_guard.commands.protect import protect_status
 
     try:
-        protect_command = importlib.import_module("migration_guard.commands.protect")
-    except ImportError:
-        return
-    status_function = getattr(protect_command, "protect_status", None)
-    if status_function is None or session.url is None:
-        return
-    try:
-        status = status_function(session.config, url=session.url)
+        status = protect_status(session.config, url=session.url, connection=conn)
     except Exception as exc:  # the guard must not depend on the protection being healthy
         session.result.notes.append(f"could not check the protection status: {_describe(exc)}")
         return
-    if getattr(status, "installed", False) and getattr(status, "drifted", False):
+    if status.installed and status.drifted:
         session.result.notes.append(
             "warning: the in-database protection has drifted from its configuration; "
             "run `migration-guard protect status` for details"

@@ -21,7 +21,7 @@ from migration_guard.analysis.rules import Rule, RuleContext, Violation, get_rul
 from migration_guard.analysis.suppress import apply_suppressions
 from migration_guard.config import ProtectedTables
 
-__all__ = ["analyze", "analyze_sql"]
+__all__ = ["analyze", "analyze_sql", "operations_of"]
 
 STATEMENT_PREVIEW = 500
 UNANALYZABLE_RULE = "unanalyzable"
@@ -69,7 +69,9 @@ def _internal_failure(statement: Statement, what: str, error: BaseException) -> 
     )
 
 
-def _operations(statement: Statement, dialect: str) -> list[Operation]:
+def operations_of(statement: Statement, dialect: str) -> list[Operation]:
+    """What ``statement`` does: known operations, else the quick path, else the full
+    parser. Never raises: a parser failure is an ``UNANALYZABLE`` operation."""
     if statement.known_operations:
         return list(statement.known_operations)
     quick = quick_operations(statement, dialect)
@@ -129,7 +131,7 @@ def analyze(
     for statement in _safe_iter(statements, findings):
         count += 1
         files.setdefault(statement.file, None)
-        for operation in _operations(statement, dialect):
+        for operation in operations_of(statement, dialect):
             for rule in rules_for_kind(operation.kind):
                 try:
                     violations = list(rule.check(operation, context))

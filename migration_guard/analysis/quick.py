@@ -36,13 +36,17 @@ _LITERAL = r"(?:-?\d+(?:\.\d+)?|'[^'\\]*')"
 _VALUE = rf"(?:{_LITERAL}|NULL)"
 _ROW = rf"\(\s*{_VALUE}(?:\s*,\s*{_VALUE})*\s*\)"
 _NAMES = rf"\(\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\)"
+_COLUMN = rf"(?:{_NAME}\.)?{_NAME}"
 _COMPARE = r"(?:=|<>|!=|<=|>=|<|>)"
-_KEYED_WHERE = rf"WHERE\s+(?P<key>{_NAME})\s*{_COMPARE}\s*{_LITERAL}"
+_KEYED_WHERE = (
+    rf"WHERE\s+(?:(?P<qualifier>{_NAME})\.)?(?P<key>{_NAME})\s*{_COMPARE}\s*{_LITERAL}"
+)
 
 #: Compiled on first use: compiling them all costs a short check's start-up ~10 ms.
 _PATTERN_SOURCES: dict[str, tuple[str, int]] = {
     "INSERT": (
-        rf"INSERT\s+INTO\s+{_TABLE}\s*(?:{_NAMES}\s*)?VALUES\s*{_ROW}(?:\s*,\s*{_ROW})*",
+        rf"INSERT\s+INTO\s+{_TABLE}\s*(?:{_NAMES}\s*)?VALUES\s*{_ROW}(?:\s*,\s*{_ROW})*"
+        rf"(?:\s+RETURNING\s+{_COLUMN}(?:\s*,\s*{_COLUMN})*)?",
         re.I,
     ),
     "COMMENT": (rf"COMMENT\s+ON\s+TABLE\s+{_TABLE}\s+IS\s+'[^'\\]*'", re.I),
@@ -397,6 +401,12 @@ def _create_table(reader: _Reader, statement: Statement, family: str) -> list[Op
     columns: list[ColumnDef] = []
     while True:
         key = reader.word()
+        if key == "CONSTRAINT":  # a named table constraint: the name changes nothing
+            reader.take()
+            reader.name()
+            key = reader.word()
+            if key not in _TABLE_CONSTRAINTS:
+                raise _Unrecognised
         if key in _TABLE_CONSTRAINTS:
             reader.expect(*_TABLE_CONSTRAINTS[key])
             reader.names()

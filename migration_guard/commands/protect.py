@@ -7,13 +7,14 @@ layer over them. Protected tables are ``config.protected_tables`` plus
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 
 from migration_guard.config import Config
 from migration_guard.errors import ConfigError, UsageError
@@ -171,12 +172,22 @@ def protect_status(
     url: str | URL | None = None,
     app_users: Sequence[str | Account] = (),
     protect: Sequence[str] = (),
+    connection: Connection | None = None,
 ) -> ProtectStatus:
-    """Per protected table: trigger intact, privilege guard per account, drift."""
+    """Per protected table: trigger intact, privilege guard per account, drift.
+
+    ``connection`` reuses a caller's open connection to the same database (the
+    upgrade guard checks the status on its own connection).
+    """
     database_url = resolve_url(config, url)
     protector = protector_for(database_url)
     patterns = list(config.protected_tables) + list(protect)
-    with protector.connect(database_url) as conn:
+    opened = (
+        contextlib.nullcontext(connection)
+        if connection is not None
+        else protector.connect(database_url)
+    )
+    with opened as conn:
         live = protector.list_tables(conn)
         database = protector.database_name(conn)
         wanted: list[str] = []

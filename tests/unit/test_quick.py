@@ -38,6 +38,11 @@ HARMLESS = [
     "UPDATE t1 SET name = 'x' WHERE id = 4;",
     "DELETE FROM app.t2 WHERE id < 6 ;  ",
     "ALTER TABLE t0 RENAME COLUMN note_8 TO remark_8;",
+    # Alembic's own version-table bookkeeping, as SQLAlchemy renders it
+    "UPDATE alembic_version SET version_num='r001' WHERE alembic_version.version_num = 'r000'",
+    "INSERT INTO alembic_version (version_num) VALUES ('r000') RETURNING version_num",
+    "INSERT INTO alembic_version (version_num) VALUES ('r0') RETURNING alembic_version.version_num",
+    "DELETE FROM alembic_version WHERE alembic_version.version_num = 'r009'",
 ]
 
 
@@ -187,6 +192,11 @@ COLUMN_STATEMENTS = [
         DIALECTS,
     ),
     ("CREATE TABLE t (a int8, b bigserial, c smallserial)", ("postgresql",)),
+    (
+        "CREATE TABLE alembic_version (\n\tversion_num VARCHAR(32) NOT NULL, \n\t"
+        "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n)",
+        DIALECTS,
+    ),
 ]
 
 
@@ -250,7 +260,7 @@ def test_every_listed_type_spelling_agrees_in_every_dialect(spelling: str) -> No
         "CREATE TABLE t (c int) -- comment",
         "CREATE TABLE t (c int /* ; */)",
         "CREATE TABLE t (key int)",
-        "CREATE TABLE t (c int, CONSTRAINT pk PRIMARY KEY (c))",
+        "CREATE TABLE t (c int, CONSTRAINT CHECK (c > 0))",
         "CREATE TABLE t AS SELECT 1",
         "CREATE TABLE t (LIKE u)",
         "CREATE TABLE t ()",
@@ -417,6 +427,10 @@ def _column_candidates(draw: st.DrawFn) -> str:
                 ", UNIQUE (c, name)",
                 ", FOREIGN KEY (c) REFERENCES u(id)",
                 ", CONSTRAINT k PRIMARY KEY (c)",
+                ", CONSTRAINT fk FOREIGN KEY (c) REFERENCES u(id)",
+                ", CONSTRAINT uq UNIQUE (c)",
+                ", CONSTRAINT ck CHECK (c > 0)",
+                ", CONSTRAINT PRIMARY KEY (c)",
                 ", KEY (c)",
             ]
         )
