@@ -448,6 +448,16 @@ class GuardSession:
         from migration_guard.dialects.base import connect_engine
 
         assert self.url is not None
+        lock_connection = self.lock.connection if self.lock is not None else None
+        if lock_connection is not None:
+            # The lock's dedicated connection serves the guard's reads: no second login.
+            try:
+                yield lock_connection
+                lock_connection.commit()
+            except BaseException:
+                lock_connection.rollback()
+                raise
+            return
         engine = connect_engine(self.url)
         try:
             with engine.begin() as conn:

@@ -155,10 +155,15 @@ def run_sql(conn: Connection, sql: str) -> Any:
 class HeldLock(abc.ABC):
     """A migration lock held by this process; :meth:`release` gives it back."""
 
-    def __init__(self, name: str, description: str) -> None:
+    def __init__(
+        self, name: str, description: str, connection: Connection | None = None
+    ) -> None:
         self.name = name
         #: Where the lock lives, for messages (``GET_LOCK('...')``, a lock file...).
         self.description = description
+        #: The dedicated connection a server-side lock lives on (None for a lock file).
+        #: The holder may run its own short reads on it instead of opening another.
+        self.connection = connection
         self.released = False
 
     @abc.abstractmethod

@@ -378,7 +378,7 @@ def mysql_lock_name(name: str, database: str) -> str:
 
 class _MySQLLock(HeldLock):
     def __init__(self, name: str, conn: Connection, engine: Engine) -> None:
-        super().__init__(name, f"GET_LOCK('{name}')")
+        super().__init__(name, f"GET_LOCK('{name}')", conn)
         self._conn = conn
         self._engine = engine
 
