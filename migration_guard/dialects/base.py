@@ -85,13 +85,13 @@ class DialectOps(abc.ABC):
     def admin_url(self, url: URL) -> URL:
         """A URL for the same server that does not need ``url``'s database to exist."""
 
-    @abc.abstractmethod
     def database_name(self, url: URL) -> str:
         """The database (or file) ``url`` points at."""
+        return url.database or ""
 
-    @abc.abstractmethod
     def scratch_url(self, url: URL, name: str) -> URL:
         """``url`` pointed at another database called ``name`` on the same server."""
+        return url.set(database=name)
 
     @abc.abstractmethod
     def create_database(

@@ -315,12 +315,6 @@ class MySQLDialectOps(DialectOps):
     def admin_url(self, url: URL) -> URL:
         return url.set(database="")
 
-    def database_name(self, url: URL) -> str:
-        return url.database or ""
-
-    def scratch_url(self, url: URL, name: str) -> URL:
-        return url.set(database=name)
-
     def create_database(
         self,
         admin_conn: Connection | None,

@@ -159,12 +159,6 @@ class PostgreSQLDialectOps(DialectOps):
     def admin_url(self, url: URL) -> URL:
         return url.set(database="postgres")
 
-    def database_name(self, url: URL) -> str:
-        return url.database or ""
-
-    def scratch_url(self, url: URL, name: str) -> URL:
-        return url.set(database=name)
-
     def create_database(
         self,
         admin_conn: Connection | None,

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
 import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, BinaryIO, ClassVar
 
@@ -344,8 +345,14 @@ class MysqldumpBackend(Backend):
         return command
 
     @staticmethod
-    def restore_command(tool: str, defaults_file: Path, database: str) -> list[str]:
-        """The argv of a restore; ``--defaults-extra-file`` must come first."""
+    def restore_command(
+        tool: str, defaults_file: Path, database: str, *, unbuffered: bool = False
+    ) -> list[str]:
+        """The argv of a restore; ``--defaults-extra-file`` must come first.
+
+        ``unbuffered`` makes the client flush its output after every statement,
+        which the parallel restore needs to see its barrier markers in time.
+        """
         return [
             tool,
             f"--defaults-extra-file={defaults_file}",
@@ -353,6 +360,7 @@ class MysqldumpBackend(Backend):
             "--default-character-set=utf8mb4",
             "--max-allowed-packet=1G",
             "--batch",
+            *(["--unbuffered"] if unbuffered else []),
             "--",
             database,
         ]
@@ -420,8 +428,12 @@ class MysqldumpBackend(Backend):
         else:
             chunks = filter_tables(iter_lines(counted), tables)
         with client_defaults_file(url) as defaults_file:
-            command = self.restore_command(tool, defaults_file, database)
-            _run_restore(command, url, chunks)
+            if stream_format == "mysql-sql":
+                command = self.restore_command(tool, defaults_file, database, unbuffered=True)
+                _run_parallel_restore(command, url, chunks)
+            else:
+                command = self.restore_command(tool, defaults_file, database)
+                _run_restore(command, url, chunks)
 
 
 def _float_warnings(columns: Sequence[str]) -> list[str]:
