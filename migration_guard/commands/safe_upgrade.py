@@ -9,6 +9,7 @@ with a proof. See docs/upgrade.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from migration_guard.alembic.runner import (
     ConfirmCallback,
@@ -20,6 +21,9 @@ from migration_guard.alembic.runner import (
 )
 from migration_guard.config import Config
 from migration_guard.errors import UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 __all__ = ["RestoreReport", "UpgradeResult", "downgrade", "upgrade"]
 
@@ -38,6 +42,7 @@ def upgrade(
     backup: str | None = None,
     confirm: ConfirmCallback | None = None,
     lock_timeout: float | None = None,
+    connection: Connection | None = None,
 ) -> UpgradeResult:
     """Upgrade the database of the Alembic project to ``revision``, all or nothing.
 
@@ -50,6 +55,11 @@ def upgrade(
     :class:`~migration_guard.errors.LockTimeout` and usage errors before anything
     changed. A failure during the migration is restored; the result says so
     (``outcome`` ``restored`` or ``restore-failed``, exit code 1).
+
+    ``connection`` is handed to an ``env.py`` that follows Alembic's cookbook
+    pattern (``config.attributes["connection"]``); the guard then locks, backs up
+    and restores the database of that connection. An ``env.py`` that ignores it
+    is guarded on whatever connection it opens itself.
     """
     return _run(
         "upgrade",
@@ -65,6 +75,7 @@ def upgrade(
         backup=backup,
         confirm=confirm,
         lock_timeout=lock_timeout,
+        connection=connection,
     )
 
 
@@ -82,6 +93,7 @@ def downgrade(
     backup: str | None = None,
     confirm: ConfirmCallback | None = None,
     lock_timeout: float | None = None,
+    connection: Connection | None = None,
 ) -> UpgradeResult:
     """Downgrade to ``revision`` under the same guard as :func:`upgrade`.
 
@@ -104,6 +116,7 @@ def downgrade(
         backup=backup,
         confirm=confirm,
         lock_timeout=lock_timeout,
+        connection=connection,
     )
 
 
@@ -122,6 +135,7 @@ def _run(
     backup: str | None,
     confirm: ConfirmCallback | None,
     lock_timeout: float | None,
+    connection: Connection | None,
 ) -> UpgradeResult:
     from migration_guard.alembic.plan import load_alembic_config
 
@@ -129,6 +143,8 @@ def _run(
     if reason and not allow:
         raise UsageError("--reason goes with --allow RULE:TABLE; give the approval it explains")
     cfg = load_alembic_config(alembic_config or config.alembic_config)
+    if connection is not None:
+        cfg.attributes["connection"] = connection  # Alembic's cookbook pattern
     options = GuardOptions(
         command=command,
         target=revision,

@@ -545,3 +545,67 @@ def test_migration_guard_upgrade_with_a_guarded_env_py_guards_once(
     result = upgrade(project.config(), alembic_config=str(project.ini), yes=True, lock_timeout=2)
     assert result.outcome == "applied", result.error
     assert len(list(project.backup_dir.glob("*.manifest.json"))) == 2
+
+
+COOKBOOK_ENV = '''
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+config = context.config
+
+
+def run_migrations_online():
+    connectable = config.attributes.get("connection", None)
+    if connectable is None:
+        connectable = engine_from_config(
+            config.get_section(config.config_ini_section, {}),
+            prefix="sqlalchemy.",
+            poolclass=pool.NullPool,
+        ).connect()
+    context.configure(connection=connectable)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations_online()
+'''
+
+
+def test_cooperating_env_py_gets_the_callers_connection(project: Project) -> None:
+    """Alembic's cookbook pattern: the guard protects the database of the connection
+    it is handed, not the one alembic.ini names."""
+    import sqlalchemy as sa
+
+    (project.root / "migrations" / "env.py").write_text(COOKBOOK_ENV, encoding="utf-8")
+    ini = project.ini.read_text(encoding="utf-8")
+    project.ini.write_text(
+        ini.replace(project.url.replace("%", "%%"), "sqlite:////nonexistent/dir/never.db"),
+        encoding="utf-8",
+    )
+    assert "never.db" in project.ini.read_text(encoding="utf-8")
+    project.add_revision(
+        "r2",
+        "r1",
+        """
+def upgrade():
+    # migration-guard: allow drop-column because: notes moved to the CRM (#1234)
+    op.drop_column("customers", "notes")
+
+
+def downgrade():
+    pass
+""",
+    )
+    engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            result = upgrade(
+                project.config(), alembic_config=str(project.ini), yes=True,
+                connection=connection,
+            )
+            connection.commit()
+    finally:
+        engine.dispose()
+    assert result.outcome == "applied", result.error
+    assert result.backup_id is not None  # the approved finding made it take a backup
+    assert project.snapshot()["heads"] == ["r2"]
