@@ -38,16 +38,12 @@ class RuleInfo(Protocol):
 
 
 def available_rules() -> list[RuleInfo]:
-    """Return the rule catalogue of the analyser, or ``[]`` when it is not installed.
+    """The analyser's rule catalogue.
 
     Imported lazily: the catalogue loads every rule module, which only SARIF needs.
     """
-    try:
-        from migration_guard.analysis.rules import (  # type: ignore[import-not-found,attr-defined,unused-ignore]
-            all_rules,
-        )
-    except ImportError:
-        return []
+    from migration_guard.analysis.rules import all_rules
+
     rules: list[RuleInfo] = list(all_rules())
     return rules
 
