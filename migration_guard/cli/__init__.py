@@ -53,13 +53,7 @@ class LazyGroup(click.Group):
         import importlib
 
         module_name, _, attribute = reference.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("migration_guard"):
-                return None  # sub-command not built yet in this checkout
-            raise
-        loaded: click.Command = getattr(module, attribute)
+        loaded: click.Command = getattr(importlib.import_module(module_name), attribute)
         return loaded
 
 
