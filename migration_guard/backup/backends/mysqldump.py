@@ -177,9 +177,20 @@ class _StderrCollector(threading.Thread):
         return message
 
 
+def _error_lines(stderr: str) -> list[str]:
+    """The client's own error lines: what it echoes around them may be row data, whose
+    numbers must not read as error codes (``2003`` in a row is not "can't connect")."""
+    return [
+        line[:500]
+        for line in stderr.splitlines()
+        if line.startswith("ERROR") or "Got error" in line or ": error:" in line.lower()
+    ]
+
+
 def _tool_error(tool: str, action: str, url: URL, returncode: int, stderr: str) -> Exception:
-    detail = stderr or f"exit status {returncode}"
-    if _UNAVAILABLE_PATTERNS.search(stderr):
+    errors = _error_lines(stderr)
+    detail = "\n".join(errors[:5]) if errors else (stderr[:2000] or f"exit status {returncode}")
+    if any(_UNAVAILABLE_PATTERNS.search(line) for line in errors or stderr.splitlines()[:3]):
         return DatabaseUnavailableError(
             f"{Path(tool).name} cannot {action} {safe_url_text(url)}: {detail}. "
             "Check that the server is running and reachable and that the user, password "

@@ -1,0 +1,36 @@
+"""How the client tools' failures are classified, without a server."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from migration_guard.backup.backends.mysqldump import _tool_error
+from migration_guard.errors import BackupError, DatabaseUnavailableError
+
+URL = make_url("mysql+pymysql://app:s3cret@127.0.0.1/db")
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "ERROR 1045 (28000): Access denied for user 'app'@'localhost' (using password: YES)",
+        "mariadb-dump: Got error: 2002: \"Can't connect to server on '127.0.0.1' (115)\"",
+        "ERROR 1049 (42000): Unknown database 'db'",
+    ],
+)
+def test_connection_problems_are_database_unavailable(stderr: str) -> None:
+    error = _tool_error("/usr/bin/mariadb", "restore into", URL, 1, stderr)
+    assert isinstance(error, DatabaseUnavailableError)
+    assert "s3cret" not in str(error)
+
+
+def test_row_data_echoed_after_a_syntax_error_is_not_read_as_an_error_code() -> None:
+    stderr = (
+        "ERROR 1064 (42000) at line 12: You have an error in your SQL syntax near 'x'\n"
+        + "(1,2002,'a'),(2,2003,'b')," * 5000
+    )
+    error = _tool_error("/usr/bin/mariadb", "restore into", URL, 1, stderr)
+    assert type(error) is BackupError
+    assert "ERROR 1064" in str(error)
+    assert len(str(error)) < 1000  # the echoed rows are not repeated to the user
