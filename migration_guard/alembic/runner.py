@@ -535,10 +535,10 @@ class GuardSession:
         # One connection of the guard's own for everything it reads before the run:
         # every new connection costs a round of authentication on a real server.
         with self._connection() as conn:
-            if not self.options.dry_run:
-                _check_protection(self, conn)
             live = self.ops.list_tables(conn)
             self.pre_tables = live
+            if not self.options.dry_run:
+                _check_protection(self, conn, live)
             scope = self._scope(statements, live, dialect)
             take_backup = self.backup_mode == "always" or (
                 self.backup_mode == "destructive" and bool(report.findings)
@@ -1224,8 +1224,12 @@ def _translate(error: BaseException) -> BaseException:
     return error
 
 
-def _check_protection(session: GuardSession, conn: Connection) -> None:
+def _check_protection(session: GuardSession, conn: Connection, tables: Sequence[str]) -> None:
     """Warn, never stop, when the in-database protection is installed and has drifted."""
+    from migration_guard.protect import META_TABLE
+
+    if META_TABLE not in {table.lower() for table in tables}:
+        return  # never installed here: nothing can have drifted
     from migration_guard.commands.protect import protect_status
 
     try:

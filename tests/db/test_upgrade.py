@@ -609,3 +609,38 @@ def downgrade():
     assert result.outcome == "applied", result.error
     assert result.backup_id is not None  # the approved finding made it take a backup
     assert project.snapshot()["heads"] == ["r2"]
+
+
+def test_upgrade_warns_when_the_installed_protection_has_drifted(project: Project) -> None:
+    import sqlalchemy as sa
+
+    from migration_guard.commands.protect import protect_install
+    from migration_guard.dialects import get_dialect_ops
+
+    project.add_revision(
+        "r2",
+        "r1",
+        """
+def upgrade():
+    op.add_column("orders", sa.Column("note", sa.String(20), nullable=True))
+
+
+def downgrade():
+    pass
+""",
+    )
+    config = project.config()
+    result = upgrade(config, alembic_config=str(project.ini), yes=True, dry_run=True)
+    assert not any("drifted" in note for note in result.notes)  # nothing installed yet
+    protect_install(config, url=project.url, protect=["customers"], yes=True)
+    url = sa.engine.make_url(project.url)
+    ops = get_dialect_ops(url.get_backend_name())
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TRIGGER {ops.quote_identifier('mg_guard_customers_bd')}"))
+    finally:
+        engine.dispose()
+    result = upgrade(config, alembic_config=str(project.ini), yes=True)
+    assert result.outcome == "applied", result.error
+    assert any("drifted" in note for note in result.notes)
