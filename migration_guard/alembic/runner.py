@@ -445,7 +445,7 @@ class GuardSession:
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[Connection]:
-        from migration_guard.dialects.base import connect_engine
+        from migration_guard.dialects.base import transaction
 
         assert self.url is not None
         lock_connection = self.lock.connection if self.lock is not None else None
@@ -458,12 +458,8 @@ class GuardSession:
                 lock_connection.rollback()
                 raise
             return
-        engine = connect_engine(self.url)
-        try:
-            with engine.begin() as conn:
-                yield conn
-        finally:
-            engine.dispose()
+        with transaction(self.url) as conn:
+            yield conn
 
     def _record(self, status: str, **extra: Any) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -969,7 +965,7 @@ def restore_pre_run_state(config: Config, url: URL, record: Mapping[str, Any]) -
     from migration_guard.backup import restore
     from migration_guard.backup.manifest import redact_url
     from migration_guard.dialects import get_dialect_ops
-    from migration_guard.dialects.base import connect_engine
+    from migration_guard.dialects.base import transaction
 
     report = RestoreReport()
     ops = get_dialect_ops(url.get_backend_name())
@@ -983,18 +979,14 @@ def restore_pre_run_state(config: Config, url: URL, record: Mapping[str, Any]) -
     pending_backup: dict[str, Any] | None = None
     pending_tables: list[str] = []
     try:
-        engine = connect_engine(url)
-        try:
-            with engine.begin() as conn:
-                live = ops.list_tables(conn)
-                created = [name for name in live if name.lower() not in pre_lower]
-                if created:
-                    ops.drop_tables(conn, created)
-                report.dropped_tables = created
-                live = [name for name in live if name.lower() in pre_lower]
-                current = ops.table_stats(conn, [t for t in pre_stats if t in live])
-        finally:
-            engine.dispose()
+        with transaction(url) as conn:
+            live = ops.list_tables(conn)
+            created = [name for name in live if name.lower() not in pre_lower]
+            if created:
+                ops.drop_tables(conn, created)
+            report.dropped_tables = created
+            live = [name for name in live if name.lower() in pre_lower]
+            current = ops.table_stats(conn, [t for t in pre_stats if t in live])
         damaged = [
             table
             for table, before in pre_stats.items()
@@ -1043,17 +1035,13 @@ def restore_pre_run_state(config: Config, url: URL, record: Mapping[str, Any]) -
 def _reset_version_table(url: URL, version_table: str, heads: Sequence[str]) -> None:
     import sqlalchemy as sa
 
-    from migration_guard.dialects.base import connect_engine
+    from migration_guard.dialects.base import transaction
 
     table = sa.Table(version_table, sa.MetaData(), sa.Column("version_num", sa.String(32)))
-    engine = connect_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(table.delete())
-            for head in heads:
-                conn.execute(table.insert().values(version_num=head))
-    finally:
-        engine.dispose()
+    with transaction(url) as conn:
+        conn.execute(table.delete())
+        for head in heads:
+            conn.execute(table.insert().values(version_num=head))
 
 
 def _read_heads(conn: Connection, version_table: str) -> list[str]:
@@ -1072,20 +1060,16 @@ def _prove(
     version_table: str,
     pre_heads: Sequence[str],
 ) -> None:
-    from migration_guard.dialects.base import connect_engine
+    from migration_guard.dialects.base import transaction
 
-    engine = connect_engine(url)
-    try:
-        with engine.begin() as conn:
-            live = ops.list_tables(conn)
-            after = ops.table_stats(conn, [t for t in pre_stats if t in live])
-            heads = (
-                _read_heads(conn, version_table)
-                if version_table.lower() in {t.lower() for t in live}
-                else []
-            )
-    finally:
-        engine.dispose()
+    with transaction(url) as conn:
+        live = ops.list_tables(conn)
+        after = ops.table_stats(conn, [t for t in pre_stats if t in live])
+        heads = (
+            _read_heads(conn, version_table)
+            if version_table.lower() in {t.lower() for t in live}
+            else []
+        )
     before_set = {t.lower() for t in pre_tables}
     live_set = {t.lower() for t in live}
     for extra in sorted(live_set - before_set):

@@ -18,7 +18,7 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
@@ -254,16 +254,10 @@ def _family(dialect: str) -> str:
     return "mysql" if dialect in ("mysql", "mariadb") else dialect
 
 
-@contextlib.contextmanager
-def _connection(url: URL) -> Iterator[Connection]:
-    from migration_guard.dialects.base import connect_engine
+def _connection(url: URL) -> contextlib.AbstractContextManager[Connection]:
+    from migration_guard.dialects.base import transaction
 
-    engine = connect_engine(url)
-    try:
-        with engine.begin() as conn:
-            yield conn
-    finally:
-        engine.dispose()
+    return transaction(url)
 
 
 def _load_key() -> UserKey | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -201,6 +202,36 @@ def connect_engine(url: URL) -> Engine:
         engine.dispose()
         raise database_unavailable(url, exc) from None
     return engine
+
+
+def open_connection(engine: Engine, url: URL) -> Connection:
+    """``engine.connect()`` with connection failures turned into clear errors.
+
+    Unlike :func:`connect_engine` it costs one login, not two (a probe, then the
+    connection): on a real server each login is a network round trip or more.
+    """
+    try:
+        return engine.connect()
+    except sa.exc.DBAPIError as exc:
+        raise database_unavailable(url, exc) from None
+
+
+@contextmanager
+def connected(url: URL) -> Iterator[Connection]:
+    """One short-lived connection to ``url``, closed (and its engine disposed) afterwards."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with open_connection(engine, url) as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def transaction(url: URL) -> Iterator[Connection]:
+    """Like :func:`connected`, inside a transaction committed on success."""
+    with connected(url) as conn, conn.begin():
+        yield conn
 
 
 def database_unavailable(url: URL, exc: BaseException) -> DatabaseUnavailableError:

@@ -16,6 +16,7 @@ from migration_guard.dialects.base import (
     connect_engine,
     database_unavailable,
     lock_holder_text,
+    open_connection,
     run_sql,
     sha256_text,
 )
@@ -264,8 +265,12 @@ class MySQLDialectOps(DialectOps):
         killed run never leaves it behind.
         """
         lock_name = mysql_lock_name(name, self.database_name(url))
-        engine = connect_engine(url)
-        conn = engine.connect()
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            conn = open_connection(engine, url)
+        except BaseException:
+            engine.dispose()
+            raise
         try:
             got = conn.execute(
                 sa.text("SELECT GET_LOCK(:name, :timeout)"),

@@ -69,14 +69,10 @@ class Protector(abc.ABC):
     @contextmanager
     def connect(self, url: URL) -> Iterator[Connection]:
         """An autocommit connection: every plan step takes effect (or is undone) alone."""
-        from migration_guard.dialects.base import connect_engine
+        from migration_guard.dialects.base import connected
 
-        engine = connect_engine(url)
-        try:
-            with engine.connect() as conn:
-                yield conn.execution_options(isolation_level="AUTOCOMMIT")
-        finally:
-            engine.dispose()
+        with connected(url) as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     @abc.abstractmethod
     def database_name(self, conn: Connection) -> str:

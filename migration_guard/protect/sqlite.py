@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
-from migration_guard.dialects.base import connect_engine
+from migration_guard.dialects.base import connect_engine, connected
 from migration_guard.errors import ProtectError, UsageError
 from migration_guard.protect import (
     META_TABLE,
@@ -120,12 +120,8 @@ class SQLiteProtector(Protector):
                 f"SQLite database {database or '(in-memory)'} does not exist; "
                 "protect works on an existing database file"
             )
-        engine = connect_engine(url)
-        try:
-            with engine.connect() as conn:
-                yield conn
-        finally:
-            engine.dispose()
+        with connected(url) as conn:
+            yield conn
 
     def database_name(self, conn: Connection) -> str:
         row = conn.exec_driver_sql("PRAGMA database_list").fetchone()
