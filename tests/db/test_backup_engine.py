@@ -37,7 +37,7 @@ from migration_guard.errors import (
     UnknownBackupError,
     UsageError,
 )
-from tests.conftest import MYSQL_ADMIN_URL, unique_name
+from tests.conftest import MYSQL_ADMIN_URL, unavailable, unique_name
 
 KEY_VARIABLES = (
     "MIGRATION_GUARD_KEY",
@@ -352,7 +352,8 @@ def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
         text=True,
     )
     if completed.returncode != 0:
-        pytest.skip(f"cannot mount a 1 MiB tmpfs to simulate a full disk: {completed.stderr}")
+        # a skip proves nothing about full disks: locally skipped, a failure in CI
+        unavailable(f"cannot mount a 1 MiB tmpfs to simulate a full disk: {completed.stderr}")
     try:
         yield mount_point
     finally:
