@@ -761,6 +761,9 @@ class GuardSession:
             type="tables",
             tables=[table],
             labels=self._labels("just-in-time", table=table),
+            # Its stats stand in for the pre-run measurement of this table, which
+            # the restore proof compares by CHECKSUM TABLE.
+            server_checksums=True,
         )
         self.backups.append({"id": manifest.id, "tables": [table], "kind": "just-in-time"})
         entry = manifest.tables.get(table)

@@ -69,7 +69,7 @@ CIPHER: Final = "AES-256-GCM-STREAM"
 MIN_CHUNK_SIZE: Final = 64 * 1024
 MAX_CHUNK_SIZE: Final = 1024 * 1024
 DEFAULT_CHUNK_SIZE: Final = MAX_CHUNK_SIZE
-DEFAULT_LEVELS: Final = {"zstd": 3, "gzip": 6}
+DEFAULT_LEVELS: Final = {"zstd": 1, "gzip": 6}
 LEVEL_RANGES: Final = {"zstd": (-7, 22), "gzip": (0, 9)}
 TAG_SIZE: Final = 16
 HEADER_TAG_SIZE: Final = 32
@@ -524,7 +524,7 @@ def open_writer(
 ) -> ArchiveWriter:
     """Start an archive on ``dest``; encrypted when ``key`` is given.
 
-    ``level`` defaults to 3 for zstd and 6 for gzip. ``threads`` are zstd worker
+    ``level`` defaults to 1 for zstd and 6 for gzip. ``threads`` are zstd worker
     threads (0: compress in the calling thread). Writes the header immediately.
     """
     level = _validate_writer_options(backup_id, compression, level, chunk_size, threads)

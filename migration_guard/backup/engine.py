@@ -59,6 +59,7 @@ from migration_guard.urls import resolve_url
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection
 
+    from migration_guard.backup.backends.base import RestoreOutcome, TableContent
     from migration_guard.backup.keys import UserKey
     from migration_guard.dialects.base import DialectOps, TableStats
 
@@ -91,6 +92,8 @@ class BackupSettings:
     threads: int = 2
     #: ``quick`` re-hashes the written file, ``full`` runs level-1 verify, ``off`` skips.
     verify_after_backup: str = "quick"
+    #: Also record the server's own ``CHECKSUM TABLE`` (reads every table again).
+    server_checksums: bool = False
 
     @property
     def retention(self) -> RetentionPolicy:
@@ -114,6 +117,7 @@ _SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "catalog_table": (str,),
     "threads": (int,),
     "verify_after_backup": (str,),
+    "server_checksums": (bool,),
 }
 VERIFY_AFTER_BACKUP = ("quick", "full", "off")
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -402,6 +406,7 @@ def _stats_entry(stats: TableStats) -> TableEntry:
         checksum=stats.checksum,
         size=stats.size_bytes,
         ddl_sha256=stats.ddl_sha256,
+        content_sha256=stats.content_sha256,
     )
 
 
@@ -457,11 +462,14 @@ def create(
     backend: str | None = None,
     progress: ProgressCallback | None = None,
     labels: Mapping[str, Any] | None = None,
+    server_checksums: bool | None = None,
 ) -> Manifest:
     """Back up a database into the catalog and return its manifest.
 
     ``encrypt=None`` encrypts when a key is configured. ``type`` is ``full``,
     ``critical`` (the protected tables), ``tables`` (``tables`` only) or ``safety``.
+    ``server_checksums`` (default: the ``server_checksums`` setting) also records
+    the database's own per-table checksum beside the stream's row digests.
     """
     from migration_guard.backup import archive
     from migration_guard.backup.backends import default_backend, get_backend
@@ -523,7 +531,16 @@ def create(
                 )
                 sink = _CountingSink(writer, progress, None)  # type: ignore[arg-type]
                 try:
-                    result = dumper.dump(target, sink, tables=selected)  # type: ignore[arg-type]
+                    result = dumper.dump(
+                        target,
+                        sink,  # type: ignore[arg-type]
+                        tables=selected,
+                        server_checksums=(
+                            settings.server_checksums
+                            if server_checksums is None
+                            else server_checksums
+                        ),
+                    )
                 except BaseException:
                     # Unfinished on purpose: an interrupted archive must read as truncated.
                     writer.abort()
@@ -696,6 +713,8 @@ def _verify_level1(
 def _compare_stats(
     expected: Mapping[str, TableEntry], actual: Mapping[str, TableStats]
 ) -> list[str]:
+    """Mismatches between the manifest's tables and the restored database's, on
+    every measure both sides have."""
     mismatches: list[str] = []
     for name, entry in sorted(expected.items()):
         if entry.ref is not None:
@@ -704,13 +723,44 @@ def _compare_stats(
         if got is None:
             mismatches.append(f"table {name}: missing after restore")
             continue
-        if entry.rows is not None and got.rows != entry.rows:
+        if entry.rows is not None and got.rows is not None and got.rows != entry.rows:
             mismatches.append(f"table {name}: {got.rows} rows, expected {entry.rows}")
-        if entry.checksum is not None and str(got.checksum) != str(entry.checksum):
+        if (
+            entry.checksum is not None
+            and got.checksum is not None
+            and str(got.checksum) != str(entry.checksum)
+        ):
             mismatches.append(f"table {name}: checksum {got.checksum}, expected {entry.checksum}")
         if entry.ddl_sha256 and got.ddl_sha256 and got.ddl_sha256 != entry.ddl_sha256:
             mismatches.append(f"table {name}: definition (DDL) differs")
     return mismatches
+
+
+def _compare_content(
+    expected: Mapping[str, TableEntry], content: Mapping[str, TableContent], source: str
+) -> list[str]:
+    """Mismatches between the manifest's row digests and those read from ``source``
+    ("the restored stream", "a new dump of the restored database")."""
+    mismatches: list[str] = []
+    for name, entry in sorted(expected.items()):
+        if entry.ref is not None or not entry.content_sha256:
+            continue
+        seen = content.get(name)
+        if seen is None:
+            mismatches.append(f"table {name}: no rows of it in {source}")
+        elif seen.sha256 != entry.content_sha256:
+            mismatches.append(
+                f"table {name}: the rows in {source} differ from the backup's "
+                f"(content_sha256 {seen.sha256[:12]}, expected {entry.content_sha256[:12]})"
+            )
+        elif seen.rows is not None and entry.rows is not None and seen.rows != entry.rows:
+            mismatches.append(f"table {name}: {seen.rows} rows in {source}, expected {entry.rows}")
+    return mismatches
+
+
+def _measure_checksums(entries: Mapping[str, TableEntry]) -> bool:
+    """Whether any entry records a server checksum (only then is it worth reading)."""
+    return any(entry.checksum is not None for entry in entries.values())
 
 
 def _compare_objects(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> list[str]:
@@ -778,7 +828,7 @@ def _stream_restore(
     url: URL,
     tables: Sequence[str] | None,
     progress: ProgressCallback | None,
-) -> None:
+) -> RestoreOutcome:
     from migration_guard.backup import archive
     from migration_guard.backup.backends import get_backend
 
@@ -789,7 +839,7 @@ def _stream_restore(
     with path.open("rb") as handle:
         source = _HashingSource(handle, progress, path.stat().st_size)
         reader = archive.open_reader(source, key=key)
-        loader.restore(
+        return loader.restore(
             url,
             reader,  # type: ignore[arg-type]
             stream_format=manifest.artifact.stream_format,
@@ -809,17 +859,28 @@ def _restore_test(
     key: UserKey | None,
     scratch_url: str | None,
 ) -> tuple[bool, list[str]]:
+    from migration_guard.backup.backends import get_backend
+
     scratch = _scratch_target(config, manifest, scratch_url)
     ops = _dialect_ops(scratch)
     created = False
     try:
         _create_database(ops, scratch, _database_options(manifest))
         created = True
-        _stream_restore(manifest, catalog, key, scratch, None, None)
+        outcome = _stream_restore(manifest, catalog, key, scratch, None, None)
+        tables = list(manifest.tables)
         with _connection(scratch) as conn:
-            actual = ops.table_stats(conn, [t for t in manifest.tables])
+            actual = ops.table_stats(
+                conn, tables, checksums=_measure_checksums(manifest.tables)
+            )
             objects = ops.objects(conn)
         mismatches = _compare_stats(manifest.tables, actual)
+        mismatches += _compare_content(manifest.tables, outcome.content, "the restored stream")
+        redumped = get_backend(manifest.backend).content_digests(scratch, tables)
+        if redumped is not None:
+            mismatches += _compare_content(
+                manifest.tables, redumped, "a new dump of the restored database"
+            )
         mismatches += _compare_objects(manifest.objects, objects)
     finally:
         if created:
@@ -977,13 +1038,16 @@ def restore(
         result.notes.append(f"safety backup of the target taken first: {safety.id}")
     if not exists:
         _create_database(ops, target, _database_options(manifest))
-    _stream_restore(manifest, catalog, key, target, wanted, progress)
+    outcome = _stream_restore(manifest, catalog, key, target, wanted, progress)
+    expected = {name: manifest.tables[name] for name in result.tables}
     with _connection(target) as conn:
         live = ops.list_tables(conn)
-        actual = ops.table_stats(conn, [t for t in result.tables if t in live])
+        actual = ops.table_stats(
+            conn, [t for t in result.tables if t in live], checksums=_measure_checksums(expected)
+        )
         objects = ops.objects(conn) if not wanted else {}
-    expected = {name: manifest.tables[name] for name in result.tables}
     result.mismatches = _compare_stats(expected, actual)
+    result.mismatches += _compare_content(expected, outcome.content, "the restored stream")
     if not wanted:
         result.mismatches += _compare_objects(manifest.objects, objects)
         extra = sorted(set(live) - set(manifest.tables))

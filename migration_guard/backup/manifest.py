@@ -4,8 +4,8 @@ A backup exists only when its manifest exists (see :mod:`migration_guard.backup.
 The manifest never contains key material or a password: the source URL is stored
 without its password and the encryption is described by the key's fingerprint.
 
-Table entries are either measured (``rows``, ``checksum``, ``size``, ``ddl_sha256``)
-or, for a later incremental type, a reference ``{"ref": "<parent id>"}`` to the
+Table entries are either measured (``rows``, ``checksum``, ``size``, ``ddl_sha256``,
+``content_sha256``) or, for a later incremental type, a reference ``{"ref": "<parent id>"}`` to the
 backup that holds the unchanged table.
 """
 
@@ -107,6 +107,8 @@ class TableEntry:
     checksum: int | str | None = None
     size: int | None = None
     ddl_sha256: str | None = None
+    #: Digest of the rows as the dump printed them (mysqldump backend; see dumpscan).
+    content_sha256: str | None = None
     #: Id of the backup that holds this table unchanged (incremental backups).
     ref: str | None = None
 
@@ -118,6 +120,7 @@ class TableEntry:
             "checksum": self.checksum,
             "size": self.size,
             "ddl_sha256": self.ddl_sha256,
+            **({"content_sha256": self.content_sha256} if self.content_sha256 else {}),
         }
 
     @classmethod
@@ -129,6 +132,7 @@ class TableEntry:
             checksum=data.get("checksum"),
             size=_opt_int(data.get("size")),
             ddl_sha256=data.get("ddl_sha256"),
+            content_sha256=data.get("content_sha256"),
         )
 
 

@@ -21,7 +21,7 @@ from migration_guard.ops.durations import format_size
 
 if TYPE_CHECKING:
     from migration_guard.backup.engine import ProgressCallback
-    from migration_guard.backup.manifest import Manifest
+    from migration_guard.backup.manifest import Manifest, TableEntry
 
 FORMAT_OPTION = format_option("Output format; json prints objects with an `id` field.")
 
@@ -234,13 +234,23 @@ def show_command(backup_id: str, fmt: str, config_file: str | None) -> None:
     console = stdout_console()
     for label, value in lines:
         console.print(f"[bold]{label}:[/bold] {value}", highlight=False, markup=True)
-    table = Table("table", "rows", "checksum", "size")
+    table = Table("table", "rows", "content", "size")
     for name, entry in sorted(manifest.tables.items()):
         if entry.ref:
             table.add_row(name, "-", f"in {entry.ref}", "-")
         else:
-            table.add_row(name, str(entry.rows), str(entry.checksum), format_size(entry.size))
+            table.add_row(name, str(entry.rows), _content_text(entry), format_size(entry.size))
     console.print(table)
+
+
+def _content_text(entry: TableEntry) -> str:
+    """The table's content digest and/or server checksum, short enough for a column."""
+    parts = []
+    if entry.content_sha256:
+        parts.append(f"sha256 {entry.content_sha256[:12]}")
+    if entry.checksum is not None:
+        parts.append(f"checksum {entry.checksum}")
+    return ", ".join(parts) or "-"
 
 
 @backups.command("verify")

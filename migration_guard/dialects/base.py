@@ -27,12 +27,16 @@ class TableStats:
     ``checksum`` is the database's own content checksum (``CHECKSUM TABLE`` on
     MySQL/MariaDB, a SHA-256 over ordered rows on SQLite); ``ddl_sha256`` is the
     SHA-256 of the table's ``CREATE`` statement as the server prints it.
+    ``content_sha256`` is a digest of the rows as a dump tool printed them (see
+    :mod:`migration_guard.backup.backends.dumpscan`). ``rows`` and ``checksum``
+    are ``None`` when they were not measured.
     """
 
-    rows: int
+    rows: int | None
     checksum: str | None
     size_bytes: int | None
     ddl_sha256: str | None = None
+    content_sha256: str | None = None
 
 
 def sha256_text(text: str) -> str:
@@ -65,8 +69,19 @@ class DialectOps(abc.ABC):
         """The base tables (no views, no sequences) of the connected database, sorted."""
 
     @abc.abstractmethod
-    def table_stats(self, conn: Connection, tables: Sequence[str]) -> dict[str, TableStats]:
-        """Row count, content checksum, size and DDL hash of each of ``tables``."""
+    def table_stats(
+        self,
+        conn: Connection,
+        tables: Sequence[str],
+        *,
+        rows: bool = True,
+        checksums: bool = True,
+    ) -> dict[str, TableStats]:
+        """Row count, content checksum, size and DDL hash of each of ``tables``.
+
+        ``rows=False`` / ``checksums=False`` skip the row count / the content
+        checksum (each reads the whole table) where the database can.
+        """
 
     @abc.abstractmethod
     def objects(self, conn: Connection) -> dict[str, dict[str, str]]:

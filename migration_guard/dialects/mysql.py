@@ -122,7 +122,14 @@ class MySQLDialectOps(DialectOps):
         """The row of ``SHOW CREATE VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT name``."""
         return _mapping(conn, f"SHOW CREATE {kind} {quote_mysql_identifier(name)}")
 
-    def table_stats(self, conn: Connection, tables: Sequence[str]) -> dict[str, TableStats]:
+    def table_stats(
+        self,
+        conn: Connection,
+        tables: Sequence[str],
+        *,
+        rows: bool = True,
+        checksums: bool = True,
+    ) -> dict[str, TableStats]:
         sizes = {
             str(name): (int(data or 0) + int(index or 0))
             for name, data, index in conn.execute(
@@ -135,11 +142,15 @@ class MySQLDialectOps(DialectOps):
         stats: dict[str, TableStats] = {}
         for table in tables:
             quoted = quote_mysql_identifier(table)
-            rows = int(run_sql(conn, f"SELECT COUNT(*) FROM {quoted}").scalar_one())
-            checksum_row = run_sql(conn, f"CHECKSUM TABLE {quoted}").one()
-            checksum = None if checksum_row[1] is None else str(checksum_row[1])
+            count = (
+                int(run_sql(conn, f"SELECT COUNT(*) FROM {quoted}").scalar_one()) if rows else None
+            )
+            checksum = None
+            if checksums:
+                checksum_row = run_sql(conn, f"CHECKSUM TABLE {quoted}").one()
+                checksum = None if checksum_row[1] is None else str(checksum_row[1])
             stats[table] = TableStats(
-                rows=rows,
+                rows=count,
                 checksum=checksum,
                 size_bytes=sizes.get(table),
                 ddl_sha256=sha256_text(self.show_create_table(conn, table)),

@@ -49,7 +49,15 @@ class PostgreSQLDialectOps(DialectOps):
         )
         return [str(row[0]) for row in rows]
 
-    def table_stats(self, conn: Connection, tables: Sequence[str]) -> dict[str, TableStats]:
+    def table_stats(
+        self,
+        conn: Connection,
+        tables: Sequence[str],
+        *,
+        rows: bool = True,
+        checksums: bool = True,
+    ) -> dict[str, TableStats]:
+        del rows, checksums  # one query gives both; backups of PostgreSQL come later
         stats: dict[str, TableStats] = {}
         for table in tables:
             quoted = quote_postgresql_identifier(table)

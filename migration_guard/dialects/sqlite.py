@@ -155,7 +155,17 @@ class SQLiteDialectOps(DialectOps):
     def list_tables(self, conn: Connection) -> list[str]:
         return list_sqlite_tables(_raw(conn))
 
-    def table_stats(self, conn: Connection, tables: Sequence[str]) -> dict[str, TableStats]:
+    def table_stats(
+        self,
+        conn: Connection,
+        tables: Sequence[str],
+        *,
+        rows: bool = True,
+        checksums: bool = True,
+    ) -> dict[str, TableStats]:
+        # One ordered pass gives both the count and the checksum; SQLite tables
+        # are local files, so it is always taken.
+        del rows, checksums
         return sqlite_table_stats(_raw(conn), tables)
 
     def objects(self, conn: Connection) -> dict[str, dict[str, str]]:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL
 
 from migration_guard.backup.backends import default_backend, get_backend
 from migration_guard.backup.backends.base import Backend
+from migration_guard.backup.backends.dumpscan import DumpScanner
 from migration_guard.backup.backends.mysqldump import (
     MysqldumpBackend,
     _run_dump,
@@ -272,9 +273,24 @@ def test_sakila_round_trip_is_faithful(
     assert_same(source, target)
     assert result.tables["rental"].rows == 16044
     restored = snapshot_stats(target)
-    assert {name: (s.rows, s.checksum, s.ddl_sha256) for name, s in result.tables.items()} == {
-        name: (s.rows, s.checksum, s.ddl_sha256) for name, s in restored.items()
+    assert {name: (s.rows, s.ddl_sha256) for name, s in result.tables.items()} == {
+        name: (s.rows, s.ddl_sha256) for name, s in restored.items()
     }
+    assert {name: s.rows for name, s in snapshot_stats(source).items()} == {
+        name: s.rows for name, s in result.tables.items()
+    }
+    if backend_name == "mysqldump":
+        # Rows and digests come from the stream; a new dump of the copy agrees.
+        assert all(s.checksum is None and s.content_sha256 for s in result.tables.values())
+        again = backend.content_digests(target, list(result.tables))
+        assert again is not None
+        assert {name: (c.rows, c.sha256) for name, c in again.items()} == {
+            name: (s.rows, s.content_sha256) for name, s in result.tables.items()
+        }
+    else:
+        assert {name: s.checksum for name, s in result.tables.items()} == {
+            name: s.checksum for name, s in restored.items()
+        }
     assert set(result.objects["views"]) >= {"actor_info", "customer_list", "staff_list"}
     assert result.objects["procedures"] == ["film_in_stock", "film_not_in_stock", "rewards_report"]
     assert result.binlog is None  # binary logging is off on the test server
@@ -305,6 +321,51 @@ def test_awkward_fixture_round_trip_is_faithful(
     after = snapshot(target)
     assert "AUTO_INCREMENT=5000" in after["tables"]["select"]["ddl"]
     assert after["tables"]["no pk"]["rows"] == 3
+
+
+@pytest.mark.mysql
+def test_mysqldump_counts_and_digests_rows_from_its_stream(
+    new_database: Callable[[], URL],
+) -> None:
+    source, target = new_database(), new_database()
+    load_awkward(source)
+    backend = get_backend("mysqldump")
+    sink = io.BytesIO()
+    result = backend.dump(source, sink)
+    assert {n: s.rows for n, s in result.tables.items()} == {
+        n: s.rows for n, s in snapshot_stats(source).items()
+    }
+    assert all(s.checksum is None and s.content_sha256 for s in result.tables.values())
+    expected = {n: (s.rows, s.content_sha256) for n, s in result.tables.items()}
+
+    outcome = backend.restore(
+        target, io.BytesIO(sink.getvalue()), stream_format=result.stream_format
+    )
+    assert {n: (c.rows, c.sha256) for n, c in outcome.content.items()} == expected
+    again = backend.content_digests(target, list(result.tables))
+    assert again is not None
+    assert {n: (c.rows, c.sha256) for n, c in again.items()} == expected
+
+    engine = sa.create_engine(target, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE `no pk` SET b = 'changed' LIMIT 1")
+    engine.dispose()
+    changed = backend.content_digests(target, ["no pk", "my_isam"])
+    assert changed is not None
+    assert changed["no pk"].rows == 3
+    assert changed["no pk"].sha256 != expected["no pk"][1]
+    assert (changed["my_isam"].rows, changed["my_isam"].sha256) == expected["my_isam"]
+
+
+@pytest.mark.mysql
+def test_mysqldump_records_server_checksums_on_request(new_database: Callable[[], URL]) -> None:
+    source = new_database()
+    load_awkward(source)
+    result = get_backend("mysqldump").dump(source, io.BytesIO(), server_checksums=True)
+    assert {n: (s.rows, s.checksum) for n, s in result.tables.items()} == {
+        n: (s.rows, s.checksum) for n, s in snapshot_stats(source).items()
+    }
+    assert all(s.checksum is not None for s in result.tables.values())
 
 
 @pytest.mark.mysql
@@ -502,7 +563,7 @@ def test_dump_tool_reports_wrong_password_as_database_unavailable(
     with client_defaults_file(wrong) as defaults:
         command = MysqldumpBackend.dump_command("mariadb-dump", defaults, url.database or "", None)
         with pytest.raises(DatabaseUnavailableError, match="Access denied") as caught:
-            _run_dump(command, wrong, io.BytesIO(), None)
+            _run_dump(command, wrong, io.BytesIO(), None, DumpScanner())
     assert "wrong-one" not in str(caught.value)
 
 

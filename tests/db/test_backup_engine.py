@@ -544,3 +544,41 @@ def test_mariadb_wrong_credentials_are_reported_without_password(
     with pytest.raises(DatabaseUnavailableError, match=r"cannot connect|denied") as caught:
         create(config, url=url.rstrip("/") + "/mysql", backend="native")
     assert "hunter2secret" not in str(caught.value)
+
+
+@pytest.mark.mysql
+def test_mariadb_row_digests_catch_rows_that_differ(
+    config: Config, mysql_url: str, other_mysql_database: str
+) -> None:
+    _fill_mysql(mysql_url)
+    manifest = create(config, url=mysql_url, backend="mysqldump")
+    entry = manifest.tables["customers"]
+    assert entry.rows == 40 and entry.checksum is None and entry.content_sha256
+    assert manifest.extra["content_digest"]["tool"]  # type: ignore[index]
+
+    manifest.tables["customers"].content_sha256 = "0" * 64
+    Catalog.for_config(config).update(manifest)
+    result = verify(config, manifest.id, restore_test=True, scratch_url=mysql_url)
+    assert not result.ok and result.reason == "restore-test"
+    assert any(
+        d.startswith("table customers: the rows in a new dump of the restored database differ")
+        for d in result.details
+    ), result.details
+    restored = restore(config, manifest.id, url=other_mysql_database)
+    assert not restored.ok
+    assert any("the rows in the restored stream differ" in m for m in restored.mismatches)
+
+
+@pytest.mark.mysql
+def test_mariadb_server_checksums_setting(
+    mysql_url: str, other_mysql_database: str, backup_dir: Path
+) -> None:
+    config = Config(sections={"backup": {"server_checksums": True}})
+    _fill_mysql(mysql_url)
+    manifest = create(config, url=mysql_url, backend="mysqldump")
+    assert {name: (e.rows, str(e.checksum)) for name, e in manifest.tables.items()} == {
+        name: (rows, str(checksum)) for name, (rows, checksum) in stats_of(mysql_url).items()
+    }
+    restored = restore(config, manifest.id, url=other_mysql_database)
+    assert restored.ok, restored.mismatches
+    assert stats_of(other_mysql_database) == stats_of(mysql_url)

@@ -14,6 +14,7 @@ from typing import BinaryIO, ClassVar, Protocol
 
 from sqlalchemy.engine import URL
 
+from migration_guard.backup.backends.dumpscan import TableContent
 from migration_guard.dialects.base import TableStats
 from migration_guard.errors import BackupError, UsageError
 
@@ -24,6 +25,9 @@ __all__ = [
     "DumpResult",
     "ProgressCallback",
     "Reader",
+    "RestoreOutcome",
+    "Sink",
+    "TableContent",
     "TableStats",
     "iter_lines",
     "read_chunks",
@@ -42,6 +46,12 @@ class Reader(Protocol):
     """Anything with a binary ``read``."""
 
     def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Sink(Protocol):
+    """Anything with a binary ``write``."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 class CountingReader:
@@ -64,7 +74,7 @@ def read_chunks(source: Reader) -> Iterator[bytes]:
 
 
 def write_chunks(
-    chunks: Iterable[bytes], sink: BinaryIO, progress: ProgressCallback | None
+    chunks: Iterable[bytes], sink: Sink, progress: ProgressCallback | None
 ) -> None:
     """Write every chunk to ``sink``, reporting each one once it is written."""
     for chunk in chunks:
@@ -121,6 +131,17 @@ class DumpResult:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass
+class RestoreOutcome:
+    """What a backend saw while restoring.
+
+    ``content`` holds, per table, the rows of the stream it loaded and their
+    digest (backends whose manifests record ``content_sha256``); empty otherwise.
+    """
+
+    content: dict[str, TableContent] = field(default_factory=dict)
+
+
 class Backend(abc.ABC):
     """One way of dumping and restoring a database (``mysqldump``, ``native``, ``sqlite``...)."""
 
@@ -137,8 +158,14 @@ class Backend(abc.ABC):
         *,
         tables: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
+        server_checksums: bool = False,
     ) -> DumpResult:
-        """Write a consistent dump of ``url`` (or just ``tables``) into ``sink``."""
+        """Write a consistent dump of ``url`` (or just ``tables``) into ``sink``.
+
+        ``server_checksums`` asks for the database's own per-table checksum
+        (``CHECKSUM TABLE``) as well, where the backend would otherwise rely on
+        cheaper digests of its stream; backends that always take it ignore it.
+        """
 
     @abc.abstractmethod
     def restore(
@@ -149,12 +176,21 @@ class Backend(abc.ABC):
         stream_format: str,
         tables: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
-    ) -> None:
+    ) -> RestoreOutcome:
         """Load a stream produced by :meth:`dump` into ``url``'s (existing) database.
 
         With ``tables`` only those tables are restored; the rest of the target
         is left as it is.
         """
+
+    def content_digests(self, url: URL, tables: Sequence[str]) -> dict[str, TableContent] | None:
+        """The rows and ``content_sha256`` of ``tables`` as they are now in ``url``.
+
+        ``None`` when the backend records no content digests. Used after a
+        restore test, to prove the database holds the rows the backup holds.
+        """
+        del url, tables
+        return None
 
     def available(self) -> str | None:
         """``None`` when the backend can run here, else the reason it cannot."""

@@ -4,13 +4,16 @@ Credentials reach the client tools only through a 0600 ``--defaults-extra-file``
 in a private 0700 directory that is removed afterwards; the password is never
 in argv nor in the child's environment.
 
-Consistency: the dump runs with ``--single-transaction``. The per-table stats
-(row count, ``CHECKSUM TABLE``, DDL hash) and the binlog position are read on a
+Consistency: the dump runs with ``--single-transaction``. Row counts and
+content digests are taken from the dump stream itself as it passes
+(:mod:`~migration_guard.backup.backends.dumpscan`), so they describe exactly
+the dumped snapshot and cost the server nothing. DDL hashes, sizes, the binlog
+position and, with ``server_checksums``, ``CHECKSUM TABLE`` are read on a
 separate connection whose ``START TRANSACTION WITH CONSISTENT SNAPSHOT`` is
-opened just before the dump process starts. Both snapshots are consistent, but
-they are two snapshots: a write committed in the few milliseconds between them
-shows up in the dump and not in the stats (verification would then report a
-mismatch rather than silently pass).
+opened just before the dump process starts: a second consistent snapshot, so a
+write committed in the few milliseconds between them shows up in the dump and
+not in those checksums (verification would then report a mismatch rather than
+silently pass).
 
 The stream never contains ``USE`` or ``CREATE DATABASE`` (the database name is
 passed without ``--databases``), so it restores into any database name. Views
@@ -26,6 +29,8 @@ the columns (``extra["warnings"]``). The ``native`` backend keeps them exact.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import os
 import queue
 import re
@@ -37,28 +42,38 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, BinaryIO, ClassVar
 
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, Engine
 
 from migration_guard.backup.backends.base import (
     Backend,
     CountingReader,
     DumpResult,
     ProgressCallback,
+    RestoreOutcome,
+    Sink,
+    TableContent,
     TableStats,
     iter_lines,
     read_chunks,
     select_tables,
     write_chunks,
 )
+from migration_guard.backup.backends.dumpscan import DIGEST_METHOD, DumpScanner, scanned
 from migration_guard.dialects import get_dialect_ops
 from migration_guard.dialects.base import connect_engine, safe_url_text
 from migration_guard.dialects.mysql import MySQLDialectOps
 from migration_guard.errors import (
     BackupError,
     DatabaseUnavailableError,
+    MigrationGuardError,
     ToolMissingError,
     UsageError,
 )
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 DUMP_TOOLS = ("mariadb-dump", "mysqldump")
 CLIENT_TOOLS = ("mariadb", "mysql")
@@ -80,6 +95,15 @@ _UNAVAILABLE_PATTERNS = re.compile(
     re.IGNORECASE,
 )
 _STDERR_LIMIT = 64 * 1024
+#: Options that decide how rows are printed; a backup and any later re-dump for
+#: comparing contents must use the same ones.
+DATA_FORMAT_OPTIONS = (
+    "--single-transaction",
+    "--quick",
+    "--hex-blob",
+    "--default-character-set=utf8mb4",
+    "--tz-utc",
+)
 
 
 def find_tool(candidates: Sequence[str], purpose: str) -> str:
@@ -243,71 +267,113 @@ def resolve_tables(
 
 
 class SnapshotStats:
-    """Table stats, binlog position and object names read in one consistent snapshot."""
+    """DDL hashes, sizes, binlog position and schema objects, read in one consistent
+    snapshot on a thread of its own while the dump runs."""
 
     def __init__(self, url: URL, tables: Sequence[str] | None) -> None:
         self.url = url
         ops = get_dialect_ops(url.get_backend_name())
         assert isinstance(ops, MySQLDialectOps)
         self.ops: MySQLDialectOps = ops
-        self.engine = connect_engine(url)
-        self.conn = self.engine.connect()
-        try:
-            self.conn.exec_driver_sql("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            self.conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-            self.tables = resolve_tables(self.ops, self.conn, tables)
-            self.server_version = self.ops.server_version(self.conn)
-            self.binlog = self.ops.binlog_position(self.conn)
-            self.database_options = self.ops.database_options(self.conn)
-            self.float_columns = [
-                f"{table}.{column}"
-                for table, column in self.conn.exec_driver_sql(
-                    "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS "
-                    "WHERE TABLE_SCHEMA = DATABASE() AND DATA_TYPE = 'float' "
-                    "ORDER BY TABLE_NAME, ORDINAL_POSITION"
-                )
-                if table in self.tables
-            ]
-        except BaseException:
-            self.close()
-            raise
+        self.requested = None if tables is None else list(dict.fromkeys(tables))
+        self.tables: list[str] = []
+        self.server_version = ""
+        self.binlog: dict[str, str] | None = None
+        self.database_options: dict[str, str] = {}
+        self.float_columns: list[str] = []
         self.stats: dict[str, TableStats] = {}
         self.objects: dict[str, list[str]] = {}
         self.object_hashes: dict[str, dict[str, str]] = {}
         self.error: BaseException | None = None
+        self.engine: Engine | None = None
+        self.conn: Connection | None = None
         self._thread: threading.Thread | None = None
 
-    def collect_in_background(self, with_objects: bool) -> None:
-        """Compute stats on a thread, overlapping the dump's own reading."""
+    def start(self, *, with_objects: bool, server_checksums: bool) -> None:
+        """Open the snapshot and read everything on a thread, overlapping the dump.
+
+        Row counts are not read here: they come from the dump stream.
+        ``server_checksums`` adds ``CHECKSUM TABLE`` for every table.
+        """
 
         def work() -> None:
             try:
-                self.stats = self.ops.table_stats(self.conn, self.tables)
-                if with_objects:
-                    self.object_hashes = self.ops.objects(self.conn)
-                    self.objects = {
-                        kind: sorted(hashes) for kind, hashes in self.object_hashes.items()
-                    }
+                self._read(with_objects, server_checksums)
             except BaseException as exc:  # re-raised by wait()
                 self.error = exc
 
         self._thread = threading.Thread(target=work, name="migration-guard-stats", daemon=True)
         self._thread.start()
 
-    def wait(self) -> None:
-        """Join the stats thread and re-raise its error, if any."""
+    def _read(self, with_objects: bool, server_checksums: bool) -> None:
+        self.engine = connect_engine(self.url)
+        self.conn = conn = self.engine.connect()
+        conn.exec_driver_sql("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        self.tables = resolve_tables(self.ops, conn, self.requested)
+        self.server_version = self.ops.server_version(conn)
+        self.binlog = self.ops.binlog_position(conn)
+        self.database_options = self.ops.database_options(conn)
+        self.float_columns = [
+            f"{table}.{column}"
+            for table, column in conn.exec_driver_sql(
+                "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = DATABASE() AND DATA_TYPE = 'float' "
+                "ORDER BY TABLE_NAME, ORDINAL_POSITION"
+            )
+            if table in self.tables
+        ]
+        self.stats = self.ops.table_stats(conn, self.tables, rows=False, checksums=server_checksums)
+        if with_objects:
+            self.object_hashes = self.ops.objects(conn)
+            self.objects = {kind: sorted(hashes) for kind, hashes in self.object_hashes.items()}
+
+    def wait_quietly(self) -> None:
+        """Join the thread, whatever it ended with."""
         if self._thread is not None:
             self._thread.join()
+
+    def wait(self) -> None:
+        """Join the thread and re-raise its error, if any."""
+        if self._thread is not None:
+            self._thread.join()
+        if isinstance(self.error, MigrationGuardError):
+            raise self.error
         if self.error is not None:
             raise BackupError(f"could not read table checksums: {self.error}") from self.error
 
+    def with_content(self, content: dict[str, TableContent]) -> dict[str, TableStats]:
+        """The stats with the stream's row counts and digests added.
+
+        A table whose rows the stream could not count (a dump tool that prints
+        all rows of a statement on one line) is counted in this snapshot.
+        """
+        uncounted = [t for t in self.tables if content.get(t) is None or content[t].rows is None]
+        counted: dict[str, TableStats] = {}
+        if uncounted:
+            assert self.conn is not None
+            counted = self.ops.table_stats(self.conn, uncounted, checksums=False)
+        result: dict[str, TableStats] = {}
+        for table in self.tables:
+            stats = self.stats[table]
+            seen = content.get(table)
+            rows = seen.rows if seen is not None and seen.rows is not None else None
+            if rows is None:
+                rows = counted[table].rows
+            result[table] = dataclasses.replace(
+                stats, rows=rows, content_sha256=seen.sha256 if seen is not None else None
+            )
+        return result
+
     def close(self) -> None:
-        """End the snapshot and close the connection."""
-        with contextlib.suppress(Exception):
-            self.conn.rollback()
-        with contextlib.suppress(Exception):
-            self.conn.close()
-        self.engine.dispose()
+        """End the snapshot and close the connection (after :meth:`wait`)."""
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.rollback()
+            with contextlib.suppress(Exception):
+                self.conn.close()
+        if self.engine is not None:
+            self.engine.dispose()
 
 
 class MysqldumpBackend(Backend):
@@ -333,27 +399,39 @@ class MysqldumpBackend(Backend):
         command = [
             tool,
             f"--defaults-extra-file={defaults_file}",
-            "--single-transaction",
-            "--quick",
+            *DATA_FORMAT_OPTIONS,
             "--triggers",
-            "--hex-blob",
-            "--default-character-set=utf8mb4",
             "--no-create-db",
             "--add-drop-table",
-            "--tz-utc",
         ]
         if tables is None:
             command += ["--routines", "--events"]
         else:
             command += ["--skip-routines", "--skip-events"]
-        if _is_oracle_mysqldump(tool):
-            # GTID_PURGED would fail a restore into a server with its own GTIDs;
-            # column statistics do not exist on MariaDB servers.
-            command += ["--set-gtid-purged=OFF", "--column-statistics=0"]
+        command += _oracle_options(tool)
         command += ["--", database]
         if tables is not None:
             command += list(tables)
         return command
+
+    @staticmethod
+    def data_command(
+        tool: str, defaults_file: Path, database: str, tables: Sequence[str]
+    ) -> list[str]:
+        """A data-only dump of ``tables``, rows printed as :meth:`dump_command` prints them."""
+        return [
+            tool,
+            f"--defaults-extra-file={defaults_file}",
+            *DATA_FORMAT_OPTIONS,
+            "--no-create-info",
+            "--skip-triggers",
+            "--skip-routines",
+            "--skip-events",
+            *_oracle_options(tool),
+            "--",
+            database,
+            *tables,
+        ]
 
     @staticmethod
     def restore_command(
@@ -383,24 +461,32 @@ class MysqldumpBackend(Backend):
         *,
         tables: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
+        server_checksums: bool = False,
     ) -> DumpResult:
         tool = find_tool(DUMP_TOOLS, "take backups")
         database = url.database or ""
         if not database:
             raise UsageError(f"the URL {safe_url_text(url)} names no database to back up")
         snapshot = SnapshotStats(url, tables)
+        scanner = DumpScanner()
+        # The snapshot's queries run while the dump tool connects and starts
+        # printing: neither waits for the other.
+        snapshot.start(with_objects=tables is None, server_checksums=server_checksums)
         try:
-            snapshot.collect_in_background(with_objects=tables is None)
-            with client_defaults_file(url) as defaults_file:
-                command = self.dump_command(
-                    tool, defaults_file, database, None if tables is None else snapshot.tables
-                )
-                _run_dump(command, url, sink, progress)
+            try:
+                with client_defaults_file(url) as defaults_file:
+                    command = self.dump_command(tool, defaults_file, database, snapshot.requested)
+                    _run_dump(command, url, sink, progress, scanner)
+            except MigrationGuardError:
+                snapshot.wait()  # an unknown table or a refused login, said plainly
+                raise
             snapshot.wait()
+            stats = snapshot.with_content(scanner.result())
         finally:
+            snapshot.wait_quietly()
             snapshot.close()
         return DumpResult(
-            tables=snapshot.stats,
+            tables=stats,
             server_version=snapshot.server_version,
             stream_format="mysql-sql",
             binlog=snapshot.binlog,
@@ -410,6 +496,7 @@ class MysqldumpBackend(Backend):
                 "database_options": snapshot.database_options,
                 "warnings": _float_warnings(snapshot.float_columns),
                 "object_sha256": snapshot.object_hashes,
+                "content_digest": {"method": DIGEST_METHOD, "tool": _tool_version(tool)},
             },
         )
 
@@ -421,7 +508,7 @@ class MysqldumpBackend(Backend):
         stream_format: str,
         tables: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
-    ) -> None:
+    ) -> RestoreOutcome:
         self.check_stream_format(stream_format)
         tool = find_tool(CLIENT_TOOLS, "restore backups")
         database = url.database or ""
@@ -438,13 +525,29 @@ class MysqldumpBackend(Backend):
             chunks = filter_native_tables(iter_lines(counted), tables)
         else:
             chunks = filter_tables(iter_lines(counted), tables)
+        scanner = DumpScanner()
         with client_defaults_file(url) as defaults_file:
             if stream_format == "mysql-sql":
                 command = self.restore_command(tool, defaults_file, database, unbuffered=True)
-                _run_parallel_restore(command, url, chunks)
-            else:
-                command = self.restore_command(tool, defaults_file, database)
-                _run_restore(command, url, chunks)
+                _run_parallel_restore(command, url, scanned(chunks, scanner))
+                return RestoreOutcome(content=scanner.result())
+            command = self.restore_command(tool, defaults_file, database)
+            _run_restore(command, url, chunks)
+        return RestoreOutcome()
+
+    def content_digests(self, url: URL, tables: Sequence[str]) -> dict[str, TableContent] | None:
+        """Dump the data of ``tables`` again and digest it as :meth:`dump` did."""
+        if not tables:
+            return {}
+        tool = find_tool(DUMP_TOOLS, "read table contents")
+        database = url.database or ""
+        if not database:
+            raise UsageError(f"the URL {safe_url_text(url)} names no database to read")
+        scanner = DumpScanner()
+        with client_defaults_file(url) as defaults_file:
+            command = self.data_command(tool, defaults_file, database, tables)
+            _run_dump(command, url, _NullSink(), None, scanner)
+        return scanner.result()
 
 
 def _float_warnings(columns: Sequence[str]) -> list[str]:
@@ -457,9 +560,11 @@ def _float_warnings(columns: Sequence[str]) -> list[str]:
     ]
 
 
-def _is_oracle_mysqldump(tool: str) -> bool:
+@functools.lru_cache(maxsize=8)
+def _tool_version(tool: str) -> str:
+    """The first line ``tool --version`` prints (empty when it cannot run)."""
     try:
-        version = subprocess.run(
+        output = subprocess.run(
             [tool, "--version"],
             capture_output=True,
             check=False,
@@ -467,8 +572,29 @@ def _is_oracle_mysqldump(tool: str) -> bool:
             env=child_environment(),
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return False
-    return b"MariaDB" not in version
+        return ""
+    lines = output.decode("utf-8", "replace").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _is_oracle_mysqldump(tool: str) -> bool:
+    version = _tool_version(tool)
+    return bool(version) and "MariaDB" not in version
+
+
+def _oracle_options(tool: str) -> list[str]:
+    if not _is_oracle_mysqldump(tool):
+        return []
+    # GTID_PURGED would fail a restore into a server with its own GTIDs;
+    # column statistics do not exist on MariaDB servers.
+    return ["--set-gtid-purged=OFF", "--column-statistics=0"]
+
+
+class _NullSink:
+    """A sink that keeps nothing (the data is only digested)."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
 
 
 @contextlib.contextmanager
@@ -486,6 +612,9 @@ def _tool_process(
         )
     except OSError as exc:
         raise ToolMissingError(f"cannot run {command[0]}: {exc}; {INSTALL_HINT}") from None
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            _widen_pipe(pipe.fileno())
     assert process.stderr is not None
     stderr = _StderrCollector(process.stderr)
     stderr.start()
@@ -501,15 +630,31 @@ def _tool_process(
         raise _tool_error(command[0], action, url, returncode, stderr.text(url))
 
 
+#: A pipe of this size lets the dump tool run ahead while a chunk is compressed.
+_PIPE_SIZE = 1024 * 1024
+
+
+def _widen_pipe(descriptor: int) -> None:
+    """Grow a pipe's buffer (Linux); elsewhere, or above the user's limit, keep it."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if set_size is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(descriptor, set_size, _PIPE_SIZE)
+
+
 def _run_dump(
-    command: list[str], url: URL, sink: BinaryIO, progress: ProgressCallback | None
+    command: list[str],
+    url: URL,
+    sink: Sink,
+    progress: ProgressCallback | None,
+    scanner: DumpScanner,
 ) -> None:
     with _tool_process(
         command, url, "back up", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
     ) as process:
         assert process.stdout is not None
         with process.stdout:
-            write_chunks(read_chunks(process.stdout), sink, progress)
+            write_chunks(scanned(read_chunks(process.stdout), scanner), sink, progress)
 
 
 def _run_restore(command: list[str], url: URL, chunks: Iterable[bytes]) -> None:

@@ -39,6 +39,7 @@ from migration_guard.backup.backends.base import (
     CountingReader,
     DumpResult,
     ProgressCallback,
+    RestoreOutcome,
     iter_lines,
 )
 from migration_guard.backup.backends.mysqldump import (
@@ -215,7 +216,9 @@ class NativeBackend(Backend):
         *,
         tables: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
+        server_checksums: bool = False,
     ) -> DumpResult:
+        del server_checksums  # always taken: this backend has no stream digests
         ops = get_dialect_ops(url.get_backend_name())
         assert isinstance(ops, MySQLDialectOps)
         engine = connect_engine(url)
@@ -370,7 +373,7 @@ class NativeBackend(Backend):
         stream_format: str,
         tables: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
-    ) -> None:
+    ) -> RestoreOutcome:
         self.check_stream_format(
             stream_format, "; use the mysqldump backend (it needs the mariadb/mysql client)"
         )
@@ -403,6 +406,7 @@ class NativeBackend(Backend):
                     raw_connection.close()
         finally:
             engine.dispose()
+        return RestoreOutcome()
 
 
 def _split(script: bytes) -> list[str]:

@@ -33,6 +33,7 @@ from migration_guard.backup.backends.base import (
     CountingReader,
     DumpResult,
     ProgressCallback,
+    RestoreOutcome,
     iter_lines,
     read_chunks,
     select_tables,
@@ -193,7 +194,9 @@ class SQLiteBackend(Backend):
         *,
         tables: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
+        server_checksums: bool = False,
     ) -> DumpResult:
+        del server_checksums  # SQLite checksums are read from a private copy anyway
         path = sqlite_path(url)
         source = _open_existing(path)
         try:
@@ -262,7 +265,7 @@ class SQLiteBackend(Backend):
         stream_format: str,
         tables: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
-    ) -> None:
+    ) -> RestoreOutcome:
         path = sqlite_path(url)
         self.check_stream_format(stream_format)
         if stream_format == "sqlite-sql":
@@ -272,6 +275,7 @@ class SQLiteBackend(Backend):
             self._apply_sql(path, lines, tables)
         else:
             self._restore_file(path, source, tables, progress)
+        return RestoreOutcome()
 
     def _restore_file(
         self,
