@@ -34,3 +34,40 @@ def test_row_data_echoed_after_a_syntax_error_is_not_read_as_an_error_code() -> 
     assert type(error) is BackupError
     assert "ERROR 1064" in str(error)
     assert len(str(error)) < 1000  # the echoed rows are not repeated to the user
+
+
+def test_the_dump_tool_gets_a_large_output_buffer_where_stdbuf_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from migration_guard.backup.backends import mysqldump
+
+    monkeypatch.setattr(mysqldump.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert mysqldump.with_output_buffer(["/usr/bin/mariadb-dump", "db"]) == [
+        "/usr/bin/stdbuf",
+        "--output=1M",
+        "/usr/bin/mariadb-dump",
+        "db",
+    ]
+    monkeypatch.setattr(mysqldump.shutil, "which", lambda name: None)
+    assert mysqldump.with_output_buffer(["/usr/bin/mariadb-dump", "db"]) == [
+        "/usr/bin/mariadb-dump",
+        "db",
+    ]
+
+
+def test_a_missing_tool_is_named_even_when_it_would_run_under_stdbuf() -> None:
+    import subprocess
+
+    from migration_guard.backup.backends.mysqldump import _tool_process
+    from migration_guard.errors import ToolMissingError
+
+    process = _tool_process(
+        ["/nonexistent/mariadb-dump", "db"],
+        URL,
+        "back up",
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        output_buffer=True,
+    )
+    with pytest.raises(ToolMissingError, match=r"/nonexistent/mariadb-dump.*apt-get install"):
+        process.__enter__()

@@ -599,16 +599,26 @@ class _NullSink:
 
 @contextlib.contextmanager
 def _tool_process(
-    command: list[str], url: URL, action: str, *, stdin: int, stdout: int
+    command: list[str],
+    url: URL,
+    action: str,
+    *,
+    stdin: int,
+    stdout: int,
+    output_buffer: bool = False,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``command`` running with stderr collected; killed if the body raises.
 
     After the body the process is waited for; a non-zero exit becomes the error
     :func:`_tool_error` makes of it (``action``: "back up", "restore into").
+    ``output_buffer`` gives the tool a large stdout buffer (:func:`with_output_buffer`).
     """
+    if shutil.which(command[0]) is None:  # under stdbuf it would only fail later
+        raise ToolMissingError(f"cannot run {command[0]}: no such program; {INSTALL_HINT}")
+    argv = with_output_buffer(command) if output_buffer else command
     try:
         process = subprocess.Popen(
-            command, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=child_environment()
+            argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=child_environment()
         )
     except OSError as exc:
         raise ToolMissingError(f"cannot run {command[0]}: {exc}; {INSTALL_HINT}") from None
@@ -642,6 +652,24 @@ def _widen_pipe(descriptor: int) -> None:
             fcntl.fcntl(descriptor, set_size, _PIPE_SIZE)
 
 
+#: The dump tool's stdio output buffer when ``stdbuf`` can set it.
+_DUMP_OUTPUT_BUFFER = "1M"
+
+
+def with_output_buffer(command: list[str]) -> list[str]:
+    """``command`` run under coreutils' ``stdbuf`` with a large stdout buffer, if present.
+
+    ``mariadb-dump`` writes through stdio in 4 KiB pieces: about 108,000 write
+    calls into the pipe for a 440 MB dump, each waking the reader. A 1 MiB
+    buffer cuts that a hundredfold and the dump's own CPU time by a tenth
+    (docs/performance.md). Without ``stdbuf`` (not Linux) nothing changes.
+    """
+    stdbuf = shutil.which("stdbuf")
+    if stdbuf is None:
+        return command
+    return [stdbuf, f"--output={_DUMP_OUTPUT_BUFFER}", *command]
+
+
 def _run_dump(
     command: list[str],
     url: URL,
@@ -650,7 +678,12 @@ def _run_dump(
     scanner: DumpScanner,
 ) -> None:
     with _tool_process(
-        command, url, "back up", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+        command,
+        url,
+        "back up",
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        output_buffer=True,
     ) as process:
         assert process.stdout is not None
         with process.stdout:
