@@ -71,3 +71,30 @@ def test_a_missing_tool_is_named_even_when_it_would_run_under_stdbuf() -> None:
     )
     with pytest.raises(ToolMissingError, match=r"/nonexistent/mariadb-dump.*apt-get install"):
         process.__enter__()
+
+
+def test_the_dump_is_read_on_a_thread_of_lower_priority_and_errors_come_back() -> None:
+    import os
+    import subprocess
+    import threading
+
+    from migration_guard.backup.backends.mysqldump import CONSUMER_NICENESS, _yielding_to
+
+    def own_priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = own_priority()
+    seen: list[int] = []
+    process = subprocess.Popen(["true"])
+    try:
+        _yielding_to(process, lambda: seen.append(own_priority()))
+        assert seen == [min(19, before + CONSUMER_NICENESS)]
+        assert own_priority() == before
+
+        def fail() -> None:
+            raise OSError(28, "No space left on device")
+
+        with pytest.raises(OSError, match="No space left"):
+            _yielding_to(process, fail)
+    finally:
+        process.wait()

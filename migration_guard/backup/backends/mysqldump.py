@@ -686,8 +686,59 @@ def _run_dump(
         output_buffer=True,
     ) as process:
         assert process.stdout is not None
-        with process.stdout:
-            write_chunks(scanned(read_chunks(process.stdout), scanner), sink, progress)
+        stdout = process.stdout
+        with stdout:
+            _yielding_to(
+                process,
+                lambda: write_chunks(scanned(read_chunks(stdout), scanner), sink, progress),
+            )
+
+
+#: How much lower than the caller's the CPU priority of the thread that digests,
+#: compresses and encrypts the dump is (``nice``; Linux and other POSIX systems).
+CONSUMER_NICENESS = 10
+
+
+def _lower_own_priority(by: int) -> None:
+    """Lower the calling thread's CPU priority (never raises; a no-op where unsupported)."""
+    if not hasattr(os, "setpriority"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        thread = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, current + by))
+
+
+def _yielding_to(process: subprocess.Popen[bytes], work: Callable[[], None]) -> None:
+    """Run ``work`` (reading ``process``'s output) on a thread of lower CPU priority.
+
+    On a busy machine the dump tool and the server are the critical path: when
+    they want a core they get it before our compression does, and the pipe
+    and the dump tool's buffer absorb the difference. zstd's worker threads,
+    started by the first write, inherit the lower priority. It also means a
+    backup yields to the application's own work. The caller's thread keeps its
+    priority. If the caller is interrupted, the dump tool is killed first, so
+    the thread ends before anything else is torn down.
+    """
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        _lower_own_priority(CONSUMER_NICENESS)
+        try:
+            work()
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="migration-guard-dump-reader", daemon=True)
+    worker.start()
+    try:
+        worker.join()
+    except BaseException:
+        process.kill()
+        worker.join()
+        raise
+    if failure:
+        raise failure[0]
 
 
 def _run_restore(command: list[str], url: URL, chunks: Iterable[bytes]) -> None:
