@@ -358,6 +358,30 @@ def test_mysqldump_counts_and_digests_rows_from_its_stream(
 
 
 @pytest.mark.mysql
+def test_the_manual_digest_recipe_of_recovery_md_gives_content_sha256(
+    new_database: Callable[[], URL],
+) -> None:
+    source = new_database()
+    load_awkward(source)
+    result = get_backend("mysqldump").dump(source, io.BytesIO())
+    recipe = re.search(
+        r"\$ (mariadb-dump .*?sha256sum)",
+        (Path(__file__).parents[2] / "docs" / "recovery.md").read_text(encoding="utf-8"),
+        re.DOTALL,
+    )
+    assert recipe is not None
+    command = re.sub(r"\\\n\s*", "", recipe.group(1)).replace("shop_restored t", "DB types")
+    with client_defaults_file(source) as defaults:
+        command = command.replace(
+            "mariadb-dump ", f"mariadb-dump --defaults-extra-file={defaults} ", 1
+        ).replace("DB", str(source.database))
+        printed = subprocess.run(
+            command, shell=True, check=True, capture_output=True, text=True
+        ).stdout
+    assert printed.split()[0] == result.tables["types"].content_sha256
+
+
+@pytest.mark.mysql
 def test_mysqldump_records_server_checksums_on_request(new_database: Callable[[], URL]) -> None:
     source = new_database()
     load_awkward(source)
