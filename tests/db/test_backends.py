@@ -382,6 +382,34 @@ def test_the_manual_digest_recipe_of_recovery_md_gives_content_sha256(
 
 
 @pytest.mark.mysql
+def test_restore_with_deferred_keys_gives_back_the_same_tables(
+    new_database: Callable[[], URL],
+) -> None:
+    source, target = new_database(), new_database()
+    engine = sa.create_engine(source, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        for statement in (
+            "CREATE TABLE parent (id INT PRIMARY KEY, a INT, b VARCHAR(20), c TEXT, "
+            "KEY by_b (b(5)) COMMENT 'x; y', UNIQUE KEY ua (a), KEY by_ab (a, b), "
+            "FULLTEXT KEY ft (c)) ENGINE=InnoDB",
+            "CREATE TABLE child (id INT PRIMARY KEY, parent_id INT, n INT, KEY by_n (n), "
+            "CONSTRAINT fk_parent FOREIGN KEY (parent_id) REFERENCES parent (id)) ENGINE=InnoDB",
+            "CREATE TABLE parts (id INT, n INT, PRIMARY KEY (id), KEY by_n (n)) ENGINE=InnoDB "
+            "PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (10), "
+            "PARTITION p1 VALUES LESS THAN MAXVALUE)",
+            "CREATE TABLE empty_keyed (id INT PRIMARY KEY, n INT, KEY by_n (n)) ENGINE=InnoDB",
+            "INSERT INTO parent SELECT seq, seq, CONCAT('b', seq), REPEAT('word ', MOD(seq, 7)) "
+            "FROM seq_1_to_300",
+            "INSERT INTO child SELECT seq, 1 + MOD(seq, 300), MOD(seq, 11) FROM seq_1_to_500",
+            "INSERT INTO parts SELECT seq, MOD(seq, 5) FROM seq_1_to_40",
+        ):
+            conn.exec_driver_sql(statement)
+    engine.dispose()
+    round_trip(get_backend("mysqldump"), source, target)
+    assert_same(source, target)
+
+
+@pytest.mark.mysql
 def test_mysqldump_records_server_checksums_on_request(new_database: Callable[[], URL]) -> None:
     source = new_database()
     load_awkward(source)

@@ -98,3 +98,49 @@ def test_the_dump_is_read_on_a_thread_of_lower_priority_and_errors_come_back() -
             _yielding_to(process, fail)
     finally:
         process.wait()
+
+
+def test_plain_secondary_keys_are_deferred_until_the_rows_are_in() -> None:
+    from migration_guard.backup.backends.mysqldump import defer_secondary_keys
+
+    lines = [
+        b"CREATE TABLE `ev``ents` (\n",
+        b"  `id` bigint(20) NOT NULL,\n",
+        b"  `account_id` int(11) NOT NULL,\n",
+        b"  PRIMARY KEY (`id`),\n",
+        b"  UNIQUE KEY `one` (`account_id`,`id`),\n",
+        b"  KEY `by_account` (`account_id`),\n",
+        b"  KEY `prefix` (`account_id`) USING BTREE COMMENT 'a, b'\n",
+        b") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;\n",
+    ]
+    statement, table, keys = defer_secondary_keys(lines)
+    assert table == b"ev``ents"
+    assert keys == [
+        b"KEY `by_account` (`account_id`)",
+        b"KEY `prefix` (`account_id`) USING BTREE COMMENT 'a, b'",
+    ]
+    assert statement == (
+        b"CREATE TABLE `ev``ents` (\n"
+        b"  `id` bigint(20) NOT NULL,\n"
+        b"  `account_id` int(11) NOT NULL,\n"
+        b"  PRIMARY KEY (`id`),\n"
+        b"  UNIQUE KEY `one` (`account_id`,`id`)\n"
+        b") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "footer"),
+    [
+        (b"  CONSTRAINT `fk` FOREIGN KEY (`a`) REFERENCES `t` (`id`)\n", b") ENGINE=InnoDB;\n"),
+        (b"  `b` int(11)\n", b") ENGINE=MyISAM;\n"),
+        (b"  `b` int(11)\n", b") ENGINE=InnoDB\n PARTITION BY HASH (`a`)\nPARTITIONS 2;\n"),
+    ],
+)
+def test_keys_stay_in_tables_with_foreign_keys_other_engines_or_partitions(
+    extra: bytes, footer: bytes
+) -> None:
+    from migration_guard.backup.backends.mysqldump import defer_secondary_keys
+
+    lines = [b"CREATE TABLE `t2` (\n", b"  `a` int(11),\n", b"  KEY `k` (`a`),\n", extra, footer]
+    assert defer_secondary_keys(lines) == (b"".join(lines), None, [])
