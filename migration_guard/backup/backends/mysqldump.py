@@ -10,10 +10,11 @@ content digests are taken from the dump stream itself as it passes
 the dumped snapshot and cost the server nothing. DDL hashes, sizes, the binlog
 position and, with ``server_checksums``, ``CHECKSUM TABLE`` are read on a
 separate connection whose ``START TRANSACTION WITH CONSISTENT SNAPSHOT`` is
-opened just before the dump process starts: a second consistent snapshot, so a
-write committed in the few milliseconds between them shows up in the dump and
-not in those checksums (verification would then report a mismatch rather than
-silently pass).
+opened on a thread while the dump process starts: a second consistent
+snapshot, so a write committed in the few milliseconds between the two shows up
+in the dump and not in those checksums (verification would then report a
+mismatch rather than silently pass). Row counts and digests never have this
+gap.
 
 The stream never contains ``USE`` or ``CREATE DATABASE`` (the database name is
 passed without ``--databases``), so it restores into any database name. Views
