@@ -155,6 +155,8 @@ def emit(config: Config, event: Event, *, create_location: bool = False) -> None
     if _quiet.get():
         return
     record(config, event, create_location=create_location)
+    if not config.sections.get("notify"):
+        return  # nothing configured: spare every command the import of smtplib & co.
     try:
         from migration_guard.ops.notify import notify
 
