@@ -63,7 +63,7 @@ class PostgreSQLDialectOps(DialectOps):
             quoted = quote_postgresql_identifier(table)
             # Ordering by the whole row text makes the aggregate independent of
             # physical order, which VACUUM and restores change.
-            rows, checksum = run_sql(
+            count, checksum = run_sql(
                 conn,
                 "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) "
                 f"FROM {quoted} AS t",
@@ -82,7 +82,7 @@ class PostgreSQLDialectOps(DialectOps):
                 {"t": table},
             ).scalar_one()
             stats[table] = TableStats(
-                rows=int(rows),
+                rows=int(count),
                 checksum=str(checksum),
                 size_bytes=int(size),
                 ddl_sha256=sha256_text(str(columns or "")),

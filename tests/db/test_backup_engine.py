@@ -517,7 +517,7 @@ def test_mariadb_round_trip(
 
     reason = get_backend(backend).available()
     if reason is not None:
-        pytest.skip(f"backend {backend} cannot run here: {reason}")
+        unavailable(f"backend {backend} cannot run here: {reason}")
     _fill_mysql(mysql_url)
     monkeypatch.setenv("MIGRATION_GUARD_KEY", keygen())
     manifest = create(config, url=mysql_url, backend=backend)

@@ -358,7 +358,7 @@ class SnapshotStats:
         for table in self.tables:
             stats = self.stats[table]
             seen = content.get(table)
-            rows = seen.rows if seen is not None and seen.rows is not None else None
+            rows = seen.rows if seen is not None else None
             if rows is None:
                 rows = counted[table].rows
             result[table] = dataclasses.replace(
@@ -526,9 +526,9 @@ class MysqldumpBackend(Backend):
             chunks = filter_native_tables(iter_lines(counted), tables)
         else:
             chunks = filter_tables(iter_lines(counted), tables)
-        scanner = DumpScanner()
         with client_defaults_file(url) as defaults_file:
             if stream_format == "mysql-sql":
+                scanner = DumpScanner()
                 command = self.restore_command(tool, defaults_file, database, unbuffered=True)
                 _run_parallel_restore(command, url, scanned(chunks, scanner))
                 return RestoreOutcome(content=scanner.result())
@@ -614,9 +614,12 @@ def _tool_process(
     :func:`_tool_error` makes of it (``action``: "back up", "restore into").
     ``output_buffer`` gives the tool a large stdout buffer (:func:`with_output_buffer`).
     """
-    if shutil.which(command[0]) is None:  # under stdbuf it would only fail later
-        raise ToolMissingError(f"cannot run {command[0]}: no such program; {INSTALL_HINT}")
-    argv = with_output_buffer(command) if output_buffer else command
+    argv = command
+    if output_buffer:
+        # Under stdbuf a missing tool would only show as stdbuf's exit status 127.
+        if shutil.which(command[0]) is None:
+            raise ToolMissingError(f"cannot run {command[0]}: no such program; {INSTALL_HINT}")
+        argv = with_output_buffer(command)
     try:
         process = subprocess.Popen(
             argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=child_environment()
@@ -965,9 +968,7 @@ class _ParallelLoader:
                 self._insert(bytes(pending))
             else:
                 self._ordered(bytes(pending))
-        if self._loading:
-            self._finish_inserts()
-        self._add_deferred_keys()
+        self._rows_done()
         self.main.write(RESTORE_EPILOGUE)
 
     def _at_insert(self, pending: bytearray, start: int) -> bool:
@@ -991,9 +992,7 @@ class _ParallelLoader:
                 self._in_header = False
                 self._in_data = match.group(1) == b"Dumping data for table"
                 if not self._in_data:  # the rows of any table before are all in
-                    if self._loading:
-                        self._finish_inserts()
-                    self._add_deferred_keys()
+                    self._rows_done()
             self.main.write(line)
             return
         if not line.strip():
@@ -1001,9 +1000,7 @@ class _ParallelLoader:
             return
         if self._in_data and _TABLE_LOCK.match(line):
             if line.startswith(b"UNLOCK"):
-                if self._loading:
-                    self._finish_inserts()
-                self._add_deferred_keys()
+                self._rows_done()
             return
         if not self._in_data and _CREATE_TABLE.match(line):
             self._create = [line]
@@ -1022,8 +1019,10 @@ class _ParallelLoader:
             self._deferred[table] = keys
         return statement
 
-    def _add_deferred_keys(self) -> None:
-        """Add back the keys deferred so far (their tables' rows are all in)."""
+    def _rows_done(self) -> None:
+        """Wait for the workers' rows, then add back the keys deferred so far."""
+        if self._loading:
+            self._finish_inserts()
         for table, keys in self._deferred.items():
             additions = b", ".join(b"ADD " + key for key in keys)
             self.main.write(b"ALTER TABLE `" + table + b"` " + additions + b";\n")
