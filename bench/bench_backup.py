@@ -328,8 +328,17 @@ def main() -> None:
             results["database_bytes"] = make_database(source, args.rows)
             results["generate_s"] = round(time.perf_counter() - started, 1)
             url = f"mysql+pymysql://root@127.0.0.1:3306/{source}"
-            guard_backup = [GUARD, "backup", "--url", url, "--compress", "zstd", "--encrypt",
-                            "--format", "json"]
+            guard_backup = [
+                GUARD,
+                "backup",
+                "--url",
+                url,
+                "--compress",
+                "zstd",
+                "--encrypt",
+                "--format",
+                "json",
+            ]
             plan_pipeline = (
                 f"{dumper()} {admin} --single-transaction {source} | gzip | "
                 "openssl enc -aes-256-cbc -pbkdf2 -pass env:BENCH_PASS "
@@ -370,8 +379,12 @@ def main() -> None:
                 backup_ratio_vs_raw=round(guard.median / raw.median, 2),
                 backup_guard_server_checksums_s=round(with_checksums.median, 2),
                 backup_guard_checksums_ratio_vs_raw=round(with_checksums.median / raw.median, 2),
-                backup_cpu_s={"guard": guard.cpu(), "guard server checksums": with_checksums.cpu(),
-                              "plan pipeline": plan.cpu(), "raw mysqldump": raw.cpu()},
+                backup_cpu_s={
+                    "guard": guard.cpu(),
+                    "guard server checksums": with_checksums.cpu(),
+                    "plan pipeline": plan.cpu(),
+                    "raw mysqldump": raw.cpu(),
+                },
                 backup_guard_samples_s=[round(s, 2) for s in guard.seconds],
                 backup_plan_samples_s=[round(s, 2) for s in plan.seconds],
                 backup_raw_samples_s=[round(s, 2) for s in raw.seconds],
@@ -385,8 +398,16 @@ def main() -> None:
             )
             restore_guard, restore_plain = Series(), Series()
             target_url = f"mysql+pymysql://root@127.0.0.1:3306/{target}"
-            guard_restore = [GUARD, "restore", backup_id, "--url", target_url, "--yes",
-                             "--format", "json"]
+            guard_restore = [
+                GUARD,
+                "restore",
+                backup_id,
+                "--url",
+                target_url,
+                "--yes",
+                "--format",
+                "json",
+            ]
             plain_restore = f"{client()} {admin} {target} < {work}/raw.sql"
             client_names = ("mariadb", "mysql")
             for _ in range(args.repeat):

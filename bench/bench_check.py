@@ -130,7 +130,6 @@ def alembic_chain(root: Path, revisions: int) -> Path:
     return root / "alembic.ini"
 
 
-
 TINY_SQL = "ALTER TABLE accounts ADD COLUMN note text;\n"
 
 
@@ -146,9 +145,7 @@ class Command:
 
     def run(self, env: dict[str, str]) -> float:
         start = time.perf_counter()
-        completed = subprocess.run(
-            self.argv, capture_output=True, env=env, check=False
-        )
+        completed = subprocess.run(self.argv, capture_output=True, env=env, check=False)
         elapsed = time.perf_counter() - start
         problem = None
         if completed.returncode not in self.ok_codes:

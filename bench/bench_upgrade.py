@@ -128,8 +128,9 @@ def sql(statement: str, database: str | None = None) -> str:
 # -- projects ------------------------------------------------------------------------------
 
 
-def write_project(root: Path, url: str, revisions: list[tuple[str, str]],
-                  protected: tuple[str, ...] = ()) -> Path:
+def write_project(
+    root: Path, url: str, revisions: list[tuple[str, str]], protected: tuple[str, ...] = ()
+) -> Path:
     """alembic.ini, the generic env.py, the revisions and a pyproject.toml; returns the toml."""
     versions = root / "migrations" / "versions"
     versions.mkdir(parents=True)
@@ -287,8 +288,9 @@ def overhead(work: Path, backend: str, revisions: int, repeat: int) -> dict[str,
         reset,
         check_guard,
     )
-    plain = Command("alembic upgrade", [ALEMBIC, "-c", ini, "upgrade", "head"], reset,
-                    check_alembic)
+    plain = Command(
+        "alembic upgrade", [ALEMBIC, "-c", ini, "upgrade", "head"], reset, check_alembic
+    )
     try:
         round_robin([guard, plain], env, repeat)
     finally:
@@ -353,8 +355,13 @@ def table_sizes(database: str) -> dict[str, int]:
 
 
 def manifest_seconds(env: dict[str, str], backup_id: str) -> float:
-    shown = subprocess.run([GUARD, "backups", "show", backup_id, "--format", "json"],
-                           env=env, check=True, capture_output=True, text=True).stdout
+    shown = subprocess.run(
+        [GUARD, "backups", "show", backup_id, "--format", "json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     manifest = json.loads(shown)
     started = datetime.fromisoformat(manifest["started_at"].replace("Z", "+00:00"))
     finished = datetime.fromisoformat(manifest["finished_at"].replace("Z", "+00:00"))
@@ -397,25 +404,49 @@ def safety_backup(work: Path, history_rows: int, repeat: int) -> dict[str, objec
 
         upgrade = Command(
             "migration-guard upgrade (drop-column, approved)",
-            [GUARD, "upgrade", "head", "--yes", "-c", ini, "--allow", "drop-column:accounts",
-             "--reason", "bench", "--format", "json"],
+            [
+                GUARD,
+                "upgrade",
+                "head",
+                "--yes",
+                "-c",
+                ini,
+                "--allow",
+                "drop-column:accounts",
+                "--reason",
+                "bench",
+                "--format",
+                "json",
+            ],
             reset,
             check_upgrade,
         )
         tables_backup = Command(
             "migration-guard backup --type tables --tables accounts",
-            [GUARD, "backup", "--url", url, "--type", "tables", "--tables", "accounts",
-             "--format", "json"],
+            [
+                GUARD,
+                "backup",
+                "--url",
+                url,
+                "--type",
+                "tables",
+                "--tables",
+                "accounts",
+                "--format",
+                "json",
+            ],
             reset,
             check_backup,
         )
         round_robin([upgrade, tables_backup], env, repeat)
-        safety = [manifest_seconds(env, json.loads(out)["backup"]["id"])
-                  for out in upgrade.outputs]
+        safety = [manifest_seconds(env, json.loads(out)["backup"]["id"]) for out in upgrade.outputs]
         direct = [manifest_seconds(env, json.loads(out)["id"]) for out in tables_backup.outputs]
-        full = Command("migration-guard backup (full, for contrast)",
-                       [GUARD, "backup", "--url", url, "--format", "json"],
-                       reset, lambda _out: None)
+        full = Command(
+            "migration-guard backup (full, for contrast)",
+            [GUARD, "backup", "--url", url, "--format", "json"],
+            reset,
+            lambda _out: None,
+        )
         full.run(env, record=True)
         return {
             "history_bytes": sizes.get("history", 0),
@@ -468,8 +499,9 @@ def main() -> None:
         work = Path(tmp)
         if args.only in (None, "overhead"):
             for backend in ("sqlite", "mysql"):
-                results[f"overhead_{backend}"] = overhead(work, backend, args.revisions,
-                                                          args.repeat)
+                results[f"overhead_{backend}"] = overhead(
+                    work, backend, args.revisions, args.repeat
+                )
         if args.only in (None, "safety"):
             results["safety_backup"] = [
                 safety_backup(work, rows, args.repeat) for rows in args.history_rows

@@ -8,6 +8,7 @@ environment variables for URLs and paths, and finally CLI options.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import fnmatch
 import os
 import sys
@@ -23,11 +24,50 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+# Every environment variable migration-guard reads, named once.
 CONFIG_ENV = "MIGRATION_GUARD_CONFIG"
 URL_ENV = "MIGRATION_GUARD_URL"
 BACKUP_DIR_ENV = "MIGRATION_GUARD_BACKUP_DIR"
+KEY_ENV = "MIGRATION_GUARD_KEY"
+KEY_FILE_ENV = "MIGRATION_GUARD_KEY_FILE"
+PASSPHRASE_ENV = "MIGRATION_GUARD_PASSPHRASE"
+SCRATCH_URL_ENV = "MIGRATION_GUARD_SCRATCH_URL"
+OFFSITE_ENV = "MIGRATION_GUARD_OFFSITE"
+#: Variables that hold secrets: never passed to a child process.
+SECRET_ENVS = (KEY_ENV, KEY_FILE_ENV, PASSPHRASE_ENV, URL_ENV, SCRATCH_URL_ENV)
 
-DIALECTS = ("mysql", "mariadb", "postgresql", "sqlite")
+
+class Dialect(str, enum.Enum):
+    """The one list of SQL dialects migration-guard knows, by SQLAlchemy name."""
+
+    MYSQL = "mysql"
+    MARIADB = "mariadb"
+    POSTGRESQL = "postgresql"
+    SQLITE = "sqlite"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_mysql_family(self) -> bool:
+        return self in (Dialect.MYSQL, Dialect.MARIADB)
+
+    @property
+    def sqlglot_name(self) -> str:
+        """The name sqlglot uses for this dialect (``postgres`` for PostgreSQL)."""
+        return _SQLGLOT_NAMES[self]
+
+
+_SQLGLOT_NAMES = {
+    Dialect.MYSQL: "mysql",
+    Dialect.MARIADB: "mysql",
+    Dialect.POSTGRESQL: "postgres",
+    Dialect.SQLITE: "sqlite",
+}
+#: Other spellings users and libraries write for a dialect.
+DIALECT_ALIASES = {"postgres": "postgresql", "pg": "postgresql", "sqlite3": "sqlite"}
+DIALECTS = tuple(d.value for d in Dialect)
+MYSQL_FAMILY = frozenset({Dialect.MYSQL.value, Dialect.MARIADB.value})
 DEFAULT_VERSION_TABLE = "alembic_version"
 
 
@@ -103,7 +143,14 @@ class Config:
 _SCALAR_KEYS = {f.name for f in dataclasses.fields(Config)} - {"source", "sections"}
 #: Sub-tables that later subsystems own; each validates its own keys.
 _SECTIONS = (
-    "backup", "upgrade", "protect", "monitor", "notify", "schedule", "tables", "autogenerate"
+    "backup",
+    "upgrade",
+    "protect",
+    "monitor",
+    "notify",
+    "schedule",
+    "tables",
+    "autogenerate",
 )
 _TUPLE_KEYS = {"protected_tables", "exclude"}
 
@@ -142,7 +189,7 @@ def _validate(table: Mapping[str, Any], source: str) -> dict[str, Any]:
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(
-                    f"{source}: {key} must be a list of strings, e.g. {key} = [\"users\"]",
+                    f'{source}: {key} must be a list of strings, e.g. {key} = ["users"]',
                     key=key,
                 )
             values[key] = tuple(value)
@@ -158,8 +205,7 @@ def _validate(table: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 def normalise_dialect(name: str, *, source: str = "--dialect") -> str:
     lowered = name.strip().lower()
-    aliases = {"postgres": "postgresql", "pg": "postgresql", "sqlite3": "sqlite"}
-    lowered = aliases.get(lowered, lowered)
+    lowered = DIALECT_ALIASES.get(lowered, lowered)
     if lowered not in DIALECTS:
         raise ConfigError(
             f"{source}: unknown dialect {name!r}; known dialects: {', '.join(DIALECTS)}",
@@ -203,3 +249,44 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if env_dir:
         values["backup_dir"] = env_dir
     return Config(source=source, **values)
+
+
+def read_section(
+    table: Mapping[str, Any],
+    *,
+    where: str,
+    types: Mapping[str, type | tuple[type, ...]],
+) -> dict[str, Any]:
+    """The one reader of a ``[tool.migration_guard.*]`` sub-table.
+
+    Rejects unknown keys (naming the known ones) and values of the wrong type
+    with a :class:`ConfigError`; returns the keys that were given. ``bool`` is
+    never accepted where ``int`` is asked for.
+    """
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in types:
+            raise ConfigError(
+                f"{where}: unknown key {key!r}; known keys: {', '.join(sorted(types))}", key=key
+            )
+        expected = types[key]
+        expected_tuple = expected if isinstance(expected, tuple) else (expected,)
+        if (isinstance(value, bool) and bool not in expected_tuple) or not isinstance(
+            value, expected_tuple
+        ):
+            names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in expected_tuple)
+            raise ConfigError(f"{where}: {key} must be {names}", key=key)
+        values[key] = value
+    return values
+
+
+_TYPE_NAMES: dict[type, str] = {
+    str: "a string",
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}

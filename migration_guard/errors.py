@@ -7,11 +7,28 @@ problem and the fix; they never contain secrets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from migration_guard.analysis.model import Finding
+
+class Finding(Protocol):
+    """What an error needs of a finding; ``analysis.model.Finding`` is the real one.
+
+    A protocol, so that this bottom layer never imports ``analysis``.
+    """
+
+    @property
+    def rule(self) -> str: ...
+
+    @property
+    def table(self) -> str | None: ...
+
+    @property
+    def message(self) -> str: ...
+
+    def to_dict(self) -> dict[str, object]: ...
 
 
 class MigrationGuardError(Exception):
@@ -148,3 +165,74 @@ class AutogenerateRefused(MigrationGuardError):
     def __init__(self, message: str, *, drops: Sequence[str]) -> None:
         super().__init__(message)
         self.drops = list(drops)
+
+
+#: ``user:password@`` in a URL, and ``password=...`` in DSNs and option files.
+_URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^@\s]*@")
+_KEY_VALUE_PASSWORD = re.compile(r"(?i)\b(password|passwd|pwd)\s*=\s*('[^']*'|\"[^\"]*\"|\S+)")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` without URL passwords, ``password=`` values or any of ``secrets``.
+
+    The one place that keeps secrets out of messages: :func:`translate` runs
+    every translated message through it.
+    """
+    text = _URL_PASSWORD.sub(r"\g<scheme>:***@", text)
+    text = _KEY_VALUE_PASSWORD.sub(r"\1=***", text)
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+#: How one kind of outside exception becomes a :class:`MigrationGuardError`:
+#: a class (built from the message) or a function of the exception and message.
+Translation = type[MigrationGuardError] | Callable[[BaseException, str], MigrationGuardError]
+
+
+@contextmanager
+def translate(
+    mapping: Mapping[type[BaseException], Translation],
+    *,
+    doing: str,
+    secrets: Iterable[str] = (),
+) -> Iterator[None]:
+    """Turn outside exceptions into :class:`MigrationGuardError`, as httpx's ``map_exceptions``.
+
+    ``mapping`` is checked in order; the first class the exception is an
+    instance of decides. The message is ``"{doing}: {detail}"`` with secrets
+    removed by :func:`redact`. Our own errors and unmapped exceptions pass
+    through untouched; the original is kept as ``__cause__``.
+    """
+    try:
+        yield
+    except MigrationGuardError:
+        raise
+    except BaseException as exc:
+        for kind, target in mapping.items():
+            if isinstance(exc, kind):
+                detail = redact(describe(exc), secrets)
+                message = f"{doing}: {detail}" if doing else detail
+                if isinstance(target, type):
+                    raise target(message) from exc
+                raise target(exc, message) from exc
+        raise
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of an outside exception, without its traceback.
+
+    Driver errors (``pymysql``, ``psycopg``) are reduced to their server
+    message; ``OSError`` to its ``strerror`` and file name.
+    """
+    original = getattr(exc, "orig", None)  # SQLAlchemy wraps the DBAPI error
+    if original is not None:
+        exc = original
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    args: tuple[object, ...] = tuple(getattr(exc, "args", ()))
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        return f"({args[0]}) {args[1]}"  # PyMySQL: (code, message)
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

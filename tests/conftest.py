@@ -20,7 +20,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "MG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -109,7 +109,7 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def sakila_dir() -> Path:
-    path = SHARED_FIXTURES / "sakila"
+    path = FIXTURES / "sakila"
     if not (path / "sakila-schema.sql").is_file():
         pytest.fail(f"the Sakila fixture is missing at {path}")
     return path

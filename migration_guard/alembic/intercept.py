@@ -232,10 +232,7 @@ class StatementInterceptor:
             lowered = operation.table.name.lower()
             if lowered in self.created and lowered not in self.existing_tables:
                 return None  # made by this run: nothing that existed before can be lost
-            if (
-                operation.kind is OpKind.DROP_TABLE
-                and batch_temp_table(lowered) in self.created
-            ):
+            if operation.kind is OpKind.DROP_TABLE and batch_temp_table(lowered) in self.created:
                 return None
         context = RuleContext(dialect=self.dialect, protected=self.protected)
         for rule in rules_for_kind(operation.kind):

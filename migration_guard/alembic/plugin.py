@@ -240,9 +240,7 @@ def _annotate(operation: MigrateOperation, drop: ProtectedDrop) -> MigrateOperat
 def _refusal_message(drops: list[ProtectedDrop]) -> str:
     described = [drop.describe() for drop in drops]
     listed = (
-        described[0]
-        if len(described) == 1
-        else ", ".join(described[:-1]) + " and " + described[-1]
+        described[0] if len(described) == 1 else ", ".join(described[:-1]) + " and " + described[-1]
     )
     kinds = {drop.rule: "table" if drop.column is None else "column" for drop in drops}
     suppressions = " or ".join(

@@ -93,9 +93,7 @@ def upgrade_settings(config: Config) -> UpgradeSettings:
             key="backup_scope",
         )
     if values.get("backup", "destructive") not in BACKUP_MODES:
-        raise ConfigError(
-            f"{where}: backup must be one of {', '.join(BACKUP_MODES)}", key="backup"
-        )
+        raise ConfigError(f"{where}: backup must be one of {', '.join(BACKUP_MODES)}", key="backup")
     return UpgradeSettings(**values)
 
 
@@ -569,9 +567,11 @@ class GuardSession:
         plan: list[PlannedRevision] = []
         statements: list[Statement] = []
         sources: dict[str, str] = {}
-        with _preserved_alembic_proxies(), _quiet_alembic_logs(), OfflineRenderer(
-            dialect, environment.config, environment.script
-        ) as renderer:
+        with (
+            _preserved_alembic_proxies(),
+            _quiet_alembic_logs(),
+            OfflineRenderer(dialect, environment.config, environment.script) as renderer,
+        ):
             for step in steps:
                 script = step.revision
                 if script is None:
@@ -624,7 +624,8 @@ class GuardSession:
                         "file": finding.file,
                         "line": finding.line,
                         "reason": finding.reason,
-                        "by": "command line" if (finding.reason or "").startswith("--allow")
+                        "by": "command line"
+                        if (finding.reason or "").startswith("--allow")
                         else "inline suppression",
                     }
                 )
@@ -720,9 +721,7 @@ class GuardSession:
                     labels=self._labels("safety"),
                 )
         except MigrationGuardError as exc:
-            raise BackupError(
-                f"the safety backup failed, so nothing was migrated: {exc}"
-            ) from exc
+            raise BackupError(f"the safety backup failed, so nothing was migrated: {exc}") from exc
         self.backups.append(
             {"id": manifest.id, "tables": sorted(manifest.tables), "kind": "safety"}
         )
@@ -893,8 +892,14 @@ class GuardSession:
             "outcome": self.result.outcome,
             "error": self.result.error,
             "findings": [
-                {"rule": f.rule, "table": f.table, "file": f.file, "line": f.line,
-                 "severity": f.severity.value, "suppressed": f.suppressed}
+                {
+                    "rule": f.rule,
+                    "table": f.table,
+                    "file": f.file,
+                    "line": f.line,
+                    "severity": f.severity.value,
+                    "suppressed": f.suppressed,
+                }
                 for f in self.result.findings
             ],
             "approvals": self.result.approvals,
@@ -907,7 +912,7 @@ class GuardSession:
             append_audit(self.config, entry)
         except OSError as exc:
             self.result.notes.append(f"could not write the audit record: {exc.strerror or exc}")
-        from migration_guard.ops.events import report_upgrade
+        from migration_guard.monitoring.events import report_upgrade
 
         report_upgrade(self.config, entry)  # never raises: a notifier must not fail the run
 
@@ -1111,6 +1116,7 @@ def _prove(
 #: for them instead of guarding (and locking) the same run twice.
 ACTIVE_RUNS: list[GuardSession] = []
 
+
 @contextlib.contextmanager
 def hooked_alembic(session: GuardSession) -> Iterator[None]:
     """Wrap ``EnvironmentContext.configure``/``run_migrations`` for the duration."""
@@ -1217,7 +1223,7 @@ def _check_protection(session: GuardSession, conn: Connection, tables: Sequence[
 
     if META_TABLE not in {table.lower() for table in tables}:
         return  # never installed here: nothing can have drifted
-    from migration_guard.commands.protect import protect_status
+    from migration_guard.protect.operations import protect_status
 
     try:
         status = protect_status(session.config, url=session.url, connection=conn)

@@ -38,9 +38,7 @@ _ROW = rf"\(\s*{_VALUE}(?:\s*,\s*{_VALUE})*\s*\)"
 _NAMES = rf"\(\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\)"
 _COLUMN = rf"(?:{_NAME}\.)?{_NAME}"
 _COMPARE = r"(?:=|<>|!=|<=|>=|<|>)"
-_KEYED_WHERE = (
-    rf"WHERE\s+(?:(?P<qualifier>{_NAME})\.)?(?P<key>{_NAME})\s*{_COMPARE}\s*{_LITERAL}"
-)
+_KEYED_WHERE = rf"WHERE\s+(?:(?P<qualifier>{_NAME})\.)?(?P<key>{_NAME})\s*{_COMPARE}\s*{_LITERAL}"
 
 #: Compiled on first use: compiling them all costs a short check's start-up ~10 ms.
 _PATTERN_SOURCES: dict[str, tuple[str, int]] = {

@@ -219,7 +219,7 @@ class RestoreResult:
         }
 
 
-# -- outcome reporting (event log + notifications, see migration_guard.ops.events) ----------
+# -- outcome reporting (event log + notifications, see migration_guard.monitoring.events) ----------
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -229,17 +229,19 @@ def _reported(subject: str) -> Callable[[_F], _F]:
     def decorate(function: _F) -> _F:
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from migration_guard.ops.events import report_operation
+            from migration_guard.monitoring.events import report_operation
 
             started = time.monotonic()
             try:
                 result = function(*args, **kwargs)
             except BaseException as exc:
-                report_operation(subject, args, kwargs, error=exc,
-                                 seconds=time.monotonic() - started)
+                report_operation(
+                    subject, args, kwargs, error=exc, seconds=time.monotonic() - started
+                )
                 raise
-            report_operation(subject, args, kwargs, result=result,
-                             seconds=time.monotonic() - started)
+            report_operation(
+                subject, args, kwargs, result=result, seconds=time.monotonic() - started
+            )
             return result
 
         return wrapper  # type: ignore[return-value]
@@ -435,9 +437,7 @@ def _check_tables_exist(url: URL, tables: Sequence[str]) -> list[str]:
         live = set(ops.list_tables(conn))
     missing = [t for t in tables if t not in live]
     if missing:
-        raise UsageError(
-            f"--tables: no such table in {redact_url(url)}: {', '.join(missing)}"
-        )
+        raise UsageError(f"--tables: no such table in {redact_url(url)}: {', '.join(missing)}")
     return list(dict.fromkeys(tables))
 
 
@@ -477,14 +477,11 @@ def create(
     settings = backup_settings(config)
     target = resolve_url(config, url)
     if type not in BACKUP_TYPES or type == "incremental":
-        raise UsageError(
-            f"unknown backup type {type!r}; choose one of {', '.join(USER_TYPES)}"
-        )
+        raise UsageError(f"unknown backup type {type!r}; choose one of {', '.join(USER_TYPES)}")
     compression = compress or settings.compress
     if compression not in archive.COMPRESSIONS:
         raise UsageError(
-            f"unknown compression {compression!r}; choose one of "
-            f"{', '.join(archive.COMPRESSIONS)}"
+            f"unknown compression {compression!r}; choose one of {', '.join(archive.COMPRESSIONS)}"
         )
     if type == "tables" and not tables:
         raise UsageError("--type tables needs the tables to back up: --tables T [--tables U]")
@@ -608,8 +605,12 @@ def create(
                 ok=manifest.verification.ok is not False,
             )
         except Exception as exc:  # the files are the catalog; the table is a convenience
-            log.warning("could not record backup %s in %s: %s", backup_id,
-                        settings.catalog_table, type_name(exc))
+            log.warning(
+                "could not record backup %s in %s: %s",
+                backup_id,
+                settings.catalog_table,
+                type_name(exc),
+            )
     if settings.auto_prune:
         try:
             plan = prune(config)
@@ -641,9 +642,7 @@ def _quick_verification(path: Path, manifest: Manifest) -> Verification:
             f"backup {manifest.id}: the file on disk differs from what was written "
             "(storage error?); the backup was discarded"
         )
-    return Verification(
-        last_verified_at=format_time(utc_now()), level=0, ok=True, details=[detail]
-    )
+    return Verification(last_verified_at=format_time(utc_now()), level=0, ok=True, details=[detail])
 
 
 # -- verify -----------------------------------------------------------------------------------
@@ -674,9 +673,7 @@ def _verify_level1(
     except FileNotFoundError:
         return False, "missing", [f"the archive {path.name} is missing"]
     if size != manifest.artifact.size:
-        details.append(
-            f"size {size} differs from the manifest's {manifest.artifact.size} bytes"
-        )
+        details.append(f"size {size} differs from the manifest's {manifest.artifact.size} bytes")
     head = b""
     tail = b""
     plain = 0
@@ -701,9 +698,11 @@ def _verify_level1(
     if details:
         return False, "corrupted", details
     if manifest.artifact.plain_size is not None and plain != manifest.artifact.plain_size:
-        return False, "corrupted", [
-            f"plain stream has {plain} bytes, the manifest says {manifest.artifact.plain_size}"
-        ]
+        return (
+            False,
+            "corrupted",
+            [f"plain stream has {plain} bytes, the manifest says {manifest.artifact.plain_size}"],
+        )
     problem = _check_structure(manifest.artifact.stream_format, head, tail, plain)
     if problem:
         return False, "structure", [problem]
@@ -870,9 +869,7 @@ def _restore_test(
         outcome = _stream_restore(manifest, catalog, key, scratch, None, None)
         tables = list(manifest.tables)
         with _connection(scratch) as conn:
-            actual = ops.table_stats(
-                conn, tables, checksums=_measure_checksums(manifest.tables)
-            )
+            actual = ops.table_stats(conn, tables, checksums=_measure_checksums(manifest.tables))
             objects = ops.objects(conn)
         mismatches = _compare_stats(manifest.tables, actual)
         mismatches += _compare_content(manifest.tables, outcome.content, "the restored stream")
@@ -989,9 +986,7 @@ def restore(
             )
     key = _key_for(_fingerprint(manifest), f"backup {manifest.id}")
     if not catalog.archive_path(manifest.id).is_file():
-        raise BackupError(
-            f"the archive of backup {manifest.id} is missing from {catalog.path}"
-        )
+        raise BackupError(f"the archive of backup {manifest.id} is missing from {catalog.path}")
 
     ops = _dialect_ops(target)
     database = ops.database_name(target)

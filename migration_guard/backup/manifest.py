@@ -30,9 +30,7 @@ SCHEMA_VERSION = 1
 MANIFEST_KIND = "migration-guard-manifest"
 BACKUP_TYPES = ("full", "critical", "tables", "incremental", "safety")
 ENCRYPTION_ALGORITHM = "AES-256-GCM-STREAM"
-ID_PATTERN = re.compile(
-    r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<type>[a-z]+)-(?P<suffix>[0-9a-f]{6})$"
-)
+ID_PATTERN = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<type>[a-z]+)-(?P<suffix>[0-9a-f]{6})$")
 _ID_STAMP = "%Y%m%dT%H%M%SZ"
 
 

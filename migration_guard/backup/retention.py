@@ -104,9 +104,7 @@ def _month(moment: datetime) -> str:
     return moment.strftime("%Y-%m")
 
 
-def plan_prune(
-    manifests: Iterable[Manifest], now: datetime, policy: RetentionPolicy
-) -> PrunePlan:
+def plan_prune(manifests: Iterable[Manifest], now: datetime, policy: RetentionPolicy) -> PrunePlan:
     """Decide which backups to keep and which to delete.
 
     Raises :class:`BackupError` instead of planning when the listing looks wrong:
@@ -121,9 +119,7 @@ def plan_prune(
     ids = [m.id for m in ordered]
     if len(set(ids)) != len(ids):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        raise BackupError(
-            f"refusing to prune: backup ids listed twice: {', '.join(duplicates)}"
-        )
+        raise BackupError(f"refusing to prune: backup ids listed twice: {', '.join(duplicates)}")
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
 

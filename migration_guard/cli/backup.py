@@ -17,7 +17,7 @@ import click
 
 from migration_guard.cli import config_file_option
 from migration_guard.cli._output import echo_json, format_option, load_config, stdout_console
-from migration_guard.ops.durations import format_size
+from migration_guard.durations import format_size
 
 if TYPE_CHECKING:
     from migration_guard.backup.engine import ProgressCallback

@@ -13,7 +13,7 @@ from migration_guard.cli import config_file_option
 from migration_guard.cli._output import echo_json, format_option, load_config, stdout_console
 
 if TYPE_CHECKING:
-    from migration_guard.ops.status import StatusReport
+    from migration_guard.monitoring.status import StatusReport
 
 FORMAT_OPTION = format_option()
 
@@ -28,18 +28,28 @@ def _render_status(report: StatusReport) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from migration_guard.ops.durations import format_duration, format_size
+    from migration_guard.durations import format_duration, format_size
 
     console = stdout_console()
     console.print(f"[bold]Backups[/bold] in {escape(report.backup_dir)}")
     if report.location_error:
-        console.print(f"[red]cannot read the backup location:[/red] "
-                      f"{escape(report.location_error)}")
+        console.print(
+            f"[red]cannot read the backup location:[/red] {escape(report.location_error)}"
+        )
         return
     if report.types:
         table = Table(show_edge=False)
-        for column in ("type", "last backup", "age", "size", "tables", "rows", "verified",
-                       "restore-tested", "count"):
+        for column in (
+            "type",
+            "last backup",
+            "age",
+            "size",
+            "tables",
+            "rows",
+            "verified",
+            "restore-tested",
+            "count",
+        ):
             table.add_column(column)
         for item in report.types:
             table.add_row(
@@ -50,7 +60,8 @@ def _render_status(report: StatusReport) -> None:
                 str(item.tables),
                 "-" if item.rows is None else str(item.rows),
                 _yes_no(item.verified if item.verified_at else None, item.verified_at)
-                if item.verification_level != 0 else f"written ok ({item.verified_at})",
+                if item.verification_level != 0
+                else f"written ok ({item.verified_at})",
                 _yes_no(item.restore_test_ok, item.restore_test_at),
                 str(item.count),
             )
@@ -58,15 +69,18 @@ def _render_status(report: StatusReport) -> None:
     else:
         console.print("[yellow]no backups yet[/yellow]")
     retention = report.retention
-    policy = ", ".join(f"{k}={v}" for k, v in retention.items()
-                       if k.startswith("keep_") and v) or "keep everything"
+    policy = (
+        ", ".join(f"{k}={v}" for k, v in retention.items() if k.startswith("keep_") and v)
+        or "keep everything"
+    )
     console.print(
         f"Retention: {policy}; {retention.get('kept', 0)} kept, "
         f"{len(retention.get('due_for_pruning', []))} due for pruning"
         + ("" if retention.get("auto_prune") else " (auto_prune off)")
     )
-    console.print(f"Storage used: {format_size(report.storage_bytes)} in {report.backups} "
-                  "backup(s)")
+    console.print(
+        f"Storage used: {format_size(report.storage_bytes)} in {report.backups} backup(s)"
+    )
     if report.monitor:
         state = "healthy" if report.monitor.get("healthy") else "[red]UNHEALTHY[/red]"
         console.print(f"Monitor: {state} (checked {report.monitor.get('checked_at')})")
@@ -77,8 +91,12 @@ def _render_status(report: StatusReport) -> None:
         for column in ("when", "event", "backup", "reason"):
             failures.add_column(column)
         for event in report.failures:
-            failures.add_row(str(event["timestamp"]), str(event["event"]),
-                             str(event.get("backup_id") or "-"), escape(str(event["summary"])))
+            failures.add_row(
+                str(event["timestamp"]),
+                str(event["event"]),
+                str(event.get("backup_id") or "-"),
+                escape(str(event["summary"])),
+            )
         console.print(failures)
     else:
         console.print("Last failures: none recorded")
@@ -87,9 +105,20 @@ def _render_status(report: StatusReport) -> None:
         for column in ("when", "who", "from", "to", "outcome", "duration", "backup"):
             upgrades.add_column(column)
         for run in report.upgrades:
-            upgrades.add_row(*(escape(_audit_value(run, key))
-                               for key in ("when", "who", "from", "to", "outcome",
-                                           "duration_seconds", "backup_id")))
+            upgrades.add_row(
+                *(
+                    escape(_audit_value(run, key))
+                    for key in (
+                        "when",
+                        "who",
+                        "from",
+                        "to",
+                        "outcome",
+                        "duration_seconds",
+                        "backup_id",
+                    )
+                )
+            )
         console.print(upgrades)
     else:
         console.print("Last upgrades: none recorded")
@@ -155,8 +184,12 @@ def monitor(fmt: str, config_file: str | None) -> None:
         colours = {"ok": "green", "failed": "red", "skipped": "dim"}
         for result in report.results:
             colour = colours.get(result.status, "white")
-            table.add_row(result.check, result.subject or "",
-                          f"[{colour}]{result.status}[/{colour}]", escape(result.summary))
+            table.add_row(
+                result.check,
+                result.subject or "",
+                f"[{colour}]{result.status}[/{colour}]",
+                escape(result.summary),
+            )
         console.print(table)
         verdict = "healthy" if report.healthy else "UNHEALTHY"
         change = f" (state changed: {report.transition})" if report.transition else ""
@@ -168,9 +201,13 @@ def monitor(fmt: str, config_file: str | None) -> None:
 
 
 @click.command()
-@click.option("--url", envvar="MIGRATION_GUARD_SCRATCH_URL", default=None,
-              help="Scratch server URL (or MIGRATION_GUARD_SCRATCH_URL); a new database with "
-              "a generated name is created there and dropped. SQLite: sqlite://")
+@click.option(
+    "--url",
+    envvar="MIGRATION_GUARD_SCRATCH_URL",
+    default=None,
+    help="Scratch server URL (or MIGRATION_GUARD_SCRATCH_URL); a new database with "
+    "a generated name is created there and dropped. SQLite: sqlite://",
+)
 @click.option("--id", "backup_id", default=None, help="Backup to drill (default: the newest).")
 @FORMAT_OPTION
 @config_file_option
@@ -183,9 +220,11 @@ def drill(url: str | None, backup_id: str | None, fmt: str, config_file: str | N
         echo_json(result.to_dict())
     else:
         verdict = "passed" if result.ok else f"FAILED ({result.reason})"
-        click.echo(f"drill of {result.backup_id} ({result.backup_type}) {verdict} in "
-                   f"{result.seconds:.1f} s: {result.tables} table(s)"
-                   + ("" if result.rows is None else f", {result.rows} row(s)"))
+        click.echo(
+            f"drill of {result.backup_id} ({result.backup_type}) {verdict} in "
+            f"{result.seconds:.1f} s: {result.tables} table(s)"
+            + ("" if result.rows is None else f", {result.rows} row(s)")
+        )
         for detail in result.details:
             click.echo(f"  {detail}")
     if not result.ok:
@@ -195,8 +234,12 @@ def drill(url: str | None, backup_id: str | None, fmt: str, config_file: str | N
 @click.command()
 @click.option("--cron", "kind", flag_value="cron", default=True, help="Crontab lines (default).")
 @click.option("--systemd", "kind", flag_value="systemd", help="systemd service and timer units.")
-@click.option("--output-dir", type=click.Path(file_okay=False), default=None,
-              help="With --systemd: write the unit files into this directory.")
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="With --systemd: write the unit files into this directory.",
+)
 @config_file_option
 def schedule(kind: str, output_dir: str | None, config_file: str | None) -> None:
     """Print a ready-to-install schedule built from [tool.migration_guard.schedule]."""
@@ -209,7 +252,7 @@ def schedule(kind: str, output_dir: str | None, config_file: str | None) -> None
     if output_dir is not None:
         if kind != "systemd":
             raise UsageError("--output-dir needs --systemd")
-        from migration_guard.ops.schedule import schedule_settings, write_units
+        from migration_guard.monitoring.schedule import schedule_settings, write_units
 
         for path in write_units(schedule_settings(config), Path(output_dir)):
             click.echo(f"wrote {path}")

@@ -135,9 +135,7 @@ def render_text(result: UpgradeResult) -> str:
     if result.findings:
         lines.append("findings:")
         for finding in result.findings:
-            state = (
-                f"approved: {finding.reason}" if finding.suppressed else str(finding.severity)
-            )
+            state = f"approved: {finding.reason}" if finding.suppressed else str(finding.severity)
             lines.append(
                 f"  {finding.file}:{finding.line}: {finding.rule} on "
                 f"{finding.table or '(unknown)'} [{state}]"

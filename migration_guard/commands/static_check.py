@@ -53,8 +53,7 @@ def _expand(paths: Sequence[str], exclude: Sequence[str]) -> Iterator[Path | str
     missing = [p for p in paths if p != STDIN and not Path(p).exists()]
     if missing:
         raise InputError(
-            f"path not found: {', '.join(missing)}; check the spelling or run from the "
-            "project root"
+            f"path not found: {', '.join(missing)}; check the spelling or run from the project root"
         )
     for raw in paths:
         if raw == STDIN:

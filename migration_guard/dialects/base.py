@@ -171,9 +171,7 @@ def run_sql(conn: Connection, sql: str) -> Any:
 class HeldLock(abc.ABC):
     """A migration lock held by this process; :meth:`release` gives it back."""
 
-    def __init__(
-        self, name: str, description: str, connection: Connection | None = None
-    ) -> None:
+    def __init__(self, name: str, description: str, connection: Connection | None = None) -> None:
         self.name = name
         #: Where the lock lives, for messages (``GET_LOCK('...')``, a lock file...).
         self.description = description
@@ -194,8 +192,9 @@ class HeldLock(abc.ABC):
         self._release()
 
 
-def lock_holder_text(user: str | None, host: str | None, pid: object = None,
-                     connection_id: object = None) -> str:
+def lock_holder_text(
+    user: str | None, host: str | None, pid: object = None, connection_id: object = None
+) -> str:
     """``user@host, pid N, connection C`` with the unknown parts left out."""
     parts: list[str] = []
     if user or host:

@@ -37,7 +37,7 @@ from migration_guard.errors import AutogenerateRefused, ConfigError
 
 ENABLED = ["alembic.autogenerate.*", PLUGIN_NAME]
 
-ENV_PY = '''
+ENV_PY = """
 import sqlalchemy as sa
 from alembic import context
 from sqlalchemy import engine_from_config, pool
@@ -70,7 +70,7 @@ with connectable.connect() as connection:
     )
     with context.begin_transaction():
         context.run_migrations()
-'''
+"""
 
 SCRIPT_MAKO = '''"""${message}
 

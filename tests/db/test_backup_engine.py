@@ -319,8 +319,7 @@ def test_catalog_table_mirror(config: Config, source: str, tmp_path: Path) -> No
     second = create(mirrored, url=source)
     connection = sqlite3.connect(tmp_path / "app.db")
     rows = {
-        row[0]: row[1:]
-        for row in connection.execute("SELECT id, type, size, ok FROM backup_log")
+        row[0]: row[1:] for row in connection.execute("SELECT id, type, size, ok FROM backup_log")
     }
     connection.close()
     assert set(rows) == {first.id, second.id}
@@ -484,10 +483,7 @@ def _fill_mysql(url: str) -> None:
                     conn.exec_driver_sql(statement)
             conn.execute(
                 sa.text("INSERT INTO customers (name, balance, photo) VALUES (:n, :b, :p)"),
-                [
-                    {"n": f"kunde 🐬 {i}", "b": i * 3.5, "p": bytes(range(256))}
-                    for i in range(40)
-                ],
+                [{"n": f"kunde 🐬 {i}", "b": i * 3.5, "p": bytes(range(256))} for i in range(40)],
             )
             conn.exec_driver_sql("INSERT INTO `select` VALUES (1), (2), (NULL)")
     finally:

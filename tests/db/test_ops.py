@@ -27,17 +27,22 @@ from migration_guard.backup.catalog import Catalog
 from migration_guard.cli import main
 from migration_guard.config import Config
 from migration_guard.errors import ConfigError, UsageError
-from migration_guard.ops.drill import drill
-from migration_guard.ops.events import Event, read_events
-from migration_guard.ops.health import monitor_settings, run_checks
-from migration_guard.ops.monitor import monitor
-from migration_guard.ops.notify import notify
-from migration_guard.ops.status import status
+from migration_guard.monitoring.drill import drill
+from migration_guard.monitoring.events import Event, read_events
+from migration_guard.monitoring.health import monitor_settings, run_checks
+from migration_guard.monitoring.monitor import monitor
+from migration_guard.monitoring.notify import notify
+from migration_guard.monitoring.status import status
 
 ENV_VARIABLES = (
-    "MIGRATION_GUARD_KEY", "MIGRATION_GUARD_KEY_FILE", "MIGRATION_GUARD_PASSPHRASE",
-    "MIGRATION_GUARD_URL", "MIGRATION_GUARD_CONFIG", "MIGRATION_GUARD_SCRATCH_URL",
-    "MIGRATION_GUARD_WEBHOOK", "MIGRATION_GUARD_SMTP_PASSWORD",
+    "MIGRATION_GUARD_KEY",
+    "MIGRATION_GUARD_KEY_FILE",
+    "MIGRATION_GUARD_PASSPHRASE",
+    "MIGRATION_GUARD_URL",
+    "MIGRATION_GUARD_CONFIG",
+    "MIGRATION_GUARD_SCRATCH_URL",
+    "MIGRATION_GUARD_WEBHOOK",
+    "MIGRATION_GUARD_SMTP_PASSWORD",
 )
 
 
@@ -108,17 +113,26 @@ class MailServer:
                 outer.messages.append(message_from_bytes(envelope.content))
                 return "250 OK"
 
-        def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
-                          auth_data: Any) -> AuthResult:
-            ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"mg" \
+        def authenticator(
+            server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+        ) -> AuthResult:
+            ok = (
+                isinstance(auth_data, LoginPassword)
+                and auth_data.login == b"mg"
                 and auth_data.password == b"right-password"
+            )
             return AuthResult(success=ok, handled=False)
 
         # Controller.start() connects to its own port to check readiness: no port 0.
         self.port = closed_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port,
-                                     authenticator=authenticator, auth_require_tls=False,
-                                     auth_exclude_mechanism=["LOGIN"])
+        self.controller = Controller(
+            Handler(),
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=authenticator,
+            auth_require_tls=False,
+            auth_exclude_mechanism=["LOGIN"],
+        )
         self.controller.start()
 
     def close(self) -> None:
@@ -146,8 +160,10 @@ def make_db(path: Path, rows: int = 300) -> str:
     connection = sqlite3.connect(path)
     connection.execute("CREATE TABLE IF NOT EXISTS customers (id INTEGER PRIMARY KEY, note TEXT)")
     connection.execute("DELETE FROM customers")
-    connection.executemany("INSERT INTO customers VALUES (?, ?)",
-                           [(i, f"customer {i} " + "x" * 200) for i in range(rows)])
+    connection.executemany(
+        "INSERT INTO customers VALUES (?, ?)",
+        [(i, f"customer {i} " + "x" * 200) for i in range(rows)],
+    )
     connection.commit()
     connection.execute("VACUUM")
     connection.close()
@@ -205,8 +221,9 @@ def test_success_is_only_notified_when_asked(project: Path, webhook: WebhookServ
     write_config(project, f'[tool.migration_guard.notify]\nwebhook = ["{webhook.url}"]\n')
     manifest = create(load(project))
     assert webhook.received == []
-    write_config(project, f'[tool.migration_guard.notify]\nwebhook = ["{webhook.url}"]\n'
-                 'on = ["success"]\n')
+    write_config(
+        project, f'[tool.migration_guard.notify]\nwebhook = ["{webhook.url}"]\non = ["success"]\n'
+    )
     manifest = create(load(project))
     assert [b["event"] for b in webhook.received] == ["backup.success"]
     assert webhook.received[0]["backup_id"] == manifest.id
@@ -216,12 +233,21 @@ def test_success_is_only_notified_when_asked(project: Path, webhook: WebhookServ
 def test_webhook_retries_with_backoff_until_it_succeeds(project: Path) -> None:
     server = WebhookServer(fail_first=2)
     try:
-        write_config(project, f'[tool.migration_guard.notify]\nwebhook = "{server.url}"\n'
-                     "webhook_backoff = 0.01\n")
+        write_config(
+            project,
+            f'[tool.migration_guard.notify]\nwebhook = "{server.url}"\nwebhook_backoff = 0.01\n',
+        )
         (project / "backups").mkdir()
-        results = notify(load(project), Event("drill", "failure", "drill failed: checksum",
-                                              details=["table customers: checksum 1"],
-                                              backup_id="20260101T000000Z-full-abcdef"))
+        results = notify(
+            load(project),
+            Event(
+                "drill",
+                "failure",
+                "drill failed: checksum",
+                details=["table customers: checksum 1"],
+                backup_id="20260101T000000Z-full-abcdef",
+            ),
+        )
     finally:
         server.close()
     assert server.requests == 3
@@ -234,8 +260,11 @@ def test_webhook_retries_with_backoff_until_it_succeeds(project: Path) -> None:
 def test_unreachable_webhook_never_fails_the_backup(project: Path) -> None:
     make_db(project / "app.db")
     url = f"http://127.0.0.1:{closed_port()}/hook/secret-token"
-    write_config(project, f'[tool.migration_guard.notify]\nwebhook = "{url}"\n'
-                 'webhook_retries = 2\nwebhook_backoff = 0.01\non = ["success", "failure"]\n')
+    write_config(
+        project,
+        f'[tool.migration_guard.notify]\nwebhook = "{url}"\n'
+        'webhook_retries = 2\nwebhook_backoff = 0.01\non = ["success", "failure"]\n',
+    )
     result = invoke("backup")
     assert result.exit_code == 0, result.stderr
     assert "created" in result.stdout
@@ -252,7 +281,7 @@ def test_unreachable_webhook_never_fails_the_backup(project: Path) -> None:
 def test_notify_config_errors(project: Path) -> None:
     write_config(project, '[tool.migration_guard.notify]\nwebhook = "ftp://x"\n')
     with pytest.raises(ConfigError, match="not an http"):
-        from migration_guard.ops.notify import notify_settings
+        from migration_guard.monitoring.notify import notify_settings
 
         notify_settings(load(project))
     write_config(project, '[tool.migration_guard.notify]\nwebhooks = "http://x"\n')
@@ -315,7 +344,8 @@ def test_bad_smtp_login_is_clear_and_the_backup_still_succeeds(
     monkeypatch.delenv("MIGRATION_GUARD_SMTP_PASSWORD")
     results = notify(load(project), Event("backup", "failure", "x"))
     assert not results[0].ok and "environment variable MIGRATION_GUARD_SMTP_PASSWORD" in str(
-        results[0].error)
+        results[0].error
+    )
 
 
 # -- monitor ----------------------------------------------------------------------------------
@@ -323,8 +353,11 @@ def test_unhealthy_then_recovered_notifies_exactly_twice(
     project: Path, webhook: WebhookServer
 ) -> None:
     make_db(project / "app.db")
-    write_config(project, f'[tool.migration_guard.monitor]\nchecks = ["max_age", "min_size"]\n'
-                 f'[tool.migration_guard.notify]\nwebhook = "{webhook.url}"\n')
+    write_config(
+        project,
+        f'[tool.migration_guard.monitor]\nchecks = ["max_age", "min_size"]\n'
+        f'[tool.migration_guard.notify]\nwebhook = "{webhook.url}"\n',
+    )
     (project / "backups").mkdir()
     first = invoke("monitor", "--format", "json")
     assert first.exit_code == 1
@@ -346,8 +379,9 @@ def test_unhealthy_then_recovered_notifies_exactly_twice(
 
 def test_empty_and_shrunken_backups_are_flagged(project: Path) -> None:
     make_db(project / "app.db", rows=2000)
-    write_config(project, '[tool.migration_guard.monitor]\nchecks = ["min_size"]\n'
-                 "max_shrink = 0.5\n")
+    write_config(
+        project, '[tool.migration_guard.monitor]\nchecks = ["min_size"]\nmax_shrink = 0.5\n'
+    )
     config = load(project)
     create(config)
     make_db(project / "app.db", rows=100)  # a dump that lost most of its data
@@ -373,8 +407,10 @@ def test_empty_and_shrunken_backups_are_flagged(project: Path) -> None:
 
 def test_growth_and_min_size(project: Path) -> None:
     make_db(project / "app.db", rows=10)
-    write_config(project, '[tool.migration_guard.monitor]\nchecks = ["min_size"]\n'
-                 'max_growth = 3\nmin_size = "1MB"\n')
+    write_config(
+        project,
+        '[tool.migration_guard.monitor]\nchecks = ["min_size"]\nmax_growth = 3\nmin_size = "1MB"\n',
+    )
     config = load(project)
     create(config)
     make_db(project / "app.db", rows=3000)
@@ -387,9 +423,12 @@ def test_growth_and_min_size(project: Path) -> None:
 
 def test_failed_backups_and_consecutive_failures(project: Path) -> None:
     make_db(project / "app.db")
-    write_config(project, "[tool.migration_guard.monitor]\n"
-                 'checks = ["last_backup_failed", "consecutive_failures"]\n'
-                 "max_consecutive_failures = 2\n")
+    write_config(
+        project,
+        "[tool.migration_guard.monitor]\n"
+        'checks = ["last_backup_failed", "consecutive_failures"]\n'
+        "max_consecutive_failures = 2\n",
+    )
     config = load(project)
     create(config)
     _, results = run_checks(config)
@@ -435,15 +474,18 @@ def test_unreadable_backup_location_is_unhealthy(project: Path, kind: str) -> No
 
 
 def test_custom_check_from_the_registry(project: Path) -> None:
-    from migration_guard.ops.health import HEALTH_CHECKS, CheckResult, HealthContext
+    from migration_guard.monitoring.health import HEALTH_CHECKS, CheckResult, HealthContext
 
     def always_sad(context: HealthContext) -> list[CheckResult]:
         limit = context.settings.plugins["always_sad"]["limit"]
         return [CheckResult("always_sad", "failed", f"sad at {limit}")]
 
     HEALTH_CHECKS.register("always_sad", always_sad)
-    write_config(project, '[tool.migration_guard.monitor]\nchecks = ["always_sad"]\n'
-                 "[tool.migration_guard.monitor.always_sad]\nlimit = 3\n")
+    write_config(
+        project,
+        '[tool.migration_guard.monitor]\nchecks = ["always_sad"]\n'
+        "[tool.migration_guard.monitor.always_sad]\nlimit = 3\n",
+    )
     (project / "backups").mkdir()
     report = monitor(load(project))
     assert not report.healthy
@@ -487,8 +529,11 @@ def test_sqlite_drill_passes_and_a_tampered_backup_fails_and_notifies(
     assert stored.extra["last_drill"]["ok"] is False
     _, results = run_checks(config, names=["drill_within"])
     assert results[-1].failed
-    leftovers = [p for p in Path(__import__("tempfile").gettempdir()).glob("mg_verify_*.db")
-                 if p.stat().st_mtime > (project / "app.db").stat().st_mtime]
+    leftovers = [
+        p
+        for p in Path(__import__("tempfile").gettempdir()).glob("mg_verify_*.db")
+        if p.stat().st_mtime > (project / "app.db").stat().st_mtime
+    ]
     assert leftovers == []
 
 
@@ -504,20 +549,26 @@ def test_missing_scratch_url_is_a_usage_error(project: Path) -> None:
 
 @pytest.mark.mysql
 def test_mysql_drill_passes_and_tampered_fails(
-    project: Path, mysql_url: str, webhook: WebhookServer,
+    project: Path,
+    mysql_url: str,
+    webhook: WebhookServer,
     mysql_admin_engine: sa.Engine,
 ) -> None:
     engine = sa.create_engine(mysql_url)
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(50))")
-            conn.exec_driver_sql("INSERT INTO customers VALUES " + ",".join(
-                f"({i}, 'kunde {i}')" for i in range(120)))
+            conn.exec_driver_sql(
+                "INSERT INTO customers VALUES "
+                + ",".join(f"({i}, 'kunde {i}')" for i in range(120))
+            )
     finally:
         engine.dispose()
     (project / "pyproject.toml").write_text(
         '[tool.migration_guard]\nbackup_dir = "backups"\n'
-        f'[tool.migration_guard.notify]\nwebhook = "{webhook.url}"\n', encoding="utf-8")
+        f'[tool.migration_guard.notify]\nwebhook = "{webhook.url}"\n',
+        encoding="utf-8",
+    )
     config = load(project)
     manifest = create(config, url=mysql_url)
 
@@ -545,9 +596,20 @@ def test_status_shows_backups_failures_and_upgrades(project: Path) -> None:
     with pytest.raises(UsageError):
         create(config, type="tables", tables=["nope"])
     (project / "backups" / "audit.jsonl").write_text(
-        json.dumps({"who": "alice@host", "when": "2026-01-02T03:04:05Z", "from": ["a1"],
-                    "to": ["b2"], "outcome": "restored", "duration_seconds": 3.2,
-                    "backup_id": manifest.id}) + "\nnot json\n", encoding="utf-8")
+        json.dumps(
+            {
+                "who": "alice@host",
+                "when": "2026-01-02T03:04:05Z",
+                "from": ["a1"],
+                "to": ["b2"],
+                "outcome": "restored",
+                "duration_seconds": 3.2,
+                "backup_id": manifest.id,
+            }
+        )
+        + "\nnot json\n",
+        encoding="utf-8",
+    )
     report = status(config)
     assert report.location_error is None
     assert [t.type for t in report.types] == ["full"]
@@ -559,23 +621,41 @@ def test_status_shows_backups_failures_and_upgrades(project: Path) -> None:
     assert report.upgrades[0]["outcome"] == "restored"
     text = invoke("status")
     assert text.exit_code == 0
-    for expected in (manifest.id, "Retention", "Storage used", "Last failures",
-                     "backup.failure", "Last upgrades", "alice@host", "restored", "3.2 s"):
+    for expected in (
+        manifest.id,
+        "Retention",
+        "Storage used",
+        "Last failures",
+        "backup.failure",
+        "Last upgrades",
+        "alice@host",
+        "restored",
+        "3.2 s",
+    ):
         assert expected in text.stdout
     as_json = json.loads(invoke("status", "--format", "json").stdout)
     assert as_json["types"][0]["last_id"] == manifest.id
 
 
 def test_a_restored_upgrade_is_notified(project: Path, webhook: WebhookServer) -> None:
-    from migration_guard.ops.events import report_upgrade
+    from migration_guard.monitoring.events import report_upgrade
 
     write_config(project, f'[tool.migration_guard.notify]\nwebhook = "{webhook.url}"\n')
     (project / "backups").mkdir()
-    report_upgrade(load(project), {"who": "bob@ci", "from": ["a1"], "to": ["b2"],
-                                   "outcome": "restored", "error": "DROP TABLE blocked",
-                                   "backup_id": "20260101T000000Z-safety-abcdef"})
-    report_upgrade(load(project), {"who": "bob@ci", "from": ["a1"], "to": ["b2"],
-                                   "outcome": "applied"})
+    report_upgrade(
+        load(project),
+        {
+            "who": "bob@ci",
+            "from": ["a1"],
+            "to": ["b2"],
+            "outcome": "restored",
+            "error": "DROP TABLE blocked",
+            "backup_id": "20260101T000000Z-safety-abcdef",
+        },
+    )
+    report_upgrade(
+        load(project), {"who": "bob@ci", "from": ["a1"], "to": ["b2"], "outcome": "applied"}
+    )
     assert [b["event"] for b in webhook.received] == ["upgrade.failure"]
     body = webhook.received[0]
     assert "upgrade a1 -> b2 by bob@ci FAILED; the database was restored" in body["summary"]

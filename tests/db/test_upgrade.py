@@ -25,7 +25,7 @@ from tests.db.upgrade_project import Project, make_project, seed
 # Nine statements over three revisions, with one approved destructive step (so a safety
 # backup is taken), one unprotected drop, DML, a created table and an index.
 CHAIN = {
-    "r2": '''
+    "r2": """
 def upgrade():
     _tick()
     op.add_column("customers", sa.Column("points", sa.Integer, nullable=True))
@@ -42,8 +42,8 @@ def upgrade():
 def downgrade():
     op.drop_table("coupons")
     op.drop_column("customers", "points")
-''',
-    "r3": '''
+""",
+    "r3": """
 def upgrade():
     # migration-guard: allow drop-column because: notes were moved to the CRM in #1234
     op.drop_column("customers", "notes")
@@ -58,8 +58,8 @@ def downgrade():
     op.create_table("scratch", sa.Column("id", sa.Integer, primary_key=True),
                     sa.Column("payload", sa.String(50)))
     op.add_column("customers", sa.Column("notes", sa.Text, nullable=True))
-''',
-    "r4": '''
+""",
+    "r4": """
 def upgrade():
     op.create_index("ix_orders_total", "orders", ["total"])
     _tick()
@@ -69,7 +69,7 @@ def upgrade():
 
 def downgrade():
     op.drop_index("ix_orders_total", table_name="orders")
-''',
+""",
 }
 CHAIN_STATEMENTS = 9
 
@@ -83,8 +83,14 @@ def _chain(project: Project) -> None:
 
 @pytest.fixture(autouse=True)
 def _no_backup_dir_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MIGRATION_GUARD_BACKUP_DIR", "MIGRATION_GUARD_CONFIG", "MIGRATION_GUARD_KEY",
-                 "MIGRATION_GUARD_KEY_FILE", "MIGRATION_GUARD_PASSPHRASE", "MIGRATION_GUARD_URL"):
+    for name in (
+        "MIGRATION_GUARD_BACKUP_DIR",
+        "MIGRATION_GUARD_CONFIG",
+        "MIGRATION_GUARD_KEY",
+        "MIGRATION_GUARD_KEY_FILE",
+        "MIGRATION_GUARD_PASSPHRASE",
+        "MIGRATION_GUARD_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -113,9 +119,7 @@ def test_approved_destructive_chain_is_backed_up_and_applied(project: Project) -
     assert set(result.backup_tables) == {"customers", "orders", "scratch", "alembic_version"}
     approvals = {(a["rule"], a["table"]) for a in result.approvals}
     assert ("drop-column", "customers") in approvals
-    manifest = json.loads(
-        (project.backup_dir / f"{result.backup_id}.manifest.json").read_text()
-    )
+    manifest = json.loads((project.backup_dir / f"{result.backup_id}.manifest.json").read_text())
     assert manifest["labels"]["revisions"] == ["r2", "r3", "r4"]
     assert manifest["labels"]["run_id"] == result.run_id
     after = project.snapshot()
@@ -135,7 +139,7 @@ def test_unapproved_destructive_step_is_refused_before_anything_changes(
     project.add_revision(
         "r2",
         "r1",
-        '''
+        """
 def upgrade():
     op.create_table("extra", sa.Column("id", sa.Integer, primary_key=True))
     op.drop_column("customers", "notes")
@@ -143,7 +147,7 @@ def upgrade():
 
 def downgrade():
     pass
-''',
+""",
     )
     before = project.snapshot()
     digest = project.file_digest()
@@ -162,21 +166,25 @@ def test_allow_on_the_command_line_approves_with_a_reason(project: Project) -> N
     project.add_revision(
         "r2",
         "r1",
-        '''
+        """
 def upgrade():
     op.drop_column("customers", "notes")
 
 
 def downgrade():
     pass
-''',
+""",
     )
     with pytest.raises(UsageError):
         upgrade(project.config(), alembic_config=str(project.ini), allow=["drop-column:customers"])
     with pytest.raises(UsageError, match="--yes"):
         # Approved but not confirmed, and no terminal to ask on.
-        upgrade(project.config(), alembic_config=str(project.ini),
-                allow=["drop-column:customers"], reason="archived")
+        upgrade(
+            project.config(),
+            alembic_config=str(project.ini),
+            allow=["drop-column:customers"],
+            reason="archived",
+        )
     typed: list[str] = []
     result = upgrade(
         project.config(),
@@ -198,8 +206,11 @@ def test_dry_run_changes_nothing(project: Project) -> None:
     result = upgrade(project.config(), alembic_config=str(project.ini), dry_run=True)
     assert result.outcome == "dry-run"
     assert [step.revision for step in result.plan] == ["r2", "r3", "r4"]
-    assert any("DROP COLUMN NOTES" in sql.upper().replace('"', "").replace("`", "")
-               for step in result.plan for sql in step.sql)
+    assert any(
+        "DROP COLUMN NOTES" in sql.upper().replace('"', "").replace("`", "")
+        for step in result.plan
+        for sql in step.sql
+    )
     assert result.backup_planned and result.estimated_backup_bytes
     assert {f.rule for f in result.findings} >= {"drop-column", "drop-table"}
     assert project.snapshot() == before
@@ -238,7 +249,7 @@ def test_runtime_built_delete_on_protected_table_is_blocked_and_restored(
     project.add_revision(
         "r2",
         "r1",
-        '''
+        """
 def upgrade():
     op.add_column("customers", sa.Column("points", sa.Integer, nullable=True))
     names = [row[0] for row in op.get_bind().execute(sa.text("SELECT 'customers'"))]
@@ -248,7 +259,7 @@ def upgrade():
 
 def downgrade():
     pass
-''',
+""",
     )
     before = project.snapshot()
     result = upgrade(project.config(), alembic_config=str(project.ini), yes=True)
@@ -271,7 +282,7 @@ def test_runtime_dynamic_sql_is_blocked_fail_closed(project: Project) -> None:
     project.add_revision(
         "r2",
         "r1",
-        '''
+        """
 def upgrade():
     op.add_column("customers", sa.Column("points", sa.Integer, nullable=True))
     names = [row[0] for row in op.get_bind().execute(sa.text("SELECT 'purge_all'"))]
@@ -281,7 +292,7 @@ def upgrade():
 
 def downgrade():
     pass
-''',
+""",
     )
     before = project.snapshot()
     result = upgrade(project.config(), alembic_config=str(project.ini), yes=True)
@@ -300,8 +311,12 @@ def test_downgrade_is_guarded_too(project: Project) -> None:
         # r3's downgrade is fine, r2's drops the points column of a protected table.
         downgrade(project.config(), "r1", alembic_config=str(project.ini), yes=True)
     result = downgrade(
-        project.config(), "r1", alembic_config=str(project.ini), yes=True,
-        allow=["drop-column:customers"], reason="points were a failed experiment",
+        project.config(),
+        "r1",
+        alembic_config=str(project.ini),
+        yes=True,
+        allow=["drop-column:customers"],
+        reason="points were a failed experiment",
     )
     assert result.outcome == "applied", result.error
     assert project.snapshot()["heads"] == ["r1"]
@@ -337,7 +352,7 @@ def test_concurrent_run_waits_then_fails_naming_the_holder(project: Project) -> 
     project.add_revision(
         "r2",
         "r1",
-        f'''
+        f"""
 def upgrade():
     op.add_column("orders", sa.Column("note", sa.String(20), nullable=True))
     if _online():
@@ -347,15 +362,14 @@ def upgrade():
 
 def downgrade():
     pass
-''',
+""",
     )
     first = _cli(project, "--yes")
     try:
         _wait_for(marker, first)
         started = time.monotonic()
         with pytest.raises(LockTimeout) as caught:
-            upgrade(project.config(), alembic_config=str(project.ini), yes=True,
-                    lock_timeout=1)
+            upgrade(project.config(), alembic_config=str(project.ini), yes=True, lock_timeout=1)
         assert time.monotonic() - started >= 0.9
         message = str(caught.value)
         assert "another migration run holds the migration lock" in message
@@ -376,7 +390,7 @@ def test_killed_run_is_detected_and_restored_by_the_next_run(project: Project) -
     project.add_revision(
         "r2",
         "r1",
-        f'''
+        f"""
 def upgrade():
     op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
     op.add_column("orders", sa.Column("note", sa.String(20), nullable=True))
@@ -388,7 +402,7 @@ def upgrade():
 
 def downgrade():
     pass
-''',
+""",
     )
     before = project.snapshot()
     victim = _cli(project, "--yes", "--backup", "always")
@@ -428,14 +442,14 @@ def test_cli_refusal_and_json_output(project: Project) -> None:
     project.add_revision(
         "r2",
         "r1",
-        '''
+        """
 def upgrade():
     op.drop_table("orders")
 
 
 def downgrade():
     pass
-''',
+""",
     )
     runner = CliRunner()
     env = {"MIGRATION_GUARD_CONFIG": str(project.pyproject)}
@@ -516,14 +530,14 @@ def test_env_py_guard_refuses_unapproved_destructive_steps(
     project.add_revision(
         "r2",
         "r1",
-        '''
+        """
 def upgrade():
     op.drop_table("orders")
 
 
 def downgrade():
     pass
-''',
+""",
     )
     _guard_env(project, monkeypatch)
     before = project.snapshot()
@@ -538,8 +552,13 @@ def test_migration_guard_upgrade_with_a_guarded_env_py_guards_once(
     _chain(project)
     _guard_env(project, monkeypatch)
     before = project.snapshot()
-    failed = upgrade(project.config(), alembic_config=str(project.ini), x_args=["fail_at=2"],
-                     yes=True, lock_timeout=2)
+    failed = upgrade(
+        project.config(),
+        alembic_config=str(project.ini),
+        x_args=["fail_at=2"],
+        yes=True,
+        lock_timeout=2,
+    )
     assert failed.outcome == "restored", failed.error
     assert project.snapshot() == before
     result = upgrade(project.config(), alembic_config=str(project.ini), yes=True, lock_timeout=2)
@@ -547,7 +566,7 @@ def test_migration_guard_upgrade_with_a_guarded_env_py_guards_once(
     assert len(list(project.backup_dir.glob("*.manifest.json"))) == 2
 
 
-COOKBOOK_ENV = '''
+COOKBOOK_ENV = """
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
@@ -568,7 +587,7 @@ def run_migrations_online():
 
 
 run_migrations_online()
-'''
+"""
 
 
 def test_cooperating_env_py_gets_the_callers_connection(project: Project) -> None:
@@ -600,7 +619,9 @@ def downgrade():
     try:
         with engine.connect() as connection:
             result = upgrade(
-                project.config(), alembic_config=str(project.ini), yes=True,
+                project.config(),
+                alembic_config=str(project.ini),
+                yes=True,
                 connection=connection,
             )
             connection.commit()

@@ -89,7 +89,7 @@ def _online():
 
 '''
 
-BASE_REVISION = '''
+BASE_REVISION = """
 def upgrade():
     op.create_table(
         "customers",
@@ -114,7 +114,7 @@ def downgrade():
     op.drop_table("scratch")
     op.drop_table("orders")
     op.drop_table("customers")
-'''
+"""
 
 
 @dataclass
@@ -202,8 +202,13 @@ class Project:
         return hashlib.sha256(Path(url.database or "").read_bytes()).hexdigest()
 
 
-def make_project(root: Path, url: str, *, protected: tuple[str, ...] = ("customers", "orders"),
-                 upgrade_settings: str = "") -> Project:
+def make_project(
+    root: Path,
+    url: str,
+    *,
+    protected: tuple[str, ...] = ("customers", "orders"),
+    upgrade_settings: str = "",
+) -> Project:
     """Write alembic.ini, the generic env.py, pyproject.toml and the base revision."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "migrations" / "versions").mkdir(parents=True)

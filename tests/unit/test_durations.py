@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from migration_guard.cli import main
 from migration_guard.errors import ConfigError
-from migration_guard.ops.durations import format_duration, parse_duration, parse_size
+from migration_guard.durations import format_duration, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(
@@ -32,8 +32,9 @@ def test_valid_durations(text: str, expected: timedelta) -> None:
     assert parse_duration(text, key="monitor.max_age") == expected
 
 
-@pytest.mark.parametrize("value", ["", "26", "h", "26x", "1.5h", "-3h", "0s", "3 hours", 26,
-                                   None, True, "26h!"])
+@pytest.mark.parametrize(
+    "value", ["", "26", "h", "26x", "1.5h", "-3h", "0s", "3 hours", 26, None, True, "26h!"]
+)
 def test_invalid_durations_name_the_key_and_the_forms(value: object) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_duration(value, key="monitor.max_age.full")
@@ -43,8 +44,7 @@ def test_invalid_durations_name_the_key_and_the_forms(value: object) -> None:
         assert '"26h"' in str(caught.value)
 
 
-@given(st.lists(st.tuples(st.integers(1, 500), st.sampled_from("smhdw")), min_size=1,
-                max_size=4))
+@given(st.lists(st.tuples(st.integers(1, 500), st.sampled_from("smhdw")), min_size=1, max_size=4))
 def test_combined_durations_add_up(parts: list[tuple[int, str]]) -> None:
     seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     text = "".join(f"{number}{unit}" for number, unit in parts)
@@ -62,8 +62,15 @@ def test_arbitrary_text_never_crashes(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(0, 0), (1024, 1024), ("10MB", 10_000_000), ("2GiB", 2 * 1024**3), ("500 kb", 500_000),
-     ("1.5M", 1_500_000), ("7", 7)],
+    [
+        (0, 0),
+        (1024, 1024),
+        ("10MB", 10_000_000),
+        ("2GiB", 2 * 1024**3),
+        ("500 kb", 500_000),
+        ("1.5M", 1_500_000),
+        ("7", 7),
+    ],
 )
 def test_sizes(value: object, expected: int) -> None:
     assert parse_size(value, key="monitor.min_size") == expected

@@ -8,24 +8,24 @@ from pathlib import Path
 import pytest
 
 from migration_guard.config import Config
-from migration_guard.ops import events
-from migration_guard.ops.events import Event, emit, read_events
+from migration_guard.monitoring import events
+from migration_guard.monitoring.events import Event, emit, read_events
 
 
 def test_without_notify_settings_an_event_is_recorded_and_nothing_else(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(tmp_path))
-    monkeypatch.delitem(sys.modules, "migration_guard.ops.notify", raising=False)
+    monkeypatch.delitem(sys.modules, "migration_guard.monitoring.notify", raising=False)
     emit(Config(), Event("backup", "success", "backup done"), create_location=True)
     assert [e.summary for e in read_events(Config())] == ["backup done"]
-    assert "migration_guard.ops.notify" not in sys.modules
+    assert "migration_guard.monitoring.notify" not in sys.modules
 
 
 def test_with_notify_settings_the_notifiers_get_the_event(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from migration_guard.ops import notify as notify_module
+    from migration_guard.monitoring import notify as notify_module
 
     monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(tmp_path))
     seen: list[str] = []

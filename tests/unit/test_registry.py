@@ -13,8 +13,8 @@ from migration_guard.registry import Registry
 def registries() -> list[Registry[object]]:
     from migration_guard.backup.backends import BACKENDS
     from migration_guard.dialects import DIALECT_OPS
-    from migration_guard.ops.health import HEALTH_CHECKS
-    from migration_guard.ops.notify import NOTIFIERS
+    from migration_guard.monitoring.health import HEALTH_CHECKS
+    from migration_guard.monitoring.notify import NOTIFIERS
     from migration_guard.protect import PROTECTORS
 
     return [BACKENDS, DIALECT_OPS, HEALTH_CHECKS, NOTIFIERS, PROTECTORS]  # type: ignore[list-item]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from migration_guard.cli import main
 from migration_guard.config import Config
 from migration_guard.errors import ConfigError
-from migration_guard.ops.schedule import (
+from migration_guard.monitoring.schedule import (
     parse_cron,
     render_cron,
     render_systemd,
@@ -26,9 +26,13 @@ from migration_guard.ops.schedule import (
 
 # An independent checker, written from crontab(5), not from the module under test.
 _RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
-_NAMES = [None, None, None,
-          ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
-          ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]]
+_NAMES = [
+    None,
+    None,
+    None,
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+    ["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
+]
 
 
 def _number(token: str, index: int) -> int:
@@ -62,8 +66,11 @@ def assert_valid_cron_line(line: str) -> str:
 
 
 def cron_entries(text: str) -> list[str]:
-    return [line for line in text.splitlines()
-            if line.strip() and not line.startswith("#") and not re.match(r"^\w+=", line)]
+    return [
+        line
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#") and not re.match(r"^\w+=", line)
+    ]
 
 
 @pytest.fixture
@@ -74,8 +81,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def config_with(project: Path, schedule: dict[str, object], **top: object) -> Config:
-    return Config(source=str(project / "pyproject.toml"), sections={"schedule": schedule},
-                  **top)  # type: ignore[arg-type]
+    return Config(source=str(project / "pyproject.toml"), sections={"schedule": schedule}, **top)  # type: ignore[arg-type]
 
 
 def test_default_cron_is_the_original_plan(project: Path) -> None:
@@ -90,8 +96,7 @@ def test_default_cron_is_the_original_plan(project: Path) -> None:
         assert f"--config-file {project / 'pyproject.toml'}" in command
         schedules[" ".join(line.split()[:5])] = command
     assert any("backup --type full" in c for s, c in schedules.items() if s == "0 2 * * *")
-    assert any("backup --type critical" in c
-               for s, c in schedules.items() if s == "0 */6 * * *")
+    assert any("backup --type critical" in c for s, c in schedules.items() if s == "0 */6 * * *")
     assert any(" monitor " in c for s, c in schedules.items() if s == "30 8 * * *")
     assert any(" drill " in c for s, c in schedules.items() if s == "0 4 1 * *")
     # The engine cannot take incremental backups yet: the hourly line is there, commented out.
@@ -108,16 +113,21 @@ def test_critical_is_commented_out_without_protected_tables(project: Path) -> No
 
 
 def test_configured_schedule_and_disabled_jobs(project: Path) -> None:
-    settings = schedule_settings(config_with(project, {
-        "full": "15 1 * * mon-fri",
-        "monitor": "@hourly",
-        "drill": False,
-        "incremental": "",
-        "critical": False,
-        "log_file": "/var/log/mg/%h.log",
-        "command": "/opt/mg/bin/migration-guard",
-        "environment_file": "/etc/migration-guard.env",
-    }))
+    settings = schedule_settings(
+        config_with(
+            project,
+            {
+                "full": "15 1 * * mon-fri",
+                "monitor": "@hourly",
+                "drill": False,
+                "incremental": "",
+                "critical": False,
+                "log_file": "/var/log/mg/%h.log",
+                "command": "/opt/mg/bin/migration-guard",
+                "environment_file": "/etc/migration-guard.env",
+            },
+        )
+    )
     text = render_cron(settings)
     entries = cron_entries(text)
     assert len(entries) == 2
@@ -133,9 +143,17 @@ def test_configured_schedule_and_disabled_jobs(project: Path) -> None:
 
 @pytest.mark.parametrize(
     ("expression", "problem"),
-    [("0 2 * *", "five fields"), ("60 2 * * *", "outside 0-59"), ("0 24 * * *", "outside"),
-     ("0 2 0 * *", "outside 1-31"), ("0 2 * 13 *", "outside 1-12"), ("*/0 * * * *", "step"),
-     ("5-1 * * * *", "backwards"), ("0 2 * * funday", "not a number"), ("@often", "five")],
+    [
+        ("0 2 * *", "five fields"),
+        ("60 2 * * *", "outside 0-59"),
+        ("0 24 * * *", "outside"),
+        ("0 2 0 * *", "outside 1-31"),
+        ("0 2 * 13 *", "outside 1-12"),
+        ("*/0 * * * *", "step"),
+        ("5-1 * * * *", "backwards"),
+        ("0 2 * * funday", "not a number"),
+        ("@often", "five"),
+    ],
 )
 def test_invalid_cron_expressions_name_the_key(
     project: Path, expression: str, problem: str
@@ -178,23 +196,28 @@ def _systemd_accepts(calendar: str) -> None:
     tool = shutil.which("systemd-analyze")
     if tool is None:
         # Fallback parser: weekday list, date, time with two-digit fields or steps.
-        pattern = (r"^((Mon|Tue|Wed|Thu|Fri|Sat|Sun)(,(Mon|Tue|Wed|Thu|Fri|Sat|Sun))* )?"
-                   r"\*-[\d,/*]+-[\d,/*]+ [\d,/*]+:[\d,/*]+:00$")
+        pattern = (
+            r"^((Mon|Tue|Wed|Thu|Fri|Sat|Sun)(,(Mon|Tue|Wed|Thu|Fri|Sat|Sun))* )?"
+            r"\*-[\d,/*]+-[\d,/*]+ [\d,/*]+:[\d,/*]+:00$"
+        )
         assert re.match(pattern, calendar), calendar
         return
-    completed = subprocess.run([tool, "calendar", calendar], capture_output=True, text=True,
-                               check=False)
+    completed = subprocess.run(
+        [tool, "calendar", calendar], capture_output=True, text=True, check=False
+    )
     assert completed.returncode == 0, completed.stderr
     assert "Next elapse" in completed.stdout
 
 
 def test_systemd_units_are_accepted(project: Path) -> None:
-    settings = schedule_settings(config_with(project, {"monitor": "15 1 * * mon-fri"},
-                                             protected_tables=("customers",)))
+    settings = schedule_settings(
+        config_with(project, {"monitor": "15 1 * * mon-fri"}, protected_tables=("customers",))
+    )
     units = systemd_units(settings)
     assert sorted(units) == sorted(
         f"migration-guard-{job}.{kind}"
-        for job in ("full", "critical", "monitor", "drill") for kind in ("service", "timer")
+        for job in ("full", "critical", "monitor", "drill")
+        for kind in ("service", "timer")
     )
     for name, content in units.items():
         if name.endswith(".timer"):
@@ -206,8 +229,9 @@ def test_systemd_units_are_accepted(project: Path) -> None:
         else:
             assert "Type=oneshot" in content
             assert re.search(r"^ExecStart=/\S+", content, re.M), "ExecStart must be absolute"
-            assert f"StandardOutput=append:{project}/.migration-guard/migration-guard.log" \
-                in content
+            assert (
+                f"StandardOutput=append:{project}/.migration-guard/migration-guard.log" in content
+            )
     text = render_systemd(settings)
     assert "# file: migration-guard-full.timer" in text
     assert "incremental" in text and "not emitted" in text
@@ -217,13 +241,15 @@ def test_systemd_analyze_verifies_written_units(project: Path) -> None:
     tool = shutil.which("systemd-analyze")
     if tool is None:
         pytest.skip("systemd-analyze is not installed")
-    result = CliRunner().invoke(main, ["schedule", "--systemd", "--output-dir",
-                                       str(project / "units")])
+    result = CliRunner().invoke(
+        main, ["schedule", "--systemd", "--output-dir", str(project / "units")]
+    )
     assert result.exit_code == 0, result.output
     files = sorted(str(p) for p in (project / "units").iterdir())
     assert len(files) == 6  # full, monitor, drill (no protected tables: no critical)
-    completed = subprocess.run([tool, "verify", *files], capture_output=True, text=True,
-                               check=False)
+    completed = subprocess.run(
+        [tool, "verify", *files], capture_output=True, text=True, check=False
+    )
     assert completed.returncode == 0, completed.stderr
 
 
@@ -233,19 +259,24 @@ def test_cli_schedule_cron_and_bad_config(project: Path) -> None:
     for line in cron_entries(result.stdout):
         assert_valid_cron_line(line)
     (project / "pyproject.toml").write_text(
-        '[tool.migration_guard.schedule]\nfull = "0 25 * * *"\n', encoding="utf-8")
+        '[tool.migration_guard.schedule]\nfull = "0 25 * * *"\n', encoding="utf-8"
+    )
     result = CliRunner().invoke(main, ["schedule"])
     assert result.exit_code == 2
     assert "schedule.full" in result.stderr and "Traceback" not in result.stderr
 
 
-@given(st.tuples(*(st.integers(low, high) for low, high in _RANGES)),
-       st.tuples(*(st.integers(1, 5) for _ in _RANGES)))
+@given(
+    st.tuples(*(st.integers(low, high) for low, high in _RANGES)),
+    st.tuples(*(st.integers(1, 5) for _ in _RANGES)),
+)
 def test_generated_expressions_agree_with_the_independent_checker(
     values: tuple[int, ...], steps: tuple[int, ...]
 ) -> None:
-    fields = [f"{value}-{high}/{step}" if value < high else str(value)
-              for value, step, (_, high) in zip(values, steps, _RANGES, strict=True)]
+    fields = [
+        f"{value}-{high}/{step}" if value < high else str(value)
+        for value, step, (_, high) in zip(values, steps, _RANGES, strict=True)
+    ]
     expression = " ".join(fields)
     assert_valid_cron_line(expression + " true")
     assert " ".join(parse_cron(expression, key="schedule.full")) == expression

@@ -73,9 +73,7 @@ def read_chunks(source: Reader) -> Iterator[bytes]:
     return iter(lambda: source.read(CHUNK_SIZE), b"")
 
 
-def write_chunks(
-    chunks: Iterable[bytes], sink: Sink, progress: ProgressCallback | None
-) -> None:
+def write_chunks(chunks: Iterable[bytes], sink: Sink, progress: ProgressCallback | None) -> None:
     """Write every chunk to ``sink``, reporting each one once it is written."""
     for chunk in chunks:
         sink.write(chunk)

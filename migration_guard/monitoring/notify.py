@@ -23,10 +23,10 @@ from typing import Any
 
 from migration_guard.config import Config
 from migration_guard.errors import ConfigError, MigrationGuardError
-from migration_guard.ops.events import OUTCOMES, Event, record
+from migration_guard.monitoring.events import OUTCOMES, Event, record
 from migration_guard.registry import Registry
 
-log = logging.getLogger("migration_guard.ops")
+log = logging.getLogger("migration_guard.monitoring")
 
 DEFAULT_ON = ("failure", "unhealthy", "recovered")
 DEFAULT_PASSWORD_ENV = "MIGRATION_GUARD_SMTP_PASSWORD"
@@ -95,8 +95,8 @@ NOTIFIERS: Registry[Notifier] = Registry(
     "migration_guard.notifiers",
     "notifier",
     {
-        "webhook": "migration_guard.ops.notify:webhook_notifier",
-        "email": "migration_guard.ops.notify:email_notifier",
+        "webhook": "migration_guard.monitoring.notify:webhook_notifier",
+        "email": "migration_guard.monitoring.notify:email_notifier",
     },
 )
 
@@ -134,8 +134,11 @@ def notify_settings(config: Config) -> NotifySettings:
     plugins: dict[str, Mapping[str, Any]] = {}
     notifier_names = raw.get("notifiers", [])
     for key, value in raw.items():
-        if isinstance(value, Mapping) and isinstance(notifier_names, list) \
-                and key in notifier_names:
+        if (
+            isinstance(value, Mapping)
+            and isinstance(notifier_names, list)
+            and key in notifier_names
+        ):
             plugins[key] = value
             continue
         expected = _KEYS.get(key)
@@ -202,8 +205,12 @@ def redact_webhook(url: str) -> str:
 
 
 def slack_text(event: Event) -> str:
-    icon = {"failure": ":x:", "unhealthy": ":warning:", "recovered": ":white_check_mark:",
-            "success": ":white_check_mark:"}.get(event.outcome, "")
+    icon = {
+        "failure": ":x:",
+        "unhealthy": ":warning:",
+        "recovered": ":white_check_mark:",
+        "success": ":white_check_mark:",
+    }.get(event.outcome, "")
     lines = [f"{icon} *migration-guard* on `{event.host}`: {event.summary}".strip()]
     lines += [f"• {detail}" for detail in event.details[:10]]
     if event.backup_id:
@@ -271,7 +278,9 @@ def webhook_notifier(settings: NotifySettings, event: Event) -> list[DeliveryRes
                 target=redact_webhook(url),
                 ok=delivered,
                 attempts=attempt,
-                error=None if delivered else f"webhook {redact_webhook(url)}: {error} "
+                error=None
+                if delivered
+                else f"webhook {redact_webhook(url)}: {error} "
                 f"(after {attempt} attempt{'s' if attempt != 1 else ''})",
                 seconds=time.monotonic() - started,
             )
@@ -309,8 +318,15 @@ def email_notifier(settings: NotifySettings, event: Event) -> list[DeliveryResul
     started = time.monotonic()
 
     def failed(message: str) -> list[DeliveryResult]:
-        return [DeliveryResult("email", target, False, error=f"e-mail via {target}: {message}",
-                               seconds=time.monotonic() - started)]
+        return [
+            DeliveryResult(
+                "email",
+                target,
+                False,
+                error=f"e-mail via {target}: {message}",
+                seconds=time.monotonic() - started,
+            )
+        ]
 
     if not host or not settings.email_to or not settings.email_from:
         return failed("smtp_host, email_from and email_to must all be set")
@@ -325,8 +341,12 @@ def email_notifier(settings: NotifySettings, event: Event) -> list[DeliveryResul
     try:
         client: smtplib.SMTP
         if settings.smtp_ssl:
-            client = smtplib.SMTP_SSL(host, settings.smtp_port, timeout=settings.smtp_timeout,
-                                      context=ssl.create_default_context())
+            client = smtplib.SMTP_SSL(
+                host,
+                settings.smtp_port,
+                timeout=settings.smtp_timeout,
+                context=ssl.create_default_context(),
+            )
         else:
             client = smtplib.SMTP(host, settings.smtp_port, timeout=settings.smtp_timeout)
         with client:
@@ -341,8 +361,9 @@ def email_notifier(settings: NotifySettings, event: Event) -> list[DeliveryResul
             f"the password in {settings.smtp_password_env}"
         )
     except smtplib.SMTPNotSupportedError as exc:
-        return failed(f"the server does not support what was asked ({exc}); "
-                      "check smtp_starttls / smtp_ssl")
+        return failed(
+            f"the server does not support what was asked ({exc}); check smtp_starttls / smtp_ssl"
+        )
     except smtplib.SMTPException as exc:
         return failed(f"{type(exc).__name__}: {exc}")
     except ssl.SSLError as exc:
@@ -374,8 +395,9 @@ def notify(config: Config, event: Event) -> list[DeliveryResult]:
             notifier = NOTIFIERS.get(name)
             results.extend(notifier(settings, event))
         except Exception as exc:  # a plugin's bug must not break a backup
-            results.append(DeliveryResult(name, name, False,
-                                          error=f"notifier {name} failed: {exc}"))
+            results.append(
+                DeliveryResult(name, name, False, error=f"notifier {name} failed: {exc}")
+            )
     _report_failures(config, event, [r for r in results if not r.ok])
     return results
 
@@ -391,7 +413,10 @@ def _report_failures(config: Config, event: Event, failures: list[DeliveryResult
                 summary=f"could not send the {event.name} notification: {failure.error}",
                 details=[f"notified event: {event.summary}"],
                 backup_id=event.backup_id,
-                data={"notifier": failure.notifier, "target": failure.target,
-                      "attempts": failure.attempts},
+                data={
+                    "notifier": failure.notifier,
+                    "target": failure.target,
+                    "attempts": failure.attempts,
+                },
             ),
         )

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 from migration_guard.backup.manifest import BACKUP_TYPES, parse_time
 from migration_guard.config import Config
 from migration_guard.errors import ConfigError
-from migration_guard.ops.durations import (
+from migration_guard.durations import (
     format_duration,
     format_size,
     parse_duration,
     parse_size,
 )
-from migration_guard.ops.events import Event
+from migration_guard.monitoring.events import Event
 from migration_guard.registry import Registry
 
 if TYPE_CHECKING:
@@ -69,9 +69,7 @@ class MonitorSettings:
     """``[tool.migration_guard.monitor]``; see docs/operations.md."""
 
     #: Maximum age per backup type; ``"*"`` applies to every type found.
-    max_age: Mapping[str, timedelta] = field(
-        default_factory=lambda: {"full": timedelta(hours=26)}
-    )
+    max_age: Mapping[str, timedelta] = field(default_factory=lambda: {"full": timedelta(hours=26)})
     min_size: int = 1
     max_shrink: float = 0.5
     max_growth: float = 10.0
@@ -121,13 +119,20 @@ BUILTIN_CHECKS = (
 HEALTH_CHECKS: Registry[HealthCheck] = Registry(
     "migration_guard.health_checks",
     "health check",
-    {name: f"migration_guard.ops.health:check_{name}" for name in BUILTIN_CHECKS},
+    {name: f"migration_guard.monitoring.health:check_{name}" for name in BUILTIN_CHECKS},
 )
 
 _DURATION_KEYS = ("verify_within", "drill_within")
 _KEYS = (
-    "max_age", "min_size", "max_shrink", "max_growth", "max_consecutive_failures",
-    "verify_within", "drill_within", "max_storage", "checks",
+    "max_age",
+    "min_size",
+    "max_shrink",
+    "max_growth",
+    "max_consecutive_failures",
+    "verify_within",
+    "drill_within",
+    "max_storage",
+    "checks",
 )
 
 
@@ -142,8 +147,9 @@ def monitor_settings(config: Config) -> MonitorSettings:
         if isinstance(checks_raw, str):
             checks_raw = [checks_raw]
         if not isinstance(checks_raw, list) or not all(isinstance(c, str) for c in checks_raw):
-            raise ConfigError(f"{where}: monitor.checks must be a list of check names",
-                              key="monitor.checks")
+            raise ConfigError(
+                f"{where}: monitor.checks must be a list of check names", key="monitor.checks"
+            )
         known = HEALTH_CHECKS.names()
         for name in checks_raw:
             if name not in known:
@@ -173,13 +179,15 @@ def monitor_settings(config: Config) -> MonitorSettings:
             values[key] = parse_size(value, key=dotted)
         elif key in ("max_shrink", "max_growth"):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigError(f"{where}: {dotted} must be a positive number, e.g. "
-                                  f"{'0.5' if key == 'max_shrink' else '10'}", key=dotted)
+                raise ConfigError(
+                    f"{where}: {dotted} must be a positive number, e.g. "
+                    f"{'0.5' if key == 'max_shrink' else '10'}",
+                    key=dotted,
+                )
             values[key] = float(value)
         elif key == "max_consecutive_failures":
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{where}: {dotted} must be an integer of at least 1",
-                                  key=dotted)
+                raise ConfigError(f"{where}: {dotted} must be an integer of at least 1", key=dotted)
             values[key] = value
     values["plugins"] = plugins
     return MonitorSettings(**values)
@@ -205,7 +213,7 @@ def build_context(config: Config, settings: MonitorSettings, now: datetime) -> H
     """Read the catalog and the event log; a location that cannot be read is noted, not raised."""
     from migration_guard.backup.catalog import Catalog, resolve_backup_dir
     from migration_guard.errors import MigrationGuardError
-    from migration_guard.ops.events import read_events
+    from migration_guard.monitoring.events import read_events
 
     directory = resolve_backup_dir(config)
     context = HealthContext(config, settings, now, directory, [], [])
@@ -252,13 +260,20 @@ def check_backup_location(context: HealthContext) -> list[CheckResult]:
     if context.location_error:
         return [CheckResult("backup_location", FAILED, context.location_error)]
     if context.catalog_problems:
-        return [CheckResult(
-            "backup_location", FAILED,
-            f"{len(context.catalog_problems)} manifest(s) in {context.backup_dir} cannot be read",
-            details=context.catalog_problems,
-        )]
-    return [CheckResult("backup_location", OK,
-                        f"{len(context.manifests)} backup(s) in {context.backup_dir}")]
+        return [
+            CheckResult(
+                "backup_location",
+                FAILED,
+                f"{len(context.catalog_problems)} manifest(s) in {context.backup_dir} "
+                "cannot be read",
+                details=context.catalog_problems,
+            )
+        ]
+    return [
+        CheckResult(
+            "backup_location", OK, f"{len(context.manifests)} backup(s) in {context.backup_dir}"
+        )
+    ]
 
 
 def check_max_age(context: HealthContext) -> list[CheckResult]:
@@ -275,17 +290,27 @@ def check_max_age(context: HealthContext) -> list[CheckResult]:
     for backup_type, limit in sorted(limits.items()):
         newest = context.of_type(backup_type)
         if not newest:
-            results.append(CheckResult(
-                "max_age", FAILED,
-                f"no {backup_type} backup at all (expected one at least every "
-                f"{format_duration(limit)})", subject=backup_type))
+            results.append(
+                CheckResult(
+                    "max_age",
+                    FAILED,
+                    f"no {backup_type} backup at all (expected one at least every "
+                    f"{format_duration(limit)})",
+                    subject=backup_type,
+                )
+            )
             continue
         age = _age(context.now, newest[0].finished_at)
         status = FAILED if age > limit else OK
-        results.append(CheckResult(
-            "max_age", status,
-            f"newest {backup_type} backup {newest[0].id} is {format_duration(age)} old "
-            f"(limit {format_duration(limit)})", subject=backup_type))
+        results.append(
+            CheckResult(
+                "max_age",
+                status,
+                f"newest {backup_type} backup {newest[0].id} is {format_duration(age)} old "
+                f"(limit {format_duration(limit)})",
+                subject=backup_type,
+            )
+        )
     return results
 
 
@@ -316,13 +341,17 @@ def check_min_size(context: HealthContext) -> list[CheckResult]:
         if not newest.tables:
             problems.append(f"{newest.id} contains no table at all")
         elif _total_rows(newest) == 0:
-            problems.append(f"{newest.id} is an empty dump: 0 rows in {len(newest.tables)} "
-                            "table(s)")
+            problems.append(
+                f"{newest.id} is an empty dump: 0 rows in {len(newest.tables)} table(s)"
+            )
         if newest.artifact.size < settings.min_size:
-            problems.append(f"{newest.id} is {format_size(newest.artifact.size)}, below "
-                            f"min_size {format_size(settings.min_size)}")
-        previous = [m for m in history[1:] if set(m.tables) == set(newest.tables)
-                    or backup_type != "tables"]
+            problems.append(
+                f"{newest.id} is {format_size(newest.artifact.size)}, below "
+                f"min_size {format_size(settings.min_size)}"
+            )
+        previous = [
+            m for m in history[1:] if set(m.tables) == set(newest.tables) or backup_type != "tables"
+        ]
         if previous and _comparable_size(previous[0]) > 0:
             ratio = _comparable_size(newest) / _comparable_size(previous[0])
             if ratio < settings.max_shrink:
@@ -330,18 +359,26 @@ def check_min_size(context: HealthContext) -> list[CheckResult]:
                     f"{newest.id} shrank to {ratio:.0%} of the previous {backup_type} backup "
                     f"{previous[0].id} ({format_size(_comparable_size(newest))} vs "
                     f"{format_size(_comparable_size(previous[0]))}; max_shrink "
-                    f"{settings.max_shrink:g})")
+                    f"{settings.max_shrink:g})"
+                )
             elif ratio > settings.max_growth:
                 problems.append(
                     f"{newest.id} grew {ratio:.1f}x against the previous {backup_type} backup "
-                    f"{previous[0].id} (max_growth {settings.max_growth:g})")
+                    f"{previous[0].id} (max_growth {settings.max_growth:g})"
+                )
         if problems:
-            results.append(CheckResult("min_size", FAILED, problems[0], details=problems,
-                                       subject=backup_type))
+            results.append(
+                CheckResult("min_size", FAILED, problems[0], details=problems, subject=backup_type)
+            )
         else:
-            results.append(CheckResult(
-                "min_size", OK, f"newest {backup_type} backup is "
-                f"{format_size(newest.artifact.size)}", subject=backup_type))
+            results.append(
+                CheckResult(
+                    "min_size",
+                    OK,
+                    f"newest {backup_type} backup is {format_size(newest.artifact.size)}",
+                    subject=backup_type,
+                )
+            )
     return results
 
 
@@ -352,8 +389,11 @@ def _backup_runs(context: HealthContext, backup_type: str) -> list[tuple[str, bo
     """
     runs = [(m.finished_at, True, m.id) for m in context.of_type(backup_type)]
     for event in context.events:
-        if event.subject == "backup" and event.outcome == "failure" \
-                and event.data.get("type") == backup_type:
+        if (
+            event.subject == "backup"
+            and event.outcome == "failure"
+            and event.data.get("type") == backup_type
+        ):
             runs.append((event.timestamp, False, event.summary))
     runs.sort(key=lambda run: parse_time(run[0]), reverse=True)
     return runs
@@ -380,14 +420,23 @@ def check_last_backup_failed(context: HealthContext) -> list[CheckResult]:
             continue
         moment, succeeded, text = runs[0]
         if succeeded:
-            results.append(CheckResult("last_backup_failed", OK,
-                                       f"last {backup_type} backup succeeded "
-                                       f"({_ago(context.now, moment)})", subject=backup_type))
+            results.append(
+                CheckResult(
+                    "last_backup_failed",
+                    OK,
+                    f"last {backup_type} backup succeeded ({_ago(context.now, moment)})",
+                    subject=backup_type,
+                )
+            )
         else:
-            results.append(CheckResult("last_backup_failed", FAILED,
-                                       f"the last {backup_type} backup failed "
-                                       f"{_ago(context.now, moment)}: {text}",
-                                       subject=backup_type))
+            results.append(
+                CheckResult(
+                    "last_backup_failed",
+                    FAILED,
+                    f"the last {backup_type} backup failed {_ago(context.now, moment)}: {text}",
+                    subject=backup_type,
+                )
+            )
     return results
 
 
@@ -404,10 +453,14 @@ def check_consecutive_failures(context: HealthContext) -> list[CheckResult]:
                 break
             streak += 1
         status = FAILED if streak >= limit else OK
-        results.append(CheckResult(
-            "consecutive_failures", status,
-            f"{streak} consecutive failed {backup_type} backup(s) (limit {limit})",
-            subject=backup_type))
+        results.append(
+            CheckResult(
+                "consecutive_failures",
+                status,
+                f"{streak} consecutive failed {backup_type} backup(s) (limit {limit})",
+                subject=backup_type,
+            )
+        )
     return results
 
 
@@ -420,25 +473,40 @@ def check_verify_within(context: HealthContext) -> list[CheckResult]:
     if window is None:
         return [CheckResult("verify_within", SKIPPED, "verify_within is off")]
     verified = [
-        m for m in context.manifests
+        m
+        for m in context.manifests
         if m.verification.last_verified_at and (m.verification.level or 0) >= 1
     ]
     if not verified:
-        return [CheckResult("verify_within", FAILED,
-                            "no backup was ever verified; run `migration-guard backups verify "
-                            "ID` or `migration-guard drill`")]
+        return [
+            CheckResult(
+                "verify_within",
+                FAILED,
+                "no backup was ever verified; run `migration-guard backups verify "
+                "ID` or `migration-guard drill`",
+            )
+        ]
     latest = max(verified, key=lambda m: parse_time(m.verification.last_verified_at or ""))
     moment = latest.verification.last_verified_at or ""
     if latest.verification.ok is False:
-        return [CheckResult("verify_within", FAILED,
-                            f"the last verification ({latest.id}, {_ago(context.now, moment)}) "
-                            "FAILED", details=list(latest.verification.details))]
+        return [
+            CheckResult(
+                "verify_within",
+                FAILED,
+                f"the last verification ({latest.id}, {_ago(context.now, moment)}) FAILED",
+                details=list(latest.verification.details),
+            )
+        ]
     if _age(context.now, moment) > window:
-        return [CheckResult("verify_within", FAILED,
-                            f"no backup verified within {format_duration(window)}; the last "
-                            f"verification was {_ago(context.now, moment)} ({latest.id})")]
-    return [CheckResult("verify_within", OK,
-                        f"{latest.id} verified {_ago(context.now, moment)}")]
+        return [
+            CheckResult(
+                "verify_within",
+                FAILED,
+                f"no backup verified within {format_duration(window)}; the last "
+                f"verification was {_ago(context.now, moment)} ({latest.id})",
+            )
+        ]
+    return [CheckResult("verify_within", OK, f"{latest.id} verified {_ago(context.now, moment)}")]
 
 
 def check_drill_within(context: HealthContext) -> list[CheckResult]:
@@ -452,28 +520,56 @@ def check_drill_within(context: HealthContext) -> list[CheckResult]:
     failed_drills = [e for e in context.events if e.subject == "drill" and e.outcome == "failure"]
     if not tested:
         if failed_drills:
-            return [CheckResult("drill_within", FAILED,
-                                f"the last restore drill failed: {failed_drills[0].summary}")]
-        return [CheckResult("drill_within", FAILED,
-                            "no restore drill was ever run; run `migration-guard drill --url "
-                            "SCRATCH_URL`")]
+            return [
+                CheckResult(
+                    "drill_within",
+                    FAILED,
+                    f"the last restore drill failed: {failed_drills[0].summary}",
+                )
+            ]
+        return [
+            CheckResult(
+                "drill_within",
+                FAILED,
+                "no restore drill was ever run; run `migration-guard drill --url SCRATCH_URL`",
+            )
+        ]
     latest = max(tested, key=lambda m: parse_time(m.verification.restore_test_at or ""))
     moment = latest.verification.restore_test_at or ""
     if failed_drills and parse_time(failed_drills[0].timestamp) > parse_time(moment):
-        return [CheckResult("drill_within", FAILED,
-                            f"the last restore drill failed "
-                            f"{_ago(context.now, failed_drills[0].timestamp)}: "
-                            f"{failed_drills[0].summary}", details=failed_drills[0].details)]
+        return [
+            CheckResult(
+                "drill_within",
+                FAILED,
+                f"the last restore drill failed "
+                f"{_ago(context.now, failed_drills[0].timestamp)}: "
+                f"{failed_drills[0].summary}",
+                details=failed_drills[0].details,
+            )
+        ]
     if latest.verification.restore_test_ok is not True:
-        return [CheckResult("drill_within", FAILED,
-                            f"the last restore drill ({latest.id}, {_ago(context.now, moment)}) "
-                            "FAILED", details=list(latest.verification.details))]
+        return [
+            CheckResult(
+                "drill_within",
+                FAILED,
+                f"the last restore drill ({latest.id}, {_ago(context.now, moment)}) FAILED",
+                details=list(latest.verification.details),
+            )
+        ]
     if _age(context.now, moment) > window:
-        return [CheckResult("drill_within", FAILED,
-                            f"no restore drill within {format_duration(window)}; the last one "
-                            f"was {_ago(context.now, moment)} ({latest.id})")]
-    return [CheckResult("drill_within", OK,
-                        f"restore drill of {latest.id} passed {_ago(context.now, moment)}")]
+        return [
+            CheckResult(
+                "drill_within",
+                FAILED,
+                f"no restore drill within {format_duration(window)}; the last one "
+                f"was {_ago(context.now, moment)} ({latest.id})",
+            )
+        ]
+    return [
+        CheckResult(
+            "drill_within", OK, f"restore drill of {latest.id} passed {_ago(context.now, moment)}"
+        )
+    ]
 
 
 def storage_used(directory: Path) -> int:
@@ -499,39 +595,60 @@ def check_max_storage(context: HealthContext) -> list[CheckResult]:
     try:
         used = storage_used(context.backup_dir)
     except OSError as exc:
-        return [CheckResult("max_storage", FAILED,
-                            f"cannot measure {context.backup_dir}: {exc.strerror or exc}")]
+        return [
+            CheckResult(
+                "max_storage", FAILED, f"cannot measure {context.backup_dir}: {exc.strerror or exc}"
+            )
+        ]
     status = FAILED if used > limit else OK
-    return [CheckResult("max_storage", status,
-                        f"{format_size(used)} used of {format_size(limit)}")]
+    return [CheckResult("max_storage", status, f"{format_size(used)} used of {format_size(limit)}")]
 
 
 def check_protection_drift(context: HealthContext) -> list[CheckResult]:
     """Protection installed in the database must still be intact (triggers, grants)."""
-    from migration_guard.commands.protect import protect_status
     from migration_guard.errors import MigrationGuardError
+    from migration_guard.protect.operations import protect_status
 
     url = context.config.url or os.environ.get("MIGRATION_GUARD_URL")
     if not url:
-        return [CheckResult("protection_drift", SKIPPED,
-                            "no database URL (url or MIGRATION_GUARD_URL) to check protection")]
+        return [
+            CheckResult(
+                "protection_drift",
+                SKIPPED,
+                "no database URL (url or MIGRATION_GUARD_URL) to check protection",
+            )
+        ]
     try:
         state = protect_status(context.config, url=url)
     except MigrationGuardError as exc:
         return [CheckResult("protection_drift", FAILED, f"cannot check protection: {exc}")]
     except Exception as exc:  # a crashing check must fail, never pass
-        return [CheckResult("protection_drift", FAILED,
-                            f"cannot check protection: {type(exc).__name__}")]
+        return [
+            CheckResult(
+                "protection_drift", FAILED, f"cannot check protection: {type(exc).__name__}"
+            )
+        ]
     if not state.installed:
-        return [CheckResult("protection_drift", SKIPPED,
-                            "protection is not installed (`migration-guard protect install`)")]
+        return [
+            CheckResult(
+                "protection_drift",
+                SKIPPED,
+                "protection is not installed (`migration-guard protect install`)",
+            )
+        ]
     if state.drifted:
         details = list(state.drift) + [
             f"table {table.table}: drifted" for table in state.tables if table.drifted
         ]
-        return [CheckResult("protection_drift", FAILED,
-                            "the installed protection differs from the configuration; run "
-                            "`migration-guard protect status`", details=details)]
+        return [
+            CheckResult(
+                "protection_drift",
+                FAILED,
+                "the installed protection differs from the configuration; run "
+                "`migration-guard protect status`",
+                details=details,
+            )
+        ]
     return [CheckResult("protection_drift", OK, "protection installed as configured")]
 
 
@@ -556,8 +673,9 @@ def run_checks(
         try:
             results.extend(check(context))
         except Exception as exc:
-            results.append(CheckResult(name, FAILED,
-                                       f"the check crashed: {type(exc).__name__}: {exc}"))
+            results.append(
+                CheckResult(name, FAILED, f"the check crashed: {type(exc).__name__}: {exc}")
+            )
     return context, results
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from migration_guard.config import Config
 from migration_guard.errors import MigrationGuardError, UsageError
-from migration_guard.ops.events import Event, emit, quiet
+from migration_guard.monitoring.events import Event, emit, quiet
 
 SCRATCH_URL_ENV = "MIGRATION_GUARD_SCRATCH_URL"
 
@@ -86,14 +86,17 @@ def drill(config: Config, *, url: str | None, backup_id: str | None = None) -> D
     try:
         make_url(scratch)
     except ArgumentError:
-        raise UsageError("the scratch URL is not a SQLAlchemy URL; expected e.g. "
-                         "mysql+pymysql://user@host/ or sqlite://") from None
+        raise UsageError(
+            "the scratch URL is not a SQLAlchemy URL; expected e.g. "
+            "mysql+pymysql://user@host/ or sqlite://"
+        ) from None
     manifest = _pick(config, backup_id)
     rows = sum(e.rows or 0 for e in manifest.tables.values()) if manifest.tables else None
     started = time.monotonic()
     drilled_at = format_time(utc_now())
-    result = DrillResult(manifest.id, manifest.type, False, 0.0, len(manifest.tables), rows,
-                         drilled_at=drilled_at)
+    result = DrillResult(
+        manifest.id, manifest.type, False, 0.0, len(manifest.tables), rows, drilled_at=drilled_at
+    )
     try:
         with quiet():  # the drill reports its own outcome, once
             verified = verify(config, manifest.id, restore_test=True, scratch_url=scratch)
@@ -117,15 +120,22 @@ def drill(config: Config, *, url: str | None, backup_id: str | None = None) -> D
         else f"restore drill of {manifest.id} FAILED ({result.reason}): "
         + (result.details[0] if result.details else "no details")
     )
-    emit(config, Event(
-        subject="drill",
-        outcome="success" if result.ok else "failure",
-        summary=summary,
-        details=result.details,
-        backup_id=manifest.id,
-        data={"type": manifest.type, "seconds": round(result.seconds, 3),
-              "tables": result.tables, "rows": rows},
-    ))
+    emit(
+        config,
+        Event(
+            subject="drill",
+            outcome="success" if result.ok else "failure",
+            summary=summary,
+            details=result.details,
+            backup_id=manifest.id,
+            data={
+                "type": manifest.type,
+                "seconds": round(result.seconds, 3),
+                "tables": result.tables,
+                "rows": rows,
+            },
+        ),
+    )
     return result
 
 

@@ -26,8 +26,11 @@ JOBS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # name: (default cron, description, migration-guard arguments)
     "full": ("0 2 * * *", "full backup", ("backup", "--type", "full")),
     "incremental": ("0 * * * *", "incremental backup", ("backup", "--type", "incremental")),
-    "critical": ("0 */6 * * *", "backup of the critical (protected) tables",
-                 ("backup", "--type", "critical")),
+    "critical": (
+        "0 */6 * * *",
+        "backup of the critical (protected) tables",
+        ("backup", "--type", "critical"),
+    ),
     "monitor": ("30 8 * * *", "backup health monitor", ("monitor",)),
     "drill": ("0 4 1 * *", "monthly restore drill", ("drill",)),
 }
@@ -42,8 +45,13 @@ ALIASES = {
     "@annually": "0 0 1 1 *",
 }
 #: (name, lowest, highest) of the five cron fields.
-CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31),
-               ("month", 1, 12), ("day of week", 0, 7))
+CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 _SYSTEMD_DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
@@ -139,8 +147,7 @@ def _systemd_values(values: set[int], low: int, high: int, width: int) -> str:
         return "*"
     if len(ordered) > 2:
         step = ordered[1] - ordered[0]
-        if ordered == list(range(ordered[0], ordered[-1] + 1, step)) \
-                and ordered[-1] + step > high:
+        if ordered == list(range(ordered[0], ordered[-1] + 1, step)) and ordered[-1] + step > high:
             return f"{ordered[0]:0{width}d}/{step}"
     return ",".join(f"{v:0{width}d}" for v in ordered)
 
@@ -176,11 +183,14 @@ def schedule_settings(config: Config) -> ScheduleSettings:
     where = f"{config.source or 'config'}: [tool.migration_guard.schedule]"
     for key, value in raw.items():
         if key not in _KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}; known keys: "
-                              f"{', '.join(sorted(_KEYS))}", key=f"schedule.{key}")
+            raise ConfigError(
+                f"{where}: unknown key {key!r}; known keys: {', '.join(sorted(_KEYS))}",
+                key=f"schedule.{key}",
+            )
         if key in JOBS and not (isinstance(value, str) or value is False):
-            raise ConfigError(f"{where}: schedule.{key} must be a cron expression or false",
-                              key=f"schedule.{key}")
+            raise ConfigError(
+                f"{where}: schedule.{key} must be a cron expression or false", key=f"schedule.{key}"
+            )
         if key not in JOBS and not isinstance(value, str):
             raise ConfigError(f"{where}: schedule.{key} must be a string", key=f"schedule.{key}")
     jobs: list[Job] = []
@@ -191,8 +201,10 @@ def schedule_settings(config: Config) -> ScheduleSettings:
         cron = " ".join(parse_cron(str(value), key=f"schedule.{name}"))
         reason = None
         if name == "incremental" and "incremental" not in USER_TYPES:
-            reason = ("incremental backups are not supported by this version's backup engine; "
-                      "enable this line once they are")
+            reason = (
+                "incremental backups are not supported by this version's backup engine; "
+                "enable this line once they are"
+            )
         elif name == "critical" and not config.protected_tables:
             reason = "no protected_tables are configured, so there is no critical set to back up"
         jobs.append(Job(name, cron, description, arguments, reason))
@@ -204,8 +216,10 @@ def schedule_settings(config: Config) -> ScheduleSettings:
     working = Path(str(raw.get("working_directory", project))).expanduser()
     prefix = str(raw.get("unit_prefix", "migration-guard"))
     if not _UNIT_PREFIX.match(prefix):
-        raise ConfigError(f"{where}: schedule.unit_prefix may hold letters, digits, '.', '_' "
-                          "and '-' only", key="schedule.unit_prefix")
+        raise ConfigError(
+            f"{where}: schedule.unit_prefix may hold letters, digits, '.', '_' and '-' only",
+            key="schedule.unit_prefix",
+        )
     environment = raw.get("environment_file")
     return ScheduleSettings(
         jobs=tuple(jobs),
@@ -291,18 +305,23 @@ def systemd_units(settings: ScheduleSettings) -> dict[str, str]:
             f"StandardError=append:{settings.log_file}",
         ]
         units[f"{name}.service"] = "\n".join(service) + "\n"
-        units[f"{name}.timer"] = "\n".join([
-            "[Unit]",
-            f"Description=migration-guard: {job.description} (timer)",
-            "",
-            "[Timer]",
-            f"OnCalendar={to_on_calendar(job.cron, key=f'schedule.{job.name}')}",
-            "Persistent=true",
-            f"Unit={name}.service",
-            "",
-            "[Install]",
-            "WantedBy=timers.target",
-        ]) + "\n"
+        units[f"{name}.timer"] = (
+            "\n".join(
+                [
+                    "[Unit]",
+                    f"Description=migration-guard: {job.description} (timer)",
+                    "",
+                    "[Timer]",
+                    f"OnCalendar={to_on_calendar(job.cron, key=f'schedule.{job.name}')}",
+                    "Persistent=true",
+                    f"Unit={name}.service",
+                    "",
+                    "[Install]",
+                    "WantedBy=timers.target",
+                ]
+            )
+            + "\n"
+        )
     return units
 
 
@@ -319,8 +338,11 @@ def render_systemd(settings: ScheduleSettings) -> str:
         "# migration-guard schedule (generated by `migration-guard schedule --systemd`)",
         "# Save each unit below under /etc/systemd/system/ (or ~/.config/systemd/user/), then:",
         "#   systemctl daemon-reload && systemctl enable --now "
-        + " ".join(f"{settings.unit_prefix}-{j.name}.timer"
-                   for j in settings.jobs if not j.disabled_because),
+        + " ".join(
+            f"{settings.unit_prefix}-{j.name}.timer"
+            for j in settings.jobs
+            if not j.disabled_because
+        ),
     ]
     for job in settings.jobs:
         if job.disabled_because:

@@ -16,85 +16,21 @@ import contextvars
 import json
 import logging
 import os
-import socket
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from migration_guard.config import Config
+from migration_guard.events import OUTCOMES, SEVERITIES, Event
 
-log = logging.getLogger("migration_guard.ops")
+log = logging.getLogger("migration_guard.monitoring")
 
 EVENTS_FILE = "events.jsonl"
 AUDIT_FILE = "audit.jsonl"
 MAX_LOG_BYTES = 1 << 20
-#: What an event says about the outcome; ``notify.on`` filters on these.
-OUTCOMES = ("failure", "unhealthy", "recovered", "success")
-SEVERITIES = {"failure": "error", "unhealthy": "error", "recovered": "info", "success": "info"}
+__all__ = ["OUTCOMES", "SEVERITIES", "Event"]  # re-exported; defined in migration_guard.events
 
 _quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("mg_events_quiet", default=False)
-
-
-@dataclass
-class Event:
-    """One thing that happened: ``subject`` (backup, prune, verify, drill, monitor, upgrade,
-    notify) and ``outcome`` (one of :data:`OUTCOMES`)."""
-
-    subject: str
-    outcome: str
-    summary: str
-    details: list[str] = field(default_factory=list)
-    backup_id: str | None = None
-    timestamp: str = ""
-    host: str = ""
-    #: Extra facts: the backup type, durations, counts...
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.timestamp:
-            from migration_guard.backup.manifest import format_time, utc_now
-
-            self.timestamp = format_time(utc_now())
-        if not self.host:
-            self.host = socket.gethostname()
-
-    @property
-    def name(self) -> str:
-        """``backup.failure``, ``monitor.recovered``..."""
-        return f"{self.subject}.{self.outcome}"
-
-    @property
-    def severity(self) -> str:
-        return SEVERITIES.get(self.outcome, "info")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "event": self.name,
-            "subject": self.subject,
-            "outcome": self.outcome,
-            "severity": self.severity,
-            "summary": self.summary,
-            "details": list(self.details),
-            "backup_id": self.backup_id,
-            "timestamp": self.timestamp,
-            "host": self.host,
-            "data": dict(self.data),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Event:
-        subject, _, outcome = str(data.get("event", "")).partition(".")
-        return cls(
-            subject=str(data.get("subject") or subject or "unknown"),
-            outcome=str(data.get("outcome") or outcome or "failure"),
-            summary=str(data.get("summary", "")),
-            details=[str(d) for d in data.get("details") or []],
-            backup_id=data.get("backup_id"),
-            timestamp=str(data.get("timestamp", "")),
-            host=str(data.get("host", "")),
-            data=dict(data.get("data") or {}),
-        )
 
 
 def events_path(config: Config) -> Path:
@@ -140,8 +76,11 @@ def record(config: Config, event: Event, *, create_location: bool = False) -> bo
         if create_location:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         elif not path.parent.is_dir():
-            log.warning("event not recorded, the backup location %s does not exist: %s",
-                        path.parent, event.summary)
+            log.warning(
+                "event not recorded, the backup location %s does not exist: %s",
+                path.parent,
+                event.summary,
+            )
             return False
         append_line(path, event.to_dict())
         return True
@@ -158,7 +97,7 @@ def emit(config: Config, event: Event, *, create_location: bool = False) -> None
     if not config.sections.get("notify"):
         return  # nothing configured: spare every command the import of smtplib & co.
     try:
-        from migration_guard.ops.notify import notify
+        from migration_guard.monitoring.notify import notify
 
         notify(config, event)
     except Exception as exc:  # pragma: no cover - notify() itself never raises
@@ -278,25 +217,49 @@ def _operation_event(
         backup_type = str(options.get("type", "full"))
         data["type"] = backup_type
         if error is not None:
-            return Event("backup", "failure", f"{backup_type} backup failed: "
-                         f"{_failure_text(error)}", data=data)
+            return Event(
+                "backup",
+                "failure",
+                f"{backup_type} backup failed: {_failure_text(error)}",
+                data=data,
+            )
         data.update(size=result.artifact.size, tables=len(result.tables))
-        return Event("backup", "success", f"{backup_type} backup {result.id} created "
-                     f"({len(result.tables)} table(s), {result.artifact.size} bytes)",
-                     backup_id=result.id, data=data)
+        return Event(
+            "backup",
+            "success",
+            f"{backup_type} backup {result.id} created "
+            f"({len(result.tables)} table(s), {result.artifact.size} bytes)",
+            backup_id=result.id,
+            data=data,
+        )
     if subject == "verify":
         backup_id = str(arguments[1]) if len(arguments) > 1 else options.get("backup_id")
         if error is not None:
-            return Event("verify", "failure", f"verification of {backup_id} could not run: "
-                         f"{_failure_text(error)}", backup_id=backup_id, data=data)
+            return Event(
+                "verify",
+                "failure",
+                f"verification of {backup_id} could not run: {_failure_text(error)}",
+                backup_id=backup_id,
+                data=data,
+            )
         data.update(level=result.level, reason=result.reason)
         if result.ok:
-            return Event("verify", "success", f"backup {result.backup_id} verified "
-                         f"(level {result.level})", details=list(result.details),
-                         backup_id=result.backup_id, data=data)
-        return Event("verify", "failure", f"verification of backup {result.backup_id} FAILED "
-                     f"({result.reason})", details=list(result.details),
-                     backup_id=result.backup_id, data=data)
+            return Event(
+                "verify",
+                "success",
+                f"backup {result.backup_id} verified (level {result.level})",
+                details=list(result.details),
+                backup_id=result.backup_id,
+                data=data,
+            )
+        return Event(
+            "verify",
+            "failure",
+            f"verification of backup {result.backup_id} FAILED ({result.reason})",
+            details=list(result.details),
+            backup_id=result.backup_id,
+            data=data,
+        )
     if subject == "prune":
         if error is not None:
             return Event("prune", "failure", f"prune failed: {_failure_text(error)}", data=data)
@@ -304,9 +267,13 @@ def _operation_event(
             return None
         deleted = list(result.delete_ids)
         data["deleted"] = deleted
-        return Event("prune", "success", f"prune deleted {len(deleted)} backup(s)",
-                     details=[f"{backup_id}: {reason}" for backup_id, reason in result.delete],
-                     data=data)
+        return Event(
+            "prune",
+            "success",
+            f"prune deleted {len(deleted)} backup(s)",
+            details=[f"{backup_id}: {reason}" for backup_id, reason in result.delete],
+            data=data,
+        )
     return None
 
 
@@ -334,11 +301,20 @@ def report_upgrade(config: Config, entry: Mapping[str, Any]) -> None:
         ok = outcome in UPGRADE_SUCCESS
         summary = f"{what}: {outcome}" if ok else texts.get(outcome, f"{what}: {outcome}")
         details = [str(entry["error"])] if entry.get("error") else []
-        emit(config, Event(
-            "upgrade", "success" if ok else "failure", summary, details=details,
-            backup_id=entry.get("backup_id"),
-            data={"outcome": outcome, "run_id": entry.get("run_id"),
-                  "seconds": entry.get("duration_seconds")},
-        ))
+        emit(
+            config,
+            Event(
+                "upgrade",
+                "success" if ok else "failure",
+                summary,
+                details=details,
+                backup_id=entry.get("backup_id"),
+                data={
+                    "outcome": outcome,
+                    "run_id": entry.get("run_id"),
+                    "seconds": entry.get("duration_seconds"),
+                },
+            ),
+        )
     except Exception as exc:  # the audit already holds the run; this is a convenience
         log.warning("could not report the upgrade: %s", exc)

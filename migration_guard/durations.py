@@ -11,17 +11,30 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^(?:\d+[smhdw])+$")
 _PART = re.compile(r"(\d+)([smhdw])")
 DURATION_FORMS = (
-    'a number followed by a unit, s (seconds), m (minutes), h (hours), d (days) or '
+    "a number followed by a unit, s (seconds), m (minutes), h (hours), d (days) or "
     'w (weeks), optionally combined: "3s", "90m", "26h", "7d", "1w", "1d12h"'
 )
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$", re.IGNORECASE)
 _SIZE_FACTORS = {
-    "": 1, "b": 1,
-    "k": 1000, "kb": 1000, "kib": 1024, "ki": 1024,
-    "m": 1000**2, "mb": 1000**2, "mib": 1024**2, "mi": 1024**2,
-    "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "gi": 1024**3,
-    "t": 1000**4, "tb": 1000**4, "tib": 1024**4, "ti": 1024**4,
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "ki": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "mi": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "gi": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+    "ti": 1024**4,
 }
 SIZE_FORMS = 'a number of bytes or a number with a unit: 1048576, "500KB", "10MB", "2GiB"'
 
@@ -34,9 +47,7 @@ def parse_duration(value: object, *, key: str) -> timedelta:
     """
     text = value.strip().lower().replace(" ", "") if isinstance(value, str) else None
     if not text or not _DURATION.match(text):
-        raise ConfigError(
-            f"{key}: {value!r} is not a duration; expected {DURATION_FORMS}", key=key
-        )
+        raise ConfigError(f"{key}: {value!r} is not a duration; expected {DURATION_FORMS}", key=key)
     seconds = sum(int(number) * _UNIT_SECONDS[unit] for number, unit in _PART.findall(text))
     if seconds <= 0:
         raise ConfigError(f"{key}: {value!r} must be longer than zero", key=key)

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from migration_guard.config import Config
-from migration_guard.ops.events import Event, emit
-from migration_guard.ops.health import CheckResult, monitor_settings, run_checks
+from migration_guard.monitoring.events import Event, emit
+from migration_guard.monitoring.health import CheckResult, monitor_settings, run_checks
 
-log = logging.getLogger("migration_guard.ops")
+log = logging.getLogger("migration_guard.monitoring")
 
 STATE_FILE = "monitor-state.json"
 
@@ -93,7 +93,7 @@ def monitor(config: Config, *, now: datetime | None = None) -> MonitorReport:
     from migration_guard.backup.manifest import format_time, utc_now
 
     settings = monitor_settings(config)
-    from migration_guard.ops.notify import notify_settings
+    from migration_guard.monitoring.notify import notify_settings
 
     notify_settings(config)  # a broken notify table must stop the monitor, not hide in the log
     moment = now or utc_now()
@@ -119,19 +119,25 @@ def monitor(config: Config, *, now: datetime | None = None) -> MonitorReport:
         log.warning("%s", problem)
     if report.transition == "unhealthy":
         failures = report.failures
-        emit(config, Event(
-            subject="monitor",
-            outcome="unhealthy",
-            summary=f"backups unhealthy: {len(failures)} check(s) failed: "
-            + "; ".join(r.summary for r in failures[:3]),
-            details=[f"{r.key}: {r.summary}" for r in failures],
-            data={"failing": [r.key for r in failures]},
-        ))
+        emit(
+            config,
+            Event(
+                subject="monitor",
+                outcome="unhealthy",
+                summary=f"backups unhealthy: {len(failures)} check(s) failed: "
+                + "; ".join(r.summary for r in failures[:3]),
+                details=[f"{r.key}: {r.summary}" for r in failures],
+                data={"failing": [r.key for r in failures]},
+            ),
+        )
     elif report.transition == "recovered":
-        emit(config, Event(
-            subject="monitor",
-            outcome="recovered",
-            summary="backups healthy again: every check passes",
-            details=[f"{r.key}: {r.summary}" for r in results if r.status == "ok"],
-        ))
+        emit(
+            config,
+            Event(
+                subject="monitor",
+                outcome="recovered",
+                summary="backups healthy again: every check passes",
+                details=[f"{r.key}: {r.summary}" for r in results if r.status == "ok"],
+            ),
+        )
     return report

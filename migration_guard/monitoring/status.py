@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from migration_guard.backup.manifest import parse_time
 from migration_guard.config import Config
-from migration_guard.ops.health import MONITORED_TYPES, storage_used
+from migration_guard.monitoring.health import MONITORED_TYPES, storage_used
 
 if TYPE_CHECKING:
     from migration_guard.backup.manifest import Manifest
@@ -74,8 +74,11 @@ class StatusReport:
 def _type_status(manifests: list[Manifest], now: datetime) -> TypeStatus:
     newest = manifests[0]
     rows_known = [e.rows for e in newest.tables.values() if e.ref is None]
-    rows = sum(r for r in rows_known if r is not None) if rows_known and None not in rows_known \
+    rows = (
+        sum(r for r in rows_known if r is not None)
+        if rows_known and None not in rows_known
         else None
+    )
     verification = newest.verification
     return TypeStatus(
         type=newest.type,
@@ -107,8 +110,8 @@ def status(config: Config, *, now: datetime | None = None, limit: int = 10) -> S
     from migration_guard.backup.manifest import format_time, utc_now
     from migration_guard.backup.retention import plan_prune
     from migration_guard.errors import MigrationGuardError
-    from migration_guard.ops.events import read_audit, read_events
-    from migration_guard.ops.monitor import read_state
+    from migration_guard.monitoring.events import read_audit, read_events
+    from migration_guard.monitoring.monitor import read_state
 
     moment = now or utc_now()
     directory = resolve_backup_dir(config)
@@ -145,15 +148,18 @@ def status(config: Config, *, now: datetime | None = None, limit: int = 10) -> S
             due = plan_prune(manifests, moment, settings.retention).delete_ids
         except MigrationGuardError as exc:
             report.problems.append(f"retention cannot be evaluated: {exc}")
-    report.retention.update({
-        "kept": len(manifests) - len(due),
-        "due_for_pruning": due,
-        "oldest": manifests[-1].id if manifests else None,
-        "oldest_finished_at": manifests[-1].finished_at if manifests else None,
-    })
+    report.retention.update(
+        {
+            "kept": len(manifests) - len(due),
+            "due_for_pruning": due,
+            "oldest": manifests[-1].id if manifests else None,
+            "oldest_finished_at": manifests[-1].finished_at if manifests else None,
+        }
+    )
     try:
-        report.failures = [e.to_dict() for e in
-                           read_events(config, outcomes=FAILURE_OUTCOMES, limit=limit)]
+        report.failures = [
+            e.to_dict() for e in read_events(config, outcomes=FAILURE_OUTCOMES, limit=limit)
+        ]
     except OSError as exc:
         report.problems.append(f"cannot read the event log: {exc.strerror or exc}")
     report.upgrades = read_audit(config, limit=5)

@@ -1,0 +1,88 @@
+"""The record of one thing that happened, and how lower layers hand it upward.
+
+An :class:`Event` is plain data. Engines (``backup``, ``alembic``) build
+events and pass them to an :data:`EventSink` they were given; they never
+import ``monitoring``, which provides the sink that records and notifies
+(``monitoring.emit.sink``). This module is in the bottom layer so that every
+part can name the type.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+#: What an event says about the outcome; ``notify.on`` filters on these.
+OUTCOMES = ("failure", "unhealthy", "recovered", "success")
+SEVERITIES = {"failure": "error", "unhealthy": "error", "recovered": "info", "success": "info"}
+
+
+@dataclass
+class Event:
+    """One thing that happened: ``subject`` (backup, prune, verify, drill, monitor, upgrade,
+    notify) and ``outcome`` (one of :data:`OUTCOMES`)."""
+
+    subject: str
+    outcome: str
+    summary: str
+    details: list[str] = field(default_factory=list)
+    backup_id: str | None = None
+    timestamp: str = ""
+    host: str = ""
+    #: Extra facts: the backup type, durations, counts...
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.timestamp:
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            self.timestamp = now.replace("+00:00", "Z")
+        if not self.host:
+            self.host = socket.gethostname()
+
+    @property
+    def name(self) -> str:
+        """``backup.failure``, ``monitor.recovered``..."""
+        return f"{self.subject}.{self.outcome}"
+
+    @property
+    def severity(self) -> str:
+        return SEVERITIES.get(self.outcome, "info")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event": self.name,
+            "subject": self.subject,
+            "outcome": self.outcome,
+            "severity": self.severity,
+            "summary": self.summary,
+            "details": list(self.details),
+            "backup_id": self.backup_id,
+            "timestamp": self.timestamp,
+            "host": self.host,
+            "data": dict(self.data),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Event:
+        subject, _, outcome = str(data.get("event", "")).partition(".")
+        return cls(
+            subject=str(data.get("subject") or subject or "unknown"),
+            outcome=str(data.get("outcome") or outcome or "failure"),
+            summary=str(data.get("summary", "")),
+            details=[str(d) for d in data.get("details") or []],
+            backup_id=data.get("backup_id"),
+            timestamp=str(data.get("timestamp", "")),
+            host=str(data.get("host", "")),
+            data=dict(data.get("data") or {}),
+        )
+
+
+#: Where an engine hands its events: recording and notifying are the caller's business.
+EventSink = Callable[[Event], None]
+
+
+def discard(event: Event) -> None:
+    """The sink for callers that want no events."""
