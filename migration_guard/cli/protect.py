@@ -11,13 +11,14 @@ import click
 
 from migration_guard.cli import config_file_option
 from migration_guard.cli._output import format_option, load_config
+from migration_guard.config import URL_ENV
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _url_option = click.option(
     "--url",
     help="SQLAlchemy URL of the database (admin account for install/remove; default: config "
-    "url or MIGRATION_GUARD_URL).",
+    f"url or {URL_ENV}).",
 )
 _app_user_option = click.option(
     "--app-user",
@@ -117,8 +118,7 @@ def verify(url: str | None, app_users: tuple[str, ...], fmt: str, config_file: s
     its whole URL from MIGRATION_GUARD_APP_URL), never from the command line.
     Exits 1 when an operation that protection should refuse was allowed.
     """
-    from migration_guard.commands.protect import protect_verify
-    from migration_guard.protect import render_probes
+    from migration_guard.commands.protect import protect_verify, render_probes
 
     results = protect_verify(load_config(config_file), url=url, app_users=app_users)
     _emit(fmt, render_probes(results), [result.to_dict() for result in results])

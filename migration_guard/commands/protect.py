@@ -1,18 +1,15 @@
 """``protect install|status|verify|remove``: protection inside the database.
 
-Plain typed functions; the CLI is a thin layer over them. The work is done by
+Plain typed functions; the CLI is a thin layer over them and reaches protect
+through this module only. The work is done by
 :mod:`migration_guard.protect.operations`.
 """
 
 from __future__ import annotations
 
 from migration_guard.protect.operations import (
-    APP_PASSWORD_ENV,
-    APP_URL_ENV,
-    PROTECT_KEYS,
     ProtectResult,
     app_url_for,
-    configured_app_users,
     expand_patterns,
     protect_install,
     protect_remove,
@@ -20,11 +17,12 @@ from migration_guard.protect.operations import (
     protect_verify,
     protector_for,
 )
+from migration_guard.protect.options import APP_PASSWORD_ENV, APP_URL_ENV, configured_app_users
+from migration_guard.protect.report import render_probes
 
 __all__ = [
     "APP_PASSWORD_ENV",
     "APP_URL_ENV",
-    "PROTECT_KEYS",
     "ProtectResult",
     "app_url_for",
     "configured_app_users",
@@ -34,4 +32,5 @@ __all__ = [
     "protect_status",
     "protect_verify",
     "protector_for",
+    "render_probes",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -28,6 +29,14 @@ OBJECT_KINDS = ("views", "triggers", "procedures", "functions", "events")
 def quote_mysql_identifier(name: str) -> str:
     """Backtick-quote ``name``; embedded backticks are doubled."""
     return "`" + name.replace("`", "``") + "`"
+
+
+def parse_server_version(text: str) -> tuple[tuple[int, ...], bool]:
+    """``(version tuple, is_mariadb)`` from ``SELECT VERSION()`` (``(0, 0, 0)`` if unreadable)."""
+    is_mariadb = "mariadb" in text.lower()
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", text)
+    numbers = tuple(int(part) for part in match.groups()) if match else (0, 0, 0)
+    return numbers, is_mariadb
 
 
 def _scalar_rows(conn: Connection, sql: str, **params: object) -> list[Any]:
@@ -57,12 +66,7 @@ class MySQLDialectOps(DialectOps):
 
     def is_mariadb(self, conn: Connection) -> bool:
         """Whether the server is MariaDB rather than Oracle MySQL."""
-        return "mariadb" in self.server_version(conn).lower()
-
-    def current_database(self, conn: Connection) -> str:
-        """The database the connection uses (``DATABASE()``)."""
-        name = conn.exec_driver_sql("SELECT DATABASE()").scalar_one()
-        return str(name)
+        return parse_server_version(self.server_version(conn))[1]
 
     def list_tables(self, conn: Connection) -> list[str]:
         names = _scalar_rows(

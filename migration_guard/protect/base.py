@@ -11,31 +11,13 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
-from migration_guard.errors import ProtectError
-from migration_guard.protect import (
-    Account,
-    PlanStep,
-    ProbeResult,
-    ProtectPlan,
-    ProtectStatus,
-    TableOptions,
-)
+from migration_guard.dialects.base import connected, run_sql
+from migration_guard.errors import ProtectError, describe
+from migration_guard.protect.model import Account, PlanStep, ProtectPlan, TableOptions
+from migration_guard.protect.report import ProbeResult, ProtectStatus
 
 #: The row of the guard's metadata table that holds the install record.
 STATE_KEY = "state"
-
-
-def execute_literal(conn: Connection, sql: str) -> None:
-    """Run one complete SQL statement exactly as written.
-
-    The DB-API cursor is used directly: going through SQLAlchemy would hand the
-    text to pymysql's ``%`` formatting and break on host patterns such as ``'%'``.
-    """
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql)
-    finally:
-        cursor.close()
 
 
 def read_state(conn: Connection, quoted_meta_table: str) -> dict[str, Any] | None:
@@ -54,11 +36,6 @@ def read_state(conn: Connection, quoted_meta_table: str) -> dict[str, Any] | Non
     return state
 
 
-def describe_error(exc: BaseException) -> str:
-    original = getattr(exc, "orig", None) or exc
-    return str(original)
-
-
 class Protector(abc.ABC):
     """Installs, checks, proves and removes protection for one kind of database."""
 
@@ -69,8 +46,6 @@ class Protector(abc.ABC):
     @contextmanager
     def connect(self, url: URL) -> Iterator[Connection]:
         """An autocommit connection: every plan step takes effect (or is undone) alone."""
-        from migration_guard.dialects.base import connected
-
         with connected(url) as conn:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -118,13 +93,15 @@ class Protector(abc.ABC):
     def apply(self, conn: Connection, plan: ProtectPlan) -> list[str]:
         """Run ``plan``; on failure undo the completed steps in reverse order.
 
-        Returns notes worth showing. Raises :class:`ProtectError` naming the failed
-        step and whether the rollback succeeded.
+        Each statement runs as written, with no parameter substitution, so a
+        ``%`` in a host pattern such as ``'app'@'%'`` stays a ``%``. Returns notes
+        worth showing. Raises :class:`ProtectError` naming the failed step and
+        whether the rollback succeeded.
         """
         done: list[PlanStep] = []
         for number, step in enumerate(plan.steps, 1):
             try:
-                execute_literal(conn, step.sql)
+                run_sql(conn, step.sql)
             except Exception as exc:  # every driver error is reported alike
                 failure = (
                     f"protect {plan.action} failed at step {number} of {len(plan.steps)} "
@@ -152,11 +129,11 @@ class Protector(abc.ABC):
         for step in reversed(done):
             for sql in step.undo:
                 try:
-                    execute_literal(conn, sql)
+                    run_sql(conn, sql)
                 except Exception:  # keep undoing; report what is left
                     failed.append(sql)
         return failed
 
     def explain_error(self, exc: BaseException) -> str:
         """A driver error made readable; dialects add the fix for errors they know."""
-        return describe_error(exc)
+        return describe(exc)

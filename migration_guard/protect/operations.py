@@ -14,25 +14,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
 
 from migration_guard.config import Config
-from migration_guard.errors import ConfigError, UsageError
-from migration_guard.protect import (
-    PROTECTORS,
-    Account,
-    ProbeResult,
-    ProtectPlan,
-    ProtectStatus,
+from migration_guard.errors import UsageError, translate
+from migration_guard.protect import PROTECTORS
+from migration_guard.protect.base import Protector
+from migration_guard.protect.model import Account, ProtectPlan
+from migration_guard.protect.options import (
+    APP_PASSWORD_ENV,
+    APP_URL_ENV,
+    configured_app_users,
     parse_table_options,
 )
-from migration_guard.protect.base import Protector
+from migration_guard.protect.report import ProbeResult, ProtectStatus
 from migration_guard.urls import resolve_url
-
-#: Password of the application account for ``verify`` (never taken from argv).
-APP_PASSWORD_ENV = "MIGRATION_GUARD_APP_PASSWORD"
-#: Whole URL of the application account for ``verify``.
-APP_URL_ENV = "MIGRATION_GUARD_APP_URL"
 
 
 @dataclass
@@ -101,30 +98,6 @@ def _patterns(config: Config, protect: Sequence[str]) -> list[str]:
             "[tool.migration_guard] (protecting every table with triggers is rarely intended)"
         )
     return patterns
-
-
-PROTECT_KEYS = ("app_users",)
-
-
-def configured_app_users(config: Config) -> tuple[str, ...]:
-    """``app_users`` of ``[tool.migration_guard.protect]``: the default for ``--app-user``."""
-    section = config.sections.get("protect", {})
-    unknown = sorted(set(section) - set(PROTECT_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]!r} in [tool.migration_guard.protect]; "
-            f"known keys: {', '.join(PROTECT_KEYS)}",
-            key=f"protect.{unknown[0]}",
-        )
-    users = section.get("app_users", [])
-    if isinstance(users, str):
-        users = [users]
-    if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
-        raise ConfigError(
-            'protect.app_users must be a list of accounts, e.g. app_users = ["app@%"]',
-            key="protect.app_users",
-        )
-    return tuple(users)
 
 
 def _accounts(config: Config, app_users: Sequence[str | Account]) -> list[Account]:
@@ -201,15 +174,15 @@ def protect_status(
 
 def app_url_for(config: Config, admin_url: URL, app_users: Sequence[str | Account]) -> URL | None:
     """The application account's URL from the environment, never from argv."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     from_env = os.environ.get(APP_URL_ENV)
     if from_env:
-        try:
-            return make_url(from_env)
-        except ArgumentError:
-            raise UsageError(f"{APP_URL_ENV} is not a SQLAlchemy URL") from None
+        with translate(
+            {ArgumentError: UsageError},
+            doing=f"{APP_URL_ENV} is not a SQLAlchemy URL",
+            secrets=(from_env,),
+        ):
+            app_url = make_url(from_env)
+        return app_url
     accounts = _accounts(config, app_users)
     if not accounts:
         return None

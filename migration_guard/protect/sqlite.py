@@ -7,7 +7,8 @@ says so. A deliberate delete inserts a row into
 :data:`BYPASS_TABLE` inside its own transaction and removes it before
 committing (:func:`allow_deletes`), so other connections never see it set.
 
-All SQL for SQLite protection lives in this module.
+The guard's own statements live in this module; identifier quoting and the
+table list come from :mod:`migration_guard.dialects.sqlite`.
 """
 
 from __future__ import annotations
@@ -23,21 +24,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
 from migration_guard.dialects.base import connect_engine, connected
-from migration_guard.errors import ProtectError, UsageError
-from migration_guard.protect import (
+from migration_guard.dialects.sqlite import list_sqlite_tables, quote_sqlite_identifier
+from migration_guard.errors import ProtectError, UsageError, describe
+from migration_guard.protect.base import STATE_KEY, Protector, read_state
+from migration_guard.protect.model import (
     META_TABLE,
     TRIGGER_PREFIX,
     TRIGGER_SUFFIX,
     Account,
-    ProbeResult,
     ProtectPlan,
-    ProtectStatus,
     TableOptions,
-    TableStatus,
     dump_json,
     options_for,
 )
-from migration_guard.protect.base import STATE_KEY, Protector, describe_error, read_state
+from migration_guard.protect.report import ProbeResult, ProtectStatus, TableStatus
 
 #: One row with ``allow = 1`` lets deletes through; set and cleared in one transaction.
 BYPASS_TABLE = "migration_guard_bypass"
@@ -46,10 +46,6 @@ LIMITATIONS = (
     "its delete trigger. Keep backups (migration-guard backup) and file permissions tight",
     "ALTER TABLE ... DROP COLUMN / RENAME: no trigger fires on schema changes",
 )
-
-
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def quote_string(value: str) -> str:
@@ -70,10 +66,10 @@ def delete_message(table: str) -> str:
 def create_trigger_sql(table: str) -> str:
     """The exact CREATE TRIGGER statement (sqlite_master.sql stores it verbatim)."""
     return (
-        f"CREATE TRIGGER {quote_identifier(trigger_name(table))} BEFORE DELETE ON "
-        f"{quote_identifier(table)} FOR EACH ROW BEGIN SELECT RAISE(ABORT, "
+        f"CREATE TRIGGER {quote_sqlite_identifier(trigger_name(table))} BEFORE DELETE ON "
+        f"{quote_sqlite_identifier(table)} FOR EACH ROW BEGIN SELECT RAISE(ABORT, "
         f"{quote_string(delete_message(table))}) WHERE NOT EXISTS (SELECT 1 FROM "
-        f"{quote_identifier(BYPASS_TABLE)} WHERE allow = 1); END"
+        f"{quote_sqlite_identifier(BYPASS_TABLE)} WHERE allow = 1); END"
     )
 
 
@@ -97,7 +93,7 @@ def allow_deletes(conn: Connection | sqlite3.Connection) -> Iterator[None]:
     is never committed on its own: commit after the ``with`` block.
     """
     raw = _raw(conn)
-    bypass = quote_identifier(BYPASS_TABLE)
+    bypass = quote_sqlite_identifier(BYPASS_TABLE)
     raw.execute(f"INSERT INTO {bypass} (allow) VALUES (1)")
     try:
         yield
@@ -128,12 +124,8 @@ class SQLiteProtector(Protector):
         return str(row[2]) if row is not None and row[2] else "main"
 
     def list_tables(self, conn: Connection) -> list[str]:
-        rows = conn.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
-            "ESCAPE '\\' ORDER BY name"
-        )
         own = {META_TABLE, BYPASS_TABLE}
-        return [str(row[0]) for row in rows if str(row[0]) not in own]
+        return [table for table in list_sqlite_tables(_raw(conn)) if table not in own]
 
     def _triggers(self, conn: Connection) -> dict[str, tuple[str, str]]:
         rows = conn.exec_driver_sql(
@@ -151,7 +143,7 @@ class SQLiteProtector(Protector):
     def _read_state(self, conn: Connection) -> dict[str, Any] | None:
         if not self._has_table(conn, META_TABLE):
             return None
-        return read_state(conn, quote_identifier(META_TABLE))
+        return read_state(conn, quote_sqlite_identifier(META_TABLE))
 
     @staticmethod
     def _no_accounts(app_users: Sequence[Account]) -> None:
@@ -178,7 +170,7 @@ class SQLiteProtector(Protector):
         for gone in sorted(set(state["tables"]) - live):
             plan.notes.append(f"{gone} no longer exists; it is dropped from the guard's record")
             del state["tables"][gone]
-        meta, bypass = quote_identifier(META_TABLE), quote_identifier(BYPASS_TABLE)
+        meta, bypass = quote_sqlite_identifier(META_TABLE), quote_sqlite_identifier(BYPASS_TABLE)
         if not self._has_table(conn, META_TABLE):
             plan.add(
                 f"create the guard's metadata table {META_TABLE}",
@@ -201,7 +193,7 @@ class SQLiteProtector(Protector):
                 if existing is not None:
                     trigger_steps.add(
                         f'drop the delete guard of {table} (deletes = "allow")',
-                        f"DROP TRIGGER {quote_identifier(name)}",
+                        f"DROP TRIGGER {quote_sqlite_identifier(name)}",
                     )
                 continue
             state["tables"][table] = {"deletes": "block", "trigger": name, "sql": expected}
@@ -214,7 +206,7 @@ class SQLiteProtector(Protector):
             if existing is not None:
                 trigger_steps.add(
                     f"replace the altered delete guard {name}",
-                    f"DROP TRIGGER {quote_identifier(name)}",
+                    f"DROP TRIGGER {quote_sqlite_identifier(name)}",
                 )
             trigger_steps.add(f"refuse row deletes on {table}", expected)
         if old_state is None or dump_json(old_state) != dump_json(state):
@@ -236,11 +228,14 @@ class SQLiteProtector(Protector):
             name = entry.get("trigger")
             if name and name in triggers:
                 plan.add(
-                    f"drop the delete guard of {table}", f"DROP TRIGGER {quote_identifier(name)}"
+                    f"drop the delete guard of {table}",
+                    f"DROP TRIGGER {quote_sqlite_identifier(name)}",
                 )
         for own in (BYPASS_TABLE, META_TABLE):
             if self._has_table(conn, own):
-                plan.add(f"drop the guard's table {own}", f"DROP TABLE {quote_identifier(own)}")
+                plan.add(
+                    f"drop the guard's table {own}", f"DROP TABLE {quote_sqlite_identifier(own)}"
+                )
         if state is None:
             plan.notes.append("no protection is recorded in this database")
         return plan
@@ -258,7 +253,7 @@ class SQLiteProtector(Protector):
                 raw.rollback()
                 raise ProtectError(
                     f"protect {plan.action} failed at step {number} of {len(plan.steps)} "
-                    f"({step.description}): {describe_error(exc)}. The transaction was rolled "
+                    f"({step.description}): {describe(exc)}. The transaction was rolled "
                     "back; nothing was changed.",
                     rolled_back=True,
                 ) from None
@@ -350,7 +345,7 @@ class SQLiteProtector(Protector):
     ) -> ProbeResult:
         if entry.get("deletes") == "allow":
             return ProbeResult(table, "DELETE", "skipped", 'deletes = "allow"')
-        name = quote_identifier(table)
+        name = quote_sqlite_identifier(table)
         if raw.execute(f"SELECT 1 FROM {name} LIMIT 1").fetchone() is None:
             return ProbeResult(table, "DELETE", "skipped", "the table is empty")
         if raw.in_transaction:
@@ -362,7 +357,7 @@ class SQLiteProtector(Protector):
         except sqlite3.DatabaseError as exc:
             if "migration-guard" in str(exc):
                 return ProbeResult(table, "DELETE", "refused", "the delete trigger refused it")
-            return ProbeResult(table, "DELETE", "skipped", f"inconclusive: {exc}")
+            return ProbeResult(table, "DELETE", "skipped", f"inconclusive: {describe(exc)}")
         finally:
             raw.execute("ROLLBACK TO mg_probe")
             raw.execute("RELEASE mg_probe")

@@ -16,8 +16,9 @@ from migration_guard.commands.protect import (
     protect_verify,
 )
 from migration_guard.config import Config
+from migration_guard.dialects.sqlite import quote_sqlite_identifier as quote_identifier
 from migration_guard.errors import UsageError
-from migration_guard.protect.sqlite import allow_deletes, quote_identifier
+from migration_guard.protect.sqlite import allow_deletes
 
 #: A table name an attacker might choose; it must be quoted, never spliced.
 ODD_NAME = 'it\'s "odd"); DROP TABLE y; --'

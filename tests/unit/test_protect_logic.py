@@ -7,18 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from migration_guard.commands.protect import expand_patterns
+from migration_guard.dialects.mysql import parse_server_version as parse_version
 from migration_guard.errors import ConfigError, UsageError
 from migration_guard.protect import Account, ProtectPlan, parse_table_options
-from migration_guard.protect.mysql import (
-    BINLOG_FIX,
-    Quoting,
-    binlog_problem,
-    delete_message,
-    parse_version,
-    schema_pattern_is_literal,
-    schema_pattern_matches,
-    trigger_name,
-)
+from migration_guard.protect.mysql.grants import schema_pattern_is_literal, schema_pattern_matches
+from migration_guard.protect.mysql.server import BINLOG_FIX, binlog_problem
+from migration_guard.protect.mysql.sql import Quoting, delete_message, trigger_name
 
 names = st.text(
     st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
