@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from migration_guard.backup.manifest import parse_time
 from migration_guard.config import Config
-from migration_guard.monitoring.health import MONITORED_TYPES, storage_used
+from migration_guard.monitoring.checks.storage import storage_used
+from migration_guard.monitoring.health import MONITORED_TYPES
 
 if TYPE_CHECKING:
     from migration_guard.backup.manifest import Manifest
@@ -110,7 +111,7 @@ def status(config: Config, *, now: datetime | None = None, limit: int = 10) -> S
     from migration_guard.backup.manifest import format_time, utc_now
     from migration_guard.backup.retention import plan_prune
     from migration_guard.errors import MigrationGuardError
-    from migration_guard.monitoring.events import read_audit, read_events
+    from migration_guard.monitoring.eventlog import read_audit, read_events
     from migration_guard.monitoring.monitor import read_state
 
     moment = now or utc_now()
