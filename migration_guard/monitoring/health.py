@@ -20,7 +20,7 @@ from migration_guard.backup.catalog import Catalog, resolve_backup_dir
 from migration_guard.backup.manifest import BACKUP_TYPES, parse_time, utc_now
 from migration_guard.config import BACKUP_DIR_ENV, Config
 from migration_guard.durations import format_duration, parse_duration, parse_size
-from migration_guard.errors import ConfigError, MigrationGuardError
+from migration_guard.errors import ConfigError, MigrationGuardError, describe
 from migration_guard.events import Event
 from migration_guard.monitoring import sections
 from migration_guard.monitoring.eventlog import read_events
@@ -260,13 +260,13 @@ def build_context(config: Config, settings: MonitorSettings, now: datetime) -> H
         context.location_error = str(exc)
         return context
     except OSError as exc:
-        context.location_error = f"cannot read {directory}: {exc.strerror or exc}"
+        context.location_error = f"cannot read {directory}: {describe(exc)}"
         return context
     context.catalog_problems = list(catalog.problems)
     try:
         context.events = read_events(config)
     except OSError as exc:
-        context.catalog_problems.append(f"cannot read the event log: {exc.strerror or exc}")
+        context.catalog_problems.append(f"cannot read the event log: {describe(exc)}")
     return context
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from migration_guard.backup.catalog import atomic_write_bytes, resolve_backup_dir
 from migration_guard.backup.manifest import format_time, utc_now
 from migration_guard.config import Config
+from migration_guard.errors import describe
 from migration_guard.events import Event
 from migration_guard.monitoring.emit import emit
 from migration_guard.monitoring.health import CheckResult, monitor_settings, run_checks
@@ -79,7 +80,7 @@ def _write_state(config: Config, report: MonitorReport) -> str | None:
     try:
         atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
     except OSError as exc:
-        return f"monitor state not saved to {path}: {exc.strerror or exc}"
+        return f"monitor state not saved to {path}: {describe(exc)}"
     return None
 
 

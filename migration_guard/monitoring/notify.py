@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migration_guard.config import Config
-from migration_guard.errors import ConfigError, MigrationGuardError
+from migration_guard.errors import ConfigError, MigrationGuardError, describe
 from migration_guard.events import OUTCOMES, Event
 from migration_guard.monitoring import sections
 from migration_guard.monitoring.eventlog import record
@@ -239,7 +239,7 @@ def _post_once(url: str, body: bytes, timeout: float) -> tuple[bool, bool, str |
         return False, retry, f"HTTP {exc.code} {exc.reason}"
     except urllib.error.URLError as exc:
         reason = exc.reason
-        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
+        text = describe(reason) if isinstance(reason, OSError) else str(reason)
         return False, True, f"cannot connect: {text}"
     except TimeoutError:
         return False, True, f"no answer within {timeout:g} s"

@@ -110,7 +110,7 @@ def status(config: Config, *, now: datetime | None = None, limit: int = 10) -> S
     from migration_guard.backup.engine import backup_settings
     from migration_guard.backup.manifest import format_time, utc_now
     from migration_guard.backup.retention import plan_prune
-    from migration_guard.errors import MigrationGuardError
+    from migration_guard.errors import MigrationGuardError, describe
     from migration_guard.monitoring.eventlog import read_audit, read_events
     from migration_guard.monitoring.monitor import read_state
 
@@ -162,7 +162,7 @@ def status(config: Config, *, now: datetime | None = None, limit: int = 10) -> S
             e.to_dict() for e in read_events(config, outcomes=FAILURE_OUTCOMES, limit=limit)
         ]
     except OSError as exc:
-        report.problems.append(f"cannot read the event log: {exc.strerror or exc}")
+        report.problems.append(f"cannot read the event log: {describe(exc)}")
     report.upgrades = read_audit(config, limit=5)
     report.monitor = read_state(config)
     return report

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from migration_guard.durations import format_size
+from migration_guard.errors import describe
 from migration_guard.monitoring.health import FAILED, OK, SKIPPED, CheckResult, HealthContext
 
 
@@ -34,7 +35,7 @@ def check_max_storage(context: HealthContext) -> list[CheckResult]:
     except OSError as exc:
         return [
             CheckResult(
-                "max_storage", FAILED, f"cannot measure {context.backup_dir}: {exc.strerror or exc}"
+                "max_storage", FAILED, f"cannot measure {context.backup_dir}: {describe(exc)}"
             )
         ]
     status = FAILED if used > limit else OK
