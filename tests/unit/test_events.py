@@ -36,3 +36,13 @@ def test_with_notify_settings_the_notifiers_get_the_event(
     emit(config, Event("backup", "failure", "backup failed"), create_location=True)
     assert seen == ["backup failed"]
     assert eventlog.read_events(config)[0].summary == "backup failed"
+
+
+def test_the_sink_a_command_hands_down_records_the_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from migration_guard.monitoring.emit import sink
+
+    monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(tmp_path / "new"))
+    sink(Config())(Event("backup", "failure", "first backup failed"))
+    assert [e.summary for e in read_events(Config())] == ["first backup failed"]
