@@ -37,7 +37,9 @@ class Event:
 
     def __post_init__(self) -> None:
         if not self.timestamp:
-            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            # Full precision, as manifests' times: the health checks order a failure event
+            # against the catalog's successes, often within the same second.
+            now = datetime.now(timezone.utc).isoformat()
             self.timestamp = now.replace("+00:00", "Z")
         if not self.host:
             self.host = socket.gethostname()

@@ -11,9 +11,10 @@ import click
 
 from migration_guard.cli import config_file_option
 from migration_guard.cli._output import echo_json, format_option, load_config, stdout_console
+from migration_guard.config import SCRATCH_URL_ENV
 
 if TYPE_CHECKING:
-    from migration_guard.monitoring.status import StatusReport
+    from migration_guard.commands.ops import StatusReport
 
 FORMAT_OPTION = format_option()
 
@@ -203,9 +204,9 @@ def monitor(fmt: str, config_file: str | None) -> None:
 @click.command()
 @click.option(
     "--url",
-    envvar="MIGRATION_GUARD_SCRATCH_URL",
+    envvar=SCRATCH_URL_ENV,
     default=None,
-    help="Scratch server URL (or MIGRATION_GUARD_SCRATCH_URL); a new database with "
+    help=f"Scratch server URL (or {SCRATCH_URL_ENV}); a new database with "
     "a generated name is created there and dropped. SQLite: sqlite://",
 )
 @click.option("--id", "backup_id", default=None, help="Backup to drill (default: the newest).")
@@ -243,18 +244,11 @@ def drill(url: str | None, backup_id: str | None, fmt: str, config_file: str | N
 @config_file_option
 def schedule(kind: str, output_dir: str | None, config_file: str | None) -> None:
     """Print a ready-to-install schedule built from [tool.migration_guard.schedule]."""
-    from pathlib import Path
-
-    from migration_guard.commands.ops import schedule as render
-    from migration_guard.errors import UsageError
+    from migration_guard.commands.ops import schedule as build
 
     config = load_config(config_file)
-    if output_dir is not None:
-        if kind != "systemd":
-            raise UsageError("--output-dir needs --systemd")
-        from migration_guard.monitoring.schedule import schedule_settings, write_units
-
-        for path in write_units(schedule_settings(config), Path(output_dir)):
-            click.echo(f"wrote {path}")
+    if output_dir is None:
+        click.echo(build(config, kind), nl=False)
         return
-    click.echo(render(config, kind), nl=False)
+    for path in build(config, kind, output_dir):
+        click.echo(f"wrote {path}")

@@ -1,9 +1,10 @@
 """``status``, ``monitor``, ``drill`` and ``schedule``: plain functions over
-:mod:`migration_guard.monitoring`, one per command."""
+:mod:`migration_guard.monitoring`, one per command, and the CLI's only way in."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, overload
 
 from migration_guard.errors import UsageError
 
@@ -11,7 +12,7 @@ if TYPE_CHECKING:
     from migration_guard.config import Config
     from migration_guard.monitoring.drill import DrillResult
     from migration_guard.monitoring.monitor import MonitorReport
-    from migration_guard.monitoring.status import StatusReport
+    from migration_guard.monitoring.status import StatusReport as StatusReport
 
 SCHEDULE_KINDS = ("cron", "systemd")
 
@@ -37,13 +38,33 @@ def drill(config: Config, *, url: str | None, backup_id: str | None = None) -> D
     return run(config, url=url, backup_id=backup_id)
 
 
-def schedule(config: Config, kind: str = "cron") -> str:
-    """Crontab lines (``cron``) or systemd units (``systemd``) for the configured jobs."""
-    from migration_guard.monitoring.schedule import render_cron, render_systemd, schedule_settings
+@overload
+def schedule(config: Config, kind: str = ..., output_dir: None = None) -> str: ...
+@overload
+def schedule(config: Config, kind: str, output_dir: str | Path) -> list[Path]: ...
+def schedule(
+    config: Config, kind: str = "cron", output_dir: str | Path | None = None
+) -> str | list[Path]:
+    """The schedule of the configured jobs.
+
+    Without ``output_dir``: crontab lines (``cron``) or systemd units (``systemd``)
+    as text. With ``output_dir`` (``systemd`` only): the unit files are written
+    there and their paths returned.
+    """
+    from migration_guard.monitoring.schedule import (
+        render_cron,
+        render_systemd,
+        schedule_settings,
+        write_units,
+    )
 
     if kind not in SCHEDULE_KINDS:
         raise UsageError(
             f"unknown schedule kind {kind!r}; choose one of {', '.join(SCHEDULE_KINDS)}"
         )
+    if output_dir is not None and kind != "systemd":
+        raise UsageError("--output-dir needs --systemd")
     settings = schedule_settings(config)
+    if output_dir is not None:
+        return write_units(settings, Path(output_dir))
     return render_cron(settings) if kind == "cron" else render_systemd(settings)

@@ -14,11 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from migration_guard.config import Config
+from migration_guard.config import SCRATCH_URL_ENV, Config
 from migration_guard.errors import MigrationGuardError, UsageError
-from migration_guard.monitoring.events import Event, emit, quiet
-
-SCRATCH_URL_ENV = "MIGRATION_GUARD_SCRATCH_URL"
+from migration_guard.events import Event
+from migration_guard.monitoring.emit import emit, quiet
 
 
 @dataclass

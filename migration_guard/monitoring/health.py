@@ -1,10 +1,10 @@
-"""Health checks: a registry (entry point group ``migration_guard.health_checks``).
+"""The health-check framework: results, settings, the context checks read, and the runner.
 
-A check is a callable ``(context) -> list[CheckResult]``. The built-ins cover
-backup age per type, size and its growth or shrink, failed and repeatedly failed
-backups, verification and restore-drill recency, storage use and protection drift.
-The ``backup_location`` check always runs: a location that cannot be read makes
-the monitor unhealthy, never "healthy because nothing was found".
+A check is a callable ``(context) -> list[CheckResult]`` registered by name in
+:data:`HEALTH_CHECKS` (entry point group ``migration_guard.health_checks``); the
+built-ins live in :mod:`migration_guard.monitoring.checks`. The
+``backup_location`` check always runs: a location that cannot be read makes the
+monitor unhealthy, never "healthy because nothing was found".
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migration_guard.backup.manifest import BACKUP_TYPES, parse_time
-from migration_guard.config import Config
-from migration_guard.errors import ConfigError
-from migration_guard.durations import (
-    format_duration,
-    format_size,
-    parse_duration,
-    parse_size,
-)
-from migration_guard.monitoring.events import Event
+from migration_guard.backup.catalog import Catalog, resolve_backup_dir
+from migration_guard.backup.manifest import BACKUP_TYPES, parse_time, utc_now
+from migration_guard.config import BACKUP_DIR_ENV, Config
+from migration_guard.durations import format_duration, parse_duration, parse_size
+from migration_guard.errors import ConfigError, MigrationGuardError, describe
+from migration_guard.events import Event
+from migration_guard.monitoring import sections
+from migration_guard.monitoring.eventlog import read_events
 from migration_guard.registry import Registry
 
 if TYPE_CHECKING:
@@ -102,93 +100,123 @@ class HealthContext:
     def types_present(self) -> list[str]:
         return [t for t in MONITORED_TYPES if any(m.type == t for m in self.manifests)]
 
+    def age(self, moment: str) -> timedelta:
+        """How long before the check run ``moment`` (a manifest or event time) was."""
+        return self.now - parse_time(moment)
+
+    def ago(self, moment: str) -> str:
+        return f"{format_duration(self.age(moment))} ago"
+
 
 HealthCheck = Callable[[HealthContext], "list[CheckResult]"]
 
-BUILTIN_CHECKS = (
-    "backup_location",
-    "max_age",
-    "min_size",
-    "last_backup_failed",
-    "consecutive_failures",
-    "verify_within",
-    "drill_within",
-    "max_storage",
-    "protection_drift",
-)
+#: Built-in check name -> its module in :mod:`migration_guard.monitoring.checks`, in run order.
+_BUILTIN_MODULES = {
+    "backup_location": "catalog",
+    "max_age": "catalog",
+    "min_size": "catalog",
+    "last_backup_failed": "failures",
+    "consecutive_failures": "failures",
+    "verify_within": "proofs",
+    "drill_within": "proofs",
+    "max_storage": "storage",
+    "protection_drift": "protection",
+}
+BUILTIN_CHECKS = tuple(_BUILTIN_MODULES)
 HEALTH_CHECKS: Registry[HealthCheck] = Registry(
     "migration_guard.health_checks",
     "health check",
-    {name: f"migration_guard.monitoring.health:check_{name}" for name in BUILTIN_CHECKS},
+    {
+        name: f"migration_guard.monitoring.checks.{module}:check_{name}"
+        for name, module in _BUILTIN_MODULES.items()
+    },
 )
 
-_DURATION_KEYS = ("verify_within", "drill_within")
-_KEYS = (
-    "max_age",
-    "min_size",
-    "max_shrink",
-    "max_growth",
-    "max_consecutive_failures",
-    "verify_within",
-    "drill_within",
-    "max_storage",
-    "checks",
-)
+# Durations and sizes accept numbers here so that their parsers, not a bare type error,
+# explain the accepted forms ("26h", "10MB").
+_TYPES: dict[str, tuple[type, ...]] = {
+    "max_age": (str, int, float, dict),
+    "min_size": (str, int, float),
+    "max_shrink": (int, float),
+    "max_growth": (int, float),
+    "max_consecutive_failures": (int,),
+    "verify_within": (str, int, float, bool),
+    "drill_within": (str, int, float, bool),
+    "max_storage": (str, int, float),
+    "checks": (str, list),
+}
+
+
+def _window(value: Any, key: str) -> timedelta | None:
+    return None if value is False else parse_duration(value, key=key)
+
+
+def _positive_ratio(value: Any, key: str, example: str, where: str) -> float:
+    if value <= 0:
+        raise ConfigError(f"{where}: {key} must be a positive number, e.g. {example}", key=key)
+    return float(value)
+
+
+def _at_least_one(value: Any, key: str, where: str) -> int:
+    if value < 1:
+        raise ConfigError(f"{where}: {key} must be an integer of at least 1", key=key)
+    return int(value)
+
+
+#: How each setting's value is turned into its :class:`MonitorSettings` field.
+_PARSERS: dict[str, Callable[[Any, str, str], Any]] = {
+    "max_age": lambda value, key, where: _max_age(value, where),
+    "min_size": lambda value, key, where: parse_size(value, key=key),
+    "max_storage": lambda value, key, where: parse_size(value, key=key),
+    "verify_within": lambda value, key, where: _window(value, key),
+    "drill_within": lambda value, key, where: _window(value, key),
+    "max_shrink": lambda value, key, where: _positive_ratio(value, key, "0.5", where),
+    "max_growth": lambda value, key, where: _positive_ratio(value, key, "10", where),
+    "max_consecutive_failures": lambda value, key, where: _at_least_one(value, key, where),
+}
+
+
+def _check_names(value: str | list[Any], where: str) -> tuple[str, ...]:
+    names = [value] if isinstance(value, str) else value
+    if not all(isinstance(name, str) for name in names):
+        raise ConfigError(
+            f"{where}: monitor.checks must be a list of check names", key="monitor.checks"
+        )
+    known = HEALTH_CHECKS.names()
+    for name in names:
+        if name not in known:
+            raise ConfigError(
+                f"{where}: monitor.checks: unknown health check {name!r}; known health "
+                f"checks: {', '.join(known)}",
+                key="monitor.checks",
+            )
+    return tuple(names)
 
 
 def monitor_settings(config: Config) -> MonitorSettings:
-    """Validated ``[tool.migration_guard.monitor]``; ConfigError names the bad key."""
+    """Validated ``[tool.migration_guard.monitor]``; ConfigError names the bad key.
+
+    A sub-table named after a check listed in ``checks`` holds that custom check's settings.
+    """
     raw: Mapping[str, Any] = config.sections.get("monitor", {}) or {}
-    where = f"{config.source or 'config'}: [tool.migration_guard.monitor]"
+    where = sections.where(config, "monitor")
+    listed = raw.get("checks")
+    listed_names = (
+        [listed] if isinstance(listed, str) else listed if isinstance(listed, list) else []
+    )
+    plugins: dict[str, Mapping[str, Any]] = {
+        key: value
+        for key, value in raw.items()
+        if isinstance(value, Mapping) and key != "max_age" and key in listed_names
+    }
+    given = sections.read(
+        config, "monitor", {k: v for k, v in raw.items() if k not in plugins}, _TYPES
+    )
     values: dict[str, Any] = {}
-    plugins: dict[str, Mapping[str, Any]] = {}
-    checks_raw = raw.get("checks")
-    if checks_raw is not None:
-        if isinstance(checks_raw, str):
-            checks_raw = [checks_raw]
-        if not isinstance(checks_raw, list) or not all(isinstance(c, str) for c in checks_raw):
-            raise ConfigError(
-                f"{where}: monitor.checks must be a list of check names", key="monitor.checks"
-            )
-        known = HEALTH_CHECKS.names()
-        for name in checks_raw:
-            if name not in known:
-                raise ConfigError(
-                    f"{where}: monitor.checks: unknown health check {name!r}; known health "
-                    f"checks: {', '.join(known)}",
-                    key="monitor.checks",
-                )
-        values["checks"] = tuple(checks_raw)
-    for key, value in raw.items():
-        if key == "checks":
-            continue
-        if isinstance(value, Mapping) and key != "max_age" and key in values.get("checks", ()):
-            plugins[key] = value
-            continue
-        if key not in _KEYS:
-            raise ConfigError(
-                f"{where}: unknown key {key!r}; known keys: {', '.join(sorted(_KEYS))}",
-                key=f"monitor.{key}",
-            )
-        dotted = f"monitor.{key}"
-        if key == "max_age":
-            values[key] = _max_age(value, where)
-        elif key in _DURATION_KEYS:
-            values[key] = None if value is False else parse_duration(value, key=dotted)
-        elif key in ("min_size", "max_storage"):
-            values[key] = parse_size(value, key=dotted)
-        elif key in ("max_shrink", "max_growth"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigError(
-                    f"{where}: {dotted} must be a positive number, e.g. "
-                    f"{'0.5' if key == 'max_shrink' else '10'}",
-                    key=dotted,
-                )
-            values[key] = float(value)
-        elif key == "max_consecutive_failures":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{where}: {dotted} must be an integer of at least 1", key=dotted)
-            values[key] = value
+    if "checks" in given:
+        values["checks"] = _check_names(given.pop("checks"), where)
+    for key, value in given.items():
+        values[key] = _PARSERS[key](value, f"monitor.{key}", where)
     values["plugins"] = plugins
     return MonitorSettings(**values)
 
@@ -211,16 +239,12 @@ def _max_age(value: Any, where: str) -> dict[str, timedelta]:
 # -- context ----------------------------------------------------------------------------------
 def build_context(config: Config, settings: MonitorSettings, now: datetime) -> HealthContext:
     """Read the catalog and the event log; a location that cannot be read is noted, not raised."""
-    from migration_guard.backup.catalog import Catalog, resolve_backup_dir
-    from migration_guard.errors import MigrationGuardError
-    from migration_guard.monitoring.events import read_events
-
     directory = resolve_backup_dir(config)
     context = HealthContext(config, settings, now, directory, [], [])
     if not directory.exists():
         context.location_error = (
             f"the backup location {directory} does not exist; no backup was ever written "
-            "there (check backup_dir / MIGRATION_GUARD_BACKUP_DIR)"
+            f"there (check backup_dir / {BACKUP_DIR_ENV})"
         )
         return context
     if not directory.is_dir():
@@ -236,420 +260,14 @@ def build_context(config: Config, settings: MonitorSettings, now: datetime) -> H
         context.location_error = str(exc)
         return context
     except OSError as exc:
-        context.location_error = f"cannot read {directory}: {exc.strerror or exc}"
+        context.location_error = f"cannot read {directory}: {describe(exc)}"
         return context
     context.catalog_problems = list(catalog.problems)
     try:
         context.events = read_events(config)
     except OSError as exc:
-        context.catalog_problems.append(f"cannot read the event log: {exc.strerror or exc}")
+        context.catalog_problems.append(f"cannot read the event log: {describe(exc)}")
     return context
-
-
-def _age(now: datetime, moment: str) -> timedelta:
-    return now - parse_time(moment)
-
-
-def _ago(now: datetime, moment: str) -> str:
-    return f"{format_duration(_age(now, moment))} ago"
-
-
-# -- built-in checks --------------------------------------------------------------------------
-def check_backup_location(context: HealthContext) -> list[CheckResult]:
-    """The location must be readable and every manifest in it valid."""
-    if context.location_error:
-        return [CheckResult("backup_location", FAILED, context.location_error)]
-    if context.catalog_problems:
-        return [
-            CheckResult(
-                "backup_location",
-                FAILED,
-                f"{len(context.catalog_problems)} manifest(s) in {context.backup_dir} "
-                "cannot be read",
-                details=context.catalog_problems,
-            )
-        ]
-    return [
-        CheckResult(
-            "backup_location", OK, f"{len(context.manifests)} backup(s) in {context.backup_dir}"
-        )
-    ]
-
-
-def check_max_age(context: HealthContext) -> list[CheckResult]:
-    """The newest backup of each type must be younger than its ``max_age``."""
-    if context.location_error:
-        return []
-    ages = dict(context.settings.max_age)
-    default = ages.pop("*", None)
-    limits = dict(ages)
-    if default is not None:
-        for backup_type in {"full", *(t for t in context.types_present() if t != "tables")}:
-            limits.setdefault(backup_type, default)
-    results = []
-    for backup_type, limit in sorted(limits.items()):
-        newest = context.of_type(backup_type)
-        if not newest:
-            results.append(
-                CheckResult(
-                    "max_age",
-                    FAILED,
-                    f"no {backup_type} backup at all (expected one at least every "
-                    f"{format_duration(limit)})",
-                    subject=backup_type,
-                )
-            )
-            continue
-        age = _age(context.now, newest[0].finished_at)
-        status = FAILED if age > limit else OK
-        results.append(
-            CheckResult(
-                "max_age",
-                status,
-                f"newest {backup_type} backup {newest[0].id} is {format_duration(age)} old "
-                f"(limit {format_duration(limit)})",
-                subject=backup_type,
-            )
-        )
-    return results
-
-
-def _total_rows(manifest: Manifest) -> int | None:
-    counts = [entry.rows for entry in manifest.tables.values() if entry.ref is None]
-    if not counts or any(count is None for count in counts):
-        return None
-    return sum(count for count in counts if count is not None)
-
-
-def _comparable_size(manifest: Manifest) -> int:
-    plain = manifest.artifact.plain_size
-    return plain if plain is not None else manifest.artifact.size
-
-
-def check_min_size(context: HealthContext) -> list[CheckResult]:
-    """An empty, too small, shrunken or exploded newest backup per type is flagged."""
-    if context.location_error:
-        return []
-    settings = context.settings
-    results = []
-    for backup_type in context.types_present():
-        history = context.of_type(backup_type)
-        newest = history[0]
-        problems: list[str] = []
-        if newest.artifact.size == 0 or newest.artifact.plain_size == 0:
-            problems.append(f"{newest.id} is a 0-byte backup")
-        if not newest.tables:
-            problems.append(f"{newest.id} contains no table at all")
-        elif _total_rows(newest) == 0:
-            problems.append(
-                f"{newest.id} is an empty dump: 0 rows in {len(newest.tables)} table(s)"
-            )
-        if newest.artifact.size < settings.min_size:
-            problems.append(
-                f"{newest.id} is {format_size(newest.artifact.size)}, below "
-                f"min_size {format_size(settings.min_size)}"
-            )
-        previous = [
-            m for m in history[1:] if set(m.tables) == set(newest.tables) or backup_type != "tables"
-        ]
-        if previous and _comparable_size(previous[0]) > 0:
-            ratio = _comparable_size(newest) / _comparable_size(previous[0])
-            if ratio < settings.max_shrink:
-                problems.append(
-                    f"{newest.id} shrank to {ratio:.0%} of the previous {backup_type} backup "
-                    f"{previous[0].id} ({format_size(_comparable_size(newest))} vs "
-                    f"{format_size(_comparable_size(previous[0]))}; max_shrink "
-                    f"{settings.max_shrink:g})"
-                )
-            elif ratio > settings.max_growth:
-                problems.append(
-                    f"{newest.id} grew {ratio:.1f}x against the previous {backup_type} backup "
-                    f"{previous[0].id} (max_growth {settings.max_growth:g})"
-                )
-        if problems:
-            results.append(
-                CheckResult("min_size", FAILED, problems[0], details=problems, subject=backup_type)
-            )
-        else:
-            results.append(
-                CheckResult(
-                    "min_size",
-                    OK,
-                    f"newest {backup_type} backup is {format_size(newest.artifact.size)}",
-                    subject=backup_type,
-                )
-            )
-    return results
-
-
-def _backup_runs(context: HealthContext, backup_type: str) -> list[tuple[str, bool, str]]:
-    """(time, succeeded, text) of the backup runs of one type, newest first.
-
-    Successes come from the catalog (it survives a lost event log), failures from events.
-    """
-    runs = [(m.finished_at, True, m.id) for m in context.of_type(backup_type)]
-    for event in context.events:
-        if (
-            event.subject == "backup"
-            and event.outcome == "failure"
-            and event.data.get("type") == backup_type
-        ):
-            runs.append((event.timestamp, False, event.summary))
-    runs.sort(key=lambda run: parse_time(run[0]), reverse=True)
-    return runs
-
-
-def _failed_types(context: HealthContext) -> list[str]:
-    types = set(context.types_present())
-    for event in context.events:
-        if event.subject == "backup" and event.outcome == "failure":
-            backup_type = event.data.get("type")
-            if isinstance(backup_type, str) and backup_type in MONITORED_TYPES:
-                types.add(backup_type)
-    return [t for t in MONITORED_TYPES if t in types]
-
-
-def check_last_backup_failed(context: HealthContext) -> list[CheckResult]:
-    """The most recent run of each backup type must have succeeded."""
-    if context.location_error:
-        return []
-    results = []
-    for backup_type in _failed_types(context):
-        runs = _backup_runs(context, backup_type)
-        if not runs:
-            continue
-        moment, succeeded, text = runs[0]
-        if succeeded:
-            results.append(
-                CheckResult(
-                    "last_backup_failed",
-                    OK,
-                    f"last {backup_type} backup succeeded ({_ago(context.now, moment)})",
-                    subject=backup_type,
-                )
-            )
-        else:
-            results.append(
-                CheckResult(
-                    "last_backup_failed",
-                    FAILED,
-                    f"the last {backup_type} backup failed {_ago(context.now, moment)}: {text}",
-                    subject=backup_type,
-                )
-            )
-    return results
-
-
-def check_consecutive_failures(context: HealthContext) -> list[CheckResult]:
-    """No backup type may fail ``max_consecutive_failures`` times in a row."""
-    if context.location_error:
-        return []
-    limit = context.settings.max_consecutive_failures
-    results = []
-    for backup_type in _failed_types(context):
-        streak = 0
-        for _, succeeded, _text in _backup_runs(context, backup_type):
-            if succeeded:
-                break
-            streak += 1
-        status = FAILED if streak >= limit else OK
-        results.append(
-            CheckResult(
-                "consecutive_failures",
-                status,
-                f"{streak} consecutive failed {backup_type} backup(s) (limit {limit})",
-                subject=backup_type,
-            )
-        )
-    return results
-
-
-def check_verify_within(context: HealthContext) -> list[CheckResult]:
-    """Some backup must have been verified (level 1 or more) within ``verify_within``,
-    and the most recent verification must have passed."""
-    window = context.settings.verify_within
-    if context.location_error:
-        return []
-    if window is None:
-        return [CheckResult("verify_within", SKIPPED, "verify_within is off")]
-    verified = [
-        m
-        for m in context.manifests
-        if m.verification.last_verified_at and (m.verification.level or 0) >= 1
-    ]
-    if not verified:
-        return [
-            CheckResult(
-                "verify_within",
-                FAILED,
-                "no backup was ever verified; run `migration-guard backups verify "
-                "ID` or `migration-guard drill`",
-            )
-        ]
-    latest = max(verified, key=lambda m: parse_time(m.verification.last_verified_at or ""))
-    moment = latest.verification.last_verified_at or ""
-    if latest.verification.ok is False:
-        return [
-            CheckResult(
-                "verify_within",
-                FAILED,
-                f"the last verification ({latest.id}, {_ago(context.now, moment)}) FAILED",
-                details=list(latest.verification.details),
-            )
-        ]
-    if _age(context.now, moment) > window:
-        return [
-            CheckResult(
-                "verify_within",
-                FAILED,
-                f"no backup verified within {format_duration(window)}; the last "
-                f"verification was {_ago(context.now, moment)} ({latest.id})",
-            )
-        ]
-    return [CheckResult("verify_within", OK, f"{latest.id} verified {_ago(context.now, moment)}")]
-
-
-def check_drill_within(context: HealthContext) -> list[CheckResult]:
-    """A restore drill (restore test) must have passed within ``drill_within``."""
-    window = context.settings.drill_within
-    if context.location_error:
-        return []
-    if window is None:
-        return [CheckResult("drill_within", SKIPPED, "drill_within is off")]
-    tested = [m for m in context.manifests if m.verification.restore_test_at]
-    failed_drills = [e for e in context.events if e.subject == "drill" and e.outcome == "failure"]
-    if not tested:
-        if failed_drills:
-            return [
-                CheckResult(
-                    "drill_within",
-                    FAILED,
-                    f"the last restore drill failed: {failed_drills[0].summary}",
-                )
-            ]
-        return [
-            CheckResult(
-                "drill_within",
-                FAILED,
-                "no restore drill was ever run; run `migration-guard drill --url SCRATCH_URL`",
-            )
-        ]
-    latest = max(tested, key=lambda m: parse_time(m.verification.restore_test_at or ""))
-    moment = latest.verification.restore_test_at or ""
-    if failed_drills and parse_time(failed_drills[0].timestamp) > parse_time(moment):
-        return [
-            CheckResult(
-                "drill_within",
-                FAILED,
-                f"the last restore drill failed "
-                f"{_ago(context.now, failed_drills[0].timestamp)}: "
-                f"{failed_drills[0].summary}",
-                details=failed_drills[0].details,
-            )
-        ]
-    if latest.verification.restore_test_ok is not True:
-        return [
-            CheckResult(
-                "drill_within",
-                FAILED,
-                f"the last restore drill ({latest.id}, {_ago(context.now, moment)}) FAILED",
-                details=list(latest.verification.details),
-            )
-        ]
-    if _age(context.now, moment) > window:
-        return [
-            CheckResult(
-                "drill_within",
-                FAILED,
-                f"no restore drill within {format_duration(window)}; the last one "
-                f"was {_ago(context.now, moment)} ({latest.id})",
-            )
-        ]
-    return [
-        CheckResult(
-            "drill_within", OK, f"restore drill of {latest.id} passed {_ago(context.now, moment)}"
-        )
-    ]
-
-
-def storage_used(directory: Path) -> int:
-    """Bytes of every file directly in the backup directory."""
-    total = 0
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            try:
-                if entry.is_file(follow_symlinks=False):
-                    total += entry.stat(follow_symlinks=False).st_size
-            except OSError:
-                continue
-    return total
-
-
-def check_max_storage(context: HealthContext) -> list[CheckResult]:
-    """The backup directory must not hold more than ``max_storage``."""
-    limit = context.settings.max_storage
-    if context.location_error:
-        return []
-    if limit is None:
-        return [CheckResult("max_storage", SKIPPED, "no max_storage set")]
-    try:
-        used = storage_used(context.backup_dir)
-    except OSError as exc:
-        return [
-            CheckResult(
-                "max_storage", FAILED, f"cannot measure {context.backup_dir}: {exc.strerror or exc}"
-            )
-        ]
-    status = FAILED if used > limit else OK
-    return [CheckResult("max_storage", status, f"{format_size(used)} used of {format_size(limit)}")]
-
-
-def check_protection_drift(context: HealthContext) -> list[CheckResult]:
-    """Protection installed in the database must still be intact (triggers, grants)."""
-    from migration_guard.errors import MigrationGuardError
-    from migration_guard.protect.operations import protect_status
-
-    url = context.config.url or os.environ.get("MIGRATION_GUARD_URL")
-    if not url:
-        return [
-            CheckResult(
-                "protection_drift",
-                SKIPPED,
-                "no database URL (url or MIGRATION_GUARD_URL) to check protection",
-            )
-        ]
-    try:
-        state = protect_status(context.config, url=url)
-    except MigrationGuardError as exc:
-        return [CheckResult("protection_drift", FAILED, f"cannot check protection: {exc}")]
-    except Exception as exc:  # a crashing check must fail, never pass
-        return [
-            CheckResult(
-                "protection_drift", FAILED, f"cannot check protection: {type(exc).__name__}"
-            )
-        ]
-    if not state.installed:
-        return [
-            CheckResult(
-                "protection_drift",
-                SKIPPED,
-                "protection is not installed (`migration-guard protect install`)",
-            )
-        ]
-    if state.drifted:
-        details = list(state.drift) + [
-            f"table {table.table}: drifted" for table in state.tables if table.drifted
-        ]
-        return [
-            CheckResult(
-                "protection_drift",
-                FAILED,
-                "the installed protection differs from the configuration; run "
-                "`migration-guard protect status`",
-                details=details,
-            )
-        ]
-    return [CheckResult("protection_drift", OK, "protection installed as configured")]
 
 
 def run_checks(
@@ -660,8 +278,6 @@ def run_checks(
     names: Sequence[str] | None = None,
 ) -> tuple[HealthContext, list[CheckResult]]:
     """Run the configured checks (``backup_location`` always). A crashing check fails."""
-    from migration_guard.backup.manifest import utc_now
-
     settings = settings or monitor_settings(config)
     context = build_context(config, settings, now or utc_now())
     wanted = list(names or settings.checks or HEALTH_CHECKS.names())
@@ -687,5 +303,4 @@ __all__ = [
     "MonitorSettings",
     "monitor_settings",
     "run_checks",
-    "storage_used",
 ]

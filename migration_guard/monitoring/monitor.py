@@ -14,8 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from migration_guard.backup.catalog import atomic_write_bytes, resolve_backup_dir
+from migration_guard.backup.manifest import format_time, utc_now
 from migration_guard.config import Config
-from migration_guard.monitoring.events import Event, emit
+from migration_guard.errors import describe
+from migration_guard.events import Event
+from migration_guard.monitoring.emit import emit
 from migration_guard.monitoring.health import CheckResult, monitor_settings, run_checks
 
 log = logging.getLogger("migration_guard.monitoring")
@@ -52,8 +56,6 @@ class MonitorReport:
 
 
 def state_path(config: Config) -> Path:
-    from migration_guard.backup.catalog import resolve_backup_dir
-
     return resolve_backup_dir(config) / STATE_FILE
 
 
@@ -67,8 +69,6 @@ def read_state(config: Config) -> dict[str, Any] | None:
 
 
 def _write_state(config: Config, report: MonitorReport) -> str | None:
-    from migration_guard.backup.catalog import atomic_write_bytes
-
     path = state_path(config)
     data = {
         "healthy": report.healthy,
@@ -80,7 +80,7 @@ def _write_state(config: Config, report: MonitorReport) -> str | None:
     try:
         atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
     except OSError as exc:
-        return f"monitor state not saved to {path}: {exc.strerror or exc}"
+        return f"monitor state not saved to {path}: {describe(exc)}"
     return None
 
 
@@ -90,12 +90,12 @@ def monitor(config: Config, *, now: datetime | None = None) -> MonitorReport:
     Configuration errors raise :class:`ConfigError`; everything about the backups
     themselves ends up in the report, never in an exception.
     """
-    from migration_guard.backup.manifest import format_time, utc_now
-
     settings = monitor_settings(config)
-    from migration_guard.monitoring.notify import notify_settings
+    # Only when configured: without a notify table nothing may import smtplib & co.
+    if config.sections.get("notify"):
+        from migration_guard.monitoring.notify import notify_settings
 
-    notify_settings(config)  # a broken notify table must stop the monitor, not hide in the log
+        notify_settings(config)  # a broken notify table must stop the monitor, not hide in the log
     moment = now or utc_now()
     _, results = run_checks(config, settings=settings, now=moment)
     healthy = not any(r.failed for r in results)

@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migration_guard.config import Config
-from migration_guard.errors import ConfigError, MigrationGuardError
-from migration_guard.monitoring.events import OUTCOMES, Event, record
+from migration_guard.errors import ConfigError, MigrationGuardError, describe
+from migration_guard.events import OUTCOMES, Event
+from migration_guard.monitoring import sections
+from migration_guard.monitoring.eventlog import record
 from migration_guard.registry import Registry
 
 log = logging.getLogger("migration_guard.monitoring")
@@ -100,7 +102,7 @@ NOTIFIERS: Registry[Notifier] = Registry(
     },
 )
 
-_KEYS: dict[str, tuple[type, ...]] = {
+_TYPES: dict[str, tuple[type, ...]] = {
     "webhook": (str, list),
     "webhook_retries": (int,),
     "webhook_timeout": (int, float),
@@ -127,33 +129,20 @@ def _strings(value: Any, key: str) -> tuple[str, ...]:
 
 
 def notify_settings(config: Config) -> NotifySettings:
-    """Validated ``[tool.migration_guard.notify]``; an unknown key is a :class:`ConfigError`."""
+    """Validated ``[tool.migration_guard.notify]``; an unknown key is a :class:`ConfigError`.
+
+    A sub-table named after a notifier listed in ``notifiers`` holds that plugin's settings.
+    """
     raw: Mapping[str, Any] = config.sections.get("notify", {}) or {}
-    where = f"{config.source or 'config'}: [tool.migration_guard.notify]"
-    values: dict[str, Any] = {}
-    plugins: dict[str, Mapping[str, Any]] = {}
+    where = sections.where(config, "notify")
     notifier_names = raw.get("notifiers", [])
-    for key, value in raw.items():
-        if (
-            isinstance(value, Mapping)
-            and isinstance(notifier_names, list)
-            and key in notifier_names
-        ):
-            plugins[key] = value
-            continue
-        expected = _KEYS.get(key)
-        if expected is None:
-            raise ConfigError(
-                f"{where}: unknown key {key!r}; known keys: {', '.join(sorted(_KEYS))}",
-                key=f"notify.{key}",
-            )
-        if isinstance(value, bool) != (bool in expected) or not isinstance(value, expected):
-            raise ConfigError(
-                f"{where}: notify.{key} must be of type "
-                f"{' or '.join(t.__name__ for t in expected)}, not {value!r}",
-                key=f"notify.{key}",
-            )
-        values[key] = value
+    plugins: dict[str, Mapping[str, Any]] = {
+        key: value
+        for key, value in raw.items()
+        if isinstance(value, Mapping) and isinstance(notifier_names, list) and key in notifier_names
+    }
+    own = {key: value for key, value in raw.items() if key not in plugins}
+    values = sections.read(config, "notify", own, _TYPES)
     for key in ("webhook", "email_to", "on", "notifiers"):
         if key in values:
             values[key] = _strings(values[key], key)
@@ -250,7 +239,7 @@ def _post_once(url: str, body: bytes, timeout: float) -> tuple[bool, bool, str |
         return False, retry, f"HTTP {exc.code} {exc.reason}"
     except urllib.error.URLError as exc:
         reason = exc.reason
-        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
+        text = describe(reason) if isinstance(reason, OSError) else str(reason)
         return False, True, f"cannot connect: {text}"
     except TimeoutError:
         return False, True, f"no answer within {timeout:g} s"

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from migration_guard.config import Config
+from migration_guard.config import KEY_ENV, SCRATCH_URL_ENV, URL_ENV, Config
 from migration_guard.errors import ConfigError
+from migration_guard.monitoring import sections
+from migration_guard.monitoring.cron import parse_cron, to_on_calendar
 
 JOBS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # name: (default cron, description, migration-guard arguments)
@@ -35,27 +37,12 @@ JOBS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "drill": ("0 4 1 * *", "monthly restore drill", ("drill",)),
 }
 DEFAULT_LOG_FILE = ".migration-guard/migration-guard.log"
-ALIASES = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    **dict.fromkeys(JOBS, (str, bool)),
+    **dict.fromkeys(
+        ("log_file", "command", "working_directory", "environment_file", "unit_prefix"), str
+    ),
 }
-#: (name, lowest, highest) of the five cron fields.
-CRON_FIELDS = (
-    ("minute", 0, 59),
-    ("hour", 0, 23),
-    ("day of month", 1, 31),
-    ("month", 1, 12),
-    ("day of week", 0, 7),
-)
-_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-_SYSTEMD_DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-_KEYS = (*JOBS, "log_file", "command", "working_directory", "environment_file", "unit_prefix")
 _UNIT_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -81,95 +68,6 @@ class ScheduleSettings:
     unit_prefix: str = "migration-guard"
 
 
-# -- cron expressions -------------------------------------------------------------------------
-def _value(token: str, index: int) -> int:
-    names = _MONTHS if index == 3 else _DAYS if index == 4 else None
-    lowered = token.lower()
-    if names and lowered in names:
-        return names.index(lowered) + (1 if index == 3 else 0)
-    if not token.isdigit():
-        raise ValueError(f"{token!r} is not a number")
-    return int(token)
-
-
-def expand_field(text: str, index: int) -> set[int]:
-    """The values one cron field stands for; ValueError says what is wrong."""
-    name, low, high = CRON_FIELDS[index]
-    values: set[int] = set()
-    for part in text.split(","):
-        base, _, step_text = part.partition("/")
-        step = 1
-        if step_text:
-            if not step_text.isdigit() or int(step_text) == 0:
-                raise ValueError(f"{name}: step {step_text!r} must be a positive number")
-            step = int(step_text)
-        if base == "*":
-            start, end = low, high
-        elif "-" in base:
-            first, _, last = base.partition("-")
-            start, end = _value(first, index), _value(last, index)
-        else:
-            start = _value(base, index)
-            end = high if step_text else start
-        for bound in (start, end):
-            if not low <= bound <= high:
-                raise ValueError(f"{name}: {bound} is outside {low}-{high}")
-        if start > end:
-            raise ValueError(f"{name}: range {base} runs backwards")
-        values.update(range(start, end + 1, step))
-    if index == 4 and 7 in values:
-        values = (values - {7}) | {0}
-    return values
-
-
-def parse_cron(expression: str, *, key: str) -> list[str]:
-    """The five fields of a cron expression (aliases expanded); ConfigError when invalid."""
-    text = ALIASES.get(expression.strip().lower(), expression.strip())
-    fields = text.split()
-    if len(fields) != 5:
-        raise ConfigError(
-            f"{key}: {expression!r} is not a cron expression; expected five fields "
-            '"minute hour day-of-month month day-of-week" (e.g. "0 2 * * *") or '
-            f"one of {', '.join(ALIASES)}",
-            key=key,
-        )
-    for index, part in enumerate(fields):
-        try:
-            expand_field(part, index)
-        except ValueError as exc:
-            raise ConfigError(f"{key}: {expression!r}: {exc}", key=key) from None
-    return fields
-
-
-def _systemd_values(values: set[int], low: int, high: int, width: int) -> str:
-    ordered = sorted(values)
-    if ordered == list(range(low, high + 1)):
-        return "*"
-    if len(ordered) > 2:
-        step = ordered[1] - ordered[0]
-        if ordered == list(range(ordered[0], ordered[-1] + 1, step)) and ordered[-1] + step > high:
-            return f"{ordered[0]:0{width}d}/{step}"
-    return ",".join(f"{v:0{width}d}" for v in ordered)
-
-
-def to_on_calendar(expression: str, *, key: str = "schedule") -> str:
-    """The systemd ``OnCalendar`` value equal to a cron expression."""
-    fields = parse_cron(expression, key=key)
-    minute, hour, day, month, weekday = (expand_field(f, i) for i, f in enumerate(fields))
-    if fields[2] != "*" and fields[4] != "*":
-        raise ConfigError(
-            f"{key}: {expression!r} restricts both day of month and day of week; cron runs on "
-            "either, systemd only on both: restrict one of them",
-            key=key,
-        )
-    weekdays = ""
-    if fields[4] != "*" and len(weekday) < 7:
-        weekdays = ",".join(_SYSTEMD_DAYS[d] for d in sorted(weekday)) + " "
-    date = f"*-{_systemd_values(month, 1, 12, 2)}-{_systemd_values(day, 1, 31, 2)}"
-    time_part = f"{_systemd_values(hour, 0, 23, 2)}:{_systemd_values(minute, 0, 59, 2)}:00"
-    return f"{weekdays}{date} {time_part}"
-
-
 # -- settings ---------------------------------------------------------------------------------
 def _project_dir(config: Config) -> Path:
     return Path(config.source).resolve().parent if config.source else Path.cwd()
@@ -179,20 +77,15 @@ def schedule_settings(config: Config) -> ScheduleSettings:
     """Validated ``[tool.migration_guard.schedule]`` with the jobs to emit."""
     from migration_guard.backup.engine import USER_TYPES
 
-    raw: Mapping[str, Any] = config.sections.get("schedule", {}) or {}
-    where = f"{config.source or 'config'}: [tool.migration_guard.schedule]"
-    for key, value in raw.items():
-        if key not in _KEYS:
+    table: Mapping[str, Any] = config.sections.get("schedule", {}) or {}
+    where = sections.where(config, "schedule")
+    raw = sections.read(config, "schedule", table, _TYPES)
+    for name in JOBS:
+        if raw.get(name) is True:
             raise ConfigError(
-                f"{where}: unknown key {key!r}; known keys: {', '.join(sorted(_KEYS))}",
-                key=f"schedule.{key}",
+                f"{where}: schedule.{name} must be a cron expression or false",
+                key=f"schedule.{name}",
             )
-        if key in JOBS and not (isinstance(value, str) or value is False):
-            raise ConfigError(
-                f"{where}: schedule.{key} must be a cron expression or false", key=f"schedule.{key}"
-            )
-        if key not in JOBS and not isinstance(value, str):
-            raise ConfigError(f"{where}: schedule.{key} must be a string", key=f"schedule.{key}")
     jobs: list[Job] = []
     for name, (default, description, arguments) in JOBS.items():
         value = raw.get(name, default)
@@ -254,7 +147,7 @@ def render_cron(settings: ScheduleSettings) -> str:
     """Crontab lines; output is appended to ``log_file``."""
     lines = [
         "# migration-guard schedule (generated by `migration-guard schedule --cron`)",
-        "# Secrets (MIGRATION_GUARD_URL, MIGRATION_GUARD_KEY, MIGRATION_GUARD_SCRATCH_URL...)",
+        f"# Secrets ({URL_ENV}, {KEY_ENV}, {SCRATCH_URL_ENV}...)",
         "# come from the environment_file or the crontab's environment, never from these lines.",
         "SHELL=/bin/sh",
     ]

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from migration_guard.backup.manifest import parse_time
 from migration_guard.config import Config
-from migration_guard.monitoring.health import MONITORED_TYPES, storage_used
+from migration_guard.monitoring.checks.storage import storage_used
+from migration_guard.monitoring.health import MONITORED_TYPES
 
 if TYPE_CHECKING:
     from migration_guard.backup.manifest import Manifest
@@ -109,8 +110,8 @@ def status(config: Config, *, now: datetime | None = None, limit: int = 10) -> S
     from migration_guard.backup.engine import backup_settings
     from migration_guard.backup.manifest import format_time, utc_now
     from migration_guard.backup.retention import plan_prune
-    from migration_guard.errors import MigrationGuardError
-    from migration_guard.monitoring.events import read_audit, read_events
+    from migration_guard.errors import MigrationGuardError, describe
+    from migration_guard.monitoring.eventlog import read_audit, read_events
     from migration_guard.monitoring.monitor import read_state
 
     moment = now or utc_now()
@@ -161,7 +162,7 @@ def status(config: Config, *, now: datetime | None = None, limit: int = 10) -> S
             e.to_dict() for e in read_events(config, outcomes=FAILURE_OUTCOMES, limit=limit)
         ]
     except OSError as exc:
-        report.problems.append(f"cannot read the event log: {exc.strerror or exc}")
+        report.problems.append(f"cannot read the event log: {describe(exc)}")
     report.upgrades = read_audit(config, limit=5)
     report.monitor = read_state(config)
     return report

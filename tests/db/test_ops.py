@@ -27,8 +27,9 @@ from migration_guard.backup.catalog import Catalog
 from migration_guard.cli import main
 from migration_guard.config import Config
 from migration_guard.errors import ConfigError, UsageError
+from migration_guard.events import Event
 from migration_guard.monitoring.drill import drill
-from migration_guard.monitoring.events import Event, read_events
+from migration_guard.monitoring.eventlog import read_events
 from migration_guard.monitoring.health import monitor_settings, run_checks
 from migration_guard.monitoring.monitor import monitor
 from migration_guard.monitoring.notify import notify
@@ -638,7 +639,7 @@ def test_status_shows_backups_failures_and_upgrades(project: Path) -> None:
 
 
 def test_a_restored_upgrade_is_notified(project: Path, webhook: WebhookServer) -> None:
-    from migration_guard.monitoring.events import report_upgrade
+    from migration_guard.monitoring.reports import report_upgrade
 
     write_config(project, f'[tool.migration_guard.notify]\nwebhook = "{webhook.url}"\n')
     (project / "backups").mkdir()

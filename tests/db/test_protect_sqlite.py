@@ -152,7 +152,8 @@ def test_bad_input(database: Path) -> None:
 def test_monitor_reports_protection_drift(
     database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from migration_guard.monitoring.health import check_protection_drift, run_checks
+    from migration_guard.monitoring.checks.protection import check_protection_drift
+    from migration_guard.monitoring.health import run_checks
 
     config = Config(
         protected_tables=("customers",), url=_url(database), backup_dir=str(tmp_path / "bk")

@@ -15,13 +15,12 @@ from hypothesis import strategies as st
 from migration_guard.cli import main
 from migration_guard.config import Config
 from migration_guard.errors import ConfigError
+from migration_guard.monitoring.cron import parse_cron, to_on_calendar
 from migration_guard.monitoring.schedule import (
-    parse_cron,
     render_cron,
     render_systemd,
     schedule_settings,
     systemd_units,
-    to_on_calendar,
 )
 
 # An independent checker, written from crontab(5), not from the module under test.
