@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from migration_guard.config import Config
+from migration_guard.config import SMTP_PASSWORD_ENV, WEBHOOK_ENV, Config
 from migration_guard.errors import ConfigError, MigrationGuardError, describe
 from migration_guard.events import OUTCOMES, Event
 from migration_guard.monitoring import sections
@@ -31,8 +31,7 @@ from migration_guard.registry import Registry
 log = logging.getLogger("migration_guard.monitoring")
 
 DEFAULT_ON = ("failure", "unhealthy", "recovered")
-DEFAULT_PASSWORD_ENV = "MIGRATION_GUARD_SMTP_PASSWORD"
-WEBHOOK_ENV = "MIGRATION_GUARD_WEBHOOK"
+DEFAULT_PASSWORD_ENV = SMTP_PASSWORD_ENV
 
 
 @dataclass

@@ -10,14 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from migration_guard.config import Config, read_section
+from migration_guard.config import APP_PASSWORD_ENV, APP_URL_ENV, Config, read_section
 from migration_guard.errors import ConfigError
 from migration_guard.protect.model import DELETE_MODES, TableOptions
 
-#: Password of the application account for ``verify`` (never taken from argv).
-APP_PASSWORD_ENV = "MIGRATION_GUARD_APP_PASSWORD"
-#: Whole URL of the application account for ``verify``.
-APP_URL_ENV = "MIGRATION_GUARD_APP_URL"
+__all__ = [
+    "APP_PASSWORD_ENV",
+    "APP_URL_ENV",
+    "PROTECT_TYPES",
+    "TABLE_OPTION_TYPES",
+    "parse_table_options",
+    "configured_app_users",
+]
 
 #: The keys of ``[tool.migration_guard.protect]`` and their types.
 PROTECT_TYPES: Mapping[str, type | tuple[type, ...]] = {"app_users": (list, str)}
