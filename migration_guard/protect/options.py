@@ -19,8 +19,8 @@ __all__ = [
     "APP_URL_ENV",
     "PROTECT_TYPES",
     "TABLE_OPTION_TYPES",
-    "parse_table_options",
     "configured_app_users",
+    "parse_table_options",
 ]
 
 #: The keys of ``[tool.migration_guard.protect]`` and their types.
