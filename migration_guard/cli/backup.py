@@ -137,11 +137,11 @@ def backup(
     config_file: str | None,
 ) -> None:
     """Back up a database into the backup directory."""
-    from migration_guard.commands.backup import backup as run_backup
+    from migration_guard.commands.backup import create_backup
 
     config = load_config(config_file)
     with _progress("backup", fmt == "text") as progress:
-        manifest = run_backup(
+        manifest = create_backup(
             config,
             url=url,
             type=backup_type,

@@ -1,20 +1,25 @@
 """``keygen``, ``backup``, ``backups list/show/verify/prune``, ``restore`` and ``decrypt``:
 one plain function per command over :mod:`migration_guard.backup`.
 
+``backup`` is :func:`create_backup` (``migration_guard.commands.backup`` names
+this module); ``backups list/show/verify/prune`` are :func:`list_backups`,
+:func:`show_backup`, :func:`verify_backup` and :func:`prune_backups`.
+
 The CLI in :mod:`migration_guard.cli.backup` only parses options and prints what
 these return, so a Python caller gets exactly what the command does::
 
     from migration_guard.config import load_config
-    from migration_guard.commands import backup, verify_backup
+    from migration_guard.commands import create_backup, verify_backup
 
     config = load_config()
-    manifest = backup(config, url="sqlite:///app.db")
+    manifest = create_backup(config, url="sqlite:///app.db")
     assert verify_backup(config, manifest.id).ok
 
 The engine is imported inside each function: ``migration-guard backup --help``
-must not pay for archives, compressors and drivers. Outcomes of ``backup``,
+must not pay for archives, compressors and drivers. The outcomes of ``backup``,
 ``backups verify`` and ``backups prune`` go to the event log and the configured
-notifications through the sink built here (see :func:`_events`).
+notifications; an engine operation that takes an ``on_event`` sink gets the one
+built here (see :func:`_events`).
 """
 
 from __future__ import annotations
@@ -44,8 +49,8 @@ __all__ = [
     "RestoreResult",
     "TableEntry",
     "VerifyResult",
-    "backup",
     "backup_location",
+    "create_backup",
     "decrypt",
     "keygen",
     "list_backups",
@@ -90,7 +95,7 @@ def keygen() -> str:
     return generate()
 
 
-def backup(
+def create_backup(
     config: Config,
     *,
     url: str | URL | None = None,
