@@ -115,3 +115,15 @@ def test_click_usage_errors_are_left_to_click() -> None:
     assert code == 2
     assert "Invalid value for --level: must be positive" in output
     assert "migration-guard: error" not in output
+
+
+def test_every_command_function_is_exported_by_migration_guard_commands() -> None:
+    import importlib
+
+    from migration_guard import commands
+
+    for name in commands.__all__:
+        function = getattr(commands, name)
+        # A name that is also a submodule's would resolve to the module once it is imported.
+        importlib.import_module(function.__module__)
+        assert callable(getattr(commands, name)) and getattr(commands, name) is function, name
