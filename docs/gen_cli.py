@@ -17,8 +17,8 @@ Generated from the commands' own help by `docs/gen_cli.py`; do not edit by hand.
 Every command exits with **0** when all is fine, **1** when it did its job and
 found a problem (findings, a failed backup, drift...), and **2** for usage or
 configuration errors, with a message that names the problem and the fix.
-Everything the CLI does is available from Python in `migration_guard.commands`
-and `migration_guard.backup`.
+Everything the CLI does is available from Python in `migration_guard.commands`,
+one plain function per command (`check`, `create_backup`, `restore`, `upgrade`...).
 """
 
 

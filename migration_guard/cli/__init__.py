@@ -3,8 +3,9 @@
 
 Each sub-command lives in its own module in this package and is imported only
 when it is invoked, so ``migration-guard check`` starts quickly. Errors are
-turned into exit codes here and only here: 0 fine, 1 a problem found or an
-operation failed, 2 usage or configuration error.
+turned into messages and exit codes in one place, :class:`GuardedGroup` with
+:mod:`migration_guard.cli._errors`: 0 fine, 1 a problem found or an operation
+failed, 2 usage or configuration error.
 """
 
 from __future__ import annotations
@@ -58,34 +59,40 @@ class LazyGroup(click.Group):
 
 
 def config_file_option(function: F) -> F:
+    # Imported here, by the sub-command modules, so that `--version` does not read it.
+    from migration_guard.config import CONFIG_ENV
+
     return click.option(
         "--config-file",
         type=click.Path(dir_okay=False),
         default=None,
-        envvar="MIGRATION_GUARD_CONFIG",
+        envvar=CONFIG_ENV,
         help="TOML file with a [tool.migration_guard] table (default: ./pyproject.toml).",
     )(function)
 
 
 def fail(message: str, exit_code: int) -> NoReturn:
+    """Print ``message`` as migration-guard's error on stderr and exit with ``exit_code``."""
     click.echo(f"migration-guard: error: {message}", err=True)
     sys.exit(exit_code)
 
 
 class GuardedGroup(LazyGroup):
-    """Maps migration-guard's own errors to exit codes without tracebacks."""
+    """Every error that reaches the command line becomes a message and an exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from migration_guard.errors import MigrationGuardError
-
         try:
             return super().invoke(ctx)
-        except MigrationGuardError as exc:
-            fail(str(exc), exc.exit_code)
+        except (click.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise  # click reports its own usage errors (exit code 2) and exits
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except BrokenPipeError:
-            sys.exit(1)
+            sys.exit(1)  # the reader went away (`| head`): nothing left to tell
+        except Exception as exc:
+            from migration_guard.cli._errors import exit_with
+
+            exit_with(exc)
 
 
 @click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})

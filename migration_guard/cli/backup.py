@@ -1,5 +1,5 @@
-"""``keygen``, ``backup``, ``backups``, ``restore`` and ``decrypt``: a thin layer over
-:mod:`migration_guard.backup.engine`.
+"""``keygen``, ``backup``, ``backups``, ``restore`` and ``decrypt``: options and output
+around :mod:`migration_guard.commands.backup`.
 
 Keys are never options: they come from the environment (see docs/backups.md).
 URLs are printed without passwords. Progress bars appear only on a terminal.
@@ -17,11 +17,11 @@ import click
 
 from migration_guard.cli import config_file_option
 from migration_guard.cli._output import echo_json, format_option, load_config, stdout_console
+from migration_guard.config import KEY_ENV, KEY_FILE_ENV, URL_ENV
 from migration_guard.durations import format_size
 
 if TYPE_CHECKING:
-    from migration_guard.backup.engine import ProgressCallback
-    from migration_guard.backup.manifest import Manifest, TableEntry
+    from migration_guard.commands.backup import Manifest, ProgressCallback, TableEntry
 
 FORMAT_OPTION = format_option("Output format; json prints objects with an `id` field.")
 
@@ -78,20 +78,21 @@ def _verification_text(manifest: Manifest) -> str:
 
 
 # -- keygen ------------------------------------------------------------------------------------
-@click.command()
-def keygen() -> None:
-    """Print a new random 256-bit encryption key (mgk1:...).
+@click.command(
+    help=f"""Print a new random 256-bit encryption key (mgk1:...).
 
     Store it in a secret manager and hand it to migration-guard through
-    MIGRATION_GUARD_KEY or a 0600 file named by MIGRATION_GUARD_KEY_FILE;
+    {KEY_ENV} or a 0600 file named by {KEY_FILE_ENV};
     never on the command line. Without the key, encrypted backups cannot be read.
     """
-    from migration_guard.backup.engine import keygen as make_key
+)
+def keygen() -> None:
+    from migration_guard.commands.backup import keygen as make_key
 
     click.echo(make_key())
     if sys.stdout.isatty():
         click.echo(
-            "Store this key safely (MIGRATION_GUARD_KEY or MIGRATION_GUARD_KEY_FILE); "
+            f"Store this key safely ({KEY_ENV} or {KEY_FILE_ENV}); "
             "backups encrypted with it cannot be restored without it.",
             err=True,
         )
@@ -99,7 +100,7 @@ def keygen() -> None:
 
 # -- backup ------------------------------------------------------------------------------------
 @click.command()
-@click.option("--url", help="SQLAlchemy URL (default: config url or MIGRATION_GUARD_URL).")
+@click.option("--url", help=f"SQLAlchemy URL (default: config url or {URL_ENV}).")
 @click.option(
     "--type",
     "backup_type",
@@ -136,11 +137,11 @@ def backup(
     config_file: str | None,
 ) -> None:
     """Back up a database into the backup directory."""
-    from migration_guard.backup.engine import create
+    from migration_guard.commands.backup import create_backup
 
     config = load_config(config_file)
     with _progress("backup", fmt == "text") as progress:
-        manifest = create(
+        manifest = create_backup(
             config,
             url=url,
             type=backup_type,
@@ -172,8 +173,7 @@ def backups() -> None:
 @config_file_option
 def list_command(fmt: str, config_file: str | None) -> None:
     """List complete backups, newest first."""
-    from migration_guard.backup.catalog import Catalog
-    from migration_guard.backup.engine import list_backups
+    from migration_guard.commands.backup import backup_location, list_backups
 
     config = load_config(config_file)
     manifests = list_backups(config)
@@ -181,7 +181,7 @@ def list_command(fmt: str, config_file: str | None) -> None:
         echo_json([manifest.to_dict() for manifest in manifests])
         return
     if not manifests:
-        click.echo(f"no backups in {Catalog.for_config(config).path}")
+        click.echo(f"no backups in {backup_location(config)}")
         return
     from rich.table import Column, Table
 
@@ -206,9 +206,9 @@ def list_command(fmt: str, config_file: str | None) -> None:
 @config_file_option
 def show_command(backup_id: str, fmt: str, config_file: str | None) -> None:
     """Show one backup's manifest (an unambiguous id prefix is enough)."""
-    from migration_guard.backup.engine import show
+    from migration_guard.commands.backup import show_backup
 
-    manifest = show(load_config(config_file), backup_id)
+    manifest = show_backup(load_config(config_file), backup_id)
     if fmt == "json":
         echo_json(manifest.to_dict())
         return
@@ -259,7 +259,7 @@ def _content_text(entry: TableEntry) -> str:
 @click.option(
     "--scratch-url",
     default=None,
-    help="Server for the restore test (default: config url / MIGRATION_GUARD_URL / source).",
+    help=f"Server for the restore test (default: config url / {URL_ENV} / source).",
 )
 @FORMAT_OPTION
 @config_file_option
@@ -267,10 +267,10 @@ def verify_command(
     backup_id: str, restore_test: bool, scratch_url: str | None, fmt: str, config_file: str | None
 ) -> None:
     """Check a backup: decrypt, decompress and hash it; optionally test a restore."""
-    from migration_guard.backup.engine import verify
+    from migration_guard.commands.backup import verify_backup
 
     with _progress("verify", fmt == "text") as progress:
-        result = verify(
+        result = verify_backup(
             load_config(config_file),
             backup_id,
             restore_test=restore_test,
@@ -293,9 +293,9 @@ def verify_command(
 @config_file_option
 def prune_command(dry_run: bool, fmt: str, config_file: str | None) -> None:
     """Delete backups the retention policy no longer keeps."""
-    from migration_guard.backup.engine import prune
+    from migration_guard.commands.backup import prune_backups
 
-    plan = prune(load_config(config_file), dry_run=dry_run)
+    plan = prune_backups(load_config(config_file), dry_run=dry_run)
     if fmt == "json":
         echo_json({"dry_run": dry_run, **plan.to_dict()})
         return
@@ -336,7 +336,7 @@ def restore(
     config_file: str | None,
 ) -> None:
     """Restore backup ID into the database at --url."""
-    from migration_guard.backup.engine import restore as run_restore
+    from migration_guard.commands.backup import restore as run_restore
 
     confirm = _typed_confirmation if sys.stdin.isatty() else None
     with _progress("restore", fmt == "text") as progress:
@@ -376,7 +376,7 @@ def restore(
 @config_file_option
 def decrypt(file: str, out: str, force: bool, config_file: str | None) -> None:
     """Turn an archive (a .mgb file or a backup id) into its plain stream, for manual recovery."""
-    from migration_guard.backup.engine import decrypt as run_decrypt
+    from migration_guard.commands.backup import decrypt as run_decrypt
 
     written = run_decrypt(load_config(config_file), file, out, force=force)
     if out != "-":

@@ -7,6 +7,7 @@ import sys
 import click
 
 from migration_guard.cli import config_file_option
+from migration_guard.config import DIALECTS, load_config
 from migration_guard.render import FORMATS
 
 
@@ -25,7 +26,7 @@ from migration_guard.render import FORMATS
     metavar="FROM:TO",
     help="Revision range, e.g. base:head or ae1027a6acf:head (default: current:head).",
 )
-@click.option("--dialect", help="mysql, mariadb, postgresql or sqlite.")
+@click.option("--dialect", help=f"{', '.join(DIALECTS[:-1])} or {DIALECTS[-1]}.")
 @click.option(
     "--protect",
     multiple=True,
@@ -57,7 +58,6 @@ def check(
     revision range. Exits 1 when an unsuppressed error is found.
     """
     from migration_guard.commands.static_check import check as run_check
-    from migration_guard.config import load_config
     from migration_guard.render import render_report
 
     config = load_config(config_file)

@@ -4,12 +4,13 @@ The CLI in :mod:`migration_guard.cli` is a thin layer over these; everything it
 does is available from Python::
 
     from migration_guard.config import load_config
-    from migration_guard.commands import check, upgrade
+    from migration_guard.commands import check, create_backup, upgrade
 
-    report = check(load_config(), ["migrations/versions"], dialect="mysql")
+    config = load_config()
+    report = check(config, ["migrations/versions"], dialect="mysql")
+    manifest = create_backup(config, url="sqlite:///app.db")
 
-Backup commands live in :mod:`migration_guard.backup` (``create``, ``restore``,
-``verify``, ``prune``...). Imports are lazy so that ``check`` starts fast.
+Imports are lazy so that ``check`` starts fast.
 """
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ from typing import Any
 #: public name -> module that defines it
 _COMMANDS = {
     "check": "migration_guard.commands.static_check",
+    "keygen": "migration_guard.commands.backup",
+    "create_backup": "migration_guard.commands.backup",
+    "backup_location": "migration_guard.commands.backup",
+    "list_backups": "migration_guard.commands.backup",
+    "show_backup": "migration_guard.commands.backup",
+    "verify_backup": "migration_guard.commands.backup",
+    "prune_backups": "migration_guard.commands.backup",
+    "restore": "migration_guard.commands.backup",
+    "decrypt": "migration_guard.commands.backup",
     "upgrade": "migration_guard.commands.safe_upgrade",
     "downgrade": "migration_guard.commands.safe_upgrade",
     "protect_install": "migration_guard.commands.protect",

@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from migration_guard.analysis.model import Report, Statement
-from migration_guard.config import Config, normalise_dialect
-from migration_guard.errors import InputError
+from migration_guard.config import Config, Dialect, normalise_dialect
+from migration_guard.errors import InputError, translate
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
-DEFAULT_DIALECT = "mysql"
+#: The dialect SQL is read in when neither --dialect, the configuration nor alembic.ini names one.
+DEFAULT_DIALECT = Dialect.MYSQL.value
 #: Directory names never descended into when a directory is checked.
 SKIPPED_DIRECTORIES = frozenset(
     {".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache"}
@@ -40,10 +41,8 @@ def _display_path(path: Path) -> str:
 
 
 def _read_text(path: Path) -> str:
-    try:
+    with translate({OSError: InputError}, doing="cannot read"):
         data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
     # Migration files are UTF-8 by convention; a stray byte must not stop the check.
     return data.decode("utf-8", errors="replace")
 

@@ -8,15 +8,13 @@ newline; nothing is printed here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from migration_guard.errors import UnknownNameError
 
 if TYPE_CHECKING:
     from migration_guard.analysis.model import Report
-
-FORMATS: tuple[str, ...] = ("text", "json", "sarif", "github")
 
 __all__ = ["FORMATS", "RuleInfo", "available_rules", "render_report"]
 
@@ -48,6 +46,41 @@ def available_rules() -> list[RuleInfo]:
     return rules
 
 
+# One renderer per format, each importing its module only when its format is asked for.
+def _text(report: Report, rules: Sequence[RuleInfo] | None, color: bool) -> str:
+    from migration_guard.render.text import render_text
+
+    return render_text(report, color=color)
+
+
+def _json(report: Report, rules: Sequence[RuleInfo] | None, color: bool) -> str:
+    from migration_guard.render.json_format import render_json
+
+    return render_json(report)
+
+
+def _sarif(report: Report, rules: Sequence[RuleInfo] | None, color: bool) -> str:
+    from migration_guard.render.sarif import render_sarif
+
+    return render_sarif(report, available_rules() if rules is None else rules)
+
+
+def _github(report: Report, rules: Sequence[RuleInfo] | None, color: bool) -> str:
+    from migration_guard.render.github import render_github
+
+    return render_github(report)
+
+
+_RENDERERS: dict[str, Callable[[Report, Sequence[RuleInfo] | None, bool], str]] = {
+    "text": _text,
+    "json": _json,
+    "sarif": _sarif,
+    "github": _github,
+}
+#: The formats ``render_report`` knows, in the order ``--format`` lists them.
+FORMATS: tuple[str, ...] = tuple(_RENDERERS)
+
+
 def render_report(
     report: Report,
     fmt: str,
@@ -58,27 +91,14 @@ def render_report(
     """Render ``report`` in format ``fmt`` (one of :data:`FORMATS`).
 
     ``rules`` describes the rules for formats that embed rule metadata (SARIF);
-    when it is ``None`` the analyser's catalogue is loaded, and failing that only
-    the rule ids seen in the findings are described. ``color`` adds ANSI colours
+    when it is ``None`` the analyser's catalogue is loaded. A rule seen in a finding
+    but missing from ``rules`` is described from the finding. ``color`` adds ANSI colours
     to the text format and is ignored by the machine-readable ones.
 
     Raises :class:`~migration_guard.errors.UnknownNameError` (exit code 2) for an
     unknown format.
     """
-    if fmt == "text":
-        from migration_guard.render.text import render_text
-
-        return render_text(report, color=color)
-    if fmt == "json":
-        from migration_guard.render.json_format import render_json
-
-        return render_json(report)
-    if fmt == "sarif":
-        from migration_guard.render.sarif import render_sarif
-
-        return render_sarif(report, available_rules() if rules is None else rules)
-    if fmt == "github":
-        from migration_guard.render.github import render_github
-
-        return render_github(report)
-    raise UnknownNameError("format", fmt, FORMATS)
+    renderer = _RENDERERS.get(fmt)
+    if renderer is None:
+        raise UnknownNameError("format", fmt, FORMATS)
+    return renderer(report, rules, color)

@@ -1,0 +1,224 @@
+"""``keygen``, ``backup``, ``backups list/show/verify/prune``, ``restore`` and ``decrypt``:
+one plain function per command over :mod:`migration_guard.backup`.
+
+``backup`` is :func:`create_backup` (``migration_guard.commands.backup`` names
+this module); ``backups list/show/verify/prune`` are :func:`list_backups`,
+:func:`show_backup`, :func:`verify_backup` and :func:`prune_backups`.
+
+The CLI in :mod:`migration_guard.cli.backup` only parses options and prints what
+these return, so a Python caller gets exactly what the command does::
+
+    from migration_guard.config import load_config
+    from migration_guard.commands import create_backup, verify_backup
+
+    config = load_config()
+    manifest = create_backup(config, url="sqlite:///app.db")
+    assert verify_backup(config, manifest.id).ok
+
+The engine is imported inside each function: ``migration-guard backup --help``
+must not pay for archives, compressors and drivers. The outcomes of ``backup``,
+``backups verify`` and ``backups prune`` go to the event log and the configured
+notifications; an engine operation that takes an ``on_event`` sink gets the one
+built here (see :func:`_events`).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migration_guard.config import Config
+
+if TYPE_CHECKING:
+    import os
+
+    from sqlalchemy.engine import URL
+
+    from migration_guard.backup.engine import ProgressCallback, RestoreResult, VerifyResult
+    from migration_guard.backup.manifest import Manifest, TableEntry
+    from migration_guard.backup.retention import PrunePlan
+    from migration_guard.events import Event, EventSink
+
+__all__ = [
+    "Manifest",
+    "ProgressCallback",
+    "PrunePlan",
+    "RestoreResult",
+    "TableEntry",
+    "VerifyResult",
+    "backup_location",
+    "create_backup",
+    "decrypt",
+    "keygen",
+    "list_backups",
+    "prune_backups",
+    "restore",
+    "show_backup",
+    "verify_backup",
+]
+
+
+# -- events -----------------------------------------------------------------------------------
+def _event_sink(config: Config) -> EventSink:
+    """Record an engine's event in the event log and send the notifications configured."""
+
+    def sink(event: Event) -> None:
+        from migration_guard.monitoring.events import emit
+
+        emit(config, event, create_location=True)
+
+    return sink
+
+
+@functools.cache
+def _takes_events(operation: Callable[..., Any]) -> bool:
+    return "on_event" in inspect.signature(operation).parameters
+
+
+def _events(operation: Callable[..., Any], config: Config) -> dict[str, Any]:
+    """``on_event=`` for an engine operation that hands its outcome to a sink.
+
+    An operation that does not take one reports its outcome itself, so nothing
+    is passed and nothing is reported twice.
+    """
+    return {"on_event": _event_sink(config)} if _takes_events(operation) else {}
+
+
+# -- commands ---------------------------------------------------------------------------------
+def keygen() -> str:
+    """A new random 256-bit key in its text form (``mgk1:...``), to store in a secret manager."""
+    from migration_guard.backup.engine import keygen as generate
+
+    return generate()
+
+
+def create_backup(
+    config: Config,
+    *,
+    url: str | URL | None = None,
+    type: str = "full",
+    tables: Sequence[str] | None = None,
+    compress: str | None = None,
+    level: int | None = None,
+    encrypt: bool | None = None,
+    backend: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> Manifest:
+    """Back up a database into the backup directory and return the new backup's manifest.
+
+    ``type`` is ``full``, ``critical`` (the protected tables) or ``tables``
+    (``tables`` only); ``encrypt=None`` encrypts when a key is configured. See
+    :func:`migration_guard.backup.engine.create`.
+    """
+    from migration_guard.backup.engine import create
+
+    return create(
+        config,
+        url=url,
+        type=type,
+        tables=tables,
+        compress=compress,
+        level=level,
+        encrypt=encrypt,
+        backend=backend,
+        progress=progress,
+        **_events(create, config),
+    )
+
+
+def backup_location(config: Config) -> Path:
+    """The directory the backups of ``config`` are kept in."""
+    from migration_guard.backup.catalog import Catalog
+
+    return Catalog.for_config(config).path
+
+
+def list_backups(config: Config) -> list[Manifest]:
+    """Every complete backup, newest first."""
+    from migration_guard.backup.engine import list_backups as listing
+
+    return listing(config)
+
+
+def show_backup(config: Config, backup_id: str) -> Manifest:
+    """The manifest of one backup; an unambiguous id prefix is enough."""
+    from migration_guard.backup.engine import show
+
+    return show(config, backup_id)
+
+
+def verify_backup(
+    config: Config,
+    backup_id: str,
+    *,
+    restore_test: bool = False,
+    scratch_url: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> VerifyResult:
+    """Decrypt, decompress and hash a backup; with ``restore_test`` also restore it into
+    a scratch database and compare. The outcome is recorded in the backup's manifest."""
+    from migration_guard.backup.engine import verify
+
+    return verify(
+        config,
+        backup_id,
+        restore_test=restore_test,
+        scratch_url=scratch_url,
+        progress=progress,
+        **_events(verify, config),
+    )
+
+
+def prune_backups(config: Config, *, dry_run: bool = False) -> PrunePlan:
+    """Delete the backups the retention policy no longer keeps; ``dry_run`` only decides."""
+    from migration_guard.backup.engine import prune
+
+    return prune(config, dry_run=dry_run, **_events(prune, config))
+
+
+def restore(
+    config: Config,
+    backup_id: str,
+    *,
+    url: str | URL,
+    tables: Sequence[str] | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    confirm: Callable[[str], bool] | None = None,
+    progress: ProgressCallback | None = None,
+) -> RestoreResult:
+    """Restore ``backup_id`` into the database at ``url`` and compare every table.
+
+    A non-empty target is overwritten only with ``yes`` or when
+    ``confirm(database_name)`` returns True, and only after a safety backup.
+    """
+    from migration_guard.backup.engine import restore as run
+
+    return run(
+        config,
+        backup_id,
+        url=url,
+        tables=tables,
+        yes=yes,
+        dry_run=dry_run,
+        confirm=confirm,
+        progress=progress,
+        **_events(run, config),
+    )
+
+
+def decrypt(
+    config: Config,
+    file: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    force: bool = False,
+) -> int:
+    """Write the plain stream of an archive (a ``.mgb`` path or a backup id) to ``out``
+    (``-`` for standard output); returns the number of bytes written."""
+    from migration_guard.backup.engine import decrypt as run
+
+    return run(config, file, out, force=force)
