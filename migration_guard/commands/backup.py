@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from migration_guard.backup.engine import ProgressCallback, RestoreResult, VerifyResult
     from migration_guard.backup.manifest import Manifest, TableEntry
     from migration_guard.backup.retention import PrunePlan
-    from migration_guard.events import Event, EventSink
+    from migration_guard.events import EventSink
 
 __all__ = [
     "Manifest",
@@ -64,13 +64,9 @@ __all__ = [
 # -- events -----------------------------------------------------------------------------------
 def _event_sink(config: Config) -> EventSink:
     """Record an engine's event in the event log and send the notifications configured."""
+    from migration_guard.monitoring.emit import sink
 
-    def sink(event: Event) -> None:
-        from migration_guard.monitoring.events import emit
-
-        emit(config, event, create_location=True)
-
-    return sink
+    return sink(config)
 
 
 @functools.cache
