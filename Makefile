@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-test.txt | c
 LATEST_VENV ?= .venv-latest
 LINT_PATHS := migration_guard tests bench docs examples
 
-.PHONY: demo test test-latest lint type bench services clean install docs lock
+.PHONY: demo test test-latest lint type bench services services-stop clean install docs lock
 
 $(STAMP): pyproject.toml requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ demo: $(STAMP)
 
 services:
 	bash .ci/services
+
+services-stop:
+	bash .ci/services stop
 
 test: $(STAMP) services
 	$(PY) -m pytest -n 2 -p no:cacheprovider

@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 
 MYSQL_ADMIN_URL = os.environ.get("MG_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/")
+#: The second MariaDB, with the binary log on (row-based, server_id=1), from .ci/services.
+MYSQL_BINLOG_ADMIN_URL = os.environ.get(
+    "MG_TEST_MYSQL_BINLOG_URL", "mysql+pymysql://root@127.0.0.1:3307/"
+)
 POSTGRES_ADMIN_URL = os.environ.get(
     "MG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -62,6 +66,43 @@ def mysql_url(mysql_admin_engine) -> Iterator[str]:  # type: ignore[no-untyped-d
         yield f"{MYSQL_ADMIN_URL.rstrip('/')}/{name}?charset=utf8mb4"
     finally:
         with mysql_admin_engine.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+@pytest.fixture(scope="session")
+def mysql_binlog_admin_engine():  # type: ignore[no-untyped-def]
+    """The binlog-enabled MariaDB of .ci/services (needed by incremental backups)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(MYSQL_BINLOG_ADMIN_URL, pool_pre_ping=True)
+    try:
+        with engine.connect() as connection:
+            log_bin = connection.execute(sa.text("SELECT @@log_bin")).scalar()
+    except Exception as exc:
+        engine.dispose()
+        unavailable(
+            f"the binlog MariaDB is not reachable at {MYSQL_BINLOG_ADMIN_URL} "
+            f"(start it with `bash .ci/services`): {exc}"
+        )
+    if not log_bin:
+        engine.dispose()
+        unavailable(f"the MariaDB at {MYSQL_BINLOG_ADMIN_URL} runs without a binary log")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def mysql_binlog_url(mysql_binlog_admin_engine) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh, empty database on the binlog-enabled MariaDB; its URL (root, no password)."""
+    import sqlalchemy as sa
+
+    name = unique_name()
+    with mysql_binlog_admin_engine.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    try:
+        yield f"{MYSQL_BINLOG_ADMIN_URL.rstrip('/')}/{name}?charset=utf8mb4"
+    finally:
+        with mysql_binlog_admin_engine.connect() as connection:
             connection.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
 
 
