@@ -3,7 +3,7 @@
 ``load_alembic_config`` reads ``alembic.ini`` the way ``alembic -c`` does,
 ``render_range`` walks the revisions between the database's current heads (or ``base``)
 and the target in upgrade order and renders each with
-:class:`~migration_guard.alembic.render.OfflineRenderer`. The user's ``env.py`` is never
+:class:`~migration_guard.alembic.offline.OfflineRenderer`. The user's ``env.py`` is never
 run: rendering needs no database and is faster than ``alembic upgrade --sql``.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migration_guard.alembic.render import (
+from migration_guard.alembic.offline import (
     OfflineRenderer,
     RenderedRevision,
     down_revisions,
