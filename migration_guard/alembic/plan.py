@@ -28,20 +28,13 @@ from migration_guard.alembic.offline import (
     unrenderable_statement,
 )
 from migration_guard.analysis.model import Statement
+from migration_guard.config import DIALECT_ALIASES, DIALECTS
 from migration_guard.errors import AlembicConfigError, RevisionRangeError
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import Script, ScriptDirectory
 
-#: Dialects ``check`` can render for, keyed by SQLAlchemy backend name.
-_KNOWN_BACKENDS = {
-    "mysql": "mysql",
-    "mariadb": "mariadb",
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "sqlite": "sqlite",
-}
 _SCRIPT_ATTRIBUTE = "migration_guard.script_directory"
 _BROKEN_ATTRIBUTE = "migration_guard.broken_revision_files"
 UNREACHABLE_NOTE = "database not reachable; checking base:head"
@@ -166,7 +159,10 @@ def dialect_from_url(url: str | None) -> str | None:
         backend = make_url(url).get_backend_name()
     except Exception:
         return None
-    return _KNOWN_BACKENDS.get(backend.lower())
+    # Only the dialects ``check`` can render for; anything else is "not known".
+    name = backend.lower()
+    name = DIALECT_ALIASES.get(name, name)
+    return name if name in DIALECTS else None
 
 
 # --------------------------------------------------------------------------- loading

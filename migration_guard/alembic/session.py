@@ -42,7 +42,7 @@ from migration_guard.alembic.results import UpgradeResult, describe_failure
 from migration_guard.alembic.scope import backup_scope
 from migration_guard.alembic.settings import BACKUP_MODES, upgrade_settings
 from migration_guard.analysis.model import Report, Statement
-from migration_guard.config import Config
+from migration_guard.config import Config, Dialect
 from migration_guard.errors import BackupError, BlockedStatement, MigrationGuardError, UsageError
 
 if TYPE_CHECKING:
@@ -463,10 +463,11 @@ class GuardSession:
 
 
 def _analysis_dialect(connection: Connection) -> str:
-    name = connection.dialect.name
-    if name == "mysql" and getattr(connection.dialect, "is_mariadb", False):
-        return "mariadb"
-    return name
+    # SQLAlchemy serves MariaDB with its mysql dialect and says so in ``is_mariadb``;
+    # the analysis has rules of its own for MariaDB.
+    if getattr(connection.dialect, "is_mariadb", False):
+        return Dialect.MARIADB.value
+    return str(connection.dialect.name)
 
 
 def _check_protection(session: GuardSession, conn: Connection, tables: Sequence[str]) -> None:

@@ -8,7 +8,7 @@ bottom-layer renderer never imports the upgrade engine.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from migration_guard.analysis.model import Finding
@@ -166,21 +166,27 @@ def _restore_lines(result: UpgradeAccount) -> list[str]:
 
 
 def _summary(result: UpgradeAccount) -> str:
-    seconds = f"{result.seconds:.1f} s"
-    if result.outcome == "applied":
-        return f"applied {len(result.applied)} revision step(s) in {seconds}"
-    if result.outcome == "up-to-date":
-        return "nothing to do: the database is already at the target"
-    if result.outcome == "dry-run":
-        return f"dry run of {len(result.plan)} revision step(s)"
-    if result.outcome == "restored":
-        return f"{result.command} failed and was rolled back completely ({seconds})"
-    if result.outcome == "recovered":
-        return (
-            "an interrupted earlier run was restored; nothing was migrated. "
-            f"Run `migration-guard {result.command}` again to apply the migrations."
-        )
-    return f"{result.command} failed: {result.outcome}"
+    summary = _SUMMARIES.get(result.outcome)
+    if summary is None:
+        return f"{result.command} failed: {result.outcome}"
+    return summary(result, f"{result.seconds:.1f} s")
+
+
+#: The last line of the account, by outcome: ``summary(result, seconds_text)``.
+_SUMMARIES: dict[str, Callable[[UpgradeAccount, str], str]] = {
+    "applied": lambda result, seconds: (
+        f"applied {len(result.applied)} revision step(s) in {seconds}"
+    ),
+    "up-to-date": lambda _result, _seconds: "nothing to do: the database is already at the target",
+    "dry-run": lambda result, _seconds: f"dry run of {len(result.plan)} revision step(s)",
+    "restored": lambda result, seconds: (
+        f"{result.command} failed and was rolled back completely ({seconds})"
+    ),
+    "recovered": lambda result, _seconds: (
+        "an interrupted earlier run was restored; nothing was migrated. "
+        f"Run `migration-guard {result.command}` again to apply the migrations."
+    ),
+}
 
 
 __all__ = ["PlannedStep", "RestoreAccount", "UpgradeAccount", "render_text"]

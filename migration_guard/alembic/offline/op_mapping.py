@@ -8,8 +8,10 @@ whose rendering raises are judged here too.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from migration_guard.analysis.model import (
     ColumnDef,
@@ -23,6 +25,8 @@ from migration_guard.analysis.model import (
 if TYPE_CHECKING:
     from alembic.operations import ops as alembic_ops
     from sqlalchemy.engine import Dialect
+
+_Handler = TypeVar("_Handler")
 
 
 def _table(operation: Any) -> TableRef | None:
@@ -92,70 +96,30 @@ def _column_def(column: Any, dialect: Dialect) -> ColumnDef:
     )
 
 
+#: ``handler(operation, statement, table, dialect)`` -> the operation's :class:`Operation` values.
+_ToOperations = Callable[[Any, Statement, "TableRef | None", "Dialect"], tuple[Operation, ...]]
+#: ``handler(operation, table_text, dialect)`` -> readable pseudo SQL.
+_ToText = Callable[[Any, str, "Dialect"], str]
+
+
+def _handler(table: Mapping[type, _Handler], operation: object) -> _Handler | None:
+    """The entry for the most specific class of ``operation`` (subclasses included, as
+    Alembic's ``CreateForeignKeyOp`` is an ``AddConstraintOp``)."""
+    for cls in type(operation).__mro__:
+        handler = table.get(cls)
+        if handler is not None:
+            return handler
+    return None
+
+
 def operations_from_alembic(
     operation: alembic_ops.MigrateOperation, statement: Statement, dialect: Dialect
 ) -> tuple[Operation, ...]:
     """Normalised :class:`Operation` values for one Alembic operation object."""
-    from alembic.operations import ops
-
     table = _table(operation)
-    if isinstance(operation, ops.DropTableOp):
-        return (Operation(kind=OpKind.DROP_TABLE, statement=statement, table=table),)
-    if isinstance(operation, ops.CreateTableOp):
-        columns = tuple(
-            _column_def(column, dialect)
-            for column in operation.columns
-            if getattr(column, "name", None) is not None and hasattr(column, "type")
-        )
-        return (
-            Operation(kind=OpKind.CREATE_TABLE, statement=statement, table=table, columns=columns),
-        )
-    if isinstance(operation, ops.AddColumnOp):
-        definition = _column_def(operation.column, dialect)
-        return (
-            Operation(
-                kind=OpKind.ADD_COLUMN,
-                statement=statement,
-                table=table,
-                column=definition.name,
-                new_type=definition.type,
-                columns=(definition,),
-            ),
-        )
-    if isinstance(operation, ops.DropColumnOp):
-        return (
-            Operation(
-                kind=OpKind.DROP_COLUMN,
-                statement=statement,
-                table=table,
-                column=operation.column_name,
-            ),
-        )
-    if isinstance(operation, ops.AlterColumnOp):
-        return _alter_column_operations(operation, statement, table, dialect)
-    if isinstance(operation, ops.RenameTableOp):
-        return (
-            Operation(
-                kind=OpKind.RENAME_TABLE,
-                statement=statement,
-                table=table,
-                new_name=operation.new_table_name,
-            ),
-        )
-    if isinstance(operation, ops.BulkInsertOp):
-        return (Operation(kind=OpKind.INSERT, statement=statement, table=table),)
-    if isinstance(
-        operation,
-        (
-            ops.CreateIndexOp,
-            ops.DropIndexOp,
-            ops.AddConstraintOp,
-            ops.DropConstraintOp,
-            ops.CreateTableCommentOp,
-            ops.DropTableCommentOp,
-        ),
-    ):
-        return (Operation(kind=OpKind.OTHER_DDL, statement=statement, table=table),)
+    handler = _handler(_operation_handlers(), operation)
+    if handler is not None:
+        return handler(operation, statement, table, dialect)  # type: ignore[no-any-return]
     name = type(operation).__name__
     return (
         Operation(
@@ -165,6 +129,100 @@ def operations_from_alembic(
             reason=f"Alembic operation {name} could not be rendered offline",
         ),
     )
+
+
+def _single(kind: OpKind) -> _ToOperations:
+    def build(
+        _operation: Any, statement: Statement, table: TableRef | None, _dialect: Dialect
+    ) -> tuple[Operation, ...]:
+        return (Operation(kind=kind, statement=statement, table=table),)
+
+    return build
+
+
+def _create_table(
+    operation: alembic_ops.CreateTableOp,
+    statement: Statement,
+    table: TableRef | None,
+    dialect: Dialect,
+) -> tuple[Operation, ...]:
+    columns = tuple(
+        _column_def(column, dialect)
+        for column in operation.columns
+        if getattr(column, "name", None) is not None and hasattr(column, "type")
+    )
+    return (Operation(kind=OpKind.CREATE_TABLE, statement=statement, table=table, columns=columns),)
+
+
+def _add_column(
+    operation: alembic_ops.AddColumnOp,
+    statement: Statement,
+    table: TableRef | None,
+    dialect: Dialect,
+) -> tuple[Operation, ...]:
+    definition = _column_def(operation.column, dialect)
+    return (
+        Operation(
+            kind=OpKind.ADD_COLUMN,
+            statement=statement,
+            table=table,
+            column=definition.name,
+            new_type=definition.type,
+            columns=(definition,),
+        ),
+    )
+
+
+def _drop_column(
+    operation: alembic_ops.DropColumnOp,
+    statement: Statement,
+    table: TableRef | None,
+    _dialect: Dialect,
+) -> tuple[Operation, ...]:
+    return (
+        Operation(
+            kind=OpKind.DROP_COLUMN, statement=statement, table=table, column=operation.column_name
+        ),
+    )
+
+
+def _rename_table(
+    operation: alembic_ops.RenameTableOp,
+    statement: Statement,
+    table: TableRef | None,
+    _dialect: Dialect,
+) -> tuple[Operation, ...]:
+    return (
+        Operation(
+            kind=OpKind.RENAME_TABLE,
+            statement=statement,
+            table=table,
+            new_name=operation.new_table_name,
+        ),
+    )
+
+
+@functools.cache
+def _operation_handlers() -> Mapping[type, _ToOperations]:
+    # Built on first use: importing Alembic's ops is not free.
+    from alembic.operations import ops
+
+    other_ddl = _single(OpKind.OTHER_DDL)
+    return {
+        ops.DropTableOp: _single(OpKind.DROP_TABLE),
+        ops.CreateTableOp: _create_table,
+        ops.AddColumnOp: _add_column,
+        ops.DropColumnOp: _drop_column,
+        ops.AlterColumnOp: _alter_column_operations,
+        ops.RenameTableOp: _rename_table,
+        ops.BulkInsertOp: _single(OpKind.INSERT),
+        ops.CreateIndexOp: other_ddl,
+        ops.DropIndexOp: other_ddl,
+        ops.AddConstraintOp: other_ddl,
+        ops.DropConstraintOp: other_ddl,
+        ops.CreateTableCommentOp: other_ddl,
+        ops.DropTableCommentOp: other_ddl,
+    }
 
 
 def _alter_column_operations(
@@ -210,47 +268,62 @@ def _name(table: TableRef | None) -> str:
 
 def describe_operation(operation: Any, dialect: Dialect) -> str:
     """Readable pseudo SQL for an Alembic operation that was not rendered."""
+    table = _name(_table(operation))
+    handler = _handler(_text_handlers(), operation)
+    if handler is not None:
+        return handler(operation, table, dialect)  # type: ignore[no-any-return]
+    return f"-- Alembic operation {type(operation).__name__} on {table}"
+
+
+def _create_table_text(operation: Any, table: str, dialect: Dialect) -> str:
+    columns = ", ".join(
+        f"{c.name} {c.type or ''}".strip()
+        for c in operations_from_alembic(operation, _EMPTY, dialect)[0].columns
+    )
+    return f"CREATE TABLE {table} ({columns})"
+
+
+def _add_column_text(operation: Any, table: str, dialect: Dialect) -> str:
+    kind = column_type(getattr(operation.column, "type", None), dialect)
+    return f"ALTER TABLE {table} ADD COLUMN {operation.column.name} {kind or ''}".rstrip()
+
+
+def _alter_column_text(operation: Any, table: str, dialect: Dialect) -> str:
+    parts = []
+    if operation.modify_type is not None:
+        parts.append(f"TYPE {column_type(operation.modify_type, dialect)}")
+    if operation.modify_name is not None:
+        parts.append(f"RENAME TO {operation.modify_name}")
+    if operation.modify_nullable is not None:
+        parts.append("DROP NOT NULL" if operation.modify_nullable else "SET NOT NULL")
+    clause = " ".join(parts) or "(no change)"
+    return f"ALTER TABLE {table} ALTER COLUMN {operation.column_name} {clause}"
+
+
+@functools.cache
+def _text_handlers() -> Mapping[type, _ToText]:
     from alembic.operations import ops
 
-    table = _name(_table(operation))
-    if isinstance(operation, ops.DropTableOp):
-        return f"DROP TABLE {table}"
-    if isinstance(operation, ops.CreateTableOp):
-        columns = ", ".join(
-            f"{c.name} {c.type or ''}".strip()
-            for c in operations_from_alembic(operation, _EMPTY, dialect)[0].columns
-        )
-        return f"CREATE TABLE {table} ({columns})"
-    if isinstance(operation, ops.AddColumnOp):
-        kind = column_type(getattr(operation.column, "type", None), dialect)
-        return f"ALTER TABLE {table} ADD COLUMN {operation.column.name} {kind or ''}".rstrip()
-    if isinstance(operation, ops.DropColumnOp):
-        return f"ALTER TABLE {table} DROP COLUMN {operation.column_name}"
-    if isinstance(operation, ops.AlterColumnOp):
-        parts = []
-        if operation.modify_type is not None:
-            parts.append(f"TYPE {column_type(operation.modify_type, dialect)}")
-        if operation.modify_name is not None:
-            parts.append(f"RENAME TO {operation.modify_name}")
-        if operation.modify_nullable is not None:
-            parts.append("DROP NOT NULL" if operation.modify_nullable else "SET NOT NULL")
-        clause = " ".join(parts) or "(no change)"
-        return f"ALTER TABLE {table} ALTER COLUMN {operation.column_name} {clause}"
-    if isinstance(operation, ops.RenameTableOp):
-        return f"ALTER TABLE {table} RENAME TO {operation.new_table_name}"
-    if isinstance(operation, ops.CreateIndexOp):
-        return f"CREATE INDEX {operation.index_name} ON {table}"
-    if isinstance(operation, ops.DropIndexOp):
-        return f"DROP INDEX {operation.index_name}"
-    if isinstance(operation, ops.AddConstraintOp):
-        return f"ALTER TABLE {table} ADD CONSTRAINT"
-    if isinstance(operation, ops.DropConstraintOp):
-        return f"ALTER TABLE {table} DROP CONSTRAINT {operation.constraint_name}"
-    if isinstance(operation, ops.BulkInsertOp):
-        return f"INSERT INTO {table} VALUES ... -- {len(operation.rows)} row(s)"
-    if isinstance(operation, ops.ExecuteSQLOp):
-        return str(operation.sqltext)
-    return f"-- Alembic operation {type(operation).__name__} on {table}"
+    return {
+        ops.DropTableOp: lambda _op, table, _d: f"DROP TABLE {table}",
+        ops.CreateTableOp: _create_table_text,
+        ops.AddColumnOp: _add_column_text,
+        ops.DropColumnOp: lambda op, table, _d: f"ALTER TABLE {table} DROP COLUMN {op.column_name}",
+        ops.AlterColumnOp: _alter_column_text,
+        ops.RenameTableOp: lambda op, table, _d: (
+            f"ALTER TABLE {table} RENAME TO {op.new_table_name}"
+        ),
+        ops.CreateIndexOp: lambda op, table, _d: f"CREATE INDEX {op.index_name} ON {table}",
+        ops.DropIndexOp: lambda op, _table, _d: f"DROP INDEX {op.index_name}",
+        ops.AddConstraintOp: lambda _op, table, _d: f"ALTER TABLE {table} ADD CONSTRAINT",
+        ops.DropConstraintOp: lambda op, table, _d: (
+            f"ALTER TABLE {table} DROP CONSTRAINT {op.constraint_name}"
+        ),
+        ops.BulkInsertOp: lambda op, table, _d: (
+            f"INSERT INTO {table} VALUES ... -- {len(op.rows)} row(s)"
+        ),
+        ops.ExecuteSQLOp: lambda op, _table, _d: str(op.sqltext),
+    }
 
 
 _EMPTY = Statement(sql="", file="", line=1)
