@@ -31,9 +31,9 @@ from migration_guard.alembic.records import UPGRADE_REPORTERS
 from migration_guard.alembic.results import UpgradeResult
 from migration_guard.alembic.session import (
     AuditSink,
+    DryRunComplete,
     GuardOptions,
     GuardSession,
-    _DryRunComplete,
 )
 from migration_guard.config import Config, load_config
 
@@ -82,7 +82,7 @@ def guard(
                 # Reading the heads auto-began a transaction; Alembic's begin_transaction()
                 # would then think the caller owns one and never commit.
                 connection.commit()
-        except _DryRunComplete:  # pragma: no cover - dry runs are a CLI feature
+        except DryRunComplete:  # pragma: no cover - dry runs are a CLI feature
             yield session.result
             return
         try:

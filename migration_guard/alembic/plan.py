@@ -29,7 +29,7 @@ from migration_guard.alembic.offline import (
 )
 from migration_guard.analysis.model import Statement
 from migration_guard.config import DIALECT_ALIASES, DIALECTS
-from migration_guard.errors import AlembicConfigError, RevisionRangeError
+from migration_guard.errors import AlembicConfigError, RevisionRangeError, translate
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -300,12 +300,11 @@ def _configured_url(config: Config) -> str | None:
 
 
 def _heads(script: ScriptDirectory) -> tuple[str, ...]:
-    try:
+    with translate(
+        {Exception: AlembicConfigError},
+        doing=f"the Alembic revisions in {script.dir} cannot be loaded",
+    ):
         return tuple(script.get_heads())
-    except Exception as exc:
-        raise AlembicConfigError(
-            f"the Alembic revisions in {script.dir} cannot be loaded: {exc}"
-        ) from exc
 
 
 def _parse_range(range_: str) -> tuple[tuple[str, ...], str]:

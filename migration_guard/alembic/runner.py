@@ -35,10 +35,10 @@ from migration_guard.alembic.results import (
 )
 from migration_guard.alembic.session import (
     AuditSink,
+    DryRunComplete,
     GuardOptions,
     GuardSession,
-    _DryRunComplete,
-    _InterruptedRunRestored,
+    InterruptedRunRestored,
 )
 from migration_guard.alembic.settings import UpgradeSettings, upgrade_settings
 from migration_guard.config import Config
@@ -78,7 +78,7 @@ def run_guarded(
             try:
                 runner(alembic_config, options.target, sql=False)
                 session.succeed()
-            except (_DryRunComplete, _InterruptedRunRestored):
+            except (DryRunComplete, InterruptedRunRestored):
                 pass
             except BaseException as error:
                 session.detach()

@@ -71,11 +71,15 @@ class GuardOptions:
     lock_timeout: float | None = None
 
 
-class _DryRunComplete(BaseException):
-    """Ends a dry run inside env.py before Alembic runs anything."""
+class DryRunComplete(BaseException):
+    """Ends a dry run inside env.py before Alembic runs anything.
+
+    A ``BaseException``, like the next one, so that an ``except Exception`` in the
+    user's env.py does not swallow it and let the migration run.
+    """
 
 
-class _InterruptedRunRestored(BaseException):
+class InterruptedRunRestored(BaseException):
     """Ends a run that restored an earlier, interrupted run instead of migrating."""
 
 
@@ -204,7 +208,7 @@ class GuardSession:
             self.result.to_heads = heads
             if self.options.dry_run:
                 self.result.outcome = "dry-run"
-                raise _DryRunComplete()
+                raise DryRunComplete()
             return True
         dialect = _analysis_dialect(connection)
         report, statements = self._check(environment, steps, dialect)
@@ -243,7 +247,7 @@ class GuardSession:
                     known = [s.size_bytes for s in sizes.values() if s.size_bytes is not None]
                     self.result.estimated_backup_bytes = sum(known) if known else None
                 self.result.outcome = "dry-run"
-                raise _DryRunComplete()
+                raise DryRunComplete()
             confirm_approved(
                 report,
                 command=self.options.command,
@@ -253,7 +257,7 @@ class GuardSession:
             stats = self.ops.table_stats(conn, scope)
         self.pre_stats = {name: stats_dict(value) for name, value in stats.items()}
         if take_backup and scope:
-            self._safety_backup(scope, steps)
+            self._safety_backup(scope)
         self._attach(connection, steps, dialect, live)
         self._save_record("migrating")
         self.migrating = True
@@ -285,10 +289,9 @@ class GuardSession:
         labels.update(extra)
         return labels
 
-    def _safety_backup(self, scope: Sequence[str], steps: Sequence[Any]) -> None:
+    def _safety_backup(self, scope: Sequence[str]) -> None:
         from migration_guard.backup import create
 
-        del steps
         try:
             if self.backup_full:
                 manifest = create(
@@ -396,7 +399,7 @@ class GuardSession:
             else f"{described}; restoring it failed"
         )
         self.result.outcome = "recovered" if report.ok else "restore-failed"
-        raise _InterruptedRunRestored()
+        raise InterruptedRunRestored()
 
     # -- 2. the end of a run -------------------------------------------------------------
     def detach(self) -> None:
