@@ -48,7 +48,7 @@ class _Capture:
     chunks: list[str] = field(default_factory=list)
 
 
-class _RevisionSession:
+class RevisionCapture:
     """Collects the statements of one revision while its ``upgrade()`` runs."""
 
     def __init__(self, path: str, unit: str, dialect: str, sql_dialect: Dialect) -> None:

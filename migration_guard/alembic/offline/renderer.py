@@ -15,7 +15,7 @@ from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.offline.bind import OfflineBind
-from migration_guard.alembic.offline.capture import _RevisionSession, unrenderable_statement
+from migration_guard.alembic.offline.capture import RevisionCapture, unrenderable_statement
 from migration_guard.analysis.model import (
     Statement,
 )
@@ -29,7 +29,7 @@ class _StatementSink:
     """The ``output_buffer`` of the offline context: each ``static_output`` is one write."""
 
     def __init__(self) -> None:
-        self.session: _RevisionSession | None = None
+        self.session: RevisionCapture | None = None
 
     def write(self, text: str) -> int:
         if self.session is not None:
@@ -103,7 +103,7 @@ class OfflineRenderer:
         load_error = getattr(module, "__migration_guard_load_error__", None)
         if isinstance(load_error, BaseException):
             return [unrenderable_statement(path, unit, load_error)]
-        session = _RevisionSession(path, unit, self.dialect_name, self.sql_dialect)
+        session = RevisionCapture(path, unit, self.dialect_name, self.sql_dialect)
         self._hooks.session = session
         self._sink.session = session
         try:
@@ -141,7 +141,7 @@ class _OperationsHooks:
 
     def __init__(self, operations: Any) -> None:
         self.operations = operations
-        self.session: _RevisionSession | None = None
+        self.session: RevisionCapture | None = None
         self._invoke = operations.invoke
         operations.invoke = self.invoke
         operations.batch_alter_table = self.batch_alter_table
