@@ -21,18 +21,23 @@ still exits non-zero.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from migration_guard.alembic.runner import (
-    ACTIVE_RUNS,
+from migration_guard.alembic.hooks import ACTIVE_RUNS
+from migration_guard.alembic.records import UPGRADE_REPORTERS
+from migration_guard.alembic.results import UpgradeResult
+from migration_guard.alembic.session import (
+    AuditSink,
+    DryRunComplete,
     GuardOptions,
     GuardSession,
-    UpgradeResult,
-    _DryRunComplete,
 )
 from migration_guard.config import Config, load_config
+
+log = logging.getLogger(__name__)
 
 __all__ = ["guard"]
 
@@ -45,6 +50,7 @@ def guard(
     config: Config | None = None,
     backup: str | None = None,
     report: Any = None,
+    on_audit: AuditSink | None = None,
 ) -> Iterator[UpgradeResult]:
     """Guard the ``context.run_migrations()`` inside the ``with`` block.
 
@@ -52,7 +58,9 @@ def guard(
     is the one passed to ``context.configure`` (it is taken from the context when
     omitted). ``config`` defaults to ``[tool.migration_guard]`` of ./pyproject.toml or
     ``MIGRATION_GUARD_CONFIG``. ``report(text)`` receives the account of a failure
-    (default: stderr). Offline (``--sql``) runs pass through unguarded.
+    (default: stderr). ``on_audit(entry)`` receives the audit entry of the run
+    (default: the registered upgrade reporters, i.e. the configured notifications).
+    Offline (``--sql``) runs pass through unguarded.
     """
     del connection  # the one configured on the context is what runs the migrations
     migration_context = context.get_context()
@@ -62,7 +70,8 @@ def guard(
         yield UpgradeResult(command="alembic", target="")
         return
     options = GuardOptions(command="alembic", target="(env.py)", yes=True, backup=backup)
-    session = GuardSession(config if config is not None else load_config(), options)
+    config = config if config is not None else load_config()
+    session = GuardSession(config, options, on_audit=on_audit or _registered_reporters(config))
     write = report or (lambda text: sys.stderr.write(text))
     try:
         connection = migration_context.connection
@@ -73,7 +82,7 @@ def guard(
                 # Reading the heads auto-began a transaction; Alembic's begin_transaction()
                 # would then think the caller owns one and never commit.
                 connection.commit()
-        except _DryRunComplete:  # pragma: no cover - dry runs are a CLI feature
+        except DryRunComplete:  # pragma: no cover - dry runs are a CLI feature
             yield session.result
             return
         try:
@@ -81,7 +90,7 @@ def guard(
         except BaseException as error:
             session.detach()
             session.fail(error)
-            from migration_guard.cli.upgrade import render_text
+            from migration_guard.render.upgrade import render_text
 
             write(render_text(session.result))
             raise
@@ -90,3 +99,16 @@ def guard(
     finally:
         session.release()
         session.audit()
+
+
+def _registered_reporters(config: Config) -> AuditSink:
+    """Hand a run's audit entry to every registered upgrade reporter; none can fail it."""
+
+    def report(entry: Mapping[str, Any]) -> None:
+        for name in UPGRADE_REPORTERS:
+            try:
+                UPGRADE_REPORTERS.get(name)(config, entry)
+            except Exception as exc:  # the audit log already holds the run
+                log.warning("upgrade reporter %s failed: %s", name, exc)
+
+    return report

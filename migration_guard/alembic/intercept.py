@@ -11,7 +11,7 @@ each statement with the static check's own splitter, parser and rules, then:
 * records what ran and which tables were touched or created, for the restore and
   the audit.
 
-The interceptor holds the policy; the runner decides what "approved" and "covered"
+The interceptor holds the policy; the guard session decides what "approved" and "covered"
 mean and how a table is backed up.
 """
 

@@ -10,8 +10,6 @@ it when the holder dies, so a killed run never leaves it behind.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,15 +30,3 @@ def acquire(url: URL, *, timeout: float = DEFAULT_LOCK_TIMEOUT, name: str = LOCK
     from migration_guard.dialects import get_dialect_ops
 
     return get_dialect_ops(url.get_backend_name()).acquire_lock(url, name, timeout)
-
-
-@contextlib.contextmanager
-def migration_lock(
-    url: URL, *, timeout: float = DEFAULT_LOCK_TIMEOUT, name: str = LOCK_NAME
-) -> Iterator[HeldLock]:
-    """Hold the migration lock of ``url`` for the duration of the ``with`` block."""
-    held = acquire(url, timeout=timeout, name=name)
-    try:
-        yield held
-    finally:
-        held.release()

@@ -3,7 +3,7 @@
 ``load_alembic_config`` reads ``alembic.ini`` the way ``alembic -c`` does,
 ``render_range`` walks the revisions between the database's current heads (or ``base``)
 and the target in upgrade order and renders each with
-:class:`~migration_guard.alembic.render.OfflineRenderer`. The user's ``env.py`` is never
+:class:`~migration_guard.alembic.offline.OfflineRenderer`. The user's ``env.py`` is never
 run: rendering needs no database and is faster than ``alembic upgrade --sql``.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migration_guard.alembic.render import (
+from migration_guard.alembic.offline import (
     OfflineRenderer,
     RenderedRevision,
     down_revisions,
@@ -28,20 +28,13 @@ from migration_guard.alembic.render import (
     unrenderable_statement,
 )
 from migration_guard.analysis.model import Statement
-from migration_guard.errors import AlembicConfigError, RevisionRangeError
+from migration_guard.config import DIALECT_ALIASES, DIALECTS
+from migration_guard.errors import AlembicConfigError, RevisionRangeError, translate
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import Script, ScriptDirectory
 
-#: Dialects ``check`` can render for, keyed by SQLAlchemy backend name.
-_KNOWN_BACKENDS = {
-    "mysql": "mysql",
-    "mariadb": "mariadb",
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "sqlite": "sqlite",
-}
 _SCRIPT_ATTRIBUTE = "migration_guard.script_directory"
 _BROKEN_ATTRIBUTE = "migration_guard.broken_revision_files"
 UNREACHABLE_NOTE = "database not reachable; checking base:head"
@@ -166,7 +159,10 @@ def dialect_from_url(url: str | None) -> str | None:
         backend = make_url(url).get_backend_name()
     except Exception:
         return None
-    return _KNOWN_BACKENDS.get(backend.lower())
+    # Only the dialects ``check`` can render for; anything else is "not known".
+    name = backend.lower()
+    name = DIALECT_ALIASES.get(name, name)
+    return name if name in DIALECTS else None
 
 
 # --------------------------------------------------------------------------- loading
@@ -304,12 +300,11 @@ def _configured_url(config: Config) -> str | None:
 
 
 def _heads(script: ScriptDirectory) -> tuple[str, ...]:
-    try:
+    with translate(
+        {Exception: AlembicConfigError},
+        doing=f"the Alembic revisions in {script.dir} cannot be loaded",
+    ):
         return tuple(script.get_heads())
-    except Exception as exc:
-        raise AlembicConfigError(
-            f"the Alembic revisions in {script.dir} cannot be loaded: {exc}"
-        ) from exc
 
 
 def _parse_range(range_: str) -> tuple[tuple[str, ...], str]:

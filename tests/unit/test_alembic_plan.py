@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from migration_guard.alembic.offline import column_type_from_text
 from migration_guard.alembic.plan import (
     UNREACHABLE_NOTE,
     RenderedPlan,
@@ -20,7 +21,6 @@ from migration_guard.alembic.plan import (
     render_range,
     render_revision_file,
 )
-from migration_guard.alembic.render import column_type_from_text
 from migration_guard.analysis.model import ColumnType, OpKind, Statement
 from migration_guard.errors import AlembicConfigError, RevisionRangeError
 

@@ -1,0 +1,167 @@
+"""Approvals of destructive steps: ``--allow RULE:TABLE --reason TEXT``, inline
+suppressions and the typed confirmation of an approved destructive step.
+
+A plan with an unapproved destructive finding is refused before anything is locked
+for writing or changed; every approval that lets a step through is recorded in the
+result (and so in the audit log) with its reason and where it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from migration_guard.analysis.model import Finding, Report, Severity
+from migration_guard.errors import BlockedMigration, UsageError
+
+if TYPE_CHECKING:
+    from migration_guard.alembic.results import UpgradeResult
+
+#: ``confirm(word)`` returns True when the user typed ``word`` (a table or database name).
+ConfirmCallback = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """``--allow RULE:TABLE``: approval of a rule on a table (``*`` for any table)."""
+
+    rule: str
+    table: str
+    reason: str
+
+    def matches(self, finding: Finding) -> bool:
+        if finding.rule != self.rule:
+            return False
+        if self.table == "*":
+            return True
+        if finding.table is None:
+            return False
+        name = finding.table.lower()
+        return fnmatch.fnmatchcase(name, self.table.lower()) or fnmatch.fnmatchcase(
+            name.rsplit(".", 1)[-1], self.table.lower()
+        )
+
+
+def parse_allowances(allow: Sequence[str], reason: str | None) -> list[Allowance]:
+    """``RULE:TABLE`` texts as :class:`Allowance` values; a reason is required."""
+    from migration_guard.analysis.rules import rule_ids
+
+    if not allow:
+        return []
+    if not reason or not reason.strip():
+        raise UsageError(
+            "--allow needs --reason TEXT: every approval of a destructive step is recorded "
+            "with its reason (e.g. --reason 'archived in ticket #1234')"
+        )
+    known = set(rule_ids())
+    result: list[Allowance] = []
+    for text in allow:
+        rule, separator, table = text.partition(":")
+        rule, table = rule.strip(), table.strip()
+        if not separator or not rule or not table:
+            raise UsageError(
+                f"--allow {text!r} is not RULE:TABLE, e.g. --allow drop-column:customers"
+            )
+        if rule not in known:
+            raise UsageError(
+                f"--allow {text!r}: unknown rule {rule!r}; known rules: {', '.join(sorted(known))}"
+            )
+        result.append(Allowance(rule, table, reason.strip()))
+    return result
+
+
+def apply_approvals(
+    report: Report,
+    allow: Sequence[Allowance],
+    result: UpgradeResult,
+    *,
+    command: str,
+    refuse: bool,
+) -> set[tuple[str, str]]:
+    """Mark the findings ``allow`` approves, record every approval in ``result`` and
+    return the approved ``(rule, table)`` pairs for the statement interceptor.
+
+    With ``refuse`` (every real run; a dry run only reports), an unapproved
+    destructive finding raises :class:`BlockedMigration`.
+    """
+    findings: list[Finding] = []
+    used: set[Allowance] = set()
+    for finding in report.findings:
+        if not finding.suppressed:
+            for allowance in allow:
+                if allowance.matches(finding):
+                    used.add(allowance)
+                    finding = dataclasses.replace(
+                        finding, suppressed=True, reason=f"--allow: {allowance.reason}"
+                    )
+                    break
+        findings.append(finding)
+    report.findings = findings
+    result.findings = findings
+    for allowance in allow:
+        if allowance not in used:
+            result.notes.append(
+                f"--allow {allowance.rule}:{allowance.table} matched no finding of the plan"
+            )
+    approved: set[tuple[str, str]] = set()
+    for finding in findings:
+        if finding.suppressed:
+            approved.add((finding.rule, (finding.table or "*").rsplit(".", 1)[-1].lower()))
+            result.approvals.append(
+                {
+                    "rule": finding.rule,
+                    "table": finding.table,
+                    "file": finding.file,
+                    "line": finding.line,
+                    "reason": finding.reason,
+                    "by": "command line"
+                    if (finding.reason or "").startswith("--allow")
+                    else "inline suppression",
+                }
+            )
+    if report.has_errors and refuse:
+        blocking = [f for f in report.active if f.severity is Severity.ERROR]
+        lines = [
+            f"  {f.file}:{f.line}: {f.rule} on {f.table or '(unknown table)'}: {f.message}"
+            for f in blocking
+        ]
+        raise BlockedMigration(
+            f"{command} refused before anything changed: "
+            f"{len(blocking)} unapproved destructive finding(s):\n"
+            + "\n".join(lines)
+            + "\nApprove a step with an inline comment "
+            "`# migration-guard: allow RULE because: REASON` above the op call, or with "
+            "--allow RULE:TABLE --reason TEXT.",
+            blocking,
+        )
+    return approved
+
+
+def confirm_approved(
+    report: Report, *, command: str, yes: bool, confirm: ConfirmCallback | None
+) -> None:
+    """Have the user type the name of each table an approved destructive step touches.
+
+    ``yes`` answers for them; without a terminal to ask on (``confirm`` is None) an
+    approved destructive step is refused with a :class:`UsageError`.
+    """
+    tables = sorted(
+        {
+            f.table
+            for f in report.findings
+            if f.suppressed and f.severity is Severity.ERROR and f.table
+        }
+    )
+    if not tables or yes:
+        return
+    if confirm is None:
+        raise UsageError(
+            f"the plan has approved destructive steps on {', '.join(tables)}; "
+            "pass --yes to confirm them (no terminal to ask on)"
+        )
+    for table in tables:
+        if not confirm(table):
+            raise UsageError(f"{command} cancelled: the table name {table!r} was not confirmed")

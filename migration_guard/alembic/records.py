@@ -1,0 +1,165 @@
+"""Run records and the audit log of guarded runs.
+
+A run record (``<backup dir>/runs/<run id>.json``) is rewritten atomically at each
+step of a run, so that a run killed mid-migration leaves behind what the next run
+needs to restore the state from before it. The audit log
+(``<backup dir>/audit.jsonl``) gets one line per finished run: who ran what, the
+findings, the approvals and the outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migration_guard.config import Config
+from migration_guard.registry import Registry
+
+if TYPE_CHECKING:
+    from migration_guard.alembic.results import UpgradeResult
+    from migration_guard.dialects.base import TableStats
+
+RUNS_DIR = "runs"
+AUDIT_FILE = "audit.jsonl"
+
+#: ``reporter(config, entry)`` announces a finished run (its audit entry); must not raise.
+UpgradeReporter = Callable[[Config, Mapping[str, Any]], None]
+
+#: Who hears of runs that no caller passed an ``on_audit`` for: the env.py guard of a
+#: plain ``alembic upgrade``. The monitoring part registers its event reporter here as an
+#: entry point, so this engine never imports the parts above it.
+UPGRADE_REPORTERS: Registry[UpgradeReporter] = Registry(
+    "migration_guard.upgrade_reporters",
+    "upgrade reporter",
+    builtins={"events": "migration_guard.monitoring.events:report_upgrade"},
+)
+
+
+def runs_dir(config: Config) -> Path:
+    """Where run records live: ``<backup dir>/runs``."""
+    from migration_guard.backup.catalog import resolve_backup_dir
+
+    return resolve_backup_dir(config) / RUNS_DIR
+
+
+def write_record(path: Path, record: Mapping[str, Any]) -> None:
+    """Replace the run record at ``path`` atomically (a crash leaves the old or the new)."""
+    from migration_guard.backup.catalog import atomic_write_bytes
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps(record, indent=2, sort_keys=True).encode("utf-8"))
+
+
+def append_audit(config: Config, entry: Mapping[str, Any]) -> Path:
+    """Append one JSON line to ``<backup dir>/audit.jsonl`` (flock-serialised, fsynced)."""
+    from migration_guard.backup.catalog import resolve_backup_dir
+
+    directory = resolve_backup_dir(config)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / AUDIT_FILE
+    line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode("utf-8")
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        with contextlib.suppress(ImportError, OSError):
+            import fcntl
+
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        os.write(descriptor, line)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    return path
+
+
+def audit_entry(
+    result: UpgradeResult, *, command: str, target: str, started_at: str
+) -> dict[str, Any]:
+    """The audit-log line of a finished run (also what the upgrade event reports)."""
+    return {
+        "run_id": result.run_id,
+        "command": command,
+        "who": who(),
+        "when": started_at,
+        "database": result.database,
+        "from": result.from_heads,
+        "to": result.to_heads,
+        "target": target,
+        "outcome": result.outcome,
+        "error": result.error,
+        "findings": [
+            {
+                "rule": f.rule,
+                "table": f.table,
+                "file": f.file,
+                "line": f.line,
+                "severity": f.severity.value,
+                "suppressed": f.suppressed,
+            }
+            for f in result.findings
+        ],
+        "approvals": result.approvals,
+        "backup_id": result.backup_id,
+        "just_in_time_backups": result.jit_backups,
+        "restore": result.restore.to_dict() if result.restore else None,
+        "duration_seconds": round(result.seconds, 3),
+    }
+
+
+def who() -> str:
+    """``user@host`` of this process, for records, labels and the audit log."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # containers without a user name
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def now() -> str:
+    """The current UTC time as recorded in run records (ISO 8601, seconds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def stats_dict(stats: TableStats) -> dict[str, Any]:
+    """A table's measurement as stored in the run record (``pre_stats``)."""
+    return {
+        "rows": stats.rows,
+        "checksum": stats.checksum,
+        "ddl_sha256": stats.ddl_sha256,
+        "size": stats.size_bytes,
+    }
+
+
+def interrupted_runs(
+    config: Config, database: str, current_run_id: str
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """The records of earlier runs of ``database`` that died mid-migration (or whose
+    restore failed): their changes may still be in the database."""
+    directory = runs_dir(config)
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if record.get("status") not in ("migrating", "restore-failed"):
+            continue
+        if record.get("database") != database or record.get("run_id") == current_run_id:
+            continue
+        yield path, record
+
+
+def describe_interrupted(record: Mapping[str, Any]) -> str:
+    """Which earlier run was interrupted, by whom and when, for the user."""
+    return (
+        f"run {record.get('run_id')} ({record.get('command')} to {record.get('target')}, "
+        f"started {record.get('started_at')} by {record.get('who')}, pid "
+        f"{record.get('pid')}) was interrupted mid-migration"
+    )

@@ -1,0 +1,495 @@
+"""The guard session: the state and the steps of one guarded run against one database.
+
+The steps run in this order, each only when the one before succeeded: lock, recover
+an interrupted earlier run, plan, check, approve, confirm, measure, safety backup,
+attach the statement interceptor, migrate (Alembic), then succeed, or fail and
+restore with proof; finally release the lock and audit. A :class:`GuardSession` is
+driven by :func:`migration_guard.alembic.runner.run_guarded` and by the env.py guard
+(:mod:`migration_guard.alembic.env`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migration_guard.alembic.approvals import (
+    Allowance,
+    ConfirmCallback,
+    apply_approvals,
+    confirm_approved,
+)
+from migration_guard.alembic.records import (
+    append_audit,
+    audit_entry,
+    describe_interrupted,
+    interrupted_runs,
+    now,
+    runs_dir,
+    stats_dict,
+    who,
+    write_record,
+)
+from migration_guard.alembic.recovery import restore_pre_run_state
+from migration_guard.alembic.results import UpgradeResult, describe_failure
+from migration_guard.alembic.scope import backup_scope
+from migration_guard.alembic.settings import BACKUP_MODES, upgrade_settings
+from migration_guard.analysis.model import Report, Statement
+from migration_guard.config import Config, Dialect
+from migration_guard.errors import BackupError, BlockedStatement, MigrationGuardError, UsageError
+
+if TYPE_CHECKING:
+    from alembic.runtime.environment import EnvironmentContext
+    from sqlalchemy.engine import URL, Connection
+
+    from migration_guard.alembic.intercept import StatementInterceptor
+    from migration_guard.dialects.base import DialectOps, HeldLock
+
+#: Receives the audit entry of a finished run.
+AuditSink = Callable[[Mapping[str, Any]], None]
+
+
+@dataclass
+class GuardOptions:
+    """What the user asked for, independent of how Alembic is driven."""
+
+    command: str = "upgrade"
+    target: str = "head"
+    protect: tuple[str, ...] = ()
+    allow: tuple[Allowance, ...] = ()
+    dry_run: bool = False
+    yes: bool = False
+    backup: str | None = None
+    confirm: ConfirmCallback | None = None
+    lock_timeout: float | None = None
+
+
+class DryRunComplete(BaseException):
+    """Ends a dry run inside env.py before Alembic runs anything.
+
+    A ``BaseException``, like the next one, so that an ``except Exception`` in the
+    user's env.py does not swallow it and let the migration run.
+    """
+
+
+class InterruptedRunRestored(BaseException):
+    """Ends a run that restored an earlier, interrupted run instead of migrating."""
+
+
+class GuardSession:
+    """The state and the steps of one guarded run against one database."""
+
+    def __init__(
+        self, config: Config, options: GuardOptions, *, on_audit: AuditSink | None = None
+    ) -> None:
+        #: Receives the audit entry of the finished run (e.g. to notify); None: nobody.
+        self.on_audit = on_audit
+        self.config = config
+        self.options = options
+        self.settings = upgrade_settings(config)
+        self.protected = config.protected.with_patterns(options.protect)
+        self.backup_mode = options.backup or self.settings.backup
+        if self.backup_mode not in BACKUP_MODES:
+            raise UsageError(
+                f"--backup must be one of {', '.join(BACKUP_MODES)}, not {self.backup_mode!r}"
+            )
+        self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+        self.result = UpgradeResult(
+            command=options.command, target=options.target, run_id=self.run_id
+        )
+        self.started = time.monotonic()
+        self.started_at = now()
+        self.url: URL | None = None
+        self.ops: DialectOps | None = None
+        self.lock: HeldLock | None = None
+        self.interceptor: StatementInterceptor | None = None
+        self.migrating = False
+        self.prepared = False
+        self.version_table = config.version_table
+        self.pre_tables: list[str] = []
+        self.pre_heads: list[str] = []
+        self.pre_stats: dict[str, dict[str, Any]] = {}
+        self.backups: list[dict[str, Any]] = []
+        self.backup_full = False
+        self.record_path: Path | None = None
+        self.approved: set[tuple[str, str]] = set()
+
+    # -- helpers -------------------------------------------------------------------------
+    @property
+    def database(self) -> str:
+        from migration_guard.backup.manifest import redact_url
+
+        return redact_url(self.url) if self.url is not None else ""
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        from migration_guard.dialects.base import transaction
+
+        assert self.url is not None
+        lock_connection = self.lock.connection if self.lock is not None else None
+        if lock_connection is not None:
+            # The lock's dedicated connection serves the guard's reads: no second login.
+            try:
+                yield lock_connection
+                lock_connection.commit()
+            except BaseException:
+                lock_connection.rollback()
+                raise
+            return
+        with transaction(self.url) as conn:
+            yield conn
+
+    def _record(self, status: str, **extra: Any) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "run_id": self.run_id,
+            "status": status,
+            "command": self.options.command,
+            "target": self.options.target,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "who": who(),
+            "started_at": self.started_at,
+            "database": self.database,
+            "dialect": self.ops.name if self.ops else None,
+            "version_table": self.version_table,
+            "pre_tables": self.pre_tables,
+            "pre_heads": self.pre_heads,
+            "pre_stats": self.pre_stats,
+            "backups": self.backups,
+            "backup_full": self.backup_full,
+        }
+        record.update(extra)
+        return record
+
+    def _save_record(self, status: str, **extra: Any) -> None:
+        if self.record_path is None:
+            self.record_path = runs_dir(self.config) / f"{self.run_id}.json"
+        write_record(self.record_path, self._record(status, **extra))
+
+    # -- 1. preparation, inside env.py's run_migrations ----------------------------------
+    def prepare(self, environment: EnvironmentContext) -> bool:
+        """Lock, plan, check, back up and attach the interceptor.
+
+        Returns False when there is nothing to guard (offline ``--sql`` mode).
+        Raises to stop the run before anything changed.
+        """
+        from migration_guard.dialects import get_dialect_ops
+
+        context = environment.get_context()
+        connection = context.connection
+        if connection is None or context.as_sql:
+            return False
+        self.url = connection.engine.url
+        self.result.database = self.database
+        self.ops = get_dialect_ops(connection.dialect.name)
+        self.version_table = context.version_table or self.version_table
+        if not self.options.dry_run:
+            from migration_guard.alembic.lock import acquire
+
+            timeout = self.options.lock_timeout
+            self.lock = acquire(
+                self.url, timeout=self.settings.lock_timeout if timeout is None else timeout
+            )
+            self._recover_interrupted_runs()
+        heads = list(context.get_current_heads())
+        self.pre_heads = heads
+        self.result.from_heads = heads
+        steps_of = context._migrations_fn
+        steps = list(steps_of(tuple(heads), context)) if steps_of is not None else []
+        if not steps:
+            self.result.outcome = "up-to-date"
+            self.result.to_heads = heads
+            if self.options.dry_run:
+                self.result.outcome = "dry-run"
+                raise DryRunComplete()
+            return True
+        dialect = _analysis_dialect(connection)
+        report, statements = self._check(environment, steps, dialect)
+        self.approved = apply_approvals(
+            report,
+            self.options.allow,
+            self.result,
+            command=self.options.command,
+            refuse=not self.options.dry_run,
+        )
+        # One connection of the guard's own for everything it reads before the run:
+        # every new connection costs a round of authentication on a real server.
+        with self._connection() as conn:
+            live = self.ops.list_tables(conn)
+            self.pre_tables = live
+            if not self.options.dry_run:
+                _check_protection(self, conn, live)
+            self.backup_full = self.settings.backup_scope == "full"
+            scope = backup_scope(
+                statements,
+                live,
+                dialect,
+                full=self.backup_full,
+                protected=self.protected,
+                version_table=self.version_table,
+            )
+            take_backup = self.backup_mode == "always" or (
+                self.backup_mode == "destructive" and bool(report.findings)
+            )
+            self.result.backup_planned = take_backup
+            self.result.backup_full = self.backup_full
+            self.result.backup_tables = scope
+            if self.options.dry_run:
+                if take_backup:
+                    sizes = self.ops.table_stats(conn, scope)
+                    known = [s.size_bytes for s in sizes.values() if s.size_bytes is not None]
+                    self.result.estimated_backup_bytes = sum(known) if known else None
+                self.result.outcome = "dry-run"
+                raise DryRunComplete()
+            confirm_approved(
+                report,
+                command=self.options.command,
+                yes=self.options.yes,
+                confirm=self.options.confirm,
+            )
+            stats = self.ops.table_stats(conn, scope)
+        self.pre_stats = {name: stats_dict(value) for name, value in stats.items()}
+        if take_backup and scope:
+            self._safety_backup(scope)
+        self._attach(connection, steps, dialect, live)
+        self._save_record("migrating")
+        self.migrating = True
+        self.prepared = True
+        return True
+
+    def _check(
+        self, environment: EnvironmentContext, steps: Sequence[Any], dialect: str
+    ) -> tuple[Report, list[Statement]]:
+        from migration_guard.alembic.hooks import render_steps
+        from migration_guard.analysis.analyzer import analyze
+
+        plan, statements, sources = render_steps(environment, steps, dialect)
+        self.result.plan = plan
+        report = analyze(statements, dialect=dialect, protected=self.protected, sources=sources)
+        return report, statements
+
+    def _labels(self, kind: str, **extra: Any) -> dict[str, Any]:
+        labels: dict[str, Any] = {
+            "purpose": f"{self.options.command}-{kind}",
+            "run_id": self.run_id,
+            "command": self.options.command,
+            "from": self.pre_heads,
+            "target": self.options.target,
+            "revisions": [step.revision for step in self.result.plan],
+            "who": who(),
+            "findings": [f"{f.rule}:{f.table}" for f in self.result.findings],
+        }
+        labels.update(extra)
+        return labels
+
+    def _safety_backup(self, scope: Sequence[str]) -> None:
+        from migration_guard.backup import create
+
+        try:
+            if self.backup_full:
+                manifest = create(
+                    self.config, url=self.url, type="safety", labels=self._labels("safety")
+                )
+            else:
+                manifest = create(
+                    self.config,
+                    url=self.url,
+                    type="tables",
+                    tables=list(scope),
+                    labels=self._labels("safety"),
+                )
+        except MigrationGuardError as exc:
+            raise BackupError(f"the safety backup failed, so nothing was migrated: {exc}") from exc
+        self.backups.append(
+            {"id": manifest.id, "tables": sorted(manifest.tables), "kind": "safety"}
+        )
+        self.result.backup_id = manifest.id
+        self.result.backup_tables = sorted(manifest.tables)
+
+    def _attach(
+        self, connection: Connection, steps: Sequence[Any], dialect: str, live: Sequence[str]
+    ) -> None:
+        from migration_guard.alembic.intercept import StatementInterceptor
+
+        covered = {name.lower() for backup in self.backups for name in backup["tables"]}
+        # The version table is reset from the heads recorded here when no backup holds it.
+        covered.add(self.version_table.lower())
+        revision_files = {
+            os.path.abspath(step.revision.path) for step in steps if step.revision is not None
+        }
+        revision_files |= {step.revision.path for step in steps if step.revision is not None}
+        self.interceptor = StatementInterceptor(
+            dialect=dialect,
+            protected=self.protected,
+            approved=self.approved,
+            existing_tables={name.lower(): name for name in live},
+            covered=covered,
+            backup_table=None if self.backup_mode == "never" else self._jit_backup,
+            revision_files=revision_files,
+        )
+        self.interceptor.attach(connection)
+
+    def _jit_backup(self, table: str) -> None:
+        from migration_guard.backup import create
+
+        manifest = create(
+            self.config,
+            url=self.url,
+            type="tables",
+            tables=[table],
+            labels=self._labels("just-in-time", table=table),
+            # Its stats stand in for the pre-run measurement of this table, which
+            # the restore proof compares by CHECKSUM TABLE.
+            server_checksums=True,
+        )
+        self.backups.append({"id": manifest.id, "tables": [table], "kind": "just-in-time"})
+        entry = manifest.tables.get(table)
+        if entry is not None and table not in self.pre_stats:
+            self.pre_stats[table] = {
+                "rows": entry.rows,
+                "checksum": entry.checksum,
+                "ddl_sha256": entry.ddl_sha256,
+                "size": entry.size,
+            }
+        self.result.jit_backups.append({"id": manifest.id, "table": table})
+        self._save_record("migrating")
+
+    def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        """Alembic callback after each revision step: progress for the result."""
+        del ctx, run_args
+        self.result.applied.append(str(step.up_revision_id))
+        self.result.to_heads = sorted(str(head) for head in heads)
+
+    # -- interrupted earlier runs --------------------------------------------------------
+    def _recover_interrupted_runs(self) -> None:
+        """Restore a run of this database that died mid-migration (we hold the lock, so
+        no live run can own it)."""
+        for path, record in interrupted_runs(self.config, self.database, self.run_id):
+            self._restore_interrupted(path, record)
+
+    def _restore_interrupted(self, path: Path, record: dict[str, Any]) -> None:
+        assert self.ops is not None
+        database = self.ops.database_name(self.url) if self.url is not None else "?"
+        described = describe_interrupted(record)
+        if not self.options.yes:
+            if self.options.confirm is None:
+                raise UsageError(
+                    f"{described}; its changes are still in the database. Pass --yes to "
+                    "restore the state from before it (no terminal to ask on)"
+                )
+            if not self.options.confirm(database):
+                raise UsageError(f"{described}; restore declined, nothing was changed")
+        report = restore_pre_run_state(self.config, self.url, record)  # type: ignore[arg-type]
+        record["status"] = "recovered" if report.ok else "restore-failed"
+        record["recovered_by"] = self.run_id
+        record["restore"] = report.to_dict()
+        write_record(path, record)
+        self.result.restore = report
+        self.result.notes.append(described)
+        self.result.error = (
+            f"{described}; migration-guard restored the state from before it"
+            if report.ok
+            else f"{described}; restoring it failed"
+        )
+        self.result.outcome = "recovered" if report.ok else "restore-failed"
+        raise InterruptedRunRestored()
+
+    # -- 2. the end of a run -------------------------------------------------------------
+    def detach(self) -> None:
+        if self.interceptor is not None:
+            self.interceptor.detach()
+            self.result.statements_executed = len(self.interceptor.executed)
+            for note in self.interceptor.notes[:20]:
+                self.result.notes.append(note)
+
+    def succeed(self) -> None:
+        """The migration finished: close the record."""
+        if self.interceptor is not None and self.interceptor.blocked is not None:
+            # Something swallowed the BlockedStatement; the run still failed.
+            raise self.interceptor.blocked
+        if self.prepared:
+            self._save_record("succeeded", finished_at=now())
+        if self.result.outcome not in ("up-to-date",):
+            self.result.outcome = "applied"
+
+    def fail(self, error: BaseException) -> None:
+        """The migration failed: restore the state from before it and prove it."""
+        self.result.error = describe_failure(error)
+        if isinstance(error, BlockedStatement):
+            self.result.blocked = {
+                **error.finding.to_dict(),
+                "sql": error.sql,
+            }
+        if not self.migrating:
+            return
+        self._save_record("restoring", error=self.result.error)
+        report = restore_pre_run_state(self.config, self.url, self._record("restoring"))  # type: ignore[arg-type]
+        self.result.restore = report
+        self.result.outcome = "restored" if report.ok else "restore-failed"
+        self._save_record(
+            "restored" if report.ok else "restore-failed",
+            error=self.result.error,
+            restore=report.to_dict(),
+            finished_at=now(),
+        )
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def audit(self) -> None:
+        """Append this run to the audit log and hand the entry to ``on_audit`` (never
+        fails the run)."""
+        self.result.seconds = time.monotonic() - self.started
+        if self.options.dry_run:
+            return
+        entry = audit_entry(
+            self.result,
+            command=self.options.command,
+            target=self.options.target,
+            started_at=self.started_at,
+        )
+        try:
+            append_audit(self.config, entry)
+        except OSError as exc:
+            self.result.notes.append(f"could not write the audit record: {exc.strerror or exc}")
+        if self.on_audit is not None:
+            self.on_audit(entry)  # a reporter must not raise: the run is over
+
+
+def _analysis_dialect(connection: Connection) -> str:
+    # SQLAlchemy serves MariaDB with its mysql dialect and says so in ``is_mariadb``;
+    # the analysis has rules of its own for MariaDB.
+    if getattr(connection.dialect, "is_mariadb", False):
+        return Dialect.MARIADB.value
+    return str(connection.dialect.name)
+
+
+def _check_protection(session: GuardSession, conn: Connection, tables: Sequence[str]) -> None:
+    """Warn, never stop, when the in-database protection is installed and has drifted."""
+    from migration_guard.protect import META_TABLE
+
+    if META_TABLE not in {table.lower() for table in tables}:
+        return  # never installed here: nothing can have drifted
+    from migration_guard.protect.operations import protect_status
+
+    try:
+        status = protect_status(session.config, url=session.url, connection=conn)
+    except Exception as exc:  # the guard must not depend on the protection being healthy
+        session.result.notes.append(
+            f"could not check the protection status: {describe_failure(exc)}"
+        )
+        return
+    if status.installed and status.drifted:
+        session.result.notes.append(
+            "warning: the in-database protection has drifted from its configuration; "
+            "run `migration-guard protect status` for details"
+        )
