@@ -38,7 +38,7 @@ UpgradeReporter = Callable[[Config, Mapping[str, Any]], None]
 UPGRADE_REPORTERS: Registry[UpgradeReporter] = Registry(
     "migration_guard.upgrade_reporters",
     "upgrade reporter",
-    builtins={"events": "migration_guard.monitoring.events:report_upgrade"},
+    builtins={"events": "migration_guard.monitoring.reports:report_upgrade"},
 )
 
 

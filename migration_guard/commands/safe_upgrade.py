@@ -165,7 +165,7 @@ def _reporter(config: Config) -> AuditSink:
     """Announce a finished run as an ``upgrade`` event (notifications, events log)."""
 
     def report(entry: Mapping[str, Any]) -> None:
-        from migration_guard.monitoring.events import report_upgrade
+        from migration_guard.monitoring.reports import report_upgrade
 
         report_upgrade(config, entry)  # never raises: a notifier must not fail the run
 
