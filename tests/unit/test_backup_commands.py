@@ -12,7 +12,7 @@ from migration_guard import commands
 from migration_guard.commands import backup as backup_commands
 from migration_guard.config import BACKUP_DIR_ENV, KEY_ENV, Config
 from migration_guard.events import Event
-from migration_guard.monitoring.events import read_events
+from migration_guard.monitoring.eventlog import read_events
 
 
 @pytest.fixture
