@@ -1,20 +1,25 @@
 """The one column-type normaliser of the analysis: spellings to :class:`ColumnType`.
 
-The rules compare column types by the names sqlglot gives them, so both ways
+Operations carry column types by the names sqlglot gives them, so both ways
 of reading a type end up here: the full parser hands over the name sqlglot
 parsed (:func:`sqlglot_type_name`), and the quick path looks the user's
 spelling up in :data:`TYPE_SPELLINGS`, which lists what sqlglot makes of each
-spelling in each family. ``tests/unit/test_quick.py`` checks every entry
+spelling in each family. The rules then compare types through
+:func:`canonical_type`, which folds the remaining spellings (aliases, serials,
+MySQL's BOOLEAN...) into one name per type. ``tests/unit/test_quick.py`` checks every entry
 against the full parser, so a sqlglot release that reads a spelling
 differently shows up there. No sqlglot import: the quick path loads this.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from migration_guard.analysis.families import FAMILIES
 from migration_guard.analysis.model import ColumnType
+from migration_guard.config import MYSQL_FAMILY
 
 #: sqlglot spells MySQL's unsigned types with a leading U.
 _UNSIGNED_TYPES = {
@@ -122,3 +127,91 @@ TYPE_SPELLINGS: dict[tuple[str, ...], TypeSpelling] = {
 SPELLINGS_BY_FIRST_WORD: dict[str, list[tuple[str, ...]]] = {}
 for _words in sorted(TYPE_SPELLINGS, key=len, reverse=True):
     SPELLINGS_BY_FIRST_WORD.setdefault(_words[0], []).append(_words)
+
+
+# --------------------------------------------------------------------------- canonical types
+#
+# The rules compare an old and a new type across every spelling a user, sqlglot
+# or the quick path may produce: the canonical type below is what they compare.
+
+#: Integer types -> their width in bits.
+INTEGER_BITS = {"TINYINT": 8, "SMALLINT": 16, "MEDIUMINT": 24, "INT": 32, "BIGINT": 64}
+_ALIASES = {
+    "INTEGER": "INT",
+    "INT4": "INT",
+    "INT2": "SMALLINT",
+    "INT8": "BIGINT",
+    "INT1": "TINYINT",
+    "INT3": "MEDIUMINT",
+    "MIDDLEINT": "MEDIUMINT",
+    "SERIAL4": "INT",
+    "SERIAL2": "SMALLINT",
+    "SMALLSERIAL": "SMALLINT",
+    "SERIAL8": "BIGINT",
+    "BIGSERIAL": "BIGINT",
+    "NUMERIC": "DECIMAL",
+    "DEC": "DECIMAL",
+    "FIXED": "DECIMAL",
+    "NUMBER": "DECIMAL",
+    "FLOAT4": "REAL",
+    "FLOAT8": "DOUBLE",
+    "DOUBLE PRECISION": "DOUBLE",
+    "CHARACTER": "CHAR",
+    "NCHAR": "CHAR",
+    "NATIONAL CHAR": "CHAR",
+    "NATIONAL CHARACTER": "CHAR",
+    "BPCHAR": "CHAR",
+    "CHARACTER VARYING": "VARCHAR",
+    "CHAR VARYING": "VARCHAR",
+    "NVARCHAR": "VARCHAR",
+    "NATIONAL VARCHAR": "VARCHAR",
+    "VARCHAR2": "VARCHAR",
+    "BYTEA": "BYTEA",
+    "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
+    "TIMESTAMPNTZ": "TIMESTAMP",
+    "TIME WITHOUT TIME ZONE": "TIME",
+    "BOOL": "BOOLEAN",
+}
+
+
+@dataclass(frozen=True)
+class CanonicalType:
+    """A type as the rules compare it: one name per type, whatever the spelling."""
+
+    name: str
+    args: tuple[int, ...]
+    unsigned: bool
+
+
+def canonical_type(column_type: ColumnType, dialect: str) -> CanonicalType:
+    """Canonical name, arguments and signedness, whatever spelling produced them."""
+    raw = (column_type.name or column_type.text).upper().strip()
+    args = tuple(column_type.args)
+    match = re.search(r"\(([\d\s,]*)\)", raw)
+    if match:
+        if not args:
+            args = tuple(int(part) for part in re.findall(r"\d+", match.group(1)))
+        raw = raw[: match.start()] + raw[match.end() :]
+    words = raw.split()
+    unsigned = column_type.unsigned or "UNSIGNED" in words
+    words = [word for word in words if word not in {"UNSIGNED", "SIGNED", "ZEROFILL"}]
+    name = " ".join(words)
+    if name in _UNSIGNED_TYPES:
+        name, unsigned = _UNSIGNED_TYPES[name], True
+    if name in {"SERIAL", "SERIAL4"} and dialect in MYSQL_FAMILY:
+        name, unsigned = "BIGINT", True
+    elif name == "SERIAL":
+        name = "INT"
+    name = _ALIASES.get(name, name)
+    if name == "BOOLEAN" and dialect in MYSQL_FAMILY:
+        name, args = "TINYINT", ()
+    if name == "FLOAT" and args:
+        # FLOAT(p) is single precision up to 24 bits of mantissa, double above.
+        name, args = ("REAL" if args[0] <= 24 else "DOUBLE"), ()
+    elif name == "FLOAT":
+        name = "REAL" if dialect in MYSQL_FAMILY else "DOUBLE"
+    elif name == "REAL" and dialect in MYSQL_FAMILY:
+        name = "DOUBLE"
+    if name in INTEGER_BITS:
+        args = ()  # MySQL display width, no effect on the range
+    return CanonicalType(name, args, unsigned)
