@@ -24,7 +24,7 @@ from migration_guard.analysis.coltypes import (
     TYPE_SPELLINGS,
     column_type,
 )
-from migration_guard.analysis.families import sqlglot_family
+from migration_guard.analysis.families import family_traits, sqlglot_family
 from migration_guard.analysis.model import (
     ColumnDef,
     ColumnType,
@@ -246,8 +246,6 @@ _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 #: Strings without backslashes read the same in every dialect.
 _PLAIN_STRING = re.compile(r"'[^'\\]*(?:''[^'\\]*)*'")
-#: Quoted names are limited to plain words, so that no unquoting rule can differ.
-_PLAIN_QUOTES = {"postgres": ('"',), "mysql": ("`",), "sqlite": ('"', "`")}
 _PUNCTUATION = frozenset("(),.-")
 
 
@@ -257,7 +255,8 @@ def _plain_kind(token: Token, raw: str, family: str) -> str | None:
     if kind == "word":
         return "word" if _PLAIN_NAME.fullmatch(raw) else None
     if kind == "ident":
-        plain = raw[:1] in _PLAIN_QUOTES[family] and raw[-1:] == raw[:1]
+        # Quoted names are limited to plain words, so that no unquoting rule can differ.
+        plain = raw[:1] in family_traits(family).name_quotes and raw[-1:] == raw[:1]
         return "quoted" if plain and _PLAIN_NAME.fullmatch(raw[1:-1]) else None
     if kind == "number":
         return "number" if _PLAIN_NUMBER.fullmatch(raw) else None
@@ -414,15 +413,17 @@ def _type(reader: _Reader, family: str) -> ColumnType:
         reader.expect(")")
         if not digits or len(digits) > spelling.max_args:
             raise _Unrecognised
-    unsigned = family == "mysql" and spelling.unsigned and reader.accept("UNSIGNED")
+    unsigned = (
+        family_traits(family).has_unsigned_types and spelling.unsigned and reader.accept("UNSIGNED")
+    )
     return column_type(name, digits, [int(value) for value in digits], unsigned=unsigned)
 
 
-_AUTO_INCREMENT = {"mysql": "AUTO_INCREMENT", "sqlite": "AUTOINCREMENT", "postgres": "-"}
 _DEFAULT_WORDS = frozenset(["NULL", "TRUE", "FALSE", "CURRENT_TIMESTAMP", "CURRENT_DATE"])
 
 
 def _column(reader: _Reader, family: str) -> ColumnDef:
+    traits = family_traits(family)
     name = reader.name()
     declared_type = _type(reader, family)
     nullable: bool | None = None
@@ -446,9 +447,9 @@ def _column(reader: _Reader, family: str) -> ColumnDef:
             _default(reader)
         elif key == "REFERENCES":
             _references(reader)
-        elif key == _AUTO_INCREMENT[family]:
+        elif key and key == traits.auto_increment:
             reader.index += 1
-        elif key == "COMMENT" and family == "mysql":
+        elif key == "COMMENT" and traits.has_column_comments:
             reader.index += 1
             if reader.take()[0] != "string":
                 raise _Unrecognised

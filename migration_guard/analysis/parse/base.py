@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from migration_guard.analysis.families import family_traits
 from migration_guard.analysis.model import ColumnDef, Operation, OpKind, Statement, TableRef
 
 #: Nesting limit for ``PREPARE ... FROM 'literal'`` style re-parsing.
@@ -20,6 +21,7 @@ class ParserBase:
     def __init__(self, statement: Statement, family: str) -> None:
         self.statement = statement
         self.family = family
+        self.traits = family_traits(family)
 
     def op(self, kind: OpKind, table: TableRef | None = None, **fields: Any) -> Operation:
         return Operation(kind=kind, statement=self.statement, table=table, **fields)

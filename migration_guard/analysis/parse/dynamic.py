@@ -27,7 +27,7 @@ class DynamicSql(ParserBase):
             called = f"CALL {routine}" if routine else "CALL"
             return self.unanalyzable(f"{called} runs a stored procedure whose body is not analysed")
         if first == "DO":
-            if self.family == "mysql":
+            if self.traits.do_evaluates_expressions:
                 return [self.op(OpKind.NO_OP)]
             body = next((token for token in tokens if token.kind == "string"), None)
             guess = (
@@ -48,12 +48,12 @@ class DynamicSql(ParserBase):
         if word_at(tokens, 1) == "TRANSACTION":
             return [self.op(OpKind.NO_OP)]
         for index, token in enumerate(tokens[:-1]):
-            if token.up == "FROM" and self.family == "mysql":
+            if token.up == "FROM" and self.traits.prepares_from_string:
                 source = tokens[index + 1]
                 if source.kind == "string" and depth < MAX_DEPTH:
                     return self.parse(string_value(source.text), depth + 1)
                 break
-            if token.up == "AS" and self.family != "mysql" and depth < MAX_DEPTH:
+            if token.up == "AS" and not self.traits.prepares_from_string and depth < MAX_DEPTH:
                 return self.parse(sql[tokens[index + 1].start :], depth + 1)
         return self.unanalyzable(
             "PREPARE ... FROM a variable builds dynamic SQL whose target cannot be known"

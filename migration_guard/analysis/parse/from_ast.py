@@ -251,7 +251,7 @@ class AstMapper(ParserBase):
         if explicit:
             aliases = _alias_map(sources + list(_as_list(node.args.get("using"))))
             tables = [_resolve(ref, aliases) for ref in map(table_ref, explicit)]
-        elif node.args.get("using") and self.family == "mysql":
+        elif node.args.get("using") and self.traits.deletes_from_using_sources:
             tables = [table_ref(source) for source in sources]
         else:
             tables = [table_ref(target)]

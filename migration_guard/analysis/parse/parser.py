@@ -24,7 +24,7 @@ from migration_guard.analysis.tokens import guess_table, tokenize
 
 class Parser(AstMapper, TokenFallback, DynamicSql):
     def parse(self, sql: str, depth: int) -> list[Operation]:
-        if self.family == "mysql":
+        if self.traits.executes_version_comments:
             sql = unwrap_version_comments(sql)
         start = LEADING_JUNK.match(sql)
         position = start.end() if start else 0
@@ -51,7 +51,7 @@ class Parser(AstMapper, TokenFallback, DynamicSql):
             return self.fallback(sql, depth)
         if first == "CREATE" and ROUTINE.match(sql, position):
             return self.fallback(sql, depth)
-        if self.family == "mysql" and first in ("DELETE", "UPDATE") and word_match:
+        if self.traits.has_dml_modifiers and first in ("DELETE", "UPDATE") and word_match:
             modifiers = DML_MODIFIERS.match(sql, word_match.end())
             if modifiers:
                 # sqlglot reads ``DELETE LOW_PRIORITY FROM t`` as a delete from a
