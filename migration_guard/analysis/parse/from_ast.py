@@ -333,8 +333,9 @@ def _unique(refs: Iterable[TableRef | None]) -> list[TableRef | None]:
 _StatementHandler = Callable[[AstMapper, Any, str], list[Operation]]
 _ActionHandler = Callable[[AstMapper, "TableRef | None", Any], list[Operation]]
 
-#: Statement node type -> its mapping (found through the node's MRO, as in
-#: sqlglot's own ``Generator.TRANSFORMS`` tables).
+#: Statement node type -> its mapping, keyed by type like sqlglot's own
+#: ``Generator.TRANSFORMS``; lookups walk the node's MRO, so that ``Select`` and
+#: ``Union`` find the ``Query`` entry.
 _STATEMENTS: dict[type, _StatementHandler] = {
     exp.Create: AstMapper.create,
     exp.Drop: AstMapper.drop,
