@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from migration_guard.cli import main
-from migration_guard.durations import format_duration, parse_duration, parse_size
 from migration_guard.errors import ConfigError
+from migration_guard.durations import format_duration, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(
