@@ -17,7 +17,14 @@ through the full parser.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
+from migration_guard.analysis.coltypes import (
+    SPELLINGS_BY_FIRST_WORD,
+    TYPE_SPELLINGS,
+    column_type,
+)
+from migration_guard.analysis.families import family_traits, sqlglot_family
 from migration_guard.analysis.model import (
     ColumnDef,
     ColumnType,
@@ -26,6 +33,7 @@ from migration_guard.analysis.model import (
     Statement,
     TableRef,
 )
+from migration_guard.analysis.tokens import Token, tokenize
 
 __all__ = ["quick_operations"]
 
@@ -40,7 +48,7 @@ _COLUMN = rf"(?:{_NAME}\.)?{_NAME}"
 _COMPARE = r"(?:=|<>|!=|<=|>=|<|>)"
 _KEYED_WHERE = rf"WHERE\s+(?:(?P<qualifier>{_NAME})\.)?(?P<key>{_NAME})\s*{_COMPARE}\s*{_LITERAL}"
 
-#: Compiled on first use: compiling them all costs a short check's start-up ~10 ms.
+#: Compiled on first use: a short check should not pay for patterns it never needs.
 _PATTERN_SOURCES: dict[str, tuple[str, int]] = {
     "INSERT": (
         rf"INSERT\s+INTO\s+{_TABLE}\s*(?:{_NAMES}\s*)?VALUES\s*{_ROW}(?:\s*,\s*{_ROW})*"
@@ -75,8 +83,6 @@ def _pattern(word: str) -> re.Pattern[str] | None:
     return pattern
 
 
-#: Dialects whose sqlglot reading of the shapes above was checked against the full path.
-_DIALECTS = frozenset({"postgresql", "postgres", "sqlite", "mysql", "mariadb"})
 _TRAILING = re.compile(r"\s*;?\s*\Z")
 _FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
 
@@ -104,7 +110,8 @@ def quick_operations(statement: Statement, dialect: str) -> list[Operation] | No
     ``None`` means "not recognised here", never "harmless": the caller must
     then run the full parser.
     """
-    if statement.known_operations or dialect.lower() not in _DIALECTS:
+    family = sqlglot_family(dialect)
+    if statement.known_operations or family is None:
         return None
     sql = statement.sql
     first = _FIRST_WORD.match(sql)
@@ -118,122 +125,46 @@ def quick_operations(statement: Statement, dialect: str) -> list[Operation] | No
     match = pattern.match(sql, start)
     if match is None or _TRAILING.fullmatch(sql, match.end()) is None:
         if word in ("CREATE", "ALTER"):
-            return _column_statement(statement, dialect.lower(), first)
+            return _column_statement(statement, family, first)
         return None
     groups = match.groupdict()
     if any(value and value.upper() in _RESERVED for value in groups.values()):
         return None
     name = groups.get("table")
     table = TableRef(name=name, schema=groups.get("schema")) if name else None
-    if word == "INSERT":
-        return [Operation(OpKind.INSERT, statement, table)]
-    if word in ("COMMENT", "CREATE"):
-        return [Operation(OpKind.OTHER_DDL, statement, table)]
-    if word == "DROP":
-        return [Operation(OpKind.OTHER_DDL, statement)]
-    if word == "UPDATE":
-        return [Operation(OpKind.UPDATE, statement, table, has_where=True)]
-    if word == "DELETE":
-        return [Operation(OpKind.DELETE, statement, table, has_where=True)]
-    return [
+    return _OPERATIONS[word](statement, table, groups)
+
+
+_Groups = dict[str, "str | None"]
+#: Leading word -> the operations of a statement matching its pattern.
+_OPERATIONS: dict[str, Callable[[Statement, TableRef | None, _Groups], list[Operation]]] = {
+    "INSERT": lambda statement, table, groups: [Operation(OpKind.INSERT, statement, table)],
+    "COMMENT": lambda statement, table, groups: [Operation(OpKind.OTHER_DDL, statement, table)],
+    "CREATE": lambda statement, table, groups: [Operation(OpKind.OTHER_DDL, statement, table)],
+    "DROP": lambda statement, table, groups: [Operation(OpKind.OTHER_DDL, statement)],
+    "UPDATE": lambda statement, table, groups: [
+        Operation(OpKind.UPDATE, statement, table, has_where=True)
+    ],
+    "DELETE": lambda statement, table, groups: [
+        Operation(OpKind.DELETE, statement, table, has_where=True)
+    ],
+    "ALTER": lambda statement, table, groups: [
         Operation(
             OpKind.RENAME_COLUMN, statement, table, column=groups["old"], new_name=groups["new"]
         )
-    ]
+    ],
+}
 
 
 # --------------------------------------------------------------------------- column definitions
 #
 # ``CREATE TABLE t (c type ...)``, ``ALTER TABLE t ADD [COLUMN] c type ...`` and
 # ``ALTER TABLE t ALTER [COLUMN] c [SET DATA] TYPE type``: the rules need the
-# column types exactly as sqlglot normalises them, so every spelling below was
-# read off sqlglot 30 for each dialect family (tests/unit/test_quick.py checks
-# each one against the full parser). A spelling, argument count or constraint
-# that is not listed sends the statement to the full parser.
-
-#: Dialect -> family, as in ``parse._SQLGLOT_DIALECTS``.
-_FAMILIES = {
-    "postgresql": "postgres",
-    "postgres": "postgres",
-    "mysql": "mysql",
-    "mariadb": "mysql",
-    "sqlite": "sqlite",
-}
-
-
-_FAMILY_NAMES = ("postgres", "mysql", "sqlite")
-
-
-class _TypeSpelling:
-    """How sqlglot names one type spelling, and which parameters it may carry."""
-
-    __slots__ = ("max_args", "names", "unsigned")
-
-    def __init__(
-        self, name: str, max_args: int = 0, *, unsigned: bool = False, **per_family: str | None
-    ) -> None:
-        self.names = {family: per_family.get(family, name) for family in _FAMILY_NAMES}
-        self.max_args = max_args
-        self.unsigned = unsigned
-
-
-_TYPE_SPELLINGS: dict[tuple[str, ...], _TypeSpelling] = {
-    ("INT",): _TypeSpelling("INT", 1, unsigned=True),
-    ("INTEGER",): _TypeSpelling("INT", 1, unsigned=True),
-    ("INT4",): _TypeSpelling("INT", 1, unsigned=True),
-    ("BIGINT",): _TypeSpelling("BIGINT", 1, unsigned=True),
-    ("INT8",): _TypeSpelling("BIGINT", 1, mysql=None, sqlite=None),
-    ("SMALLINT",): _TypeSpelling("SMALLINT", 1, unsigned=True),
-    ("INT2",): _TypeSpelling("SMALLINT", 1),
-    ("TINYINT",): _TypeSpelling("TINYINT", 1, unsigned=True),
-    ("MEDIUMINT",): _TypeSpelling("MEDIUMINT", 1, unsigned=True),
-    ("SERIAL",): _TypeSpelling("SERIAL"),
-    ("BIGSERIAL",): _TypeSpelling("BIGSERIAL", mysql=None),
-    ("SMALLSERIAL",): _TypeSpelling("SMALLSERIAL", mysql=None),
-    ("NUMERIC",): _TypeSpelling("DECIMAL", 2, unsigned=True),
-    ("DECIMAL",): _TypeSpelling("DECIMAL", 2, unsigned=True),
-    ("REAL",): _TypeSpelling("FLOAT", sqlite="DOUBLE"),
-    ("FLOAT",): _TypeSpelling("DOUBLE", 1, mysql="FLOAT"),
-    ("FLOAT4",): _TypeSpelling("FLOAT"),
-    ("FLOAT8",): _TypeSpelling("DOUBLE"),
-    ("DOUBLE",): _TypeSpelling("DOUBLE", 2, unsigned=True),
-    ("DOUBLE", "PRECISION"): _TypeSpelling("DOUBLE"),
-    ("BOOLEAN",): _TypeSpelling("BOOLEAN"),
-    ("BOOL",): _TypeSpelling("BOOLEAN"),
-    ("VARCHAR",): _TypeSpelling("VARCHAR", 1),
-    ("CHARACTER", "VARYING"): _TypeSpelling("VARCHAR", 1),
-    ("CHAR",): _TypeSpelling("CHAR", 1),
-    ("CHARACTER",): _TypeSpelling("CHAR", 1),
-    ("TEXT",): _TypeSpelling("TEXT"),
-    ("TINYTEXT",): _TypeSpelling("TINYTEXT"),
-    ("MEDIUMTEXT",): _TypeSpelling("MEDIUMTEXT"),
-    ("LONGTEXT",): _TypeSpelling("LONGTEXT"),
-    ("BLOB",): _TypeSpelling("BLOB", postgres="VARBINARY", sqlite="VARBINARY"),
-    ("LONGBLOB",): _TypeSpelling("LONGBLOB"),
-    ("BYTEA",): _TypeSpelling("VARBINARY"),
-    ("BINARY",): _TypeSpelling("BINARY", 1),
-    ("VARBINARY",): _TypeSpelling("VARBINARY", 1),
-    ("BIT",): _TypeSpelling("BIT", 1),
-    ("UUID",): _TypeSpelling("UUID"),
-    ("JSON",): _TypeSpelling("JSON"),
-    ("JSONB",): _TypeSpelling("JSONB"),
-    ("DATE",): _TypeSpelling("DATE"),
-    ("YEAR",): _TypeSpelling("YEAR", 1),
-    ("DATETIME",): _TypeSpelling("DATETIME", 1),
-    ("TIME",): _TypeSpelling("TIME", 1),
-    ("TIMETZ",): _TypeSpelling("TIMETZ", 1),
-    ("TIME", "WITH", "TIME", "ZONE"): _TypeSpelling("TIMETZ"),
-    ("TIME", "WITHOUT", "TIME", "ZONE"): _TypeSpelling("TIME"),
-    ("TIMESTAMP",): _TypeSpelling("TIMESTAMP", 1, mysql="TIMESTAMPTZ"),
-    ("TIMESTAMPTZ",): _TypeSpelling("TIMESTAMPTZ", 1),
-    ("TIMESTAMP", "WITH", "TIME", "ZONE"): _TypeSpelling("TIMESTAMPTZ"),
-    ("TIMESTAMP", "WITHOUT", "TIME", "ZONE"): _TypeSpelling("TIMESTAMP", mysql="TIMESTAMPTZ"),
-}
-#: First word -> the spellings it starts, longest first (``TIMESTAMP WITH TIME ZONE``
-#: before ``TIMESTAMP``), as sqlglot reads the longest one.
-_SPELLINGS_BY_FIRST_WORD: dict[str, list[tuple[str, ...]]] = {}
-for _words in sorted(_TYPE_SPELLINGS, key=len, reverse=True):
-    _SPELLINGS_BY_FIRST_WORD.setdefault(_words[0], []).append(_words)
+# column types exactly as sqlglot normalises them, so the spellings come from
+# ``coltypes.TYPE_SPELLINGS``, read off sqlglot for each dialect family
+# (tests/unit/test_quick.py checks each one against the full parser). A
+# spelling, argument count or constraint that is not listed there sends the
+# statement to the full parser.
 
 #: Words that start something other than a column definition, or that sqlglot
 #: reads specially right after a column name (on top of ``_RESERVED``).
@@ -242,41 +173,6 @@ _NOT_A_COLUMN_WORDS = """
     AUTOINCREMENT COMMENT COLLATE GENERATED IDENTITY
     """
 _NOT_A_COLUMN = _RESERVED | frozenset(_NOT_A_COLUMN_WORDS.split())
-
-_TOKEN_SOURCES = {
-    # Strings without backslashes read the same in every dialect; quoted names
-    # are limited to plain words so that no unquoting rule can differ.
-    family: (
-        r"""\s*(?:
-        (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-        |(?P<number>-?\d+(?:\.\d+)?)(?![A-Za-z0-9_.])
-        |(?P<string>'[^'\\]*(?:''[^'\\]*)*')
-        |(?P<punct>[(),.])"""
-        + quoted
-        + r"""
-        |(?P<other>.)
-        )""",
-        re.X | re.S,
-    )
-    for family, quoted in (
-        ("postgres", r'|"(?P<quoted>[A-Za-z_][A-Za-z0-9_]*)"'),
-        ("mysql", r"|`(?P<quoted>[A-Za-z_][A-Za-z0-9_]*)`"),
-        (
-            "sqlite",
-            r'|"(?P<quoted>[A-Za-z_][A-Za-z0-9_]*)"|`(?P<backquoted>[A-Za-z_][A-Za-z0-9_]*)`',
-        ),
-    )
-}
-
-
-_token_patterns: dict[str, re.Pattern[str]] = {}
-
-
-def _token_pattern(family: str) -> re.Pattern[str]:
-    pattern = _token_patterns.get(family)
-    if pattern is None:
-        pattern = _token_patterns[family] = re.compile(*_TOKEN_SOURCES[family])
-    return pattern
 
 
 class _Unrecognised(Exception):
@@ -345,33 +241,70 @@ class _Reader:
         return self.index == len(self.kinds)
 
 
+#: Tokens whose reading is the same in every family (see :func:`_plain_kind`).
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+#: Strings without backslashes read the same in every dialect.
+_PLAIN_STRING = re.compile(r"'[^'\\]*(?:''[^'\\]*)*'")
+_PUNCTUATION = frozenset("(),.-")
+
+
+def _plain_kind(token: Token, raw: str, family: str) -> str | None:
+    """The reader's kind of ``token`` (word, quoted, number, string, punct), None if not plain."""
+    kind = token.kind
+    if kind == "word":
+        return "word" if _PLAIN_NAME.fullmatch(raw) else None
+    if kind == "ident":
+        # Quoted names are limited to plain words, so that no unquoting rule can differ.
+        plain = raw[:1] in family_traits(family).name_quotes and raw[-1:] == raw[:1]
+        return "quoted" if plain and _PLAIN_NAME.fullmatch(raw[1:-1]) else None
+    if kind == "number":
+        return "number" if _PLAIN_NUMBER.fullmatch(raw) else None
+    if kind == "string":
+        return "string" if _PLAIN_STRING.fullmatch(raw) else None
+    if kind == "op":
+        return "punct" if raw in _PUNCTUATION else None
+    return None
+
+
 def _reader(sql: str, start: int, family: str) -> _Reader | None:
-    """Tokenise ``sql`` from ``start``; None if anything is not a plain token."""
+    """Tokenise ``sql`` from ``start``; None if anything is not a plain token.
+
+    Reads through the shared tokenizer, then keeps only what every family reads
+    alike: a comment (a gap between tokens that is not whitespace), a variable,
+    an operator, an escape or a quoted name with odd characters sends the
+    statement to the full parser.
+    """
     stop = len(sql.rstrip())
     if sql[stop - 1 : stop] == ";":
         stop = len(sql[: stop - 1].rstrip())
+    text = sql[start:stop]
     kinds: list[str] = []
     texts: list[str] = []
-    for match in _token_pattern(family).finditer(sql, start, stop):
-        kind = match.lastgroup
-        if kind is None or kind == "other":
+    keys: list[str] = []
+    position = 0
+    for token in tokenize(text, family):
+        if token.start > position and not text[position : token.start].isspace():
+            return None
+        raw = text[token.start : token.end]
+        kind = _plain_kind(token, raw, family)
+        if kind is None:
             return None
         kinds.append(kind)
-        texts.append(match.group(kind))
-    keys = [
-        text.upper() if kind == "word" else text if kind == "punct" else ""
-        for kind, text in zip(kinds, texts, strict=True)
-    ]
-    return _Reader(["quoted" if kind == "backquoted" else kind for kind in kinds], texts, keys)
+        texts.append(token.text if kind != "string" else raw)
+        keys.append(raw.upper() if kind == "word" else raw if kind == "punct" else "")
+        position = token.end
+    if position < len(text) and not text[position:].isspace():
+        return None
+    return _Reader(kinds, texts, keys)
 
 
 def _column_statement(
-    statement: Statement, dialect: str, first: re.Match[str]
+    statement: Statement, family: str, first: re.Match[str]
 ) -> list[Operation] | None:
     """``CREATE TABLE``, ``ADD COLUMN`` and ``ALTER COLUMN ... TYPE`` of plain columns."""
-    family = _FAMILIES.get(dialect)
-    reader = _reader(statement.sql, first.end(1), family) if family else None
-    if family is None or reader is None:
+    reader = _reader(statement.sql, first.end(1), family)
+    if reader is None:
         return None
     try:
         if first.group(1).upper() == "CREATE":
@@ -460,9 +393,9 @@ def _references(reader: _Reader) -> None:
 
 def _type(reader: _Reader, family: str) -> ColumnType:
     spelling = None
-    for words in _SPELLINGS_BY_FIRST_WORD.get(reader.word(), ()):
+    for words in SPELLINGS_BY_FIRST_WORD.get(reader.word(), ()):
         if len(words) == 1 or tuple(reader.keys[reader.index : reader.index + len(words)]) == words:
-            spelling = _TYPE_SPELLINGS[words]
+            spelling = TYPE_SPELLINGS[words]
             reader.index += len(words)
             break
     name = spelling.names[family] if spelling is not None else None
@@ -480,23 +413,19 @@ def _type(reader: _Reader, family: str) -> ColumnType:
         reader.expect(")")
         if not digits or len(digits) > spelling.max_args:
             raise _Unrecognised
-    unsigned = family == "mysql" and spelling.unsigned and reader.accept("UNSIGNED")
-    text = f"{name}({', '.join(digits)})" if digits else name
-    return ColumnType(
-        name=name,
-        args=tuple(int(value) for value in digits),
-        unsigned=unsigned,
-        text=f"{text} UNSIGNED" if unsigned else text,
+    unsigned = (
+        family_traits(family).has_unsigned_types and spelling.unsigned and reader.accept("UNSIGNED")
     )
+    return column_type(name, digits, [int(value) for value in digits], unsigned=unsigned)
 
 
-_AUTO_INCREMENT = {"mysql": "AUTO_INCREMENT", "sqlite": "AUTOINCREMENT", "postgres": "-"}
 _DEFAULT_WORDS = frozenset(["NULL", "TRUE", "FALSE", "CURRENT_TIMESTAMP", "CURRENT_DATE"])
 
 
 def _column(reader: _Reader, family: str) -> ColumnDef:
+    traits = family_traits(family)
     name = reader.name()
-    column_type = _type(reader, family)
+    declared_type = _type(reader, family)
     nullable: bool | None = None
     while True:
         key = reader.word()
@@ -518,17 +447,21 @@ def _column(reader: _Reader, family: str) -> ColumnDef:
             _default(reader)
         elif key == "REFERENCES":
             _references(reader)
-        elif key == _AUTO_INCREMENT[family]:
+        elif key and key == traits.auto_increment:
             reader.index += 1
-        elif key == "COMMENT" and family == "mysql":
+        elif key == "COMMENT" and traits.has_column_comments:
             reader.index += 1
             if reader.take()[0] != "string":
                 raise _Unrecognised
         else:
-            return ColumnDef(name=name, type=column_type, nullable=nullable)
+            return ColumnDef(name=name, type=declared_type, nullable=nullable)
 
 
 def _default(reader: _Reader) -> None:
+    if reader.accept("-"):
+        if reader.take()[0] != "number":
+            raise _Unrecognised
+        return
     kind, text = reader.take()
     if kind in ("number", "string"):
         return

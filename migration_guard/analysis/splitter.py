@@ -33,21 +33,10 @@ from functools import lru_cache
 from typing import Final
 
 from migration_guard.analysis.model import Statement
+from migration_guard.config import DIALECT_ALIASES, DIALECTS, Dialect
 from migration_guard.errors import UnknownNameError
 
-__all__ = ["DIALECTS", "split_sql", "strip_version_comments"]
-
-#: Dialect names ``split_sql`` accepts.
-DIALECTS: Final = ("mysql", "mariadb", "postgresql", "sqlite")
-
-_DIALECT_ALIASES: Final = {
-    "mysql": "mysql",
-    "mariadb": "mariadb",
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "sqlite": "sqlite",
-    "sqlite3": "sqlite",
-}
+__all__ = ["split_sql", "strip_version_comments"]
 
 # Lexical families: MariaDB lexes like MySQL for everything the splitter cares about.
 _MYSQL: Final = "mysql"
@@ -159,17 +148,18 @@ def split_sql(
     strings or comments end the last statement instead of raising.
 
     Raises :class:`~migration_guard.errors.UnknownNameError` for a dialect not
-    in :data:`DIALECTS`.
+    in :data:`migration_guard.config.DIALECTS`.
     """
     family = _family(dialect)
     return _Splitter(text, family, file, unit, first_line).run()
 
 
 def _family(dialect: str) -> str:
-    canonical = _DIALECT_ALIASES.get(dialect.lower())
-    if canonical is None:
+    name = dialect.lower()
+    name = DIALECT_ALIASES.get(name, name)
+    if name not in DIALECTS:
         raise UnknownNameError("dialect", dialect, DIALECTS)
-    return _MYSQL if canonical == "mariadb" else canonical
+    return _MYSQL if Dialect(name).is_mysql_family else name
 
 
 @lru_cache(maxsize=64)

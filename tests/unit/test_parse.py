@@ -510,3 +510,12 @@ def test_every_sakila_schema_statement_is_analysed_or_unanalyzable(sakila_dir: P
         for op in parse_statement(statement, "mysql")
     ]
     assert {op.table for op in triggers} == {TableRef("film")}
+
+
+@pytest.mark.parametrize("alias", ["postgres", "pg", "PostgreSQL"])
+def test_dialect_aliases_read_like_the_dialect(alias: str) -> None:
+    # PostgreSQL's ``RENAME c TO d`` (no COLUMN keyword) is a column rename only
+    # when read as PostgreSQL.
+    sql = "ALTER TABLE t RENAME c TO d"
+    assert ops(sql, alias) == ops(sql, "postgresql")
+    assert only(sql, alias).kind is OpKind.RENAME_COLUMN

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migration_guard.analysis import quick as quick_module
+from migration_guard.analysis.coltypes import TYPE_SPELLINGS
+from migration_guard.analysis.families import sqlglot_family
 from migration_guard.analysis.model import OpKind, Statement
 from migration_guard.analysis.parse import parse_statement
 from migration_guard.analysis.quick import quick_operations
@@ -219,10 +220,10 @@ def test_create_table_keeps_the_normalised_column_types() -> None:
     ]
 
 
-_TYPE_SPELLINGS = sorted(" ".join(words).lower() for words in quick_module._TYPE_SPELLINGS)
+_SPELLINGS = sorted(" ".join(words).lower() for words in TYPE_SPELLINGS)
 
 
-@pytest.mark.parametrize("spelling", _TYPE_SPELLINGS)
+@pytest.mark.parametrize("spelling", _SPELLINGS)
 def test_every_listed_type_spelling_agrees_in_every_dialect(spelling: str) -> None:
     for dialect in DIALECTS:
         for suffix in ("", "(10)", "(10, 2)", " unsigned", "(11) unsigned"):
@@ -233,9 +234,7 @@ def test_every_listed_type_spelling_agrees_in_every_dialect(spelling: str) -> No
             ):
                 _agrees(sql, dialect)
         assert _agrees(f"ALTER TABLE t ADD COLUMN c {spelling}", dialect) == (
-            quick_module._TYPE_SPELLINGS[tuple(spelling.upper().split())].names[
-                quick_module._FAMILIES[dialect]
-            ]
+            TYPE_SPELLINGS[tuple(spelling.upper().split())].names[str(sqlglot_family(dialect))]
             is not None
         )
 

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from migration_guard.analysis.model import Statement
-from migration_guard.analysis.splitter import DIALECTS, split_sql, strip_version_comments
+from migration_guard.analysis.splitter import split_sql, strip_version_comments
+from migration_guard.config import DIALECTS
 from migration_guard.errors import UnknownNameError
 
 

@@ -41,9 +41,6 @@ RULE_ID_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
 _IF_NOT_EXISTS = re.compile(r"\bIF\s+NOT\s+EXISTS\b", re.IGNORECASE)
 
-#: Dialects that behave like MySQL for type sizes and storage engines.
-MYSQL_FAMILY = frozenset({"mysql", "mariadb"})
-
 
 @dataclass(frozen=True)
 class Violation:
@@ -116,10 +113,6 @@ class RuleContext:
     protected: ProtectedTables = field(default_factory=ProtectedTables)
     _created_units: dict[tuple[str | None, str], set[str]] = field(default_factory=dict)
     _column_types: dict[tuple[str | None, str], dict[str, ColumnType]] = field(default_factory=dict)
-
-    @property
-    def is_mysql_family(self) -> bool:
-        return self.dialect in MYSQL_FAMILY
 
     def is_protected(self, table: TableRef | None) -> bool:
         """Whether findings on ``table`` are errors; an unknown table is protected

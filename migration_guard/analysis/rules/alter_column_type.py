@@ -60,48 +60,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
+from migration_guard.analysis.coltypes import INTEGER_BITS, CanonicalType, canonical_type
 from migration_guard.analysis.model import ColumnType, Operation, OpKind
-from migration_guard.analysis.rules import MYSQL_FAMILY, Rule, RuleContext, Violation
+from migration_guard.analysis.rules import Rule, RuleContext, Violation
+from migration_guard.config import MYSQL_FAMILY
 
-_INTEGER_BITS = {"TINYINT": 8, "SMALLINT": 16, "MEDIUMINT": 24, "INT": 32, "BIGINT": 64}
-_ALIASES = {
-    "INTEGER": "INT",
-    "INT4": "INT",
-    "INT2": "SMALLINT",
-    "INT8": "BIGINT",
-    "INT1": "TINYINT",
-    "INT3": "MEDIUMINT",
-    "MIDDLEINT": "MEDIUMINT",
-    "SERIAL4": "INT",
-    "SERIAL2": "SMALLINT",
-    "SMALLSERIAL": "SMALLINT",
-    "SERIAL8": "BIGINT",
-    "BIGSERIAL": "BIGINT",
-    "NUMERIC": "DECIMAL",
-    "DEC": "DECIMAL",
-    "FIXED": "DECIMAL",
-    "NUMBER": "DECIMAL",
-    "FLOAT4": "REAL",
-    "FLOAT8": "DOUBLE",
-    "DOUBLE PRECISION": "DOUBLE",
-    "CHARACTER": "CHAR",
-    "NCHAR": "CHAR",
-    "NATIONAL CHAR": "CHAR",
-    "NATIONAL CHARACTER": "CHAR",
-    "BPCHAR": "CHAR",
-    "CHARACTER VARYING": "VARCHAR",
-    "CHAR VARYING": "VARCHAR",
-    "NVARCHAR": "VARCHAR",
-    "NATIONAL VARCHAR": "VARCHAR",
-    "VARCHAR2": "VARCHAR",
-    "BYTEA": "BYTEA",
-    "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
-    "TIMESTAMPNTZ": "TIMESTAMP",
-    "TIME WITHOUT TIME ZONE": "TIME",
-    "BOOL": "BOOLEAN",
-}
 #: Byte capacity of MySQL's TEXT and BLOB families.
 _MYSQL_LOB_BYTES = {
     "TINYTEXT": 255,
@@ -119,7 +83,7 @@ _FRACTIONAL_TEMPORAL = {"DATETIME", "TIMESTAMP", "TIME"}
 #: Types fully described by name, arguments and signedness; for any other type
 #: (ENUM, SET, arrays...) two spellings are only the same type if their text is.
 _MODELLED = (
-    set(_INTEGER_BITS)
+    set(INTEGER_BITS)
     | _TEXTUAL
     | _BINARY
     | _FRACTIONAL_TEMPORAL
@@ -130,56 +94,14 @@ _MAX_BYTES_PER_CHAR = 4
 _UNBOUNDED = math.inf
 
 
-@dataclass(frozen=True)
-class _Type:
-    name: str
-    args: tuple[int, ...]
-    unsigned: bool
-
-
-def normalise(column_type: ColumnType, dialect: str) -> _Type:
-    """Canonical name, arguments and signedness, whatever spelling produced them."""
-    raw = (column_type.name or column_type.text).upper().strip()
-    args = tuple(column_type.args)
-    match = re.search(r"\(([\d\s,]*)\)", raw)
-    if match:
-        if not args:
-            args = tuple(int(part) for part in re.findall(r"\d+", match.group(1)))
-        raw = raw[: match.start()] + raw[match.end() :]
-    words = raw.split()
-    unsigned = column_type.unsigned or "UNSIGNED" in words
-    words = [word for word in words if word not in {"UNSIGNED", "SIGNED", "ZEROFILL"}]
-    name = " ".join(words)
-    # sqlglot spells MySQL's unsigned integers UINT, UBIGINT...
-    if name.startswith("U") and name[1:] in _INTEGER_BITS | {"DECIMAL": 0, "DOUBLE": 0}:
-        name, unsigned = name[1:], True
-    if name in {"SERIAL", "SERIAL4"} and dialect in MYSQL_FAMILY:
-        name, unsigned = "BIGINT", True
-    elif name == "SERIAL":
-        name = "INT"
-    name = _ALIASES.get(name, name)
-    if name == "BOOLEAN" and dialect in MYSQL_FAMILY:
-        name, args = "TINYINT", ()
-    if name == "FLOAT" and args:
-        # FLOAT(p) is single precision up to 24 bits of mantissa, double above.
-        name, args = ("REAL" if args[0] <= 24 else "DOUBLE"), ()
-    elif name == "FLOAT":
-        name = "REAL" if dialect in MYSQL_FAMILY else "DOUBLE"
-    elif name == "REAL" and dialect in MYSQL_FAMILY:
-        name = "DOUBLE"
-    if name in _INTEGER_BITS:
-        args = ()  # MySQL display width, no effect on the range
-    return _Type(name, args, unsigned)
-
-
-def _integer_range(type_: _Type) -> tuple[int, int]:
-    bits = _INTEGER_BITS[type_.name]
+def _integer_range(type_: CanonicalType) -> tuple[int, int]:
+    bits = INTEGER_BITS[type_.name]
     if type_.unsigned:
         return 0, 2**bits - 1
     return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
 
-def _decimal_shape(type_: _Type, dialect: str) -> tuple[float, float]:
+def _decimal_shape(type_: CanonicalType, dialect: str) -> tuple[float, float]:
     """(integer digits, scale) of a DECIMAL; infinite for PostgreSQL's bare NUMERIC."""
     if not type_.args:
         return (10, 0) if dialect in MYSQL_FAMILY else (_UNBOUNDED, _UNBOUNDED)
@@ -188,7 +110,7 @@ def _decimal_shape(type_: _Type, dialect: str) -> tuple[float, float]:
     return precision - scale, scale
 
 
-def _holds(type_: _Type, dialect: str) -> tuple[float, float]:
+def _holds(type_: CanonicalType, dialect: str) -> tuple[float, float]:
     """(most characters, most bytes) a textual or binary value of ``type_`` can have."""
     mysql = dialect in MYSQL_FAMILY
     if type_.name in {"CHAR", "BINARY"}:
@@ -207,7 +129,7 @@ def _holds(type_: _Type, dialect: str) -> tuple[float, float]:
     return _UNBOUNDED, _UNBOUNDED
 
 
-def _capacity(type_: _Type, dialect: str) -> tuple[float, float]:
+def _capacity(type_: CanonicalType, dialect: str) -> tuple[float, float]:
     """(characters, bytes) up to which any value fits into ``type_``."""
     if type_.name in {"CHAR", "VARCHAR", "BINARY", "VARBINARY"}:
         if not type_.args:
@@ -222,13 +144,13 @@ def _capacity(type_: _Type, dialect: str) -> tuple[float, float]:
     return _UNBOUNDED, _UNBOUNDED
 
 
-def _fits(old: _Type, new: _Type, dialect: str) -> bool:
+def _fits(old: CanonicalType, new: CanonicalType, dialect: str) -> bool:
     most_chars, most_bytes = _holds(old, dialect)
     cap_chars, cap_bytes = _capacity(new, dialect)
     return most_chars <= cap_chars and most_bytes <= cap_bytes
 
 
-def _string_widening(old: _Type, new: _Type, dialect: str) -> bool:
+def _string_widening(old: CanonicalType, new: CanonicalType, dialect: str) -> bool:
     mysql = dialect in MYSQL_FAMILY
     if old.name in _TEXTUAL and new.name in _TEXTUAL:
         # CHAR pads and strips trailing spaces: only CHAR may become CHAR.
@@ -244,7 +166,7 @@ def _string_widening(old: _Type, new: _Type, dialect: str) -> bool:
     return False
 
 
-def _fractional_digits(type_: _Type, dialect: str) -> int:
+def _fractional_digits(type_: CanonicalType, dialect: str) -> int:
     if type_.args:
         return type_.args[0]
     return 0 if dialect in MYSQL_FAMILY else 6
@@ -275,12 +197,12 @@ def is_widening(old_type: ColumnType, new_type: ColumnType, dialect: str) -> boo
     """Whether every value of ``old_type`` survives unchanged in ``new_type``."""
     if _texts_conflict(old_type, new_type):
         return False
-    old, new = normalise(old_type, dialect), normalise(new_type, dialect)
+    old, new = canonical_type(old_type, dialect), canonical_type(new_type, dialect)
     if old == new:
         return old.name in _MODELLED or _canonical_text(old_type) == _canonical_text(new_type)
-    if old.name in _INTEGER_BITS:
+    if old.name in INTEGER_BITS:
         low, high = _integer_range(old)
-        if new.name in _INTEGER_BITS:
+        if new.name in INTEGER_BITS:
             new_low, new_high = _integer_range(new)
             return new_low <= low and high <= new_high
         if new.name == "DECIMAL" and not new.unsigned:
