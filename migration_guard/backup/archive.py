@@ -39,13 +39,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from migration_guard import __version__
 from migration_guard.backup.keys import (
     DEFAULT_SCRYPT,
-    KEY_ENV,
-    KEY_FILE_ENV,
-    PASSPHRASE_ENV,
     ScryptParams,
     UserKey,
     archive_root,
 )
+from migration_guard.config import KEY_ENV, KEY_FILE_ENV, PASSPHRASE_ENV
 from migration_guard.errors import ArchiveError, BackupError, ConfigError, EncryptionKeyError
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ Everything else is deleted. Nothing is planned when the listing looks wrong.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -38,11 +38,6 @@ class RetentionPolicy:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{key} must be a whole number >= 0, not {value!r}", key=key)
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> RetentionPolicy:
-        """The policy from ``[tool.migration_guard.backup]`` (other keys are ignored)."""
-        return cls(**{key: settings[key] for key in POLICY_KEYS if key in settings})
 
     def describe(self) -> str:
         return ", ".join(f"{key}={getattr(self, key)}" for key in POLICY_KEYS)

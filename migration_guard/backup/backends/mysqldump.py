@@ -377,12 +377,23 @@ class SnapshotStats:
             self.engine.dispose()
 
 
+#: The last line mysqldump/mariadb-dump writes when a dump finished.
+MYSQL_DUMP_FOOTER = b"-- Dump completed"
+
+
 class MysqldumpBackend(Backend):
     """Streams ``mariadb-dump``/``mysqldump``; restores through ``mariadb``/``mysql``."""
 
     name: ClassVar[str] = "mysqldump"
     dialects: ClassVar[frozenset[str]] = frozenset({"mysql", "mariadb"})
     stream_formats: ClassVar[frozenset[str]] = frozenset({"mysql-sql", "mysql-native"})
+
+    def stream_problem(self, stream_format: str, head: bytes, tail: bytes) -> str | None:
+        """A complete mysqldump ends with its ``-- Dump completed`` footer."""
+        del head
+        if stream_format.lower() == "mysql-sql" and MYSQL_DUMP_FOOTER not in tail:
+            return "the SQL dump has no '-- Dump completed' footer (incomplete dump)"
+        return None
 
     def available(self) -> str | None:
         try:

@@ -180,12 +180,23 @@ def _checked_database_file(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
+#: The first bytes of every SQLite database file.
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
 class SQLiteBackend(Backend):
     """Backs up SQLite database files."""
 
     name: ClassVar[str] = "sqlite"
     dialects: ClassVar[frozenset[str]] = frozenset({"sqlite"})
     stream_formats: ClassVar[frozenset[str]] = frozenset({"sqlite-db", "sqlite-sql"})
+
+    def stream_problem(self, stream_format: str, head: bytes, tail: bytes) -> str | None:
+        """A database file must start with the SQLite header."""
+        del tail
+        if stream_format.lower() == "sqlite-db" and not head.startswith(SQLITE_MAGIC):
+            return "the plain stream does not start with the SQLite header"
+        return None
 
     def dump(
         self,
