@@ -42,7 +42,7 @@ from migration_guard.backup.backends.base import (
     RestoreOutcome,
     iter_lines,
 )
-from migration_guard.backup.backends.mysqldump import (
+from migration_guard.backup.backends.mysql_stream import (
     RESTORE_EPILOGUE,
     RESTORE_PROLOGUE,
     resolve_tables,
