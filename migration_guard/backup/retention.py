@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from migration_guard.backup.manifest import Manifest
+from migration_guard.config import BACKUP_DIR_ENV
 from migration_guard.errors import BackupError, ConfigError
 
 POLICY_KEYS = ("keep_days", "keep_daily", "keep_weekly", "keep_monthly")
@@ -109,7 +110,7 @@ def plan_prune(manifests: Iterable[Manifest], now: datetime, policy: RetentionPo
     if not ordered:
         raise BackupError(
             "refusing to prune: the backup listing is empty; check backup_dir / "
-            "MIGRATION_GUARD_BACKUP_DIR points at the right location"
+            f"{BACKUP_DIR_ENV} points at the right location"
         )
     ids = [m.id for m in ordered]
     if len(set(ids)) != len(ids):

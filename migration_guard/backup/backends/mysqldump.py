@@ -67,6 +67,7 @@ from migration_guard.backup.backends.mysql_stream import (
 from migration_guard.backup.backends.parallel_restore import (
     run_parallel_restore,
 )
+from migration_guard.config import MYSQL_FAMILY
 from migration_guard.dialects import get_dialect_ops
 from migration_guard.dialects.base import connect_engine, safe_url_text
 from migration_guard.dialects.mysql import MySQLDialectOps
@@ -206,7 +207,7 @@ class MysqldumpBackend(Backend):
     """Streams ``mariadb-dump``/``mysqldump``; restores through ``mariadb``/``mysql``."""
 
     name: ClassVar[str] = "mysqldump"
-    dialects: ClassVar[frozenset[str]] = frozenset({"mysql", "mariadb"})
+    dialects: ClassVar[frozenset[str]] = MYSQL_FAMILY
     stream_formats: ClassVar[frozenset[str]] = frozenset({"mysql-sql", "mysql-native"})
 
     def stream_problem(self, stream_format: str, head: bytes, tail: bytes) -> str | None:
