@@ -37,6 +37,14 @@ def failure_text(exc: BaseException) -> str:
     return f"unexpected {type(exc).__name__}"
 
 
+def interrupted(event: Event) -> bool:
+    """Whether ``event`` reports an operation the user interrupted (Ctrl-C).
+
+    Sinks record such events but skip notifications: the user is waiting.
+    """
+    return event.outcome == "failure" and event.summary.endswith(": interrupted")
+
+
 def run_reported(
     on_event: EventSink | None,
     build: Callable[[_T | None, BaseException | None, float], Event | None],

@@ -22,6 +22,8 @@ from migration_guard.durations import format_size
 if TYPE_CHECKING:
     from migration_guard.backup.engine import ProgressCallback
     from migration_guard.backup.manifest import Manifest, TableEntry
+    from migration_guard.config import Config
+    from migration_guard.events import Event, EventSink
 
 FORMAT_OPTION = format_option("Output format; json prints objects with an `id` field.")
 
@@ -29,6 +31,20 @@ FORMAT_OPTION = format_option("Output format; json prints objects with an `id` f
 def _split(values: tuple[str, ...]) -> list[str]:
     """``--tables a --tables b,c`` -> ``[a, b, c]``."""
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _event_sink(config: Config) -> EventSink:
+    """Record and notify the backup engine's events (an interrupted run is only recorded)."""
+    from migration_guard.backup.events import interrupted
+    from migration_guard.monitoring.events import emit, record
+
+    def sink(event: Event) -> None:
+        if interrupted(event):
+            record(config, event, create_location=True)
+        else:
+            emit(config, event, create_location=True)
+
+    return sink
 
 
 @contextlib.contextmanager
@@ -150,6 +166,7 @@ def backup(
             encrypt=encrypt,
             backend=backend,
             progress=progress,
+            on_event=_event_sink(config),
         )
     if fmt == "json":
         echo_json(manifest.to_dict())
@@ -269,13 +286,15 @@ def verify_command(
     """Check a backup: decrypt, decompress and hash it; optionally test a restore."""
     from migration_guard.backup.engine import verify
 
+    config = load_config(config_file)
     with _progress("verify", fmt == "text") as progress:
         result = verify(
-            load_config(config_file),
+            config,
             backup_id,
             restore_test=restore_test,
             scratch_url=scratch_url,
             progress=progress,
+            on_event=_event_sink(config),
         )
     if fmt == "json":
         echo_json(result.to_dict())
@@ -295,7 +314,8 @@ def prune_command(dry_run: bool, fmt: str, config_file: str | None) -> None:
     """Delete backups the retention policy no longer keeps."""
     from migration_guard.backup.engine import prune
 
-    plan = prune(load_config(config_file), dry_run=dry_run)
+    config = load_config(config_file)
+    plan = prune(config, dry_run=dry_run, on_event=_event_sink(config))
     if fmt == "json":
         echo_json({"dry_run": dry_run, **plan.to_dict()})
         return
@@ -339,9 +359,10 @@ def restore(
     from migration_guard.backup.engine import restore as run_restore
 
     confirm = _typed_confirmation if sys.stdin.isatty() else None
+    config = load_config(config_file)
     with _progress("restore", fmt == "text") as progress:
         result = run_restore(
-            load_config(config_file),
+            config,
             backup_id,
             url=url,
             tables=_split(tables) or None,
@@ -349,6 +370,7 @@ def restore(
             dry_run=dry_run,
             confirm=confirm,
             progress=progress,
+            on_event=_event_sink(config),
         )
     if fmt == "json":
         echo_json(result.to_dict())
