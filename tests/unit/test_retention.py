@@ -128,7 +128,7 @@ def test_policy_rejects_bad_values(bad: object) -> None:
         RetentionPolicy(keep_days=bad)  # type: ignore[arg-type]
 
 
-def test_policy_from_settings_reads_only_its_keys() -> None:
+def test_retention_from_backup_settings_reads_only_its_keys() -> None:
     from migration_guard.backup.settings import backup_settings
     from migration_guard.config import Config
 

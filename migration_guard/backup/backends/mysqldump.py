@@ -25,6 +25,10 @@ still names it after a restore under another name.
 Known limit: MariaDB prints single-precision ``FLOAT`` values with 6 significant
 digits, so a dump can round them; the dump result then carries a warning naming
 the columns (``extra["warnings"]``). The ``native`` backend keeps them exact.
+
+Running the client programs is :mod:`.mysql_client`'s job, the shape of the
+dump stream (shared with ``native``) :mod:`.mysql_stream`'s, and loading it over
+several connections :mod:`.parallel_restore`'s.
 """
 
 from __future__ import annotations
