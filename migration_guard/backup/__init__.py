@@ -1,6 +1,10 @@
 """Backups from Python: ``from migration_guard.backup import create, restore, verify``.
 
 Everything is imported on first use so that importing this package costs nothing.
+The operations live in modules named after the activity (``creation``,
+``verification``, ``restoration``, ``pruning``, ``decryption``), not after the
+functions: importing a submodule ``create`` would replace the function
+``create`` on this package.
 See docs/backups.md for the options and :mod:`migration_guard.backup.engine`
 for the signatures.
 """

@@ -40,6 +40,8 @@ PARTIAL_SUFFIX = ".mgb.partial"
 TMP_SUFFIX = ".tmp"
 LOCK_SUFFIX = ".lock"
 DEFAULT_BACKUP_DIR = ".migration-guard/backups"
+#: The safe upgrade's audit log (one JSON line per run), beside the backups.
+AUDIT_FILE = "audit.jsonl"
 #: Leftovers younger than this process are never touched: they may belong to a sibling run.
 PROCESS_START = time.time()
 
@@ -76,7 +78,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
 
 
 def resolve_backup_dir(config: Config) -> Path:
-    """The backup directory: ``MIGRATION_GUARD_BACKUP_DIR``, else ``backup_dir`` of config.
+    """The backup directory: ``$MIGRATION_GUARD_BACKUP_DIR``, else ``backup_dir`` of config.
 
     A relative path is taken relative to the project, i.e. the directory of the
     configuration file, or the working directory when there is none.
@@ -136,7 +138,7 @@ class Catalog:
         except OSError as exc:
             raise BackupError(
                 f"cannot create the backup directory {self.path}: {exc.strerror}; "
-                "set backup_dir in config or MIGRATION_GUARD_BACKUP_DIR"
+                f"set backup_dir in config or {BACKUP_DIR_ENV}"
             ) from None
         if not os.access(self.path, os.W_OK):
             raise BackupError(f"the backup directory {self.path} is not writable")

@@ -24,12 +24,12 @@ from typing import Literal
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from migration_guard.config import KEY_ENV, KEY_FILE_ENV, PASSPHRASE_ENV
 from migration_guard.errors import EncryptionKeyError
 
-KEY_ENV = "MIGRATION_GUARD_KEY"
-KEY_FILE_ENV = "MIGRATION_GUARD_KEY_FILE"
-PASSPHRASE_ENV = "MIGRATION_GUARD_PASSPHRASE"
 KEY_ENV_VARS = (KEY_ENV, KEY_FILE_ENV, PASSPHRASE_ENV)
+#: How messages name the ways to configure a key.
+KEY_ENV_HINT = f"{KEY_ENV}, {KEY_FILE_ENV} or {PASSPHRASE_ENV}"
 
 KEY_PREFIX = "mgk1:"
 KEY_BYTES = 32
@@ -277,3 +277,25 @@ def load_user_key(environ: Mapping[str, str] | None = None) -> UserKey | None:
     if name == KEY_FILE_ENV:
         return read_key_file(value.strip())
     return passphrase_key(value, source=PASSPHRASE_ENV)
+
+
+def key_for(fingerprint: str | None, what: str) -> UserKey | None:
+    """The configured key, checked against the ``fingerprint`` an archive was sealed with.
+
+    ``None`` for an archive that is not encrypted (``fingerprint`` is None).
+    """
+    if fingerprint is None:
+        return None
+    key = load_user_key()
+    if key is None:
+        raise EncryptionKeyError(
+            f"{what} is encrypted (key fingerprint {fingerprint}) and no key is "
+            f"configured; set {KEY_ENV_HINT}"
+        )
+    if key.fingerprint != fingerprint:
+        raise EncryptionKeyError(
+            f"wrong key: {what} was encrypted with the key whose fingerprint is "
+            f"{fingerprint}, the configured key has fingerprint {key.fingerprint}; "
+            f"set {KEY_ENV_HINT} to the key used for the backup"
+        )
+    return key

@@ -13,12 +13,13 @@ Everything else is deleted. Nothing is planned when the listing looks wrong.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from migration_guard.backup.manifest import Manifest
+from migration_guard.config import BACKUP_DIR_ENV
 from migration_guard.errors import BackupError, ConfigError
 
 POLICY_KEYS = ("keep_days", "keep_daily", "keep_weekly", "keep_monthly")
@@ -38,11 +39,6 @@ class RetentionPolicy:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{key} must be a whole number >= 0, not {value!r}", key=key)
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> RetentionPolicy:
-        """The policy from ``[tool.migration_guard.backup]`` (other keys are ignored)."""
-        return cls(**{key: settings[key] for key in POLICY_KEYS if key in settings})
 
     def describe(self) -> str:
         return ", ".join(f"{key}={getattr(self, key)}" for key in POLICY_KEYS)
@@ -114,7 +110,7 @@ def plan_prune(manifests: Iterable[Manifest], now: datetime, policy: RetentionPo
     if not ordered:
         raise BackupError(
             "refusing to prune: the backup listing is empty; check backup_dir / "
-            "MIGRATION_GUARD_BACKUP_DIR points at the right location"
+            f"{BACKUP_DIR_ENV} points at the right location"
         )
     ids = [m.id for m in ordered]
     if len(set(ids)) != len(ids):

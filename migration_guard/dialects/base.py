@@ -162,6 +162,22 @@ class DialectOps(abc.ABC):
         finally:
             engine.dispose()
 
+    # -- backups --------------------------------------------------------------
+    @property
+    def family(self) -> str:
+        """Dialects of one family restore each other's backups (``mariadb`` is ``mysql``)."""
+        return self.name
+
+    def serverless_scratch_url(self, near: URL | None, name: str) -> URL | None:
+        """A scratch database called ``name`` that needs no server, or None.
+
+        Databases that live in a file put it next to ``near``'s (or in the
+        temporary directory); server databases return None and get theirs from
+        :meth:`scratch_url` on a server URL.
+        """
+        del near, name
+        return None
+
 
 def run_sql(conn: Connection, sql: str) -> Any:
     """Execute literal ``sql`` with no parameter substitution (``%`` in names stays ``%``)."""

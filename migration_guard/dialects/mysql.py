@@ -377,6 +377,11 @@ class MariaDBDialectOps(MySQLDialectOps):
 
     name: ClassVar[str] = "mariadb"
 
+    @property
+    def family(self) -> str:
+        """MariaDB and MySQL restore each other's backups."""
+        return "mysql"
+
 
 #: GET_LOCK names longer than this are refused by the server.
 MYSQL_LOCK_NAME_LIMIT = 64

@@ -10,6 +10,7 @@ import os
 import socket
 import sqlite3
 import struct
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -220,6 +221,15 @@ class SQLiteDialectOps(DialectOps):
     def database_exists(self, url: URL) -> bool:
         path = sqlite_path(url)
         return path.is_file() and path.stat().st_size > 0
+
+    def serverless_scratch_url(self, near: URL | None, name: str) -> URL | None:
+        """``name.db`` next to ``near``'s file, else in the temporary directory."""
+        from sqlalchemy.engine import make_url
+
+        directory = Path(tempfile.gettempdir())
+        if near is not None and near.database:
+            directory = Path(near.database).parent
+        return make_url(f"sqlite:///{directory / (name + '.db')}")
 
 
 try:

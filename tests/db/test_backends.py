@@ -19,11 +19,8 @@ from sqlalchemy.engine import URL
 from migration_guard.backup.backends import default_backend, get_backend
 from migration_guard.backup.backends.base import Backend
 from migration_guard.backup.backends.dumpscan import DumpScanner
-from migration_guard.backup.backends.mysqldump import (
-    MysqldumpBackend,
-    _run_dump,
-    client_defaults_file,
-)
+from migration_guard.backup.backends.mysql_client import client_defaults_file, run_dump
+from migration_guard.backup.backends.mysqldump import MysqldumpBackend
 from migration_guard.dialects import get_dialect_ops
 from migration_guard.dialects.mysql import MySQLDialectOps
 from migration_guard.errors import (
@@ -615,7 +612,7 @@ def test_dump_tool_reports_wrong_password_as_database_unavailable(
     with client_defaults_file(wrong) as defaults:
         command = MysqldumpBackend.dump_command("mariadb-dump", defaults, url.database or "", None)
         with pytest.raises(DatabaseUnavailableError, match="Access denied") as caught:
-            _run_dump(command, wrong, io.BytesIO(), None, DumpScanner())
+            run_dump(command, wrong, io.BytesIO(), None, DumpScanner())
     assert "wrong-one" not in str(caught.value)
 
 

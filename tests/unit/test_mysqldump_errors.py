@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import make_url
 
-from migration_guard.backup.backends.mysqldump import _tool_error
+from migration_guard.backup.backends.mysql_client import tool_error
 from migration_guard.errors import BackupError, DatabaseUnavailableError
 
 URL = make_url("mysql+pymysql://app:s3cret@127.0.0.1/db")
@@ -20,7 +20,7 @@ URL = make_url("mysql+pymysql://app:s3cret@127.0.0.1/db")
     ],
 )
 def test_connection_problems_are_database_unavailable(stderr: str) -> None:
-    error = _tool_error("/usr/bin/mariadb", "restore into", URL, 1, stderr)
+    error = tool_error("/usr/bin/mariadb", "restore into", URL, 1, stderr)
     assert isinstance(error, DatabaseUnavailableError)
     assert "s3cret" not in str(error)
 
@@ -30,7 +30,7 @@ def test_row_data_echoed_after_a_syntax_error_is_not_read_as_an_error_code() -> 
         "ERROR 1064 (42000) at line 12: You have an error in your SQL syntax near 'x'\n"
         + "(1,2002,'a'),(2,2003,'b')," * 5000
     )
-    error = _tool_error("/usr/bin/mariadb", "restore into", URL, 1, stderr)
+    error = tool_error("/usr/bin/mariadb", "restore into", URL, 1, stderr)
     assert type(error) is BackupError
     assert "ERROR 1064" in str(error)
     assert len(str(error)) < 1000  # the echoed rows are not repeated to the user
@@ -39,17 +39,17 @@ def test_row_data_echoed_after_a_syntax_error_is_not_read_as_an_error_code() -> 
 def test_the_dump_tool_gets_a_large_output_buffer_where_stdbuf_exists(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from migration_guard.backup.backends import mysqldump
+    from migration_guard.backup.backends import mysql_client
 
-    monkeypatch.setattr(mysqldump.shutil, "which", lambda name: f"/usr/bin/{name}")
-    assert mysqldump.with_output_buffer(["/usr/bin/mariadb-dump", "db"]) == [
+    monkeypatch.setattr(mysql_client.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert mysql_client.with_output_buffer(["/usr/bin/mariadb-dump", "db"]) == [
         "/usr/bin/stdbuf",
         "--output=1M",
         "/usr/bin/mariadb-dump",
         "db",
     ]
-    monkeypatch.setattr(mysqldump.shutil, "which", lambda name: None)
-    assert mysqldump.with_output_buffer(["/usr/bin/mariadb-dump", "db"]) == [
+    monkeypatch.setattr(mysql_client.shutil, "which", lambda name: None)
+    assert mysql_client.with_output_buffer(["/usr/bin/mariadb-dump", "db"]) == [
         "/usr/bin/mariadb-dump",
         "db",
     ]
@@ -58,10 +58,10 @@ def test_the_dump_tool_gets_a_large_output_buffer_where_stdbuf_exists(
 def test_a_missing_tool_is_named_even_when_it_would_run_under_stdbuf() -> None:
     import subprocess
 
-    from migration_guard.backup.backends.mysqldump import _tool_process
+    from migration_guard.backup.backends.mysql_client import tool_process
     from migration_guard.errors import ToolMissingError
 
-    process = _tool_process(
+    process = tool_process(
         ["/nonexistent/mariadb-dump", "db"],
         URL,
         "back up",
@@ -78,7 +78,7 @@ def test_the_dump_is_read_on_a_thread_of_lower_priority_and_errors_come_back() -
     import subprocess
     import threading
 
-    from migration_guard.backup.backends.mysqldump import CONSUMER_NICENESS, _yielding_to
+    from migration_guard.backup.backends.mysql_client import CONSUMER_NICENESS, yielding_to
 
     def own_priority() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
@@ -87,7 +87,7 @@ def test_the_dump_is_read_on_a_thread_of_lower_priority_and_errors_come_back() -
     seen: list[int] = []
     process = subprocess.Popen(["true"])
     try:
-        _yielding_to(process, lambda: seen.append(own_priority()))
+        yielding_to(process, lambda: seen.append(own_priority()))
         assert seen == [min(19, before + CONSUMER_NICENESS)]
         assert own_priority() == before
 
@@ -95,13 +95,13 @@ def test_the_dump_is_read_on_a_thread_of_lower_priority_and_errors_come_back() -
             raise OSError(28, "No space left on device")
 
         with pytest.raises(OSError, match="No space left"):
-            _yielding_to(process, fail)
+            yielding_to(process, fail)
     finally:
         process.wait()
 
 
 def test_plain_secondary_keys_are_deferred_until_the_rows_are_in() -> None:
-    from migration_guard.backup.backends.mysqldump import defer_secondary_keys
+    from migration_guard.backup.backends.parallel_restore import defer_secondary_keys
 
     lines = [
         b"CREATE TABLE `ev``ents` (\n",
@@ -140,7 +140,7 @@ def test_plain_secondary_keys_are_deferred_until_the_rows_are_in() -> None:
 def test_keys_stay_in_tables_with_foreign_keys_other_engines_or_partitions(
     extra: bytes, footer: bytes
 ) -> None:
-    from migration_guard.backup.backends.mysqldump import defer_secondary_keys
+    from migration_guard.backup.backends.parallel_restore import defer_secondary_keys
 
     lines = [b"CREATE TABLE `t2` (\n", b"  `a` int(11),\n", b"  KEY `k` (`a`),\n", extra, footer]
     assert defer_secondary_keys(lines) == (b"".join(lines), None, [])

@@ -128,9 +128,12 @@ def test_policy_rejects_bad_values(bad: object) -> None:
         RetentionPolicy(keep_days=bad)  # type: ignore[arg-type]
 
 
-def test_policy_from_settings_reads_only_its_keys() -> None:
-    policy = RetentionPolicy.from_settings({"keep_days": 7, "keep_weekly": 4, "auto_prune": True})
-    assert policy == RetentionPolicy(keep_days=7, keep_weekly=4)
+def test_retention_from_backup_settings_reads_only_its_keys() -> None:
+    from migration_guard.backup.settings import backup_settings
+    from migration_guard.config import Config
+
+    config = Config(sections={"backup": {"keep_days": 7, "keep_weekly": 4, "auto_prune": True}})
+    assert backup_settings(config).retention == RetentionPolicy(keep_days=7, keep_weekly=4)
 
 
 backup_sets = st.lists(

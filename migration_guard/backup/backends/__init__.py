@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from migration_guard.backup.backends.base import Backend, DumpResult, TableStats
+from migration_guard.config import MYSQL_FAMILY, Dialect
 from migration_guard.errors import UsageError
 from migration_guard.registry import Registry
 
@@ -27,9 +28,15 @@ BACKENDS = Registry[type[Backend]](
 
 #: Backends tried in order for a dialect; the first one whose tools exist wins.
 DEFAULT_BACKENDS: dict[str, tuple[str, ...]] = {
-    "mysql": ("mysqldump", "native"),
-    "mariadb": ("mysqldump", "native"),
-    "sqlite": ("sqlite",),
+    **dict.fromkeys(sorted(MYSQL_FAMILY), ("mysqldump", "native")),
+    Dialect.SQLITE.value: ("sqlite",),
+}
+#: Dialects known to migration-guard whose backups are not supported yet, and what to do.
+NOT_YET_SUPPORTED: dict[str, str] = {
+    Dialect.POSTGRESQL.value: (
+        "backups of PostgreSQL databases are not yet supported "
+        "(a pg_dump backend is planned); use pg_dump directly for now"
+    ),
 }
 
 
@@ -47,11 +54,8 @@ def default_backend(dialect: str) -> str:
     name = dialect.split("+", 1)[0].lower()
     candidates = DEFAULT_BACKENDS.get(name)
     if candidates is None:
-        if name == "postgresql":
-            raise UsageError(
-                "backups of PostgreSQL databases are not yet supported "
-                "(a pg_dump backend is planned); use pg_dump directly for now"
-            )
+        if name in NOT_YET_SUPPORTED:
+            raise UsageError(NOT_YET_SUPPORTED[name])
         raise UsageError(
             f"no backup backend supports the {name!r} dialect; "
             f"supported dialects: {', '.join(sorted(DEFAULT_BACKENDS))}"

@@ -20,6 +20,8 @@ from migration_guard.errors import BackupError, UsageError
 
 __all__ = [
     "CHUNK_SIZE",
+    "STREAM_HEAD_BYTES",
+    "STREAM_TAIL_BYTES",
     "Backend",
     "CountingReader",
     "DumpResult",
@@ -37,6 +39,10 @@ __all__ = [
 
 #: Bytes moved per read/write between processes, files and sinks.
 CHUNK_SIZE = 1024 * 1024
+
+#: How much of each end of a plain stream :meth:`Backend.stream_problem` gets to see.
+STREAM_HEAD_BYTES = 16
+STREAM_TAIL_BYTES = 4096
 
 #: Called with the number of bytes just written (dump) or read (restore).
 ProgressCallback = Callable[[int], None]
@@ -192,6 +198,16 @@ class Backend(abc.ABC):
 
     def available(self) -> str | None:
         """``None`` when the backend can run here, else the reason it cannot."""
+        return None
+
+    def stream_problem(self, stream_format: str, head: bytes, tail: bytes) -> str | None:
+        """What is wrong with the shape of a plain ``stream_format`` stream, or None.
+
+        ``head`` holds at least the first :data:`STREAM_HEAD_BYTES` bytes of the
+        stream, ``tail`` the last :data:`STREAM_TAIL_BYTES`; verification asks
+        after checking the archive's hash, to catch a dump that ended early.
+        """
+        del stream_format, head, tail
         return None
 
     def check_stream_format(self, stream_format: str, hint: str = "") -> None:

@@ -42,11 +42,12 @@ from migration_guard.backup.backends.base import (
     RestoreOutcome,
     iter_lines,
 )
-from migration_guard.backup.backends.mysqldump import (
+from migration_guard.backup.backends.mysql_stream import (
     RESTORE_EPILOGUE,
     RESTORE_PROLOGUE,
     resolve_tables,
 )
+from migration_guard.config import MYSQL_FAMILY
 from migration_guard.dialects import get_dialect_ops
 from migration_guard.dialects.base import connect_engine, database_unavailable, safe_url_text
 from migration_guard.dialects.mysql import MySQLDialectOps, quote_mysql_identifier
@@ -206,7 +207,7 @@ class NativeBackend(Backend):
     """Dumps and restores MySQL/MariaDB through PyMySQL alone."""
 
     name: ClassVar[str] = "native"
-    dialects: ClassVar[frozenset[str]] = frozenset({"mysql", "mariadb"})
+    dialects: ClassVar[frozenset[str]] = MYSQL_FAMILY
     stream_formats: ClassVar[frozenset[str]] = frozenset({"mysql-native"})
 
     def dump(

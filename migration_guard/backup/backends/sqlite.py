@@ -47,7 +47,7 @@ from migration_guard.dialects.sqlite import (
     sqlite_table_stats,
     table_columns,
 )
-from migration_guard.errors import BackupError, DatabaseUnavailableError, UsageError
+from migration_guard.errors import BackupError, DatabaseUnavailableError, UsageError, translate
 
 SQL_MAGIC = "-- migration-guard sqlite dump 1\n"
 TABLE_MARKER = "-- mg:table "
@@ -154,15 +154,19 @@ def filter_sql_tables(lines: Iterable[str], tables: Sequence[str]) -> Iterator[s
             yield line
 
 
+def _restore_doing(path: Path) -> str:
+    return f"cannot restore into the SQLite database {path}"
+
+
 def _open_existing(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise DatabaseUnavailableError(
             f"the SQLite database file {path} does not exist; check the URL"
         )
-    try:
+    with translate(
+        {sqlite3.Error: DatabaseUnavailableError}, doing=f"cannot open the SQLite database {path}"
+    ):
         return sqlite3.connect(str(path), isolation_level=None)
-    except sqlite3.Error as exc:
-        raise DatabaseUnavailableError(f"cannot open the SQLite database {path}: {exc}") from None
 
 
 def _decoded_lines(source: BinaryIO, progress: ProgressCallback | None) -> Iterator[str]:
@@ -180,12 +184,23 @@ def _checked_database_file(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
+#: The first bytes of every SQLite database file.
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
 class SQLiteBackend(Backend):
     """Backs up SQLite database files."""
 
     name: ClassVar[str] = "sqlite"
     dialects: ClassVar[frozenset[str]] = frozenset({"sqlite"})
     stream_formats: ClassVar[frozenset[str]] = frozenset({"sqlite-db", "sqlite-sql"})
+
+    def stream_problem(self, stream_format: str, head: bytes, tail: bytes) -> str | None:
+        """A database file must start with the SQLite header."""
+        del tail
+        if stream_format.lower() == "sqlite-db" and not head.startswith(SQLITE_MAGIC):
+            return "the plain stream does not start with the SQLite header"
+        return None
 
     def dump(
         self,
@@ -200,11 +215,12 @@ class SQLiteBackend(Backend):
         path = sqlite_path(url)
         source = _open_existing(path)
         try:
-            if tables is None:
-                return self._dump_file(source, sink, progress)
-            return self._dump_tables(source, sink, tables, progress)
-        except sqlite3.Error as exc:
-            raise BackupError(f"cannot back up the SQLite database {path}: {exc}") from None
+            with translate(
+                {sqlite3.Error: BackupError}, doing=f"cannot back up the SQLite database {path}"
+            ):
+                if tables is None:
+                    return self._dump_file(source, sink, progress)
+                return self._dump_tables(source, sink, tables, progress)
         finally:
             source.close()
 
@@ -295,21 +311,18 @@ class SQLiteBackend(Backend):
                 write_chunks(_checked_database_file(read_chunks(source)), handle, progress)
             copy = sqlite3.connect(str(copy_path))
             try:
-                if tables is not None:
-                    copy.execute("BEGIN")
-                    sql = list(iter_table_sql(copy, self._existing(copy, tables)))
-                    copy.execute("ROLLBACK")
-                    self._apply_sql(path, sql, tables)
-                    return
-                target = sqlite3.connect(str(path))
-                try:
-                    copy.backup(target)
-                finally:
-                    target.close()
-            except sqlite3.Error as exc:
-                raise BackupError(
-                    f"cannot restore into the SQLite database {path}: {exc}"
-                ) from None
+                with translate({sqlite3.Error: BackupError}, doing=_restore_doing(path)):
+                    if tables is not None:
+                        copy.execute("BEGIN")
+                        sql = list(iter_table_sql(copy, self._existing(copy, tables)))
+                        copy.execute("ROLLBACK")
+                        self._apply_sql(path, sql, tables)
+                        return
+                    target = sqlite3.connect(str(path))
+                    try:
+                        copy.backup(target)
+                    finally:
+                        target.close()
             finally:
                 copy.close()
         finally:
@@ -328,21 +341,20 @@ class SQLiteBackend(Backend):
         target = sqlite3.connect(str(path), isolation_level=None)
         seen: set[str] = set()
         try:
-            target.execute("PRAGMA foreign_keys = OFF")
-            target.execute("BEGIN IMMEDIATE")
-            try:
-                for line_group in iter_sql_statements(_tracking(lines, seen)):
-                    target.execute(line_group)
-                if tables is not None and set(tables) - seen:
-                    missing = ", ".join(sorted(set(tables) - seen))
-                    raise BackupError(f"the backup does not contain the table(s): {missing}")
-                target.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    target.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise BackupError(f"cannot restore into the SQLite database {path}: {exc}") from None
+            with translate({sqlite3.Error: BackupError}, doing=_restore_doing(path)):
+                target.execute("PRAGMA foreign_keys = OFF")
+                target.execute("BEGIN IMMEDIATE")
+                try:
+                    for line_group in iter_sql_statements(_tracking(lines, seen)):
+                        target.execute(line_group)
+                    if tables is not None and set(tables) - seen:
+                        missing = ", ".join(sorted(set(tables) - seen))
+                        raise BackupError(f"the backup does not contain the table(s): {missing}")
+                    target.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        target.execute("ROLLBACK")
+                    raise
         finally:
             target.close()
 

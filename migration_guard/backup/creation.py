@@ -1,0 +1,283 @@
+"""Create a backup: stream ``backend.dump`` through the archive writer into the catalog.
+
+The dump goes into ``<id>.mgb.partial``, which is fsynced and renamed; the
+manifest is published last, so a backup either exists completely or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from migration_guard import __version__
+from migration_guard.backup.catalog import Catalog, fsync_directory, mirror_to_table
+from migration_guard.backup.database import check_tables_exist, expand_critical
+from migration_guard.backup.events import backup_event, run_reported
+from migration_guard.backup.manifest import (
+    BACKUP_TYPES,
+    Artifact,
+    Encryption,
+    Manifest,
+    TableEntry,
+    created_by,
+    format_time,
+    new_backup_id,
+    redact_url,
+    utc_now,
+)
+from migration_guard.backup.pruning import prune
+from migration_guard.backup.settings import backup_settings
+from migration_guard.backup.streams import (
+    CountingSink,
+    ProgressCallback,
+    is_out_of_space,
+    remove_quietly,
+    space_error,
+)
+from migration_guard.backup.verification import quick_verification, verify
+from migration_guard.config import Config
+from migration_guard.errors import (
+    BackupError,
+    EncryptionKeyError,
+    MigrationGuardError,
+    UsageError,
+)
+from migration_guard.urls import resolve_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from migration_guard.dialects.base import TableStats
+    from migration_guard.events import EventSink
+
+log = logging.getLogger("migration_guard.backup")
+
+#: The backup types a user may ask for (``safety`` and ``incremental`` are internal).
+USER_TYPES = ("full", "critical", "tables")
+
+
+def create(
+    config: Config,
+    *,
+    url: str | URL | None = None,
+    type: str = "full",
+    tables: Sequence[str] | None = None,
+    compress: str | None = None,
+    level: int | None = None,
+    encrypt: bool | None = None,
+    backend: str | None = None,
+    progress: ProgressCallback | None = None,
+    labels: Mapping[str, Any] | None = None,
+    server_checksums: bool | None = None,
+    on_event: EventSink | None = None,
+) -> Manifest:
+    """Back up a database into the catalog and return its manifest.
+
+    ``encrypt=None`` encrypts when a key is configured. ``type`` is ``full``,
+    ``critical`` (the protected tables), ``tables`` (``tables`` only) or ``safety``.
+    ``server_checksums`` (default: the ``server_checksums`` setting) also records
+    the database's own per-table checksum beside the stream's row digests.
+    ``on_event`` receives a ``backup.success``/``backup.failure`` event, and the
+    events of the verification and pruning the settings ask for afterwards.
+    """
+    return run_reported(
+        on_event,
+        lambda result, error, seconds: backup_event(str(type), result, error, seconds),
+        lambda: _create(
+            config,
+            url=url,
+            type=type,
+            tables=tables,
+            compress=compress,
+            level=level,
+            encrypt=encrypt,
+            backend=backend,
+            progress=progress,
+            labels=labels,
+            server_checksums=server_checksums,
+            on_event=on_event,
+        ),
+    )
+
+
+def _stats_entry(stats: TableStats) -> TableEntry:
+    return TableEntry(
+        rows=stats.rows,
+        checksum=stats.checksum,
+        size=stats.size_bytes,
+        ddl_sha256=stats.ddl_sha256,
+        content_sha256=stats.content_sha256,
+    )
+
+
+def _create(
+    config: Config,
+    *,
+    url: str | URL | None,
+    type: str,
+    tables: Sequence[str] | None,
+    compress: str | None,
+    level: int | None,
+    encrypt: bool | None,
+    backend: str | None,
+    progress: ProgressCallback | None,
+    labels: Mapping[str, Any] | None,
+    server_checksums: bool | None,
+    on_event: EventSink | None,
+) -> Manifest:
+    from migration_guard.backup import archive
+    from migration_guard.backup.backends import default_backend, get_backend
+    from migration_guard.backup.keys import KEY_ENV_HINT, load_user_key
+
+    settings = backup_settings(config)
+    target = resolve_url(config, url)
+    if type not in BACKUP_TYPES or type == "incremental":
+        raise UsageError(f"unknown backup type {type!r}; choose one of {', '.join(USER_TYPES)}")
+    compression = compress or settings.compress
+    if compression not in archive.COMPRESSIONS:
+        raise UsageError(
+            f"unknown compression {compression!r}; choose one of {', '.join(archive.COMPRESSIONS)}"
+        )
+    if type == "tables" and not tables:
+        raise UsageError("--type tables needs the tables to back up: --tables T [--tables U]")
+    selected: list[str] | None = None
+    if type == "critical":
+        selected = expand_critical(config, target)
+    elif tables:
+        selected = check_tables_exist(target, tables)
+
+    key = load_user_key()
+    if encrypt is True and key is None:
+        raise EncryptionKeyError(
+            f"--encrypt needs a key and none is configured; create one with "
+            f"`migration-guard keygen` and set {KEY_ENV_HINT}"
+        )
+    if encrypt is False:
+        key = None
+
+    dialect = target.get_backend_name()
+    backend_name = backend or settings.backend or default_backend(dialect)
+    dumper = get_backend(backend_name)
+
+    catalog = Catalog.for_config(config)
+    directory = catalog.ensure()
+    for leftover in catalog.cleanup_leftovers():
+        log.info("removed leftover of an interrupted run: %s", leftover.name)
+
+    started = utc_now()
+    backup_id = new_backup_id(type, started)
+    partial = catalog.partial_path(backup_id)
+    final = catalog.archive_path(backup_id)
+    published = False
+    with catalog.lock(backup_id):
+        try:
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                writer = archive.open_writer(
+                    handle,
+                    backup_id=backup_id,
+                    compression=compression,
+                    level=level if level is not None else settings.level,
+                    key=key,
+                    threads=settings.threads,
+                )
+                sink = CountingSink(writer, progress, None)  # type: ignore[arg-type]
+                try:
+                    result = dumper.dump(
+                        target,
+                        sink,  # type: ignore[arg-type]
+                        tables=selected,
+                        server_checksums=(
+                            settings.server_checksums
+                            if server_checksums is None
+                            else server_checksums
+                        ),
+                    )
+                except BaseException:
+                    # Unfinished on purpose: an interrupted archive must read as truncated.
+                    writer.abort()
+                    raise
+                writer.close()
+                handle.flush()
+                os.fsync(handle.fileno())
+            stats = writer.stats
+            os.replace(partial, final)
+            fsync_directory(directory)
+            finished = utc_now()
+            manifest = Manifest(
+                id=backup_id,
+                type=type,
+                source_url=redact_url(target),
+                dialect=dialect,
+                started_at=format_time(started),
+                finished_at=format_time(finished),
+                artifact=Artifact(
+                    file=final.name,
+                    size=final.stat().st_size,
+                    sha256=stats.sha256,
+                    compression=compression,
+                    encryption=Encryption(key_fingerprint=key.fingerprint) if key else None,
+                    stream_format=result.stream_format,
+                    plain_size=stats.plain_bytes,
+                ),
+                backend=backend_name,
+                tool_version=__version__,
+                created_by=created_by(),
+                server_version=result.server_version,
+                binlog=dict(result.binlog) if result.binlog else None,
+                tables={name: _stats_entry(s) for name, s in result.tables.items()},
+                objects=dict(result.objects or {}),
+                labels=dict(labels or {}),
+                extra=dict(result.extra or {}),
+            )
+            if settings.verify_after_backup == "quick":
+                manifest.verification = quick_verification(final, manifest)
+            catalog.write_manifest(manifest)
+            published = True
+        except BaseException as exc:
+            remove_quietly(partial)
+            if not published:
+                remove_quietly(final, catalog.manifest_path(backup_id))
+            if is_out_of_space(exc):
+                raise space_error(directory) from None
+            if isinstance(exc, MigrationGuardError):
+                raise
+            if isinstance(exc, OSError):
+                raise BackupError(
+                    f"cannot write the backup to {directory}: {exc.strerror or exc}"
+                ) from None
+            raise
+
+    if settings.verify_after_backup == "full":
+        verify(config, backup_id, on_event=on_event)
+        manifest = catalog.get(backup_id)
+    if settings.catalog_table:
+        try:
+            mirror_to_table(
+                target,
+                settings.catalog_table,
+                manifest,
+                ok=manifest.verification.ok is not False,
+            )
+        except Exception as exc:  # the files are the catalog; the table is a convenience
+            log.warning(
+                "could not record backup %s in %s: %s",
+                backup_id,
+                settings.catalog_table,
+                type_name(exc),
+            )
+    if settings.auto_prune:
+        try:
+            plan = prune(config, on_event=on_event)
+            for deleted, reason in plan.delete:
+                log.info("auto_prune deleted %s (%s)", deleted, reason)
+        except BackupError as exc:
+            log.warning("auto_prune skipped: %s", exc)
+    return manifest
+
+
+def type_name(exc: BaseException) -> str:
+    """An exception's class name only: driver messages may echo credentials."""
+    return type(exc).__name__

@@ -1,0 +1,73 @@
+"""Keys and plain streams for the operator: ``keygen`` and ``decrypt``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from migration_guard.backup.catalog import Catalog, fsync_directory
+from migration_guard.backup.streams import is_out_of_space, remove_quietly, space_error
+from migration_guard.config import Config
+from migration_guard.errors import ArchiveError, InputError, MigrationGuardError, UsageError
+
+
+def decrypt(
+    config: Config,
+    file: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    force: bool = False,
+) -> int:
+    """Write the plain stream of an archive (a path or a backup id) to ``out``; bytes written.
+
+    The output appears atomically and only when complete; an existing ``out``
+    is replaced only with ``force``. Use ``-`` for standard output.
+    """
+    import sys
+
+    from migration_guard.backup import archive
+    from migration_guard.backup.keys import key_for
+
+    source = Path(file)
+    if not source.is_file():
+        catalog = Catalog.for_config(config)
+        try:
+            source = catalog.archive_path(catalog.get(str(file)).id)
+        except MigrationGuardError:
+            raise InputError(f"{file}: no such archive file or backup id") from None
+    with source.open("rb") as handle:
+        try:
+            header = archive.read_header(handle)
+        except ArchiveError as exc:
+            raise ArchiveError(f"{source}: {exc}", reason=exc.reason) from None
+    key = key_for(header.key_fingerprint if header.encrypted else None, str(source))
+    if str(out) == "-":
+        with source.open("rb") as handle:
+            return int(archive.copy_plain(handle, sys.stdout.buffer, key=key))
+    target = Path(out)
+    if target.exists() and not force:
+        raise UsageError(f"{target} exists; remove it or pass --force to overwrite it")
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as output, source.open("rb") as handle:
+            written = int(archive.copy_plain(handle, output, key=key))
+            output.flush()
+            os.fsync(output.fileno())
+        os.replace(temporary, target)
+    except BaseException as exc:
+        remove_quietly(temporary)
+        if is_out_of_space(exc):
+            raise space_error(target.parent) from None
+        if isinstance(exc, OSError) and not isinstance(exc, MigrationGuardError):
+            raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise
+    fsync_directory(target.parent)
+    return written
+
+
+def keygen() -> str:
+    """A new random 256-bit key in its text form (``mgk1:...``). Store it, never pass it in argv."""
+    from migration_guard.backup.keys import generate_key
+
+    return generate_key()

@@ -1,0 +1,63 @@
+"""The catalog as a whole: apply the retention policy, list backups, show one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from migration_guard.backup.catalog import Catalog
+from migration_guard.backup.events import prune_event, run_reported
+from migration_guard.backup.manifest import Manifest, utc_now
+from migration_guard.backup.retention import PrunePlan, plan_prune
+from migration_guard.backup.settings import backup_settings
+from migration_guard.config import BACKUP_DIR_ENV, Config
+from migration_guard.errors import BackupError
+
+if TYPE_CHECKING:
+    from migration_guard.events import EventSink
+
+
+def prune(
+    config: Config, *, dry_run: bool = False, now: Any = None, on_event: EventSink | None = None
+) -> PrunePlan:
+    """Apply the retention policy; ``dry_run`` only returns what would go.
+
+    ``on_event`` receives a ``prune.success`` event (not for a dry run) or
+    ``prune.failure``.
+    """
+    return run_reported(
+        on_event,
+        lambda result, error, seconds: prune_event(dry_run, result, error, seconds),
+        lambda: _prune(config, dry_run, now),
+    )
+
+
+def _prune(config: Config, dry_run: bool, now: Any) -> PrunePlan:
+    from migration_guard.backup.manifest import ManifestError
+
+    settings = backup_settings(config)
+    catalog = Catalog.for_config(config)
+    if not catalog.path.is_dir():
+        raise BackupError(
+            f"refusing to prune: the backup location {catalog.path} does not exist or is "
+            f"not a directory; check backup_dir / {BACKUP_DIR_ENV}"
+        )
+    try:
+        manifests = catalog.list(strict=True)
+    except ManifestError as exc:
+        raise BackupError(f"refusing to prune: {exc}") from None
+    plan = plan_prune(manifests, now or utc_now(), settings.retention)
+    if not dry_run:
+        for backup_id, _ in plan.delete:
+            catalog.delete(backup_id)
+        catalog.cleanup_leftovers()
+    return plan
+
+
+def list_backups(config: Config) -> list[Manifest]:
+    """Every complete backup in the catalog, newest first."""
+    return Catalog.for_config(config).list()
+
+
+def show(config: Config, backup_id: str) -> Manifest:
+    """The manifest of one backup (a unique id prefix is enough)."""
+    return Catalog.for_config(config).get(backup_id)

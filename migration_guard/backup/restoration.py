@@ -1,0 +1,182 @@
+"""Restore a backup into any database of its family, then prove the result equal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from migration_guard.backup.catalog import Catalog
+from migration_guard.backup.compare import (
+    compare_content,
+    compare_objects,
+    compare_stats,
+    measure_checksums,
+)
+from migration_guard.backup.creation import create
+from migration_guard.backup.database import (
+    connection,
+    create_database,
+    database_options,
+    dialect_ops,
+    same_family,
+)
+from migration_guard.backup.load import stream_restore
+from migration_guard.backup.manifest import redact_url
+from migration_guard.backup.streams import ProgressCallback
+from migration_guard.backup.verification import archive_key
+from migration_guard.config import Config
+from migration_guard.errors import BackupError, UsageError
+from migration_guard.urls import resolve_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from migration_guard.events import EventSink
+
+
+@dataclass
+class RestoreResult:
+    """Outcome of :func:`restore`. ``mismatches`` empty means the target equals the backup."""
+
+    backup_id: str
+    target_url: str
+    database: str
+    tables: list[str]
+    dry_run: bool = False
+    safety_backup_id: str | None = None
+    target_was_empty: bool = True
+    mismatches: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.backup_id,
+            "ok": self.ok,
+            "target_url": self.target_url,
+            "database": self.database,
+            "tables": self.tables,
+            "dry_run": self.dry_run,
+            "safety_backup_id": self.safety_backup_id,
+            "target_was_empty": self.target_was_empty,
+            "mismatches": self.mismatches,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def restore(
+    config: Config,
+    backup_id: str,
+    *,
+    url: str | URL | None,
+    tables: Sequence[str] | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    confirm: Callable[[str], bool] | None = None,
+    safety_backup: bool = True,
+    progress: ProgressCallback | None = None,
+    on_event: EventSink | None = None,
+) -> RestoreResult:
+    """Restore ``backup_id`` into the database at ``url`` (any database name).
+
+    A target that exists and holds tables is only overwritten with ``yes`` or
+    when ``confirm(database_name)`` returns True; a safety backup of it is taken
+    first. Afterwards each table is compared with the manifest. The restore
+    itself is not an event; ``on_event`` receives the safety backup's.
+    """
+    started = time.monotonic()
+    catalog = Catalog.for_config(config)
+    manifest = catalog.get(backup_id)
+    if url is None:
+        raise UsageError("restore needs the target: pass --url TARGET_URL")
+    target = resolve_url(config, url)
+    if not same_family(target.get_backend_name(), manifest.dialect):
+        raise UsageError(
+            f"backup {manifest.id} is a {manifest.dialect} backup and cannot be restored into "
+            f"a {target.get_backend_name()} database; give a {manifest.dialect} URL"
+        )
+    wanted = list(dict.fromkeys(tables)) if tables else None
+    if wanted:
+        unknown = [t for t in wanted if t not in manifest.tables]
+        if unknown:
+            raise UsageError(
+                f"backup {manifest.id} has no table {', '.join(unknown)}; it holds: "
+                f"{', '.join(sorted(manifest.tables)) or '(none)'}"
+            )
+    key = archive_key(manifest)
+    if not catalog.archive_path(manifest.id).is_file():
+        raise BackupError(f"the archive of backup {manifest.id} is missing from {catalog.path}")
+
+    ops = dialect_ops(target)
+    database = ops.database_name(target)
+    exists = ops.database_exists(target)
+    empty = ops.is_empty(target)
+    result = RestoreResult(
+        backup_id=manifest.id,
+        target_url=redact_url(target),
+        database=database,
+        tables=wanted or sorted(manifest.tables),
+        dry_run=dry_run,
+        target_was_empty=empty,
+    )
+    if not empty and not yes and not dry_run:
+        if confirm is None:
+            raise UsageError(
+                f"the target database {database!r} exists and is not empty; pass --yes to "
+                "overwrite it (a safety backup is taken first) or restore into another database"
+            )
+        if not confirm(database):
+            raise UsageError(f"restore cancelled: the database name {database!r} was not confirmed")
+    if dry_run:
+        if not empty:
+            result.notes.append(
+                f"would overwrite the non-empty database {database!r}"
+                + (" after a safety backup of it" if safety_backup else "")
+            )
+        result.notes.append(
+            f"would restore {len(result.tables)} table(s) from {manifest.id} "
+            f"({manifest.artifact.size} bytes, {manifest.artifact.compression}"
+            + (", encrypted" if manifest.encrypted else "")
+            + ")"
+        )
+        result.seconds = time.monotonic() - started
+        return result
+    if not empty and safety_backup:
+        safety = create(
+            config,
+            url=target,
+            type="safety",
+            labels={"before_restore_of": manifest.id, "target": redact_url(target)},
+            on_event=on_event,
+        )
+        result.safety_backup_id = safety.id
+        result.notes.append(f"safety backup of the target taken first: {safety.id}")
+    if not exists:
+        create_database(ops, target, database_options(manifest))
+    outcome = stream_restore(manifest, catalog, key, target, wanted, progress)
+    expected = {name: manifest.tables[name] for name in result.tables}
+    with connection(target) as conn:
+        live = ops.list_tables(conn)
+        actual = ops.table_stats(
+            conn, [t for t in result.tables if t in live], checksums=measure_checksums(expected)
+        )
+        objects = ops.objects(conn) if not wanted else {}
+    result.mismatches = compare_stats(expected, actual)
+    result.mismatches += compare_content(expected, outcome.content, "the restored stream")
+    if not wanted:
+        result.mismatches += compare_objects(manifest.objects, objects)
+        extra = sorted(set(live) - set(manifest.tables))
+        if extra:
+            result.notes.append(
+                f"tables in the target that are not in the backup were left alone: "
+                f"{', '.join(extra)}"
+            )
+    result.seconds = time.monotonic() - started
+    return result

@@ -1,0 +1,271 @@
+"""Verify backups: level 1 reads the archive back, level 2 restores it into a scratch database.
+
+The outcome is recorded in the backup's manifest (``verification``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migration_guard.backup.catalog import Catalog
+from migration_guard.backup.compare import (
+    compare_content,
+    compare_objects,
+    compare_stats,
+    measure_checksums,
+)
+from migration_guard.backup.database import (
+    connection,
+    create_database,
+    database_options,
+    dialect_ops,
+    drop_database,
+    scratch_target,
+)
+from migration_guard.backup.events import run_reported, verify_event
+from migration_guard.backup.load import stream_restore
+from migration_guard.backup.manifest import Manifest, Verification, format_time, utc_now
+from migration_guard.backup.streams import READ_SIZE, HashingSource, ProgressCallback
+from migration_guard.config import Config
+from migration_guard.errors import ArchiveError, BackupError, MigrationGuardError
+
+if TYPE_CHECKING:
+    from migration_guard.backup.keys import UserKey
+    from migration_guard.events import EventSink
+
+log = logging.getLogger("migration_guard.backup")
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of :func:`verify`. ``reason`` is an :class:`ArchiveError` reason or a check name."""
+
+    backup_id: str
+    ok: bool
+    level: int
+    reason: str | None = None
+    details: list[str] = field(default_factory=list)
+    restore_test: bool = False
+    restore_test_ok: bool | None = None
+    verified_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.backup_id,
+            "ok": self.ok,
+            "level": self.level,
+            "reason": self.reason,
+            "details": self.details,
+            "restore_test": self.restore_test,
+            "restore_test_ok": self.restore_test_ok,
+            "verified_at": self.verified_at,
+        }
+
+
+def fingerprint(manifest: Manifest) -> str | None:
+    """The fingerprint of the key ``manifest``'s archive was sealed with (None: not encrypted)."""
+    encryption = manifest.artifact.encryption
+    return encryption.key_fingerprint if encryption else None
+
+
+def archive_key(manifest: Manifest) -> UserKey | None:
+    """The configured key, when ``manifest``'s archive needs one and it is the right one."""
+    from migration_guard.backup.keys import key_for
+
+    return key_for(fingerprint(manifest), f"backup {manifest.id}")
+
+
+def quick_verification(path: Path, manifest: Manifest) -> Verification:
+    """Re-read the archive just written; a differing SHA-256 discards the backup."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(READ_SIZE):
+            digest.update(chunk)
+    ok = digest.hexdigest() == manifest.artifact.sha256
+    detail = (
+        "artifact re-read after writing: SHA-256 matches"
+        if ok
+        else "artifact re-read after writing: SHA-256 differs from what was written"
+    )
+    if not ok:
+        raise BackupError(
+            f"backup {manifest.id}: the file on disk differs from what was written "
+            "(storage error?); the backup was discarded"
+        )
+    return Verification(last_verified_at=format_time(utc_now()), level=0, ok=True, details=[detail])
+
+
+def _stream_problem(manifest: Manifest, head: bytes, tail: bytes, size: int) -> str | None:
+    """A problem with the plain stream's shape, or None."""
+    from migration_guard.backup.backends import get_backend
+
+    if size == 0:
+        return "the plain stream is empty"
+    backend = get_backend(manifest.backend)
+    return backend.stream_problem(manifest.artifact.stream_format, head, tail)
+
+
+def _verify_level1(
+    catalog: Catalog,
+    manifest: Manifest,
+    key: UserKey | None,
+    progress: ProgressCallback | None,
+) -> tuple[bool, str | None, list[str]]:
+    from migration_guard.backup import archive
+    from migration_guard.backup.backends.base import STREAM_HEAD_BYTES, STREAM_TAIL_BYTES
+
+    path = catalog.archive_path(manifest.id)
+    details: list[str] = []
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False, "missing", [f"the archive {path.name} is missing"]
+    if size != manifest.artifact.size:
+        details.append(f"size {size} differs from the manifest's {manifest.artifact.size} bytes")
+    head = b""
+    tail = b""
+    plain = 0
+    with path.open("rb") as handle:
+        source = HashingSource(handle, progress, size)
+        try:
+            reader = archive.open_reader(source, key=key)
+            header = reader.header
+            if header.backup_id != manifest.id:
+                details.append(f"the archive header names backup {header.backup_id}")
+            while chunk := reader.read(READ_SIZE):
+                if len(head) < STREAM_HEAD_BYTES:
+                    head += chunk[:STREAM_HEAD_BYTES]
+                tail = (tail + chunk)[-STREAM_TAIL_BYTES:]
+                plain += len(chunk)
+            source.drain()
+        except ArchiveError as exc:
+            return False, exc.reason, [*details, str(exc)]
+    if source.digest.hexdigest() != manifest.artifact.sha256:
+        details.append("SHA-256 of the archive differs from the manifest")
+        return False, "corrupted", details
+    if details:
+        return False, "corrupted", details
+    if manifest.artifact.plain_size is not None and plain != manifest.artifact.plain_size:
+        return (
+            False,
+            "corrupted",
+            [f"plain stream has {plain} bytes, the manifest says {manifest.artifact.plain_size}"],
+        )
+    problem = _stream_problem(manifest, head, tail, plain)
+    if problem:
+        return False, "structure", [problem]
+    return True, None, [f"archive intact: {size} bytes, SHA-256 matches, {plain} plain bytes"]
+
+
+def _restore_test(
+    config: Config,
+    catalog: Catalog,
+    manifest: Manifest,
+    key: UserKey | None,
+    scratch_url: str | None,
+) -> tuple[bool, list[str]]:
+    from migration_guard.backup.backends import get_backend
+
+    scratch = scratch_target(config, manifest, scratch_url)
+    ops = dialect_ops(scratch)
+    created = False
+    try:
+        create_database(ops, scratch, database_options(manifest))
+        created = True
+        outcome = stream_restore(manifest, catalog, key, scratch, None, None)
+        tables = list(manifest.tables)
+        with connection(scratch) as conn:
+            actual = ops.table_stats(conn, tables, checksums=measure_checksums(manifest.tables))
+            objects = ops.objects(conn)
+        mismatches = compare_stats(manifest.tables, actual)
+        mismatches += compare_content(manifest.tables, outcome.content, "the restored stream")
+        redumped = get_backend(manifest.backend).content_digests(scratch, tables)
+        if redumped is not None:
+            mismatches += compare_content(
+                manifest.tables, redumped, "a new dump of the restored database"
+            )
+        mismatches += compare_objects(manifest.objects, objects)
+    finally:
+        if created:
+            try:
+                drop_database(ops, scratch)
+            except MigrationGuardError as exc:
+                log.warning("could not drop the scratch database: %s", exc)
+    if mismatches:
+        return False, mismatches
+    return True, [f"restore test into a scratch database: {len(manifest.tables)} tables equal"]
+
+
+def verify(
+    config: Config,
+    backup_id: str,
+    *,
+    restore_test: bool = False,
+    scratch_url: str | None = None,
+    progress: ProgressCallback | None = None,
+    on_event: EventSink | None = None,
+) -> VerifyResult:
+    """Check a backup and record the outcome in its manifest.
+
+    Level 1 decrypts, decompresses and hashes the whole archive against the
+    manifest and checks the stream's structure. ``restore_test`` (level 2) also
+    restores into a scratch database, compares every table and drops it again.
+    ``on_event`` receives a ``verify.success``/``verify.failure`` event.
+    """
+    return run_reported(
+        on_event,
+        lambda result, error, seconds: verify_event(backup_id, result, error, seconds),
+        lambda: _verify(config, backup_id, restore_test, scratch_url, progress),
+    )
+
+
+def _verify(
+    config: Config,
+    backup_id: str,
+    restore_test: bool,
+    scratch_url: str | None,
+    progress: ProgressCallback | None,
+) -> VerifyResult:
+    catalog = Catalog.for_config(config)
+    manifest = catalog.get(backup_id)
+    key = archive_key(manifest)
+    ok, reason, details = _verify_level1(catalog, manifest, key, progress)
+    result = VerifyResult(
+        backup_id=manifest.id,
+        ok=ok,
+        level=1,
+        reason=reason,
+        details=details,
+        verified_at=format_time(utc_now()),
+    )
+    if restore_test:
+        result.restore_test = True
+        result.level = 2
+        if ok:
+            test_ok, test_details = _restore_test(config, catalog, manifest, key, scratch_url)
+            result.restore_test_ok = test_ok
+            result.details.extend(test_details)
+            if not test_ok:
+                result.ok = False
+                result.reason = "restore-test"
+        else:
+            result.restore_test_ok = False
+            result.details.append("restore test skipped: the archive failed level 1")
+    manifest.verification = Verification(
+        last_verified_at=result.verified_at,
+        level=result.level,
+        ok=result.ok,
+        restore_test_at=(
+            result.verified_at if restore_test else manifest.verification.restore_test_at
+        ),
+        restore_test_ok=(
+            result.restore_test_ok if restore_test else manifest.verification.restore_test_ok
+        ),
+        details=result.details,
+    )
+    catalog.update(manifest)
+    return result
