@@ -9,11 +9,16 @@ part can name the type.
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from migration_guard.registry import Registry
+
+log = logging.getLogger("migration_guard.events")
 
 #: What an event says about the outcome; ``notify.on`` filters on these.
 OUTCOMES = ("failure", "unhealthy", "recovered", "success")
@@ -50,6 +55,11 @@ class Event:
         return f"{self.subject}.{self.outcome}"
 
     @property
+    def interrupted(self) -> bool:
+        """The user interrupted the operation (Ctrl-C): record it, but notify nobody."""
+        return bool(self.data.get("interrupted"))
+
+    @property
     def severity(self) -> str:
         return SEVERITIES.get(self.outcome, "info")
 
@@ -84,6 +94,35 @@ class Event:
 
 #: Where an engine hands its events: recording and notifying are the caller's business.
 EventSink = Callable[[Event], None]
+
+#: ``factory(config) -> EventSink``: a sink for runs no command started (the ``env.py``
+#: guard of a plain ``alembic upgrade``). ``monitoring`` registers its recording and
+#: notifying sink here as an entry point, so that no engine imports ``monitoring``.
+SinkFactory = Callable[[Any], EventSink]
+SINK_FACTORIES: Registry[SinkFactory] = Registry(
+    "migration_guard.event_sinks",
+    "event sink",
+    builtins={"monitoring": "migration_guard.monitoring.emit:sink"},
+)
+
+
+def registered_sink(config: Any) -> EventSink:
+    """One sink that hands each event to every registered sink; a failing one is logged."""
+    sinks: list[EventSink] = []
+    for name in SINK_FACTORIES:
+        try:
+            sinks.append(SINK_FACTORIES.get(name)(config))
+        except Exception as exc:  # a broken plugin must not break the run it reports on
+            log.warning("event sink %s is unavailable: %s", name, exc)
+
+    def deliver(event: Event) -> None:
+        for sink in sinks:
+            try:
+                sink(event)
+            except Exception as exc:  # reporting never changes the outcome it reports
+                log.warning("event sink failed for %s: %s", event.name, exc)
+
+    return deliver
 
 
 def discard(event: Event) -> None:

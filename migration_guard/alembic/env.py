@@ -23,19 +23,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from migration_guard.alembic.hooks import ACTIVE_RUNS
-from migration_guard.alembic.records import UPGRADE_REPORTERS
 from migration_guard.alembic.results import UpgradeResult
 from migration_guard.alembic.session import (
-    AuditSink,
     DryRunComplete,
     GuardOptions,
     GuardSession,
 )
 from migration_guard.config import Config, load_config
+from migration_guard.events import EventSink, registered_sink
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ def guard(
     config: Config | None = None,
     backup: str | None = None,
     report: Any = None,
-    on_audit: AuditSink | None = None,
+    on_event: EventSink | None = None,
 ) -> Iterator[UpgradeResult]:
     """Guard the ``context.run_migrations()`` inside the ``with`` block.
 
@@ -58,8 +57,9 @@ def guard(
     is the one passed to ``context.configure`` (it is taken from the context when
     omitted). ``config`` defaults to ``[tool.migration_guard]`` of ./pyproject.toml or
     ``MIGRATION_GUARD_CONFIG``. ``report(text)`` receives the account of a failure
-    (default: stderr). ``on_audit(entry)`` receives the audit entry of the run
-    (default: the registered upgrade reporters, i.e. the configured notifications).
+    (default: stderr). ``on_event`` receives the events of the run and its backups
+    (default: the registered event sinks, i.e. the event log and the configured
+    notifications).
     Offline (``--sql``) runs pass through unguarded.
     """
     del connection  # the one configured on the context is what runs the migrations
@@ -71,7 +71,7 @@ def guard(
         return
     options = GuardOptions(command="alembic", target="(env.py)", yes=True, backup=backup)
     config = config if config is not None else load_config()
-    session = GuardSession(config, options, on_audit=on_audit or _registered_reporters(config))
+    session = GuardSession(config, options, on_event=on_event or registered_sink(config))
     write = report or (lambda text: sys.stderr.write(text))
     try:
         connection = migration_context.connection
@@ -99,16 +99,3 @@ def guard(
     finally:
         session.release()
         session.audit()
-
-
-def _registered_reporters(config: Config) -> AuditSink:
-    """Hand a run's audit entry to every registered upgrade reporter; none can fail it."""
-
-    def report(entry: Mapping[str, Any]) -> None:
-        for name in UPGRADE_REPORTERS:
-            try:
-                UPGRADE_REPORTERS.get(name)(config, entry)
-            except Exception as exc:  # the audit log already holds the run
-                log.warning("upgrade reporter %s failed: %s", name, exc)
-
-    return report

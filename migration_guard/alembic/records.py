@@ -15,31 +15,18 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from migration_guard.backup.catalog import AUDIT_FILE
 from migration_guard.config import Config
-from migration_guard.registry import Registry
 
 if TYPE_CHECKING:
     from migration_guard.alembic.results import UpgradeResult
     from migration_guard.dialects.base import TableStats
 
 RUNS_DIR = "runs"
-AUDIT_FILE = "audit.jsonl"
-
-#: ``reporter(config, entry)`` announces a finished run (its audit entry); must not raise.
-UpgradeReporter = Callable[[Config, Mapping[str, Any]], None]
-
-#: Who hears of runs that no caller passed an ``on_audit`` for: the env.py guard of a
-#: plain ``alembic upgrade``. The monitoring part registers its event reporter here as an
-#: entry point, so this engine never imports the parts above it.
-UPGRADE_REPORTERS: Registry[UpgradeReporter] = Registry(
-    "migration_guard.upgrade_reporters",
-    "upgrade reporter",
-    builtins={"events": "migration_guard.monitoring.reports:report_upgrade"},
-)
 
 
 def runs_dir(config: Config) -> Path:

@@ -34,7 +34,6 @@ from migration_guard.alembic.results import (
     describe_failure,
 )
 from migration_guard.alembic.session import (
-    AuditSink,
     DryRunComplete,
     GuardOptions,
     GuardSession,
@@ -43,6 +42,7 @@ from migration_guard.alembic.session import (
 from migration_guard.alembic.settings import UpgradeSettings, upgrade_settings
 from migration_guard.config import Config
 from migration_guard.errors import MigrationGuardError, Translation, UsageError, translate
+from migration_guard.events import EventSink
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -54,12 +54,12 @@ def run_guarded(
     options: GuardOptions,
     *,
     x_args: Sequence[str] = (),
-    on_audit: AuditSink | None = None,
+    on_event: EventSink | None = None,
 ) -> UpgradeResult:
     """Run ``alembic upgrade``/``downgrade`` under the guard and return what happened.
 
-    ``on_audit(entry)`` receives the audit entry of the finished run (the caller
-    notifies with it); it is not called for dry runs.
+    ``on_event`` receives the events of the run's backups and, at the end, the
+    run's own event (the caller records and notifies them); dry runs send none.
 
     Raises :class:`~migration_guard.errors.BlockedMigration`,
     :class:`~migration_guard.errors.LockTimeout`,
@@ -69,7 +69,7 @@ def run_guarded(
     """
     from alembic import command
 
-    session = GuardSession(config, options, on_audit=on_audit)
+    session = GuardSession(config, options, on_event=on_event)
     alembic_config.cmd_opts = argparse.Namespace(x=list(x_args))  # type: ignore[assignment]
     runner = command.upgrade if options.command == "upgrade" else command.downgrade
     ACTIVE_RUNS.append(session)
@@ -114,7 +114,6 @@ def _preparation_errors() -> Mapping[type[BaseException], Translation]:
 
 __all__ = [
     "Allowance",
-    "AuditSink",
     "ConfirmCallback",
     "GuardOptions",
     "GuardSession",

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from migration_guard.alembic.approvals import (
     apply_approvals,
     confirm_approved,
 )
+from migration_guard.alembic.events import upgrade_event
 from migration_guard.alembic.records import (
     append_audit,
     audit_entry,
@@ -43,7 +44,14 @@ from migration_guard.alembic.scope import backup_scope
 from migration_guard.alembic.settings import BACKUP_MODES, upgrade_settings
 from migration_guard.analysis.model import Report, Statement
 from migration_guard.config import Config, Dialect
-from migration_guard.errors import BackupError, BlockedStatement, MigrationGuardError, UsageError
+from migration_guard.errors import (
+    BackupError,
+    BlockedStatement,
+    MigrationGuardError,
+    UsageError,
+    describe,
+)
+from migration_guard.events import EventSink
 
 if TYPE_CHECKING:
     from alembic.runtime.environment import EnvironmentContext
@@ -51,9 +59,6 @@ if TYPE_CHECKING:
 
     from migration_guard.alembic.intercept import StatementInterceptor
     from migration_guard.dialects.base import DialectOps, HeldLock
-
-#: Receives the audit entry of a finished run.
-AuditSink = Callable[[Mapping[str, Any]], None]
 
 
 @dataclass
@@ -87,10 +92,10 @@ class GuardSession:
     """The state and the steps of one guarded run against one database."""
 
     def __init__(
-        self, config: Config, options: GuardOptions, *, on_audit: AuditSink | None = None
+        self, config: Config, options: GuardOptions, *, on_event: EventSink | None = None
     ) -> None:
-        #: Receives the audit entry of the finished run (e.g. to notify); None: nobody.
-        self.on_audit = on_audit
+        #: Receives the events of the run and of its backups (to record and notify).
+        self.on_event = on_event
         self.config = config
         self.options = options
         self.settings = upgrade_settings(config)
@@ -293,18 +298,14 @@ class GuardSession:
         from migration_guard.backup import create
 
         try:
-            if self.backup_full:
-                manifest = create(
-                    self.config, url=self.url, type="safety", labels=self._labels("safety")
-                )
-            else:
-                manifest = create(
-                    self.config,
-                    url=self.url,
-                    type="tables",
-                    tables=list(scope),
-                    labels=self._labels("safety"),
-                )
+            manifest = create(
+                self.config,
+                url=self.url,
+                type="safety" if self.backup_full else "tables",
+                tables=None if self.backup_full else list(scope),
+                labels=self._labels("safety"),
+                on_event=self.on_event,
+            )
         except MigrationGuardError as exc:
             raise BackupError(f"the safety backup failed, so nothing was migrated: {exc}") from exc
         self.backups.append(
@@ -348,6 +349,7 @@ class GuardSession:
             # Its stats stand in for the pre-run measurement of this table, which
             # the restore proof compares by CHECKSUM TABLE.
             server_checksums=True,
+            on_event=self.on_event,
         )
         self.backups.append({"id": manifest.id, "tables": [table], "kind": "just-in-time"})
         entry = manifest.tables.get(table)
@@ -446,7 +448,7 @@ class GuardSession:
             self.lock = None
 
     def audit(self) -> None:
-        """Append this run to the audit log and hand the entry to ``on_audit`` (never
+        """Append this run to the audit log and hand its event to ``on_event`` (never
         fails the run)."""
         self.result.seconds = time.monotonic() - self.started
         if self.options.dry_run:
@@ -461,8 +463,11 @@ class GuardSession:
             append_audit(self.config, entry)
         except OSError as exc:
             self.result.notes.append(f"could not write the audit record: {exc.strerror or exc}")
-        if self.on_audit is not None:
-            self.on_audit(entry)  # a reporter must not raise: the run is over
+        if self.on_event is not None:
+            try:
+                self.on_event(upgrade_event(entry))
+            except Exception as exc:  # the run is over: reporting must not change it
+                self.result.notes.append(f"could not report the run: {describe(exc)}")
 
 
 def _analysis_dialect(connection: Connection) -> str:

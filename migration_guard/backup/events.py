@@ -37,14 +37,6 @@ def failure_text(exc: BaseException) -> str:
     return f"unexpected {type(exc).__name__}"
 
 
-def interrupted(event: Event) -> bool:
-    """Whether ``event`` reports an operation the user interrupted (Ctrl-C).
-
-    Sinks record such events but skip notifications: the user is waiting.
-    """
-    return event.outcome == "failure" and event.summary.endswith(": interrupted")
-
-
 def run_reported(
     on_event: EventSink | None,
     build: Callable[[_T | None, BaseException | None, float], Event | None],
@@ -80,6 +72,8 @@ def _hand_over(
     try:
         event = build(result, error, seconds)
         if event is not None:
+            if isinstance(error, KeyboardInterrupt):
+                event.data["interrupted"] = True  # recorded, but the user is waiting
             on_event(event)
     except Exception as exc:  # reporting must never change the operation's outcome
         log.warning("could not report a backup outcome: %s", exc)

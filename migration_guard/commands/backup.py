@@ -24,11 +24,9 @@ built here (see :func:`_events`).
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from migration_guard.config import Config
 
@@ -69,20 +67,6 @@ def _event_sink(config: Config) -> EventSink:
     return sink(config)
 
 
-@functools.cache
-def _takes_events(operation: Callable[..., Any]) -> bool:
-    return "on_event" in inspect.signature(operation).parameters
-
-
-def _events(operation: Callable[..., Any], config: Config) -> dict[str, Any]:
-    """``on_event=`` for an engine operation that hands its outcome to a sink.
-
-    An operation that does not take one reports its outcome itself, so nothing
-    is passed and nothing is reported twice.
-    """
-    return {"on_event": _event_sink(config)} if _takes_events(operation) else {}
-
-
 # -- commands ---------------------------------------------------------------------------------
 def keygen() -> str:
     """A new random 256-bit key in its text form (``mgk1:...``), to store in a secret manager."""
@@ -121,7 +105,7 @@ def create_backup(
         encrypt=encrypt,
         backend=backend,
         progress=progress,
-        **_events(create, config),
+        on_event=_event_sink(config),
     )
 
 
@@ -164,7 +148,7 @@ def verify_backup(
         restore_test=restore_test,
         scratch_url=scratch_url,
         progress=progress,
-        **_events(verify, config),
+        on_event=_event_sink(config),
     )
 
 
@@ -172,7 +156,7 @@ def prune_backups(config: Config, *, dry_run: bool = False) -> PrunePlan:
     """Delete the backups the retention policy no longer keeps; ``dry_run`` only decides."""
     from migration_guard.backup.engine import prune
 
-    return prune(config, dry_run=dry_run, **_events(prune, config))
+    return prune(config, dry_run=dry_run, on_event=_event_sink(config))
 
 
 def restore(
@@ -202,7 +186,7 @@ def restore(
         dry_run=dry_run,
         confirm=confirm,
         progress=progress,
-        **_events(run, config),
+        on_event=_event_sink(config),
     )
 
 

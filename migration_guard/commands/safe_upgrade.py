@@ -3,17 +3,16 @@
 Both run Alembic with the project's own ``env.py`` under the guard of
 :mod:`migration_guard.alembic.runner`: lock, plan, check, safety backup, migration with
 every statement intercepted, and on failure a restore of the state from before the run
-with a proof. The finished run is announced through the monitoring events (the engine
-below does not know about notifications). See docs/upgrade.md.
+with a proof. The run's events go to the monitoring sink (record and notify); the
+engine below only hands them over. See docs/upgrade.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from migration_guard.alembic.runner import (
-    AuditSink,
     ConfirmCallback,
     GuardOptions,
     RestoreReport,
@@ -158,15 +157,6 @@ def _run(
         confirm=confirm,
         lock_timeout=lock_timeout,
     )
-    return run_guarded(config, cfg, options, x_args=x_args, on_audit=_reporter(config))
+    from migration_guard.monitoring.emit import sink
 
-
-def _reporter(config: Config) -> AuditSink:
-    """Announce a finished run as an ``upgrade`` event (notifications, events log)."""
-
-    def report(entry: Mapping[str, Any]) -> None:
-        from migration_guard.monitoring.reports import report_upgrade
-
-        report_upgrade(config, entry)  # never raises: a notifier must not fail the run
-
-    return report
+    return run_guarded(config, cfg, options, x_args=x_args, on_event=sink(config))

@@ -38,7 +38,7 @@ def emit(config: Config, event: Event, *, create_location: bool = False) -> None
     if _quiet.get():
         return
     record(config, event, create_location=create_location)
-    if not config.sections.get("notify"):
+    if event.interrupted or not config.sections.get("notify"):
         return  # nothing configured: spare every command the import of smtplib & co.
     try:
         from migration_guard.monitoring import notify

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from migration_guard.backup.catalog import resolve_backup_dir
+from migration_guard.backup.catalog import AUDIT_FILE, resolve_backup_dir
 from migration_guard.config import Config
 from migration_guard.events import Event
 
@@ -32,7 +32,6 @@ log = logging.getLogger("migration_guard.monitoring")
 
 EVENTS_FILE = "events.jsonl"
 # The safe upgrade (alembic part) writes this file; its name is defined there too.
-AUDIT_FILE = "audit.jsonl"
 MAX_LOG_BYTES = 1 << 20
 
 

@@ -22,8 +22,9 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from migration_guard.backup import create
+from migration_guard.backup import create as create_unreported
 from migration_guard.backup.catalog import Catalog
+from migration_guard.backup.manifest import Manifest
 from migration_guard.cli import main
 from migration_guard.config import Config
 from migration_guard.errors import ConfigError, UsageError
@@ -178,6 +179,13 @@ def write_config(project: Path, body: str) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def create(config: Config, **options: Any) -> Manifest:
+    """A backup whose events are recorded and notified, as the ``backup`` command does."""
+    from migration_guard.monitoring.emit import sink
+
+    return create_unreported(config, on_event=sink(config), **options)
 
 
 def load(project: Path) -> Config:
@@ -639,7 +647,11 @@ def test_status_shows_backups_failures_and_upgrades(project: Path) -> None:
 
 
 def test_a_restored_upgrade_is_notified(project: Path, webhook: WebhookServer) -> None:
-    from migration_guard.monitoring.reports import report_upgrade
+    from migration_guard.alembic.events import upgrade_event
+    from migration_guard.monitoring.emit import emit
+
+    def report_upgrade(config: Config, entry: dict[str, object]) -> None:
+        emit(config, upgrade_event(entry))
 
     write_config(project, f'[tool.migration_guard.notify]\nwebhook = "{webhook.url}"\n')
     (project / "backups").mkdir()

@@ -521,23 +521,22 @@ def test_env_py_guard_restores_a_failing_plain_alembic_upgrade(
     assert _audit(project)[-1]["outcome"] == "applied"
 
 
-def test_env_py_guard_reports_the_run_to_the_registered_upgrade_reporters(
+def test_env_py_guard_reports_the_run_to_the_registered_event_sinks(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from migration_guard.alembic.records import UPGRADE_REPORTERS
+    from migration_guard.events import SINK_FACTORIES, Event
 
-    heard: list[dict[str, object]] = []
-    monkeypatch.setitem(
-        UPGRADE_REPORTERS._loaded, "test", lambda _config, entry: heard.append(dict(entry))
-    )
+    heard: list[Event] = []
+    monkeypatch.setitem(SINK_FACTORIES._loaded, "test", lambda _config: heard.append)
     _chain(project)
     _guard_env(project, monkeypatch)
     command.upgrade(Config(str(project.ini)), "head")
-    assert [entry["outcome"] for entry in heard] == ["applied"]
-    assert heard[0]["run_id"] == _audit(project)[-1]["run_id"]
+    upgrades = [event for event in heard if event.subject == "upgrade"]
+    assert [event.data["outcome"] for event in upgrades] == ["applied"]
+    assert upgrades[0].data["run_id"] == _audit(project)[-1]["run_id"]
 
 
 def test_env_py_guard_refuses_unapproved_destructive_steps(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,14 +59,7 @@ def test_outcomes_are_recorded_once(config: Config, tmp_path: Path) -> None:
     assert names == ["backup.success", "prune.success", "verify.success"]
 
 
-def test_an_engine_operation_that_takes_a_sink_gets_one_that_records(config: Config) -> None:
-    def with_sink(config: Config, *, on_event: Callable[[Event], None] | None = None) -> None:
-        pass
-
-    def without_sink(config: Config) -> None:
-        pass
-
-    assert backup_commands._events(without_sink, config) == {}
-    sink = backup_commands._events(with_sink, config)["on_event"]
+def test_the_sink_the_commands_hand_to_the_engine_records(config: Config) -> None:
+    sink = backup_commands._event_sink(config)
     sink(Event("backup", "success", "done by the engine"))
     assert [event.summary for event in read_events(config)] == ["done by the engine"]
