@@ -371,18 +371,17 @@ def database_heads(
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy.pool import NullPool
 
+    from migration_guard.dialects import get_dialect_ops
+
     try:
         parsed = sa.engine.make_url(url)
-        backend = parsed.get_backend_name()
-    except Exception:
+        connect_args = get_dialect_ops(parsed.get_backend_name()).probe_connect_args(
+            parsed, timeout
+        )
+    except Exception:  # an unknown or unparsable URL is simply unreachable here
         return None
-    connect_args: dict[str, Any] = {}
-    if backend == "sqlite":
-        database = parsed.database or ""
-        if database in ("", ":memory:") or not os.path.isfile(database):
-            return None
-    elif backend in ("mysql", "mariadb", "postgresql"):
-        connect_args["connect_timeout"] = timeout
+    if connect_args is None:
+        return None
     engine = None
     try:
         engine = sa.create_engine(parsed, poolclass=NullPool, connect_args=connect_args)

@@ -128,6 +128,13 @@ class DialectOps(abc.ABC):
     def database_exists(self, url: URL) -> bool:
         """Whether ``url``'s database exists."""
 
+    def probe_connect_args(self, url: URL, timeout: int) -> dict[str, Any] | None:
+        """Connection arguments for a quick look at ``url`` that gives up after
+        ``timeout`` seconds, or None when connecting would create something (a
+        SQLite file that does not exist yet)."""
+        del url
+        return {"connect_timeout": timeout}
+
     # -- migration lock -------------------------------------------------------
     def acquire_lock(self, url: URL, name: str, timeout: float) -> HeldLock:
         """Take the migration lock ``name`` for the database at ``url``.

@@ -222,6 +222,13 @@ class SQLiteDialectOps(DialectOps):
         path = sqlite_path(url)
         return path.is_file() and path.stat().st_size > 0
 
+    def probe_connect_args(self, url: URL, timeout: int) -> dict[str, Any] | None:
+        del timeout  # a local file answers at once
+        database = url.database or ""
+        if database in ("", ":memory:") or not os.path.isfile(database):
+            return None  # connecting would create the file
+        return {}
+
     def serverless_scratch_url(self, near: URL | None, name: str) -> URL | None:
         """``name.db`` next to ``near``'s file, else in the temporary directory."""
         from sqlalchemy.engine import make_url
