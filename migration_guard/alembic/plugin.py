@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Mapping, MutableSequence
+from collections.abc import Iterator, MutableSequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from migration_guard.config import Config, ProtectedTables, load_config
+from migration_guard.config import Config, ProtectedTables, load_config, read_section
 from migration_guard.errors import AutogenerateRefused, ConfigError
 
 if TYPE_CHECKING:
@@ -84,15 +84,12 @@ def read_settings(config: Config) -> AutogenerateSettings:
 
     Raises :class:`ConfigError` naming an unknown key or a bad ``mode``.
     """
-    section: Mapping[str, Any] = config.sections.get(SECTION, {})
     source = config.source or "configuration"
-    unknown = sorted(set(section) - set(_KNOWN_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown key(s) {', '.join(repr(k) for k in unknown)} in "
-            f"[tool.migration_guard.{SECTION}]; known keys: {', '.join(_KNOWN_KEYS)}",
-            key=unknown[0],
-        )
+    section = read_section(
+        config.sections.get(SECTION, {}),
+        where=f"{source}: [tool.migration_guard.{SECTION}]",
+        types={key: str for key in _KNOWN_KEYS},
+    )
     mode = section.get("mode", "annotate")
     if mode not in MODES:
         raise ConfigError(
