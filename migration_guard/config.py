@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migration_guard.errors import ConfigError
+from migration_guard.errors import ConfigError, translate
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -245,12 +245,15 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
                     f"--config-file or {CONFIG_ENV}"
                 )
         else:
-            try:
+            with translate(
+                {
+                    tomllib.TOMLDecodeError: ConfigError,
+                    UnicodeDecodeError: ConfigError,
+                    OSError: ConfigError,
+                },
+                doing=f"{source} is not valid TOML or cannot be read",
+            ):
                 document = tomllib.loads(config_path.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"{source} is not valid TOML: {exc}") from None
-            except OSError as exc:
-                raise ConfigError(f"cannot read {source}: {exc.strerror}") from None
             tool = document.get("tool", {})
             table = tool.get("migration_guard", {}) if isinstance(tool, dict) else {}
             if not isinstance(table, dict):

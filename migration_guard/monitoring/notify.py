@@ -243,7 +243,7 @@ def _post_once(url: str, body: bytes, timeout: float) -> tuple[bool, bool, str |
     except TimeoutError:
         return False, True, f"no answer within {timeout:g} s"
     except OSError as exc:
-        return False, True, f"connection failed: {exc.strerror or type(exc).__name__}"
+        return False, True, f"connection failed: {describe(exc)}"
 
 
 def webhook_notifier(settings: NotifySettings, event: Event) -> list[DeliveryResult]:
@@ -359,7 +359,7 @@ def email_notifier(settings: NotifySettings, event: Event) -> list[DeliveryResul
     except TimeoutError:
         return failed(f"no answer within {settings.smtp_timeout:g} s")
     except OSError as exc:
-        return failed(f"cannot connect: {exc.strerror or type(exc).__name__}")
+        return failed(f"cannot connect: {describe(exc)}")
     return [DeliveryResult("email", target, True, seconds=time.monotonic() - started)]
 
 
