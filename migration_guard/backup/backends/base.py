@@ -23,9 +23,9 @@ __all__ = [
     "STREAM_HEAD_BYTES",
     "STREAM_TAIL_BYTES",
     "Backend",
+    "ByteCounter",
     "CountingReader",
     "DumpResult",
-    "ProgressCallback",
     "Reader",
     "RestoreOutcome",
     "Sink",
@@ -44,8 +44,9 @@ CHUNK_SIZE = 1024 * 1024
 STREAM_HEAD_BYTES = 16
 STREAM_TAIL_BYTES = 4096
 
-#: Called with the number of bytes just written (dump) or read (restore).
-ProgressCallback = Callable[[int], None]
+#: Called with the number of bytes just written (dump) or read (restore); the engine
+#: turns the counts into its ``ProgressCallback(done, total)``.
+ByteCounter = Callable[[int], None]
 
 
 class Reader(Protocol):
@@ -63,7 +64,7 @@ class Sink(Protocol):
 class CountingReader:
     """A reader that reports the bytes it hands out."""
 
-    def __init__(self, source: Reader, progress: ProgressCallback | None) -> None:
+    def __init__(self, source: Reader, progress: ByteCounter | None) -> None:
         self.source = source
         self.progress = progress
 
@@ -79,7 +80,7 @@ def read_chunks(source: Reader) -> Iterator[bytes]:
     return iter(lambda: source.read(CHUNK_SIZE), b"")
 
 
-def write_chunks(chunks: Iterable[bytes], sink: Sink, progress: ProgressCallback | None) -> None:
+def write_chunks(chunks: Iterable[bytes], sink: Sink, progress: ByteCounter | None) -> None:
     """Write every chunk to ``sink``, reporting each one once it is written."""
     for chunk in chunks:
         sink.write(chunk)
@@ -161,7 +162,7 @@ class Backend(abc.ABC):
         sink: BinaryIO,
         *,
         tables: Sequence[str] | None = None,
-        progress: ProgressCallback | None = None,
+        progress: ByteCounter | None = None,
         server_checksums: bool = False,
     ) -> DumpResult:
         """Write a consistent dump of ``url`` (or just ``tables``) into ``sink``.
@@ -179,7 +180,7 @@ class Backend(abc.ABC):
         *,
         stream_format: str,
         tables: Sequence[str] | None = None,
-        progress: ProgressCallback | None = None,
+        progress: ByteCounter | None = None,
     ) -> RestoreOutcome:
         """Load a stream produced by :meth:`dump` into ``url``'s (existing) database.
 

@@ -23,7 +23,7 @@ from typing import IO
 from sqlalchemy.engine import URL
 
 from migration_guard.backup.backends.base import (
-    ProgressCallback,
+    ByteCounter,
     Sink,
     read_chunks,
     write_chunks,
@@ -291,7 +291,7 @@ def run_dump(
     command: list[str],
     url: URL,
     sink: Sink,
-    progress: ProgressCallback | None,
+    progress: ByteCounter | None,
     scanner: DumpScanner,
 ) -> None:
     with tool_process(

@@ -44,9 +44,9 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from migration_guard.backup.backends.base import (
     Backend,
+    ByteCounter,
     CountingReader,
     DumpResult,
-    ProgressCallback,
     RestoreOutcome,
     TableContent,
     TableStats,
@@ -298,7 +298,7 @@ class MysqldumpBackend(Backend):
         sink: BinaryIO,
         *,
         tables: Sequence[str] | None = None,
-        progress: ProgressCallback | None = None,
+        progress: ByteCounter | None = None,
         server_checksums: bool = False,
     ) -> DumpResult:
         tool = find_tool(DUMP_TOOLS, "take backups")
@@ -345,7 +345,7 @@ class MysqldumpBackend(Backend):
         *,
         stream_format: str,
         tables: Sequence[str] | None = None,
-        progress: ProgressCallback | None = None,
+        progress: ByteCounter | None = None,
     ) -> RestoreOutcome:
         self.check_stream_format(stream_format)
         tool = find_tool(CLIENT_TOOLS, "restore backups")

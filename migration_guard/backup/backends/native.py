@@ -36,9 +36,9 @@ from sqlalchemy.engine import URL, Connection
 
 from migration_guard.backup.backends.base import (
     Backend,
+    ByteCounter,
     CountingReader,
     DumpResult,
-    ProgressCallback,
     RestoreOutcome,
     iter_lines,
 )
@@ -139,7 +139,7 @@ def _view_order(definitions: dict[str, str]) -> list[str]:
 class _Writer:
     """Writes framed statements to the sink and reports the bytes."""
 
-    def __init__(self, sink: BinaryIO, progress: ProgressCallback | None) -> None:
+    def __init__(self, sink: BinaryIO, progress: ByteCounter | None) -> None:
         self.sink = sink
         self.progress = progress
 
@@ -216,7 +216,7 @@ class NativeBackend(Backend):
         sink: BinaryIO,
         *,
         tables: Sequence[str] | None = None,
-        progress: ProgressCallback | None = None,
+        progress: ByteCounter | None = None,
         server_checksums: bool = False,
     ) -> DumpResult:
         del server_checksums  # always taken: this backend has no stream digests
@@ -373,7 +373,7 @@ class NativeBackend(Backend):
         *,
         stream_format: str,
         tables: Sequence[str] | None = None,
-        progress: ProgressCallback | None = None,
+        progress: ByteCounter | None = None,
     ) -> RestoreOutcome:
         self.check_stream_format(
             stream_format, "; use the mysqldump backend (it needs the mariadb/mysql client)"

@@ -30,9 +30,9 @@ from sqlalchemy.engine import URL
 
 from migration_guard.backup.backends.base import (
     Backend,
+    ByteCounter,
     CountingReader,
     DumpResult,
-    ProgressCallback,
     RestoreOutcome,
     iter_lines,
     read_chunks,
@@ -169,7 +169,7 @@ def _open_existing(path: Path) -> sqlite3.Connection:
         return sqlite3.connect(str(path), isolation_level=None)
 
 
-def _decoded_lines(source: BinaryIO, progress: ProgressCallback | None) -> Iterator[str]:
+def _decoded_lines(source: BinaryIO, progress: ByteCounter | None) -> Iterator[str]:
     for line in iter_lines(CountingReader(source, progress)):
         yield line.decode("utf-8", "surrogatepass")
 
@@ -208,7 +208,7 @@ class SQLiteBackend(Backend):
         sink: BinaryIO,
         *,
         tables: Sequence[str] | None = None,
-        progress: ProgressCallback | None = None,
+        progress: ByteCounter | None = None,
         server_checksums: bool = False,
     ) -> DumpResult:
         del server_checksums  # SQLite checksums are read from a private copy anyway
@@ -225,7 +225,7 @@ class SQLiteBackend(Backend):
             source.close()
 
     def _dump_file(
-        self, source: sqlite3.Connection, sink: BinaryIO, progress: ProgressCallback | None
+        self, source: sqlite3.Connection, sink: BinaryIO, progress: ByteCounter | None
     ) -> DumpResult:
         directory = Path(tempfile.mkdtemp(prefix="migration-guard-sqlite-"))
         try:
@@ -255,7 +255,7 @@ class SQLiteBackend(Backend):
         source: sqlite3.Connection,
         sink: BinaryIO,
         tables: Sequence[str],
-        progress: ProgressCallback | None,
+        progress: ByteCounter | None,
     ) -> DumpResult:
         # One read transaction: the stats and the rows see the same snapshot.
         source.execute("BEGIN")
@@ -280,7 +280,7 @@ class SQLiteBackend(Backend):
         *,
         stream_format: str,
         tables: Sequence[str] | None = None,
-        progress: ProgressCallback | None = None,
+        progress: ByteCounter | None = None,
     ) -> RestoreOutcome:
         path = sqlite_path(url)
         self.check_stream_format(stream_format)
@@ -298,7 +298,7 @@ class SQLiteBackend(Backend):
         path: Path,
         source: BinaryIO,
         tables: Sequence[str] | None,
-        progress: ProgressCallback | None,
+        progress: ByteCounter | None,
     ) -> None:
         if not path.parent.is_dir():
             raise UsageError(f"the directory of the SQLite target {path} does not exist")
