@@ -386,11 +386,6 @@ def test_failed_restore_names_its_safety_backup(
 
 
 # -- 5. a restore must not prune ---------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.5: the safety backup of a restore runs auto_prune, which deletes the "
-    "backup being restored (older than keep_days)",
-)
 def test_restore_never_prunes(config: Config, tmp_path: Path) -> None:
     pruning = config.replace(sections={"backup": {"keep_days": 0, "auto_prune": True}})
     old = create(config, url=make_sqlite(tmp_path / "app.db", rows=30))
