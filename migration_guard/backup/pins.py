@@ -137,8 +137,8 @@ def prune_lock(directory: Path) -> contextlib.AbstractContextManager[None]:
     return _prune_lock(directory, exclusive=True)
 
 
-def _read(path: Path) -> Pin | None:
-    """The pin at ``path`` when it is live, None when it is stale (and then removed)."""
+def _read(path: Path, remove_stale: bool) -> Pin | None:
+    """The pin at ``path`` when it is live, None when it is stale (then removed if asked)."""
     backup_id, _, rest = path.name.partition(".")
     purpose = rest.split("-", 1)[0] or "unknown"
     try:
@@ -162,18 +162,19 @@ def _read(path: Path) -> Pin | None:
         return dataclasses.replace(pin, unchecked=f"held on another host ({host})")
     if _holder_alive(data):
         return pin
-    with contextlib.suppress(OSError):
-        path.unlink()  # the process died without removing its pin
+    if remove_stale:
+        with contextlib.suppress(OSError):
+            path.unlink()  # the process died without removing its pin
     return None
 
 
-def live_pins(directory: Path) -> list[Pin]:
-    """The pins of running operations in ``directory``; stale ones are removed."""
+def live_pins(directory: Path, *, remove_stale: bool = True) -> list[Pin]:
+    """The pins of running operations in ``directory``; stale ones are removed (if asked)."""
     try:
         names = sorted(os.listdir(directory))
     except OSError:
         return []
-    found = (_read(directory / name) for name in names if name.endswith(PIN_SUFFIX))
+    found = (_read(directory / name, remove_stale) for name in names if name.endswith(PIN_SUFFIX))
     return [pin for pin in found if pin is not None]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.backup.catalog import Catalog
@@ -47,12 +48,13 @@ def _prune(config: Config, dry_run: bool, now: Any) -> PrunePlan:
             f"not a directory; check backup_dir / {BACKUP_DIR_ENV}"
         )
     # Under the lock no pin appears: what is not pinned now cannot be in use until we are done.
-    with prune_lock(catalog.path):
+    # A dry run deletes nothing and so needs no lock (and creates no lock file).
+    with contextlib.nullcontext() if dry_run else prune_lock(catalog.path):
         try:
             manifests = catalog.list(strict=True)
         except ManifestError as exc:
             raise BackupError(f"refusing to prune: {exc}") from None
-        pins = live_pins(catalog.path)
+        pins = live_pins(catalog.path, remove_stale=not dry_run)
         restores = [pin for pin in pins if pin.purpose == "restore"]
         paused = (
             f"a restore of {restores[0].backup_id} is running ({restores[0].describe()}); "
@@ -60,11 +62,10 @@ def _prune(config: Config, dry_run: bool, now: Any) -> PrunePlan:
             if restores
             else None
         )
-        pinned: dict[str, str] = {}
+        holders: dict[str, list[str]] = {}
         for pin in pins:
-            pinned[pin.backup_id] = "; ".join(
-                filter(None, [pinned.get(pin.backup_id), pin.describe()])
-            )
+            holders.setdefault(pin.backup_id, []).append(pin.describe())
+        pinned = {backup_id: "; ".join(texts) for backup_id, texts in holders.items()}
         plan = plan_prune(
             manifests, now or utc_now(), settings.retention, pinned=pinned, paused=paused
         )

@@ -113,6 +113,9 @@ def test_the_pin_of_a_killed_process_is_ignored_and_removed(
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert list(backup_dir.glob(f"*{PIN_SUFFIX}")), "setup: SIGKILL leaves the pin file"
+    preview = prune(DROP_ALL, dry_run=True, now=NOW)
+    assert preview.paused is None and set(preview.delete_ids) == {oldest, middle}
+    assert list(backup_dir.glob(f"*{PIN_SUFFIX}")), "a dry run changed the directory"
 
     plan = prune(DROP_ALL, now=NOW)
     assert plan.paused is None
