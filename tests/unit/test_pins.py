@@ -191,7 +191,11 @@ def test_a_pin_waits_for_a_running_prune_and_fails_when_its_backup_went(
     assert not list(backup_dir.glob(f"*{PIN_SUFFIX}"))
 
 
-def test_prune_during_a_real_restore_deletes_nothing(backup_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("purpose", ["restore", "verify"])
+def test_prune_during_a_real_restore_or_verification(
+    backup_dir: Path, tmp_path: Path, purpose: str
+) -> None:
+    """A restore pauses pruning altogether; a verification keeps its backup."""
     source = tmp_path / "big.db"
     connection = sqlite3.connect(source)
     connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)")
@@ -203,17 +207,12 @@ def test_prune_during_a_real_restore_deletes_nothing(backup_dir: Path, tmp_path:
     config = Config()
     old = create(config, url=f"sqlite:///{source}", compress="none")
     newer = create(config, url=f"sqlite:///{source}", compress="none")
-    target = tmp_path / "target.db"
-    restoring = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "migration_guard",
-            "restore",
-            old.id,
-            "--url",
-            f"sqlite:///{target}",
-        ],
+    command = {
+        "restore": ["restore", old.id, "--url", f"sqlite:///{tmp_path / 'target.db'}"],
+        "verify": ["backups", "verify", old.id, "--restore-test"],
+    }[purpose]
+    running = subprocess.Popen(
+        [sys.executable, "-m", "migration_guard", *command],
         cwd=tmp_path,
         env={**os.environ, "MIGRATION_GUARD_BACKUP_DIR": str(backup_dir)},
         stdout=subprocess.PIPE,
@@ -222,18 +221,28 @@ def test_prune_during_a_real_restore_deletes_nothing(backup_dir: Path, tmp_path:
     )
     try:
         deadline = time.monotonic() + 30
-        while not list(backup_dir.glob(f"{old.id}.restore-*{PIN_SUFFIX}")):
-            assert restoring.poll() is None, restoring.communicate()
-            assert time.monotonic() < deadline, "the restore never pinned its backup"
+        while not list(backup_dir.glob(f"{old.id}.{purpose}-*{PIN_SUFFIX}")):
+            assert running.poll() is None, running.communicate()
+            assert time.monotonic() < deadline, f"the {purpose} never pinned its backup"
             time.sleep(0.005)
         plan = prune(DROP_ALL)
-        still_running = restoring.poll() is None
+        still_running = running.poll() is None
     finally:
-        out, err = restoring.communicate(timeout=120)
-    assert restoring.returncode == 0, out + err
-    assert still_running, "setup: the restore ended before the prune ran"
-    assert plan.paused and plan.delete_ids == []
+        out, err = running.communicate(timeout=120)
+    assert running.returncode == 0, out + err
+    assert still_running, f"setup: the {purpose} ended before the prune ran"
+    assert plan.delete_ids == []
+    if purpose == "restore":
+        assert plan.paused and old.id in plan.paused
+    else:
+        assert plan.paused is None
+        assert any(f"pinned: verify by pid {running.pid}" in r for r in dict(plan.keep)[old.id])
     assert {m.id for m in list_backups(config)} == {old.id, newer.id}
-    assert not list(backup_dir.glob(f"*{PIN_SUFFIX}")), "the restore left its pin behind"
-    # Once the restore is over, prune works again.
-    assert prune(DROP_ALL).delete_ids == [old.id]
+    assert not list(backup_dir.glob(f"*{PIN_SUFFIX}")), f"the {purpose} left its pin behind"
+    # Once it is over, prune works again (and a verified backup stays for being verified).
+    after = prune(DROP_ALL)
+    if purpose == "restore":
+        assert after.delete_ids == [old.id]
+    else:
+        assert after.delete_ids == []
+        assert any("newest verified backup" in r for r in dict(after.keep)[old.id])
