@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from migration_guard.backup.catalog import Catalog
 from migration_guard.backup.manifest import utc_now
 from migration_guard.cli import main
+from migration_guard.config import Config
+from migration_guard.monitoring.eventlog import read_events
 from tests.unit.test_backup_trust_logic import write_manifest
 from tests.unit.test_pins import backup_dir, holder  # noqa: F401 - fixtures
 
@@ -78,3 +80,7 @@ def test_dry_run_says_a_restore_pauses_pruning(backup_dir: Path, holder) -> None
     assert f"  keep {old.id}: pruning paused" in text
     code, text = run("backups", "prune")
     assert code == 0 and Catalog(backup_dir).manifest_path(old.id).exists(), text
+    (event,) = read_events(Config(), subjects=["prune"])
+    assert event.outcome == "success" and "prune deleted 0 backup(s) (paused: a restore" in (
+        event.summary
+    )
