@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from migration_guard.backup.catalog import Catalog, atomic_write_bytes, fsync_directory
+from migration_guard.backup.catalog import _pid_alive as pid_alive
 from migration_guard.backup.manifest import format_time, utc_now
 from migration_guard.errors import UnknownBackupError
 
@@ -91,24 +92,10 @@ def _process_start(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def _holder_alive(data: dict[str, object]) -> bool:
     """Whether the process a pin names (on this host) is still the one that wrote it."""
     pid = data.get("pid")
-    if not isinstance(pid, int) or not _pid_alive(pid):
+    if not isinstance(pid, int) or not pid_alive(pid):
         return False
     boot = data.get("boot_id")
     if boot is not None and boot != _boot_id():
