@@ -6,6 +6,8 @@ Layout of the backup directory::
     <id>.manifest.json    the manifest; written last, atomically
     <id>.mgb.partial      an archive being written (never listed)
     <id>.lock             held (flock + pid) by the process writing <id>
+    <id>.*.pin            <id> is being restored or verified (see backup.pins)
+    prune.lock            held (flock) by prune while it decides and deletes
 
 A backup exists only when its manifest exists, so a killed process leaves
 nothing that claims to be complete; the next run removes its leftovers.

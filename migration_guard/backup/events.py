@@ -149,7 +149,8 @@ def prune_event(
     return Event(
         "prune",
         "success",
-        f"prune deleted {len(deleted)} backup(s)",
+        f"prune deleted {len(deleted)} backup(s)"
+        + (f" (paused: {result.paused})" if result.paused else ""),
         details=[f"{backup_id}: {reason}" for backup_id, reason in result.delete],
         data=data,
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.backup.catalog import Catalog
 from migration_guard.backup.events import prune_event, run_reported
 from migration_guard.backup.manifest import Manifest, utc_now
+from migration_guard.backup.pins import live_pins, prune_lock
 from migration_guard.backup.retention import PrunePlan, plan_prune
 from migration_guard.backup.settings import backup_settings
 from migration_guard.config import BACKUP_DIR_ENV, Config
@@ -20,6 +22,10 @@ def prune(
     config: Config, *, dry_run: bool = False, now: Any = None, on_event: EventSink | None = None
 ) -> PrunePlan:
     """Apply the retention policy; ``dry_run`` only returns what would go.
+
+    Backups pinned by a running restore or verification are kept (with what
+    they need); while a restore runs nothing is deleted at all
+    (:attr:`PrunePlan.paused` says why).
 
     ``on_event`` receives a ``prune.success`` event (not for a dry run) or
     ``prune.failure``.
@@ -41,15 +47,32 @@ def _prune(config: Config, dry_run: bool, now: Any) -> PrunePlan:
             f"refusing to prune: the backup location {catalog.path} does not exist or is "
             f"not a directory; check backup_dir / {BACKUP_DIR_ENV}"
         )
-    try:
-        manifests = catalog.list(strict=True)
-    except ManifestError as exc:
-        raise BackupError(f"refusing to prune: {exc}") from None
-    plan = plan_prune(manifests, now or utc_now(), settings.retention)
-    if not dry_run:
-        for backup_id, _ in plan.delete:
-            catalog.delete(backup_id)
-        catalog.cleanup_leftovers()
+    # Under the lock no pin appears: what is not pinned now cannot be in use until we are done.
+    # A dry run deletes nothing and so needs no lock (and creates no lock file).
+    with contextlib.nullcontext() if dry_run else prune_lock(catalog.path):
+        try:
+            manifests = catalog.list(strict=True)
+        except ManifestError as exc:
+            raise BackupError(f"refusing to prune: {exc}") from None
+        pins = live_pins(catalog.path, remove_stale=not dry_run)
+        restores = [pin for pin in pins if pin.purpose == "restore"]
+        paused = (
+            f"a restore of {restores[0].backup_id} is running ({restores[0].describe()}); "
+            "nothing is pruned during a restore"
+            if restores
+            else None
+        )
+        holders: dict[str, list[str]] = {}
+        for pin in pins:
+            holders.setdefault(pin.backup_id, []).append(pin.describe())
+        pinned = {backup_id: "; ".join(texts) for backup_id, texts in holders.items()}
+        plan = plan_prune(
+            manifests, now or utc_now(), settings.retention, pinned=pinned, paused=paused
+        )
+        if not dry_run:
+            for backup_id, _ in plan.delete:
+                catalog.delete(backup_id)
+            catalog.cleanup_leftovers()
     return plan
 
 

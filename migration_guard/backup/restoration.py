@@ -24,6 +24,7 @@ from migration_guard.backup.database import (
 )
 from migration_guard.backup.load import stream_restore
 from migration_guard.backup.manifest import redact_url
+from migration_guard.backup.pins import pinning
 from migration_guard.backup.streams import ProgressCallback
 from migration_guard.backup.verification import archive_key
 from migration_guard.config import Config
@@ -71,6 +72,7 @@ class RestoreResult:
         }
 
 
+@pinning("restore")  # nothing is pruned while this runs, least of all this backup
 def restore(
     config: Config,
     backup_id: str,

@@ -1,19 +1,27 @@
 """Retention: which backups to keep and which to delete. Pure; no file is touched here.
 
-A backup is kept when any rule selects it:
+As restic's ``forget``, the policy applies to each group of backups separately:
+a group is one source database (its URL without user and password) and one
+backup type, so a nightly ``full`` and an evening ``critical`` backup of the
+same database each fill their own daily, weekly and monthly slots. Within its
+group a backup is kept when any rule selects it:
 
 * it is younger than ``keep_days`` days (default 30, as in the original plan);
 * it is the newest backup of one of the ``keep_daily`` most recent days that have a
   backup (likewise ``keep_weekly`` ISO weeks and ``keep_monthly`` months);
-* it is the newest backup, or the newest backup whose verification passed;
-* a kept backup needs it (its parent, or a table it refers to).
+* it is the newest backup of its group, or the newest one verified at level 1
+  or higher whose verification passed (the re-read right after writing, level
+  0, does not count). So the newest verified full backup of every source stays.
 
-Everything else is deleted. Nothing is planned when the listing looks wrong.
+Across groups, a backup is also kept when a kept backup needs it (its parent, or
+a table it refers to), and when it is pinned by a running restore or
+verification. Everything else is deleted. Nothing is planned when the listing
+looks wrong.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -50,6 +58,10 @@ class PrunePlan:
 
     keep: list[tuple[str, list[str]]] = field(default_factory=list)
     delete: list[tuple[str, str]] = field(default_factory=list)
+    #: The (source, type) groups the policy was applied to, in order of their newest backup.
+    groups: list[PruneGroup] = field(default_factory=list)
+    #: Why nothing is deleted now (a restore is running), or None.
+    paused: str | None = None
 
     @property
     def delete_ids(self) -> list[str]:
@@ -63,7 +75,22 @@ class PrunePlan:
         return {
             "keep": [{"id": i, "reasons": r} for i, r in self.keep],
             "delete": [{"id": i, "reason": r} for i, r in self.delete],
+            "groups": [group.to_dict() for group in self.groups],
+            "paused": self.paused,
         }
+
+
+@dataclass
+class PruneGroup:
+    """The backups of one source database and one type, newest first."""
+
+    source: str
+    type: str
+    keep: list[str] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "type": self.type, "keep": self.keep, "delete": self.delete}
 
 
 def _bucket_rule(
@@ -87,6 +114,23 @@ def _bucket_rule(
         reasons[manifest.id].append(f"{label} {key}")
 
 
+def source_of(manifest: Manifest) -> str:
+    """The database a backup came from: ``dialect://host:port/database``, no user or password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(manifest.source_url)
+    except Exception:  # an odd URL is still a source of its own
+        return manifest.source_url
+    where = f"{url.host or ''}{f':{url.port}' if url.port else ''}"
+    return f"{manifest.dialect}://{where}/{url.database or ''}"
+
+
+def verified(manifest: Manifest) -> bool:
+    """Whether a verification of level 1 or higher passed (the re-read after writing does not)."""
+    return manifest.verification.ok is True and (manifest.verification.level or 0) >= 1
+
+
 def _day(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d")
 
@@ -100,13 +144,7 @@ def _month(moment: datetime) -> str:
     return moment.strftime("%Y-%m")
 
 
-def plan_prune(manifests: Iterable[Manifest], now: datetime, policy: RetentionPolicy) -> PrunePlan:
-    """Decide which backups to keep and which to delete.
-
-    Raises :class:`BackupError` instead of planning when the listing looks wrong:
-    no backups at all, or the same id twice.
-    """
-    ordered = sorted(manifests, key=lambda m: (m.started, m.id), reverse=True)
+def _check_listing(ordered: Sequence[Manifest]) -> None:
     if not ordered:
         raise BackupError(
             "refusing to prune: the backup listing is empty; check backup_dir / "
@@ -116,23 +154,30 @@ def plan_prune(manifests: Iterable[Manifest], now: datetime, policy: RetentionPo
     if len(set(ids)) != len(ids):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         raise BackupError(f"refusing to prune: backup ids listed twice: {', '.join(duplicates)}")
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
 
-    reasons: dict[str, list[str]] = {m.id: [] for m in ordered}
-    reasons[ordered[0].id].append("newest backup")
-    newest_verified = next((m for m in ordered if m.verified_ok), None)
+
+def _select_in_group(
+    group: Sequence[Manifest], now: datetime, policy: RetentionPolicy, reasons: dict[str, list[str]]
+) -> None:
+    """Apply the policy to one group (newest first)."""
+    reasons[group[0].id].append("newest backup of its group")
+    newest_verified = next((m for m in group if verified(m)), None)
     if newest_verified is not None:
-        reasons[newest_verified.id].append("newest verified backup")
+        reasons[newest_verified.id].append(
+            f"newest verified backup of its group (level {newest_verified.verification.level})"
+        )
     if policy.keep_days > 0:
         cutoff = now - timedelta(days=policy.keep_days)
-        for manifest in ordered:
+        for manifest in group:
             if manifest.started >= cutoff:
                 reasons[manifest.id].append(f"younger than keep_days={policy.keep_days}")
-    _bucket_rule(ordered, policy.keep_daily, _day, "newest of day", reasons)
-    _bucket_rule(ordered, policy.keep_weekly, _week, "newest of week", reasons)
-    _bucket_rule(ordered, policy.keep_monthly, _month, "newest of month", reasons)
+    _bucket_rule(group, policy.keep_daily, _day, "newest of day", reasons)
+    _bucket_rule(group, policy.keep_weekly, _week, "newest of week", reasons)
+    _bucket_rule(group, policy.keep_monthly, _month, "newest of month", reasons)
 
+
+def _keep_dependencies(ordered: Sequence[Manifest], reasons: dict[str, list[str]]) -> None:
+    """Keep every backup a kept backup needs, transitively."""
     by_id = {m.id: m for m in ordered}
     pending = [m.id for m in ordered if reasons[m.id]]
     while pending:
@@ -147,10 +192,54 @@ def plan_prune(manifests: Iterable[Manifest], now: datetime, policy: RetentionPo
             if not was_kept:
                 pending.append(needed)
 
-    plan = PrunePlan()
+
+def plan_prune(
+    manifests: Iterable[Manifest],
+    now: datetime,
+    policy: RetentionPolicy,
+    *,
+    pinned: Mapping[str, str] | None = None,
+    paused: str | None = None,
+) -> PrunePlan:
+    """Decide which backups to keep and which to delete.
+
+    ``pinned`` maps the id of a backup in use to a description of its user; it
+    is kept, and so is everything it needs. ``paused`` (why nothing may be
+    deleted now) turns every deletion into a keep that says so.
+
+    Raises :class:`BackupError` instead of planning when the listing looks wrong:
+    no backups at all, or the same id twice.
+    """
+    ordered = sorted(manifests, key=lambda m: (m.started, m.id), reverse=True)
+    _check_listing(ordered)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+
+    groups: dict[tuple[str, str], list[Manifest]] = {}
+    for manifest in ordered:
+        groups.setdefault((source_of(manifest), manifest.type), []).append(manifest)
+    reasons: dict[str, list[str]] = {m.id: [] for m in ordered}
+    for group in groups.values():
+        _select_in_group(group, now, policy, reasons)
+    for backup_id, holder in (pinned or {}).items():
+        if backup_id in reasons:
+            reasons[backup_id].append(f"pinned: {holder}")
+    _keep_dependencies(ordered, reasons)
+    if paused:
+        for manifest in ordered:
+            if not reasons[manifest.id]:
+                reasons[manifest.id].append(f"pruning paused: {paused}")
+
+    plan = PrunePlan(paused=paused)
     for manifest in ordered:
         if reasons[manifest.id]:
             plan.keep.append((manifest.id, reasons[manifest.id]))
         else:
             plan.delete.append((manifest.id, f"not selected by the policy ({policy.describe()})"))
+    deleted = set(plan.delete_ids)
+    for (source, backup_type), members in groups.items():
+        decided = PruneGroup(source, backup_type)
+        for manifest in members:
+            (decided.delete if manifest.id in deleted else decided.keep).append(manifest.id)
+        plan.groups.append(decided)
     return plan

@@ -10,8 +10,11 @@ from migration_guard.backup.retention import POLICY_KEYS, RetentionPolicy
 from migration_guard.config import Config, read_section
 from migration_guard.errors import ConfigError
 
-#: What ``verify_after_backup`` may say.
-VERIFY_AFTER_BACKUP = ("quick", "full", "off")
+#: What ``verify_after_backup`` may say: ``quick`` re-reads the file just written (level 0),
+#: ``level1`` runs a level-1 verification (``full`` is its older name), ``off`` neither.
+VERIFY_AFTER_BACKUP = ("quick", "level1", "full", "off")
+#: The value :class:`BackupSettings` holds for each accepted spelling.
+_VERIFY_AFTER_BACKUP_MEANS = {"level1": "full"}
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -29,7 +32,8 @@ class BackupSettings:
     backend: str | None = None
     catalog_table: str | None = None
     threads: int = 2
-    #: ``quick`` re-hashes the written file, ``full`` runs level-1 verify, ``off`` skips.
+    #: ``quick`` re-hashes the written file, ``full`` (written ``level1`` or ``full`` in the
+    #: configuration) runs a level-1 verify that pins the backup, ``off`` skips.
     verify_after_backup: str = "quick"
     #: Also record the server's own ``CHECKSUM TABLE`` (reads every table again).
     server_checksums: bool = False
@@ -76,6 +80,9 @@ def backup_settings(config: Config) -> BackupSettings:
             f"{where}: verify_after_backup must be one of {', '.join(VERIFY_AFTER_BACKUP)}",
             key="verify_after_backup",
         )
+    if "verify_after_backup" in values:
+        value = values["verify_after_backup"]
+        values["verify_after_backup"] = _VERIFY_AFTER_BACKUP_MEANS.get(value, value)
     table = values.get("catalog_table")
     if table is not None and not _TABLE_NAME.match(table):
         raise ConfigError(

@@ -29,6 +29,7 @@ from migration_guard.backup.database import (
 from migration_guard.backup.events import run_reported, verify_event
 from migration_guard.backup.load import stream_restore
 from migration_guard.backup.manifest import Manifest, Verification, format_time, utc_now
+from migration_guard.backup.pins import pinning
 from migration_guard.backup.streams import READ_SIZE, HashingSource, ProgressCallback
 from migration_guard.config import Config
 from migration_guard.errors import ArchiveError, BackupError, MigrationGuardError
@@ -223,6 +224,7 @@ def verify(
     )
 
 
+@pinning("verify")  # prune keeps a backup while it is verified
 def _verify(
     config: Config,
     backup_id: str,

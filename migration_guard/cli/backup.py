@@ -288,11 +288,18 @@ def verify_command(
 
 
 @backups.command("prune")
-@click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
+@click.option(
+    "--dry-run", is_flag=True, help="Only show the groups, what would be deleted and why."
+)
 @FORMAT_OPTION
 @config_file_option
 def prune_command(dry_run: bool, fmt: str, config_file: str | None) -> None:
-    """Delete backups the retention policy no longer keeps."""
+    """Delete backups the retention policy no longer keeps.
+
+    The policy applies to each group of one source database and one backup
+    type; the output lists the groups. Backups in use by a restore or a
+    verification are kept, and nothing is deleted while a restore runs.
+    """
     from migration_guard.commands.backup import prune_backups
 
     plan = prune_backups(load_config(config_file), dry_run=dry_run)
@@ -300,10 +307,18 @@ def prune_command(dry_run: bool, fmt: str, config_file: str | None) -> None:
         echo_json({"dry_run": dry_run, **plan.to_dict()})
         return
     verb = "would delete" if dry_run else "deleted"
-    for backup_id, reason in plan.delete:
-        click.echo(f"{verb} {backup_id}: {reason}")
-    for backup_id, reasons in plan.keep:
-        click.echo(f"keep {backup_id}: {'; '.join(reasons)}")
+    deleted = dict(plan.delete)
+    kept = dict(plan.keep)
+    for group in plan.groups:
+        click.echo(
+            f"{group.source} ({group.type}): {len(group.keep)} kept, {len(group.delete)} {verb}"
+        )
+        for backup_id in group.delete:
+            click.echo(f"  {verb} {backup_id}: {deleted[backup_id]}")
+        for backup_id in group.keep:
+            click.echo(f"  keep {backup_id}: {'; '.join(kept[backup_id])}")
+    if plan.paused:
+        click.echo(f"nothing is deleted now: {plan.paused}")
     click.echo(f"{len(plan.delete)} backup(s) {verb}, {len(plan.keep)} kept")
 
 

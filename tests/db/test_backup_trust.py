@@ -386,11 +386,6 @@ def test_failed_restore_names_its_safety_backup(
 
 
 # -- 5. a restore must not prune ---------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.5: the safety backup of a restore runs auto_prune, which deletes the "
-    "backup being restored (older than keep_days)",
-)
 def test_restore_never_prunes(config: Config, tmp_path: Path) -> None:
     pruning = config.replace(sections={"backup": {"keep_days": 0, "auto_prune": True}})
     old = create(config, url=make_sqlite(tmp_path / "app.db", rows=30))
@@ -568,11 +563,6 @@ def test_failed_post_backup_verification_exits_non_zero(backup_dir: Path, tmp_pa
 
 
 # -- 8. monitoring right after the first backup ----------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.8: verify_within fails with 'no backup was ever verified' right after "
-    "the first backup, so the monitor is UNHEALTHY",
-)
 def test_monitor_is_healthy_right_after_the_first_backup(config: Config, tmp_path: Path) -> None:
     create(config, url=make_sqlite(tmp_path / "app.db"))
     report = monitor(config)

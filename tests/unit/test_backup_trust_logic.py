@@ -90,11 +90,6 @@ def policy(**settings: Any) -> Config:
 
 
 # -- 4. retention per (source, type) -----------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.4: the daily/weekly/monthly slots are filled by the evening critical "
-    "backups, so no full backup older than keep_days survives",
-)
 def test_nightly_full_and_evening_critical_each_get_their_own_slots(backup_dir: Path) -> None:
     fulls: list[Manifest] = []
     for days_ago in range(120):
@@ -117,11 +112,6 @@ def test_nightly_full_and_evening_critical_each_get_their_own_slots(backup_dir: 
     assert set(months) <= kept_months, f"monthly full backups kept for {sorted(kept_months)}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.4: the re-read right after writing (level 0) counts as 'verified', so "
-    "the only backup verified at level >= 1 is pruned",
-)
 def test_newest_full_verified_at_level_one_is_never_pruned(backup_dir: Path) -> None:
     checked = write_manifest(backup_dir, NOW - timedelta(days=60), level=1, ok=True)
     write_manifest(backup_dir, NOW - timedelta(days=40), level=0, ok=True)  # quick re-read only
@@ -131,11 +121,6 @@ def test_newest_full_verified_at_level_one_is_never_pruned(backup_dir: Path) -> 
     assert checked.id in plan.keep_ids, dict(plan.delete).get(checked.id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.4: 'newest verified backup' is global, not per source: one source's "
-    "only verified full backup is pruned because another source has a newer one",
-)
 def test_newest_verified_full_of_each_source_is_never_pruned(backup_dir: Path) -> None:
     shop = write_manifest(
         backup_dir, NOW - timedelta(days=30), source="mysql+pymysql://app@db/shop", level=1
@@ -148,11 +133,6 @@ def test_newest_verified_full_of_each_source_is_never_pruned(backup_dir: Path) -
     assert shop.id in plan.keep_ids, dict(plan.delete).get(shop.id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.4: a critical backup (a subset) is the 'newest verified backup', so the "
-    "only verified full backup is pruned",
-)
 def test_a_critical_subset_does_not_replace_the_verified_full_backup(backup_dir: Path) -> None:
     full = write_manifest(backup_dir, NOW - timedelta(days=20), level=1)
     for days_ago in range(3):

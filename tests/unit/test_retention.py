@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -16,7 +17,13 @@ from migration_guard.backup.manifest import (
     format_time,
     new_backup_id,
 )
-from migration_guard.backup.retention import PrunePlan, RetentionPolicy, plan_prune
+from migration_guard.backup.retention import (
+    PrunePlan,
+    RetentionPolicy,
+    plan_prune,
+    source_of,
+)
+from migration_guard.backup.retention import verified as retention_verified
 from migration_guard.errors import BackupError, ConfigError
 
 NOW = datetime(2024, 6, 30, 12, 0, tzinfo=timezone.utc)
@@ -29,14 +36,17 @@ def make(
     parent: str | None = None,
     refs: dict[str, str] | None = None,
     backup_type: str = "full",
+    source: str = "sqlite:///app.db",
+    level: int = 1,
 ) -> Manifest:
+    """A backup ``age`` old; ``verified`` is the outcome of a verification at ``level``."""
     started = NOW - age
     tables = {name: TableEntry(ref=ref) for name, ref in (refs or {}).items()}
     return Manifest(
         id=new_backup_id(backup_type, started),
         type=backup_type,
-        source_url="sqlite:///app.db",
-        dialect="sqlite",
+        source_url=source,
+        dialect=source.split(":")[0].split("+")[0],
         started_at=format_time(started),
         finished_at=format_time(started + timedelta(seconds=5)),
         artifact=Artifact("x.mgb", 10, "0" * 64, "zstd", None, "sqlite-db"),
@@ -45,7 +55,7 @@ def make(
         created_by="test@host",
         parent=parent,
         tables=tables,
-        verification=Verification(ok=verified),
+        verification=Verification(ok=verified, level=None if verified is None else level),
     )
 
 
@@ -77,7 +87,7 @@ def test_newest_backup_is_kept_even_when_old() -> None:
     only = make(timedelta(days=400))
     plan = plan_prune([only], NOW, RetentionPolicy(keep_days=1))
     assert plan.keep_ids == [only.id]
-    assert "newest backup" in plan.keep[0][1]
+    assert "newest backup of its group" in plan.keep[0][1]
 
 
 def test_newest_verified_backup_is_kept() -> None:
@@ -98,7 +108,7 @@ def test_parent_and_table_references_of_kept_backups_are_kept() -> None:
     child = make(
         timedelta(days=1), parent=middle.id, refs={"t": referenced.id}, backup_type="incremental"
     )
-    unrelated = make(timedelta(days=80))
+    unrelated = make(timedelta(days=95))  # older than the newest full backup: not kept
     plan = plan_prune([base, middle, referenced, child, unrelated], NOW, RetentionPolicy())
     keep, delete = decisions(plan)
     assert {base.id, middle.id, referenced.id, child.id} <= keep
@@ -136,11 +146,15 @@ def test_retention_from_backup_settings_reads_only_its_keys() -> None:
     assert backup_settings(config).retention == RetentionPolicy(keep_days=7, keep_weekly=4)
 
 
+SOURCES = ("sqlite:///app.db", "mysql+pymysql://app@db/shop", "mysql+pymysql://backup@db:3306/shop")
 backup_sets = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=400 * 24),  # age in hours
         st.sampled_from([None, True, False]),
         st.integers(min_value=-1, max_value=30),  # index of the parent, -1 none
+        st.sampled_from(["sqlite:///app.db", "mysql+pymysql://app@db/shop"]),
+        st.sampled_from(["full", "critical"]),
+        st.sampled_from([0, 1, 2]),  # verification level
     ),
     min_size=1,
     max_size=25,
@@ -154,31 +168,162 @@ policies = st.builds(
 )
 
 
+def newest(manifests: list[Manifest]) -> Manifest:
+    return max(manifests, key=lambda m: (m.started, m.id))
+
+
+def groups_of(manifests: list[Manifest]) -> dict[tuple[str, str], list[Manifest]]:
+    groups: dict[tuple[str, str], list[Manifest]] = {}
+    for manifest in manifests:
+        groups.setdefault((source_of(manifest), manifest.type), []).append(manifest)
+    return groups
+
+
+def assert_bucket_rule(
+    group: list[Manifest], count: int, bucket: Callable[[Manifest], object], keep: set[str]
+) -> None:
+    """The newest backup of each of the ``count`` most recent buckets of ``group`` is kept."""
+    newest_of: dict[object, Manifest] = {}
+    for manifest in sorted(group, key=lambda m: (m.started, m.id)):
+        newest_of[bucket(manifest)] = manifest
+    recent = sorted(newest_of.values(), key=lambda m: (m.started, m.id), reverse=True)[:count]
+    assert {m.id for m in recent} <= keep
+
+
 @settings(max_examples=200, deadline=None)
-@given(backup_sets, policies)
+@given(backup_sets, policies, st.sets(st.integers(0, 30), max_size=3), st.booleans())
 def test_invariants_hold_for_arbitrary_sets(
-    specs: list[tuple[int, bool | None, int]], policy: RetentionPolicy
+    specs: list[tuple[int, bool | None, int, str, str, int]],
+    policy: RetentionPolicy,
+    pinned_indexes: set[int],
+    paused: bool,
 ) -> None:
     manifests: list[Manifest] = []
-    for age, verified, parent_index in specs:
+    for age, verified, parent_index, source, backup_type, level in specs:
         parent = manifests[parent_index].id if 0 <= parent_index < len(manifests) else None
-        manifests.append(make(timedelta(hours=age), verified=verified, parent=parent))
-    plan = plan_prune(manifests, NOW, policy)
+        manifests.append(
+            make(
+                timedelta(hours=age),
+                verified=verified,
+                parent=parent,
+                source=source,
+                backup_type=backup_type,
+                level=level,
+            )
+        )
+    pinned = {manifests[i].id: "restore by pid 1" for i in pinned_indexes if i < len(manifests)}
+    plan = plan_prune(
+        manifests, NOW, policy, pinned=pinned, paused="a restore runs" if paused else None
+    )
     keep, delete = decisions(plan)
     all_ids = {m.id for m in manifests}
     assert keep | delete == all_ids
     assert not keep & delete
     assert len(plan.keep) + len(plan.delete) == len(manifests)
-    newest = max(manifests, key=lambda m: (m.started, m.id))
-    assert newest.id in keep
-    verified_ones = [m for m in manifests if m.verified_ok]
-    if verified_ones:
-        assert max(verified_ones, key=lambda m: (m.started, m.id)).id in keep
+    if paused:
+        assert not delete
+    assert set(pinned) <= keep
     by_id = {m.id: m for m in manifests}
     for kept in keep:
         assert by_id[kept].referenced_ids() & all_ids <= keep
     if policy.keep_days:
         cutoff = NOW - timedelta(days=policy.keep_days)
         assert {m.id for m in manifests if m.started >= cutoff} <= keep
+    groups = groups_of(manifests)
+    assert {(g.source, g.type) for g in plan.groups} == set(groups)
+    for group_plan in plan.groups:
+        members = groups[(group_plan.source, group_plan.type)]
+        assert set(group_plan.keep) | set(group_plan.delete) == {m.id for m in members}
+        assert set(group_plan.keep) <= keep and set(group_plan.delete) <= delete
+    for group in groups.values():
+        assert newest(group).id in keep
+        proven = [m for m in group if m.verified_ok and (m.verification.level or 0) >= 1]
+        if proven:
+            assert newest(proven).id in keep
+        assert_bucket_rule(group, policy.keep_daily, lambda m: m.started.date(), keep)
+        assert_bucket_rule(group, policy.keep_weekly, lambda m: m.started.isocalendar()[:2], keep)
+        assert_bucket_rule(group, policy.keep_monthly, lambda m: m.started.strftime("%Y-%m"), keep)
     for backup_id, reasons in plan.keep:
         assert reasons, backup_id
+        if by_id[backup_id].verification.level == 0:  # the re-read after writing proves nothing
+            assert not any("verified" in reason for reason in reasons), reasons
+
+
+def test_a_group_is_one_database_whatever_the_user_or_driver() -> None:
+    app = make(timedelta(days=1), source="mysql+pymysql://app@db/shop")
+    backup = make(timedelta(days=2), source="mysql+mysqldb://backup:secret@db/shop")
+    crm = make(timedelta(days=3), source="mysql+pymysql://app@db/crm")
+    assert source_of(app) == source_of(backup) == "mysql://db/shop"
+    assert source_of(crm) == "mysql://db/crm"
+    plan = plan_prune([app, backup, crm], NOW, RetentionPolicy(keep_days=0))
+    assert [(g.source, g.type, g.keep, g.delete) for g in plan.groups] == [
+        ("mysql://db/shop", "full", [app.id], [backup.id]),
+        ("mysql://db/crm", "full", [crm.id], []),
+    ]
+    assert "secret" not in str(plan.to_dict())
+
+
+# -- 120 simulated days: a nightly full backup, an evening critical one, auto_prune after each --
+SIMULATION = RetentionPolicy(keep_days=7, keep_daily=14, keep_weekly=8, keep_monthly=4)
+
+
+def simulated_backup(moment: datetime, backup_type: str, level: int | None, ok: bool) -> Manifest:
+    manifest = make(NOW - moment, backup_type=backup_type, source=SOURCES[1])
+    manifest.verification = Verification(
+        last_verified_at=format_time(moment + timedelta(minutes=5)), level=level, ok=ok
+    )
+    return manifest
+
+
+def test_120_days_of_nightly_full_and_evening_critical_backups() -> None:
+    start = datetime(2024, 3, 3, tzinfo=timezone.utc)  # a Sunday
+    history: list[Manifest] = []
+    alive: dict[str, Manifest] = {}
+    for day in range(120):
+        midnight = start + timedelta(days=day)
+        sunday = midnight.weekday() == 6
+        # The full backup is verified at level 1 on Sundays; the verification of the last
+        # Sunday fails. Every other backup only gets the re-read after writing (level 0).
+        failed = day >= 119 - 6 and sunday
+        runs = [
+            simulated_backup(midnight.replace(hour=2), "full", 1 if sunday else 0, not failed),
+            simulated_backup(midnight.replace(hour=20), "critical", 0, True),
+        ]
+        for manifest in runs:
+            history.append(manifest)
+            alive[manifest.id] = manifest
+            now = manifest.started + timedelta(minutes=10)
+            plan = plan_prune(alive.values(), now, SIMULATION)
+            for deleted in plan.delete_ids:
+                del alive[deleted]
+            proven = [m for m in history if m.type == "full" and retention_verified(m)]
+            assert newest(proven).id in alive, f"day {day}: the newest verified full is gone"
+    end = history[-1].started + timedelta(minutes=10)
+    # Pruning every day decides exactly what one prune of the whole history decides.
+    once = plan_prune(history, end, SIMULATION)
+    assert set(once.keep_ids) == set(alive)
+
+    for backup_type in ("full", "critical"):
+        kept = [m for m in alive.values() if m.type == backup_type]
+        made = [m for m in history if m.type == backup_type]
+        days = {m.started.date() for m in kept}
+        last_days = sorted({m.started.date() for m in made}, reverse=True)[:14]
+        assert set(last_days) <= days, f"{backup_type}: a daily slot is empty"
+        weeks = {m.started.isocalendar()[:2] for m in kept}
+        last_weeks = sorted({m.started.isocalendar()[:2] for m in made}, reverse=True)[:8]
+        assert set(last_weeks) <= weeks, f"{backup_type}: a weekly slot is empty"
+        months = {m.started.strftime("%Y-%m") for m in kept}
+        assert months == {"2024-03", "2024-04", "2024-05", "2024-06"}, backup_type
+        for month in months:  # the month's slot holds its last backup
+            last = newest([m for m in made if m.started.strftime("%Y-%m") == month])
+            assert last.id in alive, f"{backup_type}: {month}"
+    # A slot of one type never stands in for the other: 14 daily, 8 weekly, 4 monthly slots
+    # each (overlapping), plus the newest verified full backup.
+    per_type = {t: sum(m.type == t for m in alive.values()) for t in ("full", "critical")}
+    assert 14 <= per_type["critical"] <= 14 + 8 + 4
+    assert 14 <= per_type["full"] <= 14 + 8 + 4 + 1
+    failed_check = newest([m for m in history if m.verification.ok is False])
+    proven = newest([m for m in history if m.type == "full" and retention_verified(m)])
+    assert proven.started < failed_check.started and proven.id in alive
+    reasons = dict(once.keep)
+    assert any("newest verified backup" in r for r in reasons[proven.id])
