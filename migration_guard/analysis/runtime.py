@@ -163,14 +163,14 @@ class Runtime:
     def _assign(
         self, frame: _Frame, name: str, values: Values, statement: Statement, maybe: bool
     ) -> None:
-        """Set ``name``; under a condition (``maybe``) it may also keep its old value."""
+        """Set ``name``; under a condition, or when ``maybe`` (``SELECT ... INTO`` from a
+        table, which sets nothing when no row is found), it may also keep its old value."""
         values = values.placed(_placer(statement))
-        if maybe or frame.conditional:
-            previous = frame.variables.get(name)
-            if previous is None and name.startswith("@"):
-                previous = Values(unknown=f"{name} may keep a value set outside this file")
-            if previous is not None:
-                values = previous | values
+        previous = frame.variables.get(name)
+        if frame.conditional and previous is None and name.startswith("@"):
+            previous = Values(unknown=f"{name} may keep a value set outside this file")
+        if (maybe or frame.conditional) and previous is not None:
+            values = previous | values
         frame.variables[name] = values
 
     def _forget_assigned(self, tokens: Sequence[Token], frame: _Frame) -> None:
