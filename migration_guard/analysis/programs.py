@@ -190,7 +190,7 @@ def read_program(statement: Statement, family: str) -> Program | None:
     kind = tokens[index].up
     name, index = program_name(tokens, index + 1)
     start = _body_start(kind, tokens, index)
-    if start is None or not name:
+    if start is None or start >= len(tokens) or not name:
         return None
     return Program(kind, name, tuple(_body(statement, sql, tokens[start].start, family)))
 

@@ -113,6 +113,9 @@ class Runtime:
         ]
         batches: list[list[Run]] = []
         for defined in waiting:
+            if defined.called:
+                continue  # run meanwhile by the CALL of another body
+            defined.called = True
             kind, name = defined.program.kind.lower(), defined.program.name
             if defined.program.kind == "PROCEDURE":
                 origin = f"in procedure {name}, not called here: it runs whenever it is called"
@@ -339,8 +342,12 @@ class Runtime:
                         unknown=f"{variable} may be set by CALL {tokens[1].text}"
                     )
             return self._plain(statement, frame)
-        if defined.called or name in self._active or frame.depth >= MAX_DEPTH:
+        if defined.called or name in self._active:
             return iter(())  # its body is analysed once, at its first CALL
+        if frame.depth >= MAX_DEPTH:
+            return self._unanalyzable(
+                statement, frame, f"CALL {tokens[1].text}: procedures call each other too deeply"
+            )
         defined.called = True
         creator = defined.statement
         inner = frame.child(
@@ -373,6 +380,7 @@ class Runtime:
         for name, values in inner.variables.items():
             if name.startswith("@"):
                 outer.variables[name] = values
+        outer.prepared |= inner.prepared  # prepared statements belong to the session
         for token in tokens[2:]:
             if token.kind == "var":  # an OUT parameter
                 self._unknown(outer, token.text)

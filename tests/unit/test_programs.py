@@ -314,3 +314,88 @@ def test_every_drop_in_any_nesting_is_found_at_its_line(body: str) -> None:
 def test_read_program_ignores_other_statements() -> None:
     for sql in ("CREATE TABLE t (id INT)", "BEGIN", "BEGIN WORK", "CREATE INDEX i ON t (c)"):
         assert read_program(Statement(sql=sql, file="m.sql", line=1), "mysql") is None
+
+
+def test_procedures_calling_each_other_are_reported_once() -> None:
+    sql = (
+        "CREATE PROCEDURE outer_p()\nBEGIN\n  CALL inner_p();\n  CALL outer_p();\nEND;\n"
+        "CREATE PROCEDURE inner_p()\nBEGIN\n  DROP TABLE a;\n  CALL outer_p();\nEND;\n"
+    )
+    # never called: each body once, and the CALL between them adds nothing more
+    assert active(sql) == [("drop-table", "a", 8)]
+    assert active(sql + "CALL inner_p();\n") == [("drop-table", "a", 8)]
+
+
+def test_a_deep_chain_of_calls_fails_closed() -> None:
+    chain = "".join(f"CREATE PROCEDURE p{n}() CALL p{n + 1}();\n" for n in range(12))
+    sql = chain + "CREATE PROCEDURE p12() DROP TABLE a;\nCALL p0();\n"
+    found = active(sql)
+    assert ("drop-table", "a", 13) in found
+    assert any(rule == "unanalyzable" for rule, _, _ in found)
+
+
+_PIECES = st.sampled_from(
+    [
+        "CREATE PROCEDURE p()",
+        "CREATE TRIGGER t AFTER INSERT ON a FOR EACH ROW",
+        "BEGIN",
+        "BEGIN NOT ATOMIC",
+        "END",
+        "END IF",
+        "IF",
+        "THEN",
+        "ELSE",
+        "WHILE",
+        "DO",
+        "LOOP",
+        "REPEAT",
+        "UNTIL",
+        "CASE",
+        "WHEN",
+        "l:",
+        ";",
+        "\n",
+        "DROP TABLE a",
+        "CALL p()",
+        "SET @q =",
+        "'DROP TABLE b'",
+        "CONCAT(",
+        ")",
+        "IF(",
+        ",",
+        "PREPARE s FROM",
+        "@q",
+        "EXECUTE s",
+        "EXECUTE IMMEDIATE",
+        "SELECT",
+        "INTO",
+        "DECLARE",
+        "HANDLER FOR",
+        "DELIMITER //",
+        "//",
+        "'",
+        "/*",
+        "--",
+        "DROP PROCEDURE p",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_PIECES, max_size=30), st.sampled_from(["mysql", "mariadb", "sqlite", "postgresql"])
+)
+def test_any_mix_of_programs_and_dynamic_sql_never_fails_inside(
+    pieces: list[str], dialect: str
+) -> None:
+    result = report(" ".join(pieces), dialect)
+    assert not [f for f in result.findings if "failed (" in f.message], result.findings
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO", "CREATE PROCEDURE p(", "BEGIN NOT ATOMIC"],
+)
+def test_a_program_cut_short_does_not_fail_inside(sql: str) -> None:
+    result = report(sql)
+    assert not [f for f in result.findings if "failed (" in f.message]
