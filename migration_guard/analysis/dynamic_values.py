@@ -138,8 +138,9 @@ def evaluate(tokens: Sequence[Token], sql: str, lookup: Lookup, depth: int = 0) 
         known = lookup(first.text.lower())
         if known is not None:
             return known
-        where = "is not set in this file" if first.kind == "var" else "is not a literal"
-        return Values(unknown=f"{first.text} {where}")
+        if first.kind == "var":
+            return Values(unknown=f"{first.text} is not set in this file")
+        return Values(unknown=f"`{first.text}` is only known at run time")
     if first.up == "CASE" and last.up == "END":
         return _case(tokens[1:-1], sql, lookup, depth)
     if (
@@ -198,7 +199,7 @@ def _function(
                 text = joiner.join(literal.text for literal in combination)
                 combined.append(Literal(text, first.start, first.line, first.column, first.anchor))
         return Values(tuple(dict.fromkeys(combined)))
-    return Values(unknown=f"`{_describe(arguments, sql)}` is the result of {name}()")
+    return Values(unknown=f"it uses the result of {name}(), only known at run time")
 
 
 def _case(tokens: Sequence[Token], sql: str, lookup: Lookup, depth: int) -> Values:
