@@ -50,7 +50,13 @@ __all__ = ["Run", "Runtime"]
 MAX_DEPTH = 8
 _SELECT_TARGET_END = frozenset(["FROM", "WHERE", "LIMIT", "GROUP", "ORDER", "HAVING", "FOR"])
 _SELECT_LIST_END = _SELECT_TARGET_END | {"INTO"}
-_LEADING_WORD = re.compile(r"(?:\s+|--[^\n]*|\#[^\n]*|/\*.*?\*/)*([A-Za-z]+)", re.DOTALL)
+#: The statements that need more than the parser: only these are tokenized here.
+_HANDLED = re.compile(
+    r"""(?:\s+|--[^\n]*|\#[^\n]*|/\*.*?\*/)*
+    (SET|SELECT|PREPARE|EXECUTE|CALL|BEGIN(?=\s+NOT\b)|DROP(?=\s+PROCEDURE\b)
+    |CREATE(?=\s.{0,400}?\b(?:PROCEDURE|FUNCTION|TRIGGER|EVENT)\b))\b""",
+    re.DOTALL | re.IGNORECASE | re.VERBOSE,
+)
 _INTO = re.compile(r"\bINTO\b", re.IGNORECASE)
 
 
@@ -99,6 +105,9 @@ class Runtime:
 
     def expand(self, statement: Statement) -> list[Run]:
         """The statements that run when ``statement`` runs."""
+        sql = statement.sql
+        if not ("@" in sql or "/*" in sql or _HANDLED.match(sql)) or statement.known_operations:
+            return [Run(statement)]  # the common case, without tokenizing
         frame = _Frame(
             self._variables.setdefault(statement.file, {}),
             self._prepared.setdefault(statement.file, set()),
@@ -142,7 +151,7 @@ class Runtime:
         if statement.known_operations:
             return self._plain(statement, frame)
         sql = visible_sql(statement.sql)
-        leading = _LEADING_WORD.match(sql)
+        leading = _HANDLED.match(sql)
         handler = _HANDLERS.get(leading.group(1).upper() if leading else "")
         assigns = ":=" in sql or (("@" in sql or frame.origin) and _INTO.search(sql) is not None)
         if handler is None or (handler is Runtime._select and not assigns):
