@@ -27,6 +27,8 @@ __all__ = ["MAX_ALTERNATIVES", "Literal", "Values", "evaluate", "matching_paren"
 
 #: More alternatives than this (``CONCAT`` of many ``IF``\ s) count as unknown.
 MAX_ALTERNATIVES = 64
+#: A text longer than this (``SET @a = CONCAT(@a, @a)`` again and again) counts as unknown.
+MAX_TEXT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -187,10 +189,14 @@ def _function(
         if name == "CONCAT_WS":
             separators, values = values[0], values[1:]
         count = 1
+        length = 0
         for value in values:
             count *= len(value.literals)
+            length += max((len(literal.text) for literal in value.literals), default=0)
         if count > MAX_ALTERNATIVES:
             return Values(unknown="it has too many alternatives to follow")
+        if length > MAX_TEXT:
+            return Values(unknown="it is too long to follow")
         combined: list[Literal] = []
         for combination in product(*(value.literals for value in values)):
             first = combination[0] if combination else Literal("", 0)

@@ -234,3 +234,21 @@ def test_every_branch_of_any_nesting_counts(case: tuple[str, set[str]]) -> None:
     sql = f"SET @q = {expression};\nPREPARE s FROM @q;\nEXECUTE s;\n"
     found = {(f.rule, f.table) for f in report(sql).active}
     assert found == {_RULE_OF[text] for text in texts if text in _RULE_OF}
+
+
+def test_a_text_that_doubles_again_and_again_fails_closed_without_exhausting_memory() -> None:
+    sql = "SET @a = 'DROP TABLE a;';\n" + "SET @a = CONCAT(@a, @a);\n" * 60 + "PREPARE s FROM @a;\n"
+    found = report(sql).active
+    assert [(f.rule, f.line) for f in found] == [("unanalyzable", 62)]
+    assert "too long" in found[0].message
+
+
+def test_alternatives_that_multiply_fail_closed() -> None:
+    sql = (
+        "SET @a = IF(x, 'DROP TABLE a', 'SELECT 1');\n"
+        + ("SET @a = CONCAT(IF(y, @a, ''), IF(z, @a, ' '));\n" * 8)
+        + "PREPARE s FROM @a;\n"
+    )
+    found = report(sql).active
+    assert [f.rule for f in found] == ["unanalyzable"]
+    assert "too many alternatives" in found[0].message
