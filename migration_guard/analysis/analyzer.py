@@ -13,7 +13,6 @@ It never raises over any input text: whatever cannot be understood becomes an
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 
 from migration_guard.analysis.families import sqlglot_family
@@ -126,7 +125,10 @@ def _check(run: Run, dialect: str, context: RuleContext, findings: list[Finding]
                 continue
             findings.extend(_finding(rule, run, v, context) for v in violations)
         try:
-            context.observe(operation)
+            if run.conditional:
+                context.forget(operation)
+            else:
+                context.observe(operation)
         except Exception as error:  # keep analysing the other statements
             findings.append(_internal_failure(statement, "tracking the schema", error))
 
@@ -169,11 +171,7 @@ def analyze(
         later = []
     for batch in later:
         # A body that runs later sees the schema of then, not the migration's changes to it.
-        scoped = dataclasses.replace(
-            context,
-            _created_units={key: set(units) for key, units in context._created_units.items()},
-            _column_types={key: dict(types) for key, types in context._column_types.items()},
-        )
+        scoped = context.fork()
         for run in batch:
             _check(run, dialect, scoped, findings)
     if sources:

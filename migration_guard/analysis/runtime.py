@@ -67,6 +67,9 @@ class Run:
     statement: Statement
     origin: str = ""
     anchors: tuple[tuple[str, int], ...] = ()
+    #: It may not run (a branch, a loop, one alternative of dynamic SQL): what it
+    #: changes must not exempt later statements.
+    conditional: bool = False
 
 
 @dataclass
@@ -164,11 +167,16 @@ class Runtime:
         return handler(self, statement, tokens, sql, frame)
 
     def _plain(self, statement: Statement, frame: _Frame) -> Iterator[Run]:
-        yield Run(statement, frame.origin, frame.anchors)
+        yield Run(statement, frame.origin, frame.anchors, frame.conditional)
 
     def _unanalyzable(self, statement: Statement, frame: _Frame, reason: str) -> Iterator[Run]:
         operation = Operation(OpKind.UNANALYZABLE, statement, reason=reason)
-        yield Run(replace(statement, known_operations=(operation,)), frame.origin, frame.anchors)
+        yield Run(
+            replace(statement, known_operations=(operation,)),
+            frame.origin,
+            frame.anchors,
+            frame.conditional,
+        )
 
     # --- variables --------------------------------------------------------------------------
 
@@ -284,6 +292,8 @@ class Runtime:
             origin=_join(origin, frame.origin),
             anchors=(*frame.anchors, (statement.file, statement.line)),
             depth=frame.depth + 1,
+            # Alternatives exclude each other: none of them may exempt another.
+            conditional=frame.conditional or len(values.literals) > 1,
         )
         dialect = SPLIT_DIALECT.get(self.family, "mysql")
         for literal in values.literals:

@@ -252,3 +252,8 @@ def test_alternatives_that_multiply_fail_closed() -> None:
     found = report(sql).active
     assert [f.rule for f in found] == ["unanalyzable"]
     assert "too many alternatives" in found[0].message
+
+
+def test_one_alternative_does_not_exempt_another() -> None:
+    sql = "SET @q = IF(x, 'CREATE TABLE t (id INT)', 'DROP TABLE t');\nPREPARE s FROM @q;\n"
+    assert active(sql) == [("drop-table", "t", 1)]

@@ -399,3 +399,37 @@ def test_any_mix_of_programs_and_dynamic_sql_never_fails_inside(
 def test_a_program_cut_short_does_not_fail_inside(sql: str) -> None:
     result = report(sql)
     assert not [f for f in result.findings if "failed (" in f.message]
+
+
+def test_what_one_branch_changes_does_not_exempt_another_branch() -> None:
+    # Modelled on the MigrateRootId_Posts: the ELSE branch changes the type too.
+    sql = (
+        "CREATE PROCEDURE p()\nBEGIN\n"
+        "  IF a THEN\n"
+        "    ALTER TABLE Posts MODIFY COLUMN FileIds text;\n"
+        "  ELSE\n"
+        "    ALTER TABLE Posts MODIFY COLUMN FileIds text;\n"
+        "  END IF;\n"
+        "  IF b THEN\n"
+        "    CREATE TABLE scratch (id INT);\n"
+        "  ELSE\n"
+        "    DROP TABLE scratch;\n"
+        "  END IF;\n"
+        "END;\nCALL p();\n"
+    )
+    assert active(sql) == [
+        ("alter-column-type", "Posts", 4),
+        ("alter-column-type", "Posts", 6),
+        ("drop-table", "scratch", 11),
+    ]
+
+
+def test_unconditional_statements_of_a_body_still_exempt_each_other() -> None:
+    sql = (
+        "CREATE PROCEDURE p()\nBEGIN\n"
+        "  CREATE TEMPORARY TABLE tmp (id INT);\n"
+        "  IF a THEN\n    ALTER TABLE tmp ADD COLUMN note TEXT;\n  END IF;\n"
+        "  DROP TABLE tmp;\n"
+        "END;\nCALL p();\n"
+    )
+    assert active(sql) == []
