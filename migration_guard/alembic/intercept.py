@@ -11,6 +11,11 @@ each statement with the static check's own splitter, parser and rules, then:
 * records what ran and which tables were touched or created, for the restore and
   the audit.
 
+Like ``check``, it judges what really runs (:mod:`migration_guard.analysis.runtime`):
+``PREPARE`` of a text known from the variables set earlier in the run, the body of a
+procedure created in the run at its ``CALL``, a ``BEGIN NOT ATOMIC`` block; so the
+plan's approvals are the ones it applies.
+
 The interceptor holds the policy; the guard session decides what "approved" and "covered"
 mean and how a table is backed up.
 """
@@ -22,11 +27,14 @@ import sys
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migration_guard.analysis.model import Finding, Operation, OpKind, Severity, Statement
 from migration_guard.config import ProtectedTables
 from migration_guard.errors import BlockedStatement
+
+if TYPE_CHECKING:
+    from migration_guard.analysis.runtime import Runtime
 
 __all__ = [
     "ExecutedStatement",
@@ -44,6 +52,9 @@ _READ_ONLY = re.compile(
     re.IGNORECASE,
 )
 _SELECT_INTO = re.compile(r"\bINTO\s+(?!@)\S", re.IGNORECASE)
+#: Read-only-looking statements that still matter: variables later run as dynamic SQL
+#: (``SET @v``, ``SELECT ... INTO @v``) and MariaDB's ``BEGIN NOT ATOMIC`` blocks.
+_FOLLOWED = re.compile(r"\s*(?:SET\b[^;]*@|SELECT\b.*\bINTO\s+@|BEGIN\s+NOT\b)", re.I | re.S)
 _PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|\?|(?<![:\w]):[A-Za-z_]\w*")
 #: Operations that leave a table's data and definition as they were.
 _READ_KINDS = frozenset({OpKind.SELECT, OpKind.NO_OP, OpKind.UNANALYZABLE})
@@ -104,6 +115,8 @@ class StatementInterceptor:
     notes: list[str] = field(default_factory=list)
     blocked: BlockedStatement | None = None
     _targets: list[Any] = field(default_factory=list)
+    #: Session variables, prepared statements and procedures seen so far in the run.
+    _runtime: Runtime | None = None
 
     # -- attaching -------------------------------------------------------------------
     def attach(self, target: Any) -> None:
@@ -144,7 +157,11 @@ class StatementInterceptor:
         record = ExecutedStatement(_preview(sql), file, line, 0.0)
         self.executed.append(record)
         try:
-            if _READ_ONLY.match(sql) and not _SELECT_INTO.search(sql.split("FROM", 1)[0]):
+            if (
+                _READ_ONLY.match(sql)
+                and not _SELECT_INTO.search(sql.split("FROM", 1)[0])
+                and not _FOLLOWED.match(sql)
+            ):
                 return
             for operation in self._operations(sql, parameters):
                 self._judge(operation, sql, file, line, record)
@@ -163,8 +180,24 @@ class StatementInterceptor:
             )
         except Exception:  # never let the guard's parser break a migration by itself
             statements = [Statement(sql=text, file=RUNTIME_FILE, line=1, unit=RUNTIME_FILE)]
+        runtime = self._runtime_state()
         for statement in statements:
-            yield from operations_of(statement, self.dialect)
+            # What runs: literal dynamic SQL resolved, called procedures' bodies unfolded,
+            # exactly as ``check`` read them for the plan (so its approvals apply).
+            try:
+                runs = [run.statement for run in runtime.expand(statement)]
+            except Exception:  # fail closed: judge the statement as written
+                runs = [statement]
+            for run in runs:
+                yield from operations_of(run, self.dialect)
+
+    def _runtime_state(self) -> Runtime:
+        from migration_guard.analysis.families import sqlglot_family
+        from migration_guard.analysis.runtime import Runtime
+
+        if self._runtime is None:
+            self._runtime = Runtime(sqlglot_family(self.dialect) or "")
+        return self._runtime
 
     def _judge(
         self,

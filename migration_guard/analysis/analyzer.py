@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
+from migration_guard.analysis.families import sqlglot_family
 from migration_guard.analysis.model import Finding, Operation, OpKind, Report, Severity, Statement
 from migration_guard.analysis.quick import quick_operations
 from migration_guard.analysis.rules import Rule, RuleContext, Violation, get_rule, rules_for_kind
+from migration_guard.analysis.runtime import Run, Runtime
 from migration_guard.analysis.suppress import apply_suppressions
 from migration_guard.config import ProtectedTables
 
@@ -33,14 +35,15 @@ def preview(sql: str, limit: int = STATEMENT_PREVIEW) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _finding(
-    rule: Rule, statement: Statement, violation: Violation, context: RuleContext
-) -> Finding:
-    """Locate at ``statement``, the one analysed: operations known in advance
-    (Alembic op objects) may carry a statement with another spelling of the path."""
+def _finding(rule: Rule, run: Run, violation: Violation, context: RuleContext) -> Finding:
+    """Locate at ``run.statement``, the one analysed: operations known in advance
+    (Alembic op objects) may carry a statement with another spelling of the path.
+    Inside dynamic SQL or a stored program, the message says where it runs from."""
+    statement = run.statement
     severity = violation.severity
     if severity is None:
         severity = Severity.ERROR if context.is_protected(violation.table) else Severity.WARNING
+    message = f"{violation.message} ({run.origin})" if run.origin else violation.message
     return Finding(
         rule=rule.id,
         severity=severity,
@@ -48,9 +51,10 @@ def _finding(
         file=statement.file,
         line=statement.line,
         column=statement.column,
-        message=violation.message,
+        message=message,
         statement=preview(statement.sql),
         hint=rule.hint,
+        anchors=run.anchors,
     )
 
 
@@ -109,6 +113,26 @@ def _safe_iter(statements: Iterable[Statement], failures: list[Finding]) -> Iter
         yield statement
 
 
+def _check(run: Run, dialect: str, context: RuleContext, findings: list[Finding]) -> None:
+    """Run every interested rule over the operations of ``run``, then track the schema."""
+    statement = run.statement
+    for operation in operations_of(statement, dialect):
+        for rule in rules_for_kind(operation.kind):
+            try:
+                violations = list(rule.check(operation, context))
+            except Exception as error:  # a rule bug must not hide a statement
+                findings.append(_internal_failure(statement, f"rule {rule.id}", error))
+                continue
+            findings.extend(_finding(rule, run, v, context) for v in violations)
+        try:
+            if run.conditional:
+                context.forget(operation)
+            else:
+                context.observe(operation)
+        except Exception as error:  # keep analysing the other statements
+            findings.append(_internal_failure(statement, "tracking the schema", error))
+
+
 def analyze(
     statements: Iterable[Statement],
     *,
@@ -128,21 +152,28 @@ def analyze(
     findings: list[Finding] = list(extra_findings)
     files: dict[str, None] = {}
     count = 0
+    runtime = Runtime(sqlglot_family(dialect) or "")
     for statement in _safe_iter(statements, findings):
         count += 1
         files.setdefault(statement.file, None)
-        for operation in operations_of(statement, dialect):
-            for rule in rules_for_kind(operation.kind):
-                try:
-                    violations = list(rule.check(operation, context))
-                except Exception as error:  # a rule bug must not hide a statement
-                    findings.append(_internal_failure(statement, f"rule {rule.id}", error))
-                    continue
-                findings.extend(_finding(rule, statement, v, context) for v in violations)
-            try:
-                context.observe(operation)
-            except Exception as error:  # keep analysing the other statements
-                findings.append(_internal_failure(statement, "tracking the schema", error))
+        try:
+            runs = runtime.expand(statement)
+        except Exception as error:  # fail closed: analyse the statement as written
+            findings.append(_internal_failure(statement, "following dynamic SQL", error))
+            runs = [Run(statement)]
+        for run in runs:
+            _check(run, dialect, context, findings)
+    try:
+        later = runtime.finish()
+    except Exception as error:  # fail closed on the stored programs' bodies
+        where = Statement(sql="", file=next(iter(files), "<input>"), line=1)
+        findings.append(_internal_failure(where, "reading stored programs", error))
+        later = []
+    for batch in later:
+        # A body that runs later sees the schema of then, not the migration's changes to it.
+        scoped = context.fork()
+        for run in batch:
+            _check(run, dialect, scoped, findings)
     if sources:
         for file in sources:
             files.setdefault(file, None)

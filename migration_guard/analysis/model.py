@@ -157,6 +157,10 @@ class Finding:
     hint: str = ""
     suppressed: bool = False
     reason: str | None = None
+    #: Other (file, line) places a suppression comment may sit above: the
+    #: statement that runs this one (PREPARE, CALL, CREATE PROCEDURE, the SET
+    #: of the variable), when the finding is inside dynamic SQL or a body.
+    anchors: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {

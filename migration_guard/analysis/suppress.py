@@ -187,9 +187,15 @@ def apply_suppressions(findings: Iterable[Finding], sources: Mapping[str, str]) 
     used: set[tuple[str, int, str]] = set()
     result: list[Finding] = []
     for finding in findings:
-        scan = scans.get(finding.file)
-        if scan is not None and scan.suppressions and not finding.suppressed:
-            finding = _suppress(finding, scan, used)
+        if not finding.suppressed:
+            # Inside dynamic SQL or a stored program, a suppression above the
+            # statement that runs it counts too (Finding.anchors).
+            for file, line in ((finding.file, finding.line), *finding.anchors):
+                scan = scans.get(file)
+                if scan is not None and scan.suppressions:
+                    finding = _suppress(finding, scan, used, line)
+                    if finding.suppressed:
+                        break
         result.append(finding)
 
     known = _known_rule_ids()
@@ -200,8 +206,10 @@ def apply_suppressions(findings: Iterable[Finding], sources: Mapping[str, str]) 
     return result
 
 
-def _suppress(finding: Finding, scan: _FileScan, used: set[tuple[str, int, str]]) -> Finding:
-    anchor = scan.anchor(finding.line)
+def _suppress(
+    finding: Finding, scan: _FileScan, used: set[tuple[str, int, str]], line: int
+) -> Finding:
+    anchor = scan.anchor(line)
     if anchor is None:
         return finding
     for suppression in scan.suppressions:

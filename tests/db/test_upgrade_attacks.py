@@ -442,11 +442,6 @@ def downgrade():
 
 
 @pytest.mark.mysql
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.5: 'SET @x = 1; DELETE FROM orders' is judged by its SET and "
-    "deletes every protected row",
-)
 def test_multi_statement_delete_after_set_is_blocked(tmp_path: Path, mysql_url: str) -> None:
     project = make_project(tmp_path / "proj", _multi_statement_url(mysql_url))
     seed(project)

@@ -1,9 +1,15 @@
 """Dynamic SQL and procedural code: ``CALL``, ``EXECUTE``, ``PREPARE`` and ``DO``.
 
-What they run is unknown before they run, so they are ``UNANALYZABLE``, except
-where the SQL is a literal in the statement itself (``EXECUTE IMMEDIATE
+One statement alone cannot say what they run, so they are ``UNANALYZABLE``,
+except where the SQL is a literal in the statement itself (``EXECUTE IMMEDIATE
 '...'``, MySQL's ``PREPARE s FROM '...'``, PostgreSQL's ``PREPARE s AS ...``):
 that SQL is analysed as if written directly, up to :data:`MAX_DEPTH` levels.
+
+The analyzer resolves more before a statement gets here, with what the rest
+of the run says (:mod:`migration_guard.analysis.runtime`): ``PREPARE`` from a
+variable set in the same file, ``EXECUTE`` of a statement prepared there, and
+``CALL`` of a procedure created in the run. What reaches this module is what
+the file alone cannot tell.
 """
 
 from __future__ import annotations
@@ -25,7 +31,10 @@ class DynamicSql(ParserBase):
         if first == "CALL":
             routine, _ = read_name(tokens, 1)
             called = f"CALL {routine}" if routine else "CALL"
-            return self.unanalyzable(f"{called} runs a stored procedure whose body is not analysed")
+            return self.unanalyzable(
+                f"{called} runs a stored procedure not created in this check run, "
+                "whose body cannot be analysed"
+            )
         if first == "DO":
             if self.traits.do_evaluates_expressions:
                 return [self.op(OpKind.NO_OP)]

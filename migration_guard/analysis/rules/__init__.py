@@ -40,6 +40,18 @@ __all__ = [
 RULE_ID_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
 _IF_NOT_EXISTS = re.compile(r"\bIF\s+NOT\s+EXISTS\b", re.IGNORECASE)
+#: The operations :meth:`RuleContext.observe` learns from.
+_SCHEMA_CHANGES = frozenset(
+    {
+        OpKind.CREATE_TABLE,
+        OpKind.DROP_TABLE,
+        OpKind.RENAME_TABLE,
+        OpKind.ADD_COLUMN,
+        OpKind.DROP_COLUMN,
+        OpKind.RENAME_COLUMN,
+        OpKind.ALTER_COLUMN_TYPE,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -178,6 +190,35 @@ class RuleContext:
             types = self._column_types.setdefault(key, {})
             types.pop(operation.column.lower(), None)
             self._set_type(types, operation.new_name or operation.column, operation.new_type)
+
+    def forget(self, operation: Operation) -> None:
+        """Apply an operation that may or may not run (one branch of an ``IF``, one
+        alternative of dynamic SQL): forget what is known about the tables it touches,
+        so no later statement is exempted or judged a widening on its account."""
+        if operation.kind is OpKind.DROP_DATABASE:
+            self.observe(operation)
+            return
+        table = operation.table
+        if table is None or operation.kind not in _SCHEMA_CHANGES:
+            return
+        keys = [table_key(table)]
+        if operation.kind is OpKind.RENAME_TABLE and operation.new_name:
+            keys.append(table_key(renamed_table(table, operation.new_name)))
+        for key in keys:
+            # A table created in the unit stays so when its columns change; a CREATE
+            # that may not run exempts nothing; a DROP or RENAME that may run ends it.
+            if operation.kind in (OpKind.DROP_TABLE, OpKind.RENAME_TABLE):
+                self._created_units.pop(key, None)
+            self._column_types.pop(key, None)
+
+    def fork(self) -> RuleContext:
+        """A copy whose changes do not reach this context."""
+        return RuleContext(
+            dialect=self.dialect,
+            protected=self.protected,
+            _created_units={key: set(units) for key, units in self._created_units.items()},
+            _column_types={key: dict(types) for key, types in self._column_types.items()},
+        )
 
     @staticmethod
     def _set_type(types: dict[str, ColumnType], column: str, type_: ColumnType | None) -> None:

@@ -2,9 +2,11 @@
 
 Reported when a statement cannot be parsed (even by the token-level fallback),
 or when its target cannot be known statically: dynamic SQL such as MySQL
-``PREPARE stmt FROM @sql`` / ``EXECUTE stmt`` or PostgreSQL ``DO $$ ... $$`` and
-PL/pgSQL ``EXECUTE``, or ``CALL`` of a stored procedure whose body is not
-analysed.
+``PREPARE stmt FROM @sql`` where ``@sql`` is set outside the file or built
+from a run-time value, ``EXECUTE`` of a statement not prepared in the file,
+PostgreSQL ``DO $$ ... $$`` and PL/pgSQL ``EXECUTE``, or ``CALL`` of a stored
+procedure not created in the same check run. Dynamic SQL whose text the file
+tells, and stored-program bodies, are checked statement by statement instead.
 
 Severity: an error when the statement touches a protected table, when its
 target is unknown and every table is protected (no protected tables
