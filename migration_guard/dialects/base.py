@@ -178,6 +178,18 @@ class DialectOps(abc.ABC):
         del near, name
         return None
 
+    def unknown_database_options(
+        self, admin_conn: Connection | None, *, charset: str | None, collation: str | None
+    ) -> list[str]:
+        """What of ``charset`` and ``collation`` this server does not know; empty: all fine.
+
+        The values come from a manifest, so they are checked against the server's
+        own catalog before :meth:`create_database` puts them into SQL. Databases
+        without such options (``create_database`` ignores them) know everything.
+        """
+        del admin_conn, charset, collation
+        return []
+
 
 def run_sql(conn: Connection, sql: str) -> Any:
     """Execute literal ``sql`` with no parameter substitution (``%`` in names stays ``%``)."""
