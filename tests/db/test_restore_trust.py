@@ -21,18 +21,21 @@ from migration_guard.config import Config
 from migration_guard.dialects import get_dialect_ops
 from migration_guard.errors import ArchiveError, RestoreFailed, UsageError
 from tests.conftest import FIXTURES, POSTGRES_ADMIN_URL
+from tests.db import test_backup_trust as attacks
 from tests.db.test_backup_trust import (
     archive_of,
-    backup_dir,  # noqa: F401 - fixture
-    config,  # noqa: F401 - fixture
-    databases,  # noqa: F401 - fixture
-    key,  # noqa: F401 - fixture
     make_sqlite,
     manifest_file,
     mysql_state,
     run_sql,
     sqlite_state,
 )
+
+# The fixtures of the attack tests, shared.
+backup_dir = attacks.backup_dir
+config = attacks.config
+key = attacks.key
+databases = attacks.databases
 
 LEGACY = FIXTURES / "legacy_backups"
 LEGACY_KEY = "mgk1:TUlHElE9rNJehkXIhzy3qhQt3wmPu1bzfS6M-aGC6P4"
@@ -144,9 +147,11 @@ def test_encrypted_manifest_with_a_plain_archive_is_refused(
     # a well-formed unencrypted archive of the same data, under the sealed backup's id
     plain = tmp_path / "plain.db"
     decrypt(config, sealed.id, plain)
-    with archive_of(backup_dir, sealed.id).open("wb") as handle:
-        with open_writer(handle, backup_id=sealed.id, key=None) as writer:
-            writer.write(plain.read_bytes())
+    with (
+        archive_of(backup_dir, sealed.id).open("wb") as handle,
+        open_writer(handle, backup_id=sealed.id, key=None) as writer,
+    ):
+        writer.write(plain.read_bytes())
     with pytest.raises(ArchiveError, match="says its archive is encrypted"):
         restore(config, sealed.id, url=f"sqlite:///{tmp_path / 'target.db'}")
     assert not (tmp_path / "target.db").exists()
