@@ -219,9 +219,9 @@ def _load(
     loading = False
     try:
         with checked_archive(catalog, manifest, key) as handle:
-            loading = True
             if not exists:
                 create_database(ops, target, options)
+            loading = True
             return load_checked(manifest, handle, key, target, wanted, progress)
     except MigrationGuardError as exc:
         raise RestoreFailed(
@@ -230,10 +230,15 @@ def _load(
             safety_backup_id=result.safety_backup_id,
             exit_code=exc.exit_code,
         ) from exc
+    except BaseException as exc:  # interrupted, or a bug: keep it, but say where things stand
+        add_note = getattr(exc, "add_note", None)  # Python 3.11+
+        if add_note is not None:
+            add_note(_failure_message(exc, result, loading=loading, created=not exists))
+        raise
 
 
 def _failure_message(
-    exc: MigrationGuardError, result: RestoreResult, *, loading: bool, created: bool
+    exc: BaseException, result: RestoreResult, *, loading: bool, created: bool
 ) -> str:
     database = result.database
     if not loading:
