@@ -131,6 +131,22 @@ def _checked_options(ops: DialectOps, admin: Connection | None, options: Mapping
         )
 
 
+def check_identifiers(manifest: Manifest) -> None:
+    """Refuse a manifest whose table names the database could not hold (an edited manifest)."""
+    ops = ops_for(manifest.dialect)
+    problems = []
+    for name in manifest.tables:
+        problem = ops.identifier_problem(name)
+        if problem:
+            problems.append(f"table name {name[:80]!r} {problem}")
+    if problems:
+        raise UsageError(
+            f"the manifest of backup {manifest.id} names tables no {manifest.dialect} database "
+            "can hold: " + "; ".join(problems[:5]) + ". The manifest may have been edited; "
+            "put back the original manifest"
+        )
+
+
 def check_database_options(ops: DialectOps, url: URL, options: Mapping[str, Any]) -> None:
     """Refuse a character set or collation from a manifest that the server does not know.
 

@@ -17,6 +17,7 @@ from migration_guard.backup.compare import (
 from migration_guard.backup.creation import create
 from migration_guard.backup.database import (
     check_database_options,
+    check_identifiers,
     connection,
     create_database,
     database_options,
@@ -128,6 +129,7 @@ def restore(
     if not catalog.archive_path(manifest.id).is_file():
         raise BackupError(f"the archive of backup {manifest.id} is missing from {catalog.path}")
     warnings = check_before_restore(catalog, manifest, key, allow_unencrypted=allow_unencrypted)
+    check_identifiers(manifest)
 
     ops = dialect_ops(target)
     database = ops.database_name(target)

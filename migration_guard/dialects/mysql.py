@@ -371,6 +371,9 @@ class MySQLDialectOps(DialectOps):
         finally:
             engine.dispose()
 
+    #: Longer table names are refused by the server.
+    max_identifier_length: ClassVar[int | None] = 64
+
     def unknown_database_options(
         self, admin_conn: Connection | None, *, charset: str | None, collation: str | None
     ) -> list[str]:

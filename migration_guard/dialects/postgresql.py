@@ -201,6 +201,9 @@ class PostgreSQLDialectOps(DialectOps):
         finally:
             engine.dispose()
 
+    #: Longer table names are refused by the server.
+    max_identifier_length: ClassVar[int | None] = 63
+
     def unknown_database_options(
         self, admin_conn: Connection | None, *, charset: str | None, collation: str | None
     ) -> list[str]:

@@ -286,3 +286,33 @@ def test_sqlite_edit_with_a_key_configured_needs_allow_unencrypted(
     connection = sqlite3.connect(tmp_path / "target.db")
     assert connection.execute("SELECT COUNT(*) FROM accounts").fetchone() == (20,)
     connection.close()
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize(
+    "name",
+    ["x` ; DROP DATABASE mysql; -- " + "x" * 60, "accounts\x00", ""],
+    ids=["overlong-injection", "nul", "empty"],
+)
+def test_manifest_table_names_are_validated_before_any_sql(
+    config: Config,
+    backup_dir: Path,
+    databases: Callable[..., str],
+    mysql_admin_engine: sa.Engine,
+    name: str,
+) -> None:
+    source = databases()
+    run_sql(source, "CREATE TABLE accounts (id INT PRIMARY KEY)")
+    backup = create(config, url=source)  # unencrypted: nothing stops the edit but validation
+    edit_manifest(
+        backup_dir, backup.id, lambda d: d["tables"].update({name: d["tables"]["accounts"]})
+    )
+    target = databases(create=False)
+    with pytest.raises(UsageError, match="names tables no mysql database can hold"):
+        restore(config, backup.id, url=target)
+    with mysql_admin_engine.connect() as conn:
+        exists = conn.execute(
+            sa.text("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :n"),
+            {"n": sa.make_url(target).database},
+        ).first()
+    assert exists is None
