@@ -124,7 +124,7 @@ def check_manifest_mac(
         raise ArchiveError(
             f"the manifest of backup {manifest.id} was modified after the backup was "
             "written: it fails its authentication (HMAC-SHA256 keyed from the backup's "
-            "key), so nothing in it is trusted and nothing was restored. Put back the "
+            "key), so nothing in it is trusted and the backup is refused. Put back the "
             f"original {manifest.id}.manifest.json from a copy of the backup directory; "
             f"`migration-guard decrypt {manifest.id} -o FILE` still gives the archive's "
             "authenticated plain stream",
