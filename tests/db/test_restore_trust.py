@@ -316,3 +316,21 @@ def test_manifest_table_names_are_validated_before_any_sql(
             {"n": sa.make_url(target).database},
         ).first()
     assert exists is None
+
+
+@pytest.mark.mysql
+def test_swapped_unencrypted_mariadb_archive_is_refused(
+    config: Config, backup_dir: Path, databases: Callable[..., str]
+) -> None:
+    a = databases()
+    b = databases()
+    run_sql(a, "CREATE TABLE accounts (id INT PRIMARY KEY)", "INSERT INTO accounts VALUES (1)")
+    run_sql(b, "CREATE TABLE intruder (id INT PRIMARY KEY)", "INSERT INTO intruder VALUES (1)")
+    backup_a = create(config, url=a)
+    backup_b = create(config, url=b)
+    assert not backup_a.encrypted
+    shutil.copyfile(archive_of(backup_dir, backup_b.id), archive_of(backup_dir, backup_a.id))
+    before = mysql_state(a)
+    with pytest.raises(ArchiveError, match=f"holds backup {backup_b.id}"):
+        restore(config, backup_a.id, url=a, yes=True)
+    assert mysql_state(a) == before
