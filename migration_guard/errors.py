@@ -236,3 +236,25 @@ def describe(exc: BaseException) -> str:
         return f"({args[0]}) {args[1]}"  # PyMySQL: (code, message)
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+class RestoreFailed(BackupError):
+    """A restore stopped; the message says what state the target is in.
+
+    ``target_state`` is ``unchanged``, ``not-created`` or ``partial``;
+    ``safety_backup_id`` names the backup holding the target's previous state.
+    The exit code is the one of the error that stopped the restore.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        target_state: str,
+        safety_backup_id: str | None,
+        exit_code: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.target_state = target_state
+        self.safety_backup_id = safety_backup_id
+        self.exit_code = exit_code

@@ -25,6 +25,7 @@ from migration_guard.backup.manifest import (
     format_time,
     new_backup_id,
     redact_url,
+    seal_manifest,
     utc_now,
 )
 from migration_guard.backup.pruning import prune
@@ -232,6 +233,7 @@ def _create(
                 labels=dict(labels or {}),
                 extra=dict(result.extra or {}),
             )
+            seal_manifest(manifest, writer.manifest_key)
             if settings.verify_after_backup == "quick":
                 manifest.verification = quick_verification(final, manifest)
             catalog.write_manifest(manifest)

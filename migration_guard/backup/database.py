@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -106,9 +107,66 @@ def database_options(manifest: Manifest) -> dict[str, Any]:
     return dict(options) if isinstance(options, Mapping) else {}
 
 
-def create_database(ops: DialectOps, url: URL, options: Mapping[str, Any]) -> None:
-    """Create ``url``'s database, empty, with the ``options`` of :func:`database_options`."""
+#: What a character set or collation name looks like on every supported server.
+OPTION_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+def _checked_options(ops: DialectOps, admin: Connection | None, options: Mapping[str, Any]) -> None:
+    problems = []
+    for name in ("charset", "collation"):
+        value = options.get(name)
+        if value is not None and not (isinstance(value, str) and OPTION_NAME.match(value)):
+            problems.append(f"{name} {str(value)[:80]!r} is not a {name} name")
+    if not problems:
+        problems = ops.unknown_database_options(
+            admin, charset=options.get("charset"), collation=options.get("collation")
+        )
+    if problems:
+        raise UsageError(
+            "the manifest's database_options cannot be used to create the target database: "
+            + "; ".join(problems)
+            + ". The manifest may have been edited; restore into an existing database "
+            "created by hand (CREATE DATABASE ... CHARACTER SET ...), or put back the "
+            "original manifest"
+        )
+
+
+def check_identifiers(manifest: Manifest) -> None:
+    """Refuse a manifest whose table names the database could not hold (an edited manifest)."""
+    ops = ops_for(manifest.dialect)
+    problems = []
+    for name in manifest.tables:
+        problem = ops.identifier_problem(name)
+        if problem:
+            problems.append(f"table name {name[:80]!r} {problem}")
+    if problems:
+        raise UsageError(
+            f"the manifest of backup {manifest.id} names tables no {manifest.dialect} database "
+            "can hold: " + "; ".join(problems[:5]) + ". The manifest may have been edited; "
+            "put back the original manifest"
+        )
+
+
+def check_database_options(ops: DialectOps, url: URL, options: Mapping[str, Any]) -> None:
+    """Refuse a character set or collation from a manifest that the server does not know.
+
+    Manifest values never reach SQL unchecked: they must look like a name, then
+    be one the server lists (``information_schema`` on MySQL/MariaDB).
+    """
+    if not options:
+        return
     with connection(ops.admin_url(url)) as admin:
+        _checked_options(ops, admin, options)
+
+
+def create_database(ops: DialectOps, url: URL, options: Mapping[str, Any]) -> None:
+    """Create ``url``'s database, empty, with the ``options`` of :func:`database_options`.
+
+    The options are checked first (:func:`check_database_options`).
+    """
+    with connection(ops.admin_url(url)) as admin:
+        if options:
+            _checked_options(ops, admin, options)
         ops.create_database(
             admin,
             ops.database_name(url),

@@ -1,20 +1,52 @@
-"""Stream an archive from the catalog through its backend into a database."""
+"""Stream an archive from the catalog through its backend into a database.
+
+All or nothing: the whole archive is checked first
+(:func:`~migration_guard.backup.trust.checked_archive`),
+then the same open file is streamed into the backend, re-hashed on the way.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from migration_guard.backup.catalog import Catalog
 from migration_guard.backup.manifest import Manifest
 from migration_guard.backup.streams import HashingSource, ProgressCallback
-from migration_guard.errors import BackupError
+from migration_guard.backup.trust import checked_archive, recheck_digest
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from migration_guard.backup.backends.base import RestoreOutcome
     from migration_guard.backup.keys import UserKey
+
+
+def load_checked(
+    manifest: Manifest,
+    handle: BinaryIO,
+    key: UserKey | None,
+    url: URL,
+    tables: Sequence[str] | None,
+    progress: ProgressCallback | None,
+) -> RestoreOutcome:
+    """Load the archive ``handle`` (checked by ``checked_archive``) into ``url``'s database."""
+    import os
+
+    from migration_guard.backup import archive
+    from migration_guard.backup.backends import get_backend
+
+    loader = get_backend(manifest.backend)
+    source = HashingSource(handle, progress, os.fstat(handle.fileno()).st_size)
+    reader = archive.open_reader(source, key=key)
+    outcome = loader.restore(
+        url,
+        reader,  # type: ignore[arg-type]
+        stream_format=manifest.artifact.stream_format,
+        tables=list(tables) if tables else None,
+    )
+    recheck_digest(manifest, source)
+    return outcome
 
 
 def stream_restore(
@@ -25,20 +57,9 @@ def stream_restore(
     tables: Sequence[str] | None,
     progress: ProgressCallback | None,
 ) -> RestoreOutcome:
-    """Load backup ``manifest`` (or just ``tables`` of it) into ``url``'s existing database."""
-    from migration_guard.backup import archive
-    from migration_guard.backup.backends import get_backend
+    """Load backup ``manifest`` (or just ``tables`` of it) into ``url``'s existing database.
 
-    loader = get_backend(manifest.backend)
-    path = catalog.archive_path(manifest.id)
-    if not path.is_file():
-        raise BackupError(f"the archive of backup {manifest.id} is missing: {path}")
-    with path.open("rb") as handle:
-        source = HashingSource(handle, progress, path.stat().st_size)
-        reader = archive.open_reader(source, key=key)
-        return loader.restore(
-            url,
-            reader,  # type: ignore[arg-type]
-            stream_format=manifest.artifact.stream_format,
-            tables=list(tables) if tables else None,
-        )
+    Nothing reaches the database unless the whole archive passed its check.
+    """
+    with checked_archive(catalog, manifest, key) as handle:
+        return load_checked(manifest, handle, key, url, tables, progress)

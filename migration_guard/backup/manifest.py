@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -191,6 +193,9 @@ class Manifest:
     plan: dict[str, Any] = field(default_factory=dict)
     verification: Verification = field(default_factory=Verification)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``{"scheme": "hmac-sha256", "mac": hex}`` (encrypted backups), ``{"scheme": "none"}``
+    #: (unencrypted ones), or None for a manifest written before manifests were authenticated.
+    authentication: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -274,6 +279,7 @@ class Manifest:
                 plan=dict(data.get("plan") or {}),
                 verification=verification,
                 extra=dict(data.get("extra") or {}),
+                authentication=_opt_dict(data.get("authentication")),
                 schema_version=version,
             )
             manifest.started  # noqa: B018 - validates the timestamps
@@ -297,3 +303,57 @@ class Manifest:
 
 def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _opt_dict(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError("field 'authentication' is not an object")
+    return dict(value)
+
+
+# -- authentication ----------------------------------------------------------------------------
+#: The scheme of an authenticated manifest (see docs/format.md, "The manifest MAC").
+MAC_SCHEME = "hmac-sha256"
+#: The scheme recorded by unencrypted backups: nothing to derive a MAC key from.
+NO_MAC_SCHEME = "none"
+#: State that changes after the backup was written, left out of the MAC: the
+#: ``verification`` record and, inside ``extra``, these keys.
+MUTABLE_EXTRA = ("last_drill",)
+
+
+def authenticated_content(manifest: Manifest) -> bytes:
+    """The bytes the manifest MAC covers: canonical JSON without the mutable state.
+
+    Canonical: sorted keys, no whitespace, UTF-8 (``ensure_ascii=False``). Left
+    out: ``verification`` and ``authentication`` at the top, and
+    :data:`MUTABLE_EXTRA` inside ``extra``.
+    """
+    data = manifest.to_dict()
+    data.pop("verification", None)
+    data.pop("authentication", None)
+    data["extra"] = {k: v for k, v in data["extra"].items() if k not in MUTABLE_EXTRA}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
+
+def manifest_mac(manifest: Manifest, key: bytes) -> str:
+    """HMAC-SHA256 of :func:`authenticated_content` under the archive's manifest key, in hex."""
+    return hmac.new(key, authenticated_content(manifest), hashlib.sha256).hexdigest()
+
+
+def seal_manifest(manifest: Manifest, key: bytes | None) -> None:
+    """Record the manifest's MAC (``key`` from the archive writer), or mark it unauthenticated."""
+    if key is None:
+        manifest.authentication = {"scheme": NO_MAC_SCHEME}
+    else:
+        manifest.authentication = {"scheme": MAC_SCHEME, "mac": manifest_mac(manifest, key)}
+
+
+def mac_matches(manifest: Manifest, key: bytes) -> bool:
+    """Whether the manifest carries a MAC and it is the one ``key`` gives for its content."""
+    recorded = (manifest.authentication or {}).get("mac")
+    if (manifest.authentication or {}).get("scheme") != MAC_SCHEME or not isinstance(recorded, str):
+        return False
+    return hmac.compare_digest(manifest_mac(manifest, key), recorded)

@@ -16,24 +16,31 @@ from migration_guard.backup.compare import (
 )
 from migration_guard.backup.creation import create
 from migration_guard.backup.database import (
+    check_database_options,
+    check_identifiers,
     connection,
     create_database,
     database_options,
     dialect_ops,
     same_family,
 )
-from migration_guard.backup.load import stream_restore
-from migration_guard.backup.manifest import redact_url
+from migration_guard.backup.load import load_checked
+from migration_guard.backup.manifest import Manifest, redact_url
 from migration_guard.backup.pins import pinning
 from migration_guard.backup.streams import ProgressCallback
+from migration_guard.backup.trust import check_before_restore, checked_archive
 from migration_guard.backup.verification import archive_key
 from migration_guard.config import Config
-from migration_guard.errors import BackupError, UsageError
+from migration_guard.errors import BackupError, MigrationGuardError, RestoreFailed, UsageError
 from migration_guard.urls import resolve_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
+    from migration_guard.backup.backends.base import RestoreOutcome
+    from migration_guard.backup.catalog import Catalog as CatalogType
+    from migration_guard.backup.keys import UserKey
+    from migration_guard.dialects.base import DialectOps
     from migration_guard.events import EventSink
 
 
@@ -85,6 +92,7 @@ def restore(
     safety_backup: bool = True,
     progress: ProgressCallback | None = None,
     on_event: EventSink | None = None,
+    allow_unencrypted: bool = False,
 ) -> RestoreResult:
     """Restore ``backup_id`` into the database at ``url`` (any database name).
 
@@ -92,6 +100,13 @@ def restore(
     when ``confirm(database_name)`` returns True; a safety backup of it is taken
     first. Afterwards each table is compared with the manifest. The restore
     itself is not an event; ``on_event`` receives the safety backup's.
+
+    All or nothing: the archive header and the manifest's MAC are checked first,
+    then (after the safety backup) the whole archive, and only then does the
+    first statement run. An unencrypted backup is refused while a key is
+    configured unless ``allow_unencrypted``. A failure after the safety backup
+    raises :class:`~migration_guard.errors.RestoreFailed`, whose message says
+    what state the target is in and names the safety backup.
     """
     started = time.monotonic()
     catalog = Catalog.for_config(config)
@@ -115,11 +130,16 @@ def restore(
     key = archive_key(manifest)
     if not catalog.archive_path(manifest.id).is_file():
         raise BackupError(f"the archive of backup {manifest.id} is missing from {catalog.path}")
+    warnings = check_before_restore(catalog, manifest, key, allow_unencrypted=allow_unencrypted)
+    check_identifiers(manifest)
 
     ops = dialect_ops(target)
     database = ops.database_name(target)
     exists = ops.database_exists(target)
     empty = ops.is_empty(target)
+    options = database_options(manifest)
+    if not exists:
+        check_database_options(ops, target, options)
     result = RestoreResult(
         backup_id=manifest.id,
         target_url=redact_url(target),
@@ -128,6 +148,7 @@ def restore(
         dry_run=dry_run,
         target_was_empty=empty,
     )
+    result.notes.extend(f"warning: {warning}" for warning in warnings)
     if not empty and not yes and not dry_run:
         if confirm is None:
             raise UsageError(
@@ -160,9 +181,7 @@ def restore(
         )
         result.safety_backup_id = safety.id
         result.notes.append(f"safety backup of the target taken first: {safety.id}")
-    if not exists:
-        create_database(ops, target, database_options(manifest))
-    outcome = stream_restore(manifest, catalog, key, target, wanted, progress)
+    outcome = _load(catalog, manifest, key, ops, target, wanted, options, exists, result, progress)
     expected = {name: manifest.tables[name] for name in result.tables}
     with connection(target) as conn:
         live = ops.list_tables(conn)
@@ -182,3 +201,71 @@ def restore(
             )
     result.seconds = time.monotonic() - started
     return result
+
+
+def _load(
+    catalog: CatalogType,
+    manifest: Manifest,
+    key: UserKey | None,
+    ops: DialectOps,
+    target: URL,
+    wanted: list[str] | None,
+    options: dict[str, Any],
+    exists: bool,
+    result: RestoreResult,
+    progress: ProgressCallback | None,
+) -> RestoreOutcome:
+    """Check the whole archive, then create the target if needed and load it.
+
+    Any failure becomes a :class:`RestoreFailed` that says what state the
+    target is in: untouched when the check failed, partial once loading began.
+    """
+    loading = False
+    try:
+        with checked_archive(catalog, manifest, key) as handle:
+            if not exists:
+                create_database(ops, target, options)
+            loading = True
+            return load_checked(manifest, handle, key, target, wanted, progress)
+    except MigrationGuardError as exc:
+        raise RestoreFailed(
+            _failure_message(exc, result, loading=loading, created=not exists),
+            target_state=("partial" if loading else "unchanged" if exists else "not-created"),
+            safety_backup_id=result.safety_backup_id,
+            exit_code=exc.exit_code,
+        ) from exc
+    except BaseException as exc:  # interrupted, or a bug: keep it, but say where things stand
+        add_note = getattr(exc, "add_note", None)  # Python 3.11+
+        if add_note is not None:
+            add_note(_failure_message(exc, result, loading=loading, created=not exists))
+        raise
+
+
+def _failure_message(
+    exc: BaseException, result: RestoreResult, *, loading: bool, created: bool
+) -> str:
+    database = result.database
+    if not loading:
+        state = (
+            f"the database {database!r} was not created"
+            if created
+            else f"the target database {database!r} was not changed: the archive failed its "
+            "check before any statement ran"
+        )
+    elif created:
+        state = (
+            f"the database {database!r} was created by this restore and is partly loaded; "
+            "drop it, or restore again"
+        )
+    else:
+        state = f"the target database {database!r} is partly restored"
+    message = f"restore of {result.backup_id} failed: {exc}. {state[0].upper()}{state[1:]}"
+    safety = result.safety_backup_id
+    if safety is None:
+        return message + "."
+    if loading:
+        return (
+            f"{message}; its state before the restore is in safety backup {safety}: "
+            f"`migration-guard restore {safety} --url {result.target_url} --yes` puts it back."
+        )
+    return f"{message}. Safety backup of the target taken before: {safety}."

@@ -31,6 +31,7 @@ from migration_guard.backup.load import stream_restore
 from migration_guard.backup.manifest import Manifest, Verification, format_time, utc_now
 from migration_guard.backup.pins import pinning
 from migration_guard.backup.streams import READ_SIZE, HashingSource, ProgressCallback
+from migration_guard.backup.trust import check_header, check_manifest_mac
 from migration_guard.config import Config
 from migration_guard.errors import ArchiveError, BackupError, MigrationGuardError
 
@@ -134,9 +135,10 @@ def _verify_level1(
         source = HashingSource(handle, progress, size)
         try:
             reader = archive.open_reader(source, key=key)
-            header = reader.header
-            if header.backup_id != manifest.id:
-                details.append(f"the archive header names backup {header.backup_id}")
+            check_header(manifest, reader.header)
+            warning = check_manifest_mac(manifest, reader.header, reader.manifest_key)
+            if warning:
+                details.append(f"warning: {warning}")
             while chunk := reader.read(READ_SIZE):
                 if len(head) < STREAM_HEAD_BYTES:
                     head += chunk[:STREAM_HEAD_BYTES]
@@ -148,7 +150,7 @@ def _verify_level1(
     if source.digest.hexdigest() != manifest.artifact.sha256:
         details.append("SHA-256 of the archive differs from the manifest")
         return False, "corrupted", details
-    if details:
+    if any(not detail.startswith("warning: ") for detail in details):
         return False, "corrupted", details
     if manifest.artifact.plain_size is not None and plain != manifest.artifact.plain_size:
         return (
@@ -159,7 +161,14 @@ def _verify_level1(
     problem = _stream_problem(manifest, head, tail, plain)
     if problem:
         return False, "structure", [problem]
-    return True, None, [f"archive intact: {size} bytes, SHA-256 matches, {plain} plain bytes"]
+    return (
+        True,
+        None,
+        [
+            *details,
+            f"archive intact: {size} bytes, SHA-256 matches, {plain} plain bytes",
+        ],
+    )
 
 
 def _restore_test(

@@ -339,6 +339,11 @@ def _typed_confirmation(database: str) -> bool:
 @click.option("--tables", multiple=True, metavar="T", help="Restore only these tables.")
 @click.option("--yes", is_flag=True, help="Overwrite a non-empty target without asking.")
 @click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
+@click.option(
+    "--allow-unencrypted",
+    is_flag=True,
+    help="Restore an unencrypted backup although a key is configured.",
+)
 @FORMAT_OPTION
 @config_file_option
 def restore(
@@ -347,6 +352,7 @@ def restore(
     tables: tuple[str, ...],
     yes: bool,
     dry_run: bool,
+    allow_unencrypted: bool,
     fmt: str,
     config_file: str | None,
 ) -> None:
@@ -364,6 +370,7 @@ def restore(
             dry_run=dry_run,
             confirm=confirm,
             progress=progress,
+            allow_unencrypted=allow_unencrypted,
         )
     if fmt == "json":
         echo_json(result.to_dict())

@@ -169,11 +169,14 @@ def restore(
     dry_run: bool = False,
     confirm: Callable[[str], bool] | None = None,
     progress: ProgressCallback | None = None,
+    allow_unencrypted: bool = False,
 ) -> RestoreResult:
     """Restore ``backup_id`` into the database at ``url`` and compare every table.
 
     A non-empty target is overwritten only with ``yes`` or when
     ``confirm(database_name)`` returns True, and only after a safety backup.
+    An unencrypted backup is refused while a key is configured, unless
+    ``allow_unencrypted``.
     """
     from migration_guard.backup.engine import restore as run
 
@@ -187,6 +190,7 @@ def restore(
         confirm=confirm,
         progress=progress,
         on_event=_event_sink(config),
+        allow_unencrypted=allow_unencrypted,
     )
 
 

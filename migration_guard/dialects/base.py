@@ -185,6 +185,36 @@ class DialectOps(abc.ABC):
         del near, name
         return None
 
+    def unknown_database_options(
+        self, admin_conn: Connection | None, *, charset: str | None, collation: str | None
+    ) -> list[str]:
+        """What of ``charset`` and ``collation`` this server does not know; empty: all fine.
+
+        The values come from a manifest, so they are checked against the server's
+        own catalog before :meth:`create_database` puts them into SQL. Databases
+        without such options (``create_database`` ignores them) know everything.
+        """
+        del admin_conn, charset, collation
+        return []
+
+    #: The longest table name the database accepts (None: no limit of its own).
+    max_identifier_length: ClassVar[int | None] = None
+
+    def identifier_problem(self, name: object) -> str | None:
+        """Why ``name`` (from a manifest) cannot be a table name here, or None.
+
+        Names are always quoted when they reach SQL; this refuses what no
+        quoting makes valid: non-text, empty, NUL, longer than the database allows.
+        """
+        if not isinstance(name, str) or not name:
+            return "is empty or not text"
+        if "\x00" in name:
+            return "contains a NUL character"
+        limit = self.max_identifier_length
+        if limit is not None and len(name) > limit:
+            return f"is longer than {limit} characters"
+        return None
+
 
 def run_sql(conn: Connection, sql: str) -> Any:
     """Execute literal ``sql`` with no parameter substitution (``%`` in names stays ``%``)."""

@@ -371,6 +371,52 @@ class MySQLDialectOps(DialectOps):
         finally:
             engine.dispose()
 
+    #: Longer table names are refused by the server.
+    max_identifier_length: ClassVar[int | None] = 64
+
+    def unknown_database_options(
+        self, admin_conn: Connection | None, *, charset: str | None, collation: str | None
+    ) -> list[str]:
+        """Check against ``information_schema`` (bound parameters, never pasted into SQL)."""
+        if admin_conn is None:
+            raise ValueError("MySQL needs a server connection to check database options")
+        problems: list[str] = []
+        if charset is not None and not _scalar_rows(
+            admin_conn,
+            "SELECT 1 FROM information_schema.CHARACTER_SETS WHERE CHARACTER_SET_NAME = :name",
+            name=charset,
+        ):
+            problems.append(f"character set {charset!r} is not one this server knows")
+        if collation is not None:
+            owners = _scalar_rows(
+                admin_conn,
+                "SELECT CHARACTER_SET_NAME FROM information_schema.COLLATIONS "
+                "WHERE COLLATION_NAME = :name AND CHARACTER_SET_NAME IS NOT NULL",
+                name=collation,
+            )
+            if not owners and _scalar_rows(
+                admin_conn,
+                "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                "'information_schema' AND TABLE_NAME = 'COLLATION_CHARACTER_SET_APPLICABILITY' "
+                "AND COLUMN_NAME = 'FULL_COLLATION_NAME'",
+            ):
+                # MariaDB 10.10+: UCA 14 collations are listed per character set there.
+                owners = _scalar_rows(
+                    admin_conn,
+                    "SELECT CHARACTER_SET_NAME FROM "
+                    "information_schema.COLLATION_CHARACTER_SET_APPLICABILITY "
+                    "WHERE FULL_COLLATION_NAME = :name",
+                    name=collation,
+                )
+            if not owners:
+                problems.append(f"collation {collation!r} is not one this server knows")
+            elif charset is not None and charset not in owners:
+                problems.append(
+                    f"collation {collation!r} belongs to character set {owners[0]!r}, "
+                    f"not {charset!r}"
+                )
+        return problems
+
 
 class MariaDBDialectOps(MySQLDialectOps):
     """SQLAlchemy's ``mariadb`` dialect name; the facts are the same."""

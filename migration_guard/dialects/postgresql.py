@@ -201,6 +201,23 @@ class PostgreSQLDialectOps(DialectOps):
         finally:
             engine.dispose()
 
+    #: Longer table names are refused by the server.
+    max_identifier_length: ClassVar[int | None] = 63
+
+    def unknown_database_options(
+        self, admin_conn: Connection | None, *, charset: str | None, collation: str | None
+    ) -> list[str]:
+        """The encoding must be one ``pg_char_to_encoding`` knows; collations are not used."""
+        del collation
+        if admin_conn is None:
+            raise ValueError("PostgreSQL needs a server connection to check database options")
+        if charset is None:
+            return []
+        code = admin_conn.execute(
+            sa.text("SELECT pg_char_to_encoding(:name)"), {"name": charset}
+        ).scalar_one()
+        return [] if int(code) >= 0 else [f"encoding {charset!r} is not one this server knows"]
+
 
 def advisory_lock_key(name: str) -> int:
     """A stable signed 64-bit advisory lock key for ``name``."""

@@ -168,11 +168,6 @@ def manifest_file(backup_dir: Path, backup_id: str) -> Path:
 
 # -- 1. a swapped archive ---------------------------------------------------------------------
 @pytest.mark.mysql
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.1: restore streams another backup's archive (header backup id not "
-    "checked before the first statement): B's table appears in A's database",
-)
 def test_swapped_archive_is_refused_before_the_target_is_touched(
     config: Config, key: str, backup_dir: Path, databases: Callable[..., str]
 ) -> None:
@@ -199,10 +194,6 @@ def test_swapped_archive_is_refused_before_the_target_is_touched(
     assert after == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.1 (SQLite): the swapped archive replaces A's database with B's",
-)
 def test_swapped_sqlite_archive_is_refused_before_the_target_is_touched(
     config: Config, key: str, backup_dir: Path, tmp_path: Path
 ) -> None:
@@ -218,11 +209,6 @@ def test_swapped_sqlite_archive_is_refused_before_the_target_is_touched(
     assert sqlite_state(a_path) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.1: with a key configured an unencrypted archive is restored without "
-    "--allow-unencrypted (and the option does not exist)",
-)
 def test_unencrypted_archive_is_refused_when_a_key_is_configured(
     config: Config, key: str, backup_dir: Path, tmp_path: Path
 ) -> None:
@@ -251,11 +237,6 @@ def test_unencrypted_archive_is_refused_when_a_key_is_configured(
         pytest.param(True, "utf8mb4; DROP DATABASE {canary}; --", id="encrypted-injection"),
         pytest.param(False, "utf8mb4; DROP DATABASE {canary}; --", id="plain-injection"),
     ],
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.2: the edited manifest is trusted: its charset reaches CREATE DATABASE "
-    "unvalidated (latin1 is obeyed, the injection string reaches the server)",
 )
 def test_edited_manifest_database_options_are_refused(
     config: Config,
@@ -296,11 +277,6 @@ def test_edited_manifest_database_options_are_refused(
 
 # -- 3. a truncated archive into the live database -------------------------------------------
 @pytest.mark.mysql
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.3: a truncated archive is streamed into the live database: its tables "
-    "are dropped/half loaded before the truncation is noticed",
-)
 def test_truncated_archive_leaves_the_live_database_byte_for_byte(
     config: Config, key: str, backup_dir: Path, databases: Callable[..., str]
 ) -> None:
@@ -368,11 +344,6 @@ def test_truncated_sqlite_archive_leaves_the_live_database_unchanged(
     assert code != 0, output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.3: a failed restore does not say which safety backup holds the target's "
-    "previous state",
-)
 def test_failed_restore_names_its_safety_backup(
     config: Config, key: str, backup_dir: Path, tmp_path: Path
 ) -> None:

@@ -53,6 +53,10 @@ TRAILER_COUNTS: Final = struct.Struct(">QQ")
 WRAP_INFO: Final = b"migration-guard archive v1 key wrap"
 PAYLOAD_INFO: Final = b"migration-guard archive v1 payload"
 MAC_INFO: Final = b"migration-guard archive v1 mac"
+#: HKDF label of the key that authenticates the backup's manifest (docs/format.md).
+MANIFEST_INFO: Final = b"migration-guard manifest v1 mac"
+#: The value of the header field ``manifest_mac``: the manifest carries an HMAC-SHA256.
+MANIFEST_MAC: Final = "hmac-sha256"
 TRAILER_LABEL: Final = b"migration-guard archive v1 trailer"
 WRAP_NONCE: Final = bytes(12)  # the key-encryption key is single-use (random salt)
 
@@ -78,6 +82,9 @@ class ArchiveHeader:
     wrap_salt: bytes | None = None
     wrapped_key: bytes | None = None
     producer: str = ""
+    #: ``MANIFEST_MAC`` when the manifest of this archive must carry a MAC (encrypted
+    #: archives written since it exists), so that removing the MAC is a downgrade.
+    manifest_mac: str | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON object stored in the file (binary fields as standard base64)."""
@@ -108,6 +115,7 @@ class ArchiveHeader:
             "compression": self.compression,
             "encryption": encryption,
             "producer": self.producer,
+            **({"manifest_mac": self.manifest_mac} if self.manifest_mac else {}),
         }
 
 
@@ -181,6 +189,7 @@ def _parse_header(raw: bytes, version: int) -> ArchiveHeader:
         if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
             raise ValueError(f"chunk size {chunk_size} out of range")
         encryption = obj.get("encryption")
+        manifest_mac = obj.get("manifest_mac")
         common = {
             "format_version": version,
             "backup_id": _field(obj, "backup_id", str),
@@ -188,6 +197,7 @@ def _parse_header(raw: bytes, version: int) -> ArchiveHeader:
             "chunk_size": chunk_size,
             "compression": compression,
             "producer": obj.get("producer") if isinstance(obj.get("producer"), str) else "",
+            "manifest_mac": manifest_mac if isinstance(manifest_mac, str) else None,
         }
         if encryption is None:
             return ArchiveHeader(encrypted=False, key_fingerprint=None, **common)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import io
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from migration_guard.backup.archive.codecs import (
@@ -20,6 +21,7 @@ from migration_guard.backup.archive.codecs import (
 from migration_guard.backup.archive.format import (
     COPY_SIZE,
     END_MAGIC,
+    MANIFEST_INFO,
     REORDER_WINDOW,
     TAG_SIZE,
     TRAILER,
@@ -28,7 +30,7 @@ from migration_guard.backup.archive.format import (
     corrupted,
     read_header_parts,
 )
-from migration_guard.backup.archive.keywrap import unwrap_data_key
+from migration_guard.backup.archive.keywrap import hkdf, unwrap_data_key
 from migration_guard.backup.keys import UserKey
 from migration_guard.errors import ArchiveError
 
@@ -179,9 +181,17 @@ class ArchiveReader(io.RawIOBase):
     found, so callers must treat what they got before an error as incomplete.
     """
 
-    def __init__(self, header: ArchiveHeader, source: ChunkSource, decoder: Decoder) -> None:
+    def __init__(
+        self,
+        header: ArchiveHeader,
+        source: ChunkSource,
+        decoder: Decoder,
+        manifest_key: bytes | None = None,
+    ) -> None:
         super().__init__()
         self.header = header
+        #: The key that authenticates the backup's manifest (encrypted archives only).
+        self.manifest_key = manifest_key
         self._source = source
         self._decoder = decoder
         self._plain_bytes = 0
@@ -254,16 +264,19 @@ class ArchiveReader(io.RawIOBase):
         return self
 
 
-def open_reader(src: ReadableStream, *, key: UserKey | None = None) -> ArchiveReader:
-    """Open an archive for reading; ``key`` is needed only when it is encrypted.
-
-    Raises EncryptionKeyError when the archive is encrypted and no key is given,
-    ArchiveError(reason=...) for wrong keys and damaged or foreign files.
-    """
+def _open_chunks(
+    src: ReadableStream, key: UserKey | None
+) -> tuple[ArchiveHeader, ChunkSource, bytes | None]:
+    """Read and authenticate the header; the chunk source after it and the manifest key."""
     header, covered, tag = read_header_parts(src)
-    codec: ChunkCodec = (
-        GcmCodec(unwrap_data_key(header, key)) if header.encrypted else HashCodec(tag)
-    )
+    codec: ChunkCodec
+    manifest_key = None
+    if header.encrypted:
+        data_key = unwrap_data_key(header, key)
+        codec = GcmCodec(data_key)
+        manifest_key = hkdf(data_key, b"", MANIFEST_INFO)
+    else:
+        codec = HashCodec(tag)
     if not hmac.compare_digest(codec.header_tag(covered), tag):
         raise corrupted(
             "the archive header failed "
@@ -274,6 +287,16 @@ def open_reader(src: ReadableStream, *, key: UserKey | None = None) -> ArchiveRe
             )
         )
     source = ChunkSource(src, codec, header.chunk_size, offset=len(covered) + len(tag))
+    return header, source, manifest_key
+
+
+def open_reader(src: ReadableStream, *, key: UserKey | None = None) -> ArchiveReader:
+    """Open an archive for reading; ``key`` is needed only when it is encrypted.
+
+    Raises EncryptionKeyError when the archive is encrypted and no key is given,
+    ArchiveError(reason=...) for wrong keys and damaged or foreign files.
+    """
+    header, source, manifest_key = _open_chunks(src, key)
     decoder: Decoder
     if header.compression == "zstd":
         decoder = ZstdDecoder(source, header.chunk_size)
@@ -281,7 +304,33 @@ def open_reader(src: ReadableStream, *, key: UserKey | None = None) -> ArchiveRe
         decoder = GzipDecoder(source, header.chunk_size)
     else:
         decoder = source
-    return ArchiveReader(header, source, decoder)
+    return ArchiveReader(header, source, decoder, manifest_key)
+
+
+@dataclass(frozen=True)
+class CheckedArchive:
+    """What :func:`authenticate` proved about a whole archive."""
+
+    header: ArchiveHeader
+    #: The key that authenticates the backup's manifest (encrypted archives only).
+    manifest_key: bytes | None
+    #: The plaintext length the authenticated trailer records.
+    plain_bytes: int
+
+
+def authenticate(src: ReadableStream, *, key: UserKey | None = None) -> CheckedArchive:
+    """Check a whole archive without decompressing it: header, every chunk, the trailer.
+
+    Reads ``src`` to its end. Raises what :func:`open_reader` raises and every
+    :class:`ArchiveError` a full read would (truncated, reordered, corrupted,
+    appended data); returns only when every byte is authentic (encrypted) or
+    matches its checksums (unencrypted). This is the first pass of an
+    all-or-nothing restore: nothing is loaded before the archive has passed it.
+    """
+    header, source, manifest_key = _open_chunks(src, key)
+    while source.read(COPY_SIZE):
+        pass
+    return CheckedArchive(header, manifest_key, source.plain_bytes_expected)
 
 
 def copy_plain(src: ReadableStream, dest: BinaryIO, *, key: UserKey | None) -> int:

@@ -27,6 +27,8 @@ from migration_guard.backup.archive.format import (
     END_MAGIC,
     FORMAT_VERSION,
     LEVEL_RANGES,
+    MANIFEST_INFO,
+    MANIFEST_MAC,
     MAX_BACKUP_ID_LENGTH,
     MAX_CHUNK_SIZE,
     MIN_CHUNK_SIZE,
@@ -36,7 +38,7 @@ from migration_guard.backup.archive.format import (
     Bytes,
     encode_header,
 )
-from migration_guard.backup.archive.keywrap import wrap_data_key
+from migration_guard.backup.archive.keywrap import hkdf, wrap_data_key
 from migration_guard.backup.keys import UserKey
 from migration_guard.errors import BackupError, ConfigError
 
@@ -136,8 +138,11 @@ class ArchiveWriter:
         header_bytes: bytes,
         level: int,
         threads: int,
+        manifest_key: bytes | None = None,
     ) -> None:
         self.header = header
+        #: The key that authenticates this backup's manifest (encrypted archives only).
+        self.manifest_key = manifest_key
         self._dest = dest
         self._out = _HashingSink(dest)
         self._out.write(header_bytes)
@@ -293,6 +298,7 @@ def open_writer(
     created_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     producer = f"migration-guard {__version__}"
     codec: ChunkCodec
+    manifest_key = None
     if key is None:
         header = ArchiveHeader(
             format_version=FORMAT_VERSION,
@@ -322,9 +328,11 @@ def open_writer(
             wrap_salt=wrap_salt,
             wrapped_key=wrapped_key,
             producer=producer,
+            manifest_mac=MANIFEST_MAC,
         )
         header_bytes = encode_header(header)
         codec = GcmCodec(data_key)
+        manifest_key = hkdf(data_key, b"", MANIFEST_INFO)
         header_tag = codec.header_tag(header_bytes)
     return ArchiveWriter(
         dest,
@@ -333,4 +341,5 @@ def open_writer(
         header_bytes=header_bytes + header_tag,
         level=level,
         threads=threads,
+        manifest_key=manifest_key,
     )
