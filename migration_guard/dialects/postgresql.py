@@ -201,7 +201,6 @@ class PostgreSQLDialectOps(DialectOps):
         finally:
             engine.dispose()
 
-
     def quote_string(self, value: str) -> str:
         """An escape-string literal (``E'...'``), right whatever
         ``standard_conforming_strings`` says: quotes and backslashes are doubled."""

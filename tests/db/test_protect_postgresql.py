@@ -38,7 +38,14 @@ DESTRUCTIVE = {
     "ALTER TABLE DISABLE TRIGGER": "ALTER TABLE {t} DISABLE TRIGGER ALL",
 }
 #: What a refusal says: the guard's triggers, or the missing ownership/privilege.
-REASONS = ("migration-guard:", "must be owner", "permission denied")
+#: (A plain TRUNCATE of a referenced table stops at the foreign key; TRUNCATE CASCADE
+#: then shows the guard.)
+REASONS = (
+    "migration-guard:",
+    "must be owner",
+    "permission denied",
+    "cannot truncate a table referenced in a foreign key",
+)
 QUALIFIED = {"customers": "public.customers", "app.accounts": "app.accounts", "owned": "owned"}
 
 
@@ -113,7 +120,9 @@ SEQUENCE_ACL_SQL = (
 
 def snapshot(db: Db) -> list[tuple[Any, ...]]:
     """Owner and every grant of every table, sequence and schema."""
-    return rows(db.url, SNAPSHOT_SQL) + rows(db.url, SEQUENCE_ACL_SQL) + rows(db.url, SCHEMA_ACL_SQL)
+    return (
+        rows(db.url, SNAPSHOT_SQL) + rows(db.url, SEQUENCE_ACL_SQL) + rows(db.url, SCHEMA_ACL_SQL)
+    )
 
 
 @pytest.fixture
@@ -154,7 +163,7 @@ def db(postgres_url: str) -> Iterator[Db]:
             run(admin, f"DROP ROLE IF EXISTS {q(role)}")
 
 
-def POSTGRES_ADMIN(url: str) -> str:  # noqa: N802 - reads like the constant it stands for
+def POSTGRES_ADMIN(url: str) -> str:
     return make_url(url).set(database="postgres").render_as_string(False)
 
 
@@ -162,7 +171,9 @@ def config(*patterns: str) -> Config:
     return Config(protected_tables=patterns)
 
 
-def install(db: Db, *roles: str, url: str | None = None, patterns: tuple[str, ...] = PROTECTED) -> Any:
+def install(
+    db: Db, *roles: str, url: str | None = None, patterns: tuple[str, ...] = PROTECTED
+) -> Any:
     return protect_install(
         config(*patterns), url=url or db.url, app_users=list(roles or (db.app, db.owner)), yes=True
     )
@@ -187,8 +198,14 @@ def test_destructive_statements_are_refused_and_no_row_is_lost(db: Db, who: str)
             message = refused(url, template.format(t=table))
             assert any(reason in message for reason in REASONS), (label, table, message)
     assert counts(db) == before
-    assert rows(db.url, "SELECT count(*) FROM information_schema.columns WHERE column_name = "
-                "'note' AND table_name IN ('customers', 'accounts', 'owned')")[0][0] == 3
+    assert (
+        rows(
+            db.url,
+            "SELECT count(*) FROM information_schema.columns WHERE column_name = "
+            "'note' AND table_name IN ('customers', 'accounts', 'owned')",
+        )[0][0]
+        == 3
+    )
 
 
 @pytest.mark.parametrize("who", ["app", "owner"])
@@ -213,10 +230,17 @@ def test_unprotected_tables_are_untouched(db: Db) -> None:
     install(db)
     after = [row for row in snapshot(db) if row[1] in ("orders", "owner_scratch")]
     assert after == before
-    assert rows(db.url, "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                "WHERE c.relname IN ('orders', 'owner_scratch')") == [(0,)]
+    assert rows(
+        db.url,
+        "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE c.relname IN ('orders', 'owner_scratch')",
+    ) == [(0,)]
     run(db.url_as(db.app), "DELETE FROM orders WHERE id = 10", "TRUNCATE orders")
-    run(db.url_as(db.owner), "ALTER TABLE owner_scratch ADD COLUMN x int", "DROP TABLE owner_scratch")
+    run(
+        db.url_as(db.owner),
+        "ALTER TABLE owner_scratch ADD COLUMN x int",
+        "DROP TABLE owner_scratch",
+    )
 
 
 def test_superuser_ddl_is_refused_by_the_event_trigger_unless_bypassed(db: Db) -> None:
@@ -258,7 +282,8 @@ def test_deliberate_delete_with_the_bypass_still_works(db: Db, who: str) -> None
     )
     assert counts(db)["owned"] == 1
     message = refused(
-        db.url_as(db.app), "SET migration_guard.allow_delete = on; DELETE FROM customers WHERE id = 1"
+        db.url_as(db.app),
+        "SET migration_guard.allow_delete = on; DELETE FROM customers WHERE id = 1",
     )
     assert "foreign key" in message  # refused by the reference, not by a missing privilege
 
@@ -297,7 +322,10 @@ DRIFTS = {
         "ALTER TABLE customers DISABLE TRIGGER mg_guard_delete",
         "mg_guard_delete is disabled",
     ),
-    "trigger dropped": ("DROP TRIGGER mg_guard_truncate ON app.accounts", "mg_guard_truncate is missing"),
+    "trigger dropped": (
+        "DROP TRIGGER mg_guard_truncate ON app.accounts",
+        "mg_guard_truncate is missing",
+    ),
     "owner changed": ("ALTER TABLE owned OWNER TO {owner}", "owner changed"),
     "grants changed": ("GRANT TRUNCATE ON owned TO {owner}", "grants of"),
     "event trigger disabled": ("ALTER EVENT TRIGGER migration_guard_drop DISABLE", "is disabled"),
@@ -341,8 +369,11 @@ def test_verify_probes_are_refused_and_harmless(db: Db, monkeypatch: pytest.Monk
         "DROP TABLE",
         "ALTER TABLE DROP COLUMN",
     }
-    run(db.url, "SET migration_guard.allow_delete = on",
-        "ALTER TABLE customers DISABLE TRIGGER mg_guard_delete")
+    run(
+        db.url,
+        "SET migration_guard.allow_delete = on",
+        "ALTER TABLE customers DISABLE TRIGGER mg_guard_delete",
+    )
     results = protect_verify(config(*PROTECTED), url=db.url, app_users=[db.app])
     allowed = {(r.table, r.operation) for r in results if r.outcome == "allowed"}
     assert allowed == {("customers", "DELETE")}
@@ -376,8 +407,13 @@ def test_non_superuser_admin_gets_partial_protection(db: Db) -> None:
     assert any("partial protection" in item for item in status.limitations)
     assert "partial protection" in status.render()
     for table in ("customers", "app.accounts"):
-        for label in ("DELETE", "DELETE without WHERE", "TRUNCATE", "DROP TABLE",
-                      "ALTER TABLE DROP COLUMN"):
+        for label in (
+            "DELETE",
+            "DELETE without WHERE",
+            "TRUNCATE",
+            "DROP TABLE",
+            "ALTER TABLE DROP COLUMN",
+        ):
             refused(db.url_as(db.app), DESTRUCTIVE[label].format(t=table))
     assert counts(db)["customers"] == 3
     assert rows(db.url, "SELECT count(*) FROM pg_event_trigger") == [(0,)]
@@ -409,8 +445,13 @@ def test_hostile_names_stay_names(db: Db) -> None:
     assert result.applied
     target = f"{q(HOSTILE_SCHEMA)}.{q(HOSTILE_TABLE)}"
     url = db.url_as(role)
-    for label in ("DELETE", "DELETE without WHERE", "TRUNCATE", "DROP TABLE",
-                  "ALTER TABLE DROP COLUMN"):
+    for label in (
+        "DELETE",
+        "DELETE without WHERE",
+        "TRUNCATE",
+        "DROP TABLE",
+        "ALTER TABLE DROP COLUMN",
+    ):
         refused(url, DESTRUCTIVE[label].format(t=target))
     assert rows(db.url, f"SELECT count(*) FROM {target}") == [(2,)]
     assert rows(db.url, "SELECT count(*) FROM pg_namespace WHERE nspname = 'public'") == [(1,)]
@@ -424,8 +465,17 @@ def test_cli_install_dry_run_changes_nothing_and_prints_quoted_sql(db: Db) -> No
     before = snapshot(db)
     result = CliRunner().invoke(
         main,
-        ["protect", "install", "--url", db.url, "--app-user", db.app, "--protect", "app.*",
-         "--dry-run"],
+        [
+            "protect",
+            "install",
+            "--url",
+            db.url,
+            "--app-user",
+            db.app,
+            "--protect",
+            "app.*",
+            "--dry-run",
+        ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output

@@ -84,4 +84,3 @@ class PostgreSQLProtector(Protector):
 
     def verify(self, admin_url: URL, app_url: URL | None) -> list[ProbeResult]:
         return probes.verify(admin_url, app_url)
-

@@ -136,10 +136,11 @@ def privileges(conn: Connection, oid: int, name: str) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
-def owned_sequences(conn: Connection, oid: int) -> list[tuple[str, str]]:
-    """Sequences of the table's serial and identity columns (they follow its owner)."""
+def owned_sequences(conn: Connection, oid: int) -> list[tuple[str, str, int]]:
+    """``(schema, name, oid)`` of the sequences of the table's serial and identity
+    columns (they follow the table's owner)."""
     rows = conn.execute(sa.text(sql.OWNED_SEQUENCES_SQL), {"oid": oid})
-    return [(str(schema), str(name)) for schema, name in rows]
+    return [(str(schema), str(name), int(seq)) for schema, name, seq in rows]
 
 
 def acl(conn: Connection, oid: int) -> list[list[Any]]:
@@ -213,11 +214,7 @@ def has_schema_usage(conn: Connection, role_: str, schema: str) -> bool:
 
 
 def meta_exists(conn: Connection) -> bool:
-    return bool(
-        conn.execute(
-            sa.text(sql.META_EXISTS_SQL), {"name": sql.meta_table()}
-        ).scalar()
-    )
+    return bool(conn.execute(sa.text(sql.META_EXISTS_SQL), {"name": sql.meta_table()}).scalar())
 
 
 def read_install_state(conn: Connection) -> dict[str, Any] | None:

@@ -50,9 +50,7 @@ def _wrap_bypass(plan: ProtectPlan, steps: ProtectPlan) -> None:
         f"RESET {sql.BYPASS_SETTING}",
     )
     plan.steps.extend(steps.steps)
-    plan.add(
-        "end the bypass", f"RESET {sql.BYPASS_SETTING}", f"SET {sql.BYPASS_SETTING} = on"
-    )
+    plan.add("end the bypass", f"RESET {sql.BYPASS_SETTING}", f"SET {sql.BYPASS_SETTING} = on")
 
 
 def _check_admin(conn: Connection, me: Session, tables: Sequence[Table]) -> None:
@@ -188,7 +186,9 @@ def plan_install(
     return plan
 
 
-def _plan_function(steps: ProtectPlan, conn: Connection, name: str, returns: str, body: str) -> None:
+def _plan_function(
+    steps: ProtectPlan, conn: Connection, name: str, returns: str, body: str
+) -> None:
     current = catalog.function_source(conn, name)
     if current == body:
         return
@@ -271,8 +271,7 @@ def _plan_schema_usage(
             continue
         granted.append(schema)
         steps.add(
-            f"let the guard role {guard} use schema {schema} (foreign-key checks run as "
-            "the owner)",
+            f"let the guard role {guard} use schema {schema} (foreign-key checks run as the owner)",
             f"GRANT USAGE ON SCHEMA {sql.ident(schema)} TO {sql.ident(guard)}",
             f"REVOKE USAGE ON SCHEMA {sql.ident(schema)} FROM {sql.ident(guard)}",
         )
@@ -294,14 +293,14 @@ def _can_transfer(conn: Connection, me: Session, table: Table, guard: str) -> bo
     )
 
 
-def _plan_trigger(steps: ProtectPlan, table: Table, name: str, found: catalog.Trigger | None) -> None:
+def _plan_trigger(
+    steps: ProtectPlan, table: Table, name: str, found: catalog.Trigger | None
+) -> None:
     create = sql.create_trigger(name, table.schema, table.table)
     drop = sql.drop_trigger(name, table.schema, table.table)
     what = "row deletes" if name == sql.DELETE_TRIGGER else "TRUNCATE"
     if found is None:
-        steps.add(
-            f"refuse {what} on {table.name} unless {sql.BYPASS_SETTING} = on", create, drop
-        )
+        steps.add(f"refuse {what} on {table.name} unless {sql.BYPASS_SETTING} = on", create, drop)
     elif not found.ours or found.tgtype != sql.TRIGGER_TYPES[name]:
         steps.add(f"drop the altered guard trigger {name} of {table.name}", drop, create)
         steps.add(f"re-create the guard trigger {name} of {table.name}", create, drop)
@@ -317,13 +316,10 @@ def _plan_kept_privileges(
     steps: ProtectPlan, conn: Connection, table: Table, owner: str, entry: dict[str, Any]
 ) -> dict[str, list[str]]:
     """Give the former owner back what it needs on the table and its sequences."""
-    objects = [("TABLE", table.schema, table.table, table.oid, sql.KEPT_TABLE_PRIVILEGES)]
-    for schema, name in catalog.owned_sequences(conn, table.oid):
-        oid = int(
-            conn.exec_driver_sql(
-                f"SELECT {sql.string(sql.qualified(schema, name))}::regclass::oid"
-            ).scalar_one()
-        )
+    objects: list[tuple[str, str, str, int, tuple[str, ...]]] = [
+        ("TABLE", table.schema, table.table, table.oid, sql.KEPT_TABLE_PRIVILEGES)
+    ]
+    for schema, name, oid in catalog.owned_sequences(conn, table.oid):
         objects.append(("SEQUENCE", schema, name, oid, sql.KEPT_SEQUENCE_PRIVILEGES))
     kept: list[str] = []
     for kind, schema, name, oid, allowed in objects:

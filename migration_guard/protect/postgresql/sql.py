@@ -212,9 +212,7 @@ SETTINGS_SQL = (
     "has_database_privilege(current_database(), 'CREATE') "
     "FROM pg_roles r WHERE r.rolname = current_user"
 )
-ROLE_SQL = (
-    "SELECT oid, rolsuper, rolcanlogin FROM pg_roles WHERE rolname = :role"
-)
+ROLE_SQL = "SELECT oid, rolsuper, rolcanlogin FROM pg_roles WHERE rolname = :role"
 SCHEMA_EXISTS_SQL = "SELECT oid FROM pg_namespace WHERE nspname = :schema"
 META_EXISTS_SQL = "SELECT to_regclass(:name) IS NOT NULL"
 TABLES_SQL = (
@@ -223,7 +221,7 @@ TABLES_SQL = (
     "JOIN pg_roles r ON r.oid = c.relowner WHERE c.oid = ANY (CAST(:oids AS oid[]))"
 )
 OWNED_SEQUENCES_SQL = (
-    "SELECT n.nspname, s.relname FROM pg_depend d "
+    "SELECT n.nspname, s.relname, s.oid FROM pg_depend d "
     "JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
     "JOIN pg_namespace n ON n.oid = s.relnamespace "
     "WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass "
@@ -242,9 +240,7 @@ TRIGGERS_SQL = (
     "FROM pg_trigger t WHERE t.tgrelid = :oid AND NOT t.tgisinternal "
     "AND t.tgname = ANY (CAST(:names AS name[]))"
 )
-FUNCTION_SOURCE_SQL = (
-    "SELECT p.prosrc FROM pg_proc p WHERE p.oid = to_regprocedure(:function)"
-)
+FUNCTION_SOURCE_SQL = "SELECT p.prosrc FROM pg_proc p WHERE p.oid = to_regprocedure(:function)"
 EVENT_TRIGGERS_SQL = (
     "SELECT e.evtname, e.evtevent, e.evtenabled, e.evtfoid = to_regprocedure(:function) "
     "FROM pg_event_trigger e WHERE e.evtname = ANY (CAST(:names AS name[]))"
