@@ -3,6 +3,10 @@ remove, drift, verify, a non-superuser admin and hostile names."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +24,7 @@ from migration_guard.commands.protect import (
     protect_verify,
 )
 from migration_guard.config import Config
-from migration_guard.errors import UsageError
+from migration_guard.errors import ProtectError, UsageError
 from tests.conftest import unique_name
 
 pytestmark = pytest.mark.postgresql
@@ -481,4 +485,78 @@ def test_cli_install_dry_run_changes_nothing_and_prints_quoted_sql(db: Db) -> No
     assert result.exit_code == 0, result.output
     assert 'ALTER TABLE "app"."accounts" OWNER TO' in result.output
     assert "nothing was changed" in result.output
+    assert snapshot(db) == before
+
+
+def _waiting_backend(db: Db, timeout: float = 30.0) -> int:
+    """The pid of the session of ``db`` that waits for a lock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = rows(
+            POSTGRES_ADMIN(db.url),
+            "SELECT pid FROM pg_stat_activity WHERE datname = :d AND wait_event_type = 'Lock'",
+            d=db.name,
+        )
+        if found:
+            return int(found[0][0])
+        time.sleep(0.05)
+    raise AssertionError("install never waited for the lock")
+
+
+def _guard_objects(db: Db) -> list[tuple[Any, ...]]:
+    """Everything install creates, as one comparable list."""
+    return rows(
+        db.url,
+        "SELECT 'schema', nspname FROM pg_namespace WHERE nspname = 'migration_guard' "
+        "UNION ALL SELECT 'trigger', tgname FROM pg_trigger WHERE tgname LIKE 'mg_guard%' "
+        "UNION ALL SELECT 'event trigger', evtname FROM pg_event_trigger "
+        "UNION ALL SELECT 'role', rolname FROM pg_roles WHERE rolname = :guard",
+        guard=db.guard,
+    )
+
+
+def test_install_killed_half_way_changes_nothing(db: Db) -> None:
+    """SIGKILL while install waits for the last table's lock: the earlier steps
+    (schema, functions, role, other tables' triggers and owners) must not stay."""
+    before = snapshot(db)
+    blocker = _engine(db.url).connect()
+    blocker.exec_driver_sql("BEGIN")
+    blocker.exec_driver_sql("LOCK TABLE owned IN ACCESS SHARE MODE")
+    command = [
+        sys.executable, "-m", "migration_guard", "protect", "install", "--url", db.url,
+        "--app-user", db.app, *[arg for p in PROTECTED for arg in ("--protect", p)], "--yes",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        backend = _waiting_backend(db)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and rows(
+            POSTGRES_ADMIN(db.url), "SELECT 1 FROM pg_stat_activity WHERE pid = :p", p=backend
+        ):
+            time.sleep(0.1)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        blocker.exec_driver_sql("ROLLBACK")
+        blocker.close()
+    assert _guard_objects(db) == []
+    assert snapshot(db) == before
+
+
+def test_install_that_cannot_get_a_lock_rolls_back_everything(db: Db) -> None:
+    before = snapshot(db)
+    blocker = _engine(db.url).connect()
+    blocker.exec_driver_sql("BEGIN")
+    blocker.exec_driver_sql("LOCK TABLE owned IN ACCESS SHARE MODE")
+    try:
+        with pytest.raises(ProtectError, match="owned") as caught:
+            install(db)
+    finally:
+        blocker.exec_driver_sql("ROLLBACK")
+        blocker.close()
+    assert caught.value.rolled_back
+    assert "nothing was changed" in str(caught.value)
+    assert _guard_objects(db) == []
     assert snapshot(db) == before

@@ -24,18 +24,24 @@ split by concern: :mod:`.sql` (statement text), :mod:`.catalog` (what is read),
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import ClassVar
 
 from sqlalchemy.engine import URL, Connection
 
+from migration_guard.dialects.base import connected, run_sql
+from migration_guard.errors import ProtectError
 from migration_guard.protect.base import Protector
 from migration_guard.protect.model import Account, ProtectPlan, TableOptions
-from migration_guard.protect.postgresql import catalog, planner, probes
+from migration_guard.protect.postgresql import catalog, planner, probes, sql
 from migration_guard.protect.postgresql.status import protection_status
 from migration_guard.protect.report import ProbeResult, ProtectStatus
 
 __all__ = ["PostgreSQLProtector"]
+
+#: How long one step may wait for a table lock before the whole plan is rolled back.
+LOCK_TIMEOUT = "5s"
 
 
 class PostgreSQLProtector(Protector):
@@ -61,9 +67,36 @@ class PostgreSQLProtector(Protector):
     def plan_remove(self, conn: Connection, app_users: Sequence[Account]) -> ProtectPlan:
         return planner.plan_remove(conn, app_users)
 
+    @contextmanager
+    def connect(self, url: URL) -> Iterator[Connection]:
+        """A transactional connection: PostgreSQL's DDL is transactional, so a whole
+        plan commits at once or not at all, even if this process is killed half-way."""
+        with connected(url) as conn:
+            yield conn
+
     def apply(self, conn: Connection, plan: ProtectPlan) -> list[str]:
-        """Run ``plan``; after ``remove``, compare each table's grants with the record."""
-        notes = super().apply(conn, plan)
+        """Run ``plan`` in one transaction; after ``remove``, compare each table's grants
+        with the record.
+
+        A ``lock_timeout`` keeps a step that waits behind the application's locks
+        from queueing every other query on that table behind it; the whole plan is
+        then rolled back and nothing has changed.
+        """
+        number, step = 0, None
+        try:
+            run_sql(conn, f"SET LOCAL lock_timeout = {sql.string(LOCK_TIMEOUT)}")
+            for number, step in enumerate(plan.steps, 1):
+                run_sql(conn, step.sql)
+            conn.commit()
+        except Exception as exc:  # every driver error is reported alike
+            conn.rollback()
+            where = f" at step {number} of {len(plan.steps)} ({step.description})" if step else ""
+            raise ProtectError(
+                f"protect {plan.action} failed{where}: {self.explain_error(exc)}. The "
+                "transaction was rolled back; nothing was changed",
+                rolled_back=True,
+            ) from None
+        notes: list[str] = []
         expected: dict[str, list[list[object]]] = plan.context.get("expected_acl", {})
         oids: dict[str, int] = plan.context.get("oids", {})
         for name, before in sorted(expected.items()):
