@@ -82,15 +82,20 @@ class PostgreSQLProtector(Protector):
         from queueing every other query on that table behind it; the whole plan is
         then rolled back and nothing has changed.
         """
-        number, step = 0, None
+        done = 0
         try:
             run_sql(conn, f"SET LOCAL lock_timeout = {sql.string(LOCK_TIMEOUT)}")
-            for number, step in enumerate(plan.steps, 1):
+            for step in plan.steps:
                 run_sql(conn, step.sql)
+                done += 1
             conn.commit()
         except Exception as exc:  # every driver error is reported alike
             conn.rollback()
-            where = f" at step {number} of {len(plan.steps)} ({step.description})" if step else ""
+            where = (
+                f" at step {done + 1} of {len(plan.steps)} ({plan.steps[done].description})"
+                if done < len(plan.steps)
+                else ""
+            )
             raise ProtectError(
                 f"protect {plan.action} failed{where}: {self.explain_error(exc)}. The "
                 "transaction was rolled back; nothing was changed",
