@@ -560,3 +560,42 @@ def test_install_that_cannot_get_a_lock_rolls_back_everything(db: Db) -> None:
     assert "nothing was changed" in str(caught.value)
     assert _guard_objects(db) == []
     assert snapshot(db) == before
+
+
+def test_partitions_of_a_protected_table_are_protected_too(db: Db) -> None:
+    """A partition is a table of its own: TRUNCATE or DROP of it must be refused."""
+    run(
+        db.url,
+        "CREATE TABLE events (id int, note text) PARTITION BY RANGE (id)",
+        "CREATE TABLE events_low PARTITION OF events FOR VALUES FROM (0) TO (100)",
+        "CREATE TABLE events_high PARTITION OF events FOR VALUES FROM (100) TO (200) "
+        "PARTITION BY RANGE (id)",
+        "CREATE TABLE events_high_a PARTITION OF events_high FOR VALUES FROM (100) TO (150)",
+        "INSERT INTO events VALUES (1, 'a'), (2, 'b'), (120, 'c')",
+        f"ALTER TABLE events OWNER TO {db.owner}",
+        f"ALTER TABLE events_low OWNER TO {db.owner}",
+        f"ALTER TABLE events_high OWNER TO {db.owner}",
+        f"ALTER TABLE events_high_a OWNER TO {db.owner}",
+    )
+    before = snapshot(db)
+    install(db, db.owner, patterns=("events",))
+    url = db.url_as(db.owner)
+    for table in ("events", "events_low", "events_high_a"):
+        for label in ("DELETE without WHERE", "TRUNCATE", "DROP TABLE", "ALTER TABLE DROP COLUMN"):
+            message = refused(url, DESTRUCTIVE[label].format(t=table))
+            assert any(reason in message for reason in REASONS), (label, table, message)
+        assert "migration-guard" in refused(db.url, f"TRUNCATE {table}")
+    refused(url, "ALTER TABLE events DETACH PARTITION events_low")
+    assert "migration-guard" in refused(db.url, "DROP TABLE events_high_a")
+    assert rows(db.url, "SELECT count(*) FROM events") == [(3,)]
+    status = protect_status(config("events"), url=db.url)
+    assert not status.drifted, status.render()
+    run(db.url, "CREATE TABLE events_late PARTITION OF events FOR VALUES FROM (200) TO (300)")
+    status = protect_status(config("events"), url=db.url)
+    assert "events_late" in status.render() and status.drifted, status.render()
+    # Even before a re-install, the late partition carries the cloned row trigger,
+    # and a drop that takes a guard trigger with it is refused.
+    assert "migration-guard" in refused(db.url, "DROP TABLE events_late")
+    run(db.url, "SET migration_guard.allow_delete = on", "DROP TABLE events_late")
+    protect_remove(config("events"), url=db.url, yes=True)
+    assert snapshot(db) == before

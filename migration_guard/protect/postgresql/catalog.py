@@ -32,6 +32,8 @@ class Table:
     schema: str
     table: str
     oid: int
+    #: The partitioned table this one is a partition of (shown name), if any.
+    parent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class Trigger:
     tgtype: int
     enabled: str
     ours: bool
+    #: A clone of the partitioned parent's trigger (dropped with it, never alone).
+    inherited: bool = False
 
     @property
     def fires(self) -> bool:
@@ -90,6 +94,19 @@ def list_tables(conn: Connection) -> list[Table]:
         name = table if schema == current else f"{schema}.{table}"
         result.append(Table(name, schema, table, oid))
     return result
+
+
+def partitions(conn: Connection, table: Table) -> list[Table]:
+    """Every partition below ``table``, at any depth (empty for a plain table)."""
+    current = str(conn.exec_driver_sql("SELECT current_schema()").scalar() or "public")
+    rows = conn.execute(sa.text(sql.PARTITIONS_SQL), {"oid": table.oid}).fetchall()
+    names = {table.oid: table.name}
+    found = []
+    for oid, schema, name, parent in rows:
+        shown = str(name) if schema == current else f"{schema}.{name}"
+        names[int(oid)] = shown
+        found.append(Table(shown, str(schema), str(name), int(oid), names.get(int(parent))))
+    return found
 
 
 def tables_by_oid(conn: Connection, oids: list[int]) -> dict[int, Table]:
@@ -170,7 +187,9 @@ def triggers(conn: Connection, oid: int) -> dict[str, Trigger]:
             "function": f"{sql.GUARD_SCHEMA}.{sql.ROW_FUNCTION}()",
         },
     )
-    return {str(r[0]): Trigger(str(r[0]), int(r[1]), str(r[2]), bool(r[3])) for r in rows}
+    return {
+        str(r[0]): Trigger(str(r[0]), int(r[1]), str(r[2]), bool(r[3]), bool(r[4])) for r in rows
+    }
 
 
 def function_source(conn: Connection, name: str) -> str | None:

@@ -82,7 +82,8 @@ def plan_install(
     me = catalog.session(conn)
     plan = ProtectPlan("install", DIALECT, me.database)
     live = {table.name: table for table in catalog.list_tables(conn)}
-    selected = [live[name] for name in tables]
+    selected = _with_partitions(conn, plan, [live[name] for name in tables])
+    live.update({table.name: table for table in selected})
     roles = [catalog.role_name(account) for account in app_users]
     for name in roles:
         catalog.require_role(conn, name)
@@ -109,7 +110,12 @@ def plan_install(
         if int(entry["oid"]) in by_oid
     }
     state["tables"] = {renamed.get(k, k): v for k, v in state["tables"].items()}
-    reconcile_recorded_tables(plan, state["tables"], live, tables)
+    reconcile_recorded_tables(
+        plan,
+        state["tables"],
+        set(live) | {table.name for table in by_oid.values()},
+        [table.name for table in selected],
+    )
     for name in roles:
         state["accounts"].setdefault(name, {"role": name})
     guard = str(state["guard_role"])
@@ -142,7 +148,7 @@ def plan_install(
     for table in selected:
         transfer = guard_exists and _can_transfer(conn, me, table, guard)
         entry = _plan_table(
-            steps, conn, table, options_for(options, table.name), roles, guard, transfer
+            steps, conn, table, options_for(options, _root(table, live)), roles, guard, transfer
         )
         previous = state["tables"].get(table.name, {})
         if previous:
@@ -186,6 +192,27 @@ def plan_install(
     return plan
 
 
+def _with_partitions(conn: Connection, plan: ProtectPlan, tables: list[Table]) -> list[Table]:
+    """``tables`` and every partition below them: a partition can be truncated or
+    dropped on its own, so it is protected with its partitioned table."""
+    result = list(tables)
+    for table in tables:
+        for partition in catalog.partitions(conn, table):
+            if partition.name not in {t.name for t in result}:
+                result.append(partition)
+                plan.notes.append(
+                    f"{partition.name} is a partition of {partition.parent}: protected with it"
+                )
+    return result
+
+
+def _root(table: Table, live: Mapping[str, Table]) -> str:
+    """The top partitioned table above ``table`` (its options apply)."""
+    while table.parent is not None and table.parent in live:
+        table = live[table.parent]
+    return table.name
+
+
 def _plan_function(
     steps: ProtectPlan, conn: Connection, name: str, returns: str, body: str
 ) -> None:
@@ -217,9 +244,10 @@ def _plan_table(
     """Triggers and owner transfer of one table; its new record."""
     found = catalog.triggers(conn, table.oid)
     wanted = [sql.TRUNCATE_TRIGGER]
-    if options.blocks_deletes:
+    if options.blocks_deletes and table.parent is None:
+        # A partition gets a clone of its partitioned table's row trigger.
         wanted.insert(0, sql.DELETE_TRIGGER)
-    elif sql.DELETE_TRIGGER in found:
+    elif sql.DELETE_TRIGGER in found and not found[sql.DELETE_TRIGGER].inherited:
         steps.add(
             f'drop the delete guard of {table.name} (deletes = "allow" in the configuration)',
             sql.drop_trigger(sql.DELETE_TRIGGER, table.schema, table.table),
@@ -234,6 +262,7 @@ def _plan_table(
         "table": table.table,
         "oid": table.oid,
         "deletes": options.deletes,
+        "parent": table.parent,
         "owner": owner,
         "owner_moved": owner == guard,
         "acl_before": catalog.acl(conn, table.oid),
@@ -434,7 +463,9 @@ def _plan_remove_all(
                 f"{table.name} is owned by {owner}, not by the guard role {guard}: its owner "
                 f"is left alone (recorded former owner: {entry['owner']})"
             )
-        for trigger in catalog.triggers(conn, table.oid):
+        for trigger, found in catalog.triggers(conn, table.oid).items():
+            if found.inherited:
+                continue  # dropped with the partitioned table's trigger
             steps.add(
                 f"drop the guard trigger {trigger} of {table.name}",
                 sql.drop_trigger(trigger, table.schema, table.table),

@@ -236,7 +236,8 @@ ROLE_PRIVILEGES_SQL = (
     "ORDER BY 1"
 )
 TRIGGERS_SQL = (
-    "SELECT t.tgname, t.tgtype, t.tgenabled, t.tgfoid = to_regprocedure(:function) "
+    "SELECT t.tgname, t.tgtype, t.tgenabled, t.tgfoid = to_regprocedure(:function), "
+    "t.tgparentid <> 0 "
     "FROM pg_trigger t WHERE t.tgrelid = :oid AND NOT t.tgisinternal "
     "AND t.tgname = ANY (CAST(:names AS name[]))"
 )
@@ -261,4 +262,14 @@ ACL_SQL = (
     "a.is_grantable FROM pg_class c, "
     "aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a "
     "WHERE c.oid = :oid ORDER BY 1, 2, 3"
+)
+#: Partitions below a table, parents first: ``(oid, schema, name, parent oid)``.
+PARTITIONS_SQL = (
+    "WITH RECURSIVE tree(oid, parent, depth) AS ("
+    "SELECT inhrelid, inhparent, 1 FROM pg_inherits WHERE inhparent = :oid "
+    "UNION ALL SELECT i.inhrelid, i.inhparent, t.depth + 1 FROM pg_inherits i "
+    "JOIN tree t ON i.inhparent = t.oid) "
+    "SELECT c.oid, n.nspname, c.relname, t.parent FROM tree t "
+    "JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relispartition ORDER BY t.depth, n.nspname, c.relname"
 )

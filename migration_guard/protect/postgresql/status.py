@@ -72,6 +72,13 @@ def protection_status(
             status.drift.append(f"renamed to {table.name} since install")
         _owner_status(conn, status, table, entry, str(state["guard_role"]) if state else "")
         _role_status(conn, status, table, entry, present)
+        recorded_oids = {int(e["oid"]) for e in recorded_tables.values()}
+        for partition in catalog.partitions(conn, table):
+            if partition.oid not in recorded_oids:
+                status.drift.append(
+                    f"partition {partition.name} is not protected (attached after install): "
+                    "run protect install"
+                )
         result.tables.append(status)
     if state is not None:
         _event_trigger_status(conn, result, state)
