@@ -17,7 +17,7 @@ event triggers.
 The guard's functions and its metadata table live in the schema
 ``migration_guard``, on which no application role has a privilege. The work is
 split by concern: :mod:`.sql` (statement text), :mod:`.catalog` (what is read),
-:mod:`.planner` (install and remove), :mod:`.status` and :mod:`.probes`
+:mod:`.planner` (install), :mod:`.removal`, :mod:`.status` and :mod:`.probes`
 (verify). Quoting and table listing come from
 :mod:`migration_guard.dialects.postgresql`.
 """
@@ -34,7 +34,7 @@ from migration_guard.dialects.base import connected, run_sql
 from migration_guard.errors import ProtectError
 from migration_guard.protect.base import Protector
 from migration_guard.protect.model import Account, ProtectPlan, TableOptions
-from migration_guard.protect.postgresql import catalog, planner, probes, sql
+from migration_guard.protect.postgresql import catalog, planner, probes, removal, sql
 from migration_guard.protect.postgresql.status import protection_status
 from migration_guard.protect.report import ProbeResult, ProtectStatus
 
@@ -65,7 +65,7 @@ class PostgreSQLProtector(Protector):
         return planner.plan_install(conn, tables, app_users, options)
 
     def plan_remove(self, conn: Connection, app_users: Sequence[Account]) -> ProtectPlan:
-        return planner.plan_remove(conn, app_users)
+        return removal.plan_remove(conn, app_users)
 
     @contextmanager
     def connect(self, url: URL) -> Iterator[Connection]:
