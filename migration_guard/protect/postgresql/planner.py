@@ -316,7 +316,9 @@ def _can_transfer(conn: Connection, me: Session, table: Table, guard: str) -> bo
             conn.exec_driver_sql(
                 "SELECT pg_has_role(current_user, "
                 f"{sql.string(guard)}, 'MEMBER') AND has_schema_privilege("
-                f"{sql.string(guard)}, {sql.string(table.schema)}, 'CREATE, USAGE')"
+                f"{sql.string(guard)}, {sql.string(table.schema)}, 'CREATE') "
+                f"AND has_schema_privilege({sql.string(guard)}, {sql.string(table.schema)}, "
+                "'USAGE')"
             ).scalar()
         )
     )
