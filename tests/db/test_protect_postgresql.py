@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import sys
 import time
 from collections.abc import Iterator
@@ -644,3 +645,43 @@ def test_hostile_database_name_reaches_the_guard_role_as_a_name(
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {q(name)} WITH (FORCE)")
             conn.exec_driver_sql(f"DROP ROLE IF EXISTS {q(guard)}")
             conn.exec_driver_sql(f"DROP ROLE IF EXISTS {q(app)}")
+
+
+def test_concurrent_writer_loses_nothing_during_install_and_remove(db: Db) -> None:
+    """The former owner writes without pause while its table changes hands: owner and
+    grants change in one transaction, so no insert ever sees a role without rights."""
+    stop = threading.Event()
+    errors: list[str] = []
+    written: list[int] = []
+
+    def writer() -> None:
+        engine = _engine(db.url_as(db.owner))
+        try:
+            with engine.connect() as conn:
+                while not stop.is_set():
+                    try:
+                        conn.exec_driver_sql("INSERT INTO owned (note) VALUES ('w')")
+                        written.append(1)
+                    except sa.exc.DBAPIError as exc:
+                        errors.append(str(exc.orig))
+        finally:
+            engine.dispose()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        while len(written) < 20:
+            time.sleep(0.01)
+        install(db)
+        mid = len(written)
+        while len(written) < mid + 20:
+            time.sleep(0.01)
+        protect_remove(config(*PROTECTED), url=db.url, yes=True)
+        end = len(written)
+        while len(written) < end + 20:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert errors == []
+    assert rows(db.url, "SELECT count(*) FROM owned WHERE note = 'w'") == [(len(written),)]
