@@ -273,3 +273,16 @@ PARTITIONS_SQL = (
     "JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace "
     "WHERE c.relispartition ORDER BY t.depth, n.nspname, c.relname"
 )
+#: Defaults of the bypass that would switch protection off for whole sessions:
+#: ``(role or NULL for every role, database-wide?, setting)`` from ALTER ROLE/DATABASE ... SET.
+BYPASS_DEFAULTS_SQL = (
+    "SELECT r.rolname, s.setdatabase <> 0, c.setting FROM pg_db_role_setting s "
+    "LEFT JOIN pg_roles r ON r.oid = s.setrole, unnest(s.setconfig) AS c(setting) "
+    "WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())) "
+    "AND c.setting ILIKE :prefix"
+)
+#: The bypass's value in a fresh session, when the server's configuration sets it.
+BYPASS_CONFIG_SQL = (
+    "SELECT reset_val, source FROM pg_settings WHERE name = :name "
+    "AND source NOT IN ('default', 'session', 'client')"
+)

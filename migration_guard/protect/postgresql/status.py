@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from migration_guard.protect.model import Account
@@ -82,7 +83,36 @@ def protection_status(
         result.tables.append(status)
     if state is not None:
         _event_trigger_status(conn, result, state)
+        result.drift.extend(_bypass_defaults(conn))
     return result
+
+
+_ON = ("on", "true", "1", "yes")
+
+
+def _bypass_defaults(conn: Connection) -> list[str]:
+    """The bypass switched on by default (ALTER ROLE/DATABASE ... SET, server config):
+    every session it covers deletes, truncates and alters unguarded."""
+    found = []
+    rows = conn.execute(
+        sa.text(sql.BYPASS_DEFAULTS_SQL), {"prefix": f"{sql.BYPASS_SETTING}=%"}
+    ).fetchall()
+    for role, in_database, setting in rows:
+        if str(setting).partition("=")[2].strip().lower() not in _ON:
+            continue
+        who = f"role {role}" if role is not None else "every role"
+        where = "in this database" if in_database else "in every database"
+        found.append(
+            f"{sql.BYPASS_SETTING} is on by default for {who} {where} (ALTER ROLE/DATABASE "
+            f"... SET): the guard is off in all those sessions; RESET it"
+        )
+    config = conn.execute(sa.text(sql.BYPASS_CONFIG_SQL), {"name": sql.BYPASS_SETTING}).first()
+    if config is not None and str(config[0]).lower() in _ON:
+        found.append(
+            f"{sql.BYPASS_SETTING} is on in the server configuration ({config[1]}): the guard "
+            "is off in every session"
+        )
+    return found
 
 
 def _trigger_status(
