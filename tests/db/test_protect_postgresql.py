@@ -41,6 +41,10 @@ DESTRUCTIVE = {
     "ALTER TABLE DROP COLUMN": "ALTER TABLE {t} DROP COLUMN note",
     "ALTER TABLE RENAME": "ALTER TABLE {t} RENAME TO renamed",
     "ALTER TABLE DISABLE TRIGGER": "ALTER TABLE {t} DISABLE TRIGGER ALL",
+    # With the TRIGGER privilege a role could add a trigger that switches the bypass
+    # on for every session deleting from the table.
+    "CREATE TRIGGER": "CREATE TRIGGER a_first BEFORE DELETE ON {t} FOR EACH ROW "
+    "EXECUTE FUNCTION suppress_redundant_updates_trigger()",
 }
 #: What a refusal says: the guard's triggers, or the missing ownership/privilege.
 #: (A plain TRUNCATE of a referenced table stops at the foreign key; TRUNCATE CASCADE

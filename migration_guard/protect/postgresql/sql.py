@@ -35,7 +35,9 @@ ROW_FUNCTION = "refuse_delete"
 DDL_FUNCTION = "refuse_ddl"
 #: Event trigger name -> (event, tags it fires on).
 EVENT_TRIGGERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "migration_guard_alter": ("ddl_command_end", ("ALTER TABLE",)),
+    # A trigger of someone else's on a protected table could switch the bypass on
+    # for every session that deletes; only the guard role may add one.
+    "migration_guard_alter": ("ddl_command_end", ("ALTER TABLE", "CREATE TRIGGER")),
     "migration_guard_drop": ("sql_drop", ()),
 }
 #: Privileges an owner keeps on its former table (TRUNCATE stays the owner's).
@@ -106,7 +108,9 @@ def ddl_function_body(guard_role: str, oids: Iterable[int]) -> str:
         "    END LOOP;\n"
         "  ELSE\n"
         "    FOR obj IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP\n"
-        "      IF obj.classid = 'pg_class'::regclass AND obj.objid = ANY (protected) THEN\n"
+        "      IF (obj.classid = 'pg_class'::regclass AND obj.objid = ANY (protected))\n"
+        "         OR (obj.classid = 'pg_trigger'::regclass AND (SELECT t.tgrelid FROM\n"
+        "             pg_trigger t WHERE t.oid = obj.objid) = ANY (protected)) THEN\n"
         f"        {refuse};\n"
         "      END IF;\n"
         "    END LOOP;\n"

@@ -29,6 +29,9 @@ def protection_status(
     me = catalog.session(conn)
     state = catalog.read_install_state(conn)
     result = ProtectStatus(DIALECT, me.database, state is not None)
+    result.limitations.append(
+        "DROP DATABASE: no event trigger sees it; only the database owner and superusers can run it"
+    )
     recorded: dict[str, Any] = state["accounts"] if state else {}
     roles = sorted(set(recorded) | {catalog.role_name(account) for account in app_users})
     result.accounts = roles
