@@ -40,9 +40,6 @@ from migration_guard.protect.report import ProbeResult, ProtectStatus
 
 __all__ = ["PostgreSQLProtector"]
 
-#: How long one step may wait for a table lock before the whole plan is rolled back.
-LOCK_TIMEOUT = "5s"
-
 
 class PostgreSQLProtector(Protector):
     """Triggers, owner transfer and event triggers for PostgreSQL 12+."""
@@ -84,7 +81,7 @@ class PostgreSQLProtector(Protector):
         """
         done = 0
         try:
-            run_sql(conn, f"SET LOCAL lock_timeout = {sql.string(LOCK_TIMEOUT)}")
+            run_sql(conn, f"SET LOCAL lock_timeout = {sql.string(sql.LOCK_TIMEOUT)}")
             for step in plan.steps:
                 run_sql(conn, step.sql)
                 done += 1

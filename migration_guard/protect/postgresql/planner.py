@@ -44,6 +44,10 @@ def wrap_bypass(plan: ProtectPlan, steps: ProtectPlan) -> None:
     passes its event trigger; nothing when there is nothing to do."""
     if steps.is_empty:
         return
+    plan.notes.append(
+        f"the statements run in one transaction (lock_timeout {sql.LOCK_TIMEOUT}): all of "
+        "them take effect or none"
+    )
     plan.add(
         "let this session's own DDL pass the guard's event trigger",
         f"SET {sql.BYPASS_SETTING} = on",
@@ -296,7 +300,11 @@ def _plan_schema_usage(
     granted: list[str] = state.setdefault("schema_usage", [])
     exists = catalog.role(conn, guard)[0]
     for schema in sorted({table.schema for table in tables}):
-        if schema in granted or (exists and catalog.has_schema_usage(conn, guard, schema)):
+        if (
+            schema in granted
+            or catalog.has_schema_usage(conn, "public", schema)  # PUBLIC's covers the guard
+            or (exists and catalog.has_schema_usage(conn, guard, schema))
+        ):
             continue
         granted.append(schema)
         steps.add(

@@ -45,6 +45,8 @@ KEPT_TABLE_PRIVILEGES = ("DELETE", "INSERT", "REFERENCES", "SELECT", "TRIGGER", 
 KEPT_SEQUENCE_PRIVILEGES = ("SELECT", "UPDATE", "USAGE")
 #: pg_trigger.tgtype of the two guard triggers: ROW|BEFORE|DELETE and BEFORE|TRUNCATE.
 TRIGGER_TYPES = {DELETE_TRIGGER: 1 | 2 | 8, TRUNCATE_TRIGGER: 2 | 32}
+#: How long one step may wait for a table lock before the whole plan is rolled back.
+LOCK_TIMEOUT = "5s"
 #: The prefix of every message the guard raises (probes recognise it).
 MESSAGE_PREFIX = "migration-guard:"
 

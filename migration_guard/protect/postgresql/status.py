@@ -86,16 +86,17 @@ def protection_status(
         result.tables.append(status)
     if state is not None:
         _event_trigger_status(conn, result, state)
-        result.drift.extend(_bypass_defaults(conn))
+        result.drift.extend(_bypass_defaults(conn, roles))
     return result
 
 
 _ON = ("on", "true", "1", "yes")
 
 
-def _bypass_defaults(conn: Connection) -> list[str]:
-    """The bypass switched on by default (ALTER ROLE/DATABASE ... SET, server config):
-    every session it covers deletes, truncates and alters unguarded."""
+def _bypass_defaults(conn: Connection, roles: Sequence[str]) -> list[str]:
+    """The bypass switched on by default for the application roles or everyone (ALTER
+    ROLE/DATABASE ... SET, server config): every session it covers deletes, truncates
+    and alters unguarded."""
     found = []
     rows = conn.execute(
         sa.text(sql.BYPASS_DEFAULTS_SQL), {"prefix": f"{sql.BYPASS_SETTING}=%"}
@@ -103,6 +104,8 @@ def _bypass_defaults(conn: Connection) -> list[str]:
     for role, in_database, setting in rows:
         if str(setting).partition("=")[2].strip().lower() not in _ON:
             continue
+        if role is not None and role not in roles:
+            continue  # another application's role
         who = f"role {role}" if role is not None else "every role"
         where = "in this database" if in_database else "in every database"
         found.append(
