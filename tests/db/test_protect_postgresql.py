@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
 from migration_guard.cli import main
@@ -731,3 +733,24 @@ def test_application_roles_cannot_touch_the_guard_itself(db: Db, who: str) -> No
         message = refused(url, statement)
         assert "permission denied" in message or "must be" in message, (statement, message)
     assert not protect_status(config(*PROTECTED), url=db.url).drifted
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")))
+def test_literals_and_identifiers_round_trip_through_the_server(
+    postgres_admin_engine: sa.Engine, text: str
+) -> None:
+    """Every string the guard embeds (role names, the install record, function
+    bodies) comes back from the server exactly as it went in."""
+    from migration_guard.protect.postgresql.sql import ident, string
+
+    with postgres_admin_engine.connect() as conn:
+        for standard in ("on", "off"):
+            conn.exec_driver_sql(f"SET standard_conforming_strings = {standard}")
+            value = conn.exec_driver_sql(
+                f"SELECT {string(text)} AS {ident(text or 'x')}",
+                execution_options={"no_parameters": True},
+            )
+            name = text or "x"
+            assert list(value.keys()) == [name] or len(name.encode()) > 63  # truncated
+            assert value.scalar() == text
