@@ -25,7 +25,8 @@ _app_user_option = click.option(
     "app_users",
     multiple=True,
     metavar="USER[@HOST]",
-    help="Application account to guard (repeatable; host defaults to %).",
+    help="Application account to guard (repeatable; host defaults to %; on PostgreSQL "
+    "the role name).",
 )
 _format_option = format_option()
 _dry_run_option = click.option(

@@ -218,6 +218,39 @@ class PostgreSQLDialectOps(DialectOps):
         ).scalar_one()
         return [] if int(code) >= 0 else [f"encoding {charset!r} is not one this server knows"]
 
+    def quote_string(self, value: str) -> str:
+        """An escape-string literal (``E'...'``), right whatever
+        ``standard_conforming_strings`` says: quotes and backslashes are doubled."""
+        return quote_postgresql_string(value)
+
+    def list_schema_tables(self, conn: Connection) -> list[tuple[str, str, int]]:
+        """``(schema, table, oid)`` of every ordinary and partitioned table outside the
+        system schemas, the current schema's first."""
+        rows = conn.execute(
+            sa.text(
+                "SELECT n.nspname, c.relname, c.oid FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition "
+                "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND n.nspname NOT LIKE 'pg\\_%' "
+                "ORDER BY n.nspname <> current_schema(), n.nspname, c.relname"
+            )
+        )
+        return [(str(schema), str(table), int(oid)) for schema, table, oid in rows]
+
+    def is_superuser(self, conn: Connection) -> bool:
+        """Whether the session's role is a superuser (event triggers need one)."""
+        return bool(
+            conn.exec_driver_sql(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+            ).scalar()
+        )
+
+
+def quote_postgresql_string(value: str) -> str:
+    """``E'...'`` with quotes and backslashes doubled; see the method of the same name."""
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
 
 def advisory_lock_key(name: str) -> int:
     """A stable signed 64-bit advisory lock key for ``name``."""

@@ -55,5 +55,6 @@ PROTECTORS: Registry[type[Protector]] = Registry(
         "mysql": "migration_guard.protect.mysql:MySQLProtector",
         "mariadb": "migration_guard.protect.mysql:MySQLProtector",
         "sqlite": "migration_guard.protect.sqlite:SQLiteProtector",
+        "postgresql": "migration_guard.protect.postgresql:PostgreSQLProtector",
     },
 )

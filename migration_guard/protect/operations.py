@@ -74,10 +74,12 @@ def expand_patterns(
         hits = []
         for table in tables:
             name = table.lower()
-            if "." in lowered and database is not None:
-                if fnmatch.fnmatchcase(f"{database.lower()}.{name}", lowered):
-                    hits.append(table)
-            elif fnmatch.fnmatchcase(name, lowered):
+            # A listed name may itself be qualified (``app.customers`` on PostgreSQL).
+            if fnmatch.fnmatchcase(name, lowered) or (
+                "." in lowered
+                and database is not None
+                and fnmatch.fnmatchcase(f"{database.lower()}.{name}", lowered)
+            ):
                 hits.append(table)
         if not hits:
             unmatched.append(pattern)

@@ -102,6 +102,17 @@ def test_expand_patterns() -> None:
         expand_patterns(["orders", "nope"], tables)
 
 
+def test_expand_patterns_with_schema_qualified_names() -> None:
+    """PostgreSQL lists tables outside the current schema as ``schema.table``."""
+    tables = ["customers", "app.accounts", "app.audit", "billing.accounts"]
+    assert expand_patterns(["app.*"], tables, "shop") == ["app.accounts", "app.audit"]
+    assert expand_patterns(["*.accounts"], tables, "shop") == ["app.accounts", "billing.accounts"]
+    assert expand_patterns(["customers"], tables, "shop") == ["customers"]
+    assert expand_patterns(["shop.customers"], tables, "shop") == ["customers"]
+    with pytest.raises(UsageError, match="'accounts'"):
+        expand_patterns(["accounts"], tables, "shop")
+
+
 def test_plan_render_is_exact_sql() -> None:
     plan = ProtectPlan("install", "mysql", "app")
     assert "nothing to do" in plan.render()

@@ -37,6 +37,7 @@ from migration_guard.protect.mysql.grants import (
 )
 from migration_guard.protect.mysql.server import TriggerInfo
 from migration_guard.protect.mysql.sql import Quoting, privilege_list
+from migration_guard.protect.planning import accounts_to_remove, reconcile_recorded_tables
 
 STATE_VERSION = 1
 
@@ -90,11 +91,7 @@ def plan_install(
         else {"version": STATE_VERSION, "tables": {}, "accounts": {}}
     )
     live_tables = server.list_tables(conn)
-    for gone in sorted(set(state["tables"]) - set(live_tables)):
-        plan.notes.append(f"{gone} no longer exists; it is dropped from the guard's record")
-        del state["tables"][gone]
-    for leftover in sorted(set(state["tables"]) - set(tables)):
-        plan.notes.append(f"{leftover} was protected by an earlier install and stays protected")
+    reconcile_recorded_tables(plan, state["tables"], live_tables, tables)
 
     trigger_steps = ProtectPlan("install", dialect, database)
     triggers = server.read_triggers(conn)
@@ -305,15 +302,12 @@ def plan_remove(conn: Connection, app_users: Sequence[Account]) -> ProtectPlan:
         plan.notes.append("no protection is recorded in this database")
         return plan
     recorded = state["accounts"]
-    selected = list(app_users) or [
-        Account(item["user"], item["host"]) for item in recorded.values()
-    ]
-    for account in selected:
-        if account.key not in recorded:
-            raise UsageError(
-                f"{account} is not guarded by protect install here; guarded accounts: "
-                f"{', '.join(sorted(recorded)) or '(none)'}"
-            )
+    selected = accounts_to_remove(
+        app_users,
+        recorded,
+        key=lambda account: account.key,
+        from_record=lambda item: Account(item["user"], item["host"]),
+    )
     everything = not app_users
     live_tables = set(server.list_tables(conn))
     steps = _GrantSteps()

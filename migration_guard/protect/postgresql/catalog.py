@@ -1,0 +1,243 @@
+"""What PostgreSQL protection reads from the server: tables, owners, privileges, triggers.
+
+Planning, status and probes read through these functions only; none changes
+anything. Names of tables outside the session's current schema are shown
+qualified (``app.customers``), those inside it bare (``customers``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from migration_guard.dialects.postgresql import PostgreSQLDialectOps
+from migration_guard.errors import UsageError
+from migration_guard.protect.base import read_state
+from migration_guard.protect.model import Account
+from migration_guard.protect.postgresql import sql
+
+_DIALECT = PostgreSQLDialectOps()
+MAX_IDENTIFIER = 63
+
+
+@dataclass(frozen=True)
+class Table:
+    """One protectable table: the name shown to users and where it lives."""
+
+    name: str
+    schema: str
+    table: str
+    oid: int
+    #: The partitioned table this one is a partition of (shown name), if any.
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
+class Session:
+    """Who the admin URL logged in as, and what it may do."""
+
+    database: str
+    user: str
+    superuser: bool
+    createrole: bool
+    can_create_schema: bool
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A guard trigger as pg_trigger shows it."""
+
+    name: str
+    tgtype: int
+    enabled: str
+    ours: bool
+    #: A clone of the partitioned parent's trigger (dropped with it, never alone).
+    inherited: bool = False
+
+    @property
+    def fires(self) -> bool:
+        """``O`` and ``A`` fire in normal sessions; ``D`` never, ``R`` only on replicas."""
+        return self.enabled in ("O", "A")
+
+
+def role_name(account: Account) -> str:
+    """The PostgreSQL role of ``--app-user``: roles have no host, so ``USER@HOST`` is
+    read back as the whole text unless the host is the default ``%``."""
+    return account.user if account.host == "%" else account.key
+
+
+def session(conn: Connection) -> Session:
+    row = conn.exec_driver_sql(sql.SETTINGS_SQL).one()
+    return Session(str(row[0]), str(row[1]), bool(row[2]), bool(row[3]), bool(row[4]))
+
+
+def default_guard_role(database: str) -> str:
+    """``migration_guard_owner_<database>``, shortened with a hash to fit 63 bytes."""
+    name = f"{sql.DEFAULT_GUARD_ROLE}_{database}"
+    if len(name.encode("utf-8")) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha256(database.encode("utf-8")).hexdigest()[:10]
+    return f"{sql.DEFAULT_GUARD_ROLE}_{digest}"
+
+
+def list_tables(conn: Connection) -> list[Table]:
+    """Every protectable table (the guard's own schema left out)."""
+    current = str(conn.exec_driver_sql("SELECT current_schema()").scalar() or "public")
+    result = []
+    for schema, table, oid in _DIALECT.list_schema_tables(conn):
+        if schema == sql.GUARD_SCHEMA:
+            continue
+        name = table if schema == current else f"{schema}.{table}"
+        result.append(Table(name, schema, table, oid))
+    return result
+
+
+def partitions(conn: Connection, table: Table) -> list[Table]:
+    """Every partition below ``table``, at any depth (empty for a plain table)."""
+    current = str(conn.exec_driver_sql("SELECT current_schema()").scalar() or "public")
+    rows = conn.execute(sa.text(sql.PARTITIONS_SQL), {"oid": table.oid}).fetchall()
+    names = {table.oid: table.name}
+    found = []
+    for oid, schema, name, parent in rows:
+        shown = str(name) if schema == current else f"{schema}.{name}"
+        names[int(oid)] = shown
+        found.append(Table(shown, str(schema), str(name), int(oid), names.get(int(parent))))
+    return found
+
+
+def tables_by_oid(conn: Connection, oids: list[int]) -> dict[int, Table]:
+    """The live tables among ``oids`` (renamed or moved tables keep their oid)."""
+    current = str(conn.exec_driver_sql("SELECT current_schema()").scalar() or "public")
+    rows = conn.execute(sa.text(sql.TABLES_SQL), {"oids": oids}).fetchall()
+    found = {}
+    for oid, schema, table, _owner, _super in rows:
+        name = str(table) if schema == current else f"{schema}.{table}"
+        found[int(oid)] = Table(name, str(schema), str(table), int(oid))
+    return found
+
+
+def owner(conn: Connection, oid: int) -> tuple[str, bool]:
+    """``(owner, owner is a superuser)`` of the relation."""
+    row = conn.execute(sa.text(sql.TABLES_SQL), {"oids": [oid]}).one()
+    return str(row[3]), bool(row[4])
+
+
+def role(conn: Connection, name: str) -> tuple[bool, bool]:
+    """``(exists, is superuser)`` of a role."""
+    row = conn.execute(sa.text(sql.ROLE_SQL), {"role": name}).first()
+    return (row is not None, bool(row[1]) if row else False)
+
+
+def require_role(conn: Connection, name: str) -> None:
+    """An application role that does not exist, or is a superuser, is a usage error."""
+    exists, superuser = role(conn, name)
+    if not exists:
+        raise UsageError(
+            f"role {name!r} does not exist; check --app-user against SELECT rolname FROM pg_roles"
+        )
+    if superuser:
+        raise UsageError(
+            f"role {name!r} is a superuser: no trigger, owner or privilege can stop it. "
+            "Give the application a role without SUPERUSER (ALTER ROLE ... NOSUPERUSER) "
+            "and run install again"
+        )
+
+
+def privileges(conn: Connection, oid: int, name: str) -> list[str]:
+    """The privileges ``name`` itself holds on the relation (an owner's implicit ones too)."""
+    rows = conn.execute(sa.text(sql.ROLE_PRIVILEGES_SQL), {"oid": oid, "role": name})
+    return [str(row[0]) for row in rows]
+
+
+def owned_sequences(conn: Connection, oid: int) -> list[tuple[str, str, int]]:
+    """``(schema, name, oid)`` of the sequences of the table's serial and identity
+    columns (they follow the table's owner)."""
+    rows = conn.execute(sa.text(sql.OWNED_SEQUENCES_SQL), {"oid": oid})
+    return [(str(schema), str(name), int(seq)) for schema, name, seq in rows]
+
+
+def acl(conn: Connection, oid: int) -> list[list[Any]]:
+    """Every grant on the relation: ``[grantee, grantor, privilege, grantable]``."""
+    rows = conn.execute(sa.text(sql.ACL_SQL), {"oid": oid})
+    return [[str(r[0]), str(r[1]), str(r[2]), bool(r[3])] for r in rows]
+
+
+def can_own(conn: Connection, oid: int, name: str) -> tuple[bool, bool]:
+    """``(name is the owner or a member of it, name is a superuser)``."""
+    row = conn.execute(sa.text(sql.CAN_OWN_SQL), {"oid": oid, "role": name}).first()
+    return (bool(row[0]), bool(row[1])) if row else (False, False)
+
+
+def owns_schema(conn: Connection, oid: int, name: str) -> str | None:
+    """The table's schema when ``name`` owns it (and so can DROP SCHEMA ... CASCADE)."""
+    row = conn.execute(sa.text(sql.SCHEMA_OWNER_SQL), {"oid": oid, "role": name}).first()
+    return str(row[0]) if row and row[1] else None
+
+
+def triggers(conn: Connection, oid: int) -> dict[str, Trigger]:
+    rows = conn.execute(
+        sa.text(sql.TRIGGERS_SQL),
+        {
+            "oid": oid,
+            "names": list(sql.GUARD_TRIGGERS),
+            "function": f"{sql.GUARD_SCHEMA}.{sql.ROW_FUNCTION}()",
+        },
+    )
+    return {
+        str(r[0]): Trigger(str(r[0]), int(r[1]), str(r[2]), bool(r[3]), bool(r[4])) for r in rows
+    }
+
+
+def function_source(conn: Connection, name: str) -> str | None:
+    """The body of a guard function; ``None`` when it does not exist."""
+    value = conn.execute(
+        sa.text(sql.FUNCTION_SOURCE_SQL),
+        {"function": f"{sql.ident(sql.GUARD_SCHEMA)}.{sql.ident(name)}()"},
+    ).scalar()
+    return None if value is None else str(value)
+
+
+def event_triggers(conn: Connection) -> dict[str, tuple[str, str, bool]]:
+    """Guard event trigger name -> ``(event, evtenabled, runs the guard's function)``."""
+    rows = conn.execute(
+        sa.text(sql.EVENT_TRIGGERS_SQL),
+        {
+            "names": list(sql.EVENT_TRIGGERS),
+            "function": f"{sql.GUARD_SCHEMA}.{sql.DDL_FUNCTION}()",
+        },
+    )
+    return {str(r[0]): (str(r[1]), str(r[2]), bool(r[3])) for r in rows}
+
+
+def schema_oid(conn: Connection, schema: str) -> int | None:
+    found = conn.execute(sa.text(sql.SCHEMA_EXISTS_SQL), {"schema": schema}).first()
+    return None if found is None else int(found[0])
+
+
+def schema_exists(conn: Connection) -> bool:
+    """Whether the guard's own schema exists."""
+    return schema_oid(conn, sql.GUARD_SCHEMA) is not None
+
+
+def has_schema_usage(conn: Connection, role_: str, schema: str) -> bool:
+    return bool(
+        conn.execute(
+            sa.text("SELECT has_schema_privilege(:role, :schema, 'USAGE')"),
+            {"role": role_, "schema": schema},
+        ).scalar()
+    )
+
+
+def meta_exists(conn: Connection) -> bool:
+    return bool(conn.execute(sa.text(sql.META_EXISTS_SQL), {"name": sql.meta_table()}).scalar())
+
+
+def read_install_state(conn: Connection) -> dict[str, Any] | None:
+    """The record of the last install; ``None`` when protection was never installed."""
+    if not meta_exists(conn):
+        return None
+    return read_state(conn, sql.meta_table())
