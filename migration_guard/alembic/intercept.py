@@ -1,7 +1,11 @@
 """Sees every statement of a guarded migration before it reaches the server.
 
-A SQLAlchemy ``before_cursor_execute`` listener (``retval=True``) splits and parses
-each statement with the static check's own splitter, parser and rules, then:
+A SQLAlchemy ``before_cursor_execute`` listener (``retval=True``) on the ``Engine``
+class sees every statement of every SQLAlchemy engine and connection in the process for
+the duration of the run (env.py's connection and any engine a revision creates), except
+the guard's own (marked with :data:`~migration_guard.dialects.base.GUARD_CONNECTION_OPTION`).
+It splits each string into the statements it runs (:mod:`.runtime_sql`) and parses them
+with the static check's own splitter, parser and rules, then:
 
 * blocks a destructive operation on a protected table that the plan did not approve
   (:class:`~migration_guard.errors.BlockedStatement`), whether the SQL was written in
@@ -10,6 +14,11 @@ each statement with the static check's own splitter, parser and rules, then:
   backup does not cover, so that a restore stays complete;
 * records what ran and which tables were touched or created, for the restore and
   the audit.
+
+Once a statement was blocked, every later commit in the process is refused and
+:meth:`StatementInterceptor.raise_if_blocked` fails the revision, so a revision that
+catches :class:`~migration_guard.errors.BlockedStatement` and carries on never commits.
+Statements sent through a raw DBAPI cursor bypass SQLAlchemy and are not seen here.
 
 The interceptor holds the policy; the guard session decides what "approved" and "covered"
 mean and how a table is backed up.
@@ -24,8 +33,10 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from migration_guard.analysis.model import Finding, Operation, OpKind, Severity, Statement
+from migration_guard.alembic.runtime_sql import is_read_only, runtime_statements
+from migration_guard.analysis.model import Finding, Operation, OpKind, Severity
 from migration_guard.config import ProtectedTables
+from migration_guard.dialects.base import GUARD_CONNECTION_OPTION
 from migration_guard.errors import BlockedStatement
 
 __all__ = [
@@ -37,13 +48,6 @@ __all__ = [
 
 RUNTIME_FILE = "<runtime>"
 PREVIEW = 300
-#: Statements that never change data or schema: recorded, not parsed (keeps the guard cheap).
-_READ_ONLY = re.compile(
-    r"^\s*(?:SELECT|SHOW|PRAGMA|SET|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|EXPLAIN|"
-    r"DESCRIBE|DESC|USE|START\s+TRANSACTION|CHECKSUM|ANALYZE)\b",
-    re.IGNORECASE,
-)
-_SELECT_INTO = re.compile(r"\bINTO\s+(?!@)\S", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|\?|(?<![:\w]):[A-Za-z_]\w*")
 #: Operations that leave a table's data and definition as they were.
 _READ_KINDS = frozenset({OpKind.SELECT, OpKind.NO_OP, OpKind.UNANALYZABLE})
@@ -106,23 +110,33 @@ class StatementInterceptor:
     _targets: list[Any] = field(default_factory=list)
 
     # -- attaching -------------------------------------------------------------------
-    def attach(self, target: Any) -> None:
-        """Listen on a SQLAlchemy ``Connection`` or ``Engine`` until :meth:`detach`."""
+    def attach(self, connection: Any = None) -> None:
+        """Listen on every SQLAlchemy engine and connection of the process until
+        :meth:`detach` (``connection``, env.py's, is one of them)."""
         from sqlalchemy import event
+        from sqlalchemy.engine import Engine
 
-        event.listen(target, "before_cursor_execute", self.before_cursor_execute, retval=True)
-        self._targets.append(target)
+        del connection  # a class-level listener sees it with all the others
+        if self._targets:
+            return
+        event.listen(Engine, "before_cursor_execute", self.before_cursor_execute, retval=True)
+        event.listen(Engine, "commit", self.before_commit)
+        self._targets.append(Engine)
 
     def detach(self) -> None:
-        """Stop listening everywhere :meth:`attach` listened (idempotent)."""
+        """Stop listening (idempotent)."""
         from sqlalchemy import event
 
         while self._targets:
             target = self._targets.pop()
-            if event.contains(target, "before_cursor_execute", self.before_cursor_execute):
-                event.remove(target, "before_cursor_execute", self.before_cursor_execute)
+            for name, listener in (
+                ("before_cursor_execute", self.before_cursor_execute),
+                ("commit", self.before_commit),
+            ):
+                if event.contains(target, name, listener):
+                    event.remove(target, name, listener)
 
-    # -- the listener ----------------------------------------------------------------
+    # -- the listeners ---------------------------------------------------------------
     def before_cursor_execute(
         self,
         conn: Any,
@@ -133,9 +147,28 @@ class StatementInterceptor:
         executemany: bool,
     ) -> tuple[str, Any]:
         """SQLAlchemy hook: inspect ``statement``; raise to keep it from the server."""
-        del conn, cursor, context, executemany
-        self.inspect(statement, parameters)
+        del cursor, context, executemany
+        if not _is_own(conn):
+            self.inspect(statement, parameters)
         return statement, parameters
+
+    def before_commit(self, conn: Any) -> None:
+        """SQLAlchemy hook: no commit after a statement was blocked (the run fails)."""
+        if not _is_own(conn):
+            self.raise_if_blocked()
+
+    def raise_if_blocked(self) -> None:
+        """Fail when a statement was blocked earlier, even if the revision caught the
+        :class:`BlockedStatement` and carried on: the run must not commit."""
+        blocked = self.blocked
+        if blocked is None:
+            return
+        raise BlockedStatement(
+            f"{blocked} (the revision caught the error and carried on; the run fails "
+            "before it commits)",
+            blocked.finding,
+            blocked.sql,
+        )
 
     def inspect(self, sql: str, parameters: Any = None) -> None:
         """Apply the policy to ``sql``: record it, back up what it touches, or block it."""
@@ -144,7 +177,7 @@ class StatementInterceptor:
         record = ExecutedStatement(_preview(sql), file, line, 0.0)
         self.executed.append(record)
         try:
-            if _READ_ONLY.match(sql) and not _SELECT_INTO.search(sql.split("FROM", 1)[0]):
+            if is_read_only(sql):
                 return
             for operation in self._operations(sql, parameters):
                 self._judge(operation, sql, file, line, record)
@@ -154,15 +187,11 @@ class StatementInterceptor:
     # -- policy ----------------------------------------------------------------------
     def _operations(self, sql: str, parameters: Any) -> Iterable[Operation]:
         from migration_guard.analysis.analyzer import operations_of
-        from migration_guard.analysis.splitter import split_sql
 
         text = _PLACEHOLDER.sub("NULL", sql) if parameters else sql
-        try:
-            statements = list(
-                split_sql(text, file=RUNTIME_FILE, dialect=self.dialect, unit=RUNTIME_FILE)
-            )
-        except Exception:  # never let the guard's parser break a migration by itself
-            statements = [Statement(sql=text, file=RUNTIME_FILE, line=1, unit=RUNTIME_FILE)]
+        statements = runtime_statements(
+            text, dialect=self.dialect, file=RUNTIME_FILE, unit=RUNTIME_FILE
+        )
         for statement in statements:
             yield from operations_of(statement, self.dialect)
 
@@ -281,6 +310,11 @@ class StatementInterceptor:
                 return frame.f_code.co_filename, frame.f_lineno
             frame = frame.f_back  # type: ignore[assignment]
         return None, None
+
+
+def _is_own(conn: Any) -> bool:
+    """Whether ``conn`` belongs to the guard itself (its lock, backups and proofs)."""
+    return bool(conn.get_execution_options().get(GUARD_CONNECTION_OPTION))
 
 
 def _preview(sql: str, limit: int = PREVIEW) -> str:

@@ -222,9 +222,22 @@ def lock_holder_text(
     return ", ".join(parts) or "an unknown holder"
 
 
+#: Execution option that marks the guard's own engines (locks, backups, proofs): the
+#: statement interceptor of a guarded run judges every other statement in the process.
+GUARD_CONNECTION_OPTION = "migration_guard_own"
+
+
+def guard_engine(url: URL | str, **kw: Any) -> Engine:
+    """An engine of the guard's own for ``url``: no pool, marked with
+    :data:`GUARD_CONNECTION_OPTION` so that a guarded run never judges its statements."""
+    options = {**kw.pop("execution_options", {}), GUARD_CONNECTION_OPTION: True}
+    kw.setdefault("poolclass", sa.pool.NullPool)
+    return sa.create_engine(url, execution_options=options, **kw)
+
+
 def connect_engine(url: URL) -> Engine:
     """An engine for ``url`` without a pool; connection failures become clear errors."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = guard_engine(url)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -249,7 +262,7 @@ def open_connection(engine: Engine, url: URL) -> Connection:
 @contextmanager
 def connected(url: URL) -> Iterator[Connection]:
     """One short-lived connection to ``url``, closed (and its engine disposed) afterwards."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = guard_engine(url)
     try:
         with open_connection(engine, url) as conn:
             yield conn
