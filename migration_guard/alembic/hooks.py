@@ -48,8 +48,8 @@ def hooked_alembic(session: GuardSession) -> Iterator[None]:
                 existing = (existing,)
             kw["on_version_apply"] = (
                 *tuple(existing),
-                session.on_version_apply,
                 functools.partial(_refuse_after_block, session),
+                session.on_version_apply,
             )
         original_configure(self, *args, **kw)
 

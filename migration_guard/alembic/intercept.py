@@ -26,6 +26,7 @@ mean and how a table is backed up.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import time
@@ -153,9 +154,16 @@ class StatementInterceptor:
         return statement, parameters
 
     def before_commit(self, conn: Any) -> None:
-        """SQLAlchemy hook: no commit after a statement was blocked (the run fails)."""
-        if not _is_own(conn):
-            self.raise_if_blocked()
+        """SQLAlchemy hook: no commit after a statement was blocked (the run fails).
+
+        The refused transaction is rolled back at once, so that it holds no locks
+        while the run restores the state from before it.
+        """
+        if _is_own(conn) or self.blocked is None:
+            return
+        with contextlib.suppress(Exception):
+            conn.connection.rollback()
+        self.raise_if_blocked()
 
     def raise_if_blocked(self) -> None:
         """Fail when a statement was blocked earlier, even if the revision caught the

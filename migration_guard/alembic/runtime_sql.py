@@ -30,7 +30,7 @@ _READ_ONLY = re.compile(
 _FROM = re.compile(r"\bFROM\b", re.IGNORECASE)
 _SELECT_INTO = re.compile(r"\bINTO\s+(?!@)\S", re.IGNORECASE)
 
-_RUNNABLE = r"(?=\(|(?:SELECT|INSERT|UPDATE|DELETE|REPLACE|WITH|MERGE|TABLE|VALUES)\b)"
+_RUNNABLE = r"(?=\(|(?:SELECT|INSERT|UPDATE|DELETE|REPLACE|WITH|MERGE|VALUES)\b)"
 #: Prefixes that run the statement after them: PostgreSQL/MySQL ``EXPLAIN ANALYZE``,
 #: ``EXPLAIN (ANALYZE, ...)`` and MariaDB ``ANALYZE [FORMAT=JSON]``.
 _RUNS_NEXT = re.compile(

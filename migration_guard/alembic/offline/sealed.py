@@ -107,7 +107,7 @@ def _sealed_dbapi_connect(original: Callable[..., Any], module: str) -> Callable
     @functools.wraps(original)
     def connect(*args: Any, **kw: Any) -> Any:
         database = args[0] if args else kw.get("database")
-        memory = module == "sqlite3" and database in (":memory:", "")
+        memory = module.startswith("sqlite3") and database in (":memory:", "")
         if _SEALED.get() and not memory:
             raise _refuse(f"{module}.connect()")
         return original(*args, **kw)

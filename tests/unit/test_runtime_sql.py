@@ -1,0 +1,121 @@
+"""What a string sent to the server runs (the interceptor's view), and the offline seal."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from migration_guard.alembic.offline.sealed import OfflineDatabaseAccess, no_database
+from migration_guard.alembic.runtime_sql import is_read_only, runs, runtime_statements
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1",
+        "select * from orders where id = 1;",
+        "SHOW TABLES",
+        "SET @x = 1",
+        "BEGIN",
+        "PRAGMA foreign_keys=ON",
+        "COMMIT;  ",
+    ],
+)
+def test_one_read_only_statement_takes_the_fast_path(sql: str) -> None:
+    assert is_read_only(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1; DROP TABLE customers",
+        "SET @x = 1; DELETE FROM customers",
+        "select 1;delete from customers;",
+        "EXPLAIN ANALYZE DELETE FROM customers",
+        "ANALYZE DELETE FROM customers",
+        "BEGIN NOT ATOMIC DELETE FROM customers; END",
+        "SELECT * INTO new_table FROM customers",
+        "DELETE FROM customers",
+    ],
+)
+def test_anything_else_is_judged(sql: str) -> None:
+    assert not is_read_only(sql)
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("EXPLAIN ANALYZE DELETE FROM orders", "DELETE FROM orders"),
+        ("explain analyze verbose DELETE FROM orders", "DELETE FROM orders"),
+        ("EXPLAIN (ANALYZE, BUFFERS) UPDATE orders SET total = 0", "UPDATE orders SET total = 0"),
+        ("EXPLAIN FORMAT=JSON DELETE FROM orders", "EXPLAIN FORMAT=JSON DELETE FROM orders"),
+        ("ANALYZE DELETE FROM orders", "DELETE FROM orders"),
+        ("ANALYZE FORMAT=JSON DELETE FROM orders", "DELETE FROM orders"),
+        ("ANALYZE TABLE orders", "ANALYZE TABLE orders"),
+        ("IF n = 1 THEN DELETE FROM orders", "DELETE FROM orders"),
+        ("lbl: WHILE n > 0 DO DELETE FROM orders", "DELETE FROM orders"),
+        ("END IF", None),
+        ("END", None),
+        ("DECLARE n INT DEFAULT 1", None),
+        ("BEGIN", "BEGIN"),
+        ("BEGIN WORK", "BEGIN WORK"),
+    ],
+)
+def test_runs_peels_wrappers(sql: str, expected: str | None) -> None:
+    assert runs(sql) == expected
+
+
+def test_a_compound_block_yields_each_inner_statement() -> None:
+    block = (
+        "BEGIN NOT ATOMIC\n  DECLARE n INT DEFAULT 1;\n"
+        "  UPDATE customers SET points = n WHERE id = 1;\n"
+        "  IF n = 1 THEN DELETE FROM orders; ELSE DROP TABLE scratch; END IF;\nEND"
+    )
+    statements = runtime_statements(block, dialect="mariadb", file="<runtime>", unit="u")
+    assert [s.sql for s in statements] == [
+        "UPDATE customers SET points = n WHERE id = 1",
+        "DELETE FROM orders",
+        "DROP TABLE scratch",
+    ]
+
+
+def test_offline_seal_refuses_real_databases_and_is_undone(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    url = f"sqlite:///{path}"
+    original = sa.create_engine
+    with no_database():
+        with pytest.raises(OfflineDatabaseAccess, match="create_engine"):
+            sa.create_engine(url)
+        with pytest.raises(OfflineDatabaseAccess, match=r"sqlite3\.connect"):
+            sqlite3.connect(str(path))
+        memory = sa.create_engine("sqlite://")  # no one's data: allowed
+        with memory.connect() as conn:
+            assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+    assert sa.create_engine is original
+    assert not path.exists()
+
+
+def test_offline_seal_is_undone_on_error_and_acts_only_on_its_thread(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    engine = sa.create_engine(url)  # made before: connecting is refused all the same
+    seen: list[object] = []
+
+    def other_thread() -> None:
+        with engine.connect() as conn:
+            seen.append(conn.execute(sa.text("SELECT 2")).scalar())
+
+    with pytest.raises(ZeroDivisionError), no_database():
+        with pytest.raises(OfflineDatabaseAccess):
+            engine.connect()
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+        1 / 0  # noqa: B018
+    assert seen == [2]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT 3")).scalar() == 3
+    engine.dispose()
