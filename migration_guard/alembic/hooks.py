@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.results import PlannedRevision
+from migration_guard.errors import BlockedStatement
 
 if TYPE_CHECKING:
     from alembic.runtime.environment import EnvironmentContext
@@ -66,6 +67,13 @@ def hooked_alembic(session: GuardSession) -> Iterator[None]:
             original_run(self, **kw)
             if guarded and session.interceptor is not None:
                 session.interceptor.raise_if_blocked()  # before env.py commits
+        except Exception as error:
+            blocked = session.interceptor.blocked if session.interceptor is not None else None
+            if guarded and blocked is not None and not isinstance(error, BlockedStatement):
+                # The block is why the revision failed (the driver's refusal of a raw
+                # write, or an error after the revision swallowed the block).
+                raise blocked from error
+            raise
         finally:
             if guarded:
                 session.detach()

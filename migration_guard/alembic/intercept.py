@@ -18,7 +18,8 @@ with the static check's own splitter, parser and rules, then:
 Once a statement was blocked, every later commit in the process is refused and
 :meth:`StatementInterceptor.raise_if_blocked` fails the revision, so a revision that
 catches :class:`~migration_guard.errors.BlockedStatement` and carries on never commits.
-Statements sent through a raw DBAPI cursor bypass SQLAlchemy and are not seen here.
+Statements sent through a raw DBAPI cursor bypass SQLAlchemy and are not seen here;
+where the driver can refuse them itself (SQLite), :mod:`.raw_guard` does.
 
 The interceptor holds the policy; the guard session decides what "approved" and "covered"
 mean and how a table is backed up.
@@ -34,6 +35,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from migration_guard.alembic.raw_guard import RawWriteGuard
 from migration_guard.alembic.runtime_sql import is_read_only, runtime_statements
 from migration_guard.analysis.model import Finding, Operation, OpKind, Severity
 from migration_guard.config import ProtectedTables
@@ -109,6 +111,7 @@ class StatementInterceptor:
     notes: list[str] = field(default_factory=list)
     blocked: BlockedStatement | None = None
     _targets: list[Any] = field(default_factory=list)
+    _raw: RawWriteGuard | None = None
 
     # -- attaching -------------------------------------------------------------------
     def attach(self, connection: Any = None) -> None:
@@ -117,12 +120,23 @@ class StatementInterceptor:
         from sqlalchemy import event
         from sqlalchemy.engine import Engine
 
-        del connection  # a class-level listener sees it with all the others
+        if self._raw is None:
+            self._raw = RawWriteGuard(self.protected, self._raw_refused)
+        if connection is not None:  # env.py's: guard its driver connection at once
+            self._raw.watch(connection)
         if self._targets:
             return
-        event.listen(Engine, "before_cursor_execute", self.before_cursor_execute, retval=True)
-        event.listen(Engine, "commit", self.before_commit)
+        for name, listener in self._listeners():
+            event.listen(Engine, name, listener, retval=name == "before_cursor_execute")
         self._targets.append(Engine)
+
+    def _listeners(self) -> list[tuple[str, Callable[..., Any]]]:
+        return [
+            ("before_cursor_execute", self.before_cursor_execute),
+            ("after_cursor_execute", self.after_cursor_execute),
+            ("handle_error", self.after_cursor_execute),
+            ("commit", self.before_commit),
+        ]
 
     def detach(self) -> None:
         """Stop listening (idempotent)."""
@@ -130,12 +144,11 @@ class StatementInterceptor:
 
         while self._targets:
             target = self._targets.pop()
-            for name, listener in (
-                ("before_cursor_execute", self.before_cursor_execute),
-                ("commit", self.before_commit),
-            ):
+            for name, listener in self._listeners():
                 if event.contains(target, name, listener):
                     event.remove(target, name, listener)
+        if self._raw is not None:
+            self._raw.close()
 
     # -- the listeners ---------------------------------------------------------------
     def before_cursor_execute(
@@ -149,9 +162,40 @@ class StatementInterceptor:
     ) -> tuple[str, Any]:
         """SQLAlchemy hook: inspect ``statement``; raise to keep it from the server."""
         del cursor, context, executemany
-        if not _is_own(conn):
-            self.inspect(statement, parameters)
+        if _is_own(conn):
+            return statement, parameters
+        raw = self._raw
+        if raw is not None:
+            raw.judged(False)
+            raw.watch(conn)
+        self.inspect(statement, parameters)
+        if raw is not None:
+            raw.judged(True)  # the driver may run this one: it passed
         return statement, parameters
+
+    def after_cursor_execute(self, *_args: Any) -> None:
+        """SQLAlchemy hook (also on errors): the judged statement has run."""
+        if self._raw is not None:
+            self._raw.judged(False)
+
+    def _raw_refused(self, kind: str, table: str) -> None:
+        """The driver refused a raw write no hook saw: the run fails, as for a block."""
+        sql = f"{kind.upper()} on {table} through a raw DBAPI cursor"
+        finding = Finding(
+            rule="unanalyzable",
+            severity=Severity.ERROR,
+            table=table,
+            file=RUNTIME_FILE,
+            line=1,
+            column=1,
+            message=f"a {kind} of protected table {table!r} sent below SQLAlchemy (a raw "
+            "DBAPI cursor or script), which the guard cannot judge",
+            statement=sql,
+        )
+        self.notes.append(f"refused a {kind} of protected table {table!r} from a raw cursor")
+        self.blocked = BlockedStatement(
+            f"blocked before it reached the server: {finding.message}", finding, sql
+        )
 
     def before_commit(self, conn: Any) -> None:
         """SQLAlchemy hook: no commit after a statement was blocked (the run fails).

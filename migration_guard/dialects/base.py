@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -176,6 +176,19 @@ class DialectOps(abc.ABC):
         :meth:`scratch_url` on a server URL.
         """
         del near, name
+        return None
+
+    # -- statements below SQLAlchemy ------------------------------------------
+    def guard_raw_writes(
+        self, dbapi_connection: Any, refuse: Callable[[str, str], bool]
+    ) -> Callable[[], None] | None:
+        """Make ``dbapi_connection`` itself refuse a write that ``refuse(kind, table)``
+        says no to (``kind`` is ``delete``, ``update``, ``drop`` or ``alter``), also one
+        sent through a raw cursor that no SQLAlchemy hook sees.
+
+        Returns the undo, or None where the driver offers no such hook (the default).
+        """
+        del dbapi_connection, refuse
         return None
 
 

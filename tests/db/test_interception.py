@@ -320,3 +320,44 @@ def downgrade():
     assert "deleting from customers is blocked" in (result.error or ""), result.error
     assert _scalar(project, "SELECT COUNT(*) FROM customers") == CUSTOMERS_ROWS
     assert project.snapshot() == before
+
+
+RAW_SQLITE_CURSOR = """
+def upgrade():
+    op.add_column("customers", sa.Column("points", sa.Integer, nullable=True))
+    if _online():
+        cursor = op.get_bind().connection.cursor()
+        cursor.execute({sql!r})
+
+
+def downgrade():
+    pass
+"""
+
+
+def test_sqlite_refuses_a_raw_cursor_write_to_a_protected_table(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    project = make_project(tmp_path / "proj", sqlite_url)
+    seed(project)
+    project.add_revision("r2", "r1", RAW_SQLITE_CURSOR.format(sql="DELETE FROM orders"))
+    before = project.snapshot()
+    result, refused = _guarded(project, yes=True)
+    assert refused is None, refused
+    assert result.outcome == "restored", result.error
+    assert "raw" in (result.error or ""), result.error
+    assert "orders" in (result.error or ""), result.error
+    assert project.snapshot() == before
+
+
+def test_sqlite_lets_a_raw_cursor_write_to_an_unprotected_table_through(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    project = make_project(tmp_path / "proj", sqlite_url)
+    seed(project)
+    project.add_revision("r2", "r1", RAW_SQLITE_CURSOR.format(sql="DELETE FROM scratch"))
+    result, refused = _guarded(project, yes=True)
+    assert refused is None, refused
+    assert result.outcome == "applied", result.error
+    assert _scalar(project, "SELECT COUNT(*) FROM scratch") == 0
+    assert _scalar(project, "SELECT COUNT(*) FROM orders") == ORDERS_ROWS

@@ -388,11 +388,6 @@ def downgrade():
     assert project.snapshot() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.5: a SQLite script through the raw DBAPI connection "
-    "(executescript) is never judged: it empties the protected table, outcome applied",
-)
 def test_sqlite_executescript_on_the_migration_connection_is_blocked(
     tmp_path: Path, sqlite_url: str
 ) -> None:

@@ -119,3 +119,37 @@ def test_offline_seal_is_undone_on_error_and_acts_only_on_its_thread(tmp_path: P
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT 3")).scalar() == 3
     engine.dispose()
+
+
+def test_raw_write_guard_refuses_unjudged_writes_to_protected_tables(tmp_path: Path) -> None:
+    from migration_guard.alembic.raw_guard import RawWriteGuard
+    from migration_guard.config import ProtectedTables
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    refused: list[tuple[str, str]] = []
+    guard = RawWriteGuard(ProtectedTables(patterns=("orders",)), lambda *a: refused.append(a))
+    with engine.connect() as conn:
+        for sql in (
+            "CREATE TABLE orders (id INT)",
+            "CREATE TABLE scratch (id INT)",
+            "INSERT INTO orders VALUES (1)",
+            "INSERT INTO scratch VALUES (1)",
+        ):
+            conn.exec_driver_sql(sql)
+        conn.commit()
+        guard.watch(conn)
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        for sql in ("DELETE FROM orders", "UPDATE orders SET id = 2", "DROP TABLE orders"):
+            with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+                raw.execute(sql)
+        with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+            raw.executescript("SELECT 1; DELETE FROM orders;")
+        raw.execute("DELETE FROM scratch")  # not protected
+        guard.judged(True)  # the statement the interceptor just passed
+        raw.execute("UPDATE orders SET id = 3")
+        guard.judged(False)
+        guard.close()
+        raw.execute("DELETE FROM orders")  # the hook is gone after the run
+    engine.dispose()
+    assert refused[:3] == [("delete", "orders"), ("update", "orders"), ("drop", "orders")]
