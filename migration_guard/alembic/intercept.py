@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -112,6 +113,8 @@ class StatementInterceptor:
     blocked: BlockedStatement | None = None
     _targets: list[Any] = field(default_factory=list)
     _raw: RawWriteGuard | None = None
+    #: Set on a thread while it judges a statement: what runs meanwhile is the guard's.
+    _judging: threading.local = field(default_factory=threading.local)
 
     # -- attaching -------------------------------------------------------------------
     def attach(self, connection: Any = None) -> None:
@@ -162,13 +165,17 @@ class StatementInterceptor:
     ) -> tuple[str, Any]:
         """SQLAlchemy hook: inspect ``statement``; raise to keep it from the server."""
         del cursor, context, executemany
-        if _is_own(conn):
+        if _is_own(conn) or getattr(self._judging, "active", False):
             return statement, parameters
         raw = self._raw
         if raw is not None:
             raw.judged(False)
             raw.watch(conn)
-        self.inspect(statement, parameters)
+        self._judging.active = True
+        try:
+            self.inspect(statement, parameters)
+        finally:
+            self._judging.active = False
         if raw is not None:
             raw.judged(True)  # the driver may run this one: it passed
         return statement, parameters

@@ -27,7 +27,8 @@ class RawWriteGuard:
         self.protected = protected
         self.on_refused = on_refused
         self._judged = threading.local()
-        self._undo: dict[int, Callable[[], None] | None] = {}
+        #: id -> (the driver connection, kept alive so that its id is not reused; undo)
+        self._undo: dict[int, tuple[Any, Callable[[], None] | None]] = {}
 
     def watch(self, conn: Any) -> None:
         """Guard the driver connection under SQLAlchemy connection ``conn`` (once)."""
@@ -43,9 +44,9 @@ class RawWriteGuard:
         try:
             ops = get_dialect_ops(conn.dialect.name)
         except Exception:  # a database migration-guard has no facts for
-            self._undo[key] = None
+            self._undo[key] = (dbapi_connection, None)
             return
-        self._undo[key] = ops.guard_raw_writes(dbapi_connection, self._refuse)
+        self._undo[key] = (dbapi_connection, ops.guard_raw_writes(dbapi_connection, self._refuse))
 
     def judged(self, value: bool) -> None:
         """Whether the statement now going to the driver on this thread was judged."""
@@ -54,7 +55,7 @@ class RawWriteGuard:
     def close(self) -> None:
         """Remove every hook :meth:`watch` installed (idempotent)."""
         while self._undo:
-            _key, undo = self._undo.popitem()
+            _key, (_connection, undo) = self._undo.popitem()
             if undo is not None:
                 try:
                     undo()

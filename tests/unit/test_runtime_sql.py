@@ -153,3 +153,28 @@ def test_raw_write_guard_refuses_unjudged_writes_to_protected_tables(tmp_path: P
         raw.execute("DELETE FROM orders")  # the hook is gone after the run
     engine.dispose()
     assert refused[:3] == [("delete", "orders"), ("update", "orders"), ("drop", "orders")]
+
+
+def test_a_revision_that_catches_the_refusal_is_still_unanalyzable(tmp_path: Path) -> None:
+    from migration_guard.alembic.offline import render_revision_file
+
+    database = tmp_path / "app.db"
+    revision = tmp_path / "r9.py"
+    revision.write_text(
+        "import sqlalchemy as sa\n"
+        "from alembic import op\n\n"
+        "revision = 'r9'\n"
+        "down_revision = None\n\n\n"
+        "def upgrade():\n"
+        "    try:\n"
+        f"        sa.create_engine({f'sqlite:///{database}'!r}).connect()\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "    op.drop_table('orders')\n"
+    )
+    rendered = render_revision_file(revision, dialect="sqlite")
+    kinds = [op.kind.value for s in rendered.statements for op in s.known_operations]
+    assert "unanalyzable" in kinds
+    assert any(s.line == 10 for s in rendered.statements if s.known_operations)
+    assert any("DROP TABLE orders" in s.sql for s in rendered.statements)
+    assert not database.exists()

@@ -114,8 +114,10 @@ class OfflineRenderer:
             upgrade = getattr(module, "upgrade", None)
             if not callable(upgrade):
                 raise AttributeError("the revision has no upgrade() function")
-            with no_database():  # its own engines must not run anything for real
+            with no_database() as refusals:  # its own engines must not run anything
                 upgrade()
+            if refusals:  # the revision caught the refusal and carried on
+                raise refusals[0]
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise

@@ -27,8 +27,14 @@ from typing import Any
 
 __all__ = ["OfflineDatabaseAccess", "no_database"]
 
-_SEALED: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "migration_guard_offline_sealed", default=False
+
+class OfflineDatabaseAccess(RuntimeError):
+    """Revision code tried to reach a real database while it was rendered offline."""
+
+
+#: The refusals of the innermost :func:`no_database` block of this context (None outside).
+_SEALED: contextvars.ContextVar[list[OfflineDatabaseAccess] | None] = contextvars.ContextVar(
+    "migration_guard_offline_sealed", default=None
 )
 _LOCK = threading.Lock()
 _installed: list[tuple[Any, str, Any]] = []
@@ -45,28 +51,33 @@ _DBAPI_MODULES = (
 )
 
 
-class OfflineDatabaseAccess(RuntimeError):
-    """Revision code tried to reach a real database while it was rendered offline."""
-
-
 @contextlib.contextmanager
-def no_database() -> Iterator[None]:
-    """Refuse every real database connection made on this thread inside the block."""
-    token = _SEALED.set(True)
+def no_database() -> Iterator[list[OfflineDatabaseAccess]]:
+    """Refuse every real database connection made on this thread inside the block.
+
+    Yields the list of refusals, which stays filled when revision code caught the
+    error and carried on.
+    """
+    refusals: list[OfflineDatabaseAccess] = []
+    token = _SEALED.set(refusals)
     _install()
     try:
-        yield
+        yield refusals
     finally:
         _uninstall()
         _SEALED.reset(token)
 
 
 def _refuse(what: str) -> OfflineDatabaseAccess:
-    return OfflineDatabaseAccess(
+    error = OfflineDatabaseAccess(
         f"the revision called {what} while migration-guard rendered it offline; a revision "
         "must not open a database connection of its own (use op.get_bind(), which the "
         "guard sees), so it cannot be analysed and nothing was run"
     )
+    refusals = _SEALED.get()
+    if refusals is not None:
+        refusals.append(error)
+    return error
 
 
 def _in_memory(url: Any) -> bool:
@@ -86,7 +97,7 @@ def _in_memory(url: Any) -> bool:
 def _sealed_create_engine(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def create_engine(url: Any, *args: Any, **kw: Any) -> Any:
-        if _SEALED.get() and not _in_memory(url):
+        if _SEALED.get() is not None and not _in_memory(url):
             raise _refuse("sqlalchemy.create_engine()")
         return original(url, *args, **kw)
 
@@ -96,7 +107,7 @@ def _sealed_create_engine(original: Callable[..., Any]) -> Callable[..., Any]:
 def _sealed_engine_method(original: Callable[..., Any], name: str) -> Callable[..., Any]:
     @functools.wraps(original)
     def method(self: Any, *args: Any, **kw: Any) -> Any:
-        if _SEALED.get() and not _in_memory(self.url):
+        if _SEALED.get() is not None and not _in_memory(self.url):
             raise _refuse(f"Engine.{name}()")
         return original(self, *args, **kw)
 
@@ -108,7 +119,7 @@ def _sealed_dbapi_connect(original: Callable[..., Any], module: str) -> Callable
     def connect(*args: Any, **kw: Any) -> Any:
         database = args[0] if args else kw.get("database")
         memory = module.startswith("sqlite3") and database in (":memory:", "")
-        if _SEALED.get() and not memory:
+        if _SEALED.get() is not None and not memory:
             raise _refuse(f"{module}.connect()")
         return original(*args, **kw)
 
