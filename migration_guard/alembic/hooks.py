@@ -11,6 +11,7 @@ and its "static SQL" logging silenced.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import types
 from collections.abc import Iterator, MutableMapping, Sequence
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.results import PlannedRevision
+from migration_guard.errors import BlockedStatement
 
 if TYPE_CHECKING:
     from alembic.runtime.environment import EnvironmentContext
@@ -45,7 +47,11 @@ def hooked_alembic(session: GuardSession) -> Iterator[None]:
             existing = kw.get("on_version_apply") or ()
             if callable(existing):
                 existing = (existing,)
-            kw["on_version_apply"] = (*tuple(existing), session.on_version_apply)
+            kw["on_version_apply"] = (
+                *tuple(existing),
+                functools.partial(_refuse_after_block, session),
+                session.on_version_apply,
+            )
         original_configure(self, *args, **kw)
 
     def run_migrations(self: EnvironmentContext, **kw: Any) -> None:
@@ -59,6 +65,15 @@ def hooked_alembic(session: GuardSession) -> Iterator[None]:
             state["busy"] = False
         try:
             original_run(self, **kw)
+            if guarded and session.interceptor is not None:
+                session.interceptor.raise_if_blocked()  # before env.py commits
+        except Exception as error:
+            blocked = session.interceptor.blocked if session.interceptor is not None else None
+            if guarded and blocked is not None and not isinstance(error, BlockedStatement):
+                # The block is why the revision failed (the driver's refusal of a raw
+                # write, or an error after the revision swallowed the block).
+                raise blocked from error
+            raise
         finally:
             if guarded:
                 session.detach()
@@ -70,6 +85,13 @@ def hooked_alembic(session: GuardSession) -> Iterator[None]:
     finally:
         EnvironmentContext.configure = original_configure  # type: ignore[method-assign]
         EnvironmentContext.run_migrations = original_run  # type: ignore[method-assign]
+
+
+def _refuse_after_block(session: GuardSession, **_kw: Any) -> None:
+    """Alembic callback after each revision step, before its transaction commits: a
+    revision that caught a :class:`~migration_guard.errors.BlockedStatement` fails here."""
+    if session.interceptor is not None:
+        session.interceptor.raise_if_blocked()
 
 
 @contextlib.contextmanager

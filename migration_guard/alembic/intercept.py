@@ -1,7 +1,11 @@
 """Sees every statement of a guarded migration before it reaches the server.
 
-A SQLAlchemy ``before_cursor_execute`` listener (``retval=True``) splits and parses
-each statement with the static check's own splitter, parser and rules, then:
+A SQLAlchemy ``before_cursor_execute`` listener (``retval=True``) on the ``Engine``
+class sees every statement of every SQLAlchemy engine and connection in the process for
+the duration of the run (env.py's connection and any engine a revision creates), except
+the guard's own (marked with :data:`~migration_guard.dialects.base.GUARD_CONNECTION_OPTION`).
+It splits each string into the statements it runs (:mod:`.runtime_sql`) and parses them
+with the static check's own splitter, parser and rules, then:
 
 * blocks a destructive operation on a protected table that the plan did not approve
   (:class:`~migration_guard.errors.BlockedStatement`), whether the SQL was written in
@@ -16,21 +20,32 @@ Like ``check``, it judges what really runs (:mod:`migration_guard.analysis.runti
 procedure created in the run at its ``CALL``, a ``BEGIN NOT ATOMIC`` block; so the
 plan's approvals are the ones it applies.
 
+Once a statement was blocked, every later commit in the process is refused and
+:meth:`StatementInterceptor.raise_if_blocked` fails the revision, so a revision that
+catches :class:`~migration_guard.errors.BlockedStatement` and carries on never commits.
+Statements sent through a raw DBAPI cursor bypass SQLAlchemy and are not seen here;
+where the driver can refuse them itself (SQLite), :mod:`.raw_guard` does.
+
 The interceptor holds the policy; the guard session decides what "approved" and "covered"
 mean and how a table is backed up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migration_guard.analysis.model import Finding, Operation, OpKind, Severity, Statement
+from migration_guard.alembic.raw_guard import RawWriteGuard
+from migration_guard.alembic.runtime_sql import is_read_only, runtime_statements
+from migration_guard.analysis.model import Finding, Operation, OpKind, Severity
 from migration_guard.config import ProtectedTables
+from migration_guard.dialects.base import GUARD_CONNECTION_OPTION
 from migration_guard.errors import BlockedStatement
 
 if TYPE_CHECKING:
@@ -45,13 +60,6 @@ __all__ = [
 
 RUNTIME_FILE = "<runtime>"
 PREVIEW = 300
-#: Statements that never change data or schema: recorded, not parsed (keeps the guard cheap).
-_READ_ONLY = re.compile(
-    r"^\s*(?:SELECT|SHOW|PRAGMA|SET|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|EXPLAIN|"
-    r"DESCRIBE|DESC|USE|START\s+TRANSACTION|CHECKSUM|ANALYZE)\b",
-    re.IGNORECASE,
-)
-_SELECT_INTO = re.compile(r"\bINTO\s+(?!@)\S", re.IGNORECASE)
 #: Read-only-looking statements that still matter: variables later run as dynamic SQL
 #: (``SET @v``, ``SELECT ... INTO @v``) and MariaDB's ``BEGIN NOT ATOMIC`` blocks.
 _FOLLOWED = re.compile(r"\s*(?:SET\b[^;]*@|SELECT\b.*\bINTO\s+@|BEGIN\s+NOT\b)", re.I | re.S)
@@ -117,25 +125,48 @@ class StatementInterceptor:
     _targets: list[Any] = field(default_factory=list)
     #: Session variables, prepared statements and procedures seen so far in the run.
     _runtime: Runtime | None = None
+    _raw: RawWriteGuard | None = None
+    #: Set on a thread while it judges a statement: what runs meanwhile is the guard's.
+    _judging: threading.local = field(default_factory=threading.local)
 
     # -- attaching -------------------------------------------------------------------
-    def attach(self, target: Any) -> None:
-        """Listen on a SQLAlchemy ``Connection`` or ``Engine`` until :meth:`detach`."""
+    def attach(self, connection: Any = None) -> None:
+        """Listen on every SQLAlchemy engine and connection of the process until
+        :meth:`detach` (``connection``, env.py's, is one of them)."""
         from sqlalchemy import event
+        from sqlalchemy.engine import Engine
 
-        event.listen(target, "before_cursor_execute", self.before_cursor_execute, retval=True)
-        self._targets.append(target)
+        if self._raw is None:
+            self._raw = RawWriteGuard(self.protected, self._raw_refused)
+        if connection is not None:  # env.py's: guard its driver connection at once
+            self._raw.watch(connection)
+        if self._targets:
+            return
+        for name, listener in self._listeners():
+            event.listen(Engine, name, listener, retval=name == "before_cursor_execute")
+        self._targets.append(Engine)
+
+    def _listeners(self) -> list[tuple[str, Callable[..., Any]]]:
+        return [
+            ("before_cursor_execute", self.before_cursor_execute),
+            ("after_cursor_execute", self.after_cursor_execute),
+            ("handle_error", self.after_cursor_execute),
+            ("commit", self.before_commit),
+        ]
 
     def detach(self) -> None:
-        """Stop listening everywhere :meth:`attach` listened (idempotent)."""
+        """Stop listening (idempotent)."""
         from sqlalchemy import event
 
         while self._targets:
             target = self._targets.pop()
-            if event.contains(target, "before_cursor_execute", self.before_cursor_execute):
-                event.remove(target, "before_cursor_execute", self.before_cursor_execute)
+            for name, listener in self._listeners():
+                if event.contains(target, name, listener):
+                    event.remove(target, name, listener)
+        if self._raw is not None:
+            self._raw.close()
 
-    # -- the listener ----------------------------------------------------------------
+    # -- the listeners ---------------------------------------------------------------
     def before_cursor_execute(
         self,
         conn: Any,
@@ -146,9 +177,70 @@ class StatementInterceptor:
         executemany: bool,
     ) -> tuple[str, Any]:
         """SQLAlchemy hook: inspect ``statement``; raise to keep it from the server."""
-        del conn, cursor, context, executemany
-        self.inspect(statement, parameters)
+        del cursor, context, executemany
+        if _is_own(conn) or getattr(self._judging, "active", False):
+            return statement, parameters
+        raw = self._raw
+        if raw is not None:
+            raw.judged(False)
+            raw.watch(conn)
+        self._judging.active = True
+        try:
+            self.inspect(statement, parameters)
+        finally:
+            self._judging.active = False
+        if raw is not None:
+            raw.judged(True)  # the driver may run this one: it passed
         return statement, parameters
+
+    def after_cursor_execute(self, *_args: Any) -> None:
+        """SQLAlchemy hook (also on errors): the judged statement has run."""
+        if self._raw is not None:
+            self._raw.judged(False)
+
+    def _raw_refused(self, kind: str, table: str) -> None:
+        """The driver refused a raw write no hook saw: the run fails, as for a block."""
+        sql = f"{kind.upper()} on {table} through a raw DBAPI cursor"
+        finding = Finding(
+            rule="unanalyzable",
+            severity=Severity.ERROR,
+            table=table,
+            file=RUNTIME_FILE,
+            line=1,
+            column=1,
+            message=f"a {kind} of protected table {table!r} sent below SQLAlchemy (a raw "
+            "DBAPI cursor or script), which the guard cannot judge",
+            statement=sql,
+        )
+        self.notes.append(f"refused a {kind} of protected table {table!r} from a raw cursor")
+        self.blocked = BlockedStatement(
+            f"blocked before it reached the server: {finding.message}", finding, sql
+        )
+
+    def before_commit(self, conn: Any) -> None:
+        """SQLAlchemy hook: no commit after a statement was blocked (the run fails).
+
+        The refused transaction is rolled back at once, so that it holds no locks
+        while the run restores the state from before it.
+        """
+        if _is_own(conn) or self.blocked is None:
+            return
+        with contextlib.suppress(Exception):
+            conn.connection.rollback()
+        self.raise_if_blocked()
+
+    def raise_if_blocked(self) -> None:
+        """Fail when a statement was blocked earlier, even if the revision caught the
+        :class:`BlockedStatement` and carried on: the run must not commit."""
+        blocked = self.blocked
+        if blocked is None:
+            return
+        raise BlockedStatement(
+            f"{blocked} (the revision caught the error and carried on; the run fails "
+            "before it commits)",
+            blocked.finding,
+            blocked.sql,
+        )
 
     def inspect(self, sql: str, parameters: Any = None) -> None:
         """Apply the policy to ``sql``: record it, back up what it touches, or block it."""
@@ -157,11 +249,7 @@ class StatementInterceptor:
         record = ExecutedStatement(_preview(sql), file, line, 0.0)
         self.executed.append(record)
         try:
-            if (
-                _READ_ONLY.match(sql)
-                and not _SELECT_INTO.search(sql.split("FROM", 1)[0])
-                and not _FOLLOWED.match(sql)
-            ):
+            if is_read_only(sql) and not _FOLLOWED.match(sql):
                 return
             for operation in self._operations(sql, parameters):
                 self._judge(operation, sql, file, line, record)
@@ -171,15 +259,11 @@ class StatementInterceptor:
     # -- policy ----------------------------------------------------------------------
     def _operations(self, sql: str, parameters: Any) -> Iterable[Operation]:
         from migration_guard.analysis.analyzer import operations_of
-        from migration_guard.analysis.splitter import split_sql
 
         text = _PLACEHOLDER.sub("NULL", sql) if parameters else sql
-        try:
-            statements = list(
-                split_sql(text, file=RUNTIME_FILE, dialect=self.dialect, unit=RUNTIME_FILE)
-            )
-        except Exception:  # never let the guard's parser break a migration by itself
-            statements = [Statement(sql=text, file=RUNTIME_FILE, line=1, unit=RUNTIME_FILE)]
+        statements = runtime_statements(
+            text, dialect=self.dialect, file=RUNTIME_FILE, unit=RUNTIME_FILE
+        )
         runtime = self._runtime_state()
         for statement in statements:
             # What runs: literal dynamic SQL resolved, called procedures' bodies unfolded,
@@ -314,6 +398,11 @@ class StatementInterceptor:
                 return frame.f_code.co_filename, frame.f_lineno
             frame = frame.f_back  # type: ignore[assignment]
         return None, None
+
+
+def _is_own(conn: Any) -> bool:
+    """Whether ``conn`` belongs to the guard itself (its lock, backups and proofs)."""
+    return bool(conn.get_execution_options().get(GUARD_CONNECTION_OPTION))
 
 
 def _preview(sql: str, limit: int = PREVIEW) -> str:

@@ -27,6 +27,7 @@ from migration_guard.alembic.offline import (
     render_revision_file,
     unrenderable_statement,
 )
+from migration_guard.alembic.offline.sealed import no_database
 from migration_guard.analysis.model import Statement
 from migration_guard.config import DIALECT_ALIASES, DIALECTS
 from migration_guard.errors import AlembicConfigError, RevisionRangeError, translate
@@ -191,7 +192,8 @@ def _load_revisions_tolerantly(
                 continue
             seen.add(real_path)
             try:
-                loaded = Script._from_path(script, real_path)
+                with no_database():  # module-level code must not reach a database either
+                    loaded = Script._from_path(script, real_path)
             except Exception as exc:
                 loaded = _placeholder_script(real_path, exc)
                 if loaded is None:

@@ -337,7 +337,9 @@ def mirror_to_table(url: str | URL, table: str, manifest: Manifest, *, ok: bool)
         sa.Column("size", sa.BigInteger, nullable=False),
         sa.Column("ok", sa.Boolean, nullable=False),
     )
-    engine = sa.create_engine(url)
+    from migration_guard.dialects.base import guard_engine
+
+    engine = guard_engine(url)
     try:
         with engine.begin() as connection:
             metadata.create_all(connection)

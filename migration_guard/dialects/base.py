@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -215,6 +215,19 @@ class DialectOps(abc.ABC):
             return f"is longer than {limit} characters"
         return None
 
+    # -- statements below SQLAlchemy ------------------------------------------
+    def guard_raw_writes(
+        self, dbapi_connection: Any, refuse: Callable[[str, str], bool]
+    ) -> Callable[[], None] | None:
+        """Make ``dbapi_connection`` itself refuse a write that ``refuse(kind, table)``
+        says no to (``kind`` is ``delete``, ``update``, ``drop`` or ``alter``), also one
+        sent through a raw cursor that no SQLAlchemy hook sees.
+
+        Returns the undo, or None where the driver offers no such hook (the default).
+        """
+        del dbapi_connection, refuse
+        return None
+
 
 def run_sql(conn: Connection, sql: str) -> Any:
     """Execute literal ``sql`` with no parameter substitution (``%`` in names stays ``%``)."""
@@ -259,9 +272,22 @@ def lock_holder_text(
     return ", ".join(parts) or "an unknown holder"
 
 
+#: Execution option that marks the guard's own engines (locks, backups, proofs): the
+#: statement interceptor of a guarded run judges every other statement in the process.
+GUARD_CONNECTION_OPTION = "migration_guard_own"
+
+
+def guard_engine(url: URL | str, **kw: Any) -> Engine:
+    """An engine of the guard's own for ``url``: no pool, marked with
+    :data:`GUARD_CONNECTION_OPTION` so that a guarded run never judges its statements."""
+    options = {**kw.pop("execution_options", {}), GUARD_CONNECTION_OPTION: True}
+    kw.setdefault("poolclass", sa.pool.NullPool)
+    return sa.create_engine(url, execution_options=options, **kw)
+
+
 def connect_engine(url: URL) -> Engine:
     """An engine for ``url`` without a pool; connection failures become clear errors."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = guard_engine(url)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -286,7 +312,7 @@ def open_connection(engine: Engine, url: URL) -> Connection:
 @contextmanager
 def connected(url: URL) -> Iterator[Connection]:
     """One short-lived connection to ``url``, closed (and its engine disposed) afterwards."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = guard_engine(url)
     try:
         with open_connection(engine, url) as conn:
             yield conn

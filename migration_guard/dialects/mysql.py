@@ -16,6 +16,7 @@ from migration_guard.dialects.base import (
     TableStats,
     connect_engine,
     database_unavailable,
+    guard_engine,
     lock_holder_text,
     open_connection,
     run_sql,
@@ -280,7 +281,7 @@ class MySQLDialectOps(DialectOps):
         killed run never leaves it behind.
         """
         lock_name = mysql_lock_name(name, self.database_name(url))
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        engine = guard_engine(url)
         try:
             conn = open_connection(engine, url)
         except BaseException:

@@ -12,7 +12,7 @@ import sqlite3
 import struct
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +23,13 @@ from migration_guard.dialects.base import DialectOps, HeldLock, TableStats, sha2
 from migration_guard.errors import LockTimeout, UsageError
 
 OBJECT_TYPES = {"view": "views", "trigger": "triggers"}
+#: Authorizer actions that can lose rows: (kind, which argument names the table).
+_WRITE_ACTIONS: dict[int, tuple[str, int]] = {
+    sqlite3.SQLITE_DELETE: ("delete", 0),
+    sqlite3.SQLITE_UPDATE: ("update", 0),
+    sqlite3.SQLITE_DROP_TABLE: ("drop", 0),
+    sqlite3.SQLITE_ALTER_TABLE: ("alter", 1),
+}
 
 
 def quote_sqlite_identifier(name: str) -> str:
@@ -237,6 +244,28 @@ class SQLiteDialectOps(DialectOps):
         if near is not None and near.database:
             directory = Path(near.database).parent
         return make_url(f"sqlite:///{directory / (name + '.db')}")
+
+    def guard_raw_writes(
+        self, dbapi_connection: Any, refuse: Callable[[str, str], bool]
+    ) -> Callable[[], None] | None:
+        """SQLite's authorizer: every statement the connection prepares, also one of
+        ``executescript`` or a raw cursor, is asked before it runs. It replaces an
+        authorizer the application had set on that connection until the undo."""
+        set_authorizer = getattr(dbapi_connection, "set_authorizer", None)
+        if set_authorizer is None:
+            return None
+
+        def authorizer(action: int, arg1: Any, arg2: Any, _db: Any, _source: Any) -> int:
+            found = _WRITE_ACTIONS.get(action)
+            if found is None:
+                return sqlite3.SQLITE_OK
+            kind, table = found[0], (arg1, arg2)[found[1]]
+            if table and refuse(kind, str(table)):
+                return sqlite3.SQLITE_DENY
+            return sqlite3.SQLITE_OK
+
+        set_authorizer(authorizer)
+        return lambda: set_authorizer(None)
 
 
 try:

@@ -229,11 +229,6 @@ def downgrade():
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.2: `check` renders the revision offline and its own engine deletes "
-    "the rows of the real database",
-)
 def test_check_never_runs_a_revisions_own_engine(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -255,11 +250,6 @@ def test_check_never_runs_a_revisions_own_engine(
     assert re.search(rf"r2\.py:({line}|{line + 2})\b", outcome.output), outcome.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.2: `upgrade --dry-run` runs the revision's own engine and deletes "
-    "the rows of the real database",
-)
 def test_dry_run_never_runs_a_revisions_own_engine(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -278,11 +268,6 @@ def test_dry_run_never_runs_a_revisions_own_engine(
     assert path.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.3: a DELETE through the revision's own engine is not intercepted: "
-    "every protected row is deleted, exit 0, no backup",
-)
 def test_delete_through_a_second_engine_is_blocked(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -379,11 +364,6 @@ def _multi_statement_url(url: str) -> str:
 
 
 @pytest.mark.mysql
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.5: a multi-statement string is judged by its start: "
-    "'SELECT 1; DROP TABLE orders' passes and drops the protected table",
-)
 def test_multi_statement_drop_is_blocked(tmp_path: Path, mysql_url: str) -> None:
     project = make_project(tmp_path / "proj", _multi_statement_url(mysql_url))
     seed(project)
@@ -408,11 +388,6 @@ def downgrade():
     assert project.snapshot() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.5: a SQLite script through the raw DBAPI connection "
-    "(executescript) is never judged: it empties the protected table, outcome applied",
-)
 def test_sqlite_executescript_on_the_migration_connection_is_blocked(
     tmp_path: Path, sqlite_url: str
 ) -> None:
@@ -467,11 +442,6 @@ def downgrade():
 
 
 @pytest.mark.mysql
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.5: MariaDB's 'ANALYZE DELETE FROM orders' runs the delete and "
-    "passes the interceptor",
-)
 def test_analyze_delete_is_blocked(mysql_project: Project) -> None:
     # MariaDB's form; MySQL's "EXPLAIN ANALYZE DELETE" is a syntax error on MariaDB 10.11.
     project = mysql_project

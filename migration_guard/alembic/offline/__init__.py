@@ -12,7 +12,7 @@ and turned into :class:`~migration_guard.analysis.model.Operation` values direct
 
 ``op.get_bind()`` returns an offline connection (:mod:`.bind`) whose queries are recorded
 as SQL and return empty results, so migrations that read data before altering the schema
-keep going.
+keep going. No other database is reachable from revision code meanwhile (:mod:`.sealed`).
 """
 
 from __future__ import annotations

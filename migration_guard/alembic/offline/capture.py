@@ -19,6 +19,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.offline.op_mapping import describe_operation, operations_from_alembic
+from migration_guard.alembic.runtime_sql import runs
 from migration_guard.analysis.model import (
     Operation,
     OpKind,
@@ -115,10 +116,16 @@ class RevisionCapture:
         """Split ``text`` and tag every statement with the call site (not positions inside it)."""
         if not text.strip():
             return
-        for statement in _split(text, file=self.path, dialect=self.dialect, unit=self.unit):
+        for piece in _split(text, file=self.path, dialect=self.dialect, unit=self.unit):
+            # What runs, as the interceptor judges it: EXPLAIN ANALYZE's statement, the
+            # statements of a compound block (not its BEGIN NOT ATOMIC / END IF syntax).
+            sql = runs(piece.sql)
+            if sql is None:
+                continue
             self.statements.append(
                 replace(
-                    statement,
+                    piece,
+                    sql=sql,
                     file=self.path,
                     line=site.line,
                     column=site.column,

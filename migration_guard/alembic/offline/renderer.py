@@ -1,6 +1,9 @@
 """The offline renderer: an ``as_sql`` migration context that runs a revision's
 ``upgrade()`` without a database and collects what it renders.
 
+No real database is reachable from the revision's code meanwhile
+(:mod:`.sealed`).
+
 ``batch_alter_table`` blocks are never rendered: on SQLite they need reflection (so
 they fail offline without ``copy_from``) and, when they do render, the table-recreate
 SQL (``DROP TABLE users`` / ``RENAME _alembic_tmp_users``) would look like a dropped
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.offline.bind import OfflineBind
 from migration_guard.alembic.offline.capture import RevisionCapture, unrenderable_statement
+from migration_guard.alembic.offline.sealed import no_database
 from migration_guard.analysis.model import (
     Statement,
 )
@@ -110,7 +114,10 @@ class OfflineRenderer:
             upgrade = getattr(module, "upgrade", None)
             if not callable(upgrade):
                 raise AttributeError("the revision has no upgrade() function")
-            upgrade()
+            with no_database() as refusals:  # its own engines must not run anything
+                upgrade()
+            if refusals:  # the revision caught the refusal and carried on
+                raise refusals[0]
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from migration_guard.alembic.offline.capture import unrenderable_statement
 from migration_guard.alembic.offline.renderer import OfflineRenderer
+from migration_guard.alembic.offline.sealed import no_database
 from migration_guard.analysis.model import (
     Statement,
 )
@@ -94,5 +95,6 @@ def _load_module(path: str) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path} as a Python module")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with no_database():  # module-level code runs here too
+        spec.loader.exec_module(module)
     return module
