@@ -218,7 +218,11 @@ def _create(
                     size=final.stat().st_size,
                     sha256=stats.sha256,
                     compression=compression,
-                    encryption=Encryption(key_fingerprint=key.fingerprint) if key else None,
+                    encryption=(
+                        Encryption(key_fingerprint=writer.header.key_fingerprint)
+                        if writer.header.key_fingerprint
+                        else None
+                    ),
                     stream_format=result.stream_format,
                     plain_size=stats.plain_bytes,
                 ),
