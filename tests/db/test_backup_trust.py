@@ -440,11 +440,6 @@ def _children_of(pid: int) -> list[int]:
 @pytest.mark.parametrize(
     "secret_variable", ["MIGRATION_GUARD_KEY", "MIGRATION_GUARD_PASSPHRASE", "MIGRATION_GUARD_URL"]
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.7: mysqldump inherits MIGRATION_GUARD_KEY/_PASSPHRASE and "
-    "MIGRATION_GUARD_URL with its password (only MYSQL_PWD is removed)",
-)
 def test_dump_child_inherits_no_secret(
     config: Config,
     password_url: str,

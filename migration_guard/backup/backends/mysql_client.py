@@ -2,8 +2,10 @@
 
 Credentials reach the client tools only through a 0600 ``--defaults-extra-file``
 in a private 0700 directory that is removed afterwards; the password is never
-in argv nor in the child's environment. A tool that fails becomes a clear
-error (:func:`tool_error`), its stderr cleaned of secrets.
+in argv, and a child's environment holds only allow-listed variables
+(:func:`child_environment`), so no key, passphrase or URL reaches it. A tool
+that fails becomes a clear error (:func:`tool_error`), its stderr cleaned of
+secrets.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -134,9 +136,44 @@ def client_defaults_file(url: URL) -> Iterator[Path]:
             directory.rmdir()
 
 
-def child_environment() -> dict[str, str]:
-    """The current environment without variables that could carry a password."""
-    return {key: value for key, value in os.environ.items() if key not in ("MYSQL_PWD",)}
+#: The variables a client tool may see: where programs and libraries are, the
+#: user's home (for ``~/.my.cnf``), locale, time zone and temporary directory.
+#: Everything else stays behind: our keys, passphrases and URLs with passwords,
+#: ``MYSQL_PWD``, cloud credentials, whatever the caller's environment holds.
+CHILD_ENV_ALLOWED = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "TMP",
+        "TEMP",
+        "LD_LIBRARY_PATH",
+        "SYSTEMROOT",
+        "WINDIR",
+        "PATHEXT",
+        "COMSPEC",
+    }
+)
+CHILD_ENV_ALLOWED_PREFIXES = ("LC_",)
+
+
+def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment every child process gets: the allow-listed variables only.
+
+    Every process migration-guard starts (dump and client tools, ``stdbuf``,
+    ``--version`` probes) gets this, never the inherited environment.
+    """
+    source = os.environ if environ is None else environ
+    return {
+        name: value
+        for name, value in source.items()
+        if name in CHILD_ENV_ALLOWED or name.startswith(CHILD_ENV_ALLOWED_PREFIXES)
+    }
 
 
 class _StderrCollector(threading.Thread):
