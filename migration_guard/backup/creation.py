@@ -154,6 +154,9 @@ def _create(
             f"--encrypt needs a key and none is configured; create one with "
             f"`migration-guard keygen` and set {KEY_ENV_HINT}"
         )
+    catalog = Catalog.for_config(config)
+    if key is None or encrypt is False:
+        _refuse_unencrypted(settings.require_encryption, encrypt, catalog)
     if encrypt is False:
         key = None
 
@@ -161,7 +164,6 @@ def _create(
     backend_name = backend or settings.backend or default_backend(dialect)
     dumper = get_backend(backend_name)
 
-    catalog = Catalog.for_config(config)
     directory = catalog.ensure()
     for leftover in catalog.cleanup_leftovers():
         log.info("removed leftover of an interrupted run: %s", leftover.name)
@@ -272,6 +274,13 @@ def _create(
                 settings.catalog_table,
                 type_name(exc),
             )
+    if manifest.verification.ok is False:
+        # Recorded in the manifest (and the catalog table); the caller must see it too.
+        raise BackupError(
+            f"backup {backup_id} was written, but its verification after the backup failed: "
+            f"{'; '.join(manifest.verification.details[:3])}. It stays in the catalog, "
+            "marked as failed; check the storage and take a new backup"
+        )
     if settings.auto_prune:
         try:
             plan = prune(config, on_event=on_event)
@@ -280,6 +289,38 @@ def _create(
         except BackupError as exc:
             log.warning("auto_prune skipped: %s", exc)
     return manifest
+
+
+def _refuse_unencrypted(required: bool | None, encrypt: bool | None, catalog: Catalog) -> None:
+    """Refuse a backup without a key where encryption is required.
+
+    ``require_encryption = true`` always requires it; left unset, it is required
+    once the catalog holds an encrypted backup (a key was configured before: a
+    cron job that lost its key must not write plaintext), unless the caller
+    opts out with ``encrypt=False`` (``--no-encrypt``).
+    """
+    from migration_guard.backup.keys import KEY_ENV_HINT
+
+    if required is False or (required is None and encrypt is False):
+        return
+    if required is None and not any(m.encrypted for m in catalog.list()):
+        return
+    why = (
+        "require_encryption = true" if required else f"the backups in {catalog.path} are encrypted"
+    )
+    opt_out = (
+        "set require_encryption = false in [tool.migration_guard.backup]"
+        if required
+        else "pass --no-encrypt (encrypt=False), or set require_encryption = false in "
+        "[tool.migration_guard.backup]"
+    )
+    raise EncryptionKeyError(
+        f"refusing to write an unencrypted backup: {why}, but "
+        + ("encryption was turned off" if encrypt is False else "no key is configured")
+        + ". "
+        f"Set {KEY_ENV_HINT} to the key of the earlier backups; to write unencrypted "
+        f"backups on purpose, {opt_out}"
+    )
 
 
 def type_name(exc: BaseException) -> str:

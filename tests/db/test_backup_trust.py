@@ -486,11 +486,6 @@ def test_dump_child_inherits_no_secret(
         assert password.encode() not in environ, "the URL's password reached the child"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.7: a backup run without the key that earlier backups used writes "
-    "plaintext and exits 0",
-)
 def test_backup_that_lost_its_key_is_refused(
     backup_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -506,11 +501,6 @@ def test_backup_that_lost_its_key_is_refused(
     assert len(backups) == 1 and backups[0].encrypted, "a plaintext backup was written"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.7: verify_after_backup = 'full' records a failed verification and the "
-    "backup command still exits 0",
-)
 def test_failed_post_backup_verification_exits_non_zero(backup_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "big.db"
     connection = sqlite3.connect(path)

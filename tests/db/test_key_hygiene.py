@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from migration_guard.backup import create, keygen, restore
+from migration_guard.backup import create, keygen, list_backups, restore
 from migration_guard.config import Config
+from migration_guard.errors import EncryptionKeyError
 from tests.db import test_backup_trust as trust
-from tests.db.test_backup_trust import _children_of, run_sql
+from tests.db.test_backup_trust import _children_of, make_sqlite, run_cli, run_sql, sqlite_state
 
 # The fixtures of the attack tests, shared.
 backup_dir = trust.backup_dir
@@ -67,3 +68,71 @@ def test_restore_client_inherits_no_secret(
     for environ in seen:
         for secret in (key, password, "aws-secret-for-the-test"):
             assert secret.encode() not in environ
+
+
+# -- require_encryption ---------------------------------------------------------------------
+def test_lost_key_is_refused_with_exit_2_naming_the_key_and_the_opt_out(
+    backup_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_sqlite(tmp_path / "app.db")
+    monkeypatch.setenv("MIGRATION_GUARD_KEY", keygen())
+    assert run_cli("backup", "--url", source)[0] == 0
+    monkeypatch.delenv("MIGRATION_GUARD_KEY")
+
+    code, output = run_cli("backup", "--url", source)
+    assert code == 2, output
+    assert "MIGRATION_GUARD_KEY" in output and "MIGRATION_GUARD_PASSPHRASE" in output
+    assert "--no-encrypt" in output and "require_encryption = false" in output
+    assert "Traceback" not in output
+    assert [m.encrypted for m in list_backups(Config())] == [True]
+    assert not list(backup_dir.glob("*.partial")) and len(list(backup_dir.glob("*.mgb"))) == 1
+
+    # Opting out explicitly, for this one backup, is allowed.
+    code, output = run_cli("backup", "--url", source, "--no-encrypt")
+    assert code == 0, output
+    assert sorted(m.encrypted for m in list_backups(Config())) == [False, True]
+
+
+def test_require_encryption_true_refuses_even_the_first_and_explicit_plaintext(
+    backup_dir: Path, tmp_path: Path
+) -> None:
+    source = make_sqlite(tmp_path / "app.db")
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.migration_guard.backup]\nrequire_encryption = true\n"
+    )
+    for extra in ((), ("--no-encrypt",)):
+        code, output = run_cli("backup", "--url", source, *extra)
+        assert code == 2, output
+        assert "require_encryption = true" in output
+    assert list_backups(Config()) == []
+
+
+def test_require_encryption_false_allows_plaintext_after_encrypted_backups(
+    backup_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_sqlite(tmp_path / "app.db")
+    monkeypatch.setenv("MIGRATION_GUARD_KEY", keygen())
+    assert run_cli("backup", "--url", source)[0] == 0
+    monkeypatch.delenv("MIGRATION_GUARD_KEY")
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.migration_guard.backup]\nrequire_encryption = false\n"
+    )
+    code, output = run_cli("backup", "--url", source)
+    assert code == 0, output
+
+
+def test_safety_backup_of_a_restore_is_refused_without_the_key(
+    backup_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An unencrypted backup, restored over a database whose earlier backups are
+    # encrypted: the safety backup of the target must not be written in plaintext.
+    source = make_sqlite(tmp_path / "app.db")
+    monkeypatch.setenv("MIGRATION_GUARD_KEY", keygen())
+    create(Config(), url=source)
+    monkeypatch.delenv("MIGRATION_GUARD_KEY")
+    plain = create(Config(), url=source, encrypt=False)
+    before = sqlite_state(tmp_path / "app.db")
+    with pytest.raises(EncryptionKeyError):
+        restore(Config(), plain.id, url=source, yes=True)
+    assert sqlite_state(tmp_path / "app.db") == before
+    assert len(list_backups(Config())) == 2
