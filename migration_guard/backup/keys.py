@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import functools
 import hashlib
 import hmac
@@ -218,16 +219,20 @@ def archive_fingerprint(key: UserKey, kdf: ScryptParams | None) -> str:
 
 
 def read_key_file(path: str) -> UserKey:
-    """Load a key from a regular file that only its owner can read or write.
+    """Load a key from a regular file of the current user that only they can read or write.
 
-    Blank lines and lines starting with ``#`` are ignored; exactly one key line
-    must remain.
+    The file is opened without following a symbolic link (``O_NOFOLLOW``) and
+    refused, as ssh refuses a private key, when another user owns it (they
+    could swap the key) or group or others may access it. Blank lines and
+    lines starting with ``#`` are ignored; exactly one key line must remain.
     """
     display = path
     expanded = os.path.expanduser(path)
     try:
         # O_NONBLOCK: opening a FIFO someone put in place of the file must not hang.
-        fd = os.open(expanded, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC)
+        # O_NOFOLLOW: a symlink could point anywhere, and be re-pointed later.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(expanded, flags | os.O_CLOEXEC)
     except FileNotFoundError:
         raise EncryptionKeyError(
             f"key file {display} (from {KEY_FILE_ENV}) does not exist; create it with "
@@ -235,6 +240,11 @@ def read_key_file(path: str) -> UserKey:
             "at the right file"
         ) from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(expanded):
+            raise EncryptionKeyError(
+                f"key file {display} (from {KEY_FILE_ENV}) is a symbolic link, which is not "
+                f"followed; point {KEY_FILE_ENV} at the file itself (`realpath {display}`)"
+            ) from None
         raise EncryptionKeyError(
             f"key file {display} (from {KEY_FILE_ENV}) cannot be opened: {exc.strerror or exc}"
         ) from None
@@ -244,6 +254,14 @@ def read_key_file(path: str) -> UserKey:
             raise EncryptionKeyError(
                 f"key file {display} (from {KEY_FILE_ENV}) is not a regular file; "
                 "point it at a file that holds the key"
+            )
+        owner = getattr(os, "geteuid", None)
+        if owner is not None and info.st_uid != owner():
+            raise EncryptionKeyError(
+                f"key file {display} is owned by user id {info.st_uid}, not by the user "
+                f"running migration-guard (id {owner()}); another user could replace the "
+                f"key. Make it yours: `chown $(id -u) {display}` (or copy it) and "
+                f"`chmod 600 {display}`"
             )
         loose = stat.S_IMODE(info.st_mode) & 0o077
         if loose and os.name != "nt":

@@ -261,3 +261,30 @@ def test_short_passphrase_is_refused_without_echo() -> None:
     message = str(caught.value)
     assert "at least 12 characters" in message
     assert short not in message
+
+
+def test_key_file_behind_a_symlink_is_refused(tmp_path: Path) -> None:
+    text = generate_key()
+    real = _key_file(tmp_path, text, 0o600)
+    link = tmp_path / "link.key"
+    link.symlink_to(real)
+    with pytest.raises(EncryptionKeyError) as caught:
+        load_user_key({KEY_FILE_ENV: str(link)})
+    message = str(caught.value)
+    assert "symbolic link" in message and str(link) in message
+    assert _body(text) not in message
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown")
+def test_key_file_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    text = generate_key()
+    path = _key_file(tmp_path, text, 0o600)
+    os.chown(path, 65534, -1)
+    with pytest.raises(EncryptionKeyError) as caught:
+        load_user_key({KEY_FILE_ENV: str(path)})
+    message = str(caught.value)
+    assert "owned by user id 65534" in message and "chown" in message
+    assert _body(text) not in message
+    os.chown(path, os.geteuid(), -1)
+    key = load_user_key({KEY_FILE_ENV: str(path)})
+    assert key is not None and key.fingerprint == parse_key(text).fingerprint
