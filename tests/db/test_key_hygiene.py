@@ -3,6 +3,7 @@ messages without row data, and the leftovers of killed runs."""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 
 from migration_guard.backup import create, keygen, list_backups, restore
 from migration_guard.config import Config
-from migration_guard.errors import EncryptionKeyError
+from migration_guard.errors import EncryptionKeyError, MigrationGuardError
 from tests.db import test_backup_trust as trust
 from tests.db.test_backup_trust import _children_of, make_sqlite, run_cli, run_sql, sqlite_state
 
@@ -136,3 +137,50 @@ def test_safety_backup_of_a_restore_is_refused_without_the_key(
         restore(Config(), plain.id, url=source, yes=True)
     assert sqlite_state(tmp_path / "app.db") == before
     assert len(list_backups(Config())) == 2
+
+
+# -- no row data in messages ----------------------------------------------------------------
+SECRET_ROW = "alice.secret@example.com"
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("backend", ["mysqldump", "native"])
+def test_restore_error_quotes_no_row_data(
+    config: Config,
+    databases: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    backend: str,
+) -> None:
+    from migration_guard.backup import decrypt
+    from migration_guard.backup.backends import get_backend
+
+    monkeypatch.setenv("MIGRATION_GUARD_KEY", keygen())
+    source = databases()
+    run_sql(
+        source,
+        "CREATE TABLE users (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL, "
+        "UNIQUE KEY uq_email (email))",
+        f"INSERT INTO users VALUES (1, '{SECRET_ROW}'), (2, 'bob@example.com')",
+    )
+    backup = create(config, url=source, backend=backend)
+    plain = tmp_path / "plain.sql"
+    decrypt(config, backup.id, plain)
+    lines = plain.read_bytes().splitlines(keepends=True)
+    first_insert = next(i for i, line in enumerate(lines) if line.startswith(b"INSERT INTO"))
+    # One more row with alice's address, before the backup's rows: these then hit the
+    # unique key, and the server's error quotes the value.
+    extra = f"INSERT INTO `users` (`id`, `email`) VALUES (3,'{SECRET_ROW}')".encode()
+    extra += b"\n$$mg$$\n" if backend == "native" else b";\n"
+    doubled = [*lines[:first_insert], extra, *lines[first_insert:]]
+    target = sa.make_url(databases())
+    with pytest.raises(MigrationGuardError) as caught:
+        get_backend(backend).restore(
+            target,
+            io.BytesIO(b"".join(doubled)),
+            stream_format=backup.artifact.stream_format,
+        )
+    message = str(caught.value)
+    assert "Duplicate entry" in message, message
+    assert "alice" not in message and "bob@" not in message, message
+    assert "users" in message or "uq_email" in message or "PRIMARY" in message, message

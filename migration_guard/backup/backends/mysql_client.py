@@ -40,6 +40,7 @@ from migration_guard.errors import (
     BackupError,
     DatabaseUnavailableError,
     ToolMissingError,
+    redact_values,
 )
 
 try:
@@ -209,6 +210,8 @@ def _error_lines(stderr: str) -> list[str]:
 def tool_error(tool: str, action: str, url: URL, returncode: int, stderr: str) -> Exception:
     errors = _error_lines(stderr)
     detail = "\n".join(errors[:5]) if errors else (stderr[:2000] or f"exit status {returncode}")
+    # The client quotes rows in its errors (``Duplicate entry 'alice@example.com'``).
+    detail = redact_values(detail)
     if any(_UNAVAILABLE_PATTERNS.search(line) for line in errors or stderr.splitlines()[:3]):
         return DatabaseUnavailableError(
             f"{Path(tool).name} cannot {action} {safe_url_text(url)}: {detail}. "

@@ -216,7 +216,9 @@ class SQLiteBackend(Backend):
         source = _open_existing(path)
         try:
             with translate(
-                {sqlite3.Error: BackupError}, doing=f"cannot back up the SQLite database {path}"
+                {sqlite3.Error: BackupError},
+                doing=f"cannot back up the SQLite database {path}",
+                row_data=True,
             ):
                 if tables is None:
                     return self._dump_file(source, sink, progress)
@@ -311,7 +313,9 @@ class SQLiteBackend(Backend):
                 write_chunks(_checked_database_file(read_chunks(source)), handle, progress)
             copy = sqlite3.connect(str(copy_path))
             try:
-                with translate({sqlite3.Error: BackupError}, doing=_restore_doing(path)):
+                with translate(
+                    {sqlite3.Error: BackupError}, doing=_restore_doing(path), row_data=True
+                ):
                     if tables is not None:
                         copy.execute("BEGIN")
                         sql = list(iter_table_sql(copy, self._existing(copy, tables)))
@@ -341,7 +345,7 @@ class SQLiteBackend(Backend):
         target = sqlite3.connect(str(path), isolation_level=None)
         seen: set[str] = set()
         try:
-            with translate({sqlite3.Error: BackupError}, doing=_restore_doing(path)):
+            with translate({sqlite3.Error: BackupError}, doing=_restore_doing(path), row_data=True):
                 target.execute("PRAGMA foreign_keys = OFF")
                 target.execute("BEGIN IMMEDIATE")
                 try:
