@@ -28,6 +28,7 @@ from migration_guard.backup.manifest import (
     utc_now,
 )
 from migration_guard.backup.pruning import prune
+from migration_guard.backup.scratch import clean_up_after_killed_runs
 from migration_guard.backup.settings import backup_settings
 from migration_guard.backup.streams import (
     CountingSink,
@@ -165,8 +166,7 @@ def _create(
     dumper = get_backend(backend_name)
 
     directory = catalog.ensure()
-    for leftover in catalog.cleanup_leftovers():
-        log.info("removed leftover of an interrupted run: %s", leftover.name)
+    clean_up_after_killed_runs(catalog)
 
     started = utc_now()
     backup_id = new_backup_id(type, started)

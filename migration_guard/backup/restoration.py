@@ -24,6 +24,7 @@ from migration_guard.backup.database import (
 )
 from migration_guard.backup.load import stream_restore
 from migration_guard.backup.manifest import redact_url
+from migration_guard.backup.scratch import clean_up_after_killed_runs
 from migration_guard.backup.streams import ProgressCallback
 from migration_guard.backup.verification import archive_key
 from migration_guard.config import Config
@@ -111,6 +112,8 @@ def restore(
                 f"{', '.join(sorted(manifest.tables)) or '(none)'}"
             )
     key = archive_key(manifest)
+    if not dry_run:
+        clean_up_after_killed_runs(catalog)
     if not catalog.archive_path(manifest.id).is_file():
         raise BackupError(f"the archive of backup {manifest.id} is missing from {catalog.path}")
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import io
 import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +20,7 @@ import sqlalchemy as sa
 from migration_guard.backup import create, keygen, list_backups, restore
 from migration_guard.config import Config
 from migration_guard.errors import EncryptionKeyError, MigrationGuardError
+from tests.conftest import REPO_ROOT
 from tests.db import test_backup_trust as trust
 from tests.db.test_backup_trust import _children_of, make_sqlite, run_cli, run_sql, sqlite_state
 
@@ -184,3 +190,89 @@ def test_restore_error_quotes_no_row_data(
     assert "Duplicate entry" in message, message
     assert "alice" not in message and "bob@" not in message, message
     assert "users" in message or "uq_email" in message or "PRIMARY" in message, message
+
+
+# -- leftovers of killed runs -----------------------------------------------------------------
+def _backup_process(url: str, cwd: Path, temp_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "migration_guard", "backup", "--url", url, *extra],
+        cwd=cwd,
+        env={**os.environ, "TMPDIR": str(temp_dir), "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _kill_when(process: subprocess.Popen[bytes], appears: Callable[[], list[Path]]) -> list[Path]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        found = appears()
+        if found:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return found
+        time.sleep(0.0005)
+    process.kill()
+    process.wait()
+    pytest.fail("setup: the run finished before its scratch file was seen")
+
+
+def _next_backup_cleans(
+    url: str, cwd: Path, temp_dir: Path, leftovers: list[Path], *command: str
+) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "migration_guard", *(command or ("backup", "--url", url))],
+        cwd=cwd,
+        env={**os.environ, "TMPDIR": str(temp_dir), "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    for path in leftovers:
+        assert not path.exists(), f"{path} survived the next backup"
+    assert not list(temp_dir.glob("migration-guard-*"))
+
+
+@pytest.mark.parametrize("next_run", ["backup", "restore"])
+def test_killed_sqlite_backup_leaves_no_plaintext_copy_for_long(
+    backup_dir: Path, tmp_path: Path, next_run: str
+) -> None:
+    path = tmp_path / "big.db"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE secrets (data BLOB)")
+    connection.executemany(
+        "INSERT INTO secrets VALUES (?)", [(os.urandom(4096),) for _ in range(12000)]
+    )
+    connection.commit()
+    connection.close()
+    temp_dir = tmp_path / "tmp"
+    temp_dir.mkdir()
+    url = f"sqlite:///{path}"
+    earlier = create(Config(), url=make_sqlite(tmp_path / "small.db"))
+    process = _backup_process(url, tmp_path, temp_dir, "--compress", "gzip")
+    copies = _kill_when(process, lambda: list(temp_dir.glob("migration-guard-sqlite-*/backup.db")))
+    assert copies[0].exists(), "setup: the killed run left no plaintext copy"
+    restore_command = ("restore", earlier.id, "--url", f"sqlite:///{tmp_path / 'new.db'}")
+    command = restore_command if next_run == "restore" else ()
+    _next_backup_cleans(url, tmp_path, temp_dir, [copies[0].parent], *command)
+    assert not list(backup_dir.glob("*.partial"))
+
+
+@pytest.mark.mysql
+def test_killed_mysqldump_backup_leaves_no_option_file_for_long(
+    backup_dir: Path, tmp_path: Path, password_url: str
+) -> None:
+    run_sql(password_url, "CREATE TABLE t (id INT PRIMARY KEY, note VARCHAR(200))")
+    run_sql(
+        password_url,
+        "INSERT INTO t VALUES (:id, :note)",
+        params=[{"id": i, "note": os.urandom(100).hex()} for i in range(20000)],
+    )
+    temp_dir = tmp_path / "tmp"
+    temp_dir.mkdir()
+    process = _backup_process(password_url, tmp_path, temp_dir, "--backend", "mysqldump")
+    files = _kill_when(process, lambda: list(temp_dir.glob("migration-guard-client-*/client.cnf")))
+    password = sa.make_url(password_url).password
+    assert password and password in files[0].read_text(), "setup: no option file left"
+    _next_backup_cleans(password_url, tmp_path, temp_dir, [files[0].parent])

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ from migration_guard.backup.backends.mysql_stream import (
     RESTORE_EPILOGUE,
     RESTORE_PROLOGUE,
 )
+from migration_guard.backup.scratch import scratch_directory
 from migration_guard.dialects.base import safe_url_text
 from migration_guard.errors import (
     BackupError,
@@ -122,19 +122,16 @@ def defaults_file_text(url: URL) -> str:
 
 @contextlib.contextmanager
 def client_defaults_file(url: URL) -> Iterator[Path]:
-    """A 0600 option file in a private 0700 directory, removed on exit whatever happens."""
-    directory = Path(tempfile.mkdtemp(prefix="migration-guard-"))
-    path = directory / "client.cnf"
-    try:
+    """A 0600 option file in a private 0700 directory, removed on exit whatever happens.
+
+    After a SIGKILL the next backup or restore removes it (:mod:`..scratch`).
+    """
+    with scratch_directory("client") as directory:
+        path = directory / "client.cnf"
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(defaults_file_text(url))
         yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        with contextlib.suppress(OSError):
-            directory.rmdir()
 
 
 #: The variables a client tool may see: where programs and libraries are, the
