@@ -196,6 +196,9 @@ _NAME_BEFORE = re.compile(
     r"(?i)(?:\b(?:table|column|key|index|database|schema|constraint|user|function|"
     r"procedure|view|trigger|field|savepoint|variable|engine|charset|collation|set|in)\s*|@)$"
 )
+#: What comes right before a quoted server *message* (redacted inside, not whole):
+#: ``Got error: 1045: "Access denied for user ..."``, ``(1062, "Duplicate entry ...")``.
+_MESSAGE_BEFORE = re.compile(r"(?i)(?:error: \d+: |\(\d+, )$")
 #: MySQL/MariaDB print a value raw, quotes inside it included: these messages are
 #: cut where the text after the value starts (the last such place on the line).
 _RAW_VALUES = re.compile(
@@ -221,9 +224,13 @@ def redact_values(text: str) -> str:
 
     def replace(match: re.Match[str]) -> str:
         quoted = match.group(0)
-        if _NAME_BEFORE.search(match.string, max(0, match.start() - 40), match.start()):
+        before = max(0, match.start() - 40), match.start()
+        if _NAME_BEFORE.search(match.string, *before):
             return quoted
         closing = quoted[0] if len(quoted) > 1 and quoted.endswith(quoted[0]) else ""
+        if _MESSAGE_BEFORE.search(match.string, *before):
+            inner = quoted[1 : len(quoted) - len(closing)]
+            return f"{quoted[0]}{redact_values(inner)}{closing}"
         return f"{quoted[0]}{REDACTED_VALUE}{closing}"
 
     def replace_raw(match: re.Match[str]) -> str:

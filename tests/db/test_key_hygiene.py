@@ -3,6 +3,7 @@ messages without row data, and the leftovers of killed runs."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -272,7 +273,16 @@ def test_killed_mysqldump_backup_leaves_no_option_file_for_long(
     temp_dir = tmp_path / "tmp"
     temp_dir.mkdir()
     process = _backup_process(password_url, tmp_path, temp_dir, "--backend", "mysqldump")
-    files = _kill_when(process, lambda: list(temp_dir.glob("migration-guard-client-*/client.cnf")))
+
+    def written_option_files() -> list[Path]:
+        found = []
+        for path in temp_dir.glob("migration-guard-client-*/client.cnf"):
+            with contextlib.suppress(OSError):  # gone again: the dump finished
+                if b"password" in path.read_bytes():
+                    found.append(path)
+        return found
+
+    files = _kill_when(process, written_option_files)
     password = sa.make_url(password_url).password
     assert password and password in files[0].read_text(), "setup: no option file left"
     _next_backup_cleans(password_url, tmp_path, temp_dir, [files[0].parent])

@@ -96,6 +96,16 @@ def test_every_process_is_started_with_the_allow_listed_environment() -> None:
             "Access denied for user 'app'@'10.0.0.1' (using password: YES)",
         ),
         ("Unknown column 'x' in 'field list'", "Unknown column 'x' in 'field list'"),
+        (
+            "mariadb-dump: Got error: 1045: \"Access denied for user 'app'@'localhost' "
+            '(using password: YES)" when trying to connect',
+            "mariadb-dump: Got error: 1045: \"Access denied for user 'app'@'localhost' "
+            '(using password: YES)" when trying to connect',
+        ),
+        (
+            "(1062, \"Duplicate entry 'alice@example.com' for key 'email'\")",
+            "(1062, \"Duplicate entry '***' for key 'email'\")",
+        ),
         ("Data too long for column 'note' at row 1", "Data too long for column 'note' at row 1"),
         (
             "DETAIL:  Key (email)=(alice@example.com) already exists.",
