@@ -111,7 +111,7 @@ def restore(
                 f"backup {manifest.id} has no table {', '.join(unknown)}; it holds: "
                 f"{', '.join(sorted(manifest.tables)) or '(none)'}"
             )
-    key = archive_key(manifest)
+    key = archive_key(manifest, catalog.archive_path(manifest.id))
     if not dry_run:
         clean_up_after_killed_runs(catalog)
     if not catalog.archive_path(manifest.id).is_file():

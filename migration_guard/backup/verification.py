@@ -5,6 +5,7 @@ The outcome is recorded in the backup's manifest (``verification``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -31,7 +32,12 @@ from migration_guard.backup.load import stream_restore
 from migration_guard.backup.manifest import Manifest, Verification, format_time, utc_now
 from migration_guard.backup.streams import READ_SIZE, HashingSource, ProgressCallback
 from migration_guard.config import Config
-from migration_guard.errors import ArchiveError, BackupError, MigrationGuardError
+from migration_guard.errors import (
+    ArchiveError,
+    BackupError,
+    EncryptionKeyError,
+    MigrationGuardError,
+)
 
 if TYPE_CHECKING:
     from migration_guard.backup.keys import UserKey
@@ -72,11 +78,26 @@ def fingerprint(manifest: Manifest) -> str | None:
     return encryption.key_fingerprint if encryption else None
 
 
-def archive_key(manifest: Manifest) -> UserKey | None:
-    """The configured key, when ``manifest``'s archive needs one and it is the right one."""
+def archive_key(manifest: Manifest, archive_file: Path | None = None) -> UserKey | None:
+    """The configured key, when ``manifest``'s archive needs one and it is the right one.
+
+    A passphrase archive's fingerprint is its own (its salt's), so a passphrase is
+    tried on the header of ``archive_file`` instead: a wrong one is refused here,
+    before anything else happens (such as a restore's safety backup).
+    """
+    from migration_guard.backup import archive
     from migration_guard.backup.keys import key_for
 
-    return key_for(fingerprint(manifest), f"backup {manifest.id}")
+    key = key_for(fingerprint(manifest), f"backup {manifest.id}")
+    if key is not None and key.kind == "passphrase" and archive_file is not None:
+        try:
+            with contextlib.suppress(FileNotFoundError), archive_file.open("rb") as handle:
+                archive.open_reader(handle, key=key).close()
+        except ArchiveError as exc:
+            if exc.reason == "wrong-key":
+                raise EncryptionKeyError(f"backup {manifest.id}: {exc}") from None
+            raise
+    return key
 
 
 def quick_verification(path: Path, manifest: Manifest) -> Verification:

@@ -286,3 +286,29 @@ def test_killed_mysqldump_backup_leaves_no_option_file_for_long(
     password = sa.make_url(password_url).password
     assert password and password in files[0].read_text(), "setup: no option file left"
     _next_backup_cleans(password_url, tmp_path, temp_dir, [files[0].parent])
+
+
+# -- passphrases ------------------------------------------------------------------------------
+def test_wrong_passphrase_is_refused_before_the_safety_backup(
+    backup_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "app.db"
+    source = make_sqlite(path)
+    monkeypatch.setenv("MIGRATION_GUARD_PASSPHRASE", "the right passphrase, long enough")
+    backup = create(Config(), url=source)
+    assert backup.encrypted
+    run_sql(source, "INSERT INTO accounts (name) VALUES ('written after the backup')")
+    before = sqlite_state(path)
+    monkeypatch.setenv("MIGRATION_GUARD_PASSPHRASE", "a wrong passphrase, long enough")
+    with pytest.raises(EncryptionKeyError) as caught:
+        restore(Config(), backup.id, url=source, yes=True)
+    assert "wrong key" in str(caught.value) and "passphrase" in str(caught.value)
+    assert "long enough" not in str(caught.value)
+    # Refused before anything happened: no safety backup under the wrong passphrase.
+    assert [m.id for m in list_backups(Config())] == [backup.id]
+    assert sqlite_state(path) == before
+
+    monkeypatch.setenv("MIGRATION_GUARD_PASSPHRASE", "the right passphrase, long enough")
+    result = restore(Config(), backup.id, url=source, yes=True)
+    assert result.ok, result.mismatches
+    assert result.safety_backup_id is not None

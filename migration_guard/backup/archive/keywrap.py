@@ -100,6 +100,13 @@ def unwrap_data_key(header: ArchiveHeader, key: UserKey | None) -> bytes:
             "the archive header is damaged: its key fingerprint and wrapped data key "
             "do not belong together"
         )
+    if key.kind == header.key_kind == "passphrase":
+        raise ArchiveError(
+            f"wrong key: archive {header.backup_id!r} was encrypted with another passphrase "
+            f"than the one configured ({key.source or PASSPHRASE_ENV}); set "
+            f"{PASSPHRASE_ENV} to the passphrase used for the backup",
+            reason="wrong-key",
+        )
     raise ArchiveError(
         f"wrong key: archive {header.backup_id!r} was encrypted with the {needed}, but the "
         f"{key.describe()} is configured; configure the matching key",
