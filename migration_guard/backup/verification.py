@@ -253,7 +253,8 @@ def _verify(
 ) -> VerifyResult:
     catalog = Catalog.for_config(config)
     manifest = catalog.get(backup_id)
-    key = archive_key(manifest)
+    # A wrong key is the caller's mistake, not the backup's: refused, never recorded.
+    key = archive_key(manifest, catalog.archive_path(manifest.id))
     ok, reason, details = _verify_level1(catalog, manifest, key, progress)
     result = VerifyResult(
         backup_id=manifest.id,

@@ -312,3 +312,19 @@ def test_wrong_passphrase_is_refused_before_the_safety_backup(
     result = restore(Config(), backup.id, url=source, yes=True)
     assert result.ok, result.mismatches
     assert result.safety_backup_id is not None
+
+
+def test_wrong_passphrase_never_marks_a_backup_as_failed(
+    backup_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from migration_guard.backup import verify
+
+    monkeypatch.setenv("MIGRATION_GUARD_PASSPHRASE", "the right passphrase, long enough")
+    backup = create(Config(), url=make_sqlite(tmp_path / "app.db"))
+    monkeypatch.setenv("MIGRATION_GUARD_PASSPHRASE", "a wrong passphrase, long enough")
+    with pytest.raises(EncryptionKeyError):
+        verify(Config(), backup.id)
+    (after,) = list_backups(Config())
+    assert after.verification == backup.verification, "a wrong passphrase was recorded"
+    monkeypatch.setenv("MIGRATION_GUARD_PASSPHRASE", "the right passphrase, long enough")
+    assert verify(Config(), backup.id).ok
