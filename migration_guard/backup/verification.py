@@ -85,19 +85,31 @@ def archive_key(manifest: Manifest, archive_file: Path | None = None) -> UserKey
     tried on the header of ``archive_file`` instead: a wrong one is refused here,
     before anything else happens (such as a restore's safety backup).
     """
-    from migration_guard.backup import archive
     from migration_guard.backup.keys import key_for
 
     key = key_for(fingerprint(manifest), f"backup {manifest.id}")
-    if key is not None and key.kind == "passphrase" and archive_file is not None:
-        try:
-            with contextlib.suppress(FileNotFoundError), archive_file.open("rb") as handle:
-                archive.open_reader(handle, key=key).close()
-        except ArchiveError as exc:
-            if exc.reason == "wrong-key":
-                raise EncryptionKeyError(f"backup {manifest.id}: {exc}") from None
-            raise
+    if archive_file is not None:
+        check_passphrase(archive_file, key, f"backup {manifest.id}")
     return key
+
+
+def check_passphrase(archive_file: Path, key: UserKey | None, what: str) -> None:
+    """Refuse a wrong passphrase for ``archive_file`` now, with EncryptionKeyError (exit 2).
+
+    A generated key is checked by its fingerprint (:func:`keys.key_for`); a
+    passphrase has none of its own, so it is tried on the archive's header.
+    """
+    from migration_guard.backup import archive
+
+    if key is None or key.kind != "passphrase":
+        return
+    try:
+        with contextlib.suppress(FileNotFoundError), archive_file.open("rb") as handle:
+            archive.open_reader(handle, key=key).close()
+    except ArchiveError as exc:
+        if exc.reason == "wrong-key":
+            raise EncryptionKeyError(f"{what}: {exc}") from None
+        raise
 
 
 def quick_verification(path: Path, manifest: Manifest) -> Verification:

@@ -152,3 +152,20 @@ def test_weakened_kdf_in_a_new_header_is_detected() -> None:
     with pytest.raises(ArchiveError) as caught:
         copy_plain(io.BytesIO(forged), io.BytesIO(), key=passphrase_key(PASSPHRASE))
     assert caught.value.reason in ("wrong-key", "corrupted")
+
+
+@pytest.mark.parametrize("archive_kind", ["old", "new"])
+def test_decrypt_with_a_wrong_passphrase_is_a_usage_error_and_writes_nothing(
+    passphrase_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, archive_kind: str
+) -> None:
+    monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(tmp_path / "backups"))
+    source = OLD_ARCHIVE
+    if archive_kind == "new":
+        source = tmp_path / "new.mgb"
+        source.write_bytes(new_archive(b"rows\n"))
+    monkeypatch.setenv("MIGRATION_GUARD_PASSPHRASE", "not the passphrase at all")
+    out = tmp_path / "plain.sql"
+    result = CliRunner().invoke(main, ["decrypt", str(source), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "wrong key" in result.output and "not the passphrase" not in result.output
+    assert not out.exists() and list(tmp_path.glob(".plain*")) == []
