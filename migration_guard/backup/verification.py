@@ -30,6 +30,7 @@ from migration_guard.backup.database import (
 from migration_guard.backup.events import run_reported, verify_event
 from migration_guard.backup.load import stream_restore
 from migration_guard.backup.manifest import Manifest, Verification, format_time, utc_now
+from migration_guard.backup.scratch import scratch_directory
 from migration_guard.backup.streams import READ_SIZE, HashingSource, ProgressCallback
 from migration_guard.config import Config
 from migration_guard.errors import (
@@ -201,9 +202,23 @@ def _restore_test(
     key: UserKey | None,
     scratch_url: str | None,
 ) -> tuple[bool, list[str]]:
+    # A scratch database in a file is the backup in plaintext: it goes into a
+    # private directory, which the next run removes if this one is killed.
+    with scratch_directory("verify") as private:
+        return _restore_test_into(config, catalog, manifest, key, scratch_url, private)
+
+
+def _restore_test_into(
+    config: Config,
+    catalog: Catalog,
+    manifest: Manifest,
+    key: UserKey | None,
+    scratch_url: str | None,
+    private: Path,
+) -> tuple[bool, list[str]]:
     from migration_guard.backup.backends import get_backend
 
-    scratch = scratch_target(config, manifest, scratch_url)
+    scratch = scratch_target(config, manifest, scratch_url, private)
     ops = dialect_ops(scratch)
     created = False
     try:

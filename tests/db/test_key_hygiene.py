@@ -328,3 +328,31 @@ def test_wrong_passphrase_never_marks_a_backup_as_failed(
     assert after.verification == backup.verification, "a wrong passphrase was recorded"
     monkeypatch.setenv("MIGRATION_GUARD_PASSPHRASE", "the right passphrase, long enough")
     assert verify(Config(), backup.id).ok
+
+
+def test_killed_restore_test_leaves_no_plaintext_database_for_long(
+    backup_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIGRATION_GUARD_KEY", keygen())
+    path = tmp_path / "big.db"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE secrets (data BLOB)")
+    connection.executemany(
+        "INSERT INTO secrets VALUES (?)", [(os.urandom(4096),) for _ in range(12000)]
+    )
+    connection.commit()
+    connection.close()
+    backup = create(Config(), url=f"sqlite:///{path}")
+    temp_dir = tmp_path / "tmp"
+    temp_dir.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "migration_guard", "backups", "verify", backup.id, "--restore-test"],
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(temp_dir), "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    found = _kill_when(process, lambda: list(temp_dir.glob("migration-guard-verify-*/mg_verify_*")))
+    assert found[0].parent.exists(), "setup: the killed run left nothing"
+    assert not list(tmp_path.glob("mg_verify_*")), "a scratch database outside the scratch dir"
+    _next_backup_cleans(f"sqlite:///{path}", tmp_path, temp_dir, [found[0].parent])
