@@ -186,6 +186,63 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+#: A quoted value in a database's or client tool's error text: '...' or "...", or
+#: an opening quote whose value goes on past the end of the line. No backslash
+#: escapes: MySQL prints values raw, and a cut too early only redacts more.
+_QUOTED = re.compile(r"'(?:[^'\n]|'')*(?:'|$)" + r'|"(?:[^"\n]|"")*(?:"|$)', re.MULTILINE)
+#: What comes right before a quoted *name* (kept) rather than a row value (removed):
+#: ``for key 'email'``, ``column 'note'``, ``user 'app'@'%'``, ``in 'field list'``.
+_NAME_BEFORE = re.compile(
+    r"(?i)(?:\b(?:table|column|key|index|database|schema|constraint|user|function|"
+    r"procedure|view|trigger|field|savepoint|variable|engine|charset|collation|set|in)\s*|@)$"
+)
+#: What comes right before a quoted server *message* (redacted inside, not whole):
+#: ``Got error: 1045: "Access denied for user ..."``, ``(1062, "Duplicate entry ...")``.
+_MESSAGE_BEFORE = re.compile(r"(?i)(?:error: \d+: |\(\d+, )$")
+#: MySQL/MariaDB print a value raw, quotes inside it included: these messages are
+#: cut where the text after the value starts (the last such place on the line).
+_RAW_VALUES = re.compile(
+    r"(?i)(?P<lead>duplicate entry |value: )'[\s\S]*'(?P<tail> for (?:key|column) )"
+    r"|(?P<lead2>(?:incorrect|truncated incorrect) [\w ]*value: )'.*'$",
+    re.MULTILINE,
+)
+#: PostgreSQL's ``Key (email)=(alice@example.com) already exists`` and ``Failing row
+#: contains (...)``: to the last parenthesis of the line, as values may hold some.
+_KEY_VALUES = re.compile(r"(?P<lead>\)=|Failing row contains )(?:\([\s\S]*\)|\([^)]*\Z)")
+REDACTED_VALUE = "***"
+
+
+def redact_values(text: str) -> str:
+    """``text`` without the row values a database or client tool quotes in an error.
+
+    ``Duplicate entry 'alice@example.com' for key 'email'`` becomes
+    ``Duplicate entry '***' for key 'email'``: values go, the names of tables,
+    columns, keys, databases and users stay. For the text of driver and tool
+    errors that may echo backed-up rows (they reach messages, event logs and
+    notifications); :func:`redact` still removes passwords.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        quoted = match.group(0)
+        before = max(0, match.start() - 40), match.start()
+        if _NAME_BEFORE.search(match.string, *before):
+            return quoted
+        closing = quoted[0] if len(quoted) > 1 and quoted.endswith(quoted[0]) else ""
+        if _MESSAGE_BEFORE.search(match.string, *before):
+            inner = quoted[1 : len(quoted) - len(closing)]
+            return f"{quoted[0]}{redact_values(inner)}{closing}"
+        return f"{quoted[0]}{REDACTED_VALUE}{closing}"
+
+    def replace_raw(match: re.Match[str]) -> str:
+        if match.group("lead") is not None:
+            return f"{match.group('lead')}'{REDACTED_VALUE}'{match.group('tail')}"
+        return f"{match.group('lead2')}'{REDACTED_VALUE}'"
+
+    text = _RAW_VALUES.sub(replace_raw, text)
+    text = _KEY_VALUES.sub(lambda m: f"{m.group('lead')}({REDACTED_VALUE})", text)
+    return _QUOTED.sub(replace, text)
+
+
 #: How one kind of outside exception becomes a :class:`MigrationGuardError`:
 #: a class (built from the message) or a function of the exception and message.
 Translation = type[MigrationGuardError] | Callable[[BaseException, str], MigrationGuardError]
@@ -197,13 +254,16 @@ def translate(
     *,
     doing: str,
     secrets: Iterable[str] = (),
+    row_data: bool = False,
 ) -> Iterator[None]:
     """Turn outside exceptions into :class:`MigrationGuardError`, as httpx's ``map_exceptions``.
 
     ``mapping`` is checked in order; the first class the exception is an
     instance of decides. The message is ``"{doing}: {detail}"`` with secrets
-    removed by :func:`redact`. Our own errors and unmapped exceptions pass
-    through untouched; the original is kept as ``__cause__``.
+    removed by :func:`redact`, and with ``row_data`` (the error may quote rows
+    of a backup) quoted values removed by :func:`redact_values`. Our own errors
+    and unmapped exceptions pass through untouched; the original is kept as
+    ``__cause__``.
     """
     try:
         yield
@@ -213,6 +273,8 @@ def translate(
         for kind, target in mapping.items():
             if isinstance(exc, kind):
                 detail = redact(describe(exc), secrets)
+                if row_data:
+                    detail = redact_values(detail)
                 message = f"{doing}: {detail}" if doing else detail
                 if isinstance(target, type):
                     raise target(message) from exc

@@ -288,13 +288,21 @@ class Catalog:
     def cleanup_leftovers(self) -> builtins.list[Path]:
         """Remove what killed runs left behind; returns the removed paths.
 
-        Only files older than this process and not locked by a live process go.
+        Only files older than this process and not locked by a live process go:
+        unfinished archives and temp files, and archives without a manifest
+        (killed between publishing the archive and its manifest, or while
+        deleting a backup: never a backup that exists).
         """
         if not self.path.is_dir():
             return []
         removed: builtins.list[Path] = []
         for name in sorted(os.listdir(self.path)):
-            if not (name.endswith(PARTIAL_SUFFIX) or name.endswith(TMP_SUFFIX)):
+            orphan = (
+                name.endswith(ARCHIVE_SUFFIX)
+                and bool(ID_PATTERN.match(name[: -len(ARCHIVE_SUFFIX)]))
+                and not self.manifest_path(name[: -len(ARCHIVE_SUFFIX)]).exists()
+            )
+            if not (name.endswith(PARTIAL_SUFFIX) or name.endswith(TMP_SUFFIX) or orphan):
                 continue
             path = self.path / name
             backup_id = name.split(".", 1)[0]

@@ -29,6 +29,7 @@ from migration_guard.backup.manifest import (
     utc_now,
 )
 from migration_guard.backup.pruning import prune
+from migration_guard.backup.scratch import clean_up_after_killed_runs
 from migration_guard.backup.settings import backup_settings
 from migration_guard.backup.streams import (
     CountingSink,
@@ -155,6 +156,9 @@ def _create(
             f"--encrypt needs a key and none is configured; create one with "
             f"`migration-guard keygen` and set {KEY_ENV_HINT}"
         )
+    catalog = Catalog.for_config(config)
+    if key is None or encrypt is False:
+        _refuse_unencrypted(settings.require_encryption, encrypt, catalog)
     if encrypt is False:
         key = None
 
@@ -162,10 +166,8 @@ def _create(
     backend_name = backend or settings.backend or default_backend(dialect)
     dumper = get_backend(backend_name)
 
-    catalog = Catalog.for_config(config)
     directory = catalog.ensure()
-    for leftover in catalog.cleanup_leftovers():
-        log.info("removed leftover of an interrupted run: %s", leftover.name)
+    clean_up_after_killed_runs(catalog)
 
     started = utc_now()
     backup_id = new_backup_id(type, started)
@@ -219,7 +221,11 @@ def _create(
                     size=final.stat().st_size,
                     sha256=stats.sha256,
                     compression=compression,
-                    encryption=Encryption(key_fingerprint=key.fingerprint) if key else None,
+                    encryption=(
+                        Encryption(key_fingerprint=writer.header.key_fingerprint)
+                        if writer.header.key_fingerprint
+                        else None
+                    ),
                     stream_format=result.stream_format,
                     plain_size=stats.plain_bytes,
                 ),
@@ -270,6 +276,13 @@ def _create(
                 settings.catalog_table,
                 type_name(exc),
             )
+    if manifest.verification.ok is False:
+        # Recorded in the manifest (and the catalog table); the caller must see it too.
+        raise BackupError(
+            f"backup {backup_id} was written, but its verification after the backup failed: "
+            f"{'; '.join(manifest.verification.details[:3])}. It stays in the catalog, "
+            "marked as failed; check the storage and take a new backup"
+        )
     if settings.auto_prune:
         try:
             plan = prune(config, on_event=on_event)
@@ -278,6 +291,38 @@ def _create(
         except BackupError as exc:
             log.warning("auto_prune skipped: %s", exc)
     return manifest
+
+
+def _refuse_unencrypted(required: bool | None, encrypt: bool | None, catalog: Catalog) -> None:
+    """Refuse a backup without a key where encryption is required.
+
+    ``require_encryption = true`` always requires it; left unset, it is required
+    once the catalog holds an encrypted backup (a key was configured before: a
+    cron job that lost its key must not write plaintext), unless the caller
+    opts out with ``encrypt=False`` (``--no-encrypt``).
+    """
+    from migration_guard.backup.keys import KEY_ENV_HINT
+
+    if required is False or (required is None and encrypt is False):
+        return
+    if required is None and not any(m.encrypted for m in catalog.list()):
+        return
+    why = (
+        "require_encryption = true" if required else f"the backups in {catalog.path} are encrypted"
+    )
+    opt_out = (
+        "set require_encryption = false in [tool.migration_guard.backup]"
+        if required
+        else "pass --no-encrypt (encrypt=False), or set require_encryption = false in "
+        "[tool.migration_guard.backup]"
+    )
+    raise EncryptionKeyError(
+        f"refusing to write an unencrypted backup: {why}, but "
+        + ("encryption was turned off" if encrypt is False else "no key is configured")
+        + ". "
+        f"Set {KEY_ENV_HINT} to the key of the earlier backups; to write unencrypted "
+        f"backups on purpose, {opt_out}"
+    )
 
 
 def type_name(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.backup.manifest import Manifest, redact_url
@@ -78,14 +79,22 @@ def check_tables_exist(url: URL, tables: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(tables))
 
 
-def scratch_target(config: Config, manifest: Manifest, scratch_url: str | None) -> URL:
-    """Where a restore test goes: a new database with a generated name."""
-    from sqlalchemy.engine import make_url
+def scratch_target(
+    config: Config, manifest: Manifest, scratch_url: str | None, private: Path | None = None
+) -> URL:
+    """Where a restore test goes: a new database with a generated name.
+
+    A database in a file goes next to ``scratch_url``'s, else into ``private``
+    (a private scratch directory), else into the temporary directory.
+    """
+    from sqlalchemy.engine import URL, make_url
 
     name = f"mg_verify_{secrets.token_hex(4)}"
-    serverless = ops_for(manifest.dialect).serverless_scratch_url(
-        make_url(scratch_url) if scratch_url else None, name
-    )
+    near = make_url(scratch_url) if scratch_url else None
+    if near is None and private is not None:
+        # Only says where: a file database goes into this URL's directory.
+        near = URL.create(manifest.dialect, database=str(private / "scratch.db"))
+    serverless = ops_for(manifest.dialect).serverless_scratch_url(near, name)
     if serverless is not None:
         return serverless
     if scratch_url:

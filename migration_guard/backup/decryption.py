@@ -27,6 +27,7 @@ def decrypt(
 
     from migration_guard.backup import archive
     from migration_guard.backup.keys import key_for
+    from migration_guard.backup.verification import check_passphrase
 
     source = Path(file)
     if not source.is_file():
@@ -41,6 +42,7 @@ def decrypt(
         except ArchiveError as exc:
             raise ArchiveError(f"{source}: {exc}", reason=exc.reason) from None
     key = key_for(header.key_fingerprint if header.encrypted else None, str(source))
+    check_passphrase(source, key, str(source))
     if str(out) == "-":
         with source.open("rb") as handle:
             return int(archive.copy_plain(handle, sys.stdout.buffer, key=key))

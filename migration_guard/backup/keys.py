@@ -1,17 +1,20 @@
 """Encryption keys for backup archives: generation, parsing, loading and fingerprints.
 
 A user key is either a generated 256-bit key written as ``mgk1:<urlsafe base64>``
-(``migration-guard keygen``) or a passphrase stretched with scrypt. Both reduce
-to a 32-byte *root* from which each archive derives its own key-encryption key
-(see ``docs/format.md``). Key material only ever comes from the environment or
-from a 0600 file, never from a command-line argument, and no message, ``repr``
-or log line produced here contains it.
+(``migration-guard keygen``) or a passphrase, stretched with scrypt and a salt of
+its own for every archive. Both reduce to a 32-byte *root* per archive from which
+the archive derives its key-encryption key (see ``docs/format.md``). Key
+material only ever comes from the environment or from a 0600 file, never from a
+command-line argument, and no message, ``repr`` or log line produced here
+contains it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import errno
+import functools
 import hashlib
 import hmac
 import os
@@ -38,6 +41,7 @@ MIN_PASSPHRASE_LENGTH = 12
 MAX_KEY_FILE_BYTES = 4096
 
 FINGERPRINT_LABEL = b"migration-guard key fingerprint v1"
+#: The one salt of format version 1 passphrase archives (see LEGACY_SCRYPT).
 PASSPHRASE_SALT = b"migration-guard passphrase v1"
 
 KeyKind = Literal["key", "passphrase"]
@@ -67,25 +71,40 @@ class ScryptParams:
             raise ValueError("scrypt salt must be 1..64 bytes")
 
 
-# ~100 ms and 32 MiB on a current core. The salt is a fixed label rather than
-# random per archive: the key fingerprint stored in every header must be the
-# same for all archives of one passphrase, and that fingerprint is already a
-# fixed-salt verifier, so a random archive salt would add cost but no strength.
-DEFAULT_SCRYPT = ScryptParams(n=2**15, r=8, p=1, salt=PASSPHRASE_SALT)
+#: What new passphrase archives use: 128 MiB of memory (128 * n * r) and a fresh
+#: random salt per archive, so no two archives share a passphrase-derived value.
+SCRYPT_N = 2**17
+SCRYPT_R = 8
+SCRYPT_P = 1
+SCRYPT_SALT_BYTES = 16
+#: What archives of format version 1 recorded: one fixed salt for every archive.
+#: Readers take the parameters from the header, so such archives still open.
+LEGACY_SCRYPT = ScryptParams(n=2**15, r=8, p=1, salt=PASSPHRASE_SALT)
+
+
+def new_scrypt_params() -> ScryptParams:
+    """The scrypt parameters of a new passphrase archive, with its own random salt."""
+    return ScryptParams(
+        n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, salt=secrets.token_bytes(SCRYPT_SALT_BYTES)
+    )
 
 
 @dataclass(frozen=True, repr=False)
 class UserKey:
     """A configured encryption key. ``repr``/``str`` show kind and fingerprint only.
 
-    ``fingerprint`` identifies the key without revealing anything usable about it;
-    ``source`` says where it came from (an environment variable or a file path).
+    ``fingerprint`` identifies a generated key without revealing anything usable
+    about it. A passphrase has none (``""``): a value derived from the passphrase
+    alone would let one dictionary attack every installation, so each archive
+    carries its own fingerprint, derived with its own salt
+    (:func:`archive_fingerprint`). ``source`` says where the key came from (an
+    environment variable or a file path).
     """
 
     kind: KeyKind
     fingerprint: str
     source: str = field(default="", compare=False)
-    _secret: bytes = field(default=b"", compare=False)
+    _secret: bytes = field(default=b"")
     _root: bytes = field(default=b"", compare=False)
 
     def __repr__(self) -> str:
@@ -96,6 +115,8 @@ class UserKey:
     def describe(self) -> str:
         """Wording such as ``key with fingerprint 1a2b3c4d5e6f7a8b (from MIGRATION_GUARD_KEY)``."""
         origin = f" (from {self.source})" if self.source else ""
+        if self.kind == "passphrase":
+            return f"passphrase{origin}"
         return f"{self.kind} with fingerprint {self.fingerprint}{origin}"
 
 
@@ -142,15 +163,20 @@ def parse_key(text: str, *, source: str = "") -> UserKey:
     )
 
 
+@functools.lru_cache(maxsize=16)
 def _scrypt(passphrase: bytes, params: ScryptParams) -> bytes:
+    # Cached: a backup and its verification, or a restore and its safety backup,
+    # open the same archive more than once in one process.
     kdf = Scrypt(salt=params.salt, length=KEY_BYTES, n=params.n, r=params.r, p=params.p)
     return kdf.derive(passphrase)
 
 
 def passphrase_key(passphrase: str, *, source: str = "") -> UserKey:
-    """Stretch a passphrase (NFC-normalised UTF-8) with scrypt into a UserKey.
+    """A passphrase (NFC-normalised UTF-8) as a UserKey.
 
-    Raises EncryptionKeyError when it is shorter than MIN_PASSPHRASE_LENGTH characters.
+    Nothing is derived yet: scrypt runs per archive, with the archive's own salt
+    (:func:`archive_root`). Raises EncryptionKeyError when it is shorter than
+    MIN_PASSPHRASE_LENGTH characters.
     """
     normalised = unicodedata.normalize("NFC", passphrase)
     if len(normalised) < MIN_PASSPHRASE_LENGTH:
@@ -160,14 +186,8 @@ def passphrase_key(passphrase: str, *, source: str = "") -> UserKey:
             "or a generated key (`migration-guard keygen`) in "
             f"{KEY_ENV} or {KEY_FILE_ENV}"
         )
-    secret = normalised.encode("utf-8")
-    root = _scrypt(secret, DEFAULT_SCRYPT)
     return UserKey(
-        kind="passphrase",
-        fingerprint=fingerprint_of_root(root),
-        source=source,
-        _secret=secret,
-        _root=root,
+        kind="passphrase", fingerprint="", source=source, _secret=normalised.encode("utf-8")
     )
 
 
@@ -175,29 +195,44 @@ def archive_root(key: UserKey, kdf: ScryptParams | None) -> bytes:
     """The 32-byte root an archive's key-encryption key is derived from.
 
     For a generated key this is the key itself; for a passphrase it is scrypt with
-    the archive's recorded parameters (reusing the value computed at load time
-    when they are the defaults). Internal to the archive format: never log it.
+    the archive's recorded parameters and salt (``kdf``; an archive without them
+    cannot be opened with a passphrase). Internal to the archive format: never log it.
     """
     if key.kind == "key":
         return key._root
-    params = kdf or DEFAULT_SCRYPT
-    if params == DEFAULT_SCRYPT:
-        return key._root
-    params.validate()
-    return _scrypt(key._secret, params)
+    if kdf is None:
+        raise ValueError("a passphrase archive records its scrypt parameters")
+    kdf.validate()
+    return _scrypt(key._secret, kdf)
+
+
+def archive_fingerprint(key: UserKey, kdf: ScryptParams | None) -> str:
+    """The key fingerprint an archive sealed with ``key`` and ``kdf`` carries.
+
+    The key's own fingerprint for a generated key; for a passphrase, the
+    fingerprint of the archive's root, which differs from archive to archive
+    because every archive has its own salt.
+    """
+    if key.kind == "key":
+        return key.fingerprint
+    return fingerprint_of_root(archive_root(key, kdf))
 
 
 def read_key_file(path: str) -> UserKey:
-    """Load a key from a regular file that only its owner can read or write.
+    """Load a key from a regular file of the current user that only they can read or write.
 
-    Blank lines and lines starting with ``#`` are ignored; exactly one key line
-    must remain.
+    The file is opened without following a symbolic link (``O_NOFOLLOW``) and
+    refused, as ssh refuses a private key, when another user owns it (they
+    could swap the key) or group or others may access it. Blank lines and
+    lines starting with ``#`` are ignored; exactly one key line must remain.
     """
     display = path
     expanded = os.path.expanduser(path)
     try:
         # O_NONBLOCK: opening a FIFO someone put in place of the file must not hang.
-        fd = os.open(expanded, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC)
+        # O_NOFOLLOW: a symlink could point anywhere, and be re-pointed later.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(expanded, flags | os.O_CLOEXEC)
     except FileNotFoundError:
         raise EncryptionKeyError(
             f"key file {display} (from {KEY_FILE_ENV}) does not exist; create it with "
@@ -205,6 +240,11 @@ def read_key_file(path: str) -> UserKey:
             "at the right file"
         ) from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(expanded):
+            raise EncryptionKeyError(
+                f"key file {display} (from {KEY_FILE_ENV}) is a symbolic link, which is not "
+                f"followed; point {KEY_FILE_ENV} at the file itself (`realpath {display}`)"
+            ) from None
         raise EncryptionKeyError(
             f"key file {display} (from {KEY_FILE_ENV}) cannot be opened: {exc.strerror or exc}"
         ) from None
@@ -214,6 +254,14 @@ def read_key_file(path: str) -> UserKey:
             raise EncryptionKeyError(
                 f"key file {display} (from {KEY_FILE_ENV}) is not a regular file; "
                 "point it at a file that holds the key"
+            )
+        owner = getattr(os, "geteuid", None)
+        if owner is not None and info.st_uid != owner():
+            raise EncryptionKeyError(
+                f"key file {display} is owned by user id {info.st_uid}, not by the user "
+                f"running migration-guard (id {owner()}); another user could replace the "
+                f"key. Make it yours: `chown $(id -u) {display}` (or copy it) and "
+                f"`chmod 600 {display}`"
             )
         loose = stat.S_IMODE(info.st_mode) & 0o077
         if loose and os.name != "nt":
@@ -292,6 +340,10 @@ def key_for(fingerprint: str | None, what: str) -> UserKey | None:
             f"{what} is encrypted (key fingerprint {fingerprint}) and no key is "
             f"configured; set {KEY_ENV_HINT}"
         )
+    if key.kind == "passphrase":
+        # A passphrase archive's fingerprint is its own (its salt's); opening the
+        # archive tells whether the passphrase is the right one.
+        return key
     if key.fingerprint != fingerprint:
         raise EncryptionKeyError(
             f"wrong key: {what} was encrypted with the key whose fingerprint is "

@@ -27,6 +27,7 @@ from migration_guard.backup.database import (
 from migration_guard.backup.load import load_checked
 from migration_guard.backup.manifest import Manifest, redact_url
 from migration_guard.backup.pins import pinning
+from migration_guard.backup.scratch import clean_up_after_killed_runs
 from migration_guard.backup.streams import ProgressCallback
 from migration_guard.backup.trust import check_before_restore, checked_archive
 from migration_guard.backup.verification import archive_key
@@ -127,7 +128,9 @@ def restore(
                 f"backup {manifest.id} has no table {', '.join(unknown)}; it holds: "
                 f"{', '.join(sorted(manifest.tables)) or '(none)'}"
             )
-    key = archive_key(manifest)
+    key = archive_key(manifest, catalog.archive_path(manifest.id))
+    if not dry_run:
+        clean_up_after_killed_runs(catalog)
     if not catalog.archive_path(manifest.id).is_file():
         raise BackupError(f"the archive of backup {manifest.id} is missing from {catalog.path}")
     warnings = check_before_restore(catalog, manifest, key, allow_unencrypted=allow_unencrypted)

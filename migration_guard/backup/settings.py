@@ -37,6 +37,9 @@ class BackupSettings:
     verify_after_backup: str = "quick"
     #: Also record the server's own ``CHECKSUM TABLE`` (reads every table again).
     server_checksums: bool = False
+    #: Refuse a backup without a key. ``None``: yes once the catalog holds an
+    #: encrypted backup, unless the caller opts out (``encrypt=False``).
+    require_encryption: bool | None = None
 
     @property
     def retention(self) -> RetentionPolicy:
@@ -61,6 +64,7 @@ _SETTING_TYPES: dict[str, type] = {
     "threads": int,
     "verify_after_backup": str,
     "server_checksums": bool,
+    "require_encryption": bool,
 }
 #: The smallest value each count accepts.
 _MINIMUMS = {**dict.fromkeys(POLICY_KEYS, 0), "threads": 1}

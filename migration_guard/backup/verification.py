@@ -5,6 +5,7 @@ The outcome is recorded in the backup's manifest (``verification``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -30,10 +31,16 @@ from migration_guard.backup.events import run_reported, verify_event
 from migration_guard.backup.load import stream_restore
 from migration_guard.backup.manifest import Manifest, Verification, format_time, utc_now
 from migration_guard.backup.pins import pinning
+from migration_guard.backup.scratch import scratch_directory
 from migration_guard.backup.streams import READ_SIZE, HashingSource, ProgressCallback
 from migration_guard.backup.trust import check_header, check_manifest_mac
 from migration_guard.config import Config
-from migration_guard.errors import ArchiveError, BackupError, MigrationGuardError
+from migration_guard.errors import (
+    ArchiveError,
+    BackupError,
+    EncryptionKeyError,
+    MigrationGuardError,
+)
 
 if TYPE_CHECKING:
     from migration_guard.backup.keys import UserKey
@@ -74,11 +81,38 @@ def fingerprint(manifest: Manifest) -> str | None:
     return encryption.key_fingerprint if encryption else None
 
 
-def archive_key(manifest: Manifest) -> UserKey | None:
-    """The configured key, when ``manifest``'s archive needs one and it is the right one."""
+def archive_key(manifest: Manifest, archive_file: Path | None = None) -> UserKey | None:
+    """The configured key, when ``manifest``'s archive needs one and it is the right one.
+
+    A passphrase archive's fingerprint is its own (its salt's), so a passphrase is
+    tried on the header of ``archive_file`` instead: a wrong one is refused here,
+    before anything else happens (such as a restore's safety backup).
+    """
     from migration_guard.backup.keys import key_for
 
-    return key_for(fingerprint(manifest), f"backup {manifest.id}")
+    key = key_for(fingerprint(manifest), f"backup {manifest.id}")
+    if archive_file is not None:
+        check_passphrase(archive_file, key, f"backup {manifest.id}")
+    return key
+
+
+def check_passphrase(archive_file: Path, key: UserKey | None, what: str) -> None:
+    """Refuse a wrong passphrase for ``archive_file`` now, with EncryptionKeyError (exit 2).
+
+    A generated key is checked by its fingerprint (:func:`keys.key_for`); a
+    passphrase has none of its own, so it is tried on the archive's header.
+    """
+    from migration_guard.backup import archive
+
+    if key is None or key.kind != "passphrase":
+        return
+    try:
+        with contextlib.suppress(FileNotFoundError), archive_file.open("rb") as handle:
+            archive.open_reader(handle, key=key).close()
+    except ArchiveError as exc:
+        if exc.reason == "wrong-key":
+            raise EncryptionKeyError(f"{what}: {exc}") from None
+        raise
 
 
 def quick_verification(path: Path, manifest: Manifest) -> Verification:
@@ -178,9 +212,23 @@ def _restore_test(
     key: UserKey | None,
     scratch_url: str | None,
 ) -> tuple[bool, list[str]]:
+    # A scratch database in a file is the backup in plaintext: it goes into a
+    # private directory, which the next run removes if this one is killed.
+    with scratch_directory("verify") as private:
+        return _restore_test_into(config, catalog, manifest, key, scratch_url, private)
+
+
+def _restore_test_into(
+    config: Config,
+    catalog: Catalog,
+    manifest: Manifest,
+    key: UserKey | None,
+    scratch_url: str | None,
+    private: Path,
+) -> tuple[bool, list[str]]:
     from migration_guard.backup.backends import get_backend
 
-    scratch = scratch_target(config, manifest, scratch_url)
+    scratch = scratch_target(config, manifest, scratch_url, private)
     ops = dialect_ops(scratch)
     created = False
     try:
@@ -243,7 +291,8 @@ def _verify(
 ) -> VerifyResult:
     catalog = Catalog.for_config(config)
     manifest = catalog.get(backup_id)
-    key = archive_key(manifest)
+    # A wrong key is the caller's mistake, not the backup's: refused, never recorded.
+    key = archive_key(manifest, catalog.archive_path(manifest.id))
     ok, reason, details = _verify_level1(catalog, manifest, key, progress)
     result = VerifyResult(
         backup_id=manifest.id,

@@ -406,11 +406,6 @@ def _children_of(pid: int) -> list[int]:
 @pytest.mark.parametrize(
     "secret_variable", ["MIGRATION_GUARD_KEY", "MIGRATION_GUARD_PASSPHRASE", "MIGRATION_GUARD_URL"]
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.7: mysqldump inherits MIGRATION_GUARD_KEY/_PASSPHRASE and "
-    "MIGRATION_GUARD_URL with its password (only MYSQL_PWD is removed)",
-)
 def test_dump_child_inherits_no_secret(
     config: Config,
     password_url: str,
@@ -457,11 +452,6 @@ def test_dump_child_inherits_no_secret(
         assert password.encode() not in environ, "the URL's password reached the child"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.7: a backup run without the key that earlier backups used writes "
-    "plaintext and exits 0",
-)
 def test_backup_that_lost_its_key_is_refused(
     backup_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -477,11 +467,6 @@ def test_backup_that_lost_its_key_is_refused(
     assert len(backups) == 1 and backups[0].encrypted, "a plaintext backup was written"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.7: verify_after_backup = 'full' records a failed verification and the "
-    "backup command still exits 0",
-)
 def test_failed_post_backup_verification_exits_non_zero(backup_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "big.db"
     connection = sqlite3.connect(path)

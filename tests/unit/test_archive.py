@@ -445,11 +445,11 @@ def test_empty_file_is_truncated() -> None:
 
 def test_unknown_version_is_unsupported() -> None:
     blob = bytearray(make(b"x"))
-    blob[8:10] = (2).to_bytes(2, "big")
+    blob[8:10] = (3).to_bytes(2, "big")
     with pytest.raises(ArchiveError) as caught:
         read_header(io.BytesIO(bytes(blob)))
     assert caught.value.reason == "unsupported-version"
-    assert "version 2" in str(caught.value)
+    assert "version 3" in str(caught.value)
 
 
 def test_errors_stick_once_raised() -> None:

@@ -163,11 +163,6 @@ def tiny_sqlite(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12.6: scrypt uses one fixed salt for every archive, so two archives of "
-    "one passphrase have equal salts and equal passphrase-derived fingerprints",
-)
 def test_passphrase_archives_have_their_own_salt_and_fingerprint(
     backup_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -188,7 +183,6 @@ def test_passphrase_archives_have_their_own_salt_and_fingerprint(
     assert verify(config, first.id).ok and verify(config, second.id).ok
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12.6: scrypt runs with N = 2^15")
 def test_passphrase_scrypt_cost_is_at_least_two_to_the_seventeenth(
     backup_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,10 +14,13 @@ from hypothesis import strategies as st
 from migration_guard.backup.keys import (
     KEY_ENV,
     KEY_FILE_ENV,
+    LEGACY_SCRYPT,
     PASSPHRASE_ENV,
     UserKey,
+    archive_fingerprint,
     generate_key,
     load_user_key,
+    new_scrypt_params,
     parse_key,
     passphrase_key,
 )
@@ -216,28 +219,39 @@ def test_key_file_with_two_keys_is_refused(tmp_path: Path) -> None:
         load_user_key({KEY_FILE_ENV: str(path)})
 
 
-def test_passphrase_gives_a_stable_fingerprint(passphrase_user_key: UserKey) -> None:
+def test_passphrase_has_no_passphrase_wide_fingerprint(passphrase_user_key: UserKey) -> None:
     key = load_user_key({PASSPHRASE_ENV: PASSPHRASE})
     assert key is not None
     assert key.kind == "passphrase"
-    assert key.fingerprint == passphrase_user_key.fingerprint
-    assert re.fullmatch(r"[0-9a-f]{16}", key.fingerprint)
-    assert PASSPHRASE not in repr(key)
-    assert key.source == PASSPHRASE_ENV
+    # A value derived from the passphrase alone would be one verifier for every installation.
+    assert key.fingerprint == ""
+    assert PASSPHRASE not in repr(key) and PASSPHRASE not in key.describe()
+    assert key.source == PASSPHRASE_ENV and PASSPHRASE_ENV in key.describe()
 
 
-def test_different_passphrases_and_keys_have_different_fingerprints(
-    passphrase_user_key: UserKey,
-) -> None:
-    other = passphrase_key(PASSPHRASE + "!")
-    assert other.fingerprint != passphrase_user_key.fingerprint
-    assert parse_key(generate_key()).fingerprint != passphrase_user_key.fingerprint
+def test_passphrase_fingerprint_is_per_archive_salt(passphrase_user_key: UserKey) -> None:
+    one, two = new_scrypt_params(), new_scrypt_params()
+    assert one.salt != two.salt and len(one.salt) >= 16
+    assert one.n >= 2**17 and 128 * one.n * one.r <= 256 * 1024 * 1024
+    first = archive_fingerprint(passphrase_user_key, one)
+    assert re.fullmatch(r"[0-9a-f]{16}", first)
+    assert archive_fingerprint(passphrase_key(PASSPHRASE), one) == first, "not stable"
+    assert archive_fingerprint(passphrase_user_key, two) != first, "not per archive"
+    assert archive_fingerprint(passphrase_key(PASSPHRASE + "!"), one) != first
+
+
+def test_old_archives_keep_their_fixed_salt_fingerprint(passphrase_user_key: UserKey) -> None:
+    # What format version 1 wrote for this passphrase: scrypt(n=2**15, fixed salt).
+    legacy = archive_fingerprint(passphrase_user_key, LEGACY_SCRYPT)
+    assert legacy == archive_fingerprint(passphrase_key(PASSPHRASE), LEGACY_SCRYPT)
+    assert LEGACY_SCRYPT.n == 2**15 and LEGACY_SCRYPT.salt == b"migration-guard passphrase v1"
 
 
 def test_passphrase_is_unicode_normalised() -> None:
     composed = passphrase_key("Passwort für Ärzte")
     decomposed = passphrase_key("Passwort fu\u0308r A\u0308rzte")
-    assert composed.fingerprint == decomposed.fingerprint
+    params = new_scrypt_params()
+    assert archive_fingerprint(composed, params) == archive_fingerprint(decomposed, params)
 
 
 def test_short_passphrase_is_refused_without_echo() -> None:
@@ -247,3 +261,30 @@ def test_short_passphrase_is_refused_without_echo() -> None:
     message = str(caught.value)
     assert "at least 12 characters" in message
     assert short not in message
+
+
+def test_key_file_behind_a_symlink_is_refused(tmp_path: Path) -> None:
+    text = generate_key()
+    real = _key_file(tmp_path, text, 0o600)
+    link = tmp_path / "link.key"
+    link.symlink_to(real)
+    with pytest.raises(EncryptionKeyError) as caught:
+        load_user_key({KEY_FILE_ENV: str(link)})
+    message = str(caught.value)
+    assert "symbolic link" in message and str(link) in message
+    assert _body(text) not in message
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown")
+def test_key_file_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    text = generate_key()
+    path = _key_file(tmp_path, text, 0o600)
+    os.chown(path, 65534, -1)
+    with pytest.raises(EncryptionKeyError) as caught:
+        load_user_key({KEY_FILE_ENV: str(path)})
+    message = str(caught.value)
+    assert "owned by user id 65534" in message and "chown" in message
+    assert _body(text) not in message
+    os.chown(path, os.geteuid(), -1)
+    key = load_user_key({KEY_FILE_ENV: str(path)})
+    assert key is not None and key.fingerprint == parse_key(text).fingerprint

@@ -33,7 +33,12 @@ class ReadableStream(Protocol):
 
 MAGIC: Final = b"\x89MGARC\r\n"
 END_MAGIC: Final = b"\x89MGAEND\n"
+#: The version written for unencrypted archives and those of a generated key.
 FORMAT_VERSION: Final = 1
+#: The version written for passphrase archives: scrypt salt and key fingerprint
+#: per archive (version 1 had one fixed salt and a passphrase-wide fingerprint).
+PASSPHRASE_FORMAT_VERSION: Final = 2
+READABLE_VERSIONS: Final = (FORMAT_VERSION, PASSPHRASE_FORMAT_VERSION)
 COMPRESSIONS: Final = ("zstd", "gzip", "none")
 CIPHER: Final = "AES-256-GCM-STREAM"
 MIN_CHUNK_SIZE: Final = 64 * 1024
@@ -264,10 +269,11 @@ def read_header_parts(src: ReadableStream) -> tuple[ArchiveHeader, bytes, bytes]
     magic, version, header_length = PREFIX.unpack(prefix)
     if magic != MAGIC:
         raise _not_an_archive(prefix)
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
+        readable = " and ".join(str(v) for v in READABLE_VERSIONS)
         raise ArchiveError(
             f"archive format version {version} is not supported: migration-guard "
-            f"{__version__} reads version {FORMAT_VERSION}; use the migration-guard "
+            f"{__version__} reads versions {readable}; use the migration-guard "
             "version that wrote it (or the file is damaged)",
             reason="unsupported-version",
         )

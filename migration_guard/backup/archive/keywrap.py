@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -15,7 +16,14 @@ from migration_guard.backup.archive.format import (
     ArchiveHeader,
     corrupted,
 )
-from migration_guard.backup.keys import DEFAULT_SCRYPT, ScryptParams, UserKey, archive_root
+from migration_guard.backup.keys import (
+    ScryptParams,
+    UserKey,
+    archive_fingerprint,
+    archive_root,
+    fingerprint_of_root,
+    new_scrypt_params,
+)
 from migration_guard.config import KEY_ENV, KEY_FILE_ENV, PASSPHRASE_ENV
 from migration_guard.errors import ArchiveError, EncryptionKeyError
 
@@ -25,18 +33,35 @@ def hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(ikm)
 
 
-def wrap_data_key(key: UserKey) -> tuple[ScryptParams | None, bytes, bytes, bytes]:
-    """A new random data key, wrapped for ``key``: ``(kdf, data_key, wrap_salt, wrapped_key)``.
+@dataclass(frozen=True)
+class WrappedKey:
+    """A new archive's data key and what its header records about it."""
 
-    The key-encryption key comes from ``key``'s root and a fresh salt, so it is
-    used once, which is what makes the fixed wrap nonce safe.
+    data_key: bytes
+    wrap_salt: bytes
+    wrapped_key: bytes
+    #: The scrypt parameters and salt of a passphrase archive (None for a generated key).
+    kdf: ScryptParams | None
+    #: The archive's key fingerprint: the key's own, or per archive for a passphrase.
+    fingerprint: str
+
+
+def wrap_data_key(key: UserKey) -> WrappedKey:
+    """A new random data key, wrapped for ``key``.
+
+    The key-encryption key comes from the archive's root and a fresh salt, so it
+    is used once, which is what makes the fixed wrap nonce safe. A passphrase
+    gets fresh scrypt parameters with a random salt, so its root, and the
+    fingerprint derived from it, belong to this archive alone.
     """
-    kdf = DEFAULT_SCRYPT if key.kind == "passphrase" else None
+    kdf = new_scrypt_params() if key.kind == "passphrase" else None
+    root = archive_root(key, kdf)
     data_key = os.urandom(32)
     wrap_salt = os.urandom(32)
-    key_encryption_key = hkdf(archive_root(key, kdf), wrap_salt, WRAP_INFO)
+    key_encryption_key = hkdf(root, wrap_salt, WRAP_INFO)
     wrapped_key = AESGCM(key_encryption_key).encrypt(WRAP_NONCE, data_key, WRAP_INFO)
-    return kdf, data_key, wrap_salt, wrapped_key
+    fingerprint = key.fingerprint if kdf is None else fingerprint_of_root(root)
+    return WrappedKey(data_key, wrap_salt, wrapped_key, kdf, fingerprint)
 
 
 def unwrap_data_key(header: ArchiveHeader, key: UserKey | None) -> bytes:
@@ -44,7 +69,11 @@ def unwrap_data_key(header: ArchiveHeader, key: UserKey | None) -> bytes:
 
     Tells a missing key, a wrong key and a header that contradicts itself apart.
     """
-    needed = f"{header.key_kind} with fingerprint {header.key_fingerprint}"
+    needed = (
+        "passphrase"
+        if header.key_kind == "passphrase"
+        else f"{header.key_kind} with fingerprint {header.key_fingerprint}"
+    )
     if key is None:
         variables = (
             PASSPHRASE_ENV if header.key_kind == "passphrase" else f"{KEY_ENV} or {KEY_FILE_ENV}"
@@ -53,10 +82,11 @@ def unwrap_data_key(header: ArchiveHeader, key: UserKey | None) -> bytes:
             f"archive {header.backup_id!r} is encrypted (with the {needed}) but no key is "
             f"configured; set {variables}"
         )
-    fingerprint_matches = key.kind == header.key_kind and key.fingerprint == header.key_fingerprint
+    fingerprint_matches = False
     data_key = None
     if key.kind == header.key_kind:
         assert header.wrap_salt is not None and header.wrapped_key is not None
+        fingerprint_matches = archive_fingerprint(key, header.kdf) == header.key_fingerprint
         key_encryption_key = hkdf(archive_root(key, header.kdf), header.wrap_salt, WRAP_INFO)
         try:
             data_key = AESGCM(key_encryption_key).decrypt(WRAP_NONCE, header.wrapped_key, WRAP_INFO)
@@ -69,6 +99,13 @@ def unwrap_data_key(header: ArchiveHeader, key: UserKey | None) -> bytes:
         raise corrupted(
             "the archive header is damaged: its key fingerprint and wrapped data key "
             "do not belong together"
+        )
+    if key.kind == header.key_kind == "passphrase":
+        raise ArchiveError(
+            f"wrong key: archive {header.backup_id!r} was encrypted with another passphrase "
+            f"than the one configured ({key.source or PASSPHRASE_ENV}); set "
+            f"{PASSPHRASE_ENV} to the passphrase used for the backup",
+            reason="wrong-key",
         )
     raise ArchiveError(
         f"wrong key: archive {header.backup_id!r} was encrypted with the {needed}, but the "

@@ -32,6 +32,7 @@ from migration_guard.backup.archive.format import (
     MAX_BACKUP_ID_LENGTH,
     MAX_CHUNK_SIZE,
     MIN_CHUNK_SIZE,
+    PASSPHRASE_FORMAT_VERSION,
     TRAILER,
     ArchiveHeader,
     ArchiveStats,
@@ -314,25 +315,26 @@ def open_writer(
         header_tag = HashCodec.header_tag(header_bytes)
         codec = HashCodec(header_tag)
     else:
-        kdf, data_key, wrap_salt, wrapped_key = wrap_data_key(key)
+        wrapped = wrap_data_key(key)
         header = ArchiveHeader(
-            format_version=FORMAT_VERSION,
+            # Older readers would misread a per-archive passphrase fingerprint.
+            format_version=FORMAT_VERSION if wrapped.kdf is None else PASSPHRASE_FORMAT_VERSION,
             backup_id=backup_id,
             chunk_size=chunk_size,
             compression=compression,
             encrypted=True,
-            key_fingerprint=key.fingerprint,
+            key_fingerprint=wrapped.fingerprint,
             created_at=created_at,
             key_kind=key.kind,
-            kdf=kdf,
-            wrap_salt=wrap_salt,
-            wrapped_key=wrapped_key,
+            kdf=wrapped.kdf,
+            wrap_salt=wrapped.wrap_salt,
+            wrapped_key=wrapped.wrapped_key,
             producer=producer,
             manifest_mac=MANIFEST_MAC,
         )
         header_bytes = encode_header(header)
-        codec = GcmCodec(data_key)
-        manifest_key = hkdf(data_key, b"", MANIFEST_INFO)
+        codec = GcmCodec(wrapped.data_key)
+        manifest_key = hkdf(wrapped.data_key, b"", MANIFEST_INFO)
         header_tag = codec.header_tag(header_bytes)
     return ArchiveWriter(
         dest,

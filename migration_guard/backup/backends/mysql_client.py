@@ -2,8 +2,10 @@
 
 Credentials reach the client tools only through a 0600 ``--defaults-extra-file``
 in a private 0700 directory that is removed afterwards; the password is never
-in argv nor in the child's environment. A tool that fails becomes a clear
-error (:func:`tool_error`), its stderr cleaned of secrets.
+in argv, and a child's environment holds only allow-listed variables
+(:func:`child_environment`), so no key, passphrase or URL reaches it. A tool
+that fails becomes a clear error (:func:`tool_error`), its stderr cleaned of
+secrets.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -33,11 +34,13 @@ from migration_guard.backup.backends.mysql_stream import (
     RESTORE_EPILOGUE,
     RESTORE_PROLOGUE,
 )
+from migration_guard.backup.scratch import scratch_directory
 from migration_guard.dialects.base import safe_url_text
 from migration_guard.errors import (
     BackupError,
     DatabaseUnavailableError,
     ToolMissingError,
+    redact_values,
 )
 
 try:
@@ -119,24 +122,56 @@ def defaults_file_text(url: URL) -> str:
 
 @contextlib.contextmanager
 def client_defaults_file(url: URL) -> Iterator[Path]:
-    """A 0600 option file in a private 0700 directory, removed on exit whatever happens."""
-    directory = Path(tempfile.mkdtemp(prefix="migration-guard-"))
-    path = directory / "client.cnf"
-    try:
+    """A 0600 option file in a private 0700 directory, removed on exit whatever happens.
+
+    After a SIGKILL the next backup or restore removes it (:mod:`..scratch`).
+    """
+    with scratch_directory("client") as directory:
+        path = directory / "client.cnf"
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(defaults_file_text(url))
         yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        with contextlib.suppress(OSError):
-            directory.rmdir()
 
 
-def child_environment() -> dict[str, str]:
-    """The current environment without variables that could carry a password."""
-    return {key: value for key, value in os.environ.items() if key not in ("MYSQL_PWD",)}
+#: The variables a client tool may see: where programs and libraries are, the
+#: user's home (for ``~/.my.cnf``), locale, time zone and temporary directory.
+#: Everything else stays behind: our keys, passphrases and URLs with passwords,
+#: ``MYSQL_PWD``, cloud credentials, whatever the caller's environment holds.
+CHILD_ENV_ALLOWED = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "TMP",
+        "TEMP",
+        "LD_LIBRARY_PATH",
+        "SYSTEMROOT",
+        "WINDIR",
+        "PATHEXT",
+        "COMSPEC",
+    }
+)
+CHILD_ENV_ALLOWED_PREFIXES = ("LC_",)
+
+
+def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment every child process gets: the allow-listed variables only.
+
+    Every process migration-guard starts (dump and client tools, ``stdbuf``,
+    ``--version`` probes) gets this, never the inherited environment.
+    """
+    source = os.environ if environ is None else environ
+    return {
+        name: value
+        for name, value in source.items()
+        if name in CHILD_ENV_ALLOWED or name.startswith(CHILD_ENV_ALLOWED_PREFIXES)
+    }
 
 
 class _StderrCollector(threading.Thread):
@@ -172,6 +207,8 @@ def _error_lines(stderr: str) -> list[str]:
 def tool_error(tool: str, action: str, url: URL, returncode: int, stderr: str) -> Exception:
     errors = _error_lines(stderr)
     detail = "\n".join(errors[:5]) if errors else (stderr[:2000] or f"exit status {returncode}")
+    # The client quotes rows in its errors (``Duplicate entry 'alice@example.com'``).
+    detail = redact_values(detail)
     if any(_UNAVAILABLE_PATTERNS.search(line) for line in errors or stderr.splitlines()[:3]):
         return DatabaseUnavailableError(
             f"{Path(tool).name} cannot {action} {safe_url_text(url)}: {detail}. "

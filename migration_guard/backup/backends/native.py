@@ -51,7 +51,7 @@ from migration_guard.config import MYSQL_FAMILY
 from migration_guard.dialects import get_dialect_ops
 from migration_guard.dialects.base import connect_engine, database_unavailable, safe_url_text
 from migration_guard.dialects.mysql import MySQLDialectOps, quote_mysql_identifier
-from migration_guard.errors import BackupError
+from migration_guard.errors import BackupError, describe, redact_values
 
 MAGIC = b"-- migration-guard native dump 1\n"
 DELIMITER = "$$mg$$"
@@ -415,8 +415,13 @@ def _split(script: bytes) -> list[str]:
 
 
 def _statement_error(url: URL, statement: str, exc: BaseException) -> BackupError:
-    excerpt = statement[:200] + ("..." if len(statement) > 200 else "")
-    return BackupError(f"restore into {safe_url_text(url)} failed: {exc} (statement: {excerpt})")
+    # Only the statement's head (``INSERT INTO `t```) and the error without the
+    # values it quotes: the rest is row data of the backup.
+    head = re.split(r"(?i)\s(?:VALUES|SET|SELECT)\b|\(", statement, maxsplit=1)[0][:120]
+    detail = redact_values(describe(exc))
+    return BackupError(
+        f"restore into {safe_url_text(url)} failed: {detail} (statement: {head} ...)"
+    )
 
 
 def _stored_columns(conn: Connection) -> dict[str, list[tuple[str, str]]]:

@@ -19,9 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -39,6 +37,7 @@ from migration_guard.backup.backends.base import (
     select_tables,
     write_chunks,
 )
+from migration_guard.backup.scratch import remove_stale_scratch, scratch_directory
 from migration_guard.dialects.sqlite import (
     has_rowid,
     list_sqlite_tables,
@@ -216,7 +215,9 @@ class SQLiteBackend(Backend):
         source = _open_existing(path)
         try:
             with translate(
-                {sqlite3.Error: BackupError}, doing=f"cannot back up the SQLite database {path}"
+                {sqlite3.Error: BackupError},
+                doing=f"cannot back up the SQLite database {path}",
+                row_data=True,
             ):
                 if tables is None:
                     return self._dump_file(source, sink, progress)
@@ -227,8 +228,8 @@ class SQLiteBackend(Backend):
     def _dump_file(
         self, source: sqlite3.Connection, sink: BinaryIO, progress: ByteCounter | None
     ) -> DumpResult:
-        directory = Path(tempfile.mkdtemp(prefix="migration-guard-sqlite-"))
-        try:
+        # A plaintext copy: removed on exit, or by the next run after a SIGKILL.
+        with scratch_directory("sqlite") as directory:
             copy_path = directory / "backup.db"
             copy = sqlite3.connect(str(copy_path))
             try:
@@ -241,8 +242,6 @@ class SQLiteBackend(Backend):
                 copy.close()
             with copy_path.open("rb") as handle:
                 write_chunks(read_chunks(handle), sink, progress)
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
         return DumpResult(
             tables=stats,
             server_version=sqlite3.sqlite_version,
@@ -304,14 +303,16 @@ class SQLiteBackend(Backend):
             raise UsageError(f"the directory of the SQLite target {path} does not exist")
         # Next to the target: same filesystem, and a full disk shows up before
         # the target is touched.
-        directory = Path(tempfile.mkdtemp(prefix=".migration-guard-restore-", dir=path.parent))
-        try:
+        remove_stale_scratch(path.parent)
+        with scratch_directory("restore", parent=path.parent) as directory:
             copy_path = directory / "restore.db"
             with copy_path.open("wb") as handle:
                 write_chunks(_checked_database_file(read_chunks(source)), handle, progress)
             copy = sqlite3.connect(str(copy_path))
             try:
-                with translate({sqlite3.Error: BackupError}, doing=_restore_doing(path)):
+                with translate(
+                    {sqlite3.Error: BackupError}, doing=_restore_doing(path), row_data=True
+                ):
                     if tables is not None:
                         copy.execute("BEGIN")
                         sql = list(iter_table_sql(copy, self._existing(copy, tables)))
@@ -325,8 +326,6 @@ class SQLiteBackend(Backend):
                         target.close()
             finally:
                 copy.close()
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
 
     @staticmethod
     def _existing(conn: sqlite3.Connection, tables: Sequence[str]) -> list[str]:
@@ -341,7 +340,7 @@ class SQLiteBackend(Backend):
         target = sqlite3.connect(str(path), isolation_level=None)
         seen: set[str] = set()
         try:
-            with translate({sqlite3.Error: BackupError}, doing=_restore_doing(path)):
+            with translate({sqlite3.Error: BackupError}, doing=_restore_doing(path), row_data=True):
                 target.execute("PRAGMA foreign_keys = OFF")
                 target.execute("BEGIN IMMEDIATE")
                 try:
