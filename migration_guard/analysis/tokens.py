@@ -15,6 +15,11 @@ from typing import NamedTuple
 
 from migration_guard.analysis.model import TableRef
 
+#: How the reason of an ``unanalyzable`` operation starts when the input itself is
+#: malformed (an unterminated string, quoted name or comment, an unknown
+#: ``DELIMITER`` state, text hidden by a comment): always an error.
+MALFORMED_INPUT = "malformed input"
+
 
 class Token(NamedTuple):
     """One token: ``kind`` is word, ident (quoted identifier), string, number, var or op."""
@@ -52,7 +57,7 @@ _TOKEN_SOURCES = {
     ),
     "postgres": (
         r"""(?P<ws>\s+)
- |(?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))
+ |(?P<comment>--[^\r\n]*|/\*.*?(?:\*/|\Z))
  |(?P<string>(?:[eE]'(?:[^'\\]|\\.|'')*|[bBxXnN]?'(?:[^']|'')*)(?:'|\Z)
     |\$(?P<tag>(?:[A-Za-z_]\w*)?)\$.*?(?:\$(?P=tag)\$|\Z))
  |(?P<ident>"(?:[^"]|"")*(?:"|\Z))"""
@@ -89,6 +94,12 @@ def tokenize(sql: str, family: str) -> list[Token]:
             text = _unquote_identifier(text)
         tokens.append(Token(kind, text, match.start(), match.end()))
     return tokens
+
+
+def comment_spans(sql: str, family: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each comment in ``sql``, read by the rules of :func:`tokenize`."""
+    pattern = _token_pattern(family if family in _TOKEN_SOURCES else "postgres")
+    return [match.span() for match in pattern.finditer(sql) if match.lastgroup == "comment"]
 
 
 def _unquote_identifier(text: str) -> str:
