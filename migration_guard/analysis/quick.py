@@ -1,7 +1,9 @@
-"""Recognise a few obviously harmless statement shapes without sqlglot.
+"""Recognise the most common statement shapes without sqlglot.
 
 Most of a large migration is ``INSERT ... VALUES``, ``CREATE INDEX``,
-``COMMENT ON TABLE``, keyed ``UPDATE``/``DELETE`` and column renames. Parsing
+``COMMENT ON TABLE``, keyed ``UPDATE``/``DELETE`` and column renames, and
+where findings are many, plain ``DROP TABLE``, ``TRUNCATE`` and ``DELETE``
+without ``WHERE`` of one table. Parsing
 them with sqlglot costs more than everything else ``check`` does, and importing
 sqlglot dominates the start-up of a pre-commit hook. This module matches such
 statements with strict whole-statement patterns and returns exactly the
@@ -61,12 +63,17 @@ _PATTERN_SOURCES: dict[str, tuple[str, int]] = {
         rf"\s+ON\s+{_TABLE}\s*{_NAMES}",
         re.I,
     ),
-    "DROP": (rf"DROP\s+INDEX\s+(?:IF\s+EXISTS\s+)?(?P<index>{_NAME})", re.I),
+    "DROP": (
+        rf"DROP\s+(?:INDEX\s+(?:IF\s+EXISTS\s+)?(?P<index>{_NAME})"
+        rf"|TABLE\s+(?P<if_exists>IF\s+EXISTS\s+)?{_TABLE}(?:\s+(?:CASCADE|RESTRICT))?)",
+        re.I,
+    ),
+    "TRUNCATE": (rf"TRUNCATE\s+(?:TABLE\s+)?{_TABLE}", re.I),
     "UPDATE": (
         rf"UPDATE\s+{_TABLE}\s+SET\s+(?P<set>{_NAME})\s*=\s*{_LITERAL}\s+{_KEYED_WHERE}",
         re.I,
     ),
-    "DELETE": (rf"DELETE\s+FROM\s+{_TABLE}\s+{_KEYED_WHERE}", re.I),
+    "DELETE": (rf"DELETE\s+FROM\s+{_TABLE}(?:\s+{_KEYED_WHERE})?", re.I),
     "ALTER": (
         rf"ALTER\s+TABLE\s+{_TABLE}\s+RENAME\s+COLUMN\s+(?P<old>{_NAME})\s+TO\s+(?P<new>{_NAME})",
         re.I,
@@ -141,12 +148,19 @@ _OPERATIONS: dict[str, Callable[[Statement, TableRef | None, _Groups], list[Oper
     "INSERT": lambda statement, table, groups: [Operation(OpKind.INSERT, statement, table)],
     "COMMENT": lambda statement, table, groups: [Operation(OpKind.OTHER_DDL, statement, table)],
     "CREATE": lambda statement, table, groups: [Operation(OpKind.OTHER_DDL, statement, table)],
-    "DROP": lambda statement, table, groups: [Operation(OpKind.OTHER_DDL, statement)],
+    "DROP": lambda statement, table, groups: [
+        Operation(OpKind.DROP_TABLE, statement, table, if_exists=groups["if_exists"] is not None)
+        if table is not None
+        else Operation(OpKind.OTHER_DDL, statement)
+    ],
+    "TRUNCATE": lambda statement, table, groups: [
+        Operation(OpKind.TRUNCATE_TABLE, statement, table)
+    ],
     "UPDATE": lambda statement, table, groups: [
         Operation(OpKind.UPDATE, statement, table, has_where=True)
     ],
     "DELETE": lambda statement, table, groups: [
-        Operation(OpKind.DELETE, statement, table, has_where=True)
+        Operation(OpKind.DELETE, statement, table, has_where=groups["key"] is not None)
     ],
     "ALTER": lambda statement, table, groups: [
         Operation(

@@ -45,6 +45,22 @@ HARMLESS = [
     "INSERT INTO alembic_version (version_num) VALUES ('r0') RETURNING alembic_version.version_num",
     "DELETE FROM alembic_version WHERE alembic_version.version_num = 'r009'",
 ]
+# Issue 16: where findings are many, the destructive one-table shapes skip sqlglot too.
+DESTRUCTIVE = [
+    "DROP TABLE vault_1;",
+    "drop table if exists app.Vault CASCADE",
+    "DROP TABLE t RESTRICT ;",
+    "TRUNCATE TABLE vault_2;",
+    "TRUNCATE s.t",
+    "DELETE FROM vault_3;",
+    "DELETE FROM app.t",
+]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("sql", DESTRUCTIVE)
+def test_destructive_one_table_shapes_take_the_quick_path_and_agree(sql: str, dialect: str) -> None:
+    assert _agrees(sql, dialect)
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -56,7 +72,6 @@ def test_common_harmless_shapes_take_the_quick_path_and_agree(sql: str, dialect:
 @pytest.mark.parametrize(
     "sql",
     [
-        "DELETE FROM t",
         "DELETE FROM t WHERE 1 = 1",
         "DELETE FROM t WHERE true = 1",
         "DELETE FROM t WHERE id = id",
@@ -70,7 +85,13 @@ def test_common_harmless_shapes_take_the_quick_path_and_agree(sql: str, dialect:
         "COMMENT ON TABLE t IS NULL",
         "ALTER TABLE t RENAME COLUMN a TO b, DROP COLUMN c",
         "/*!50000 DROP TABLE t */",
-        "DROP TABLE t",
+        "DROP TABLE a, b",
+        "DROP TEMPORARY TABLE t",
+        "DROP TABLE IF EXISTS",
+        "TRUNCATE t CASCADE",
+        "TRUNCATE ONLY t",
+        "TRUNCATE t, u",
+        "DELETE FROM t USING u",
     ],
 )
 def test_anything_else_goes_to_the_full_parser(sql: str) -> None:
@@ -146,6 +167,11 @@ def _candidates(draw: st.DrawFn) -> str:
         f"DELETE FROM {table} {where}",
         f"DELETE FROM {table}",
         f"ALTER TABLE {table} RENAME COLUMN {col} TO {other}",
+        f"DROP TABLE {table}",
+        f"DROP TABLE IF EXISTS {table}{space}CASCADE",
+        f"DROP TABLE {table}, {other}",
+        f"TRUNCATE {table}",
+        f"TRUNCATE TABLE{space}{table}",
     ]
     return draw(st.sampled_from(shapes)) + draw(_tail)
 
