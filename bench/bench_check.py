@@ -16,7 +16,9 @@
 
 Fairness: every command is a whole process; after one untimed warm-up of each
 (page cache, bytecode cache) the commands run round-robin, ``--repeat`` times
-each, so that background load hits all of them alike; medians are reported.
+each, so that background load hits all of them alike; medians are reported,
+of wall-clock time and of CPU seconds (user + system of the process and its
+children, which other jobs on a shared machine disturb far less).
 Each run's exit status and output are checked, so a command that fails fast
 cannot look fast. Python processes get a bytecode cache (``PYTHONPYCACHEPREFIX``
 in the temporary directory, ``PYTHONDONTWRITEBYTECODE`` removed) as in any
@@ -35,6 +37,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -166,11 +169,16 @@ class Command:
     ok_codes: tuple[int, ...] = (0,)
     validate: Callable[[bytes], str | None] | None = None
     samples: list[float] = field(default_factory=list)
+    #: CPU seconds (user + system) of each timed run: far less sensitive to other load.
+    cpu_samples: list[float] = field(default_factory=list)
 
     def run(self, env: dict[str, str]) -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         completed = subprocess.run(self.argv, capture_output=True, env=env, check=False)
         elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.last_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         problem = None
         if completed.returncode not in self.ok_codes:
             problem = f"exit status {completed.returncode}"
@@ -183,9 +191,15 @@ class Command:
             )
         return elapsed
 
+    last_cpu: float = 0.0
+
     @property
     def median(self) -> float:
         return statistics.median(self.samples)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_samples)
 
 
 def guard_json_with(statements: int, errors: int | None = None) -> Callable[[bytes], str | None]:
@@ -227,6 +241,7 @@ def measure(commands: Sequence[Command], repeat: int, env: dict[str, str]) -> No
     for _ in range(repeat):
         for command in commands:
             command.samples.append(command.run(env))
+            command.cpu_samples.append(command.last_cpu)
 
 
 def child_environment(cache: Path) -> dict[str, str]:
@@ -340,6 +355,12 @@ def main() -> None:
     if squawk_command is not None and many_squawk is not None:
         results["ratio_vs_squawk"] = round(guard.median / squawk_command.median, 3)
         results["ratio_findings_vs_squawk"] = round(many_guard.median / many_squawk.median, 3)
+        for command in (guard, squawk_command, many_guard, many_squawk):
+            results[f"{command.name}_cpu_s"] = round(command.cpu_median, 4)
+        results["cpu_ratio_vs_squawk"] = round(guard.cpu_median / squawk_command.cpu_median, 3)
+        results["cpu_ratio_findings_vs_squawk"] = round(
+            many_guard.cpu_median / many_squawk.cpu_median, 3
+        )
     results["ratio_chain"] = round(chain_guard.median / chain_alembic.median, 3)
     print(json.dumps(results, indent=2))
     print(markdown(results, squawk_command is not None))
@@ -365,6 +386,18 @@ def markdown(results: dict[str, object], with_squawk: bool) -> str:
     lines.append(row("check --format json, many findings", "findings_guard_s"))
     if with_squawk:
         lines += [
+            row("check, CPU s (user + system)", "guard_cpu_s"),
+            row("squawk, CPU s", "squawk_cpu_s"),
+            row("check vs squawk, CPU", "guard_cpu_s", "squawk", "cpu_ratio_vs_squawk", target),
+            row("check, many findings, CPU s", "findings_guard_cpu_s"),
+            row("squawk, many findings, CPU s", "findings_squawk_cpu_s"),
+            row(
+                "check vs squawk, many findings, CPU",
+                "findings_guard_cpu_s",
+                "squawk",
+                "cpu_ratio_findings_vs_squawk",
+                target,
+            ),
             row("squawk --reporter json, many findings", "findings_squawk_s"),
             row(
                 "check vs squawk, many findings",
