@@ -11,8 +11,9 @@ skips it, while editors and other tools show and may run it. That text is
 reported as :func:`hidden_by_comment` findings.
 
 **Malformed input.** A string, quoted identifier or comment that is still open
-at the end of the input, a ``DELIMITER`` command without a delimiter, or a
-statement that the active custom ``DELIMITER`` never closes, means the file is
+at the end of the input, a ``DELIMITER`` command without a delimiter, a
+statement that the active custom ``DELIMITER`` never closes, or a
+``BEGIN ... END`` body that is never closed, means the file is
 not what its author thinks it is: the splitter reports each one as an
 ``unanalyzable`` error located where the construct opened (see
 :data:`migration_guard.analysis.tokens.MALFORMED_INPUT`).

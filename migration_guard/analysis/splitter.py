@@ -116,9 +116,12 @@ def split_sql(
     ``sql`` is the statement without its delimiter and without surrounding
     whitespace or comments (comments inside the statement stay). ``line`` and
     ``column`` are 1-based (a tab is one column) and point at the first token;
-    ``first_line`` is the line ``text`` starts on in its file. Statements that
-    hold nothing but comments are dropped. Any text is accepted: unterminated
-    strings or comments end the last statement instead of raising.
+    ``first_line`` is the line ``text`` starts on in its file; CR, LF and CRLF
+    each end a line. Statements that hold nothing but comments are dropped.
+    Any text is accepted: unterminated strings or comments end the last
+    statement instead of raising. Malformed input (see :mod:`.malformed`)
+    adds, after the statements, one statement per problem that carries an
+    ``unanalyzable`` operation and points at where the construct opened.
 
     Raises :class:`~migration_guard.errors.UnknownNameError` for a dialect not
     in :data:`migration_guard.config.DIALECTS`.
