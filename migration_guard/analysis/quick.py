@@ -1,7 +1,9 @@
-"""Recognise a few obviously harmless statement shapes without sqlglot.
+"""Recognise the most common statement shapes without sqlglot.
 
 Most of a large migration is ``INSERT ... VALUES``, ``CREATE INDEX``,
-``COMMENT ON TABLE``, keyed ``UPDATE``/``DELETE`` and column renames. Parsing
+``COMMENT ON TABLE``, keyed ``UPDATE``/``DELETE`` and column renames, and
+where findings are many, plain ``DROP TABLE``, ``TRUNCATE`` and ``DELETE``
+without ``WHERE`` of one table. Parsing
 them with sqlglot costs more than everything else ``check`` does, and importing
 sqlglot dominates the start-up of a pre-commit hook. This module matches such
 statements with strict whole-statement patterns and returns exactly the
@@ -33,7 +35,7 @@ from migration_guard.analysis.model import (
     Statement,
     TableRef,
 )
-from migration_guard.analysis.tokens import Token, tokenize
+from migration_guard.analysis.tokens import plain_tokens
 
 __all__ = ["quick_operations"]
 
@@ -61,12 +63,17 @@ _PATTERN_SOURCES: dict[str, tuple[str, int]] = {
         rf"\s+ON\s+{_TABLE}\s*{_NAMES}",
         re.I,
     ),
-    "DROP": (rf"DROP\s+INDEX\s+(?:IF\s+EXISTS\s+)?(?P<index>{_NAME})", re.I),
+    "DROP": (
+        rf"DROP\s+(?:INDEX\s+(?:IF\s+EXISTS\s+)?(?P<index>{_NAME})"
+        rf"|TABLE\s+(?P<if_exists>IF\s+EXISTS\s+)?{_TABLE}(?:\s+(?:CASCADE|RESTRICT))?)",
+        re.I,
+    ),
+    "TRUNCATE": (rf"TRUNCATE\s+(?:TABLE\s+)?{_TABLE}", re.I),
     "UPDATE": (
         rf"UPDATE\s+{_TABLE}\s+SET\s+(?P<set>{_NAME})\s*=\s*{_LITERAL}\s+{_KEYED_WHERE}",
         re.I,
     ),
-    "DELETE": (rf"DELETE\s+FROM\s+{_TABLE}\s+{_KEYED_WHERE}", re.I),
+    "DELETE": (rf"DELETE\s+FROM\s+{_TABLE}(?:\s+{_KEYED_WHERE})?", re.I),
     "ALTER": (
         rf"ALTER\s+TABLE\s+{_TABLE}\s+RENAME\s+COLUMN\s+(?P<old>{_NAME})\s+TO\s+(?P<new>{_NAME})",
         re.I,
@@ -102,6 +109,8 @@ _RESERVED_WORDS = """
     WHEN WHERE WINDOW WITH
     """
 _RESERVED = frozenset(_RESERVED_WORDS.split())
+#: sqlglot family per dialect name, as asked for (a check asks thousands of times).
+_FAMILIES: dict[str, str | None] = {}
 
 
 def quick_operations(statement: Statement, dialect: str) -> list[Operation] | None:
@@ -110,7 +119,9 @@ def quick_operations(statement: Statement, dialect: str) -> list[Operation] | No
     ``None`` means "not recognised here", never "harmless": the caller must
     then run the full parser.
     """
-    family = sqlglot_family(dialect)
+    family = _FAMILIES.get(dialect)
+    if family is None and dialect not in _FAMILIES:
+        family = _FAMILIES[dialect] = sqlglot_family(dialect)
     if statement.known_operations or family is None:
         return None
     sql = statement.sql
@@ -141,12 +152,19 @@ _OPERATIONS: dict[str, Callable[[Statement, TableRef | None, _Groups], list[Oper
     "INSERT": lambda statement, table, groups: [Operation(OpKind.INSERT, statement, table)],
     "COMMENT": lambda statement, table, groups: [Operation(OpKind.OTHER_DDL, statement, table)],
     "CREATE": lambda statement, table, groups: [Operation(OpKind.OTHER_DDL, statement, table)],
-    "DROP": lambda statement, table, groups: [Operation(OpKind.OTHER_DDL, statement)],
+    "DROP": lambda statement, table, groups: [
+        Operation(OpKind.DROP_TABLE, statement, table, if_exists=groups["if_exists"] is not None)
+        if table is not None
+        else Operation(OpKind.OTHER_DDL, statement)
+    ],
+    "TRUNCATE": lambda statement, table, groups: [
+        Operation(OpKind.TRUNCATE_TABLE, statement, table)
+    ],
     "UPDATE": lambda statement, table, groups: [
         Operation(OpKind.UPDATE, statement, table, has_where=True)
     ],
     "DELETE": lambda statement, table, groups: [
-        Operation(OpKind.DELETE, statement, table, has_where=True)
+        Operation(OpKind.DELETE, statement, table, has_where=groups["key"] is not None)
     ],
     "ALTER": lambda statement, table, groups: [
         Operation(
@@ -241,62 +259,20 @@ class _Reader:
         return self.index == len(self.kinds)
 
 
-#: Tokens whose reading is the same in every family (see :func:`_plain_kind`).
-_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-#: Strings without backslashes read the same in every dialect.
-_PLAIN_STRING = re.compile(r"'[^'\\]*(?:''[^'\\]*)*'")
-_PUNCTUATION = frozenset("(),.-")
-
-
-def _plain_kind(token: Token, raw: str, family: str) -> str | None:
-    """The reader's kind of ``token`` (word, quoted, number, string, punct), None if not plain."""
-    kind = token.kind
-    if kind == "word":
-        return "word" if _PLAIN_NAME.fullmatch(raw) else None
-    if kind == "ident":
-        # Quoted names are limited to plain words, so that no unquoting rule can differ.
-        plain = raw[:1] in family_traits(family).name_quotes and raw[-1:] == raw[:1]
-        return "quoted" if plain and _PLAIN_NAME.fullmatch(raw[1:-1]) else None
-    if kind == "number":
-        return "number" if _PLAIN_NUMBER.fullmatch(raw) else None
-    if kind == "string":
-        return "string" if _PLAIN_STRING.fullmatch(raw) else None
-    if kind == "op":
-        return "punct" if raw in _PUNCTUATION else None
-    return None
-
-
 def _reader(sql: str, start: int, family: str) -> _Reader | None:
-    """Tokenise ``sql`` from ``start``; None if anything is not a plain token.
+    """Read ``sql`` from ``start``; None if anything is not a plain token.
 
-    Reads through the shared tokenizer, then keeps only what every family reads
-    alike: a comment (a gap between tokens that is not whitespace), a variable,
-    an operator, an escape or a quoted name with odd characters sends the
-    statement to the full parser.
+    Reads through the tokenizer's fast path for plain tokens
+    (:func:`~migration_guard.analysis.tokens.plain_tokens`), which keeps only
+    what every family reads alike: a comment, a variable, an operator, an
+    escape or a quoted name with odd characters sends the statement to the
+    full parser.
     """
     stop = len(sql.rstrip())
     if sql[stop - 1 : stop] == ";":
         stop = len(sql[: stop - 1].rstrip())
-    text = sql[start:stop]
-    kinds: list[str] = []
-    texts: list[str] = []
-    keys: list[str] = []
-    position = 0
-    for token in tokenize(text, family):
-        if token.start > position and not text[position : token.start].isspace():
-            return None
-        raw = text[token.start : token.end]
-        kind = _plain_kind(token, raw, family)
-        if kind is None:
-            return None
-        kinds.append(kind)
-        texts.append(token.text if kind != "string" else raw)
-        keys.append(raw.upper() if kind == "word" else raw if kind == "punct" else "")
-        position = token.end
-    if position < len(text) and not text[position:].isspace():
-        return None
-    return _Reader(kinds, texts, keys)
+    tokens = plain_tokens(sql[start:stop], family)
+    return None if tokens is None else _Reader(*tokens)
 
 
 def _column_statement(

@@ -7,8 +7,10 @@ block keywords); Python code only runs for those pieces. Strings, quoted
 identifiers and comments are consumed whole, so a delimiter inside them never
 splits. Every pattern either consumes up to its closing character or up to the
 end of the input, so no input makes the scan backtrack: the cost is linear in
-the size of the text and unterminated quotes or comments simply end the final
-statement.
+the size of the text. What the input leaves open at its end (a quote, a
+comment, a body, a statement under a custom ``DELIMITER``) ends the final
+statement and is reported as an ``unanalyzable`` statement where it opened
+(:mod:`.malformed`), as is text that a comment hides after a bare CR.
 
 What the splitter understands:
 
@@ -21,7 +23,9 @@ What the splitter understands:
 * quoting rules per dialect: backslash escapes in MySQL strings, ``E'...'`` and
   ``$tag$...$tag$`` in PostgreSQL, backticks, SQLite ``[brackets]``;
 * comments per dialect: ``-- `` (MySQL needs a blank after the dashes), ``#``
-  (MySQL), ``/* */`` (nested in PostgreSQL). MySQL version comments
+  (MySQL), ``/* */`` (nested in PostgreSQL); a ``--`` comment ends at CR or LF
+  in PostgreSQL, at LF only in MySQL/MariaDB and SQLite, as in their servers;
+* line numbers that count CR, LF and CRLF as one line break each. MySQL version comments
   (``/*!40101 ... */``, ``/*M!100100 ... */``) hold SQL, so they count as part of
   the statement; :func:`strip_version_comments` unwraps them for the parser.
 """
@@ -32,6 +36,39 @@ import re
 from functools import lru_cache
 from typing import Final
 
+from migration_guard.analysis.lexical import (
+    BACKTICK,
+    BLOCK_COMMENT,
+    MYSQL_DOUBLE,
+    MYSQL_LINE_COMMENT,
+    MYSQL_PLAIN_BLOCK_COMMENT,
+    MYSQL_SINGLE,
+    POSTGRES_DOLLAR,
+    POSTGRES_ESCAPE_BODY,
+    POSTGRES_LINE_COMMENT,
+    SQLITE_BRACKET,
+    STANDARD_DOUBLE,
+    STANDARD_LINE_COMMENT,
+    STANDARD_SINGLE,
+    holds_no_sql,
+    is_escape_string,
+    is_version_comment,
+    opens_compound,
+    strip_version_comments,
+)
+from migration_guard.analysis.malformed import (
+    BARE_DELIMITER,
+    BARE_DELIMITER_REASON,
+    HIDDEN_REASON,
+    OPEN_COMMENT_REASON,
+    count_breaks,
+    hidden_by_comment,
+    last_break,
+    left_open,
+    malformed_statement,
+    open_comment_in_trivia,
+    postgres_comment_end,
+)
 from migration_guard.analysis.model import Statement
 from migration_guard.config import DIALECT_ALIASES, DIALECTS, Dialect
 from migration_guard.errors import UnknownNameError
@@ -43,26 +80,6 @@ _MYSQL: Final = "mysql"
 _POSTGRES: Final = "postgresql"
 _SQLITE: Final = "sqlite"
 
-# --- lexical pieces -----------------------------------------------------------------------
-# Each quoted form ends at its closing quote or, when unterminated, at the end of the text.
-_MYSQL_SINGLE: Final = r"'(?:[^'\\]+|\\.?|'')*'?"
-_MYSQL_DOUBLE: Final = r'"(?:[^"\\]+|\\.?|"")*"?'
-_STANDARD_SINGLE: Final = r"'(?:[^']+|'')*'?"
-_STANDARD_DOUBLE: Final = r'"(?:[^"]+|"")*"?'
-_BACKTICK: Final = r"`(?:[^`]+|``)*`?"
-_SQLITE_BRACKET: Final = r"\[[^\]]*\]?"
-# PostgreSQL E'...' strings (backslash escapes), recognised from their quote by
-# _is_escape_string: only when the E is not the tail of a longer word.
-_POSTGRES_ESCAPE_BODY: Final = re.compile(r"'(?:[^'\\]+|\\.?|'')*'?", re.DOTALL)
-_WORD_CHARACTER: Final = re.compile(r"[\w$]")
-# ``$$`` or ``$tag$``; ``$1`` is a parameter and ``a$b`` an identifier, not a quote.
-_POSTGRES_DOLLAR: Final = r"(?<![\w$])\$(?:[^\W\d]\w*)?\$"
-
-# MySQL wants a blank or control character (or the end) after ``--``.
-_MYSQL_LINE_COMMENT: Final = r"(?:--(?=[\x00-\x20]|\Z)|\#)[^\n]*"
-_STANDARD_LINE_COMMENT: Final = r"--[^\n]*"
-_BLOCK_COMMENT: Final = r"/\*.*?(?:\*/|\Z)"
-_MYSQL_PLAIN_BLOCK_COMMENT: Final = r"/\*(?!M?!).*?(?:\*/|\Z)"
 
 # Words that open, close or separate blocks in stored-program bodies.
 _BLOCK_WORDS: Final = "BEGIN|END|CASE|IF|LOOP|WHILE|REPEAT|THEN|ELSE|DO|ROW"
@@ -70,12 +87,11 @@ _BLOCK_WORDS: Final = "BEGIN|END|CASE|IF|LOOP|WHILE|REPEAT|THEN|ELSE|DO|ROW"
 _FLAGS: Final = re.IGNORECASE | re.DOTALL
 
 _SKIP_TRIVIA: Final = {
-    _MYSQL: re.compile(rf"(?:\s+|{_MYSQL_LINE_COMMENT}|{_MYSQL_PLAIN_BLOCK_COMMENT})*", _FLAGS),
-    _SQLITE: re.compile(rf"(?:\s+|{_STANDARD_LINE_COMMENT}|{_BLOCK_COMMENT})*", _FLAGS),
+    _MYSQL: re.compile(rf"(?:\s+|{MYSQL_LINE_COMMENT}|{MYSQL_PLAIN_BLOCK_COMMENT})*", _FLAGS),
+    _SQLITE: re.compile(rf"(?:\s+|{STANDARD_LINE_COMMENT}|{BLOCK_COMMENT})*", _FLAGS),
     # Block comments nest in PostgreSQL; _skip_trivia handles them.
-    _POSTGRES: re.compile(rf"(?:\s+|{_STANDARD_LINE_COMMENT})*", _FLAGS),
+    _POSTGRES: re.compile(rf"(?:\s+|{POSTGRES_LINE_COMMENT})*", _FLAGS),
 }
-_POSTGRES_COMMENT_MARK: Final = re.compile(r"/\*|\*/")
 _NON_SPACE: Final = re.compile(r"\S")
 _DELIMITER_LINE: Final = r"\n[ \t]*DELIMITER[ \t]+\S"
 _DELIMITER_COMMAND: Final = re.compile(r"DELIMITER[ \t]+(\S+)[^\n]*", re.IGNORECASE)
@@ -85,49 +101,6 @@ _LABEL_DEFINITION: Final = re.compile(r"(?:[^\W\d][\w$]*|`(?:[^`]|``)*`)[ \t]*:(
 _TRANSACTION_BEGIN: Final = re.compile(
     r"\s*(?:;|\Z|(?:TRANSACTION|WORK|DEFERRED|IMMEDIATE|EXCLUSIVE)(?![\w$]))", re.IGNORECASE
 )
-
-# --- stored-program headers ---------------------------------------------------------------
-_HEADER_WINDOW: Final = 600
-_HEADER_COMMENTS: Final = re.compile(rf"{_MYSQL_PLAIN_BLOCK_COMMENT}|--[^\n]*|\#[^\n]*", re.DOTALL)
-_VERSION_MARKERS: Final = re.compile(r"/\*M?!\d{0,6}|\*/")
-_ACCOUNT: Final = r"""(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|[\w.$%-]+)"""
-_COMPOUND_HEADER: Final = re.compile(
-    rf"""
-    \s*CREATE\s+
-    (?:OR\s+REPLACE\s+)?
-    (?:DEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|{_ACCOUNT}(?:\s*@\s*{_ACCOUNT})?)\s+)?
-    (?:SQL\s+SECURITY\s+\w+\s+)?
-    (?:(?:AGGREGATE|TEMP|TEMPORARY|CONSTRAINT)\s+)?
-    (?:TRIGGER|PROCEDURE|FUNCTION|EVENT|PACKAGE)(?![\w$])
-    """,
-    re.IGNORECASE | re.VERBOSE | re.DOTALL,
-)
-
-# --- version comments ---------------------------------------------------------------------
-_VERSION_COMMENT_SCAN: Final = re.compile(
-    rf"{_MYSQL_SINGLE}|{_MYSQL_DOUBLE}|{_BACKTICK}"
-    rf"|/\*(M?!)\d{{0,6}}(.*?)(?:\*/|\Z)|{_BLOCK_COMMENT}|{_MYSQL_LINE_COMMENT}",
-    re.DOTALL,
-)
-_ONLY_TRIVIA: Final = re.compile(rf"(?:\s+|{_MYSQL_LINE_COMMENT}|{_BLOCK_COMMENT})*", re.DOTALL)
-
-
-def strip_version_comments(sql: str) -> str:
-    """Unwrap MySQL/MariaDB version comments so their SQL can be parsed.
-
-    ``/*!40101 SET NAMES utf8 */`` becomes `` SET NAMES utf8 `` and
-    ``/*M!100100 X */`` becomes `` X ``; ``/*!*/`` becomes a blank. Strings,
-    quoted identifiers and ordinary comments are left exactly as they are.
-    """
-    if "/*!" not in sql and "/*M!" not in sql:
-        return sql
-
-    def unwrap(match: re.Match[str]) -> str:
-        if match.group(1) is None:
-            return match.group(0)
-        return f" {match.group(2).strip()} "
-
-    return _VERSION_COMMENT_SCAN.sub(unwrap, sql)
 
 
 def split_sql(
@@ -143,9 +116,12 @@ def split_sql(
     ``sql`` is the statement without its delimiter and without surrounding
     whitespace or comments (comments inside the statement stay). ``line`` and
     ``column`` are 1-based (a tab is one column) and point at the first token;
-    ``first_line`` is the line ``text`` starts on in its file. Statements that
-    hold nothing but comments are dropped. Any text is accepted: unterminated
-    strings or comments end the last statement instead of raising.
+    ``first_line`` is the line ``text`` starts on in its file; CR, LF and CRLF
+    each end a line. Statements that hold nothing but comments are dropped.
+    Any text is accepted: unterminated strings or comments end the last
+    statement instead of raising. Malformed input (see :mod:`.malformed`)
+    adds, after the statements, one statement per problem that carries an
+    ``unanalyzable`` operation and points at where the construct opened.
 
     Raises :class:`~migration_guard.errors.UnknownNameError` for a dialect not
     in :data:`migration_guard.config.DIALECTS`.
@@ -174,27 +150,27 @@ def _scanner(family: str, delimiter: str, compound: bool) -> re.Pattern[str]:
     is a plain alternation used with ``search``.
     """
     if family == _MYSQL:
-        quotes = f"{_MYSQL_SINGLE}|{_MYSQL_DOUBLE}|{_BACKTICK}"
+        quotes = f"{MYSQL_SINGLE}|{MYSQL_DOUBLE}|{BACKTICK}"
         significant = "'\"`#/;-"
     elif family == _SQLITE:
-        quotes = f"{_STANDARD_SINGLE}|{_STANDARD_DOUBLE}|{_BACKTICK}|{_SQLITE_BRACKET}"
+        quotes = f"{STANDARD_SINGLE}|{STANDARD_DOUBLE}|{BACKTICK}|{SQLITE_BRACKET}"
         significant = "'\"`[/;-"
     else:
         # E'...' strings are recognised from their quote (see _statement).
-        quotes = f"{_STANDARD_SINGLE}|{_STANDARD_DOUBLE}"
+        quotes = f"{STANDARD_SINGLE}|{STANDARD_DOUBLE}"
         significant = "'\"$/;-"
     parts = [f"(?P<quoted>{quotes})"]
     if family == _POSTGRES:
         parts += [
-            f"(?P<dollar>{_POSTGRES_DOLLAR})",
-            f"(?P<line_comment>{_STANDARD_LINE_COMMENT})",
+            f"(?P<dollar>{POSTGRES_DOLLAR})",
+            f"(?P<line_comment>{POSTGRES_LINE_COMMENT})",
             r"(?P<nested_comment>/\*)",
         ]
     else:
-        line_comment = _MYSQL_LINE_COMMENT if family == _MYSQL else _STANDARD_LINE_COMMENT
+        line_comment = MYSQL_LINE_COMMENT if family == _MYSQL else STANDARD_LINE_COMMENT
         parts += [
             f"(?P<line_comment>{line_comment})",
-            f"(?P<block_comment>{_BLOCK_COMMENT})",
+            f"(?P<block_comment>{BLOCK_COMMENT})",
         ]
     if family == _MYSQL:
         parts.append(rf"(?P<delimiter_command>{_DELIMITER_LINE})")
@@ -213,15 +189,8 @@ def _scanner(family: str, delimiter: str, compound: bool) -> re.Pattern[str]:
 
 def _skip_postgres_comment(text: str, start: int) -> int:
     """End of the (possibly nested) PostgreSQL block comment opened at ``start``."""
-    depth = 0
-    for mark in _POSTGRES_COMMENT_MARK.finditer(text, start):
-        if mark.group() == "/*":
-            depth += 1
-        else:
-            depth -= 1
-            if depth == 0:
-                return mark.end()
-    return len(text)
+    end = postgres_comment_end(text, start)
+    return len(text) if end < 0 else end
 
 
 def _skip_trivia(text: str, pos: int, family: str) -> int:
@@ -234,16 +203,6 @@ def _skip_trivia(text: str, pos: int, family: str) -> int:
             pos = _skip_postgres_comment(text, pos)
             continue
         return pos
-
-
-def _opens_compound(text: str, start: int) -> bool:
-    """Whether the statement at ``start`` creates a stored program with a block body."""
-    first = text[start]
-    if first not in "cC/":
-        return False
-    head = text[start : start + _HEADER_WINDOW]
-    head = _VERSION_MARKERS.sub(" ", _HEADER_COMMENTS.sub(" ", head))
-    return _COMPOUND_HEADER.match(head) is not None
 
 
 def _pop_through(stack: list[str], kinds: tuple[str, ...]) -> None:
@@ -264,6 +223,10 @@ class _Splitter:
         self.unit = unit
         self.statements: list[Statement] = []
         self.first_line = first_line
+        #: Malformed input found so far, as ``unanalyzable`` statements (see .malformed).
+        self.problems: list[Statement] = []
+        #: What the statement scanned last left open at the end of the text: (where, what).
+        self.left_open: tuple[int, str] | None = None
 
     def run(self) -> list[Statement]:
         text = self.text
@@ -274,8 +237,9 @@ class _Splitter:
         statements = self.statements
         file, unit = self.file, self.unit
         # Line cursor: positions are asked for in increasing order, so counting the
-        # newlines since the previous position keeps the whole pass linear.
+        # line breaks since the previous position keeps the whole pass linear.
         cursor, line, line_start = 0, self.first_line, 0
+        has_cr = "\r" in text
         delimiter = ";"
         pos = 0
         while True:
@@ -283,6 +247,9 @@ class _Splitter:
             if family == _POSTGRES and text.startswith("/*", start):
                 start = _skip_trivia(text, start, family)
             if start >= length:
+                opened = open_comment_in_trivia(text, pos, family)
+                if opened >= 0:
+                    self._malformed(opened, opened, OPEN_COMMENT_REASON)
                 break
             if is_mysql and text[start] in "dD" and self._at_line_start(start):
                 command = _DELIMITER_COMMAND.match(text, start)
@@ -290,24 +257,32 @@ class _Splitter:
                     delimiter = _unquote_delimiter(command.group(1))
                     pos = command.end()
                     continue
+                bare = BARE_DELIMITER.match(text, start)
+                if bare is not None:
+                    self._malformed(start, start, BARE_DELIMITER_REASON)
+                    pos = bare.end()
+                    continue
             if text.startswith(delimiter, start):
                 pos = start + len(delimiter)
                 continue
+            self.left_open = None
             end, pos = self._statement(start, delimiter)
+            if self.left_open is not None:
+                self._malformed(self.left_open[0], start, self.left_open[1])
             sql = text[start:end].rstrip()
-            if sql.startswith("/*") and _holds_no_sql(sql):
+            if sql.startswith("/*") and holds_no_sql(sql):
                 continue
             last = start + len(sql) - 1
-            newlines = text.count("\n", cursor, start)
+            newlines = count_breaks(text, cursor, start, has_cr)
             if newlines:
                 line += newlines
-                line_start = text.rfind("\n", cursor, start) + 1
+                line_start = last_break(text, cursor, start, has_cr) + 1
             column = start - line_start + 1
             first = line
-            newlines = text.count("\n", start, last)
+            newlines = count_breaks(text, start, last, has_cr)
             if newlines:
                 line += newlines
-                line_start = text.rfind("\n", start, last) + 1
+                line_start = last_break(text, start, last, has_cr) + 1
             cursor = last
             statements.append(
                 Statement(
@@ -319,7 +294,22 @@ class _Splitter:
                     end_line=line,
                 )
             )
-        return statements
+        for hidden in hidden_by_comment(text, family):
+            self._malformed(hidden, hidden, HIDDEN_REASON)
+        return statements + self.problems
+
+    def _malformed(self, pos: int, statement_start: int, reason: str) -> None:
+        """Report malformed input at ``pos`` in the statement at ``statement_start``."""
+        self.problems.append(
+            malformed_statement(
+                self.text,
+                pos,
+                statement_start,
+                where=(self.file, self.unit, self.first_line),
+                reason=reason,
+                family=self.family,
+            )
+        )
 
     def _at_line_start(self, pos: int) -> bool:
         text = self.text
@@ -335,7 +325,7 @@ class _Splitter:
         text = self.text
         family = self.family
         length = len(text)
-        compound = delimiter == ";" and _opens_compound(text, start)
+        compound = delimiter == ";" and opens_compound(text, start)
         scanner = _scanner(family, delimiter, compound)
         find = scanner.search if compound else scanner.match
         keeps_version_comments = family == _MYSQL
@@ -368,16 +358,18 @@ class _Splitter:
                 pos = _skip_postgres_comment(text, match_start)
             if kind in ("line_comment", "nested_comment") or (
                 kind == "block_comment"
-                and not (keeps_version_comments and _is_version_comment(text, match_start))
+                and not (keeps_version_comments and is_version_comment(text, match_start))
             ):
                 # Comments only count as statement text when something follows them.
                 if trailing_comment < 0 or _NON_SPACE.search(text, last_end, match_start):
                     trailing_comment = match_start
                 last_end = pos
+                if pos >= length:
+                    self._note_open(kind, match_start)
                 continue
             if kind == "quoted":
-                if is_postgres and _is_escape_string(text, match_start):
-                    pos = _POSTGRES_ESCAPE_BODY.match(text, match_start).end()  # type: ignore[union-attr]
+                if is_postgres and is_escape_string(text, match_start):
+                    pos = POSTGRES_ESCAPE_BODY.match(text, match_start).end()  # type: ignore[union-attr]
             elif kind == "dollar":
                 tag = match.group(kind)
                 close = text.find(tag, pos)
@@ -387,11 +379,31 @@ class _Splitter:
                 break
             elif kind == "word":
                 pos, boundary = self._block_word(match, blocks, boundary)
+            if pos >= length:
+                self._note_open(kind, match_start)
             trailing_comment = -1
             last_end = pos
+        if end == length and self.left_open is None:
+            if blocks:
+                self.left_open = (start, f"the input ends inside an open {blocks[-1]} block")
+            elif delimiter != ";":
+                self.left_open = (
+                    start,
+                    f"the input ends inside a statement that the active DELIMITER "
+                    f"{delimiter} never closes",
+                )
         if trailing_comment >= 0 and not _NON_SPACE.search(text, last_end, end):
             end = trailing_comment
         return end, resume
+
+    def _note_open(self, kind: str, start: int) -> None:
+        """Remember the piece of ``kind`` at ``start`` if the end of the text left it open."""
+        escapes = self.family == _MYSQL or (
+            self.family == _POSTGRES and is_escape_string(self.text, start)
+        )
+        what = left_open(self.text, kind, start, escapes)
+        if what is not None:
+            self.left_open = (start, what)
 
     def _block_word(
         self, match: re.Match[str], blocks: list[str], boundary: int
@@ -451,28 +463,6 @@ class _Splitter:
             return True
         label = _LABEL_DEFINITION.match(text, after, pos)
         return label is not None and _skip_trivia(text, label.end(), self.family) == pos
-
-
-def _holds_no_sql(sql: str) -> bool:
-    """Whether a statement is made of empty version comments (``/*!*/``) only."""
-    unwrapped = strip_version_comments(sql)
-    trivia = _ONLY_TRIVIA.match(unwrapped)
-    return trivia is not None and trivia.end() == len(unwrapped)
-
-
-def _is_escape_string(text: str, quote: int) -> bool:
-    """Whether the quote at ``quote`` opens a PostgreSQL ``E'...'`` string."""
-    return (
-        text[quote] == "'"
-        and quote > 0
-        and text[quote - 1] in "eE"
-        and (quote == 1 or _WORD_CHARACTER.match(text, quote - 2) is None)
-    )
-
-
-def _is_version_comment(text: str, pos: int) -> bool:
-    """Whether the block comment at ``pos`` is a MySQL/MariaDB version comment."""
-    return text.startswith("/*!", pos) or text.startswith("/*M!", pos)
 
 
 def _unquote_delimiter(raw: str) -> str:

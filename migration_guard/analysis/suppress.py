@@ -39,6 +39,7 @@ _BECAUSE = re.compile(r"\bbecause\b\s*:?", re.IGNORECASE)
 _TRAILING_COMMENT = re.compile(r"(?:--|#|/\*)\s*migration-guard\s*:", re.IGNORECASE)
 _LINE_COMMENT_STARTS = ("--", "#")
 _STATEMENT_PREVIEW = 500
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,9 @@ def _scan(source_text: str, file: str) -> _FileScan:
     scan = _FileScan()
     if _MARKER not in source_text.lower():
         return scan
-    lines = source_text.splitlines()
+    # Lines as the splitter counts them: CR, LF and CRLF each end one (not str.splitlines,
+    # which also breaks at form feeds and Unicode separators).
+    lines = _LINE_BREAK.split(source_text)
     is_code = _classify(lines)
     scan.code_lines = [number for number, code in enumerate(is_code, start=1) if code]
     for index, line in enumerate(lines):

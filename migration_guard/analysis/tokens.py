@@ -15,6 +15,11 @@ from typing import NamedTuple
 
 from migration_guard.analysis.model import TableRef
 
+#: How the reason of an ``unanalyzable`` operation starts when the input itself is
+#: malformed (an unterminated string, quoted name or comment, an unknown
+#: ``DELIMITER`` state, text hidden by a comment): always an error.
+MALFORMED_INPUT = "malformed input"
+
 
 class Token(NamedTuple):
     """One token: ``kind`` is word, ident (quoted identifier), string, number, var or op."""
@@ -52,7 +57,7 @@ _TOKEN_SOURCES = {
     ),
     "postgres": (
         r"""(?P<ws>\s+)
- |(?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))
+ |(?P<comment>--[^\r\n]*|/\*.*?(?:\*/|\Z))
  |(?P<string>(?:[eE]'(?:[^'\\]|\\.|'')*|[bBxXnN]?'(?:[^']|'')*)(?:'|\Z)
     |\$(?P<tag>(?:[A-Za-z_]\w*)?)\$.*?(?:\$(?P=tag)\$|\Z))
  |(?P<ident>"(?:[^"]|"")*(?:"|\Z))"""
@@ -89,6 +94,66 @@ def tokenize(sql: str, family: str) -> list[Token]:
             text = _unquote_identifier(text)
         tokens.append(Token(kind, text, match.start(), match.end()))
     return tokens
+
+
+#: Plain tokens, which every family and :func:`tokenize` read alike (see :func:`plain_tokens`).
+_PLAIN_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_PLAIN_QUOTED = {"mysql": "`", "postgres": '"', "sqlite": '"`'}
+_PLAIN_SOURCE = r"""\s*(?:
+ (?P<word>[A-Za-z_][A-Za-z0-9_]*)(?![\w$'"`])
+ |(?P<number>\d+(?:\.\d+)?)(?![\w$.])
+ |(?P<string>'[^'\\]*(?:''[^'\\]*)*')
+ |(?P<quoted>(?P<quote>[{quotes}]){name}(?P=quote))(?![{quotes}])
+ |(?P<punct>[(),]|\.(?!\d)|-(?![->]))
+ |(?P<other>.)
+)"""
+
+
+@functools.cache
+def _plain_pattern(family: str) -> re.Pattern[str]:
+    quotes = re.escape(_PLAIN_QUOTED.get(family, '"'))
+    source = _PLAIN_SOURCE.format(quotes=quotes, name=_PLAIN_NAME)
+    return re.compile(source, re.S | re.X)
+
+
+def plain_tokens(sql: str, family: str) -> tuple[list[str], list[str], list[str]] | None:
+    """``(kinds, texts, keys)`` of ``sql`` when it holds plain tokens only, else None.
+
+    The fast path of the tokenizer for the quick path: plain names
+    (``[A-Za-z_][A-Za-z0-9_]*``, or quoted the family's way), numbers without
+    exponent, strings without backslashes, and ``( ) , . -``, separated by
+    whitespace. Each reads the same in every family and exactly as
+    :func:`tokenize` reads it; anything else (a comment, an operator, a
+    variable, an escape, a prefixed string such as ``E'...'``) gives None.
+    ``kinds`` are word, quoted, number, string, punct; ``texts`` the text
+    (quoted names unquoted); ``keys`` the upper-cased word, the punctuation
+    mark, or an empty string.
+    """
+    kinds: list[str] = []
+    texts: list[str] = []
+    keys: list[str] = []
+    for match in _plain_pattern(family).finditer(sql):
+        kind = match.lastgroup
+        if kind == "other" or kind is None:
+            return None
+        text = match.group(kind)
+        kinds.append(kind)
+        if kind == "word":
+            texts.append(text)
+            keys.append(text.upper())
+        elif kind == "punct":
+            texts.append(text)
+            keys.append(text)
+        else:
+            texts.append(text[1:-1] if kind == "quoted" else text)
+            keys.append("")
+    return kinds, texts, keys
+
+
+def comment_spans(sql: str, family: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each comment in ``sql``, read by the rules of :func:`tokenize`."""
+    pattern = _token_pattern(family if family in _TOKEN_SOURCES else "postgres")
+    return [match.span() for match in pattern.finditer(sql) if match.lastgroup == "comment"]
 
 
 def _unquote_identifier(text: str) -> str:

@@ -41,6 +41,11 @@ from migration_guard.render import FORMATS
     show_default=True,
     help="Output format.",
 )
+@click.option(
+    "--pretty",
+    is_flag=True,
+    help="Indent the JSON output (the default when stdout is a terminal; compact otherwise).",
+)
 @config_file_option
 def check(
     paths: tuple[str, ...],
@@ -49,6 +54,7 @@ def check(
     dialect: str | None,
     protect: tuple[str, ...],
     fmt: str,
+    pretty: bool,
     config_file: str | None,
 ) -> None:
     """Find destructive operations in pending migrations.
@@ -69,6 +75,7 @@ def check(
         dialect=dialect,
         protect=protect,
     )
-    output = render_report(report, fmt, color=fmt == "text" and sys.stdout.isatty())
+    terminal = sys.stdout.isatty()
+    output = render_report(report, fmt, color=fmt == "text" and terminal, pretty=pretty or terminal)
     click.echo(output, nl=not output.endswith("\n"))
     sys.exit(1 if report.has_errors else 0)

@@ -46,32 +46,33 @@ def available_rules() -> list[RuleInfo]:
     return rules
 
 
-# One renderer per format, each importing its module only when its format is asked for.
-def _text(report: Report, rules: Sequence[RuleInfo] | None, color: bool) -> str:
+# One renderer per format, each importing its module only when its format is asked for;
+# each gets the report, the rule catalogue (or None), ``color`` and ``pretty``.
+def _text(report: Report, rules: Sequence[RuleInfo] | None, color: bool, pretty: bool) -> str:
     from migration_guard.render.text import render_text
 
     return render_text(report, color=color)
 
 
-def _json(report: Report, rules: Sequence[RuleInfo] | None, color: bool) -> str:
+def _json(report: Report, rules: Sequence[RuleInfo] | None, color: bool, pretty: bool) -> str:
     from migration_guard.render.json_format import render_json
 
-    return render_json(report)
+    return render_json(report, pretty=pretty)
 
 
-def _sarif(report: Report, rules: Sequence[RuleInfo] | None, color: bool) -> str:
+def _sarif(report: Report, rules: Sequence[RuleInfo] | None, color: bool, pretty: bool) -> str:
     from migration_guard.render.sarif import render_sarif
 
     return render_sarif(report, available_rules() if rules is None else rules)
 
 
-def _github(report: Report, rules: Sequence[RuleInfo] | None, color: bool) -> str:
+def _github(report: Report, rules: Sequence[RuleInfo] | None, color: bool, pretty: bool) -> str:
     from migration_guard.render.github import render_github
 
     return render_github(report)
 
 
-_RENDERERS: dict[str, Callable[[Report, Sequence[RuleInfo] | None, bool], str]] = {
+_RENDERERS: dict[str, Callable[[Report, Sequence[RuleInfo] | None, bool, bool], str]] = {
     "text": _text,
     "json": _json,
     "sarif": _sarif,
@@ -87,13 +88,15 @@ def render_report(
     *,
     rules: Sequence[RuleInfo] | None = None,
     color: bool = False,
+    pretty: bool = False,
 ) -> str:
     """Render ``report`` in format ``fmt`` (one of :data:`FORMATS`).
 
     ``rules`` describes the rules for formats that embed rule metadata (SARIF);
     when it is ``None`` the analyser's catalogue is loaded. A rule seen in a finding
     but missing from ``rules`` is described from the finding. ``color`` adds ANSI colours
-    to the text format and is ignored by the machine-readable ones.
+    to the text format and is ignored by the machine-readable ones. ``pretty`` indents
+    the JSON format (compact, on one line, otherwise).
 
     Raises :class:`~migration_guard.errors.UnknownNameError` (exit code 2) for an
     unknown format.
@@ -101,4 +104,4 @@ def render_report(
     renderer = _RENDERERS.get(fmt)
     if renderer is None:
         raise UnknownNameError("format", fmt, FORMATS)
-    return renderer(report, rules, color)
+    return renderer(report, rules, color, pretty)

@@ -206,3 +206,12 @@ def test_console_script_has_no_traceback_on_bad_input(tmp_path: Path) -> None:
     assert completed.stdout == ""
     assert "Traceback" not in completed.stderr
     assert "path not found" in completed.stderr
+
+
+def test_json_is_compact_unless_pretty_is_asked_for(tmp_path: Path) -> None:
+    (tmp_path / "m.sql").write_text("DROP TABLE customers;\n")
+    code, compact, _ = run(["check", "m.sql", "--format", "json"])
+    assert code == 1 and compact.count("\n") == 1 and compact.startswith('{"findings":[')
+    code, pretty, _ = run(["check", "m.sql", "--format", "json", "--pretty"])
+    assert code == 1 and pretty.startswith('{\n  "findings": [\n')
+    assert json.loads(pretty) == json.loads(compact)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from migration_guard.analysis.families import sqlglot_family
 from migration_guard.analysis.model import OpKind, Statement
 from migration_guard.analysis.parse import parse_statement
 from migration_guard.analysis.quick import quick_operations
+from migration_guard.analysis.tokens import plain_tokens, tokenize
 
 DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
 
@@ -45,6 +48,22 @@ HARMLESS = [
     "INSERT INTO alembic_version (version_num) VALUES ('r0') RETURNING alembic_version.version_num",
     "DELETE FROM alembic_version WHERE alembic_version.version_num = 'r009'",
 ]
+# Issue 16: where findings are many, the destructive one-table shapes skip sqlglot too.
+DESTRUCTIVE = [
+    "DROP TABLE vault_1;",
+    "drop table if exists app.Vault CASCADE",
+    "DROP TABLE t RESTRICT ;",
+    "TRUNCATE TABLE vault_2;",
+    "TRUNCATE s.t",
+    "DELETE FROM vault_3;",
+    "DELETE FROM app.t",
+]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("sql", DESTRUCTIVE)
+def test_destructive_one_table_shapes_take_the_quick_path_and_agree(sql: str, dialect: str) -> None:
+    assert _agrees(sql, dialect)
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -56,7 +75,6 @@ def test_common_harmless_shapes_take_the_quick_path_and_agree(sql: str, dialect:
 @pytest.mark.parametrize(
     "sql",
     [
-        "DELETE FROM t",
         "DELETE FROM t WHERE 1 = 1",
         "DELETE FROM t WHERE true = 1",
         "DELETE FROM t WHERE id = id",
@@ -70,7 +88,13 @@ def test_common_harmless_shapes_take_the_quick_path_and_agree(sql: str, dialect:
         "COMMENT ON TABLE t IS NULL",
         "ALTER TABLE t RENAME COLUMN a TO b, DROP COLUMN c",
         "/*!50000 DROP TABLE t */",
-        "DROP TABLE t",
+        "DROP TABLE a, b",
+        "DROP TEMPORARY TABLE t",
+        "DROP TABLE IF EXISTS",
+        "TRUNCATE t CASCADE",
+        "TRUNCATE ONLY t",
+        "TRUNCATE t, u",
+        "DELETE FROM t USING u",
     ],
 )
 def test_anything_else_goes_to_the_full_parser(sql: str) -> None:
@@ -146,6 +170,11 @@ def _candidates(draw: st.DrawFn) -> str:
         f"DELETE FROM {table} {where}",
         f"DELETE FROM {table}",
         f"ALTER TABLE {table} RENAME COLUMN {col} TO {other}",
+        f"DROP TABLE {table}",
+        f"DROP TABLE IF EXISTS {table}{space}CASCADE",
+        f"DROP TABLE {table}, {other}",
+        f"TRUNCATE {table}",
+        f"TRUNCATE TABLE{space}{table}",
     ]
     return draw(st.sampled_from(shapes)) + draw(_tail)
 
@@ -450,3 +479,59 @@ def _column_candidates(draw: st.DrawFn) -> str:
 @given(sql=_column_candidates(), dialect=st.sampled_from(DIALECTS))
 def test_quick_column_path_never_disagrees_with_the_parser(sql: str, dialect: str) -> None:
     _agrees(sql, dialect)
+
+
+# --------------------------------------------------------------------------- plain tokens
+_PLAIN = {
+    "word": r"[A-Za-z_][A-Za-z0-9_]*",
+    "number": r"\d+(?:\.\d+)?",
+    "string": r"'[^'\\]*(?:''[^'\\]*)*'",
+}
+_NAME_QUOTES = {"mysql": "`", "postgres": '"', "sqlite": '"`'}
+
+
+def _reference_plain_tokens(sql: str, family: str) -> tuple[list[str], ...] | None:
+    """The plain reading through the shared tokenizer, as the quick path did before."""
+    kinds: list[str] = []
+    texts: list[str] = []
+    keys: list[str] = []
+    position = 0
+    for token in tokenize(sql, family):
+        raw = sql[token.start : token.end]
+        if token.start > position and not sql[position : token.start].isspace():
+            return None
+        kind = {"word": "word", "ident": "quoted", "number": "number", "string": "string"}.get(
+            token.kind, "punct" if token.kind == "op" and raw in "(),.-" else ""
+        )
+        if kind == "quoted":
+            plain = raw[:1] in _NAME_QUOTES[family] and raw[-1:] == raw[:1]
+            if not plain or not re.fullmatch(_PLAIN["word"], raw[1:-1]):
+                return None
+        elif (kind in _PLAIN and not re.fullmatch(_PLAIN[kind], raw)) or not kind:
+            return None
+        kinds.append(kind)
+        texts.append(token.text)
+        keys.append(raw.upper() if kind == "word" else raw if kind == "punct" else "")
+        position = token.end
+    if position < len(sql) and not sql[position:].isspace():
+        return None
+    return kinds, texts, keys
+
+
+_PIECES = st.sampled_from(
+    [" ", "\n", "\r", "\t", "a", "Ab_1", "1", "2.5", "1.", ".5", "1e5", "'x'", "''", "'a''b'",
+     "'a\\'b'", '"n"', "`n`", "[n]", "(", ")", ",", ".", "-", "--", "->", "/*", "*/", "#", "$",
+     "$1", "E'x'", "N'x'", "x'0a'", "é", "=", ";", "@v", ":p", "\x1c"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    parts=st.lists(_PIECES, max_size=12), family=st.sampled_from(["mysql", "postgres", "sqlite"])
+)
+def test_plain_tokens_read_as_the_tokenizer_does_or_decline(parts: list[str], family: str) -> None:
+    """Issue 16: the quick path's fast reading never differs from the shared tokenizer's."""
+    sql = "".join(parts)
+    fast = plain_tokens(sql, family)
+    if fast is not None:
+        assert fast == _reference_plain_tokens(sql, family), sql

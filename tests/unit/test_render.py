@@ -245,10 +245,14 @@ def test_json_has_required_keys_and_round_trips() -> None:
     assert suppressed["reason"] == "column unused since v2"
 
 
-def test_json_is_pretty_and_stable() -> None:
+def test_json_is_compact_by_default_pretty_on_request_and_stable() -> None:
     first = render_report(make_report(), "json")
     assert first == render_report(make_report(), "json")
-    assert first.startswith('{\n  "findings": [')
+    assert first.startswith('{"findings":[{"rule":')
+    assert "\n" not in first
+    pretty = render_report(make_report(), "json", pretty=True)
+    assert pretty.startswith('{\n  "findings": [')
+    assert json.loads(pretty) == json.loads(first)
 
 
 # ------------------------------------------------------------------------ sarif

@@ -16,13 +16,32 @@ from migration_guard.errors import UnknownNameError
 
 
 def sqls(text: str, dialect: str = "mysql") -> list[str]:
-    return [statement.sql for statement in split_sql(text, dialect=dialect)]
+    """The statements' text, without the markers of malformed input."""
+    return [s.sql for s in split_sql(text, dialect=dialect) if not s.known_operations]
+
+
+def markers(text: str, dialect: str = "mysql") -> list[tuple[int, int, str]]:
+    """(line, column, reason) of each malformed-input marker the splitter adds."""
+    return [
+        (s.line, s.column, s.known_operations[0].reason or "")
+        for s in split_sql(text, dialect=dialect)
+        if s.known_operations
+    ]
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def offset_of(text: str, line: int, column: int) -> int:
-    """Character offset of a 1-based line/column in ``text`` (lines end at ``\\n``)."""
-    lines = text.split("\n")
-    return sum(len(previous) + 1 for previous in lines[: line - 1]) + column - 1
+    """Character offset of a 1-based line/column in ``text`` (CR, LF, CRLF end a line)."""
+    if line == 1:
+        return column - 1
+    breaks = list(_LINE_BREAK.finditer(text))
+    return breaks[line - 2].end() + column - 1
+
+
+def line_breaks(text: str, end: int | None = None) -> int:
+    return len(_LINE_BREAK.findall(text, 0, len(text) if end is None else end))
 
 
 # --- terminators ------------------------------------------------------------------------
@@ -432,6 +451,9 @@ def test_broken_input_never_raises(text: str, dialect: str) -> None:
 
 def test_unterminated_string_ends_the_last_statement() -> None:
     assert sqls("SELECT 1; SELECT 'x;\nSELECT 3;") == ["SELECT 1", "SELECT 'x;\nSELECT 3;"]
+    [(line, column, reason)] = markers("SELECT 1; SELECT 'x;\nSELECT 3;")
+    assert (line, column) == (1, 18)
+    assert reason.startswith("malformed input at line 1, column 18: a string literal")
 
 
 _FRAGMENTS = st.sampled_from(
@@ -451,8 +473,15 @@ _SQLISH_TEXT = st.one_of(st.lists(_FRAGMENTS, max_size=40).map("".join), st.text
 def test_any_text_splits_into_statements_found_where_they_say(
     text: str, dialect: str, first_line: int
 ) -> None:
-    statements = split_sql(text, dialect=dialect, first_line=first_line)
-    last_line = first_line + text.count("\n")
+    everything = split_sql(text, dialect=dialect, first_line=first_line)
+    statements = [statement for statement in everything if not statement.known_operations]
+    last_line = first_line + line_breaks(text)
+    # Markers of malformed input come last and point at where the construct opened.
+    for marker in everything[len(statements) :]:
+        assert marker.known_operations
+        offset = offset_of(text, marker.line - first_line + 1, marker.column)
+        assert text.startswith(marker.sql, offset)
+        assert first_line <= marker.line <= last_line
     previous_offset = -1
     previous_line = first_line
     for statement in statements:
@@ -465,7 +494,7 @@ def test_any_text_splits_into_statements_found_where_they_say(
         assert offset > previous_offset
         assert text.startswith(statement.sql, offset)
         end_offset = offset + len(statement.sql) - 1
-        assert text.count("\n", 0, end_offset) + first_line == statement.end_line
+        assert line_breaks(text, end_offset) + first_line == statement.end_line
         previous_offset, previous_line = end_offset, statement.end_line or 0
 
 
@@ -505,7 +534,8 @@ def test_five_megabyte_input_completes() -> None:
 def test_pathological_megabytes_complete() -> None:
     for text in ("'" + "\\\\" * 250_000, "/*" * 250_000, "x" * 1_000_000, "\x00" * 1_000_000):
         for dialect in DIALECTS:
-            assert len(split_sql(text, dialect=dialect)) <= 1
+            assert len(sqls(text, dialect)) <= 1
+            assert len(markers(text, dialect)) <= 1
 
 
 # --- the Sakila schema ---------------------------------------------------------------------

@@ -44,7 +44,7 @@ def unwrap_version_comments(sql: str) -> str:
     return "".join(parts)
 
 
-LEADING_JUNK = re.compile(r"(?:\s+|--[^\n]*|\#[^\n]*|/\*.*?(?:\*/|\Z))*", re.S)
+LEADING_JUNK = re.compile(r"(?:\s+|--[^\r\n]*|\#[^\r\n]*|/\*.*?(?:\*/|\Z))*", re.S)
 FIRST_WORD = re.compile(r"[A-Za-z_]+")
 DML_MODIFIERS = re.compile(r"(?:\s+(?:LOW_PRIORITY|QUICK|IGNORE)\b)+", re.I)
 ROUTINE = re.compile(

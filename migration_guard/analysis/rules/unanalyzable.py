@@ -8,6 +8,12 @@ PostgreSQL ``DO $$ ... $$`` and PL/pgSQL ``EXECUTE``, or ``CALL`` of a stored
 procedure not created in the same check run. Dynamic SQL whose text the file
 tells, and stored-program bodies, are checked statement by statement instead.
 
+Also reported, always as an error, for malformed input: a string, quoted
+identifier or comment still open at the end of the file, a ``DELIMITER``
+command without a delimiter or a statement the active ``DELIMITER`` never
+closes, and (MySQL, MariaDB, SQLite) text that a ``--``/``#`` comment hides
+after a bare carriage return. The finding points at where the construct opened.
+
 Severity: an error when the statement touches a protected table, when its
 target is unknown and every table is protected (no protected tables
 configured), and always for dynamic SQL and ``CALL``; a warning when it
@@ -26,6 +32,7 @@ from collections.abc import Iterator
 
 from migration_guard.analysis.model import Operation, OpKind, Severity
 from migration_guard.analysis.rules import Rule, RuleContext, Violation
+from migration_guard.analysis.tokens import MALFORMED_INPUT
 
 _DYNAMIC_REASON = re.compile(r"(?i:dynamic)|\b(?:PREPARE|EXECUTE|DO)\b")
 _DYNAMIC_STATEMENT = re.compile(
@@ -42,11 +49,15 @@ def is_dynamic(operation: Operation) -> bool:
 
 
 def _without_leading_comments(sql: str) -> str:
-    return re.sub(r"^(?:\s+|--[^\n]*\n?|#[^\n]*\n?|/\*.*?\*/)+", "", sql, flags=re.DOTALL)
+    return re.sub(r"^(?:\s+|--[^\r\n]*|#[^\r\n]*|/\*.*?\*/)+", "", sql, flags=re.DOTALL)
 
 
 def check(operation: Operation, context: RuleContext) -> Iterator[Violation]:
     reason = operation.reason or "the statement could not be parsed"
+    if reason.startswith(MALFORMED_INPUT):
+        # The text itself is broken: what runs cannot be known, whatever is protected.
+        yield Violation(reason, operation.table, Severity.ERROR)
+        return
     if is_dynamic(operation):
         yield Violation(
             f"dynamic SQL: its target cannot be known statically ({reason})",

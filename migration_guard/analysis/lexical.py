@@ -1,0 +1,119 @@
+"""The lexical pieces of SQL that the splitter scans for, per dialect family.
+
+Quoted forms and comments as regular-expression sources (each ends at its
+closing character or, when unterminated, at the end of the text), MySQL
+version comments, and the header of a ``CREATE TRIGGER/PROCEDURE/FUNCTION/
+EVENT`` whose body is a ``BEGIN ... END`` block.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = [
+    "holds_no_sql",
+    "is_escape_string",
+    "is_version_comment",
+    "opens_compound",
+    "strip_version_comments",
+]
+
+# --- lexical pieces -----------------------------------------------------------------------
+# Each quoted form ends at its closing quote or, when unterminated, at the end of the text.
+MYSQL_SINGLE: Final = r"'(?:[^'\\]+|\\.?|'')*'?"
+MYSQL_DOUBLE: Final = r'"(?:[^"\\]+|\\.?|"")*"?'
+STANDARD_SINGLE: Final = r"'(?:[^']+|'')*'?"
+STANDARD_DOUBLE: Final = r'"(?:[^"]+|"")*"?'
+BACKTICK: Final = r"`(?:[^`]+|``)*`?"
+SQLITE_BRACKET: Final = r"\[[^\]]*\]?"
+# PostgreSQL E'...' strings (backslash escapes), recognised from their quote by
+# is_escape_string: only when the E is not the tail of a longer word.
+POSTGRES_ESCAPE_BODY: Final = re.compile(r"'(?:[^'\\]+|\\.?|'')*'?", re.DOTALL)
+_WORD_CHARACTER: Final = re.compile(r"[\w$]")
+# ``$$`` or ``$tag$``; ``$1`` is a parameter and ``a$b`` an identifier, not a quote.
+POSTGRES_DOLLAR: Final = r"(?<![\w$])\$(?:[^\W\d]\w*)?\$"
+
+# MySQL wants a blank or control character (or the end) after ``--``.
+MYSQL_LINE_COMMENT: Final = r"(?:--(?=[\x00-\x20]|\Z)|\#)[^\n]*"
+STANDARD_LINE_COMMENT: Final = r"--[^\n]*"
+POSTGRES_LINE_COMMENT: Final = r"--[^\r\n]*"
+BLOCK_COMMENT: Final = r"/\*.*?(?:\*/|\Z)"
+MYSQL_PLAIN_BLOCK_COMMENT: Final = r"/\*(?!M?!).*?(?:\*/|\Z)"
+
+# --- stored-program headers ---------------------------------------------------------------
+_HEADER_WINDOW: Final = 600
+_HEADER_COMMENTS: Final = re.compile(
+    rf"{MYSQL_PLAIN_BLOCK_COMMENT}|--[^\r\n]*|\#[^\r\n]*", re.DOTALL
+)
+_VERSION_MARKERS: Final = re.compile(r"/\*M?!\d{0,6}|\*/")
+_ACCOUNT: Final = r"""(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|[\w.$%-]+)"""
+_COMPOUND_HEADER: Final = re.compile(
+    rf"""
+    \s*CREATE\s+
+    (?:OR\s+REPLACE\s+)?
+    (?:DEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|{_ACCOUNT}(?:\s*@\s*{_ACCOUNT})?)\s+)?
+    (?:SQL\s+SECURITY\s+\w+\s+)?
+    (?:(?:AGGREGATE|TEMP|TEMPORARY|CONSTRAINT)\s+)?
+    (?:TRIGGER|PROCEDURE|FUNCTION|EVENT|PACKAGE)(?![\w$])
+    """,
+    re.IGNORECASE | re.VERBOSE | re.DOTALL,
+)
+
+# --- version comments ---------------------------------------------------------------------
+_VERSION_COMMENT_SCAN: Final = re.compile(
+    rf"{MYSQL_SINGLE}|{MYSQL_DOUBLE}|{BACKTICK}"
+    rf"|/\*(M?!)\d{{0,6}}(.*?)(?:\*/|\Z)|{BLOCK_COMMENT}|{MYSQL_LINE_COMMENT}",
+    re.DOTALL,
+)
+_ONLY_TRIVIA: Final = re.compile(rf"(?:\s+|{MYSQL_LINE_COMMENT}|{BLOCK_COMMENT})*", re.DOTALL)
+
+
+def strip_version_comments(sql: str) -> str:
+    """Unwrap MySQL/MariaDB version comments so their SQL can be parsed.
+
+    ``/*!40101 SET NAMES utf8 */`` becomes `` SET NAMES utf8 `` and
+    ``/*M!100100 X */`` becomes `` X ``; ``/*!*/`` becomes a blank. Strings,
+    quoted identifiers and ordinary comments are left exactly as they are.
+    """
+    if "/*!" not in sql and "/*M!" not in sql:
+        return sql
+
+    def unwrap(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return match.group(0)
+        return f" {match.group(2).strip()} "
+
+    return _VERSION_COMMENT_SCAN.sub(unwrap, sql)
+
+
+def opens_compound(text: str, start: int) -> bool:
+    """Whether the statement at ``start`` creates a stored program with a block body."""
+    first = text[start]
+    if first not in "cC/":
+        return False
+    head = text[start : start + _HEADER_WINDOW]
+    head = _VERSION_MARKERS.sub(" ", _HEADER_COMMENTS.sub(" ", head))
+    return _COMPOUND_HEADER.match(head) is not None
+
+
+def holds_no_sql(sql: str) -> bool:
+    """Whether a statement is made of empty version comments (``/*!*/``) only."""
+    unwrapped = strip_version_comments(sql)
+    trivia = _ONLY_TRIVIA.match(unwrapped)
+    return trivia is not None and trivia.end() == len(unwrapped)
+
+
+def is_escape_string(text: str, quote: int) -> bool:
+    """Whether the quote at ``quote`` opens a PostgreSQL ``E'...'`` string."""
+    return (
+        text[quote] == "'"
+        and quote > 0
+        and text[quote - 1] in "eE"
+        and (quote == 1 or _WORD_CHARACTER.match(text, quote - 2) is None)
+    )
+
+
+def is_version_comment(text: str, pos: int) -> bool:
+    """Whether the block comment at ``pos`` is a MySQL/MariaDB version comment."""
+    return text.startswith("/*!", pos) or text.startswith("/*M!", pos)
