@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from migration_guard.backup.manifest import ID_PATTERN, Manifest, ManifestError
 from migration_guard.config import BACKUP_DIR_ENV, Config
-from migration_guard.errors import BackupError, UnknownBackupError
+from migration_guard.errors import BackupError, UnknownBackupError, translate
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -135,13 +135,12 @@ class Catalog:
 
     def ensure(self) -> Path:
         """Create the directory (0700: archives are sensitive even when encrypted)."""
-        try:
+        with translate(
+            {OSError: BackupError},
+            doing=f"cannot create the backup directory {self.path} "
+            f"(set backup_dir in config or {BACKUP_DIR_ENV})",
+        ):
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise BackupError(
-                f"cannot create the backup directory {self.path}: {exc.strerror}; "
-                f"set backup_dir in config or {BACKUP_DIR_ENV}"
-            ) from None
         if not os.access(self.path, os.W_OK):
             raise BackupError(f"the backup directory {self.path} is not writable")
         return self.path
@@ -159,12 +158,10 @@ class Catalog:
             return []
         if not self.path.is_dir():
             raise BackupError(f"the backup location {self.path} is not a directory")
-        try:
+        with translate(
+            {OSError: BackupError}, doing=f"cannot read the backup directory {self.path}"
+        ):
             names = sorted(os.listdir(self.path))
-        except OSError as exc:
-            raise BackupError(
-                f"cannot read the backup directory {self.path}: {exc.strerror}"
-            ) from None
         manifests: list[Manifest] = []
         for name in names:
             if not name.endswith(MANIFEST_SUFFIX):
@@ -179,10 +176,8 @@ class Catalog:
         return manifests
 
     def _read(self, path: Path) -> Manifest:
-        try:
+        with translate({OSError: ManifestError}, doing=f"cannot read {path}"):
             data = path.read_bytes()
-        except OSError as exc:
-            raise ManifestError(f"cannot read {path}: {exc.strerror}") from None
         manifest = Manifest.from_json(data, source=str(path))
         expected = path.name[: -len(MANIFEST_SUFFIX)]
         if manifest.id != expected:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from migration_guard.errors import BackupError
+from migration_guard.errors import BackupError, translate
 
 #: Bumped when a field changes meaning; readers refuse newer major versions.
 SCHEMA_VERSION = 1
@@ -294,10 +294,8 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str = "manifest") -> Manifest:
-        try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ManifestError(f"{source} is not valid JSON: {exc}") from None
+        with translate({ValueError: ManifestError}, doing=f"{source} is not valid JSON"):
+            data = json.loads(text)  # UnicodeDecodeError is a ValueError
         return cls.from_dict(data, source=source)
 
 
