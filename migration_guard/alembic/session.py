@@ -26,6 +26,8 @@ from migration_guard.alembic.approvals import (
     apply_approvals,
     confirm_approved,
 )
+from migration_guard.alembic.changes import RunChanges
+from migration_guard.alembic.drift import check_protection
 from migration_guard.alembic.events import upgrade_event
 from migration_guard.alembic.records import (
     append_audit,
@@ -58,7 +60,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection
 
     from migration_guard.alembic.intercept import StatementInterceptor
-    from migration_guard.dialects.base import DialectOps, HeldLock
+    from migration_guard.dialects.base import DialectOps, ForeignKeyAction, HeldLock
 
 
 @dataclass
@@ -125,6 +127,7 @@ class GuardSession:
         self.backup_full = False
         self.record_path: Path | None = None
         self.approved: set[tuple[str, str]] = set()
+        self.changes = RunChanges()
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -169,6 +172,7 @@ class GuardSession:
             "pre_stats": self.pre_stats,
             "backups": self.backups,
             "backup_full": self.backup_full,
+            "changes": self.changes.to_dict(),
         }
         record.update(extra)
         return record
@@ -230,7 +234,7 @@ class GuardSession:
             live = self.ops.list_tables(conn)
             self.pre_tables = live
             if not self.options.dry_run:
-                _check_protection(self, conn, live)
+                check_protection(self, conn, live)
             self.backup_full = self.settings.backup_scope == "full"
             scope = backup_scope(
                 statements,
@@ -334,8 +338,17 @@ class GuardSession:
             covered=covered,
             backup_table=None if self.backup_mode == "never" else self._jit_backup,
             revision_files=revision_files,
+            record_change=self.changes.record,
         )
+        self.changes.existing = frozenset(name.lower() for name in live)
+        self.changes.load_foreign_keys = self._foreign_keys
+        self.changes.on_change = lambda: self._save_record("migrating")
         self.interceptor.attach(connection)
+
+    def _foreign_keys(self) -> list[ForeignKeyAction]:
+        assert self.ops is not None
+        with self._connection() as conn:
+            return self.ops.foreign_key_actions(conn)
 
     def _jit_backup(self, table: str) -> None:
         from migration_guard.backup import create
@@ -476,25 +489,3 @@ def _analysis_dialect(connection: Connection) -> str:
     if getattr(connection.dialect, "is_mariadb", False):
         return Dialect.MARIADB.value
     return str(connection.dialect.name)
-
-
-def _check_protection(session: GuardSession, conn: Connection, tables: Sequence[str]) -> None:
-    """Warn, never stop, when the in-database protection is installed and has drifted."""
-    from migration_guard.protect import META_TABLE
-
-    if META_TABLE not in {table.lower() for table in tables}:
-        return  # never installed here: nothing can have drifted
-    from migration_guard.protect.operations import protect_status
-
-    try:
-        status = protect_status(session.config, url=session.url, connection=conn)
-    except Exception as exc:  # the guard must not depend on the protection being healthy
-        session.result.notes.append(
-            f"could not check the protection status: {describe_failure(exc)}"
-        )
-        return
-    if status.installed and status.drifted:
-        session.result.notes.append(
-            "warning: the in-database protection has drifted from its configuration; "
-            "run `migration-guard protect status` for details"
-        )

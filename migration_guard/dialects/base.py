@@ -39,6 +39,17 @@ class TableStats:
     content_sha256: str | None = None
 
 
+@dataclass(frozen=True)
+class ForeignKeyAction:
+    """One foreign key: ``child`` refers to ``parent``; the actions as the database
+    names them (``CASCADE``, ``SET NULL``, ``RESTRICT``...; None when not stated)."""
+
+    child: str
+    parent: str
+    on_delete: str | None = None
+    on_update: str | None = None
+
+
 def sha256_text(text: str) -> str:
     """Hex SHA-256 of ``text`` encoded as UTF-8."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -82,6 +93,23 @@ class DialectOps(abc.ABC):
         ``rows=False`` / ``checksums=False`` skip the row count / the content
         checksum (each reads the whole table) where the database can.
         """
+
+    def foreign_key_actions(self, conn: Connection) -> list[ForeignKeyAction]:
+        """Every foreign key between the tables of the connected database, with its actions."""
+        inspector = sa.inspect(conn)
+        found: list[ForeignKeyAction] = []
+        for table in self.list_tables(conn):
+            for fk in inspector.get_foreign_keys(table):
+                options = fk.get("options") or {}
+                found.append(
+                    ForeignKeyAction(
+                        child=table,
+                        parent=str(fk["referred_table"]),
+                        on_delete=options.get("ondelete"),
+                        on_update=options.get("onupdate"),
+                    )
+                )
+        return found
 
     @abc.abstractmethod
     def objects(self, conn: Connection) -> dict[str, dict[str, str]]:

@@ -1,0 +1,204 @@
+"""What a guarded run did to which table: the scope of its restore.
+
+The statement interceptor hands every operation that changes a table to
+:meth:`RunChanges.record` before the statement reaches the server. Per table it keeps
+whether the run changed its definition (DDL), wrote its rows (DML, or a foreign-key
+action fired by a row the run deleted or updated, or a table it dropped), or created
+it. A failed run restores exactly these tables (:mod:`migration_guard.alembic.recovery`):
+every other table is left as the application left it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from migration_guard.analysis.model import Operation, OpKind
+
+if TYPE_CHECKING:
+    from migration_guard.dialects.base import ForeignKeyAction
+
+#: Operations that write rows of their table.
+ROW_WRITES = frozenset(
+    {
+        OpKind.INSERT,
+        OpKind.UPDATE,
+        OpKind.DELETE,
+        OpKind.TRUNCATE_TABLE,
+        OpKind.TRUNCATE_PARTITION,
+        OpKind.DROP_PARTITION,
+    }
+)
+#: Operations after which foreign-key actions of the rows they remove or rekey fire.
+_DELETES_ROWS = frozenset(
+    {
+        OpKind.DELETE,
+        OpKind.TRUNCATE_TABLE,
+        OpKind.TRUNCATE_PARTITION,
+        OpKind.DROP_PARTITION,
+        OpKind.DROP_TABLE,
+    }
+)
+#: Foreign-key actions that change the referencing rows.
+_CHANGING_ACTIONS = frozenset({"CASCADE", "SET NULL", "SET DEFAULT"})
+
+
+@dataclass
+class TableChange:
+    """What the run did to one table (``name`` as the statements spelled it)."""
+
+    name: str
+    ddl: bool = False
+    wrote: bool = False
+    created: bool = False
+    #: Foreign-key actions from these tables changed rows of this one.
+    via: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ddl": self.ddl,
+            "wrote": self.wrote,
+            "created": self.created,
+            "via": self.via,
+        }
+
+
+@dataclass
+class RunChanges:
+    """The tables one run changed, keyed by lower-cased (schema-qualified) name.
+
+    ``existing`` holds the lower-cased names of the tables from before the run;
+    ``load_foreign_keys`` reads the database's foreign keys the first time a row
+    deletion or update needs them; ``on_change`` is called when a table or a kind of
+    change is seen for the first time (the session saves its run record then).
+    ``unknown`` is set when a statement ran whose targets could not be known.
+    """
+
+    existing: Collection[str] = field(default_factory=frozenset)
+    load_foreign_keys: Callable[[], Sequence[ForeignKeyAction]] | None = None
+    on_change: Callable[[], None] | None = None
+    tables: dict[str, TableChange] = field(default_factory=dict)
+    unknown: bool = False
+    _children: dict[str, list[tuple[str, str | None, str | None]]] | None = None
+
+    # -- recording ---------------------------------------------------------------
+    def record(self, operation: Operation) -> list[str]:
+        """Note ``operation`` (about to run); return the further tables it changes
+        through foreign-key actions, which must be backed up before it runs."""
+        if operation.kind is OpKind.UNANALYZABLE or operation.table is None:
+            if not self.unknown:
+                self.unknown = True
+                self._changed()
+            return []
+        name = operation.table.qualified
+        lowered = name.lower()
+        before = self._state()
+        if operation.kind is OpKind.CREATE_TABLE:
+            entry = self._entry(name)
+            entry.created = entry.created or lowered not in self.existing
+            entry.ddl = True
+        elif operation.kind is OpKind.RENAME_TABLE and operation.new_name:
+            self._entry(name).ddl = True
+            new = self._entry(operation.new_name)
+            new.ddl = True
+            new.created = new.created or operation.new_name.lower() not in self.existing
+        elif operation.kind in ROW_WRITES:
+            self._entry(name).wrote = True
+        else:
+            self._entry(name).ddl = True
+        cascaded = self._cascade(operation, lowered)
+        if self._state() != before:
+            self._changed()
+        return cascaded
+
+    def _cascade(self, operation: Operation, lowered: str) -> list[str]:
+        deletes = operation.kind in _DELETES_ROWS
+        if not deletes and operation.kind is not OpKind.UPDATE:
+            return []
+        if operation.kind is OpKind.DROP_TABLE and self.tables[lowered].created:
+            return []  # made by this run: no row from before the run refers to it
+        children = self._foreign_keys()
+        found: list[str] = []
+        pending = [lowered]
+        seen = {lowered}
+        while pending:
+            parent = pending.pop()
+            for child, on_delete, on_update in children.get(parent, ()):
+                action = on_delete if deletes else on_update
+                if (action or "").upper() not in _CHANGING_ACTIONS:
+                    continue
+                entry = self._entry(child)
+                entry.wrote = True
+                if parent not in entry.via:
+                    entry.via.append(parent)
+                if child.lower() not in seen:
+                    seen.add(child.lower())
+                    found.append(child)
+                    pending.append(child.lower())
+        return found
+
+    def _foreign_keys(self) -> Mapping[str, list[tuple[str, str | None, str | None]]]:
+        if self._children is None:
+            self._children = {}
+            try:
+                found = self.load_foreign_keys() if self.load_foreign_keys is not None else ()
+            except Exception:  # unknown foreign keys widen the restore, never stop the run
+                self.unknown = True
+                found = ()
+            for fk in found:
+                self._children.setdefault(fk.parent.lower(), []).append(
+                    (fk.child, fk.on_delete, fk.on_update)
+                )
+        return self._children
+
+    def _entry(self, name: str) -> TableChange:
+        lowered = name.lower()
+        entry = self.tables.get(lowered)
+        if entry is None:
+            entry = self.tables[lowered] = TableChange(name)
+        return entry
+
+    def _state(self) -> tuple[Any, ...]:
+        return tuple(
+            (key, entry.ddl, entry.wrote, entry.created, len(entry.via))
+            for key, entry in self.tables.items()
+        )
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    # -- the run record ------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "unknown": self.unknown,
+            "tables": {key: entry.to_dict() for key, entry in self.tables.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunChanges:
+        changes = cls(unknown=bool(data.get("unknown")))
+        for key, entry in dict(data.get("tables") or {}).items():
+            changes.tables[str(key)] = TableChange(
+                name=str(entry.get("name") or key),
+                ddl=bool(entry.get("ddl")),
+                wrote=bool(entry.get("wrote")),
+                created=bool(entry.get("created")),
+                via=[str(v) for v in entry.get("via") or ()],
+            )
+        return changes
+
+    def created(self) -> list[str]:
+        """The tables this run created (that did not exist before it)."""
+        return [entry.name for entry in self.tables.values() if entry.created]
+
+    def changed(self) -> list[TableChange]:
+        """The tables from before the run that it changed."""
+        return [entry for entry in self.tables.values() if not entry.created]
+
+
+def names(entries: Iterable[TableChange]) -> list[str]:
+    """The names of ``entries``, for messages."""
+    return [entry.name for entry in entries]
