@@ -56,12 +56,14 @@ class RowDiff:
             parts.append(f"{_rows(len(self.new))} added")
         if self.changed:
             parts.append(f"{_rows(len(self.changed))} changed")
-        keys = [_key_text(row, self.key) for row in self.new] + [
-            _key_text(key, self.key) for key, _values in self.changed
-        ]
+        keys = (
+            [_key_text(row, self.key) for row in self.new]
+            + [_key_text(key, self.key) for key, _values in self.changed]
+            if self.key
+            else []
+        )
         shown = ", ".join(keys[:SHOWN_KEYS]) + (", ..." if len(keys) > SHOWN_KEYS else "")
-        label = "/".join(self.key) if self.key else "row"
-        return " and ".join(parts) + (f" ({label} {shown})" if shown else "")
+        return " and ".join(parts) + (f" ({'/'.join(self.key)} {shown})" if shown else "")
 
 
 def snapshot(conn: Connection, table: str) -> TableRows:
@@ -131,7 +133,5 @@ def _rows(count: int) -> str:
 
 
 def _key_text(row: Mapping[str, Any], key: Sequence[str]) -> str:
-    if not key:
-        return "?"
     values = [str(row.get(name)) for name in key]
     return values[0] if len(values) == 1 else "(" + ", ".join(values) + ")"

@@ -29,6 +29,7 @@ from migration_guard.alembic.approvals import (
 from migration_guard.alembic.changes import RunChanges
 from migration_guard.alembic.drift import check_protection
 from migration_guard.alembic.events import upgrade_event
+from migration_guard.alembic.rebuilds import check_after_rebuilds, rebuild_aware
 from migration_guard.alembic.records import (
     append_audit,
     audit_entry,
@@ -128,6 +129,7 @@ class GuardSession:
         self.record_path: Path | None = None
         self.approved: set[tuple[str, str]] = set()
         self.changes = RunChanges()
+        self.fk_suspended = False
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -338,7 +340,7 @@ class GuardSession:
             covered=covered,
             backup_table=None if self.backup_mode == "never" else self._jit_backup,
             revision_files=revision_files,
-            record_change=self.changes.record,
+            record_change=rebuild_aware(self, connection),
         )
         self.changes.existing = frozenset(name.lower() for name in live)
         self.changes.load_foreign_keys = self._foreign_keys
@@ -429,6 +431,9 @@ class GuardSession:
         if self.interceptor is not None and self.interceptor.blocked is not None:
             # Something swallowed the BlockedStatement; the run still failed.
             raise self.interceptor.blocked
+        if self.fk_suspended and self.ops is not None:
+            with self._connection() as conn:
+                check_after_rebuilds(self.ops, conn)
         if self.prepared:
             self._save_record("succeeded", finished_at=now())
         if self.result.outcome not in ("up-to-date",):

@@ -111,6 +111,24 @@ class DialectOps(abc.ABC):
                 )
         return found
 
+    def suspend_foreign_key_actions(self, conn: Connection) -> bool:
+        """Keep foreign-key actions from firing on ``conn`` while tables are rebuilt.
+
+        A rebuild (copy, drop, rename) deletes every row of the old table; where that
+        deletion fires ``ON DELETE`` actions the dialect switches them off here until
+        the connection goes back to its pool (committing the open transaction first
+        where the database can only switch them outside one), and returns True.
+        Raises :class:`~migration_guard.errors.UsageError` when they stay on.
+        Databases whose ``DROP TABLE`` fires no row actions return False.
+        """
+        del conn
+        return False
+
+    def foreign_key_violations(self, conn: Connection) -> list[str]:
+        """Rows whose foreign key points at no row (checked after a rebuild)."""
+        del conn
+        return []
+
     @abc.abstractmethod
     def objects(self, conn: Connection) -> dict[str, dict[str, str]]:
         """Views, triggers, routines and events: ``{"views": {name: sha256}, ...}``.

@@ -339,11 +339,6 @@ FK_ON_CONNECT = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.4: the batch rebuild's DROP TABLE customers cascades through "
-    "ON DELETE CASCADE with foreign_keys=ON and empties orders; reported as applied",
-)
 def test_sqlite_batch_rebuild_with_foreign_keys_on_keeps_every_child_row(
     tmp_path: Path, sqlite_url: str
 ) -> None:
