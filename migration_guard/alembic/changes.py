@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migration_guard.analysis.model import Operation, OpKind
+from migration_guard.analysis.model import Operation, OpKind, Statement
 
 if TYPE_CHECKING:
     from migration_guard.dialects.base import ForeignKeyAction
@@ -40,6 +40,8 @@ _DELETES_ROWS = frozenset(
         OpKind.DROP_TABLE,
     }
 )
+#: Operations of the plan that change no table.
+_NOT_CHANGES = frozenset({OpKind.SELECT, OpKind.NO_OP, OpKind.UNANALYZABLE})
 #: Foreign-key actions that change the referencing rows.
 _CHANGING_ACTIONS = frozenset({"CASCADE", "SET NULL", "SET DEFAULT"})
 
@@ -81,6 +83,9 @@ class RunChanges:
     on_change: Callable[[], None] | None = None
     tables: dict[str, TableChange] = field(default_factory=dict)
     unknown: bool = False
+    #: What the plan's statements would do, saved once before the run: a change it
+    #: holds already needs no new save of the run record (see :meth:`merged`).
+    planned: dict[str, TableChange] = field(default_factory=dict)
     _children: dict[str, list[tuple[str, str | None, str | None]]] | None = None
 
     # -- recording ---------------------------------------------------------------
@@ -109,9 +114,33 @@ class RunChanges:
         else:
             self._entry(name).ddl = True
         cascaded = self._cascade(operation, lowered)
-        if self._state() != before:
+        if self._state() != before and not self._foreseen():
             self._changed()
         return cascaded
+
+    def plan(self, statements: Iterable[Statement], dialect: str, live: Iterable[str]) -> None:
+        """Note what the plan's ``statements`` do to the ``live`` tables (before the run)."""
+        from migration_guard.alembic.scope import statement_operations
+
+        self.existing = frozenset(name.lower() for name in live)
+        planner = RunChanges(existing=self.existing)
+        for statement in statements:
+            for operation in statement_operations(statement, dialect):
+                if operation.kind not in _NOT_CHANGES:
+                    planner.record(operation)
+        self.planned = planner.tables
+
+    def _foreseen(self) -> bool:
+        """Whether every change recorded so far is in the plan already."""
+        for key, entry in self.tables.items():
+            plan = self.planned.get(key)
+            if plan is None or entry.via:
+                return False
+            if (entry.ddl and not plan.ddl) or (entry.wrote and not plan.wrote):
+                return False
+            if entry.created and not plan.created:
+                return False
+        return True
 
     def _cascade(self, operation: Operation, lowered: str) -> list[str]:
         deletes = operation.kind in _DELETES_ROWS
@@ -175,20 +204,26 @@ class RunChanges:
         return {
             "unknown": self.unknown,
             "tables": {key: entry.to_dict() for key, entry in self.tables.items()},
+            "planned": {key: entry.to_dict() for key, entry in self.planned.items()},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunChanges:
         changes = cls(unknown=bool(data.get("unknown")))
-        for key, entry in dict(data.get("tables") or {}).items():
-            changes.tables[str(key)] = TableChange(
-                name=str(entry.get("name") or key),
-                ddl=bool(entry.get("ddl")),
-                wrote=bool(entry.get("wrote")),
-                created=bool(entry.get("created")),
-                via=[str(v) for v in entry.get("via") or ()],
-            )
+        changes.tables = _entries(data.get("tables"))
+        changes.planned = _entries(data.get("planned"))
         return changes
+
+    def merged(self) -> RunChanges:
+        """The recorded changes plus the planned ones: the scope of a run that died
+        (its record is saved only when a change was not planned)."""
+        merged = RunChanges(unknown=self.unknown)
+        merged.tables = _entries(self.to_dict()["tables"])
+        for key, plan in self.planned.items():
+            entry = merged.tables.setdefault(key, TableChange(plan.name))
+            entry.ddl, entry.wrote = entry.ddl or plan.ddl, entry.wrote or plan.wrote
+            entry.created = entry.created or plan.created
+        return merged
 
     def created(self) -> list[str]:
         """The tables this run created (that did not exist before it)."""
@@ -199,6 +234,14 @@ class RunChanges:
         return [entry for entry in self.tables.values() if not entry.created]
 
 
-def names(entries: Iterable[TableChange]) -> list[str]:
-    """The names of ``entries``, for messages."""
-    return [entry.name for entry in entries]
+def _entries(data: Any) -> dict[str, TableChange]:
+    return {
+        str(key): TableChange(
+            name=str(entry.get("name") or key),
+            ddl=bool(entry.get("ddl")),
+            wrote=bool(entry.get("wrote")),
+            created=bool(entry.get("created")),
+            via=[str(v) for v in entry.get("via") or ()],
+        )
+        for key, entry in dict(data or {}).items()
+    }

@@ -165,6 +165,8 @@ def _scope(
     scope = _Scope()
     raw = record.get("changes")
     changes = RunChanges.from_dict(raw) if isinstance(raw, Mapping) else None
+    if changes is not None and record.get("status") == "migrating":
+        changes = changes.merged()  # the run died: it may have done all it planned
     if changes is not None:
         for entry in changes.changed():
             name = _resolve(entry.name, by_lower, database)

@@ -29,7 +29,7 @@ def backup_scope(
         return list(live)
     wanted: dict[str, None] = {}
     for statement in statements:
-        for operation in _statement_operations(statement, dialect):
+        for operation in statement_operations(statement, dialect):
             if operation.kind is OpKind.UNANALYZABLE:
                 # What it touches cannot be known: cover everything.
                 return list(live)
@@ -44,7 +44,8 @@ def backup_scope(
     return [by_lower[name] for name in wanted if name in by_lower]
 
 
-def _statement_operations(statement: Statement, dialect: str) -> list[Operation]:
+def statement_operations(statement: Statement, dialect: str) -> list[Operation]:
+    """What ``statement`` does, as the static check reads it."""
     if statement.known_operations:
         return list(statement.known_operations)
     from migration_guard.analysis.parse import parse_statement

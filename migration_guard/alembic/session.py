@@ -269,6 +269,7 @@ class GuardSession:
         self.pre_stats = {name: stats_dict(value) for name, value in stats.items()}
         if take_backup and scope:
             self._safety_backup(scope)
+        self.changes.plan(statements, dialect, live)
         self._attach(connection, steps, dialect, live)
         self._save_record("migrating")
         self.migrating = True
@@ -342,7 +343,6 @@ class GuardSession:
             revision_files=revision_files,
             record_change=rebuild_aware(self, connection),
         )
-        self.changes.existing = frozenset(name.lower() for name in live)
         self.changes.load_foreign_keys = self._foreign_keys
         self.changes.on_change = lambda: self._save_record("migrating")
         self.interceptor.attach(connection)

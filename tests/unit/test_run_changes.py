@@ -127,3 +127,32 @@ def test_compare_flags_retyped_columns_and_compares_rows_whole_without_a_key() -
     assert diff.retyped == ["b"]
     assert diff.new == [{"a": 1, "b": "x"}]
     assert diff.count == 1
+
+
+def test_planned_changes_need_no_save_and_a_dead_runs_scope_includes_them() -> None:
+    from migration_guard.analysis.splitter import split_sql
+
+    statements = list(
+        split_sql(
+            "CREATE TABLE half_done (id INTEGER); ALTER TABLE orders ADD COLUMN note TEXT;"
+            " UPDATE scratch SET payload = 'x' WHERE id = 1;",
+            file="r.py",
+            dialect="sqlite",
+        )
+    )
+    saved: list[int] = []
+    changes = RunChanges(on_change=lambda: saved.append(1))
+    changes.plan(statements, "sqlite", ["orders", "scratch"])
+    changes.record(_op(OpKind.CREATE_TABLE, "half_done"))
+    changes.record(_op(OpKind.ADD_COLUMN, "orders"))
+    assert saved == []  # the plan, saved before the run, says as much already
+    changes.record(_op(OpKind.DELETE, "orders"))
+    assert saved == [1]  # not planned: saved before it runs
+    dead = RunChanges.from_dict(changes.to_dict()).merged()
+    assert {key: (e.ddl, e.wrote, e.created) for key, e in dead.tables.items()} == {
+        "half_done": (True, False, True),
+        "orders": (True, True, False),
+        "scratch": (False, True, False),
+    }
+    # The run's own restore uses what it recorded: scratch was never reached.
+    assert "scratch" not in changes.tables
