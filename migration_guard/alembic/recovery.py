@@ -112,11 +112,7 @@ def _restore(
             )
         done.update(wanted)
     pending.clear()
-    missing = [t for t in scope.reload if t not in done]
-    for table in missing:
-        report.mismatches.append(
-            f"table {table}: no backup of the run holds it, so it was left as the run left it"
-        )
+    _check_unbacked(report, ops, url, [t for t in scope.reload if t not in done], pre_stats)
     restored = [t for t in scope.reload if t in done]
     report.restored_tables = restored
     _prove_reloaded(report, ops, url, restored, pre_stats)
@@ -294,6 +290,32 @@ def _keep_rows(
                 "detail": f"{diff.describe()} during the run ({why}); kept in rescue backup "
                 f"{report.rescue_backup_id}, not in the table. See them with: {command}",
             }
+        )
+
+
+def _check_unbacked(
+    report: RestoreReport,
+    ops: DialectOps,
+    url: URL,
+    tables: Sequence[str],
+    pre_stats: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Tables the run changed that no backup holds: fine only if they are unchanged
+    (the database rolled the run's writes back)."""
+    from migration_guard.dialects.base import transaction
+
+    if not tables:
+        return
+    with transaction(url) as conn:
+        live = {t.lower() for t in ops.list_tables(conn)}
+        now = ops.table_stats(conn, [t for t in tables if t.lower() in live])
+    for table in tables:
+        before = pre_stats.get(table)
+        if before is not None and table in now and not same_stats(before, now[table]):
+            report.proof.append(f"{table}: unchanged (the run's writes were rolled back)")
+            continue
+        report.mismatches.append(
+            f"table {table}: no backup of the run holds it, so it was left as the run left it"
         )
 
 

@@ -297,3 +297,52 @@ def test_a_rebuild_that_leaves_a_dangling_reference_fails_and_is_restored(
     assert "break a foreign key" in (result.error or "")
     assert result.restore is not None and result.restore.ok, result.restore
     assert project.snapshot() == before
+
+
+def test_without_backups_a_rolled_back_write_is_proven_unchanged(project_factory: Any) -> None:
+    project = project_factory()
+    project.add_revision(
+        "r2",
+        "r1",
+        """
+def upgrade():
+    op.execute("UPDATE scratch SET payload = 'x' WHERE id = 1")
+    if _online():
+        raise RuntimeError("fails inside the transaction")
+
+
+def downgrade():
+    pass
+""",
+    )
+    before = project.snapshot()
+    result = upgrade(project.config(), alembic_config=str(project.ini), yes=True, backup="never")
+    assert result.outcome == "restored", result.error
+    assert result.restore is not None and result.restore.ok, result.restore
+    assert any("scratch: unchanged" in line for line in result.restore.proof)
+    assert project.snapshot() == before
+
+
+def test_without_backups_a_committed_change_is_reported_not_hidden(tmp_path: Path) -> None:
+    # SQLite commits nothing here, so the proof needs DDL that sticks: a column added
+    # outside any transaction (pysqlite runs DDL in autocommit).
+    project = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'app.db'}")
+    seed(project)
+    project.add_revision(
+        "r2",
+        "r1",
+        """
+def upgrade():
+    op.add_column("scratch", sa.Column("flag", sa.Integer, nullable=True))
+    if _online():
+        raise RuntimeError("fails after the DDL")
+
+
+def downgrade():
+    pass
+""",
+    )
+    result = upgrade(project.config(), alembic_config=str(project.ini), yes=True, backup="never")
+    assert result.outcome == "restore-failed", result.error
+    assert result.restore is not None
+    assert any("scratch" in m and "no backup" in m for m in result.restore.mismatches)
