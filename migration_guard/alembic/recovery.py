@@ -375,7 +375,8 @@ def _prove_reloaded(
         else:
             checksum = str(now.checksum or "")[:12]
             report.proof.append(
-                f"{table}: {now.rows} rows, checksum {checksum}, DDL identical to before the run"
+                f"{table}: reloaded, {now.rows} rows, checksum {checksum}, "
+                "rows and DDL identical to before the run"
             )
 
 
