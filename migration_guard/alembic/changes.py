@@ -83,6 +83,8 @@ class RunChanges:
     on_change: Callable[[], None] | None = None
     tables: dict[str, TableChange] = field(default_factory=dict)
     unknown: bool = False
+    #: The version table (lower-cased): the guard's own, no foreign key refers to it.
+    version_table: str = ""
     #: What the plan's statements would do, saved once before the run: a change it
     #: holds already needs no new save of the run record (see :meth:`merged`).
     planned: dict[str, TableChange] = field(default_factory=dict)
@@ -146,8 +148,8 @@ class RunChanges:
         deletes = operation.kind in _DELETES_ROWS
         if not deletes and operation.kind is not OpKind.UPDATE:
             return []
-        if operation.kind is OpKind.DROP_TABLE and self.tables[lowered].created:
-            return []  # made by this run: no row from before the run refers to it
+        if lowered == self.version_table or self.tables[lowered].created:
+            return []  # the guard's own table, or made by this run: nothing refers to it
         children = self._foreign_keys()
         found: list[str] = []
         pending = [lowered]

@@ -8,6 +8,7 @@ widens the scope to everything.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from migration_guard.analysis.model import Operation, OpKind, Statement
@@ -45,12 +46,18 @@ def backup_scope(
 
 
 def statement_operations(statement: Statement, dialect: str) -> list[Operation]:
-    """What ``statement`` does, as the static check reads it."""
+    """What ``statement`` does, as the static check reads it (parsed once per run:
+    the backup scope and the run's planned changes both ask)."""
     if statement.known_operations:
         return list(statement.known_operations)
+    return list(_parsed(statement, dialect))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(statement: Statement, dialect: str) -> tuple[Operation, ...]:
     from migration_guard.analysis.parse import parse_statement
 
     try:
-        return list(parse_statement(statement, dialect))
+        return tuple(parse_statement(statement, dialect))
     except Exception:
-        return [Operation(OpKind.UNANALYZABLE, statement, reason="parser failed")]
+        return (Operation(OpKind.UNANALYZABLE, statement, reason="parser failed"),)

@@ -344,6 +344,7 @@ class GuardSession:
             record_change=rebuild_aware(self, connection),
         )
         self.changes.load_foreign_keys = self._foreign_keys
+        self.changes.version_table = self.version_table.lower()
         self.changes.on_change = lambda: self._save_record("migrating")
         self.interceptor.attach(connection)
 
