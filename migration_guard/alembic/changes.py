@@ -152,8 +152,10 @@ class RunChanges:
             return []  # the guard's own table, or made by this run: nothing refers to it
         children = self._foreign_keys()
         found: list[str] = []
-        pending = [lowered]
-        seen = {lowered}
+        # The foreign keys are those of the connected database, named without a schema.
+        bare = lowered.rpartition(".")[2]
+        pending = [bare]
+        seen = {bare}
         while pending:
             parent = pending.pop()
             for child, on_delete, on_update in children.get(parent, ()):

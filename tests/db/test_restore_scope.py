@@ -346,3 +346,33 @@ def downgrade():
     assert result.outcome == "restore-failed", result.error
     assert result.restore is not None
     assert any("scratch" in m and "no backup" in m for m in result.restore.mismatches)
+
+
+@pytest.mark.mysql
+def test_a_schema_qualified_write_is_restored_on_the_connected_database(
+    tmp_path: Path, mysql_url: str
+) -> None:
+    project = make_project(tmp_path / "proj", mysql_url, protected=("customers",))
+    seed(project)
+    database = sa.engine.make_url(mysql_url).database
+    project.add_revision(
+        "r2",
+        "r1",
+        f"""
+def upgrade():
+    op.execute("UPDATE `{database}`.scratch SET payload = 'run' WHERE id = 1")
+    op.add_column("customers", sa.Column("points", sa.Integer, nullable=True))
+    if _online():
+        raise RuntimeError("fails after the DDL committed the update")
+
+
+def downgrade():
+    pass
+""",
+    )
+    before = project.snapshot()
+    result = upgrade(project.config(), alembic_config=str(project.ini), yes=True)
+    assert result.outcome == "restored", result.error
+    assert result.restore is not None and result.restore.ok, result.restore
+    assert sorted(result.restore.restored_tables) == ["customers", "scratch"]
+    assert project.snapshot() == before

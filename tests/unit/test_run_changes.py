@@ -156,3 +156,10 @@ def test_planned_changes_need_no_save_and_a_dead_runs_scope_includes_them() -> N
     }
     # The run's own restore uses what it recorded: scratch was never reached.
     assert "scratch" not in changes.tables
+
+
+def test_a_schema_qualified_delete_cascades_like_an_unqualified_one() -> None:
+    changes = _changes()
+    operation = Operation(OpKind.DELETE, STATEMENT, table=TableRef("customers", "shop"))
+    assert changes.record(operation) == ["orders", "order_lines"]
+    assert changes.tables["shop.customers"].wrote
