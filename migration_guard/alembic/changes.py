@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from migration_guard.alembic.intercept import BATCH_TEMP_PREFIX
 from migration_guard.analysis.model import Operation, OpKind, Statement
 
 if TYPE_CHECKING:
@@ -150,6 +151,11 @@ class RunChanges:
             return []
         if lowered == self.version_table or self.tables[lowered].created:
             return []  # the guard's own table, or made by this run: nothing refers to it
+        copy = self.tables.get(BATCH_TEMP_PREFIX + lowered)
+        if operation.kind is OpKind.DROP_TABLE and copy is not None and copy.created:
+            # A batch rebuild's drop: the guard switched the actions off at its start
+            # (:mod:`migration_guard.alembic.rebuilds`), or refused to go on.
+            return []
         children = self._foreign_keys()
         found: list[str] = []
         # The foreign keys are those of the connected database, named without a schema.

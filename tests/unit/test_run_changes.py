@@ -163,3 +163,10 @@ def test_a_schema_qualified_delete_cascades_like_an_unqualified_one() -> None:
     operation = Operation(OpKind.DELETE, STATEMENT, table=TableRef("customers", "shop"))
     assert changes.record(operation) == ["orders", "order_lines"]
     assert changes.tables["shop.customers"].wrote
+
+
+def test_a_batch_rebuilds_drop_fires_no_action() -> None:
+    changes = _changes()
+    changes.record(_op(OpKind.CREATE_TABLE, "_alembic_tmp_customers"))
+    assert changes.record(_op(OpKind.DROP_TABLE, "customers")) == []
+    assert "orders" not in changes.tables
