@@ -117,25 +117,27 @@ class RunChanges:
         else:
             self._entry(name).ddl = True
         cascaded = self._cascade(operation, lowered)
-        if self._state() != before and not self._foreseen():
+        after = self._state()
+        if after != before and not self._foreseen(after - before):
             self._changed()
         return cascaded
 
     def plan(self, statements: Iterable[Statement], dialect: str, live: Iterable[str]) -> None:
         """Note what the plan's ``statements`` do to the ``live`` tables (before the run)."""
-        from migration_guard.alembic.scope import statement_operations
+        from migration_guard.analysis.analyzer import operations_of
 
         self.existing = frozenset(name.lower() for name in live)
         planner = RunChanges(existing=self.existing)
         for statement in statements:
-            for operation in statement_operations(statement, dialect):
+            for operation in operations_of(statement, dialect):
                 if operation.kind not in _NOT_CHANGES:
                     planner.record(operation)
         self.planned = planner.tables
 
-    def _foreseen(self) -> bool:
-        """Whether every change recorded so far is in the plan already."""
-        for key, entry in self.tables.items():
+    def _foreseen(self, changed: set[tuple[Any, ...]]) -> bool:
+        """Whether the ``changed`` entries (of :meth:`_state`) are in the plan already."""
+        for key, *_flags in changed:
+            entry = self.tables[key]
             plan = self.planned.get(key)
             if plan is None or entry.via:
                 return False
@@ -199,11 +201,11 @@ class RunChanges:
             entry = self.tables[lowered] = TableChange(name)
         return entry
 
-    def _state(self) -> tuple[Any, ...]:
-        return tuple(
+    def _state(self) -> set[tuple[Any, ...]]:
+        return {
             (key, entry.ddl, entry.wrote, entry.created, len(entry.via))
             for key, entry in self.tables.items()
-        )
+        }
 
     def _changed(self) -> None:
         if self.on_change is not None:

@@ -8,7 +8,6 @@ widens the scope to everything.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from migration_guard.analysis.model import Operation, OpKind, Statement
@@ -30,7 +29,7 @@ def backup_scope(
         return list(live)
     wanted: dict[str, None] = {}
     for statement in statements:
-        for operation in statement_operations(statement, dialect):
+        for operation in _statement_operations(statement, dialect):
             if operation.kind is OpKind.UNANALYZABLE:
                 # What it touches cannot be known: cover everything.
                 return list(live)
@@ -45,19 +44,12 @@ def backup_scope(
     return [by_lower[name] for name in wanted if name in by_lower]
 
 
-def statement_operations(statement: Statement, dialect: str) -> list[Operation]:
-    """What ``statement`` does, as the static check reads it (parsed once per run:
-    the backup scope and the run's planned changes both ask)."""
+def _statement_operations(statement: Statement, dialect: str) -> list[Operation]:
     if statement.known_operations:
         return list(statement.known_operations)
-    return list(_parsed(statement, dialect))
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed(statement: Statement, dialect: str) -> tuple[Operation, ...]:
     from migration_guard.analysis.parse import parse_statement
 
     try:
-        return tuple(parse_statement(statement, dialect))
+        return list(parse_statement(statement, dialect))
     except Exception:
-        return (Operation(OpKind.UNANALYZABLE, statement, reason="parser failed"),)
+        return [Operation(OpKind.UNANALYZABLE, statement, reason="parser failed")]
