@@ -122,16 +122,23 @@ class RunChanges:
             self._changed()
         return cascaded
 
-    def plan(self, statements: Iterable[Statement], dialect: str, live: Iterable[str]) -> None:
-        """Note what the plan's ``statements`` do to the ``live`` tables (before the run)."""
+    def plan(
+        self, statements: Iterable[Statement], dialect: str, live: Iterable[str], version_table: str
+    ) -> None:
+        """Note what the plan's ``statements`` do to the ``live`` tables (before the run);
+        Alembic writes (and may create) ``version_table`` besides."""
         from migration_guard.analysis.analyzer import operations_of
 
         self.existing = frozenset(name.lower() for name in live)
-        planner = RunChanges(existing=self.existing)
+        self.version_table = version_table.lower()
+        planner = RunChanges(existing=self.existing, version_table=self.version_table)
         for statement in statements:
             for operation in operations_of(statement, dialect):
                 if operation.kind not in _NOT_CHANGES:
                     planner.record(operation)
+        versions = planner._entry(version_table)
+        versions.wrote = True
+        versions.ddl = versions.created = self.version_table not in self.existing
         self.planned = planner.tables
 
     def _foreseen(self, changed: set[tuple[Any, ...]]) -> bool:

@@ -269,7 +269,7 @@ class GuardSession:
         self.pre_stats = {name: stats_dict(value) for name, value in stats.items()}
         if take_backup and scope:
             self._safety_backup(scope)
-        self.changes.plan(statements, dialect, live)
+        self.changes.plan(statements, dialect, live, self.version_table)
         self._attach(connection, steps, dialect, live)
         self._save_record("migrating")
         self.migrating = True
@@ -344,7 +344,6 @@ class GuardSession:
             record_change=rebuild_aware(self, connection),
         )
         self.changes.load_foreign_keys = self._foreign_keys
-        self.changes.version_table = self.version_table.lower()
         self.changes.on_change = lambda: self._save_record("migrating")
         self.interceptor.attach(connection)
 

@@ -142,7 +142,9 @@ def test_planned_changes_need_no_save_and_a_dead_runs_scope_includes_them() -> N
     )
     saved: list[int] = []
     changes = RunChanges(on_change=lambda: saved.append(1))
-    changes.plan(statements, "sqlite", ["orders", "scratch"])
+    changes.plan(statements, "sqlite", ["orders", "scratch"], "alembic_version")
+    changes.record(_op(OpKind.CREATE_TABLE, "alembic_version"))
+    changes.record(_op(OpKind.INSERT, "alembic_version"))
     changes.record(_op(OpKind.CREATE_TABLE, "half_done"))
     changes.record(_op(OpKind.ADD_COLUMN, "orders"))
     assert saved == []  # the plan, saved before the run, says as much already
@@ -153,6 +155,7 @@ def test_planned_changes_need_no_save_and_a_dead_runs_scope_includes_them() -> N
         "half_done": (True, False, True),
         "orders": (True, True, False),
         "scratch": (False, True, False),
+        "alembic_version": (True, True, True),
     }
     # The run's own restore uses what it recorded: scratch was never reached.
     assert "scratch" not in changes.tables
