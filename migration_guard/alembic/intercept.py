@@ -117,6 +117,9 @@ class StatementInterceptor:
     covered: set[str] = field(default_factory=set)
     backup_table: Callable[[str], None] | None = None
     revision_files: Collection[str] = ()
+    #: Told each operation that changes a table, before it runs; returns the further
+    #: tables it changes (foreign-key actions), which get backed up like its own.
+    record_change: Callable[[Operation], Iterable[str]] | None = None
     executed: list[ExecutedStatement] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
     created: set[str] = field(default_factory=set)
@@ -300,6 +303,7 @@ class StatementInterceptor:
                     f"could not analyse a statement at run time ({operation.reason or 'unknown'}):"
                     f" {_preview(sql, 120)}"
                 )
+                self._record_change(operation)
                 return
             self._block(finding, sql, file, line, record)
         if operation.table is None or operation.kind in _READ_KINDS:
@@ -309,6 +313,7 @@ class StatementInterceptor:
         finding = self._violation(operation, file, line)
         if finding is not None:
             self._block(finding, sql, file, line, record)
+        self._record_change(operation)
         if operation.kind is OpKind.CREATE_TABLE:
             if lowered not in self.existing_tables:
                 self.created.add(lowered)
@@ -380,6 +385,11 @@ class StatementInterceptor:
                     hint=rule.hint,
                 )
         return None
+
+    def _record_change(self, operation: Operation) -> None:
+        if self.record_change is not None:
+            for table in self.record_change(operation):
+                self._cover(table.lower())
 
     def _cover(self, lowered: str) -> None:
         name = self.existing_tables.get(lowered)

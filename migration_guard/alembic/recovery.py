@@ -1,16 +1,23 @@
-"""Restore with proof: put the database back as it was before a run, then show it.
+"""Restore with proof: undo what a failed run did, keep what the application wrote.
 
 Used when a migration fails part-way and when a later run finds the record of an
-earlier run that died mid-migration. The proof compares row counts, checksums, DDL,
-the set of tables and the version table's heads with what was recorded before the
-run, so "restored" is a checked fact rather than a hope.
+earlier run that died mid-migration. The scope is what the interceptor recorded
+(:mod:`migration_guard.alembic.changes`): the tables the run altered or wrote come
+back from the run's backups, the tables it created are dropped once that worked, the
+version table gets its old heads; every other table is left alone. Before a table is
+reloaded its current rows go to a rescue backup; rows written during the run are then
+re-applied where the run changed only the table's definition, and otherwise stay in
+the rescue backup, reported. The proof compares row counts, checksums and DDL with
+what was recorded before the run, so "restored" is a checked fact rather than a hope.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from migration_guard.alembic.changes import RunChanges
 from migration_guard.alembic.results import RestoreReport, describe_failure
 from migration_guard.config import Config
 from migration_guard.errors import BackupError
@@ -18,77 +25,42 @@ from migration_guard.errors import BackupError
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection
 
+    from migration_guard.alembic.rows import TableRows
     from migration_guard.dialects.base import DialectOps, TableStats
 
 
-def restore_pre_run_state(config: Config, url: URL, record: Mapping[str, Any]) -> RestoreReport:
-    """Put the database back as it was before the run described by ``record``, then prove it.
+@dataclass
+class _Scope:
+    """The tables one restore deals with, as the database spells them."""
 
-    Tables the run created are dropped, touched tables come back from the run's backups,
-    the version table gets its old heads; then row counts, checksums and DDL are compared
-    with the values recorded before the run. Never raises for a failed restore: the report
-    says what failed and gives the command to finish by hand.
+    #: Tables from before the run to reload, each with whether the run wrote its rows.
+    reload: dict[str, bool] = field(default_factory=dict)
+    #: Tables the run created that exist now.
+    created: list[str] = field(default_factory=list)
+
+
+def restore_pre_run_state(config: Config, url: URL, record: Mapping[str, Any]) -> RestoreReport:
+    """Undo the run described by ``record``, keep the application's rows, prove it.
+
+    Never raises for a failed restore: the report says what failed and gives the
+    command to finish by hand.
     """
-    from migration_guard.backup import restore
     from migration_guard.backup.manifest import redact_url
     from migration_guard.dialects import get_dialect_ops
-    from migration_guard.dialects.base import transaction
 
     report = RestoreReport()
     ops = get_dialect_ops(url.get_backend_name())
-    pre_tables: list[str] = list(record.get("pre_tables") or [])
-    pre_lower = {name.lower() for name in pre_tables}
-    pre_stats: dict[str, dict[str, Any]] = dict(record.get("pre_stats") or {})
     backups: list[dict[str, Any]] = list(record.get("backups") or [])
-    version_table: str = record.get("version_table") or config.version_table
-    pre_heads: list[str] = list(record.get("pre_heads") or [])
     report.backup_ids = [backup["id"] for backup in backups]
-    pending_backup: dict[str, Any] | None = None
-    pending_tables: list[str] = []
+    pending: list[tuple[dict[str, Any], list[str]]] = []
     try:
-        with transaction(url) as conn:
-            live = ops.list_tables(conn)
-            created = [name for name in live if name.lower() not in pre_lower]
-            if created:
-                ops.drop_tables(conn, created)
-            report.dropped_tables = created
-            live = [name for name in live if name.lower() in pre_lower]
-            current = ops.table_stats(conn, [t for t in pre_stats if t in live])
-        damaged = [
-            table
-            for table, before in pre_stats.items()
-            if table not in current or same_stats(before, current[table])
-        ]
-        done: set[str] = set()
-        for backup in backups:
-            wanted = [t for t in backup["tables"] if t in damaged and t not in done]
-            if not wanted:
-                continue
-            pending_backup, pending_tables = backup, wanted
-            result = restore(
-                config, backup["id"], url=url, tables=wanted, yes=True, safety_backup=False
-            )
-            if not result.ok:
-                raise BackupError(
-                    f"backup {backup['id']} restored with mismatches: "
-                    + "; ".join(result.mismatches)
-                )
-            done.update(wanted)
-            report.restored_tables.extend(wanted)
-        pending_backup = None
-        version_restored = version_table in done
-        if version_table.lower() in pre_lower and not version_restored:
-            _reset_version_table(url, version_table, pre_heads)
-            report.version_reset_to = pre_heads
-        elif version_restored:
-            report.version_reset_to = pre_heads
-        _prove(report, ops, url, pre_tables, pre_stats, version_table, pre_heads)
+        _restore(config, url, record, ops, report, backups, pending)
     except Exception as exc:
         report.ok = False
         report.error = describe_failure(exc)
-        failed = pending_backup or (backups[0] if backups else None)
+        failed, tables = pending[-1] if pending else (backups[0] if backups else None, [])
         if failed is not None:
-            tables = pending_tables or list(failed["tables"])
+            tables = tables or list(failed["tables"])
             report.manual_command = (
                 f"migration-guard restore {failed['id']} --url '{redact_url(url)}' "
                 + " ".join(f"--tables {t}" for t in tables)
@@ -99,16 +71,278 @@ def restore_pre_run_state(config: Config, url: URL, record: Mapping[str, Any]) -
     return report
 
 
-def _reset_version_table(url: URL, version_table: str, heads: Sequence[str]) -> None:
+def _restore(
+    config: Config,
+    url: URL,
+    record: Mapping[str, Any],
+    ops: DialectOps,
+    report: RestoreReport,
+    backups: Sequence[dict[str, Any]],
+    pending: list[tuple[dict[str, Any], list[str]]],
+) -> None:
+    from migration_guard.alembic.rows import snapshot
+    from migration_guard.backup import restore
+    from migration_guard.dialects.base import transaction
+
+    pre_stats: dict[str, dict[str, Any]] = dict(record.get("pre_stats") or {})
+    version_table: str = record.get("version_table") or config.version_table
+    pre_heads: list[str] = list(record.get("pre_heads") or [])
+    with transaction(url) as conn:
+        live = ops.list_tables(conn)
+        scope = _scope(ops, conn, url, record, live, version_table, report)
+        live_lower = {name.lower() for name in live}
+        present = [t for t in scope.reload if t.lower() in live_lower]
+        before = {table: snapshot(conn, table) for table in present}
+    rescue = [*present, *scope.created]
+    if rescue:
+        report.rescue_backup_id = _rescue_backup(config, url, rescue, record)
+        report.backup_ids.append(report.rescue_backup_id)
+    done: set[str] = set()
+    for backup in backups:
+        wanted = [t for t in backup["tables"] if t in scope.reload and t not in done]
+        if not wanted:
+            continue
+        pending.append((backup, wanted))
+        result = restore(
+            config, backup["id"], url=url, tables=wanted, yes=True, safety_backup=False
+        )
+        if not result.ok:
+            raise BackupError(
+                f"backup {backup['id']} restored with mismatches: " + "; ".join(result.mismatches)
+            )
+        done.update(wanted)
+    pending.clear()
+    _check_unbacked(report, ops, url, [t for t in scope.reload if t not in done], pre_stats)
+    restored = [t for t in scope.reload if t in done]
+    report.restored_tables = restored
+    _prove_reloaded(report, ops, url, restored, pre_stats)
+    if report.mismatches:
+        return  # the created tables stay until the restore is known to work
+    _keep_rows(config, url, report, restored, scope.reload, before)
+    _reset_heads(report, ops, url, version_table, pre_heads)
+    if scope.created:
+        with transaction(url) as conn:
+            ops.drop_tables(conn, scope.created)
+        report.dropped_tables = list(scope.created)
+        for table in scope.created:
+            report.tables.append(
+                {"table": table, "status": "dropped", "detail": "created by the run"}
+            )
+    with transaction(url) as conn:
+        left = {t.lower() for t in ops.list_tables(conn)}
+    for table in scope.created:
+        if table.lower() in left:
+            report.mismatches.append(f"table {table} was created by the run and still exists")
+    others = len(live_lower - {t.lower() for t in [*scope.reload, *scope.created, version_table]})
+    if others:
+        report.proof.append(f"{others} other table(s) left alone: the run did not change them")
+
+
+def _scope(
+    ops: DialectOps,
+    conn: Connection,
+    url: URL,
+    record: Mapping[str, Any],
+    live: Sequence[str],
+    version_table: str,
+    report: RestoreReport,
+) -> _Scope:
+    """The tables to reload and to drop: the recorded changes of the run.
+
+    A record without them (written by an older version) or with a statement whose
+    targets were unknown falls back to the tables whose measurements changed, all
+    treated as written by the run (their rows written meanwhile are rescued, not
+    re-applied).
+    """
+    pre_tables: list[str] = list(record.get("pre_tables") or [])
+    by_lower = {name.lower(): name for name in pre_tables}
+    live_by_lower = {name.lower(): name for name in live}
+    database = ops.database_name(url).lower()
+    scope = _Scope()
+    raw = record.get("changes")
+    changes = RunChanges.from_dict(raw) if isinstance(raw, Mapping) else None
+    if changes is not None and record.get("status") == "migrating":
+        changes = changes.merged()  # the run died: it may have done all it planned
+    if changes is not None:
+        for entry in changes.changed():
+            name = _resolve(entry.name, by_lower, database)
+            if name is None:
+                report.notes.append(
+                    f"table {entry.name} is outside this database; the restore cannot reach it"
+                )
+            elif name.lower() != version_table.lower() or entry.ddl:
+                scope.reload[name] = scope.reload.get(name, False) or entry.wrote
+        for table in changes.created():
+            name = _resolve(table, live_by_lower, database)
+            if name is not None and name.lower() not in by_lower:
+                scope.created.append(name)
+    if changes is None or changes.unknown:
+        pre_stats: dict[str, dict[str, Any]] = dict(record.get("pre_stats") or {})
+        present = [t for t in pre_stats if t.lower() in live_by_lower]
+        current = ops.table_stats(conn, present)
+        for table, before in pre_stats.items():
+            if table.lower() == version_table.lower():
+                continue
+            if table not in current or same_stats(before, current[table]):
+                scope.reload[table] = True
+        new = [name for low, name in live_by_lower.items() if low not in by_lower]
+        if changes is None:
+            scope.created = new  # an older record: it dropped every new table
+        for table in new:
+            if table not in scope.created:
+                report.notes.append(
+                    f"table {table} is new since the run started but no statement the guard "
+                    "could read created it; it was left alone (drop it if the run made it)"
+                )
+    return scope
+
+
+def _resolve(name: str, by_lower: Mapping[str, str], database: str) -> str | None:
+    """``name`` (maybe ``schema.table``) as a table of the connected database, or None."""
+    lowered = name.lower()
+    if lowered in by_lower:
+        return by_lower[lowered]
+    schema, _, bare = lowered.rpartition(".")
+    if schema and schema == database and bare in by_lower:
+        return by_lower[bare]
+    return None
+
+
+def _rescue_backup(
+    config: Config, url: URL, tables: Sequence[str], record: Mapping[str, Any]
+) -> str:
+    """Back up ``tables`` as the run left them; the restore never goes on without it."""
+    from migration_guard.backup import create
+    from migration_guard.errors import MigrationGuardError
+
+    try:
+        manifest = create(
+            config,
+            url=url,
+            type="tables",
+            tables=list(tables),
+            labels={
+                "purpose": f"{record.get('command') or 'upgrade'}-rescue",
+                "run_id": record.get("run_id"),
+                "note": "the rows of the tables a failed run changed, as it left them",
+            },
+        )
+    except MigrationGuardError as exc:
+        raise BackupError(
+            f"the rescue backup of {', '.join(tables)} failed, so nothing was reloaded "
+            f"(rows written during the run would be lost): {exc}"
+        ) from exc
+    return manifest.id
+
+
+def _keep_rows(
+    config: Config,
+    url: URL,
+    report: RestoreReport,
+    restored: Sequence[str],
+    wrote: Mapping[str, bool],
+    before: Mapping[str, TableRows],
+) -> None:
+    """Per reloaded table: re-apply the application's rows, or report them rescued."""
+    from migration_guard.alembic.rows import compare, reapply, snapshot
+    from migration_guard.dialects.base import transaction
+
+    del config
+    for table in restored:
+        if table not in before:
+            report.tables.append(
+                {"table": table, "status": "restored", "detail": "dropped by the run, back"}
+            )
+            continue
+        with transaction(url) as conn:
+            diff = compare(before[table], snapshot(conn, table))
+        if not diff.count:
+            report.tables.append({"table": table, "status": "restored", "detail": "as before"})
+            continue
+        why = ""
+        if wrote[table]:
+            why = "the run also wrote rows of this table"
+        elif diff.retyped:
+            why = f"the run changed the type of {', '.join(diff.retyped)}"
+        else:
+            try:
+                with transaction(url) as conn:
+                    reapply(conn, table, diff)
+            except Exception as exc:
+                why = f"writing them back failed: {describe_failure(exc)}"
+        if not why:
+            report.tables.append(
+                {
+                    "table": table,
+                    "status": "kept",
+                    "detail": f"{diff.describe()} by the application during the run, "
+                    "re-applied on the definition from before the run",
+                }
+            )
+            continue
+        command = (
+            f"migration-guard restore {report.rescue_backup_id} --url SCRATCH_URL --tables {table}"
+        )
+        report.tables.append(
+            {
+                "table": table,
+                "status": "rescued",
+                "detail": f"{diff.describe()} during the run ({why}); kept in rescue backup "
+                f"{report.rescue_backup_id}, not in the table. See them with: {command}",
+            }
+        )
+
+
+def _check_unbacked(
+    report: RestoreReport,
+    ops: DialectOps,
+    url: URL,
+    tables: Sequence[str],
+    pre_stats: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Tables the run changed that no backup holds: fine only if they are unchanged
+    (the database rolled the run's writes back)."""
+    from migration_guard.dialects.base import transaction
+
+    if not tables:
+        return
+    with transaction(url) as conn:
+        live = {t.lower() for t in ops.list_tables(conn)}
+        now = ops.table_stats(conn, [t for t in tables if t.lower() in live])
+    for table in tables:
+        before = pre_stats.get(table)
+        if before is not None and table in now and not same_stats(before, now[table]):
+            report.proof.append(f"{table}: unchanged (the run's writes were rolled back)")
+            continue
+        report.mismatches.append(
+            f"table {table}: no backup of the run holds it, so it was left as the run left it"
+        )
+
+
+def _reset_heads(
+    report: RestoreReport, ops: DialectOps, url: URL, version_table: str, pre_heads: list[str]
+) -> None:
     import sqlalchemy as sa
 
     from migration_guard.dialects.base import transaction
 
     table = sa.Table(version_table, sa.MetaData(), sa.Column("version_num", sa.String(32)))
     with transaction(url) as conn:
-        conn.execute(table.delete())
-        for head in heads:
-            conn.execute(table.insert().values(version_num=head))
+        if version_table.lower() not in {t.lower() for t in ops.list_tables(conn)}:
+            return
+        if _read_heads(conn, version_table) != sorted(pre_heads):
+            conn.execute(table.delete())
+            for head in pre_heads:
+                conn.execute(table.insert().values(version_num=head))
+        heads = _read_heads(conn, version_table)
+    report.version_reset_to = list(pre_heads)
+    if heads != sorted(pre_heads):
+        report.mismatches.append(
+            f"{version_table}: at {', '.join(heads) or 'base'}, expected "
+            f"{', '.join(pre_heads) or 'base'}"
+        )
+    else:
+        report.proof.append(f"{version_table}: back at {', '.join(pre_heads) or 'base'}")
 
 
 def _read_heads(conn: Connection, version_table: str) -> list[str]:
@@ -118,56 +352,32 @@ def _read_heads(conn: Connection, version_table: str) -> list[str]:
     return sorted(str(row[0]) for row in conn.execute(sa.select(table.c.version_num)))
 
 
-def _prove(
+def _prove_reloaded(
     report: RestoreReport,
     ops: DialectOps,
     url: URL,
-    pre_tables: Sequence[str],
+    tables: Sequence[str],
     pre_stats: Mapping[str, Mapping[str, Any]],
-    version_table: str,
-    pre_heads: Sequence[str],
 ) -> None:
+    """Each reloaded table against its measurement from before the run."""
     from migration_guard.dialects.base import transaction
 
     with transaction(url) as conn:
-        live = ops.list_tables(conn)
-        after = ops.table_stats(conn, [t for t in pre_stats if t in live])
-        heads = (
-            _read_heads(conn, version_table)
-            if version_table.lower() in {t.lower() for t in live}
-            else []
-        )
-    before_set = {t.lower() for t in pre_tables}
-    live_set = {t.lower() for t in live}
-    for extra in sorted(live_set - before_set):
-        report.mismatches.append(f"table {extra} exists now but did not before the run")
-    for missing in sorted(before_set - live_set):
-        report.mismatches.append(f"table {missing} existed before the run and is missing")
-    for table, before in sorted(pre_stats.items()):
-        now = after.get(table)
+        after = ops.table_stats(conn, list(tables))
+    for table in tables:
+        now, before = after.get(table), pre_stats.get(table)
         if now is None:
+            report.mismatches.append(f"table {table} existed before the run and is missing")
             continue
-        problems = same_stats(before, now)
+        problems = same_stats(before, now) if before is not None else []
         if problems:
             report.mismatches.append(f"table {table}: {'; '.join(problems)}")
         else:
             checksum = str(now.checksum or "")[:12]
             report.proof.append(
-                f"{table}: {now.rows} rows, checksum {checksum}, DDL identical to before the run"
+                f"{table}: reloaded, {now.rows} rows, checksum {checksum}, "
+                "rows and DDL identical to before the run"
             )
-    if version_table.lower() in before_set:
-        if sorted(heads) != sorted(pre_heads):
-            report.mismatches.append(
-                f"{version_table}: at {', '.join(heads) or 'base'}, expected "
-                f"{', '.join(pre_heads) or 'base'}"
-            )
-        else:
-            report.proof.append(f"{version_table}: back at {', '.join(pre_heads) or 'base'}")
-    report.proof.append(
-        f"{len(live)} table(s), the same set as before the run"
-        if live_set == before_set
-        else f"{len(live)} table(s); the set differs from before the run"
-    )
 
 
 def same_stats(before: Mapping[str, Any], after: TableStats) -> list[str]:

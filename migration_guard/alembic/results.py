@@ -42,9 +42,25 @@ class RestoreReport:
     error: str | None = None
     manual_command: str | None = None
     backup_ids: list[str] = field(default_factory=list)
+    #: Per table of the run's scope: ``{"table", "status", "detail"}``, status
+    #: ``restored`` (as before the run), ``kept`` (the application's rows written during
+    #: the run re-applied), ``rescued`` (rows written during the run are in
+    #: ``rescue_backup_id``, not in the table) or ``dropped`` (created by the run).
+    tables: list[dict[str, str]] = field(default_factory=list)
+    rescue_backup_id: str | None = None
+    #: What the restore left alone or could not put back, for the user to read.
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rescued(self) -> list[dict[str, str]]:
+        """The tables whose rows written during the run are only in the rescue backup."""
+        return [entry for entry in self.tables if entry["status"] == "rescued"]
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "tables": self.tables,
+            "rescue_backup_id": self.rescue_backup_id,
+            "notes": self.notes,
             "ok": self.ok,
             "restored_tables": self.restored_tables,
             "dropped_tables": self.dropped_tables,

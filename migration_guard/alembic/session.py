@@ -26,7 +26,10 @@ from migration_guard.alembic.approvals import (
     apply_approvals,
     confirm_approved,
 )
+from migration_guard.alembic.changes import RunChanges
+from migration_guard.alembic.drift import check_protection
 from migration_guard.alembic.events import upgrade_event
+from migration_guard.alembic.rebuilds import check_after_rebuilds, rebuild_aware
 from migration_guard.alembic.records import (
     append_audit,
     audit_entry,
@@ -58,7 +61,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection
 
     from migration_guard.alembic.intercept import StatementInterceptor
-    from migration_guard.dialects.base import DialectOps, HeldLock
+    from migration_guard.dialects.base import DialectOps, ForeignKeyAction, HeldLock
 
 
 @dataclass
@@ -125,6 +128,8 @@ class GuardSession:
         self.backup_full = False
         self.record_path: Path | None = None
         self.approved: set[tuple[str, str]] = set()
+        self.changes = RunChanges()
+        self.fk_suspended = False
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -169,6 +174,7 @@ class GuardSession:
             "pre_stats": self.pre_stats,
             "backups": self.backups,
             "backup_full": self.backup_full,
+            "changes": self.changes.to_dict(),
         }
         record.update(extra)
         return record
@@ -230,7 +236,7 @@ class GuardSession:
             live = self.ops.list_tables(conn)
             self.pre_tables = live
             if not self.options.dry_run:
-                _check_protection(self, conn, live)
+                check_protection(self, conn, live)
             self.backup_full = self.settings.backup_scope == "full"
             scope = backup_scope(
                 statements,
@@ -263,6 +269,7 @@ class GuardSession:
         self.pre_stats = {name: stats_dict(value) for name, value in stats.items()}
         if take_backup and scope:
             self._safety_backup(scope)
+        self.changes.plan(statements, dialect, live, self.version_table)
         self._attach(connection, steps, dialect, live)
         self._save_record("migrating")
         self.migrating = True
@@ -334,8 +341,16 @@ class GuardSession:
             covered=covered,
             backup_table=None if self.backup_mode == "never" else self._jit_backup,
             revision_files=revision_files,
+            record_change=rebuild_aware(self, connection),
         )
+        self.changes.load_foreign_keys = self._foreign_keys
+        self.changes.on_change = lambda: self._save_record("migrating")
         self.interceptor.attach(connection)
+
+    def _foreign_keys(self) -> list[ForeignKeyAction]:
+        assert self.ops is not None
+        with self._connection() as conn:
+            return self.ops.foreign_key_actions(conn)
 
     def _jit_backup(self, table: str) -> None:
         from migration_guard.backup import create
@@ -416,6 +431,9 @@ class GuardSession:
         if self.interceptor is not None and self.interceptor.blocked is not None:
             # Something swallowed the BlockedStatement; the run still failed.
             raise self.interceptor.blocked
+        if self.fk_suspended and self.ops is not None:
+            with self._connection() as conn:
+                check_after_rebuilds(self.ops, conn)
         if self.prepared:
             self._save_record("succeeded", finished_at=now())
         if self.result.outcome not in ("up-to-date",):
@@ -476,25 +494,3 @@ def _analysis_dialect(connection: Connection) -> str:
     if getattr(connection.dialect, "is_mariadb", False):
         return Dialect.MARIADB.value
     return str(connection.dialect.name)
-
-
-def _check_protection(session: GuardSession, conn: Connection, tables: Sequence[str]) -> None:
-    """Warn, never stop, when the in-database protection is installed and has drifted."""
-    from migration_guard.protect import META_TABLE
-
-    if META_TABLE not in {table.lower() for table in tables}:
-        return  # never installed here: nothing can have drifted
-    from migration_guard.protect.operations import protect_status
-
-    try:
-        status = protect_status(session.config, url=session.url, connection=conn)
-    except Exception as exc:  # the guard must not depend on the protection being healthy
-        session.result.notes.append(
-            f"could not check the protection status: {describe_failure(exc)}"
-        )
-        return
-    if status.installed and status.drifted:
-        session.result.notes.append(
-            "warning: the in-database protection has drifted from its configuration; "
-            "run `migration-guard protect status` for details"
-        )

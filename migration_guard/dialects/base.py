@@ -39,6 +39,17 @@ class TableStats:
     content_sha256: str | None = None
 
 
+@dataclass(frozen=True)
+class ForeignKeyAction:
+    """One foreign key: ``child`` refers to ``parent``; the actions as the database
+    names them (``CASCADE``, ``SET NULL``, ``RESTRICT``...; None when not stated)."""
+
+    child: str
+    parent: str
+    on_delete: str | None = None
+    on_update: str | None = None
+
+
 def sha256_text(text: str) -> str:
     """Hex SHA-256 of ``text`` encoded as UTF-8."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -82,6 +93,41 @@ class DialectOps(abc.ABC):
         ``rows=False`` / ``checksums=False`` skip the row count / the content
         checksum (each reads the whole table) where the database can.
         """
+
+    def foreign_key_actions(self, conn: Connection) -> list[ForeignKeyAction]:
+        """Every foreign key between the tables of the connected database, with its actions."""
+        inspector = sa.inspect(conn)
+        found: list[ForeignKeyAction] = []
+        for table in self.list_tables(conn):
+            for fk in inspector.get_foreign_keys(table):
+                options = fk.get("options") or {}
+                found.append(
+                    ForeignKeyAction(
+                        child=table,
+                        parent=str(fk["referred_table"]),
+                        on_delete=options.get("ondelete"),
+                        on_update=options.get("onupdate"),
+                    )
+                )
+        return found
+
+    def suspend_foreign_key_actions(self, conn: Connection) -> bool:
+        """Keep foreign-key actions from firing on ``conn`` while tables are rebuilt.
+
+        A rebuild (copy, drop, rename) deletes every row of the old table; where that
+        deletion fires ``ON DELETE`` actions the dialect switches them off here until
+        the connection goes back to its pool (committing the open transaction first
+        where the database can only switch them outside one), and returns True.
+        Raises :class:`~migration_guard.errors.UsageError` when they stay on.
+        Databases whose ``DROP TABLE`` fires no row actions return False.
+        """
+        del conn
+        return False
+
+    def foreign_key_violations(self, conn: Connection) -> list[str]:
+        """Rows whose foreign key points at no row (checked after a rebuild)."""
+        del conn
+        return []
 
     @abc.abstractmethod
     def objects(self, conn: Connection) -> dict[str, dict[str, str]]:

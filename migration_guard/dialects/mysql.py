@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from migration_guard.dialects.base import (
     DialectOps,
+    ForeignKeyAction,
     HeldLock,
     TableStats,
     connect_engine,
@@ -77,6 +78,18 @@ class MySQLDialectOps(DialectOps):
             "AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_NAME",
         )
         return [str(name) for name in names]
+
+    def foreign_key_actions(self, conn: Connection) -> list[ForeignKeyAction]:
+        # One query for the whole database instead of SHOW CREATE TABLE per table.
+        rows = conn.exec_driver_sql(
+            "SELECT TABLE_NAME, REFERENCED_TABLE_NAME, DELETE_RULE, UPDATE_RULE "
+            "FROM information_schema.REFERENTIAL_CONSTRAINTS "
+            "WHERE CONSTRAINT_SCHEMA = DATABASE() AND UNIQUE_CONSTRAINT_SCHEMA = DATABASE()"
+        )
+        return [
+            ForeignKeyAction(str(child), str(parent), str(on_delete), str(on_update))
+            for child, parent, on_delete, on_update in rows
+        ]
 
     def list_views(self, conn: Connection) -> list[str]:
         """The views of the connected database, sorted."""

@@ -163,6 +163,36 @@ class SQLiteDialectOps(DialectOps):
     def list_tables(self, conn: Connection) -> list[str]:
         return list_sqlite_tables(_raw(conn))
 
+    def suspend_foreign_key_actions(self, conn: Connection) -> bool:
+        raw = _raw(conn)
+        if not raw.execute("PRAGMA foreign_keys").fetchone()[0]:
+            return False
+        if raw.in_transaction:
+            # SQLite ignores the pragma inside a transaction: end it first.
+            raw.commit()
+        raw.execute("PRAGMA foreign_keys=OFF")
+        if raw.execute("PRAGMA foreign_keys").fetchone()[0]:
+            raise UsageError(
+                "a table rebuild would delete the referencing rows through their ON DELETE "
+                "actions, and SQLite did not switch foreign keys off; the rebuild was not run. "
+                "Switch foreign keys off for migrations in env.py"
+            )
+
+        def back_on(dbapi_connection: Any, _record: Any) -> None:
+            if dbapi_connection is raw:
+                with contextlib.suppress(sqlite3.Error):
+                    raw.execute("PRAGMA foreign_keys=ON")
+
+        # Back on when the connection returns to its pool (after its transaction ends).
+        sa.event.listen(conn.engine, "checkin", back_on, once=True)
+        return True
+
+    def foreign_key_violations(self, conn: Connection) -> list[str]:
+        rows = _raw(conn).execute("PRAGMA foreign_key_check").fetchall()
+        return [
+            f"{table} row {rowid} refers to no row of {parent}" for table, rowid, parent, _ in rows
+        ]
+
     def table_stats(
         self,
         conn: Connection,

@@ -47,6 +47,10 @@ class RestoreAccount(Protocol):
     def manual_command(self) -> str | None: ...
     @property
     def backup_ids(self) -> Sequence[str]: ...
+    @property
+    def tables(self) -> Sequence[Mapping[str, str]]: ...
+    @property
+    def notes(self) -> Sequence[str]: ...
 
 
 class UpgradeAccount(Protocol):
@@ -151,6 +155,10 @@ def _restore_lines(result: UpgradeAccount) -> list[str]:
             lines.append(f"  tables put back: {', '.join(report.restored_tables)}")
         if report.dropped_tables:
             lines.append(f"  tables the run created, dropped: {', '.join(report.dropped_tables)}")
+        for entry in report.tables:
+            if entry["status"] in ("kept", "rescued"):
+                lines.append(f"  {entry['table']}: {entry['status']}: {entry['detail']}")
+        lines.extend(f"  note: {note}" for note in report.notes)
         lines.append("proof:")
         lines.extend(f"  {line}" for line in report.proof)
         return lines
@@ -172,6 +180,11 @@ def _summary(result: UpgradeAccount) -> str:
     return summary(result, f"{result.seconds:.1f} s")
 
 
+def _displaced(report: RestoreAccount) -> bool:
+    """Whether rows written during the run are not back in their tables."""
+    return any(entry["status"] == "rescued" for entry in report.tables)
+
+
 #: The last line of the account, by outcome: ``summary(result, seconds_text)``.
 _SUMMARIES: dict[str, Callable[[UpgradeAccount, str], str]] = {
     "applied": lambda result, seconds: (
@@ -181,6 +194,9 @@ _SUMMARIES: dict[str, Callable[[UpgradeAccount, str], str]] = {
     "dry-run": lambda result, _seconds: f"dry run of {len(result.plan)} revision step(s)",
     "restored": lambda result, seconds: (
         f"{result.command} failed and was rolled back completely ({seconds})"
+        if result.restore is None or not _displaced(result.restore)
+        else f"{result.command} failed and was rolled back ({seconds}); rows written during "
+        "the run are in a rescue backup, not in their tables (see above)"
     ),
     "recovered": lambda result, _seconds: (
         "an interrupted earlier run was restored; nothing was migrated. "

@@ -126,11 +126,6 @@ APP_CUSTOMER = "INSERT INTO customers (id, email, notes) VALUES (4, 'app@example
 APP_ORDER = "INSERT INTO orders (id, customer_id, total) VALUES (6, 1, 999)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.1: the restore reloads customers and orders from the safety backup "
-    "and rewinds the application's rows written during the run",
-)
 def test_restore_keeps_rows_the_application_wrote_during_the_run(project: Project) -> None:
     project.add_revision(
         "r2",
@@ -171,11 +166,6 @@ def downgrade():
 
 # MariaDB only: on SQLite the run's open write transaction locks the application out.
 @pytest.mark.mysql
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.1: rows the application wrote to a table the run also wrote are "
-    "silently lost in the restore: no rescue backup, nothing reported",
-)
 def test_application_rows_in_a_table_the_run_wrote_go_to_a_reported_rescue_backup(
     mysql_project: Project,
 ) -> None:
@@ -334,11 +324,6 @@ FK_ON_CONNECT = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.4: the batch rebuild's DROP TABLE customers cascades through "
-    "ON DELETE CASCADE with foreign_keys=ON and empties orders; reported as applied",
-)
 def test_sqlite_batch_rebuild_with_foreign_keys_on_keeps_every_child_row(
     tmp_path: Path, sqlite_url: str
 ) -> None:
