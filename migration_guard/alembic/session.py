@@ -27,11 +27,10 @@ from migration_guard.alembic.approvals import (
     confirm_approved,
 )
 from migration_guard.alembic.events import upgrade_event
+from migration_guard.alembic.interrupted import heartbeat, lock_for_restore, recover_interrupted
 from migration_guard.alembic.records import (
     append_audit,
     audit_entry,
-    describe_interrupted,
-    interrupted_runs,
     now,
     runs_dir,
     stats_dict,
@@ -39,7 +38,8 @@ from migration_guard.alembic.records import (
     write_record,
 )
 from migration_guard.alembic.recovery import restore_pre_run_state
-from migration_guard.alembic.results import UpgradeResult, describe_failure
+from migration_guard.alembic.results import RestoreReport, UpgradeResult, describe_failure
+from migration_guard.alembic.runs import check_transition
 from migration_guard.alembic.scope import backup_scope
 from migration_guard.alembic.settings import BACKUP_MODES, upgrade_settings
 from migration_guard.analysis.model import Report, Statement
@@ -125,6 +125,8 @@ class GuardSession:
         self.backup_full = False
         self.record_path: Path | None = None
         self.approved: set[tuple[str, str]] = set()
+        self.status = ""  # of the run record; moves along runs.TRANSITIONS only
+        self.last_heartbeat = 0.0
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -169,14 +171,18 @@ class GuardSession:
             "pre_stats": self.pre_stats,
             "backups": self.backups,
             "backup_full": self.backup_full,
+            "lock": self.lock.description if self.lock is not None else None,
+            "heartbeat_at": time.time(),
         }
         record.update(extra)
         return record
 
     def _save_record(self, status: str, **extra: Any) -> None:
+        check_transition(self.status, status, self.run_id)
         if self.record_path is None:
             self.record_path = runs_dir(self.config) / f"{self.run_id}.json"
         write_record(self.record_path, self._record(status, **extra))
+        self.status, self.last_heartbeat = status, time.time()
 
     # -- 1. preparation, inside env.py's run_migrations ----------------------------------
     def prepare(self, environment: EnvironmentContext) -> bool:
@@ -264,6 +270,11 @@ class GuardSession:
         if take_backup and scope:
             self._safety_backup(scope)
         self._attach(connection, steps, dialect, live)
+        if self.on_version_apply not in context.on_version_apply_callbacks:  # env.py guard
+            context.on_version_apply_callbacks = (
+                *context.on_version_apply_callbacks,
+                self.on_version_apply,
+            )
         self._save_record("migrating")
         self.migrating = True
         self.prepared = True
@@ -366,42 +377,13 @@ class GuardSession:
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         """Alembic callback after each revision step: progress for the result."""
         del ctx, run_args
+        heartbeat(self)  # the lock must still be ours before Alembic commits
         self.result.applied.append(str(step.up_revision_id))
         self.result.to_heads = sorted(str(head) for head in heads)
 
-    # -- interrupted earlier runs --------------------------------------------------------
+    # -- interrupted earlier runs (see migration_guard.alembic.interrupted) ------------
     def _recover_interrupted_runs(self) -> None:
-        """Restore a run of this database that died mid-migration (we hold the lock, so
-        no live run can own it)."""
-        for path, record in interrupted_runs(self.config, self.database, self.run_id):
-            self._restore_interrupted(path, record)
-
-    def _restore_interrupted(self, path: Path, record: dict[str, Any]) -> None:
-        assert self.ops is not None
-        database = self.ops.database_name(self.url) if self.url is not None else "?"
-        described = describe_interrupted(record)
-        if not self.options.yes:
-            if self.options.confirm is None:
-                raise UsageError(
-                    f"{described}; its changes are still in the database. Pass --yes to "
-                    "restore the state from before it (no terminal to ask on)"
-                )
-            if not self.options.confirm(database):
-                raise UsageError(f"{described}; restore declined, nothing was changed")
-        report = restore_pre_run_state(self.config, self.url, record)  # type: ignore[arg-type]
-        record["status"] = "recovered" if report.ok else "restore-failed"
-        record["recovered_by"] = self.run_id
-        record["restore"] = report.to_dict()
-        write_record(path, record)
-        self.result.restore = report
-        self.result.notes.append(described)
-        self.result.error = (
-            f"{described}; migration-guard restored the state from before it"
-            if report.ok
-            else f"{described}; restoring it failed"
-        )
-        self.result.outcome = "recovered" if report.ok else "restore-failed"
-        raise InterruptedRunRestored()
+        recover_interrupted(self)
 
     # -- 2. the end of a run -------------------------------------------------------------
     def detach(self) -> None:
@@ -430,6 +412,11 @@ class GuardSession:
                 "sql": error.sql,
             }
         if not self.migrating:
+            return
+        lost = lock_for_restore(self)
+        if lost is not None:  # the record stays "migrating" for the next run
+            self.result.restore = RestoreReport(ok=False, error=lost)
+            self.result.outcome = "restore-failed"
             return
         self._save_record("restoring", error=self.result.error)
         report = restore_pre_run_state(self.config, self.url, self._record("restoring"))  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Sequence
@@ -371,6 +372,23 @@ class MySQLDialectOps(DialectOps):
         finally:
             engine.dispose()
 
+    # -- the lock's heartbeat -------------------------------------------------
+    def lock_is_held(self, lock: HeldLock) -> bool:
+        """``IS_USED_LOCK(name) = CONNECTION_ID()`` on the lock's own connection."""
+        conn = lock.connection
+        if lock.released or conn is None:
+            return False
+        try:
+            held = conn.execute(
+                sa.text("SELECT IS_USED_LOCK(:name) = CONNECTION_ID()"), {"name": lock.name}
+            ).scalar()
+            conn.commit()
+        except sa.exc.SQLAlchemyError:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.rollback()
+            return False
+        return bool(held)
+
 
 class MariaDBDialectOps(MySQLDialectOps):
     """SQLAlchemy's ``mariadb`` dialect name; the facts are the same."""
@@ -404,7 +422,7 @@ class _MySQLLock(HeldLock):
     def _release(self) -> None:
         try:
             self._conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.name})
-        except sa.exc.DBAPIError:
+        except sa.exc.SQLAlchemyError:
             pass  # a lost connection has released the lock already
         finally:
             self._conn.close()

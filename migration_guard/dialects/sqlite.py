@@ -238,6 +238,12 @@ class SQLiteDialectOps(DialectOps):
             directory = Path(near.database).parent
         return make_url(f"sqlite:///{directory / (name + '.db')}")
 
+    # -- the lock's heartbeat -------------------------------------------------
+    def lock_is_held(self, lock: HeldLock) -> bool:
+        """The lock file at its path is still the one this process locked (not deleted
+        or swapped) and names this process as its owner."""
+        return isinstance(lock, _FileLock) and lock.still_owned()
+
 
 try:
     import fcntl
@@ -258,6 +264,19 @@ class _FileLock(HeldLock):
     def __init__(self, path: Path, descriptor: int) -> None:
         super().__init__(str(path), f"lock file {path}")
         self._descriptor = descriptor
+
+    def still_owned(self) -> bool:
+        """The file at the path is the one locked here, and records this process."""
+        if self.released:
+            return False
+        try:
+            mine = os.fstat(self._descriptor)
+            there = os.stat(self.name)
+            data = json.loads(os.pread(self._descriptor, 4096, 0) or b"{}")
+        except (OSError, ValueError):
+            return False
+        same_file = (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
+        return same_file and isinstance(data, dict) and data.get("pid") == os.getpid()
 
     def _release(self) -> None:
         # The file stays: unlinking it would let two waiters lock different inodes.
