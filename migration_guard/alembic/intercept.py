@@ -29,11 +29,19 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migration_guard.analysis.model import Finding, Operation, OpKind, Severity, Statement
+from migration_guard.analysis.model import (
+    Finding,
+    Operation,
+    OpKind,
+    Severity,
+    Statement,
+    TableRef,
+)
 from migration_guard.config import ProtectedTables
 from migration_guard.errors import BlockedStatement
 
 if TYPE_CHECKING:
+    from migration_guard.alembic.approvals import Approvals
     from migration_guard.analysis.runtime import Runtime
 
 __all__ = [
@@ -68,10 +76,24 @@ def batch_temp_table(table: str) -> str:
     return f"{BATCH_TEMP_PREFIX}{table}"
 
 
-def approval_matches(approved: Collection[tuple[str, str]], rule: str, table: str | None) -> bool:
-    """Whether ``(rule, table)`` is approved; ``*`` in an approval matches any table."""
-    lowered = (table or "*").lower()
-    return (rule, lowered) in approved or (rule, "*") in approved
+def approval_matches(
+    approved: Approvals | Collection[tuple[str, str]],
+    rule: str,
+    table: TableRef | str | None,
+    revision: str | None = None,
+) -> bool:
+    """Whether ``rule`` on ``table``, run from the revision file ``revision``, is approved.
+
+    :class:`~migration_guard.alembic.approvals.Approvals` scope each approval to its
+    revision, rule and qualified table; a plain set of ``(rule, table)`` pairs approves
+    in every revision, and ``*`` there stands for an unknown table only, never any.
+    """
+    from migration_guard.alembic.approvals import Approvals
+
+    if isinstance(approved, Approvals):
+        return approved.allows(rule, table, revision)
+    name = table.name if isinstance(table, TableRef) else table
+    return (rule, (name or "*").rsplit(".", 1)[-1].lower()) in approved
 
 
 @dataclass
@@ -104,7 +126,7 @@ class StatementInterceptor:
 
     dialect: str
     protected: ProtectedTables
-    approved: set[tuple[str, str]]
+    approved: Approvals | Collection[tuple[str, str]]
     existing_tables: Mapping[str, str]
     covered: set[str] = field(default_factory=set)
     backup_table: Callable[[str], None] | None = None
@@ -231,7 +253,8 @@ class StatementInterceptor:
             return
         if operation.kind is OpKind.RENAME_TABLE and operation.new_name:
             new = operation.new_name.lower()
-            if new not in self.existing_tables:
+            # A renamed table that existed holds its old rows: not "made by this run".
+            if new not in self.existing_tables and lowered in self.created:
                 self.created.add(new)
         self.touched.add(lowered)
         self._cover(lowered)
@@ -282,7 +305,7 @@ class StatementInterceptor:
                     )
                 if severity is not Severity.ERROR:
                     continue
-                if approval_matches(self.approved, rule.id, table_ref.name if table_ref else None):
+                if approval_matches(self.approved, rule.id, table_ref, file):
                     continue
                 return Finding(
                     rule=rule.id,

@@ -16,12 +16,13 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.approvals import (
     Allowance,
+    Approvals,
     ConfirmCallback,
     apply_approvals,
     confirm_approved,
@@ -124,7 +125,7 @@ class GuardSession:
         self.backups: list[dict[str, Any]] = []
         self.backup_full = False
         self.record_path: Path | None = None
-        self.approved: set[tuple[str, str]] = set()
+        self.approved: Approvals = Approvals()
         self.status = ""  # of the run record; moves along runs.TRANSITIONS only
         self.last_heartbeat = 0.0
 
@@ -200,6 +201,7 @@ class GuardSession:
         self.url = connection.engine.url
         self.result.database = self.database
         self.ops = get_dialect_ops(connection.dialect.name)
+        self.protected = replace(self.protected, default_schema=self.ops.default_schema(connection))
         self.version_table = context.version_table or self.version_table
         if not self.options.dry_run:
             from migration_guard.alembic.lock import acquire
@@ -229,6 +231,7 @@ class GuardSession:
             self.result,
             command=self.options.command,
             refuse=not self.options.dry_run,
+            default_schema=self.protected.default_schema,
         )
         # One connection of the guard's own for everything it reads before the run:
         # every new connection costs a round of authentication on a real server.

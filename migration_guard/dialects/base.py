@@ -196,6 +196,13 @@ class DialectOps(abc.ABC):
         """
         return not lock.released
 
+    # -- names ----------------------------------------------------------------
+    def default_schema(self, conn: Connection) -> str | None:
+        """The schema an unqualified table name is in on ``conn`` (MySQL/MariaDB: the
+        current database), or None when unknown."""
+        del conn
+        return None
+
 
 def run_sql(conn: Connection, sql: str) -> Any:
     """Execute literal ``sql`` with no parameter substitution (``%`` in names stays ``%``)."""

@@ -389,6 +389,12 @@ class MySQLDialectOps(DialectOps):
             return False
         return bool(held)
 
+    # -- names ----------------------------------------------------------------
+    def default_schema(self, conn: Connection) -> str | None:
+        """``DATABASE()``: the database is MySQL's schema."""
+        value = conn.execute(sa.text("SELECT DATABASE()")).scalar()
+        return str(value) if value else None
+
 
 class MariaDBDialectOps(MySQLDialectOps):
     """SQLAlchemy's ``mariadb`` dialect name; the facts are the same."""

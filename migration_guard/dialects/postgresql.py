@@ -225,6 +225,12 @@ class PostgreSQLDialectOps(DialectOps):
             return False
         return bool(held)
 
+    # -- names ----------------------------------------------------------------
+    def default_schema(self, conn: Connection) -> str | None:
+        """``current_schema()``: the first existing schema of the ``search_path``."""
+        value = conn.execute(sa.text("SELECT current_schema()")).scalar()
+        return str(value) if value else None
+
 
 def advisory_lock_key(name: str) -> int:
     """A stable signed 64-bit advisory lock key for ``name``."""

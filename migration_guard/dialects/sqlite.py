@@ -244,6 +244,12 @@ class SQLiteDialectOps(DialectOps):
         or swapped) and names this process as its owner."""
         return isinstance(lock, _FileLock) and lock.still_owned()
 
+    # -- names ----------------------------------------------------------------
+    def default_schema(self, conn: Connection) -> str | None:
+        """``main``: unqualified names resolve there first (then in temp, attached)."""
+        del conn
+        return "main"
+
 
 try:
     import fcntl

@@ -8,6 +8,10 @@ PostgreSQL ``DO $$ ... $$`` and PL/pgSQL ``EXECUTE``, or ``CALL`` of a stored
 procedure not created in the same check run. Dynamic SQL whose text the file
 tells, and stored-program bodies, are checked statement by statement instead.
 
+A revision that cannot be rendered offline (it raised while ``check`` ran it
+without a database) is reported the same way, and is always an error: nobody
+can know what it would do, to which table.
+
 Severity: an error when the statement touches a protected table, when its
 target is unknown and every table is protected (no protected tables
 configured), and always for dynamic SQL and ``CALL``; a warning when it
@@ -34,6 +38,11 @@ _DYNAMIC_STATEMENT = re.compile(
 )
 
 
+#: How the offline renderer (``alembic/offline/capture.py``) begins the reason of a
+#: revision it could not render.
+UNRENDERABLE = "revision could not be rendered"
+
+
 def is_dynamic(operation: Operation) -> bool:
     """Whether the statement builds SQL at run time, so its target cannot be known."""
     if operation.reason and _DYNAMIC_REASON.search(operation.reason):
@@ -47,6 +56,10 @@ def _without_leading_comments(sql: str) -> str:
 
 def check(operation: Operation, context: RuleContext) -> Iterator[Violation]:
     reason = operation.reason or "the statement could not be parsed"
+    if reason.startswith(UNRENDERABLE):
+        # Unknown statements on unknown tables: protected or not cannot be told.
+        yield Violation(f"{reason}; what it does is unknown", operation.table, Severity.ERROR)
+        return
     if is_dynamic(operation):
         yield Violation(
             f"dynamic SQL: its target cannot be known statically ({reason})",
