@@ -242,8 +242,7 @@ class StatementInterceptor:
             self._block(finding, sql, file, line, record)
         if operation.table is None or operation.kind in _READ_KINDS:
             return
-        table = operation.table.name
-        lowered = table.lower()
+        lowered = self._key(operation.table)
         finding = self._violation(operation, file, line)
         if finding is not None:
             self._block(finding, sql, file, line, record)
@@ -252,7 +251,9 @@ class StatementInterceptor:
                 self.created.add(lowered)
             return
         if operation.kind is OpKind.RENAME_TABLE and operation.new_name:
-            new = operation.new_name.lower()
+            from migration_guard.analysis.rules import renamed_table
+
+            new = self._key(renamed_table(operation.table, operation.new_name))
             # A renamed table that existed holds its old rows: not "made by this run".
             if new not in self.existing_tables and lowered in self.created:
                 self.created.add(new)
@@ -285,10 +286,11 @@ class StatementInterceptor:
         from migration_guard.analysis.rules import RuleContext, rules_for_kind
 
         if operation.table is not None:
-            lowered = operation.table.name.lower()
+            lowered = self._key(operation.table)
             if lowered in self.created and lowered not in self.existing_tables:
                 return None  # made by this run: nothing that existed before can be lost
-            if operation.kind is OpKind.DROP_TABLE and batch_temp_table(lowered) in self.created:
+            temp = TableRef(batch_temp_table(operation.table.name), operation.table.schema)
+            if operation.kind is OpKind.DROP_TABLE and self._key(temp) in self.created:
                 return None
         context = RuleContext(dialect=self.dialect, protected=self.protected)
         for rule in rules_for_kind(operation.kind):
@@ -319,6 +321,16 @@ class StatementInterceptor:
                     hint=rule.hint,
                 )
         return None
+
+    def _key(self, table: TableRef) -> str:
+        """The key of ``table`` in ``created``/``touched``/``existing_tables``: its lower-
+        cased name in the default schema (where the listed tables are), else
+        ``schema.name``, so a table of another schema is never taken for it."""
+        default = self.protected.default_schema
+        schema = table.schema.lower() if table.schema else None
+        if schema is None or (default is not None and schema == default.lower()):
+            return table.name.lower()
+        return f"{schema}.{table.name.lower()}"
 
     def _cover(self, lowered: str) -> None:
         name = self.existing_tables.get(lowered)

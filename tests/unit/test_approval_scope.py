@@ -173,3 +173,18 @@ def test_a_revision_that_cannot_be_rendered_is_an_error_with_protected_tables(
     result = UpgradeResult(command="upgrade", target="head", run_id="x")
     with pytest.raises(BlockedMigration):
         apply_approvals(report, [], result, command="upgrade", refuse=True)
+
+
+def test_a_table_created_in_another_schema_does_not_exempt_the_default_ones() -> None:
+    protected = ProtectedTables(("customers",), default_schema="app")
+    guard = interceptor(Approvals(default_schema="app"), protected)
+    judge(guard, "CREATE TABLE scratch.customers (id INT PRIMARY KEY)", R2)
+    judge(guard, "DROP TABLE scratch.customers", R2)  # made by this run: fine
+    assert guard.created == {"scratch.customers"}
+    judge(guard, "CREATE TABLE scratch.customers (id INT PRIMARY KEY)", R2)
+    with pytest.raises(BlockedStatement) as blocked:
+        judge(guard, "DROP TABLE customers", R2)  # app.customers existed: protected
+    assert blocked.value.finding.rule == "drop-table"
+    # Named with its (default) schema, it is the same listed table.
+    with pytest.raises(BlockedStatement):
+        judge(guard, "DROP TABLE app.customers", R2)
