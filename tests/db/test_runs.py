@@ -207,3 +207,74 @@ def test_mariadb_lock_is_not_held_after_kill(mysql_url: str) -> None:
 @pytest.mark.postgresql
 def test_postgresql_lock_is_not_held_after_terminate(postgres_url: str) -> None:
     _held_lock_checks(postgres_url, "SELECT pg_backend_pid()|SELECT pg_terminate_backend({id})")
+
+
+# ------------------------------------------------------------------ another host's run
+def _killed_mid_migration(project: Project) -> Path:
+    """A real run SIGKILLed while migrating; returns its run record."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker = project.root / "running"
+    project.add_revision(
+        "r2",
+        "r1",
+        f"""
+def upgrade():
+    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
+    if _online():
+        open({str(marker)!r}, "w").close()
+        time.sleep(120)
+
+
+def downgrade():
+    pass
+""",
+    )
+    env = dict(os.environ, MIGRATION_GUARD_CONFIG=str(project.pyproject))
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "migration_guard", "upgrade", "-c", str(project.ini), "--yes"],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert victim.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+    (record,) = (project.backup_dir / "runs").glob("*.json")
+    return record
+
+
+def test_a_fresh_heartbeat_from_another_host_is_not_recovered_under_it(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    import time
+
+    project = make_project(tmp_path / "proj", sqlite_url)
+    seed(project)
+    path = _killed_mid_migration(project)
+    record = json.loads(path.read_text())
+    assert record["status"] == "migrating" and record["lock"] and record["heartbeat_at"]
+    # The same record, as written by a run on another host that lost its lock 5 s ago.
+    record.update(host="other-host.example", heartbeat_at=time.time() - 5)
+    path.write_text(json.dumps(record))
+    with pytest.raises(MigrationGuardError, match="other-host.example") as refused:
+        upgrade(project.config(), alembic_config=str(project.ini), yes=True)
+    assert "may still be running" in str(refused.value)
+    assert json.loads(path.read_text())["status"] == "migrating"
+    # Its heartbeat is old: the run is dead, and any host recovers it.
+    record.update(heartbeat_at=time.time() - 3600)
+    path.write_text(json.dumps(record))
+    result = upgrade(project.config(), alembic_config=str(project.ini), yes=True)
+    assert result.outcome == "recovered", (result.outcome, result.error)
+    assert "half_done" in (result.restore.dropped_tables if result.restore else [])
+    assert json.loads(path.read_text())["status"] == "recovered"
