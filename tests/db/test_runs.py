@@ -267,7 +267,7 @@ def test_a_fresh_heartbeat_from_another_host_is_not_recovered_under_it(
     # The same record, as written by a run on another host that lost its lock 5 s ago.
     record.update(host="other-host.example", heartbeat_at=time.time() - 5)
     path.write_text(json.dumps(record))
-    with pytest.raises(MigrationGuardError, match="other-host.example") as refused:
+    with pytest.raises(MigrationGuardError, match=r"other-host\.example") as refused:
         upgrade(project.config(), alembic_config=str(project.ini), yes=True)
     assert "may still be running" in str(refused.value)
     assert json.loads(path.read_text())["status"] == "migrating"
