@@ -98,6 +98,10 @@ class ProtectedTables:
 
     patterns: tuple[str, ...] = ()
     version_table: str = DEFAULT_VERSION_TABLE
+    #: The schema (MySQL/MariaDB: the database) an unqualified name is in, when known
+    #: (a guarded run sets the connection's): ``app.customers`` then protects
+    #: ``customers`` written without a qualifier.
+    default_schema: str | None = None
 
     @property
     def protects_everything(self) -> bool:
@@ -109,6 +113,7 @@ class ProtectedTables:
         lowered = name.lower()
         if lowered == self.version_table.lower():
             return True
+        schema = schema or self.default_schema
         qualified = f"{schema.lower()}.{lowered}" if schema else lowered
         for pattern in self.patterns:
             pattern = pattern.lower()

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from migration_guard.analysis.model import Finding, Report, Severity
+from migration_guard.analysis.model import Finding, Report, Severity, TableRef
 from migration_guard.errors import BlockedMigration, UsageError
 
 if TYPE_CHECKING:
@@ -45,6 +46,80 @@ class Allowance:
         )
 
 
+#: Rules whose ``--allow RULE:*`` is refused: the finding often has no known target, so
+#: a wildcard would approve statements on any table, protected ones included.
+NO_WILDCARD_RULES = frozenset({"unanalyzable"})
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What one approved finding lets through at run time, and nothing more.
+
+    ``table`` is the finding's table (``(schema, name)`` lower-cased; None when the
+    finding named no table: it then approves only statements whose target is unknown
+    too). ``revision`` is the absolute path of the revision whose inline suppression
+    approved it; None for ``--allow``, which approves the finding in every revision
+    of the run.
+    """
+
+    rule: str
+    table: tuple[str | None, str] | None
+    revision: str | None
+
+
+class Approvals:
+    """The approvals of one run, keyed by revision, rule and schema-qualified table.
+
+    An unqualified name is in ``default_schema`` (the connection's default schema or
+    database), so ``app.customers`` and ``customers`` are one table when it is ``app``.
+    """
+
+    def __init__(self, approvals: Iterable[Approval] = (), default_schema: str | None = None):
+        self.default_schema = default_schema.lower() if default_schema else None
+        self.items: set[Approval] = set()
+        for approval in approvals:
+            self.add(approval.rule, approval.table, approval.revision)
+
+    def key(self, table: TableRef | str | None) -> tuple[str | None, str] | None:
+        """``(schema, name)`` of ``table``, lower-cased, the default schema filled in."""
+        if table is None:
+            return None
+        if isinstance(table, str):
+            qualifier, _, name = table.rpartition(".")
+            table = TableRef(name=name, schema=qualifier or None)
+        schema = table.schema.lower() if table.schema else self.default_schema
+        return (schema, table.name.lower())
+
+    def add(
+        self,
+        rule: str,
+        table: TableRef | str | tuple[str | None, str] | None,
+        revision: str | None,
+    ) -> None:
+        key = table if isinstance(table, tuple) else self.key(table)
+        if key is not None and key[0] is None and self.default_schema:
+            key = (self.default_schema, key[1])
+        where = os.path.abspath(revision) if revision else None
+        self.items.add(Approval(rule, key, where))
+
+    def allows(self, rule: str, table: TableRef | str | None, revision: str | None) -> bool:
+        """Whether ``rule`` on ``table`` in the revision file ``revision`` is approved."""
+        key = self.key(table)
+        where = os.path.abspath(revision) if revision else None
+        return any(
+            approval.rule == rule
+            and approval.table == key
+            and (approval.revision is None or approval.revision == where)
+            for approval in self.items
+        )
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
 def parse_allowances(allow: Sequence[str], reason: str | None) -> list[Allowance]:
     """``RULE:TABLE`` texts as :class:`Allowance` values; a reason is required."""
     from migration_guard.analysis.rules import rule_ids
@@ -69,6 +144,14 @@ def parse_allowances(allow: Sequence[str], reason: str | None) -> list[Allowance
             raise UsageError(
                 f"--allow {text!r}: unknown rule {rule!r}; known rules: {', '.join(sorted(known))}"
             )
+        if rule in NO_WILDCARD_RULES and not table.replace("*", "").replace("?", "").strip("."):
+            raise UsageError(
+                f"--allow {text!r} would approve every statement migration-guard cannot "
+                "analyse, on any table, protected ones included; it is refused. Name the "
+                f"table (--allow {rule}:customers), or approve the one statement with an "
+                f"inline comment `# migration-guard: allow {rule} because: REASON` above "
+                "it in its revision"
+            )
         result.append(Allowance(rule, table, reason.strip()))
     return result
 
@@ -80,9 +163,11 @@ def apply_approvals(
     *,
     command: str,
     refuse: bool,
-) -> set[tuple[str, str]]:
+    default_schema: str | None = None,
+) -> Approvals:
     """Mark the findings ``allow`` approves, record every approval in ``result`` and
-    return the approved ``(rule, table)`` pairs for the statement interceptor.
+    return the approvals for the statement interceptor: each for its rule, its finding's
+    qualified table and (for an inline suppression) its revision only.
 
     With ``refuse`` (every real run; a dry run only reports), an unapproved
     destructive finding raises :class:`BlockedMigration`.
@@ -106,10 +191,14 @@ def apply_approvals(
             result.notes.append(
                 f"--allow {allowance.rule}:{allowance.table} matched no finding of the plan"
             )
-    approved: set[tuple[str, str]] = set()
+    approved = Approvals(default_schema=default_schema)
     for finding in findings:
         if finding.suppressed:
-            approved.add((finding.rule, (finding.table or "*").rsplit(".", 1)[-1].lower()))
+            by_flag = (finding.reason or "").startswith("--allow")
+            # An inline suppression may sit at an anchor (the CALL or PREPARE that runs
+            # the statement) in another revision: it approves there too, nowhere else.
+            for file in {finding.file, *(anchor for anchor, _line in finding.anchors)}:
+                approved.add(finding.rule, finding.table, None if by_flag else file)
             result.approvals.append(
                 {
                     "rule": finding.rule,
@@ -117,9 +206,7 @@ def apply_approvals(
                     "file": finding.file,
                     "line": finding.line,
                     "reason": finding.reason,
-                    "by": "command line"
-                    if (finding.reason or "").startswith("--allow")
-                    else "inline suppression",
+                    "by": "command line" if by_flag else "inline suppression",
                 }
             )
     if report.has_errors and refuse:

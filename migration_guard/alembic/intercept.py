@@ -43,12 +43,13 @@ from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.raw_guard import RawWriteGuard
 from migration_guard.alembic.runtime_sql import is_read_only, runtime_statements
-from migration_guard.analysis.model import Finding, Operation, OpKind, Severity
+from migration_guard.analysis.model import Finding, Operation, OpKind, Severity, TableRef
 from migration_guard.config import ProtectedTables
 from migration_guard.dialects.base import GUARD_CONNECTION_OPTION
 from migration_guard.errors import BlockedStatement
 
 if TYPE_CHECKING:
+    from migration_guard.alembic.approvals import Approvals
     from migration_guard.analysis.runtime import Runtime
 
 __all__ = [
@@ -76,10 +77,24 @@ def batch_temp_table(table: str) -> str:
     return f"{BATCH_TEMP_PREFIX}{table}"
 
 
-def approval_matches(approved: Collection[tuple[str, str]], rule: str, table: str | None) -> bool:
-    """Whether ``(rule, table)`` is approved; ``*`` in an approval matches any table."""
-    lowered = (table or "*").lower()
-    return (rule, lowered) in approved or (rule, "*") in approved
+def approval_matches(
+    approved: Approvals | Collection[tuple[str, str]],
+    rule: str,
+    table: TableRef | str | None,
+    revision: str | None = None,
+) -> bool:
+    """Whether ``rule`` on ``table``, run from the revision file ``revision``, is approved.
+
+    :class:`~migration_guard.alembic.approvals.Approvals` scope each approval to its
+    revision, rule and qualified table; a plain set of ``(rule, table)`` pairs approves
+    in every revision, and ``*`` there stands for an unknown table only, never any.
+    """
+    from migration_guard.alembic.approvals import Approvals
+
+    if isinstance(approved, Approvals):
+        return approved.allows(rule, table, revision)
+    name = table.name if isinstance(table, TableRef) else table
+    return (rule, (name or "*").rsplit(".", 1)[-1].lower()) in approved
 
 
 @dataclass
@@ -112,7 +127,7 @@ class StatementInterceptor:
 
     dialect: str
     protected: ProtectedTables
-    approved: set[tuple[str, str]]
+    approved: Approvals | Collection[tuple[str, str]]
     existing_tables: Mapping[str, str]
     covered: set[str] = field(default_factory=set)
     backup_table: Callable[[str], None] | None = None
@@ -308,8 +323,7 @@ class StatementInterceptor:
             self._block(finding, sql, file, line, record)
         if operation.table is None or operation.kind in _READ_KINDS:
             return
-        table = operation.table.name
-        lowered = table.lower()
+        lowered = self._key(operation.table)
         finding = self._violation(operation, file, line)
         if finding is not None:
             self._block(finding, sql, file, line, record)
@@ -319,8 +333,11 @@ class StatementInterceptor:
                 self.created.add(lowered)
             return
         if operation.kind is OpKind.RENAME_TABLE and operation.new_name:
-            new = operation.new_name.lower()
-            if new not in self.existing_tables:
+            from migration_guard.analysis.rules import renamed_table
+
+            new = self._key(renamed_table(operation.table, operation.new_name))
+            # A renamed table that existed holds its old rows: not "made by this run".
+            if new not in self.existing_tables and lowered in self.created:
                 self.created.add(new)
         self.touched.add(lowered)
         self._cover(lowered)
@@ -351,10 +368,11 @@ class StatementInterceptor:
         from migration_guard.analysis.rules import RuleContext, rules_for_kind
 
         if operation.table is not None:
-            lowered = operation.table.name.lower()
+            lowered = self._key(operation.table)
             if lowered in self.created and lowered not in self.existing_tables:
                 return None  # made by this run: nothing that existed before can be lost
-            if operation.kind is OpKind.DROP_TABLE and batch_temp_table(lowered) in self.created:
+            temp = TableRef(batch_temp_table(operation.table.name), operation.table.schema)
+            if operation.kind is OpKind.DROP_TABLE and self._key(temp) in self.created:
                 return None
         context = RuleContext(dialect=self.dialect, protected=self.protected)
         for rule in rules_for_kind(operation.kind):
@@ -371,7 +389,7 @@ class StatementInterceptor:
                     )
                 if severity is not Severity.ERROR:
                     continue
-                if approval_matches(self.approved, rule.id, table_ref.name if table_ref else None):
+                if approval_matches(self.approved, rule.id, table_ref, file):
                     continue
                 return Finding(
                     rule=rule.id,
@@ -390,6 +408,16 @@ class StatementInterceptor:
         if self.record_change is not None:
             for table in self.record_change(operation):
                 self._cover(table.lower())
+
+    def _key(self, table: TableRef) -> str:
+        """The key of ``table`` in ``created``/``touched``/``existing_tables``: its lower-
+        cased name in the default schema (where the listed tables are), else
+        ``schema.name``, so a table of another schema is never taken for it."""
+        default = self.protected.default_schema
+        schema = table.schema.lower() if table.schema else None
+        if schema is None or (default is not None and schema == default.lower()):
+            return table.name.lower()
+        return f"{schema}.{table.name.lower()}"
 
     def _cover(self, lowered: str) -> None:
         name = self.existing_tables.get(lowered)

@@ -15,7 +15,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,26 +121,6 @@ def stats_dict(stats: TableStats) -> dict[str, Any]:
         "ddl_sha256": stats.ddl_sha256,
         "size": stats.size_bytes,
     }
-
-
-def interrupted_runs(
-    config: Config, database: str, current_run_id: str
-) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """The records of earlier runs of ``database`` that died mid-migration (or whose
-    restore failed): their changes may still be in the database."""
-    directory = runs_dir(config)
-    if not directory.is_dir():
-        return
-    for path in sorted(directory.glob("*.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if record.get("status") not in ("migrating", "restore-failed"):
-            continue
-        if record.get("database") != database or record.get("run_id") == current_run_id:
-            continue
-        yield path, record
 
 
 def describe_interrupted(record: Mapping[str, Any]) -> str:

@@ -16,12 +16,13 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.approvals import (
     Allowance,
+    Approvals,
     ConfirmCallback,
     apply_approvals,
     confirm_approved,
@@ -29,12 +30,11 @@ from migration_guard.alembic.approvals import (
 from migration_guard.alembic.changes import RunChanges
 from migration_guard.alembic.drift import check_protection
 from migration_guard.alembic.events import upgrade_event
+from migration_guard.alembic.interrupted import heartbeat, lock_for_restore, recover_interrupted
 from migration_guard.alembic.rebuilds import check_after_rebuilds, rebuild_aware
 from migration_guard.alembic.records import (
     append_audit,
     audit_entry,
-    describe_interrupted,
-    interrupted_runs,
     now,
     runs_dir,
     stats_dict,
@@ -42,7 +42,8 @@ from migration_guard.alembic.records import (
     write_record,
 )
 from migration_guard.alembic.recovery import restore_pre_run_state
-from migration_guard.alembic.results import UpgradeResult, describe_failure
+from migration_guard.alembic.results import RestoreReport, UpgradeResult, describe_failure
+from migration_guard.alembic.runs import check_transition
 from migration_guard.alembic.scope import backup_scope
 from migration_guard.alembic.settings import BACKUP_MODES, upgrade_settings
 from migration_guard.analysis.model import Report, Statement
@@ -127,9 +128,11 @@ class GuardSession:
         self.backups: list[dict[str, Any]] = []
         self.backup_full = False
         self.record_path: Path | None = None
-        self.approved: set[tuple[str, str]] = set()
+        self.approved: Approvals = Approvals()
         self.changes = RunChanges()
         self.fk_suspended = False
+        self.status = ""  # of the run record; moves along runs.TRANSITIONS only
+        self.last_heartbeat = 0.0
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -175,14 +178,18 @@ class GuardSession:
             "backups": self.backups,
             "backup_full": self.backup_full,
             "changes": self.changes.to_dict(),
+            "lock": self.lock.description if self.lock is not None else None,
+            "heartbeat_at": time.time(),
         }
         record.update(extra)
         return record
 
     def _save_record(self, status: str, **extra: Any) -> None:
+        check_transition(self.status, status, self.run_id)
         if self.record_path is None:
             self.record_path = runs_dir(self.config) / f"{self.run_id}.json"
         write_record(self.record_path, self._record(status, **extra))
+        self.status, self.last_heartbeat = status, time.time()
 
     # -- 1. preparation, inside env.py's run_migrations ----------------------------------
     def prepare(self, environment: EnvironmentContext) -> bool:
@@ -200,6 +207,7 @@ class GuardSession:
         self.url = connection.engine.url
         self.result.database = self.database
         self.ops = get_dialect_ops(connection.dialect.name)
+        self.protected = replace(self.protected, default_schema=self.ops.default_schema(connection))
         self.version_table = context.version_table or self.version_table
         if not self.options.dry_run:
             from migration_guard.alembic.lock import acquire
@@ -229,6 +237,7 @@ class GuardSession:
             self.result,
             command=self.options.command,
             refuse=not self.options.dry_run,
+            default_schema=self.protected.default_schema,
         )
         # One connection of the guard's own for everything it reads before the run:
         # every new connection costs a round of authentication on a real server.
@@ -271,6 +280,11 @@ class GuardSession:
             self._safety_backup(scope)
         self.changes.plan(statements, dialect, live, self.version_table)
         self._attach(connection, steps, dialect, live)
+        if self.on_version_apply not in context.on_version_apply_callbacks:  # env.py guard
+            context.on_version_apply_callbacks = (
+                *context.on_version_apply_callbacks,
+                self.on_version_apply,
+            )
         self._save_record("migrating")
         self.migrating = True
         self.prepared = True
@@ -381,42 +395,13 @@ class GuardSession:
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         """Alembic callback after each revision step: progress for the result."""
         del ctx, run_args
+        heartbeat(self)  # the lock must still be ours before Alembic commits
         self.result.applied.append(str(step.up_revision_id))
         self.result.to_heads = sorted(str(head) for head in heads)
 
-    # -- interrupted earlier runs --------------------------------------------------------
+    # -- interrupted earlier runs (see migration_guard.alembic.interrupted) ------------
     def _recover_interrupted_runs(self) -> None:
-        """Restore a run of this database that died mid-migration (we hold the lock, so
-        no live run can own it)."""
-        for path, record in interrupted_runs(self.config, self.database, self.run_id):
-            self._restore_interrupted(path, record)
-
-    def _restore_interrupted(self, path: Path, record: dict[str, Any]) -> None:
-        assert self.ops is not None
-        database = self.ops.database_name(self.url) if self.url is not None else "?"
-        described = describe_interrupted(record)
-        if not self.options.yes:
-            if self.options.confirm is None:
-                raise UsageError(
-                    f"{described}; its changes are still in the database. Pass --yes to "
-                    "restore the state from before it (no terminal to ask on)"
-                )
-            if not self.options.confirm(database):
-                raise UsageError(f"{described}; restore declined, nothing was changed")
-        report = restore_pre_run_state(self.config, self.url, record)  # type: ignore[arg-type]
-        record["status"] = "recovered" if report.ok else "restore-failed"
-        record["recovered_by"] = self.run_id
-        record["restore"] = report.to_dict()
-        write_record(path, record)
-        self.result.restore = report
-        self.result.notes.append(described)
-        self.result.error = (
-            f"{described}; migration-guard restored the state from before it"
-            if report.ok
-            else f"{described}; restoring it failed"
-        )
-        self.result.outcome = "recovered" if report.ok else "restore-failed"
-        raise InterruptedRunRestored()
+        recover_interrupted(self)
 
     # -- 2. the end of a run -------------------------------------------------------------
     def detach(self) -> None:
@@ -448,6 +433,11 @@ class GuardSession:
                 "sql": error.sql,
             }
         if not self.migrating:
+            return
+        lost = lock_for_restore(self)
+        if lost is not None:  # the record stays "migrating" for the next run
+            self.result.restore = RestoreReport(ok=False, error=lost)
+            self.result.outcome = "restore-failed"
             return
         self._save_record("restoring", error=self.result.error)
         report = restore_pre_run_state(self.config, self.url, self._record("restoring"))  # type: ignore[arg-type]

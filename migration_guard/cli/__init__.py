@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "monitor": "migration_guard.cli.ops:monitor",
     "drill": "migration_guard.cli.ops:drill",
     "schedule": "migration_guard.cli.ops:schedule",
+    "runs": "migration_guard.cli.runs:runs",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -40,6 +40,8 @@ _COMMANDS = {
     "monitor": "migration_guard.commands.ops",
     "drill": "migration_guard.commands.ops",
     "schedule": "migration_guard.commands.ops",
+    "list_runs": "migration_guard.commands.runs",
+    "resolve_run": "migration_guard.commands.runs",
 }
 
 __all__ = sorted(_COMMANDS)

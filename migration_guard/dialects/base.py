@@ -274,6 +274,24 @@ class DialectOps(abc.ABC):
         del dbapi_connection, refuse
         return None
 
+    # -- the lock's heartbeat -------------------------------------------------
+    def lock_is_held(self, lock: HeldLock) -> bool:
+        """Whether ``lock`` (from :meth:`acquire_lock`) is still held by this process.
+
+        Asked before a guarded run commits and before it restores: a server-side lock
+        lives on one connection, which a ``wait_timeout``, a proxy, a failover or an
+        administrator's ``KILL`` can end without this process noticing. Never raises:
+        a lock that cannot be checked counts as lost.
+        """
+        return not lock.released
+
+    # -- names ----------------------------------------------------------------
+    def default_schema(self, conn: Connection) -> str | None:
+        """The schema an unqualified table name is in on ``conn`` (MySQL/MariaDB: the
+        current database), or None when unknown."""
+        del conn
+        return None
+
 
 def run_sql(conn: Connection, sql: str) -> Any:
     """Execute literal ``sql`` with no parameter substitution (``%`` in names stays ``%``)."""

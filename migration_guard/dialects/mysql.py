@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Sequence
@@ -431,6 +432,29 @@ class MySQLDialectOps(DialectOps):
                 )
         return problems
 
+    # -- the lock's heartbeat -------------------------------------------------
+    def lock_is_held(self, lock: HeldLock) -> bool:
+        """``IS_USED_LOCK(name) = CONNECTION_ID()`` on the lock's own connection."""
+        conn = lock.connection
+        if lock.released or conn is None:
+            return False
+        try:
+            held = conn.execute(
+                sa.text("SELECT IS_USED_LOCK(:name) = CONNECTION_ID()"), {"name": lock.name}
+            ).scalar()
+            conn.commit()
+        except sa.exc.SQLAlchemyError:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.rollback()
+            return False
+        return bool(held)
+
+    # -- names ----------------------------------------------------------------
+    def default_schema(self, conn: Connection) -> str | None:
+        """``DATABASE()``: the database is MySQL's schema."""
+        value = conn.execute(sa.text("SELECT DATABASE()")).scalar()
+        return str(value) if value else None
+
 
 class MariaDBDialectOps(MySQLDialectOps):
     """SQLAlchemy's ``mariadb`` dialect name; the facts are the same."""
@@ -464,7 +488,7 @@ class _MySQLLock(HeldLock):
     def _release(self) -> None:
         try:
             self._conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.name})
-        except sa.exc.DBAPIError:
+        except sa.exc.SQLAlchemyError:
             pass  # a lost connection has released the lock already
         finally:
             self._conn.close()

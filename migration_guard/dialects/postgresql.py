@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Sequence
@@ -251,6 +252,35 @@ def quote_postgresql_string(value: str) -> str:
     """``E'...'`` with quotes and backslashes doubled; see the method of the same name."""
     return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
+    # -- the lock's heartbeat -------------------------------------------------
+    def lock_is_held(self, lock: HeldLock) -> bool:
+        """The advisory lock is in ``pg_locks``, granted to the lock's own backend."""
+        if lock.released or not isinstance(lock, _AdvisoryLock):
+            return False
+        conn = lock.own_connection
+        key = int(lock.name) & 0xFFFFFFFFFFFFFFFF
+        try:
+            held = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND pid = pg_backend_pid() AND classid::bigint = :high "
+                    "AND objid::bigint = :low"
+                ),
+                {"high": key >> 32, "low": key & 0xFFFFFFFF},
+            ).scalar()
+            conn.commit()
+        except sa.exc.SQLAlchemyError:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.rollback()
+            return False
+        return bool(held)
+
+    # -- names ----------------------------------------------------------------
+    def default_schema(self, conn: Connection) -> str | None:
+        """``current_schema()``: the first existing schema of the ``search_path``."""
+        value = conn.execute(sa.text("SELECT current_schema()")).scalar()
+        return str(value) if value else None
+
 
 def advisory_lock_key(name: str) -> int:
     """A stable signed 64-bit advisory lock key for ``name``."""
@@ -260,6 +290,8 @@ def advisory_lock_key(name: str) -> int:
 class _AdvisoryLock(HeldLock):
     def __init__(self, key: int, conn: Connection, engine: Engine) -> None:
         super().__init__(str(key), f"pg_advisory_lock({key})")
+        #: The backend the lock lives on (not offered for the holder's reads).
+        self.own_connection = conn
         self._key = key
         self._conn = conn
         self._engine = engine
@@ -268,7 +300,7 @@ class _AdvisoryLock(HeldLock):
         try:
             self._conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
             self._conn.commit()
-        except sa.exc.DBAPIError:
+        except sa.exc.SQLAlchemyError:
             pass  # a lost connection has released the lock already
         finally:
             self._conn.close()

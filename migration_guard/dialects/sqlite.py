@@ -297,6 +297,18 @@ class SQLiteDialectOps(DialectOps):
         set_authorizer(authorizer)
         return lambda: set_authorizer(None)
 
+    # -- the lock's heartbeat -------------------------------------------------
+    def lock_is_held(self, lock: HeldLock) -> bool:
+        """The lock file at its path is still the one this process locked (not deleted
+        or swapped) and names this process as its owner."""
+        return isinstance(lock, _FileLock) and lock.still_owned()
+
+    # -- names ----------------------------------------------------------------
+    def default_schema(self, conn: Connection) -> str | None:
+        """``main``: unqualified names resolve there first (then in temp, attached)."""
+        del conn
+        return "main"
+
 
 try:
     import fcntl
@@ -317,6 +329,19 @@ class _FileLock(HeldLock):
     def __init__(self, path: Path, descriptor: int) -> None:
         super().__init__(str(path), f"lock file {path}")
         self._descriptor = descriptor
+
+    def still_owned(self) -> bool:
+        """The file at the path is the one locked here, and records this process."""
+        if self.released:
+            return False
+        try:
+            mine = os.fstat(self._descriptor)
+            there = os.stat(self.name)
+            data = json.loads(os.pread(self._descriptor, 4096, 0) or b"{}")
+        except (OSError, ValueError):
+            return False
+        same_file = (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
+        return same_file and isinstance(data, dict) and data.get("pid") == os.getpid()
 
     def _release(self) -> None:
         # The file stays: unlinking it would let two waiters lock different inodes.

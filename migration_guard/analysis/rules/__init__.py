@@ -125,12 +125,17 @@ class RuleContext:
     protected: ProtectedTables = field(default_factory=ProtectedTables)
     _created_units: dict[tuple[str | None, str], set[str]] = field(default_factory=dict)
     _column_types: dict[tuple[str | None, str], dict[str, ColumnType]] = field(default_factory=dict)
+    #: New names of protected tables renamed earlier: the rows (and the protection)
+    #: went with them, so approving the rename does not approve dropping them later.
+    _renamed_protected: set[tuple[str | None, str]] = field(default_factory=set)
 
     def is_protected(self, table: TableRef | None) -> bool:
         """Whether findings on ``table`` are errors; an unknown table is protected
         only when every table is."""
         if table is None:
             return self.protected.protects_everything
+        if table_key(table) in self._renamed_protected:
+            return True
         return self.protected.is_protected(table.name, table.schema)
 
     def created_in_unit(self, table: TableRef | None, unit: str) -> bool:
@@ -170,6 +175,8 @@ class RuleContext:
             self._column_types.pop(key, None)
         elif kind is OpKind.RENAME_TABLE and operation.new_name:
             new_key = table_key(renamed_table(table, operation.new_name))
+            if self.is_protected(table) and key not in self._created_units:
+                self._renamed_protected.add(new_key)
             units = self._created_units.pop(key, None)
             if units is not None:
                 self._created_units[new_key] = units
@@ -204,6 +211,8 @@ class RuleContext:
         keys = [table_key(table)]
         if operation.kind is OpKind.RENAME_TABLE and operation.new_name:
             keys.append(table_key(renamed_table(table, operation.new_name)))
+            if self.is_protected(table):  # it may run: the new name may hold the rows
+                self._renamed_protected.add(keys[-1])
         for key in keys:
             # A table created in the unit stays so when its columns change; a CREATE
             # that may not run exempts nothing; a DROP or RENAME that may run ends it.
@@ -218,6 +227,7 @@ class RuleContext:
             protected=self.protected,
             _created_units={key: set(units) for key, units in self._created_units.items()},
             _column_types={key: dict(types) for key, types in self._column_types.items()},
+            _renamed_protected=set(self._renamed_protected),
         )
 
     @staticmethod

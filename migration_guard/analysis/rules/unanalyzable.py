@@ -14,6 +14,10 @@ command without a delimiter or a statement the active ``DELIMITER`` never
 closes, and (MySQL, MariaDB, SQLite) text that a ``--``/``#`` comment hides
 after a bare carriage return. The finding points at where the construct opened.
 
+A revision that cannot be rendered offline (it raised while ``check`` ran it
+without a database) is reported the same way, and is always an error: nobody
+can know what it would do, to which table.
+
 Severity: an error when the statement touches a protected table, when its
 target is unknown and every table is protected (no protected tables
 configured), and always for dynamic SQL and ``CALL``; a warning when it
@@ -41,6 +45,11 @@ _DYNAMIC_STATEMENT = re.compile(
 )
 
 
+#: How the offline renderer (``alembic/offline/capture.py``) begins the reason of a
+#: revision it could not render.
+UNRENDERABLE = "revision could not be rendered"
+
+
 def is_dynamic(operation: Operation) -> bool:
     """Whether the statement builds SQL at run time, so its target cannot be known."""
     if operation.reason and _DYNAMIC_REASON.search(operation.reason):
@@ -57,6 +66,10 @@ def check(operation: Operation, context: RuleContext) -> Iterator[Violation]:
     if reason.startswith(MALFORMED_INPUT):
         # The text itself is broken: what runs cannot be known, whatever is protected.
         yield Violation(reason, operation.table, Severity.ERROR)
+        return
+    if reason.startswith(UNRENDERABLE):
+        # Unknown statements on unknown tables: protected or not cannot be told.
+        yield Violation(f"{reason}; what it does is unknown", operation.table, Severity.ERROR)
         return
     if is_dynamic(operation):
         yield Violation(
