@@ -161,7 +161,8 @@ def _scope(
     scope = _Scope()
     raw = record.get("changes")
     changes = RunChanges.from_dict(raw) if isinstance(raw, Mapping) else None
-    if changes is not None and record.get("status") == "migrating":
+    died = record.get("status") == "migrating" or bool(record.get("recovered_by"))
+    if changes is not None and died:
         changes = changes.merged()  # the run died: it may have done all it planned
     if changes is not None:
         for entry in changes.changed():

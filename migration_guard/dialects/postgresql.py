@@ -247,11 +247,6 @@ class PostgreSQLDialectOps(DialectOps):
             ).scalar()
         )
 
-
-def quote_postgresql_string(value: str) -> str:
-    """``E'...'`` with quotes and backslashes doubled; see the method of the same name."""
-    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-
     # -- the lock's heartbeat -------------------------------------------------
     def lock_is_held(self, lock: HeldLock) -> bool:
         """The advisory lock is in ``pg_locks``, granted to the lock's own backend."""
@@ -280,6 +275,11 @@ def quote_postgresql_string(value: str) -> str:
         """``current_schema()``: the first existing schema of the ``search_path``."""
         value = conn.execute(sa.text("SELECT current_schema()")).scalar()
         return str(value) if value else None
+
+
+def quote_postgresql_string(value: str) -> str:
+    """``E'...'`` with quotes and backslashes doubled; see the method of the same name."""
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def advisory_lock_key(name: str) -> int:
