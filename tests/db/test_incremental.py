@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
-from migration_guard.backup import create
+from migration_guard.backup import create, restore
+from migration_guard.backup.backends.binlog import read_binlog_since
+from migration_guard.backup.catalog import Catalog
+from migration_guard.backup.retention import RetentionPolicy, plan_prune
+from migration_guard.cli import main
 from migration_guard.config import Config
+from migration_guard.errors import BackupError, MigrationGuardError
+from tests.conftest import MYSQL_BINLOG_ADMIN_URL, unique_name
 
 KEY_VARIABLES = (
     "MIGRATION_GUARD_KEY",
@@ -92,3 +103,188 @@ def test_full_backup_records_the_dump_snapshots_binlog_position(
         assert dumped is not None
         after = binlog_inserts(url, "t", binlog["file"], binlog["position"])
         assert dumped + after == final, (dumped, after, final)
+
+
+# -- incremental backups and their restore -------------------------------------------------
+
+
+@pytest.fixture
+def new_binlog_database(mysql_binlog_admin_engine: sa.Engine) -> Iterator[Callable[[], str]]:
+    """Names of databases that do not exist yet on the binlog server; dropped afterwards."""
+    names: list[str] = []
+
+    def make() -> str:
+        names.append(unique_name("mg_inc"))
+        return f"{MYSQL_BINLOG_ADMIN_URL.rstrip('/')}/{names[-1]}?charset=utf8mb4"
+
+    yield make
+    with mysql_binlog_admin_engine.connect() as conn:
+        for name in names:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+TABLES = ("accounts", "orders")
+
+
+def state(url: str) -> dict[str, Any]:
+    """Every table's rows in key order and its CHECKSUM TABLE."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                table: (
+                    [
+                        tuple(row)
+                        for row in conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id")
+                    ],
+                    conn.exec_driver_sql(f"CHECKSUM TABLE {table}").one()[1],
+                )
+                for table in TABLES
+            }
+    finally:
+        engine.dispose()
+
+
+def run(url: str, *statements: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def cli(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.fixture
+def chain(config: Config, mysql_binlog_url: str) -> dict[str, Any]:
+    """A full backup, changes, incremental 1, more changes, incremental 2; each state."""
+    run(
+        mysql_binlog_url,
+        "CREATE TABLE accounts (id INT PRIMARY KEY, name VARCHAR(50), balance DECIMAL(10,2))",
+        "CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, account INT, note TEXT)",
+        "INSERT INTO accounts VALUES (1, 'ann', 10.50), (2, 'bob', 20), (3, 'cy', 0)",
+        "INSERT INTO orders (account, note) VALUES (1, 'first'), (2, 'second'), (3, NULL)",
+    )
+    full = create(config, url=mysql_binlog_url, encrypt=False)
+    run(
+        mysql_binlog_url,
+        "INSERT INTO accounts VALUES (4, 'dee', 4.44)",
+        "UPDATE accounts SET balance = balance + 1 WHERE id <= 2",
+        "DELETE FROM orders WHERE account = 3",
+        "INSERT INTO orders (account, note) VALUES (4, 'ünïcode ☃')",
+    )
+    first = create(config, url=mysql_binlog_url, type="incremental", encrypt=False)
+    state1 = state(mysql_binlog_url)
+    run(
+        mysql_binlog_url,
+        "DELETE FROM accounts WHERE id = 1",
+        "UPDATE orders SET note = CONCAT(note, '!') WHERE note IS NOT NULL",
+        "INSERT INTO accounts VALUES (5, 'eve', 55.55)",
+    )
+    second = create(config, url=mysql_binlog_url, type="incremental", encrypt=False)
+    return {
+        "url": mysql_binlog_url,
+        "full": full,
+        "first": first,
+        "second": second,
+        "state1": state1,
+        "state2": state(mysql_binlog_url),
+    }
+
+
+def test_incrementals_form_a_chain_of_coordinates(chain: dict[str, Any]) -> None:
+    full, first, second = chain["full"], chain["first"], chain["second"]
+    assert (first.type, first.parent, second.parent) == ("incremental", full.id, first.id)
+    assert first.binlog["start"]["file"] == full.binlog["file"]
+    assert first.binlog["start"]["position"] == full.binlog["position"]
+    assert second.binlog["start"]["position"] == first.binlog["position"]
+    assert int(first.binlog["position"]) > int(full.binlog["position"]) or (
+        first.binlog["file"] != full.binlog["file"]
+    )
+    assert first.artifact.stream_format == "mysql-binlog" and first.backend == "binlog"
+
+
+def test_restoring_incremental_2_into_a_new_database_equals_the_final_state(
+    config: Config, chain: dict[str, Any], new_binlog_database: Callable[[], str]
+) -> None:
+    target = new_binlog_database()
+    result = restore(config, chain["second"].id, url=target, yes=True)
+    assert result.ok, result.mismatches
+    assert state(target) == chain["state2"]
+
+
+def test_restoring_incremental_1_equals_the_state_then(
+    config: Config, chain: dict[str, Any], new_binlog_database: Callable[[], str]
+) -> None:
+    target = new_binlog_database()
+    outcome = cli("restore", chain["first"].id, "--url", target, "--yes")
+    assert outcome.exit_code == 0, outcome.output
+    assert state(target) == chain["state1"]
+
+
+def test_a_tampered_incremental_archive_is_refused_before_anything_is_written(
+    config: Config, chain: dict[str, Any], new_binlog_database: Callable[[], str]
+) -> None:
+    path = Catalog.for_config(config).archive_path(chain["first"].id)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    target = new_binlog_database()
+    with pytest.raises(MigrationGuardError):
+        restore(config, chain["second"].id, url=target, yes=True)
+    engine = sa.create_engine(MYSQL_BINLOG_ADMIN_URL)
+    try:
+        with engine.connect() as conn:
+            name = sa.make_url(target).database
+            assert conn.exec_driver_sql(f"SHOW DATABASES LIKE '{name}'").first() is None
+    finally:
+        engine.dispose()
+
+
+def test_incremental_without_a_full_backup_exits_2(config: Config, mysql_binlog_url: str) -> None:
+    outcome = cli("backup", "--url", mysql_binlog_url, "--type", "incremental", "--no-encrypt")
+    assert outcome.exit_code == 2, outcome.output
+    assert "take a full backup first" in outcome.output
+    assert "Traceback" not in outcome.output
+
+
+def test_incremental_with_log_bin_off_exits_2_saying_how_to_turn_it_on(
+    config: Config, mysql_url: str
+) -> None:
+    assert cli("backup", "--url", mysql_url, "--no-encrypt").exit_code == 0
+    outcome = cli("backup", "--url", mysql_url, "--type", "incremental", "--no-encrypt")
+    assert outcome.exit_code == 2, outcome.output
+    assert "log_bin" in outcome.output and "restart" in outcome.output
+
+
+def test_purged_binlogs_exit_1_naming_the_gap(mysql_binlog_url: str) -> None:
+    """A chain that ends in a binlog file the server no longer has (purged)."""
+    with pytest.raises(BackupError) as caught:
+        read_binlog_since(
+            sa.make_url(mysql_binlog_url),
+            {"file": "binlog.000000", "position": "4"},
+            io.BytesIO(),  # type: ignore[arg-type]
+            None,
+        )
+    assert caught.value.exit_code == 1
+    assert "binlog.000000:4" in caught.value.message
+    assert "new full backup" in caught.value.message
+
+
+def test_retention_keeps_the_parents_of_a_kept_incremental(
+    config: Config, chain: dict[str, Any]
+) -> None:
+    """A newer full backup exists, so the chain's full and first incremental are kept
+    only because the newest incremental depends on them."""
+    newer_full = create(config, url=chain["url"], encrypt=False)
+    manifests = Catalog.for_config(config).list()
+    later = datetime.now(timezone.utc) + timedelta(days=3)
+    plan = plan_prune(manifests, later, RetentionPolicy(keep_days=1))
+    kept = dict(plan.keep)
+    assert {newer_full.id, chain["second"].id, chain["first"].id, chain["full"].id} <= set(kept)
+    assert not any("newest" in reason for reason in kept[chain["first"].id]), kept
+    assert not any("newest" in reason for reason in kept[chain["full"].id]), kept
