@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from migration_guard.backup import create, restore
+from migration_guard.backup import create, restore, verify
 from migration_guard.backup.backends.binlog import read_binlog_since
 from migration_guard.backup.catalog import Catalog
 from migration_guard.backup.retention import RetentionPolicy, plan_prune
@@ -288,3 +288,81 @@ def test_retention_keeps_the_parents_of_a_kept_incremental(
     assert {newer_full.id, chain["second"].id, chain["first"].id, chain["full"].id} <= set(kept)
     assert not any("newest" in reason for reason in kept[chain["first"].id]), kept
     assert not any("newest" in reason for reason in kept[chain["full"].id]), kept
+
+
+def test_verify_checks_an_incremental_and_restore_tests_its_chain(
+    config: Config, chain: dict[str, Any]
+) -> None:
+    assert verify(config, chain["first"].id).ok
+    tested = verify(
+        config, chain["second"].id, restore_test=True, scratch_url=MYSQL_BINLOG_ADMIN_URL
+    )
+    assert tested.ok and tested.level == 2, tested.details
+
+
+def test_verify_catches_a_tampered_incremental(config: Config, chain: dict[str, Any]) -> None:
+    path = Catalog.for_config(config).archive_path(chain["second"].id)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x40
+    path.write_bytes(bytes(data))
+    result = verify(config, chain["second"].id)
+    assert not result.ok
+
+
+def test_statement_based_events_and_ddl_replay_under_another_name(
+    config: Config, mysql_binlog_url: str, new_binlog_database: Callable[[], str]
+) -> None:
+    """Statement events (and DDL, always logged as statements) carry the default
+    database, which the restore renames; row events carry it in their table maps."""
+    run(
+        mysql_binlog_url,
+        "CREATE TABLE accounts (id INT PRIMARY KEY, name VARCHAR(50))",
+        "CREATE TABLE orders (id INT PRIMARY KEY, account INT)",
+        "CREATE TABLE doomed (id INT PRIMARY KEY)",
+        "INSERT INTO accounts VALUES (1, 'ann'), (2, 'bob')",
+        "INSERT INTO orders VALUES (1, 1)",
+    )
+    create(config, url=mysql_binlog_url, encrypt=False)
+    run(
+        mysql_binlog_url,
+        "SET SESSION binlog_format = 'STATEMENT'",
+        "INSERT INTO accounts VALUES (3, 'cy')",
+        "UPDATE accounts SET name = UPPER(name) WHERE id = 1",
+        "DELETE FROM orders WHERE id = 1",
+        "ALTER TABLE accounts ADD COLUMN email VARCHAR(80) DEFAULT 'none'",
+        "CREATE TABLE later (id INT PRIMARY KEY, v INT)",
+        "INSERT INTO later VALUES (7, 70)",
+        "DROP TABLE doomed",
+        "SET SESSION binlog_format = 'ROW'",
+        "INSERT INTO orders VALUES (2, 3)",
+        "UPDATE accounts SET email = 'cy@example.com' WHERE id = 3",
+    )
+    incremental = create(config, url=mysql_binlog_url, type="incremental", encrypt=False)
+    start = incremental.binlog["start"]
+    url = sa.make_url(mysql_binlog_url)
+    logged = subprocess.run(
+        [
+            "mariadb-binlog",
+            "--read-from-remote-server",
+            f"--host={url.host}",
+            f"--port={url.port}",
+            f"--user={url.username}",
+            f"--start-position={start['position']}",
+            "--to-last-log",
+            start["file"],
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
+    assert b"INSERT INTO accounts VALUES (3, 'cy')" in logged  # really statement-based
+    target = new_binlog_database()
+    assert restore(config, incremental.id, url=target, yes=True).ok
+    assert state(target) == state(mysql_binlog_url)
+    engine = sa.create_engine(target)
+    try:
+        with engine.connect() as conn:
+            assert [tuple(r) for r in conn.exec_driver_sql("SELECT * FROM later")] == [(7, 70)]
+            tables = {row[0] for row in conn.exec_driver_sql("SHOW TABLES")}
+    finally:
+        engine.dispose()
+    assert tables == {"accounts", "orders", "later"}

@@ -303,7 +303,7 @@ class BinlogBackend(Backend):
 
     def stream_problem(self, stream_format: str, head: bytes, tail: bytes) -> str | None:
         """A complete binlog stream starts with its magic line and ends with ``-- end``."""
-        if not head.startswith(MAGIC) or not tail.endswith(END):
+        if head[: len(MAGIC)] != MAGIC[: len(head)] or not tail.endswith(END):
             return "the binlog stream is incomplete (no '-- end' line)"
         return None
 
