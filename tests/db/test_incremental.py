@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from migration_guard.backup import create, restore, verify
+from migration_guard.backup import create, keygen, restore, verify
 from migration_guard.backup.backends.binlog import read_binlog_since
 from migration_guard.backup.catalog import Catalog
 from migration_guard.backup.retention import RetentionPolicy, plan_prune
@@ -366,3 +366,51 @@ def test_statement_based_events_and_ddl_replay_under_another_name(
     finally:
         engine.dispose()
     assert tables == {"accounts", "orders", "later"}
+
+
+def test_no_change_is_lost_or_doubled_at_the_boundaries_under_a_concurrent_writer(
+    config: Config,
+    mysql_binlog_url: str,
+    new_binlog_database: Callable[[], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attack: a writer inserts and updates without pause across a full backup and two
+    encrypted incrementals; the chain restored afterwards equals the table exactly."""
+    monkeypatch.setenv("MIGRATION_GUARD_KEY", keygen())
+    run(
+        mysql_binlog_url,
+        # No AUTO_INCREMENT: its counter is in SHOW CREATE TABLE, which the mysqldump
+        # backend reads in a second snapshot (a known gap of full backups, not of this one).
+        "CREATE TABLE accounts (id INT PRIMARY KEY, n INT)",
+        "CREATE TABLE orders (id INT PRIMARY KEY, n INT)",
+    )
+    engine = sa.create_engine(mysql_binlog_url)
+    stop = threading.Event()
+
+    def writer() -> None:
+        with engine.connect() as conn:
+            key = 0
+            while not stop.is_set():
+                key += 1
+                conn.exec_driver_sql(f"INSERT INTO accounts VALUES ({key}, 1)")
+                conn.exec_driver_sql("UPDATE orders SET n = n + 1 WHERE MOD(id, 3) = 0")
+                conn.exec_driver_sql(f"INSERT INTO orders VALUES ({key}, 0)")
+                conn.commit()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        full = create(config, url=mysql_binlog_url)
+        first = create(config, url=mysql_binlog_url, type="incremental")
+        create(config, url=mysql_binlog_url, type="incremental")
+    finally:
+        stop.set()
+        thread.join()
+        engine.dispose()
+    last = create(config, url=mysql_binlog_url, type="incremental")  # after the writer stopped
+    assert full.encrypted and first.encrypted and last.encrypted
+    written = state(mysql_binlog_url)["accounts"][0]
+    assert len(written) > (full.tables["accounts"].rows or 0) > 0  # it wrote throughout
+    target = new_binlog_database()
+    assert restore(config, last.id, url=target, yes=True).ok
+    assert state(target) == state(mysql_binlog_url)
