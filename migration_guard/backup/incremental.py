@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from migration_guard import __version__
 from migration_guard.backup import creation, restoration
@@ -37,8 +38,13 @@ from migration_guard.backup.manifest import (
 from migration_guard.backup.pins import pinning
 from migration_guard.backup.scratch import clean_up_after_killed_runs
 from migration_guard.backup.settings import backup_settings
-from migration_guard.backup.streams import CountingSink, ProgressCallback, remove_quietly
-from migration_guard.backup.trust import check_before_restore, checked_archive
+from migration_guard.backup.streams import (
+    CountingSink,
+    HashingSource,
+    ProgressCallback,
+    remove_quietly,
+)
+from migration_guard.backup.trust import check_before_restore, checked_archive, recheck_digest
 from migration_guard.backup.verification import archive_key, quick_verification
 from migration_guard.config import Config
 from migration_guard.errors import (
@@ -53,6 +59,7 @@ from migration_guard.urls import resolve_url
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
+    from migration_guard.backup.keys import UserKey
     from migration_guard.events import EventSink
 
 INCREMENTAL = "incremental"
@@ -282,15 +289,23 @@ def restore(
     progress: ProgressCallback | None = None,
     on_event: EventSink | None = None,
     allow_unencrypted: bool = False,
+    until: str | None = None,
 ) -> restoration.RestoreResult:
     """:func:`migration_guard.backup.restoration.restore`, and incremental backups.
 
     An incremental is restored into a new or empty database: the root full
     backup first, then every incremental of the chain up to ``backup_id``. All
     archives of the chain are checked whole before the first statement runs.
+    ``until`` (UTC, ISO 8601) replays only the changes logged before that moment.
     """
     catalog = Catalog.for_config(config)
     manifest = catalog.get(backup_id)
+    stop = parse_until(until) if until is not None else None
+    if stop is not None and manifest.type != INCREMENTAL:
+        raise UsageError(
+            f"--until replays the binary log of an incremental backup's chain, and {manifest.id} "
+            "is a full backup: name the newest incremental backup taken after that moment"
+        )
     if manifest.type != INCREMENTAL:
         return restoration.restore(
             config,
@@ -312,6 +327,11 @@ def restore(
     target = resolve_url(config, url)
     chain = chain_of(catalog, manifest)
     incrementals = chain[1:]
+    if stop is not None and stop < chain[0].finished:
+        raise UsageError(
+            f"--until {format_time(stop)} is before the full backup {chain[0].id} of this chain "
+            f"finished ({chain[0].finished_at}); restore a backup of an older chain instead"
+        )
     keys = {}
     for member in incrementals:
         keys[member.id] = archive_key(member, catalog.archive_path(member.id))
@@ -348,7 +368,7 @@ def restore(
             return result
         for member in incrementals:
             try:
-                load_checked(member, handles[member.id], keys[member.id], target, None, progress)
+                _replay(member, handles[member.id], keys[member.id], target, stop, progress)
             except MigrationGuardError as exc:
                 raise RestoreFailed(
                     f"replaying incremental backup {member.id} into {result.database!r} failed: "
@@ -359,5 +379,48 @@ def restore(
                     exit_code=exc.exit_code,
                 ) from exc
             result.notes.append(f"replayed incremental backup {member.id}")
+    if stop is not None:
+        result.notes.append(f"changes logged from {format_time(stop)} on were not replayed")
     result.backup_id = manifest.id
     return result
+
+
+def parse_until(text: str) -> datetime:
+    """``--until`` as an aware UTC time; exit 2 naming the expected form otherwise."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise UsageError(
+            f"--until {text!r} is not a UTC time in ISO 8601; write it like "
+            "2026-12-06T20:00:00Z (the Z, or +00:00, is required)"
+        )
+    return moment.astimezone(timezone.utc)
+
+
+def _replay(
+    member: Manifest,
+    handle: BinaryIO,
+    key: UserKey | None,
+    target: URL,
+    stop: datetime | None,
+    progress: ProgressCallback | None,
+) -> None:
+    """Replay one checked incremental archive, up to ``stop`` when given."""
+    if stop is None:
+        load_checked(member, handle, key, target, None, progress)
+        return
+    from migration_guard.backup import archive
+    from migration_guard.backup.backends import get_backend
+
+    replayer = get_backend(member.backend)
+    source = HashingSource(handle, progress, os.fstat(handle.fileno()).st_size)
+    reader = archive.open_reader(source, key=key)
+    replayer.restore(  # type: ignore[call-arg]
+        target,
+        reader,  # type: ignore[arg-type]
+        stream_format=member.artifact.stream_format,
+        stop_before=stop,
+    )
+    recheck_digest(member, source)

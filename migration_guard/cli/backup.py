@@ -354,6 +354,13 @@ def _typed_confirmation(database: str) -> bool:
     is_flag=True,
     help="Restore an unencrypted backup although a key is configured.",
 )
+@click.option(
+    "--until",
+    metavar="TIME",
+    default=None,
+    help="Incremental backups: replay only the changes logged before TIME "
+    "(UTC, ISO 8601, e.g. 2026-12-06T20:00:00Z).",
+)
 @FORMAT_OPTION
 @config_file_option
 def restore(
@@ -363,6 +370,7 @@ def restore(
     yes: bool,
     dry_run: bool,
     allow_unencrypted: bool,
+    until: str | None,
     fmt: str,
     config_file: str | None,
 ) -> None:
@@ -381,6 +389,7 @@ def restore(
             confirm=confirm,
             progress=progress,
             allow_unencrypted=allow_unencrypted,
+            until=until,
         )
     if fmt == "json":
         echo_json(result.to_dict())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -414,3 +415,60 @@ def test_no_change_is_lost_or_doubled_at_the_boundaries_under_a_concurrent_write
     target = new_binlog_database()
     assert restore(config, last.id, url=target, yes=True).ok
     assert state(target) == state(mysql_binlog_url)
+
+
+def _next_second() -> datetime:
+    """Sleep past the next whole second; that second (UTC)."""
+    now = datetime.now(timezone.utc)
+    boundary = now.replace(microsecond=0) + timedelta(seconds=1)
+    time.sleep((boundary - now).total_seconds() + 0.05)
+    return boundary
+
+
+def test_until_replays_only_the_changes_before_that_moment(
+    config: Config, mysql_binlog_url: str, new_binlog_database: Callable[[], str]
+) -> None:
+    run(
+        mysql_binlog_url,
+        "CREATE TABLE accounts (id INT PRIMARY KEY, name VARCHAR(50))",
+        "CREATE TABLE orders (id INT PRIMARY KEY, account INT)",
+        "INSERT INTO accounts VALUES (1, 'ann')",
+    )
+    create(config, url=mysql_binlog_url, encrypt=False)
+    _next_second()
+    run(
+        mysql_binlog_url,
+        "INSERT INTO accounts VALUES (2, 'bob')",
+        "INSERT INTO orders VALUES (1, 2)",
+    )
+    then = state(mysql_binlog_url)
+    until = _next_second()
+    run(
+        mysql_binlog_url,
+        "DELETE FROM accounts WHERE id = 1",
+        "UPDATE orders SET account = 1",
+        "INSERT INTO accounts VALUES (3, 'cy')",
+    )
+    first = create(config, url=mysql_binlog_url, type="incremental", encrypt=False)
+    run(mysql_binlog_url, "INSERT INTO accounts VALUES (4, 'dee')")
+    second = create(config, url=mysql_binlog_url, type="incremental", encrypt=False)
+    stamp = until.strftime("%Y-%m-%dT%H:%M:%SZ")
+    target = new_binlog_database()
+    outcome = cli("restore", second.id, "--url", target, "--until", stamp, "--format", "json")
+    assert outcome.exit_code == 0, outcome.output
+    assert state(target) == then
+    assert first.parent is not None
+
+
+def test_until_refuses_a_bad_time_and_a_time_before_the_chain(
+    config: Config, chain: dict[str, Any], new_binlog_database: Callable[[], str]
+) -> None:
+    target = new_binlog_database()
+    for bad in ("yesterday", "2026-12-06T20:00:00"):
+        outcome = cli("restore", chain["second"].id, "--url", target, "--until", bad)
+        assert outcome.exit_code == 2, outcome.output
+        assert "2026-12-06T20:00:00Z" in outcome.output
+    outcome = cli("restore", chain["second"].id, "--url", target, "--until", "2000-01-01T00:00:00Z")
+    assert outcome.exit_code == 2 and "before the full backup" in outcome.output
+    outcome = cli("restore", chain["full"].id, "--url", target, "--until", "2099-01-01T00:00:00Z")
+    assert outcome.exit_code == 2 and "incremental" in outcome.output

@@ -34,6 +34,7 @@ import struct
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
@@ -246,11 +247,28 @@ def _read_line(source: BinaryIO) -> bytes:
     return bytes(line)
 
 
+def stop_datetime_option(stop: datetime) -> str:
+    """``--stop-datetime``, which the tool reads in local time (the child inherits ``TZ``)."""
+    return "--stop-datetime=" + stop.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _segment_chunks(
-    tool: str, source: BinaryIO, size: int, source_db: str, target_db: str, url: URL
+    tool: str,
+    source: BinaryIO,
+    size: int,
+    names: tuple[str, str],
+    url: URL,
+    stop_before: datetime | None,
 ) -> Iterator[bytes]:
-    """The SQL ``tool`` decodes from the next ``size`` raw bytes of ``source``."""
+    """The SQL ``tool`` decodes from the next ``size`` raw bytes of ``source``.
+
+    The whole segment is read from ``source`` even when the tool stops early
+    (``stop_before``), so the next segment starts where it should.
+    """
+    source_db, target_db = names
     command = [tool, "--no-defaults", "--skip-annotate-row-events"]
+    if stop_before is not None:
+        command.append(stop_datetime_option(stop_before))
     if source_db != target_db:
         command.append(f"--rewrite-db={source_db}->{target_db}")
     command += [f"--database={source_db}", "-"]  # the filter sees the names before rewriting
@@ -262,14 +280,19 @@ def _segment_chunks(
 
         def feed() -> None:
             assert process.stdin is not None
+            listening = True
             try:
                 left = size
                 while left:
                     block = source.read(min(_COPY_BLOCK, left))
                     if not block:
                         raise BackupError("the binlog stream ends inside a segment")
-                    process.stdin.write(block)
                     left -= len(block)
+                    if listening:
+                        try:
+                            process.stdin.write(block)
+                        except BrokenPipeError:  # stopped early: skip the rest
+                            listening = False
             except BaseException as exc:
                 failure.append(exc)
             finally:
@@ -283,7 +306,7 @@ def _segment_chunks(
                 if not _IDENTITY_LINE.match(line):
                     yield line
         feeder.join()
-        if failure and not isinstance(failure[0], BrokenPipeError):
+        if failure:
             raise failure[0]
 
 
@@ -350,7 +373,13 @@ class BinlogBackend(Backend):
         stream_format: str,
         tables: Sequence[str] | None = None,
         progress: ByteCounter | None = None,
+        stop_before: datetime | None = None,
     ) -> RestoreOutcome:
+        """Replay the stream's events of its source database into ``url``'s database.
+
+        ``stop_before`` leaves out the events logged at or after that moment
+        (the binlog's timestamps have whole seconds).
+        """
         self.check_stream_format(stream_format)
         if tables:
             raise UsageError("an incremental backup restores whole databases; drop --tables")
@@ -378,6 +407,6 @@ class BinlogBackend(Backend):
                 if segment is None:
                     raise BackupError("the binlog stream is malformed (no segment header)")
                 chunks = _segment_chunks(
-                    decoder, source, int(segment.group(2)), source_db, target_db, url
+                    decoder, source, int(segment.group(2)), (source_db, target_db), url, stop_before
                 )
                 run_restore(command, url, chunks)
