@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -472,3 +476,61 @@ def test_until_refuses_a_bad_time_and_a_time_before_the_chain(
     assert outcome.exit_code == 2 and "before the full backup" in outcome.output
     outcome = cli("restore", chain["full"].id, "--url", target, "--until", "2099-01-01T00:00:00Z")
     assert outcome.exit_code == 2 and "incremental" in outcome.output
+
+
+def test_an_incremental_killed_mid_copy_leaves_nothing_and_the_next_one_covers_its_window(
+    config: Config,
+    mysql_binlog_url: str,
+    new_binlog_database: Callable[[], str],
+    tmp_path: Path,
+) -> None:
+    """Attack: SIGKILL while the binlog is copied into the scratch directory. No
+    manifest, no plaintext binlog left behind (the next run removes it), and the
+    next incremental starts at the full backup, so the restored chain is whole."""
+    run(
+        mysql_binlog_url,
+        "CREATE TABLE accounts (id INT PRIMARY KEY, name TEXT)",
+        "CREATE TABLE orders (id INT PRIMARY KEY, account INT)",
+    )
+    full = create(config, url=mysql_binlog_url, encrypt=False)
+    for batch in range(20):
+        run(
+            mysql_binlog_url,
+            f"INSERT INTO accounts SELECT seq + {batch * 2000}, REPEAT('x', 1000) "
+            "FROM seq_1_to_2000",
+        )
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    cli_main = "from migration_guard.cli import main; main()"
+    command = [sys.executable, "-c", cli_main, "backup", "--url", mysql_binlog_url]
+    child = subprocess.Popen(
+        [*command, "--type", "incremental", "--no-encrypt"], env=env, start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    # Killed once plaintext binlog is on disk (an empty directory killed before its
+    # owner file exists is not recognised as ours, and holds nothing).
+    while not list(scratch.glob("migration-guard-binlog-*/raw/*")):
+        assert child.poll() is None, "the backup ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    catalog = Catalog.for_config(config)
+    assert [m.id for m in catalog.list()] == [full.id]
+    assert any(p.name.startswith("migration-guard-binlog-") for p in scratch.iterdir())
+
+    run(mysql_binlog_url, "INSERT INTO orders VALUES (1, 7)")
+    after = subprocess.run(
+        [*command, "--type", "incremental", "--no-encrypt", "--format", "json"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    left = [p for p in scratch.iterdir() if p.name.startswith("migration-guard-binlog-")]
+    assert not left, [(p, sorted(x.name for x in p.rglob("*")), p.stat().st_mtime) for p in left]
+    incremental = catalog.get(json.loads(after.stdout)["id"])
+    assert incremental.parent == full.id
+    target = new_binlog_database()
+    assert restore(config, incremental.id, url=target, yes=True).ok
+    assert state(target) == state(mysql_binlog_url)
