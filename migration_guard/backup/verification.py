@@ -43,6 +43,8 @@ from migration_guard.errors import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
     from migration_guard.backup.keys import UserKey
     from migration_guard.events import EventSink
 
@@ -234,6 +236,8 @@ def _restore_test_into(
     try:
         create_database(ops, scratch, database_options(manifest))
         created = True
+        if manifest.type == "incremental":  # the chain: its root, then each incremental
+            return _restore_test_chain(config, manifest, scratch)
         outcome = stream_restore(manifest, catalog, key, scratch, None, None)
         tables = list(manifest.tables)
         with connection(scratch) as conn:
@@ -329,3 +333,17 @@ def _verify(
     )
     catalog.update(manifest)
     return result
+
+
+def _restore_test_chain(config: Config, manifest: Manifest, scratch: URL) -> tuple[bool, list[str]]:
+    from migration_guard.backup.incremental import restore
+
+    try:
+        result = restore(config, manifest.id, url=scratch, yes=True)
+    except MigrationGuardError as exc:
+        return False, [f"restore test of the chain failed: {exc.message}"]
+    if not result.ok:
+        return False, result.mismatches
+    return True, [
+        f"restore test into a scratch database: the chain restored ({len(result.notes)} notes)"
+    ]

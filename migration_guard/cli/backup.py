@@ -104,10 +104,11 @@ def keygen() -> None:
 @click.option(
     "--type",
     "backup_type",
-    type=click.Choice(["full", "critical", "tables"]),
+    type=click.Choice(["full", "critical", "tables", "incremental"]),
     default="full",
     show_default=True,
-    help="full database, the protected tables (critical), or --tables only.",
+    help="full database, the protected tables (critical), --tables only, or the changes "
+    "since the previous backup (incremental: MySQL/MariaDB binary log).",
 )
 @click.option("--tables", multiple=True, metavar="T", help="Tables to back up (repeatable).")
 @click.option(
@@ -154,6 +155,15 @@ def backup(
         )
     if fmt == "json":
         echo_json(manifest.to_dict())
+        return
+    if manifest.type == "incremental" and manifest.binlog:
+        start = manifest.binlog.get("start") or {}
+        click.echo(
+            f"backup {manifest.id} created: the changes of {manifest.source_url} from "
+            f"{start.get('file')}:{start.get('position')} to {manifest.binlog.get('file')}:"
+            f"{manifest.binlog.get('position')} (parent {manifest.parent}), "
+            f"{format_size(manifest.artifact.size)} ({_encryption_text(manifest)})"
+        )
         return
     click.echo(
         f"backup {manifest.id} created: {len(manifest.tables)} table(s) from "
@@ -344,6 +354,13 @@ def _typed_confirmation(database: str) -> bool:
     is_flag=True,
     help="Restore an unencrypted backup although a key is configured.",
 )
+@click.option(
+    "--until",
+    metavar="TIME",
+    default=None,
+    help="Incremental backups: replay only the changes logged before TIME "
+    "(UTC, ISO 8601, e.g. 2026-12-06T20:00:00Z).",
+)
 @FORMAT_OPTION
 @config_file_option
 def restore(
@@ -353,6 +370,7 @@ def restore(
     yes: bool,
     dry_run: bool,
     allow_unencrypted: bool,
+    until: str | None,
     fmt: str,
     config_file: str | None,
 ) -> None:
@@ -371,6 +389,7 @@ def restore(
             confirm=confirm,
             progress=progress,
             allow_unencrypted=allow_unencrypted,
+            until=until,
         )
     if fmt == "json":
         echo_json(result.to_dict())

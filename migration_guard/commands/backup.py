@@ -170,13 +170,15 @@ def restore(
     confirm: Callable[[str], bool] | None = None,
     progress: ProgressCallback | None = None,
     allow_unencrypted: bool = False,
+    until: str | None = None,
 ) -> RestoreResult:
     """Restore ``backup_id`` into the database at ``url`` and compare every table.
 
     A non-empty target is overwritten only with ``yes`` or when
     ``confirm(database_name)`` returns True, and only after a safety backup.
     An unencrypted backup is refused while a key is configured, unless
-    ``allow_unencrypted``.
+    ``allow_unencrypted``. ``until`` (UTC, ISO 8601) replays an incremental
+    backup's chain only up to that moment.
     """
     from migration_guard.backup.engine import restore as run
 
@@ -191,6 +193,7 @@ def restore(
         progress=progress,
         on_event=_event_sink(config),
         allow_unencrypted=allow_unencrypted,
+        until=until,
     )
 
 

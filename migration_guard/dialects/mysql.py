@@ -455,6 +455,15 @@ class MySQLDialectOps(DialectOps):
         value = conn.execute(sa.text("SELECT DATABASE()")).scalar()
         return str(value) if value else None
 
+    # -- binary log (incremental backups) ---------------------------------------
+    def log_bin_enabled(self, conn: Connection) -> bool:
+        """Whether the server writes a binary log (``@@log_bin``)."""
+        return bool(int(conn.exec_driver_sql("SELECT @@log_bin").scalar_one() or 0))
+
+    def binary_logs(self, conn: Connection) -> list[tuple[str, int]]:
+        """The binlog files the server still has, oldest first, with their sizes."""
+        return [(str(row[0]), int(row[1])) for row in conn.exec_driver_sql("SHOW BINARY LOGS")]
+
 
 class MariaDBDialectOps(MySQLDialectOps):
     """SQLAlchemy's ``mariadb`` dialect name; the facts are the same."""

@@ -23,6 +23,7 @@ BACKENDS = Registry[type[Backend]](
         "sqlite": "migration_guard.backup.backends.sqlite:SQLiteBackend",
         "mysqldump": "migration_guard.backup.backends.mysqldump:MysqldumpBackend",
         "native": "migration_guard.backup.backends.native:NativeBackend",
+        "binlog": "migration_guard.backup.backends.binlog:BinlogBackend",
     },
 )
 

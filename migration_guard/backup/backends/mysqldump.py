@@ -7,14 +7,16 @@ in argv nor in the child's environment.
 Consistency: the dump runs with ``--single-transaction``. Row counts and
 content digests are taken from the dump stream itself as it passes
 (:mod:`~migration_guard.backup.backends.dumpscan`), so they describe exactly
-the dumped snapshot and cost the server nothing. DDL hashes, sizes, the binlog
-position and, with ``server_checksums``, ``CHECKSUM TABLE`` are read on a
+the dumped snapshot and cost the server nothing. So is the binlog position:
+with the binary log on, the dump tool prints it (``--master-data=2``) and
+:mod:`.binlogpos` reads it from the stream. DDL hashes, sizes and, with
+``server_checksums``, ``CHECKSUM TABLE`` are read on a
 separate connection whose ``START TRANSACTION WITH CONSISTENT SNAPSHOT`` is
 opened on a thread while the dump process starts: a second consistent
 snapshot, so a write committed in the few milliseconds between the two shows up
 in the dump and not in those checksums (verification would then report a
-mismatch rather than silently pass). Row counts and digests never have this
-gap.
+mismatch rather than silently pass). Row counts, digests and the binlog
+position never have this gap.
 
 The stream never contains ``USE`` or ``CREATE DATABASE`` (the database name is
 passed without ``--databases``), so it restores into any database name. Views
@@ -53,12 +55,14 @@ from migration_guard.backup.backends.base import (
     iter_lines,
     read_chunks,
 )
+from migration_guard.backup.backends.binlogpos import CoordinateWatcher, dump_source_options
 from migration_guard.backup.backends.dumpscan import DIGEST_METHOD, DumpScanner, scanned
 from migration_guard.backup.backends.mysql_client import (
     CLIENT_TOOLS,
     DUMP_TOOLS,
     client_defaults_file,
     find_tool,
+    is_oracle_mysqldump,
     oracle_options,
     run_dump,
     run_restore,
@@ -94,7 +98,7 @@ DATA_FORMAT_OPTIONS = (
 
 
 class SnapshotStats:
-    """DDL hashes, sizes, binlog position and schema objects, read in one consistent
+    """DDL hashes, sizes and schema objects, read in one consistent
     snapshot on a thread of its own while the dump runs."""
 
     def __init__(self, url: URL, tables: Sequence[str] | None) -> None:
@@ -105,7 +109,6 @@ class SnapshotStats:
         self.requested = None if tables is None else list(dict.fromkeys(tables))
         self.tables: list[str] = []
         self.server_version = ""
-        self.binlog: dict[str, str] | None = None
         self.database_options: dict[str, str] = {}
         self.float_columns: list[str] = []
         self.stats: dict[str, TableStats] = {}
@@ -139,7 +142,6 @@ class SnapshotStats:
         conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
         self.tables = resolve_tables(self.ops, conn, self.requested)
         self.server_version = self.ops.server_version(conn)
-        self.binlog = self.ops.binlog_position(conn)
         self.database_options = self.ops.database_options(conn)
         self.float_columns = [
             f"{table}.{column}"
@@ -310,11 +312,16 @@ class MysqldumpBackend(Backend):
         # The snapshot's queries run while the dump tool connects and starts
         # printing: neither waits for the other.
         snapshot.start(with_objects=tables is None, server_checksums=server_checksums)
+        log_bin = _log_bin_enabled(url, snapshot.ops)
+        watcher = CoordinateWatcher(sink)
         try:
             try:
                 with client_defaults_file(url) as defaults_file:
                     command = self.dump_command(tool, defaults_file, database, snapshot.requested)
-                    run_dump(command, url, sink, progress, scanner)
+                    if log_bin:  # the coordinates of the dump's own snapshot, as a comment
+                        at = command.index("--")
+                        command[at:at] = dump_source_options(is_oracle_mysqldump(tool))
+                    run_dump(command, url, watcher, progress, scanner)
             except MigrationGuardError:
                 snapshot.wait()  # an unknown table or a refused login, said plainly
                 raise
@@ -327,7 +334,7 @@ class MysqldumpBackend(Backend):
             tables=stats,
             server_version=snapshot.server_version,
             stream_format="mysql-sql",
-            binlog=snapshot.binlog,
+            binlog=watcher.coordinates() if log_bin else None,
             objects=snapshot.objects,
             extra={
                 "tool": Path(tool).name,
@@ -386,6 +393,16 @@ class MysqldumpBackend(Backend):
             command = self.data_command(tool, defaults_file, database, tables)
             run_dump(command, url, _NullSink(), None, scanner)
         return scanner.result()
+
+
+def _log_bin_enabled(url: URL, ops: MySQLDialectOps) -> bool:
+    """Whether the server keeps a binary log (then the dump records its coordinates)."""
+    engine = connect_engine(url)
+    try:
+        with engine.connect() as conn:
+            return ops.log_bin_enabled(conn)
+    finally:
+        engine.dispose()
 
 
 def _float_warnings(columns: Sequence[str]) -> list[str]:
