@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import signal
 import stat
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +17,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from sqlalchemy.engine import URL
 
 from migration_guard.backup import create, keygen, restore, verify
@@ -25,6 +30,7 @@ from migration_guard.backup.backends.pg_client import (
 )
 from migration_guard.backup.backends.pgdump import PgdumpBackend
 from migration_guard.backup.catalog import Catalog
+from migration_guard.cli import main
 from migration_guard.config import Config
 from migration_guard.errors import EncryptionKeyError, RestoreFailed, UsageError
 from tests.conftest import POSTGRES_ADMIN_URL, unique_name
@@ -433,3 +439,80 @@ def test_credentials_text_is_escaped() -> None:
     assert pgpass_text(url) == "*:*:*:u:se\\:cret\\\\\n"
     info = conninfo(url)
     assert "se:cret" not in info and "host='db.example'" in info and "port='6543'" in info
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_backup_verify_restore(
+    backup_dir: Path,
+    postgres_url: str,
+    new_database: Callable[[], URL],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    load_varied(postgres_url, rows=3)
+    monkeypatch.setenv("MIGRATION_GUARD_KEY", keygen())
+    code, out, err = run_cli("backup", "--url", postgres_url, "--format", "json")
+    assert code == 0, err
+    backup_id = json.loads(out)["id"]
+    assert json.loads(out)["backend"] == "pgdump"
+    code, out, err = run_cli("backups", "verify", backup_id, "--restore-test", "--format", "json")
+    assert code == 0 and json.loads(out)["restore_test_ok"] is True, (out, err)
+    code, out, err = run_cli("restore", backup_id, "--url", str(new_database()))
+    assert code == 0, err
+    code, _, err = run_cli("restore", backup_id, "--url", postgres_url, "--yes")
+    assert code == 2 and "new or empty database" in err and "Traceback" not in err
+
+
+RESTORE_SCRIPT = """
+import sys
+from migration_guard.backup import restore
+from migration_guard.config import Config
+restore(Config(), sys.argv[1], url=sys.argv[2])
+"""
+
+
+def test_plaintext_of_a_killed_restore_is_removed_by_the_next_run(
+    config: Config,
+    backup_dir: Path,
+    postgres_url: str,
+    new_database: Callable[[], URL],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE big AS SELECT g, repeat(md5(g::text), 8) AS pad "
+            "FROM generate_series(1, 200000) AS g"
+        )
+    engine.dispose()
+    monkeypatch.setenv("MIGRATION_GUARD_KEY", keygen())
+    manifest = create(config, url=postgres_url)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    child = subprocess.Popen(
+        [sys.executable, "-c", RESTORE_SCRIPT, manifest.id, str(new_database())],
+        env={**os.environ},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(scratch.glob("migration-guard-restore-*/dump.pgc")):
+            assert child.poll() is None and time.monotonic() < deadline, "no plaintext seen"
+            time.sleep(0.01)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    leftovers = list(scratch.glob("migration-guard-restore-*"))
+    assert leftovers  # SIGKILL leaves it: nothing in the process can run
+    # The next backup (in a fresh process, as a later run is) removes it.
+    subprocess.run(
+        [sys.executable, "-m", "migration_guard", "backup", "--url", postgres_url],
+        env={**os.environ},
+        check=True,
+        capture_output=True,
+    )
+    assert not any(path.exists() for path in leftovers)
