@@ -32,7 +32,7 @@ from migration_guard.backup.backends.pgdump import PgdumpBackend
 from migration_guard.backup.catalog import Catalog
 from migration_guard.cli import main
 from migration_guard.config import Config
-from migration_guard.errors import EncryptionKeyError, RestoreFailed, UsageError
+from migration_guard.errors import EncryptionKeyError, RestoreFailed, ToolMissingError, UsageError
 from tests.conftest import POSTGRES_ADMIN_URL, unique_name
 
 pytestmark = pytest.mark.postgresql
@@ -516,3 +516,23 @@ def test_plaintext_of_a_killed_restore_is_removed_by_the_next_run(
         capture_output=True,
     )
     assert not any(path.exists() for path in leftovers)
+
+
+def test_an_older_pg_dump_is_refused_before_it_runs(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pg_dump that reports major version 11 and records that it was run.
+    ran = tmp_path / "ran"
+    tool = tmp_path / "bin" / "pg_dump"
+    tool.parent.mkdir()
+    tool.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 11.22"; exit 0; fi\n'
+        f"touch {ran}\n"
+    )
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool.parent}:{os.environ['PATH']}")
+    with pytest.raises(ToolMissingError, match="postgresql-client-15") as caught:
+        PgdumpBackend().dump(sa.make_url(postgres_url), io.BytesIO())
+    assert "pg_dump is version 11" in str(caught.value)
+    assert not ran.exists()
