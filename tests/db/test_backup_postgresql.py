@@ -32,7 +32,13 @@ from migration_guard.backup.backends.pgdump import PgdumpBackend
 from migration_guard.backup.catalog import Catalog
 from migration_guard.cli import main
 from migration_guard.config import Config
-from migration_guard.errors import EncryptionKeyError, RestoreFailed, ToolMissingError, UsageError
+from migration_guard.errors import (
+    BackupError,
+    EncryptionKeyError,
+    RestoreFailed,
+    ToolMissingError,
+    UsageError,
+)
 from tests.conftest import POSTGRES_ADMIN_URL, unique_name
 
 pytestmark = pytest.mark.postgresql
@@ -536,3 +542,44 @@ def test_an_older_pg_dump_is_refused_before_it_runs(
         PgdumpBackend().dump(sa.make_url(postgres_url), io.BytesIO())
     assert "pg_dump is version 11" in str(caught.value)
     assert not ran.exists()
+
+
+def test_a_dump_killed_on_the_server_publishes_nothing(
+    config: Config, backup_dir: Path, postgres_url: str, postgres_admin_engine: sa.Engine
+) -> None:
+    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE big AS SELECT g, repeat(md5(g::text), 8) AS pad "
+            "FROM generate_series(1, 200000) AS g"
+        )
+    engine.dispose()
+    database = sa.make_url(postgres_url).database
+    killed = threading.Event()
+
+    def kill_pg_dump() -> None:
+        deadline = time.monotonic() + 60
+        while not killed.is_set() and time.monotonic() < deadline:
+            with postgres_admin_engine.connect() as conn:
+                found = conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :d AND application_name = 'pg_dump'"
+                    ),
+                    {"d": database},
+                ).all()
+            if found:
+                killed.set()
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=kill_pg_dump)
+    thread.start()
+    try:
+        with pytest.raises(BackupError, match="pg_dump"):
+            create(config, url=postgres_url, encrypt=False)
+    finally:
+        killed.set()
+        thread.join()
+    catalog = Catalog.for_config(config)
+    assert catalog.list() == []
+    assert not [p for p in backup_dir.iterdir() if p.suffix in (".mgb", ".partial")]
