@@ -72,7 +72,7 @@ def check_tables_exist(url: URL, tables: Sequence[str]) -> list[str]:
     """``tables`` without duplicates; a :class:`UsageError` names those ``url`` lacks."""
     ops = dialect_ops(url)
     with connection(url) as conn:
-        live = set(ops.list_tables(conn))
+        live = set(ops.backup_tables(conn))
     missing = [t for t in tables if t not in live]
     if missing:
         raise UsageError(f"--tables: no such table in {redact_url(url)}: {', '.join(missing)}")

@@ -187,7 +187,7 @@ def restore(
     outcome = _load(catalog, manifest, key, ops, target, wanted, options, exists, result, progress)
     expected = {name: manifest.tables[name] for name in result.tables}
     with connection(target) as conn:
-        live = ops.list_tables(conn)
+        live = ops.backup_tables(conn)
         actual = ops.table_stats(
             conn, [t for t in result.tables if t in live], checksums=measure_checksums(expected)
         )

@@ -261,6 +261,14 @@ class DialectOps(abc.ABC):
             return f"is longer than {limit} characters"
         return None
 
+    def backup_tables(self, conn: Connection) -> list[str]:
+        """The tables a full backup holds, as its manifest names them.
+
+        :meth:`list_tables` by default; a database with schemas adds the tables of
+        the others, qualified (PostgreSQL: ``schema.table``).
+        """
+        return self.list_tables(conn)
+
     # -- statements below SQLAlchemy ------------------------------------------
     def guard_raw_writes(
         self, dbapi_connection: Any, refuse: Callable[[str, str], bool]

@@ -17,6 +17,7 @@ from migration_guard.dialects.base import (
     TableStats,
     connect_engine,
     database_unavailable,
+    guard_engine,
     lock_holder_text,
     run_sql,
     sha256_text,
@@ -58,10 +59,11 @@ class PostgreSQLDialectOps(DialectOps):
         rows: bool = True,
         checksums: bool = True,
     ) -> dict[str, TableStats]:
-        del rows, checksums  # one query gives both; backups of PostgreSQL come later
+        del rows, checksums  # one query gives both
         stats: dict[str, TableStats] = {}
         for table in tables:
-            quoted = quote_postgresql_identifier(table)
+            schema, name = self.resolve_table(conn, table)
+            quoted = f"{quote_postgresql_identifier(schema)}.{quote_postgresql_identifier(name)}"
             # Ordering by the whole row text makes the aggregate independent of
             # physical order, which VACUUM and restores change.
             count, checksum = run_sql(
@@ -78,9 +80,9 @@ class PostgreSQLDialectOps(DialectOps):
                     "SELECT string_agg(column_name || ' ' || data_type || ' ' || is_nullable "
                     "|| ' ' || coalesce(column_default, ''), E'\\n' ORDER BY ordinal_position) "
                     "FROM information_schema.columns "
-                    "WHERE table_schema = current_schema() AND table_name = :t"
+                    "WHERE table_schema = :s AND table_name = :t"
                 ),
-                {"t": table},
+                {"s": schema, "t": name},
             ).scalar_one()
             stats[table] = TableStats(
                 rows=int(count),
@@ -178,13 +180,16 @@ class PostgreSQLDialectOps(DialectOps):
     ) -> None:
         if admin_conn is None:
             raise ValueError("PostgreSQL needs a server connection to create a database")
-        options = f" ENCODING '{charset}'" if charset else ""
-        run_sql(admin_conn, f"CREATE DATABASE {quote_postgresql_identifier(name)}{options}")
+        # template0: template1 may hold objects, and only template0 takes any encoding.
+        options = f" TEMPLATE template0 ENCODING '{charset}'" if charset else ""
+        run_outside_transaction(
+            admin_conn, f"CREATE DATABASE {quote_postgresql_identifier(name)}{options}"
+        )
 
     def drop_database(self, admin_conn: Connection | None, name: str) -> None:
         if admin_conn is None:
             raise ValueError("PostgreSQL needs a server connection to drop a database")
-        run_sql(
+        run_outside_transaction(
             admin_conn, f"DROP DATABASE IF EXISTS {quote_postgresql_identifier(name)} WITH (FORCE)"
         )
 
@@ -275,6 +280,68 @@ class PostgreSQLDialectOps(DialectOps):
         """``current_schema()``: the first existing schema of the ``search_path``."""
         value = conn.execute(sa.text("SELECT current_schema()")).scalar()
         return str(value) if value else None
+
+    # -- backups (pg_dump) ----------------------------------------------------
+    def backup_tables(self, conn: Connection) -> list[str]:
+        """Every table outside the system schemas: the current schema's by name, the
+        others' as ``schema.table``."""
+        current = str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
+        return [
+            table if schema == current else f"{schema}.{table}"
+            for schema, table, _ in self.list_schema_tables(conn)
+        ]
+
+    def resolve_table(self, conn: Connection, name: str) -> tuple[str, str]:
+        """``(schema, table)`` of a name :meth:`backup_tables` gave: a table of the
+        current schema by that name, else ``schema.table`` split at its first dot."""
+        current = str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
+        found = conn.execute(
+            sa.text(
+                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = :s AND c.relname = :t"
+            ),
+            {"s": current, "t": name},
+        ).first()
+        if found is not None or "." not in name:
+            return current, name
+        schema, _, table = name.partition(".")
+        return schema, table
+
+    def identifier_problem(self, name: object) -> str | None:
+        """As for any database, each part of a qualified ``schema.table`` at most 63 characters."""
+        if isinstance(name, str) and "." in name and len(name) > 63:
+            parts = name.split(".", 1)
+            if all(0 < len(part) <= 63 for part in parts):
+                name = parts[1]
+        return super().identifier_problem(name)
+
+    def server_version_num(self, conn: Connection) -> int:
+        """``server_version_num`` (150020 for 15.20)."""
+        return int(conn.exec_driver_sql("SHOW server_version_num").scalar_one())
+
+    def database_encoding(self, conn: Connection) -> str:
+        """The encoding of the connected database (``UTF8``)."""
+        return str(
+            conn.exec_driver_sql(
+                "SELECT pg_encoding_to_char(encoding) FROM pg_database "
+                "WHERE datname = current_database()"
+            ).scalar_one()
+        )
+
+
+def run_outside_transaction(admin_conn: Connection, sql: str) -> None:
+    """Run ``sql`` (``CREATE``/``DROP DATABASE``, which refuse a transaction block) in
+    autocommit mode: on ``admin_conn`` itself when no transaction is open on it, else
+    on a connection of its own to the same server as the same role."""
+    if not admin_conn.in_transaction():
+        run_sql(admin_conn.execution_options(isolation_level="AUTOCOMMIT"), sql)
+        return
+    engine = guard_engine(admin_conn.engine.url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            run_sql(conn, sql)
+    finally:
+        engine.dispose()
 
 
 def quote_postgresql_string(value: str) -> str:

@@ -640,8 +640,7 @@ def test_missing_client_binary_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_registry_and_defaults() -> None:
     assert default_backend("sqlite") == "sqlite"
     assert default_backend("mysql+pymysql") == "mysqldump"
-    with pytest.raises(UsageError, match="not yet supported"):
-        default_backend("postgresql")
+    assert default_backend("postgresql+psycopg") == "pgdump"
     with pytest.raises(UnknownNameError):
         get_backend("nope")
     with pytest.raises(UnknownNameError):

@@ -24,6 +24,7 @@ BACKENDS = Registry[type[Backend]](
         "mysqldump": "migration_guard.backup.backends.mysqldump:MysqldumpBackend",
         "native": "migration_guard.backup.backends.native:NativeBackend",
         "binlog": "migration_guard.backup.backends.binlog:BinlogBackend",
+        "pgdump": "migration_guard.backup.backends.pgdump:PgdumpBackend",
     },
 )
 
@@ -31,14 +32,10 @@ BACKENDS = Registry[type[Backend]](
 DEFAULT_BACKENDS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(sorted(MYSQL_FAMILY), ("mysqldump", "native")),
     Dialect.SQLITE.value: ("sqlite",),
+    Dialect.POSTGRESQL.value: ("pgdump",),
 }
 #: Dialects known to migration-guard whose backups are not supported yet, and what to do.
-NOT_YET_SUPPORTED: dict[str, str] = {
-    Dialect.POSTGRESQL.value: (
-        "backups of PostgreSQL databases are not yet supported "
-        "(a pg_dump backend is planned); use pg_dump directly for now"
-    ),
-}
+NOT_YET_SUPPORTED: dict[str, str] = {}
 
 
 def get_backend(name: str) -> Backend:
@@ -50,7 +47,7 @@ def default_backend(dialect: str) -> str:
     """The backend to use for ``dialect`` when none was asked for.
 
     MySQL/MariaDB use ``mysqldump`` when a client binary is installed, else the
-    pure-Python ``native`` backend; SQLite uses ``sqlite``.
+    pure-Python ``native`` backend; SQLite uses ``sqlite``; PostgreSQL ``pgdump``.
     """
     name = dialect.split("+", 1)[0].lower()
     candidates = DEFAULT_BACKENDS.get(name)

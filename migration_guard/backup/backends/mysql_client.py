@@ -160,18 +160,23 @@ CHILD_ENV_ALLOWED = frozenset(
 CHILD_ENV_ALLOWED_PREFIXES = ("LC_",)
 
 
-def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def child_environment(
+    environ: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The environment every child process gets: the allow-listed variables only.
 
     Every process migration-guard starts (dump and client tools, ``stdbuf``,
-    ``--version`` probes) gets this, never the inherited environment.
+    ``--version`` probes) gets this, never the inherited environment. ``extra``
+    adds the variables a tool needs and that carry no secret themselves (the
+    path of pg_dump's ``PGPASSFILE``, never a password).
     """
     source = os.environ if environ is None else environ
-    return {
+    allowed = {
         name: value
         for name, value in source.items()
         if name in CHILD_ENV_ALLOWED or name.startswith(CHILD_ENV_ALLOWED_PREFIXES)
     }
+    return {**allowed, **(extra or {})}
 
 
 class _StderrCollector(threading.Thread):
@@ -257,12 +262,14 @@ def tool_process(
     stdin: int,
     stdout: int,
     output_buffer: bool = False,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``command`` running with stderr collected; killed if the body raises.
 
     After the body the process is waited for; a non-zero exit becomes the error
     :func:`tool_error` makes of it (``action``: "back up", "restore into").
-    ``output_buffer`` gives the tool a large stdout buffer (:func:`with_output_buffer`).
+    ``output_buffer`` gives the tool a large stdout buffer (:func:`with_output_buffer`);
+    ``extra_env`` is added to the allow-listed environment (:func:`child_environment`).
     """
     argv = command
     if output_buffer:
@@ -272,7 +279,11 @@ def tool_process(
         argv = with_output_buffer(command)
     try:
         process = subprocess.Popen(
-            argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=child_environment()
+            argv,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env=child_environment(extra=extra_env),
         )
     except OSError as exc:
         raise ToolMissingError(f"cannot run {command[0]}: {exc}; {INSTALL_HINT}") from None

@@ -1,0 +1,313 @@
+"""The PostgreSQL backend: ``pg_dump -Fc`` out, ``pg_restore --jobs N`` in.
+
+Dump: a connection opens a ``REPEATABLE READ`` transaction and exports its
+snapshot (``pg_export_snapshot()``); the per-table row counts, checksums and
+definition hashes for the manifest are read in that transaction, and
+``pg_dump --snapshot`` dumps exactly the same snapshot while it stays open. So
+the counts a restore proves describe the very rows in the archive. pg_dump
+writes the custom format (uncompressed: the archive compresses with zstd) to
+its stdout, which goes straight into the encrypted archive; no plaintext file.
+
+Restore: ``pg_restore`` reads only a seekable file in parallel, so the decrypted
+stream is written into a private 0700 scratch directory (removed afterwards,
+and by the next run after a SIGKILL), then restored with ``--jobs N``
+(``--exit-on-error``, ``--no-owner``). The engine then counts and checksums
+every table of the target and compares them with the manifest.
+
+Credentials: :mod:`.pg_client` (a 0600 ``PGPASSFILE``, never argv or environment).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import BinaryIO, ClassVar
+
+from sqlalchemy.engine import URL, Connection
+
+from migration_guard.backup.backends.base import (
+    Backend,
+    ByteCounter,
+    CountingReader,
+    DumpResult,
+    RestoreOutcome,
+    read_chunks,
+    write_chunks,
+)
+from migration_guard.backup.backends.mysql_client import (
+    tool_process,
+    tool_version,
+    yielding_to,
+)
+from migration_guard.backup.backends.pg_client import (
+    DUMP_TOOL,
+    RESTORE_TOOL,
+    conninfo,
+    find_pg_tool,
+    pg_credentials,
+    tool_major,
+    version_problem,
+)
+from migration_guard.backup.scratch import scratch_directory
+from migration_guard.config import Dialect
+from migration_guard.dialects import get_dialect_ops
+from migration_guard.dialects.base import connect_engine, safe_url_text
+from migration_guard.dialects.postgresql import (
+    PostgreSQLDialectOps,
+    quote_postgresql_identifier,
+)
+from migration_guard.errors import BackupError, ToolMissingError, UsageError
+
+#: The ``stream_format`` of a pg_dump custom-format archive.
+STREAM_FORMAT = "postgresql-custom"
+#: The first bytes of every custom-format archive.
+CUSTOM_MAGIC = b"PGDMP"
+#: Parallel ``pg_restore`` workers (at most this many, at most the CPU count).
+MAX_RESTORE_JOBS = 4
+
+
+def restore_jobs() -> int:
+    """How many ``pg_restore`` workers: the CPU count, at most :data:`MAX_RESTORE_JOBS`."""
+    return max(1, min(MAX_RESTORE_JOBS, os.cpu_count() or 1))
+
+
+def _ops(url: URL) -> PostgreSQLDialectOps:
+    ops = get_dialect_ops(url.get_backend_name())
+    if not isinstance(ops, PostgreSQLDialectOps):
+        raise UsageError(
+            f"the pgdump backend backs up PostgreSQL databases, not {url.get_backend_name()}"
+        )
+    return ops
+
+
+@contextlib.contextmanager
+def exported_snapshot(url: URL) -> Iterator[tuple[Connection, str]]:
+    """A ``REPEATABLE READ`` transaction and the id of its exported snapshot.
+
+    The snapshot stays importable (``pg_dump --snapshot``) until the body ends.
+    """
+    engine = connect_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+                yield conn, snapshot
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def table_pattern(schema: str, table: str) -> str:
+    """A pg_dump table pattern matching exactly ``schema.table`` (quoted: no wildcards)."""
+    return f"{quote_postgresql_identifier(schema)}.{quote_postgresql_identifier(table)}"
+
+
+class PgdumpBackend(Backend):
+    """Streams ``pg_dump --format=custom``; restores with ``pg_restore --jobs N``."""
+
+    name: ClassVar[str] = "pgdump"
+    dialects: ClassVar[frozenset[str]] = frozenset({Dialect.POSTGRESQL.value})
+    stream_formats: ClassVar[frozenset[str]] = frozenset({STREAM_FORMAT})
+
+    #: Leave object owners out of the restore (the target's connecting role owns all).
+    no_owner: bool = True
+
+    def available(self) -> str | None:
+        try:
+            find_pg_tool(DUMP_TOOL, "take backups")
+            find_pg_tool(RESTORE_TOOL, "restore backups")
+        except ToolMissingError as exc:
+            return exc.message
+        return None
+
+    def stream_problem(self, stream_format: str, head: bytes, tail: bytes) -> str | None:
+        """A custom-format archive starts with ``PGDMP``."""
+        del tail
+        if stream_format == STREAM_FORMAT and not head.startswith(CUSTOM_MAGIC):
+            return "the stream is not a pg_dump custom-format archive (no PGDMP header)"
+        return None
+
+    @staticmethod
+    def dump_command(
+        tool: str, url: URL, snapshot: str, without_data: Sequence[str] | None
+    ) -> list[str]:
+        """The argv of a dump (no password: that is in the PGPASSFILE).
+
+        ``without_data`` holds ``--exclude-table-data`` patterns of the tables a
+        selective backup leaves out: their definitions stay in the archive, with
+        the types, sequences and functions the selected tables need, so that it
+        restores into an empty database (``--table`` would leave those out).
+        """
+        command = [
+            tool,
+            "--format=custom",
+            "--compress=0",
+            "--no-password",
+            f"--snapshot={snapshot}",
+        ]
+        command += [f"--exclude-table-data={pattern}" for pattern in without_data or ()]
+        command.append(f"--dbname={conninfo(url)}")
+        return command
+
+    def restore_command(self, tool: str, url: URL, path: Path) -> list[str]:
+        """The argv of a restore of the archive file ``path``."""
+        command = [
+            tool,
+            "--format=custom",
+            "--no-password",
+            "--exit-on-error",
+            f"--jobs={restore_jobs()}",
+        ]
+        if self.no_owner:
+            command.append("--no-owner")
+        command += [f"--dbname={conninfo(url)}", "--", str(path)]
+        return command
+
+    def dump(
+        self,
+        url: URL,
+        sink: BinaryIO,
+        *,
+        tables: Sequence[str] | None = None,
+        progress: ByteCounter | None = None,
+        server_checksums: bool = False,
+    ) -> DumpResult:
+        del server_checksums  # the checksums are always read, in the dump's snapshot
+        ops = _ops(url)
+        if not url.database:
+            raise UsageError(f"the URL {safe_url_text(url)} names no database to back up")
+        tool = find_pg_tool(DUMP_TOOL, "take backups")
+        with exported_snapshot(url) as (conn, snapshot):
+            server_num = ops.server_version_num(conn)
+            problem = version_problem(tool, tool_major(tool), server_num)
+            if problem is not None:
+                raise ToolMissingError(problem)
+            names = ops.backup_tables(conn)
+            if tables is not None:
+                missing = [t for t in tables if t not in names]
+                if missing:
+                    raise UsageError(
+                        f"no such table(s) in the database: {', '.join(missing)}; "
+                        f"existing tables: {', '.join(names) or '(none)'}"
+                    )
+                names = list(dict.fromkeys(tables))
+            without_data = [
+                table_pattern(*ops.resolve_table(conn, name))
+                for name in ops.backup_tables(conn)
+                if name not in names
+            ]
+            object_hashes = ops.objects(conn) if tables is None else {}
+            encoding = ops.database_encoding(conn)
+            server_version = ops.server_version(conn)
+            # The counts and checksums are read in the exported snapshot while pg_dump
+            # dumps it: the server does both at once, and the backup takes as long as
+            # the slower of the two rather than their sum.
+            with ThreadPoolExecutor(1, thread_name_prefix="migration-guard-stats") as pool:
+                measured = pool.submit(ops.table_stats, conn, names)
+                with pg_credentials(url) as extra_env:
+                    command = self.dump_command(tool, url, snapshot, without_data)
+                    with tool_process(
+                        command,
+                        url,
+                        "back up",
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        extra_env=extra_env,
+                    ) as process:
+                        assert process.stdout is not None
+                        stdout = process.stdout
+                        with stdout:
+                            yielding_to(
+                                process,
+                                lambda: write_chunks(read_chunks(stdout), sink, progress),
+                            )
+                stats = measured.result()
+        return DumpResult(
+            tables=stats,
+            server_version=server_version,
+            stream_format=STREAM_FORMAT,
+            objects={kind: sorted(hashes) for kind, hashes in object_hashes.items()},
+            extra={
+                "tool": tool_version(tool),
+                "database_options": {"charset": encoding},
+                "object_sha256": object_hashes,
+                "snapshot": "pg_export_snapshot (REPEATABLE READ); counts and checksums "
+                "read in the dump's snapshot",
+            },
+        )
+
+    def restore(
+        self,
+        url: URL,
+        source: BinaryIO,
+        *,
+        stream_format: str,
+        tables: Sequence[str] | None = None,
+        progress: ByteCounter | None = None,
+    ) -> RestoreOutcome:
+        self.check_stream_format(stream_format)
+        if tables is not None:
+            raise UsageError(
+                "restoring selected tables of a pgdump backup is not supported yet; "
+                "restore the whole backup into a new database and copy the tables from there"
+            )
+        ops = _ops(url)
+        if not url.database:
+            raise UsageError(f"the URL {safe_url_text(url)} names no database to restore into")
+        tool = find_pg_tool(RESTORE_TOOL, "restore backups")
+        engine = connect_engine(url)  # a clear error before any byte is written
+        try:
+            with engine.connect() as conn:
+                present = ops.backup_tables(conn)
+        finally:
+            engine.dispose()
+        if present:
+            raise UsageError(
+                f"the pgdump backend restores only into a new or empty database, and "
+                f"{url.database!r} holds tables ({', '.join(present[:5])}); nothing was "
+                "changed. Restore into a new database name (it is created) and move the "
+                "data from there"
+            )
+        counted = CountingReader(source, progress)
+        # pg_restore runs in parallel only from a seekable file: the plaintext lives
+        # in a private 0700 directory for the duration of the restore.
+        with scratch_directory("restore") as directory:
+            path = directory / "dump.pgc"
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                for chunk in read_chunks(counted):
+                    handle.write(chunk)
+            with open(path, "rb") as check:
+                if not check.read(len(CUSTOM_MAGIC)) == CUSTOM_MAGIC:
+                    raise BackupError("the stream is not a pg_dump custom-format archive")
+            with pg_credentials(url) as extra_env:
+                command = self.restore_command(tool, url, path)
+                _run_quietly(command, url, extra_env, progress)
+        return RestoreOutcome()
+
+
+def _run_quietly(
+    command: list[str], url: URL, extra_env: Mapping[str, str], progress: ByteCounter | None
+) -> None:
+    """Run a client program to its end; its failure becomes a clear error."""
+    with tool_process(
+        command,
+        url,
+        "restore into",
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        extra_env=extra_env,
+    ) as process:
+        if progress is not None:
+            # Lets a caller look at the running child (tests watch /proc).
+            while process.poll() is None:
+                progress(0)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=0.05)
