@@ -83,8 +83,11 @@ def create(
     the database's own per-table checksum beside the stream's row digests.
     ``on_event`` receives a ``backup.success``/``backup.failure`` event, and the
     events of the verification and pruning the settings ask for afterwards.
+    With ``offsite`` locations configured the backup is then copied to each
+    (:mod:`~migration_guard.backup.offsite`); a failed copy keeps the local
+    backup and raises :class:`~migration_guard.backup.offsite.OffsiteError`.
     """
-    return run_reported(
+    manifest = run_reported(
         on_event,
         lambda result, error, seconds: backup_event(str(type), result, error, seconds),
         lambda: _create(
@@ -102,6 +105,11 @@ def create(
             on_event=on_event,
         ),
     )
+    if config.offsite:
+        from migration_guard.backup.offsite import copy_backup
+
+        copy_backup(config, Catalog.for_config(config), manifest, on_event)
+    return manifest
 
 
 def _stats_entry(stats: TableStats) -> TableEntry:
