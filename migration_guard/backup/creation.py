@@ -85,7 +85,8 @@ def create(
     events of the verification and pruning the settings ask for afterwards.
     With ``offsite`` locations configured the backup is then copied to each
     (:mod:`~migration_guard.backup.offsite`); a failed copy keeps the local
-    backup and raises :class:`~migration_guard.backup.offsite.OffsiteError`.
+    backup and raises :class:`~migration_guard.backup.offsite.OffsiteError`
+    (for a ``safety`` backup it is reported only).
     """
     manifest = run_reported(
         on_event,
@@ -108,7 +109,10 @@ def create(
     if config.offsite:
         from migration_guard.backup.offsite import copy_backup
 
-        copy_backup(config, Catalog.for_config(config), manifest, on_event)
+        # A safety backup must not block the restore or upgrade that takes it.
+        copy_backup(
+            config, Catalog.for_config(config), manifest, on_event, required=type != "safety"
+        )
     return manifest
 
 

@@ -68,12 +68,19 @@ def _file_sha256(path: Path) -> str:
 
 
 def copy_backup(
-    config: Config, catalog: Catalog, manifest: Manifest, on_event: EventSink | None = None
+    config: Config,
+    catalog: Catalog,
+    manifest: Manifest,
+    on_event: EventSink | None = None,
+    *,
+    required: bool = True,
 ) -> list[str]:
     """Copy ``manifest``'s backup to every offsite location; the locations copied to.
 
     Every location is tried; afterwards one :class:`OffsiteError` names those
-    that failed. The local backup is never touched.
+    that failed. The local backup is never touched. With ``required=False``
+    (safety backups, taken by a restore or an upgrade that must not be
+    blocked by an unreachable bucket) a failure is reported and logged only.
     """
     copied: list[str] = []
     failures: list[str] = []
@@ -87,6 +94,9 @@ def copy_backup(
         copied.append(location)
     if failures:
         _report(on_event, manifest, failures)
+        if not required:
+            log.warning("backup %s not copied offsite: %s", manifest.id, "; ".join(failures))
+            return copied
         raise OffsiteError(
             f"backup {manifest.id} was written to {catalog.path} but could not be copied "
             f"offsite: {'; '.join(failures)}. The local backup is kept; check the location "

@@ -346,3 +346,26 @@ def test_credentials_in_an_offsite_url_are_refused(
     assert code == 2
     assert "must not carry credentials" in output
     assert "topsecretvalue" not in output
+
+
+def test_an_unreachable_bucket_never_blocks_a_restore(
+    project: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from migration_guard.monitoring.eventlog import read_events
+
+    monkeypatch.setenv(OFFSITE_ENV, f"s3://{s3_bucket}/p")
+    backup_id = _backup(project)
+    with sqlite3.connect(project / "app.db") as db:
+        db.execute("DELETE FROM customers WHERE id < 100")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the bucket is gone
+
+    code, output = _run("restore", backup_id, "--url", _url(project), "--yes")
+
+    assert code == 0, output
+    with sqlite3.connect(project / "app.db") as db:
+        assert db.execute("SELECT count(*) FROM customers").fetchone() == (200,)
+    config = load_config()
+    safety = [m for m in Catalog.for_config(config).list() if m.type == "safety"]
+    assert len(safety) == 1  # the target's state before the restore, kept locally
+    (event,) = read_events(config, subjects=["offsite"])
+    assert event.backup_id == safety[0].id
