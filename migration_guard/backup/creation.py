@@ -271,7 +271,8 @@ def _create(
             raise
 
     if settings.verify_after_backup == "full":
-        verify(config, backup_id, on_event=on_event)
+        # The copies are made afterwards (create): this checks the local archive only.
+        verify(config.replace(offsite=()), backup_id, on_event=on_event)
         manifest = catalog.get(backup_id)
     if settings.catalog_table:
         try:

@@ -369,3 +369,20 @@ def test_an_unreachable_bucket_never_blocks_a_restore(
     assert len(safety) == 1  # the target's state before the restore, kept locally
     (event,) = read_events(config, subjects=["offsite"])
     assert event.backup_id == safety[0].id
+
+
+def test_full_verification_after_the_backup_then_the_copies(
+    project: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "pyproject.toml").write_text(
+        f'[tool.migration_guard]\noffsite = ["s3://{s3_bucket}/p"]\n'
+        '[tool.migration_guard.backup]\nverify_after_backup = "full"\n',
+        encoding="utf-8",
+    )
+
+    backup_id = _backup(project)
+
+    assert open_storage(f"s3://{s3_bucket}/p").list() == [
+        f"{backup_id}.manifest.json",
+        f"{backup_id}.mgb",
+    ]
