@@ -130,6 +130,31 @@ def _report(on_event: EventSink | None, manifest: Manifest, failures: list[str])
         log.warning("could not report an offsite failure: %s", exc)
 
 
+def backup_locations(
+    config: Config, catalog: Catalog, manifests: list[Manifest]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Where each backup is: the local directory, then every location holding a copy.
+
+    A copy counts when both its archive and its manifest are listed (use
+    ``backups verify`` to read it back). Returns the locations by backup id,
+    and the locations that could not be listed, with the reason.
+    """
+    found = {
+        m.id: [str(catalog.path)] if catalog.archive_path(m.id).exists() else [] for m in manifests
+    }
+    problems: list[str] = []
+    for location in config.offsite:
+        try:
+            names = set(open_storage(location).list())
+        except BackupError as exc:
+            problems.append(f"{location}: {exc}")
+            continue
+        for manifest in manifests:
+            if {archive_name(manifest), manifest_name(manifest.id)} <= names:
+                found[manifest.id].append(location)
+    return found, problems
+
+
 def check_copy(storage: Storage, manifest: Manifest) -> CopyCheck:
     """Read the copy in ``storage`` back whole: size and SHA-256 against ``manifest``."""
     name = archive_name(manifest)

@@ -173,12 +173,15 @@ def backups() -> None:
 @config_file_option
 def list_command(fmt: str, config_file: str | None) -> None:
     """List complete backups, newest first."""
-    from migration_guard.commands.backup import backup_location, list_backups
+    from migration_guard.commands.backup import backup_location, backup_locations, list_backups
 
     config = load_config(config_file)
     manifests = list_backups(config)
     if fmt == "json":
-        echo_json([manifest.to_dict() for manifest in manifests])
+        locations, problems = backup_locations(config, manifests)
+        for problem in problems:
+            click.echo(f"warning: cannot list the offsite copies in {problem}", err=True)
+        echo_json([{**m.to_dict(), "locations": locations[m.id]} for m in manifests])
         return
     if not manifests:
         click.echo(f"no backups in {backup_location(config)}")

@@ -123,6 +123,17 @@ def list_backups(config: Config) -> list[Manifest]:
     return listing(config)
 
 
+def backup_locations(
+    config: Config, manifests: list[Manifest]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Where each of ``manifests`` is (the backup directory, then each offsite location
+    holding a copy), and the offsite locations that could not be listed, with the reason."""
+    from migration_guard.backup.catalog import Catalog
+    from migration_guard.backup.offsite import backup_locations as where
+
+    return where(config, Catalog.for_config(config), manifests)
+
+
 def show_backup(config: Config, backup_id: str) -> Manifest:
     """The manifest of one backup; an unambiguous id prefix is enough."""
     from migration_guard.backup.engine import show

@@ -386,3 +386,37 @@ def test_full_verification_after_the_backup_then_the_copies(
         f"{backup_id}.manifest.json",
         f"{backup_id}.mgb",
     ]
+
+
+def test_list_names_every_location_of_each_backup(
+    project: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    location = f"s3://{s3_bucket}/p"
+    monkeypatch.setenv(OFFSITE_ENV, location)
+    first = _backup(project)
+    second = _backup(project)
+    boto3.client("s3").delete_object(Bucket=s3_bucket, Key=f"p/{first}.manifest.json")
+
+    code, output = _run("backups", "list", "--format", "json")
+
+    assert code == 0, output
+    locations = {item["id"]: item["locations"] for item in json.loads(output)}
+    local = str(project / "backups")
+    assert locations == {first: [local], second: [local, location]}
+
+
+def test_a_backup_whose_copy_failed_stays_listed_locally(
+    project: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_s3_endpoint(monkeypatch, s3_endpoint)
+    monkeypatch.setenv(OFFSITE_ENV, "s3://no-such-bucket-mg/p")
+    assert _run("backup", "--url", _url(project))[0] == 1
+
+    result = CliRunner().invoke(main, ["backups", "list", "--format", "json"])
+
+    assert result.exit_code == 0, result.output
+    (item,) = json.loads(result.stdout)
+    assert item["locations"] == [str(project / "backups")]
+    assert "cannot list the offsite copies in s3://no-such-bucket-mg/p" in result.stderr
