@@ -155,6 +155,53 @@ def backup_locations(
     return found, problems
 
 
+@dataclass
+class SyncResult:
+    """What :func:`sync` did: the copies made, and the ones that failed (with the reason)."""
+
+    copied: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "copied": [{"id": i, "location": loc} for i, loc in self.copied],
+            "failures": list(self.failures),
+        }
+
+
+def sync(config: Config, catalog: Catalog, on_event: EventSink | None = None) -> SyncResult:
+    """Copy every local backup that a location lacks (archive or manifest) to that location.
+
+    Retries the copies a failed upload left missing. Each location is listed
+    once; a failure is reported as an ``offsite.failure`` event and in the result.
+    """
+    result = SyncResult()
+    manifests = [m for m in catalog.list() if catalog.archive_path(m.id).exists()]
+    for location in config.offsite:
+        try:
+            storage = open_storage(location)
+            names = set(storage.list())
+        except BackupError as exc:
+            result.failures.append(f"{location}: {exc}")
+            continue
+        for manifest in reversed(manifests):  # oldest first
+            if {archive_name(manifest), manifest_name(manifest.id)} <= names:
+                continue
+            try:
+                _upload(storage, catalog, manifest)
+            except BackupError as exc:
+                result.failures.append(f"{location}: {exc}")
+                _report(on_event, manifest, [f"{location}: {exc}"])
+                continue
+            result.copied.append((manifest.id, location))
+    return result
+
+
 def check_copy(storage: Storage, manifest: Manifest) -> CopyCheck:
     """Read the copy in ``storage`` back whole: size and SHA-256 against ``manifest``."""
     name = archive_name(manifest)

@@ -203,6 +203,25 @@ def list_command(fmt: str, config_file: str | None) -> None:
     stdout_console().print(table)
 
 
+@backups.command("sync")
+@FORMAT_OPTION
+@config_file_option
+def sync_command(fmt: str, config_file: str | None) -> None:
+    """Copy the backups an offsite location lacks (after a failed upload) to it."""
+    from migration_guard.commands.backup import sync_backups
+
+    result = sync_backups(load_config(config_file))
+    if fmt == "json":
+        echo_json(result.to_dict())
+    else:
+        for backup_id, location in result.copied:
+            click.echo(f"copied {backup_id} to {location}")
+        for failure in result.failures:
+            click.echo(f"FAILED {failure}")
+        click.echo(f"{len(result.copied)} copy(ies) made, {len(result.failures)} failed")
+    sys.exit(0 if result.ok else 1)
+
+
 @backups.command("show")
 @click.argument("backup_id", metavar="ID")
 @FORMAT_OPTION

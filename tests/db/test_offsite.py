@@ -420,3 +420,33 @@ def test_a_backup_whose_copy_failed_stays_listed_locally(
     (item,) = json.loads(result.stdout)
     assert item["locations"] == [str(project / "backups")]
     assert "cannot list the offsite copies in s3://no-such-bucket-mg/p" in result.stderr
+
+
+def test_sync_copies_what_a_failed_upload_left_missing(
+    project: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = f"s3://{s3_bucket}/p"
+    monkeypatch.setenv(OFFSITE_ENV, location)
+    copied = _backup(project)
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the endpoint is down
+    assert _run("backup", "--url", _url(project))[0] == 1
+    code, output = _run("backups", "sync")
+    assert code == 1
+    assert "FAILED s3://" in output
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # up again
+    (missing,) = [m.id for m in Catalog.for_config(load_config()).list() if m.id != copied]
+
+    code, output = _run("backups", "sync", "--format", "json")
+
+    assert code == 0, output
+    assert json.loads(output)["copied"] == [{"id": missing, "location": location}]
+    assert _run("backups", "verify", missing)[0] == 0
+    assert json.loads(_run("backups", "sync", "--format", "json")[1])["copied"] == []
+
+
+def test_sync_without_a_location_is_a_usage_error(project: Path) -> None:
+    code, output = _run("backups", "sync")
+
+    assert code == 2
+    assert "no offsite location is configured" in output
