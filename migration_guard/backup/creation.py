@@ -88,6 +88,10 @@ def create(
     backup and raises :class:`~migration_guard.backup.offsite.OffsiteError`
     (for a ``safety`` backup it is reported only).
     """
+    if config.offsite:
+        from migration_guard.backup.offsite import check_locations
+
+        check_locations(config)
     manifest = run_reported(
         on_event,
         lambda result, error, seconds: backup_event(str(type), result, error, seconds),

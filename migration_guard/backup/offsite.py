@@ -67,6 +67,16 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_locations(config: Config) -> None:
+    """Open every offsite location before a backup starts (no network yet).
+
+    An unknown scheme or a missing boto3 is the user's to fix (exit 2), and is
+    better said before the dump than after it.
+    """
+    for location in config.offsite:
+        open_storage(location)
+
+
 def copy_backup(
     config: Config,
     catalog: Catalog,

@@ -450,3 +450,27 @@ def test_sync_without_a_location_is_a_usage_error(project: Path) -> None:
 
     assert code == 2
     assert "no offsite location is configured" in output
+
+
+def test_an_unknown_storage_is_refused_before_the_backup(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(OFFSITE_ENV, "gs://bucket/p")
+
+    code, output = _run("backup", "--url", _url(project))
+
+    assert code == 2
+    assert "unknown storage 'gs'; known storages: file, s3" in output
+    assert Catalog.for_config(load_config()).list() == []
+
+
+def test_an_s3_location_without_a_bucket_is_refused_before_the_backup(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(OFFSITE_ENV, "s3:///prefix-only")
+
+    code, output = _run("backup", "--url", _url(project))
+
+    assert code == 2
+    assert "write s3://BUCKET/PREFIX" in output
+    assert Catalog.for_config(load_config()).list() == []

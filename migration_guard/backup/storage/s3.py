@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from migration_guard.backup.storage.base import ObjectInfo, Storage, StorageError
-from migration_guard.errors import ToolMissingError, translate
+from migration_guard.errors import ConfigError, ToolMissingError, translate
 
 #: Files larger than this go up as a multipart upload.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -56,9 +56,10 @@ class S3Storage(Storage):
         super().__init__(url)
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc or parts.username or parts.password:
-            raise StorageError(
-                f"{url!r} is not an S3 location; write s3://BUCKET/PREFIX (credentials "
-                "come from the AWS configuration, never from the URL)"
+            raise ConfigError(
+                "an offsite location is not an S3 location; write s3://BUCKET/PREFIX "
+                "(credentials come from the AWS configuration, never from the URL)",
+                key="offsite",
             )
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
