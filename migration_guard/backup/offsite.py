@@ -165,6 +165,37 @@ def backup_locations(
     return found, problems
 
 
+def prune_copies(config: Config, backup_ids: list[str]) -> list[str]:
+    """Delete the offsite copies of backups retention deleted locally; what happened, per copy.
+
+    The manifest goes first, as locally. A copy the storage refuses to delete
+    (no ``s3:DeleteObject`` permission, an unreachable endpoint) is kept and
+    said so; nothing else depends on it being gone.
+    """
+    notes: list[str] = []
+    for location in config.offsite:
+        try:
+            storage = open_storage(location)
+            present = set(storage.list())
+        except BackupError as exc:
+            notes.append(f"copies in {location} kept: {exc}")
+            continue
+        for backup_id in backup_ids:
+            first = manifest_name(backup_id)
+            rest = sorted(n for n in present if n.startswith(f"{backup_id}.") and n != first)
+            names = [first, *rest]
+            if not present.intersection(names):
+                continue
+            try:
+                for name in names:
+                    storage.delete(name)
+            except BackupError as exc:
+                notes.append(f"kept the copy of {backup_id} in {location}: {exc}")
+                continue
+            notes.append(f"deleted the copy of {backup_id} in {location}")
+    return notes
+
+
 @dataclass
 class SyncResult:
     """What :func:`sync` did: the copies made, and the ones that failed (with the reason)."""

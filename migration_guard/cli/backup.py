@@ -339,6 +339,8 @@ def prune_command(dry_run: bool, fmt: str, config_file: str | None) -> None:
             click.echo(f"  {verb} {backup_id}: {deleted[backup_id]}")
         for backup_id in group.keep:
             click.echo(f"  keep {backup_id}: {'; '.join(kept[backup_id])}")
+    for note in plan.offsite:
+        click.echo(f"  offsite: {note}")
     if plan.paused:
         click.echo(f"nothing is deleted now: {plan.paused}")
     click.echo(f"{len(plan.delete)} backup(s) {verb}, {len(plan.keep)} kept")

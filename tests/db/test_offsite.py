@@ -474,3 +474,51 @@ def test_an_s3_location_without_a_bucket_is_refused_before_the_backup(
     assert code == 2
     assert "write s3://BUCKET/PREFIX" in output
     assert Catalog.for_config(load_config()).list() == []
+
+
+def _aged_prune(project: Path) -> list[str]:
+    from datetime import timedelta
+
+    from migration_guard.backup.engine import prune
+    from migration_guard.backup.manifest import utc_now
+
+    (project / "pyproject.toml").write_text(
+        "[tool.migration_guard.backup]\nkeep_days = 7\n", encoding="utf-8"
+    )
+    plan = prune(load_config(), now=utc_now() + timedelta(days=60))
+    return plan.offsite
+
+
+def test_retention_prunes_the_copies_in_every_location(
+    project: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = f"s3://{s3_bucket}/p"
+    mounted = f"file://{project / 'nas'}"
+    monkeypatch.setenv(OFFSITE_ENV, f"{location},{mounted}")
+    old = [_backup(project), _backup(project)]
+    newest = _backup(project)
+
+    notes = _aged_prune(project)
+
+    assert [m.id for m in Catalog.for_config(load_config()).list()] == [newest]
+    for where in (location, mounted):
+        assert open_storage(where).list() == [f"{newest}.manifest.json", f"{newest}.mgb"]
+        assert all(f"deleted the copy of {i} in {where}" in notes for i in old)
+
+
+def test_retention_keeps_a_copy_it_cannot_delete_and_says_so(
+    project: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = f"s3://{s3_bucket}/p"
+    monkeypatch.setenv(OFFSITE_ENV, location)
+    old = _backup(project)
+    _backup(project)
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the storage refuses
+
+    (note,) = _aged_prune(project)
+
+    assert note.startswith(f"copies in {location} kept: cannot list")
+    assert old not in Catalog.for_config(load_config()).ids()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    assert f"{old}.mgb" in open_storage(location).list()
