@@ -522,3 +522,31 @@ def test_retention_keeps_a_copy_it_cannot_delete_and_says_so(
     assert old not in Catalog.for_config(load_config()).ids()
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     assert f"{old}.mgb" in open_storage(location).list()
+
+
+def _offsite_check(output: str) -> dict[str, object]:
+    data = json.loads(output)
+    results = data["checks"] if isinstance(data, dict) else data
+    (check,) = [c for c in results if c["check"] == "offsite_copies"]
+    return dict(check)
+
+
+def test_monitor_fails_while_the_newest_backup_lacks_a_copy(
+    project: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    location = f"s3://{s3_bucket}/p"
+    monkeypatch.setenv(OFFSITE_ENV, location)
+    backup_id = _backup(project)
+    assert _offsite_check(_run("monitor", "--format", "json")[1])["status"] == "ok"
+    boto3.client("s3").delete_object(Bucket=s3_bucket, Key=f"p/{backup_id}.mgb")
+
+    code, output = _run("monitor", "--format", "json")
+
+    assert code == 1, output
+    check = _offsite_check(output)
+    assert check["status"] == "failed"
+    assert f"no copy in {location}" in str(check["summary"])
+    assert _run("backups", "sync")[0] == 0
+    assert _offsite_check(_run("monitor", "--format", "json")[1])["status"] == "ok"
