@@ -26,7 +26,7 @@ from migration_guard.backup.manifest import Manifest, ManifestError
 from migration_guard.backup.storage import Storage, StorageError, open_storage
 from migration_guard.backup.streams import READ_SIZE
 from migration_guard.config import Config
-from migration_guard.errors import BackupError
+from migration_guard.errors import BackupError, describe
 from migration_guard.events import Event
 
 if TYPE_CHECKING:
@@ -98,8 +98,11 @@ def copy_backup(
         try:
             storage = open_storage(location)
             _upload(storage, catalog, manifest)
-        except BackupError as exc:  # StorageError, a missing boto3 (ToolMissingError is 2)
+        except BackupError as exc:
             failures.append(f"{location}: {exc}")
+            continue
+        except OSError as exc:  # the local file went away meanwhile
+            failures.append(f"{location}: cannot read the local backup: {describe(exc)}")
             continue
         copied.append(location)
     if failures:
@@ -110,7 +113,7 @@ def copy_backup(
         raise OffsiteError(
             f"backup {manifest.id} was written to {catalog.path} but could not be copied "
             f"offsite: {'; '.join(failures)}. The local backup is kept; check the location "
-            "and its AWS configuration, then take a new backup"
+            "and its AWS configuration, then run `migration-guard backups sync`"
         )
     return copied
 
@@ -235,9 +238,10 @@ def sync(config: Config, catalog: Catalog, on_event: EventSink | None = None) ->
                 continue
             try:
                 _upload(storage, catalog, manifest)
-            except BackupError as exc:
-                result.failures.append(f"{location}: {exc}")
-                _report(on_event, manifest, [f"{location}: {exc}"])
+            except (BackupError, OSError) as exc:
+                failure = f"{location}: {exc if isinstance(exc, BackupError) else describe(exc)}"
+                result.failures.append(failure)
+                _report(on_event, manifest, [failure])
                 continue
             result.copied.append((manifest.id, location))
     return result

@@ -204,6 +204,7 @@ def test_a_failed_upload_keeps_the_local_backup_exits_1_and_reports(
     assert code == 1, output
     assert location in output
     assert "The local backup is kept" in output
+    assert "migration-guard backups sync" in output
     config = load_config()
     (kept,) = Catalog.for_config(config).list()
     code, verified = _run("backups", "verify", kept.id)  # the local copy itself is whole
