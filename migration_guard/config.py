@@ -146,6 +146,8 @@ class Config:
     url: str | None = None
     #: Where backups and the catalog live.
     backup_dir: str = ".migration-guard/backups"
+    #: Offsite locations every backup is copied to (``s3://BUCKET/PREFIX``, ``file:///DIR``).
+    offsite: tuple[str, ...] = ()
     #: Where this configuration was read from (None: defaults only).
     source: str | None = None
     #: Unparsed sub-tables owned by later subsystems (backup, monitor, notify...).
@@ -171,7 +173,7 @@ _SECTIONS = (
     "tables",
     "autogenerate",
 )
-_TUPLE_KEYS = {"protected_tables", "exclude"}
+_TUPLE_KEYS = {"protected_tables", "exclude", "offsite"}
 
 
 def _config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path | None, bool]:
@@ -218,8 +220,38 @@ def _validate(table: Mapping[str, Any], source: str) -> dict[str, Any]:
             values[key] = value
     if "dialect" in values:
         values["dialect"] = normalise_dialect(values["dialect"], source=f"{source}: dialect")
+    if "offsite" in values:
+        values["offsite"] = offsite_locations(values["offsite"], source=f"{source}: offsite")
     values["sections"] = sections
     return values
+
+
+def offsite_locations(raw: Iterable[str], *, source: str) -> tuple[str, ...]:
+    """The offsite locations, checked: each ``scheme://...`` or an absolute path, no credentials.
+
+    Credentials never belong here: S3 credentials come from the AWS configuration.
+    """
+    locations: list[str] = []
+    for entry in raw:
+        location = entry.strip()
+        if not location:
+            continue
+        _scheme, separator, rest = location.partition("://")
+        if not separator and not location.startswith("/"):
+            raise ConfigError(
+                f"{source}: {location!r} is not a location; write s3://BUCKET/PREFIX "
+                "or file:///ABSOLUTE/DIRECTORY",
+                key="offsite",
+            )
+        if separator and "@" in rest.split("/", 1)[0]:
+            raise ConfigError(
+                f"{source}: an offsite location must not carry credentials; remove the "
+                "user and password and set them in the AWS configuration "
+                "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or a profile)",
+                key="offsite",
+            )
+        locations.append(location)
+    return tuple(dict.fromkeys(locations))
 
 
 def normalise_dialect(name: str, *, source: str = "--dialect") -> str:
@@ -270,6 +302,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     env_dir = os.environ.get(BACKUP_DIR_ENV)
     if env_dir:
         values["backup_dir"] = env_dir
+    env_offsite = os.environ.get(OFFSITE_ENV)
+    if env_offsite is not None and env_offsite.strip():
+        values["offsite"] = offsite_locations(env_offsite.split(","), source=OFFSITE_ENV)
     return Config(source=source, **values)
 
 

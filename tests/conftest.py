@@ -173,3 +173,89 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     ):
         report.outcome = "failed"
         report.longrepr = f"CI=true: database test skipped ({report.longrepr})"
+
+
+# -- S3: moto's standalone server on loopback ----------------------------------------------------
+#: Credentials of the test S3 server: distinctive, so that tests can prove no output carries them.
+S3_ACCESS_KEY = "AKIAMGTESTACCESSKEY7"
+S3_SECRET_KEY = "mgTestSecret/NeverPrinted+9f3c1e7a2b"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_s3_server() -> tuple[object, str]:
+    """Start ``python -m moto.server`` on a free loopback port; (process, endpoint URL)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-p", str(port), "-H", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"moto's server exited at once (code {process.returncode})")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    pytest.fail("moto's server did not start within 30 s")
+
+
+def stop_s3_server(process: object) -> None:
+    import subprocess
+
+    assert isinstance(process, subprocess.Popen)
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The endpoint of one moto S3 server for the whole session (per xdist worker)."""
+    process, endpoint = start_s3_server()
+    try:
+        yield endpoint
+    finally:
+        stop_s3_server(process)
+
+
+def use_s3_endpoint(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
+    """Point boto3 at ``endpoint`` through the standard AWS variables, as a user would."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/mg-test-credentials")
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket on the test S3 server; its name. The AWS variables point at it."""
+    import boto3
+
+    use_s3_endpoint(monkeypatch, s3_endpoint)
+    name = unique_name("mg-test").replace("_", "-")
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name

@@ -83,8 +83,16 @@ def create(
     the database's own per-table checksum beside the stream's row digests.
     ``on_event`` receives a ``backup.success``/``backup.failure`` event, and the
     events of the verification and pruning the settings ask for afterwards.
+    With ``offsite`` locations configured the backup is then copied to each
+    (:mod:`~migration_guard.backup.offsite`); a failed copy keeps the local
+    backup and raises :class:`~migration_guard.backup.offsite.OffsiteError`
+    (for a ``safety`` backup it is reported only).
     """
-    return run_reported(
+    if config.offsite:
+        from migration_guard.backup.offsite import check_locations
+
+        check_locations(config)
+    manifest = run_reported(
         on_event,
         lambda result, error, seconds: backup_event(str(type), result, error, seconds),
         lambda: _create(
@@ -102,6 +110,14 @@ def create(
             on_event=on_event,
         ),
     )
+    if config.offsite:
+        from migration_guard.backup.offsite import copy_backup
+
+        # A safety backup must not block the restore or upgrade that takes it.
+        copy_backup(
+            config, Catalog.for_config(config), manifest, on_event, required=type != "safety"
+        )
+    return manifest
 
 
 def _stats_entry(stats: TableStats) -> TableEntry:
@@ -259,7 +275,8 @@ def _create(
             raise
 
     if settings.verify_after_backup == "full":
-        verify(config, backup_id, on_event=on_event)
+        # The copies are made afterwards (create): this checks the local archive only.
+        verify(config.replace(offsite=()), backup_id, on_event=on_event)
         manifest = catalog.get(backup_id)
     if settings.catalog_table:
         try:

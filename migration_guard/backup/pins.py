@@ -230,6 +230,10 @@ def pinning(
     ) -> Callable[Concatenate[Config, str, _P], _R]:
         def pinned(config: Config, backup_id: str, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             catalog = Catalog.for_config(config)
+            if config.offsite:  # the local copy is gone: bring back an offsite one
+                from migration_guard.backup.offsite import fetch_missing
+
+                fetch_missing(config, catalog, backup_id)
             resolved = catalog.get(backup_id).id
             with pin(catalog, resolved, purpose):
                 return operation(config, resolved, *args, **kwargs)

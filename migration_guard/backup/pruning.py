@@ -73,6 +73,10 @@ def _prune(config: Config, dry_run: bool, now: Any) -> PrunePlan:
             for backup_id, _ in plan.delete:
                 catalog.delete(backup_id)
             catalog.cleanup_leftovers()
+            if config.offsite and plan.delete:
+                from migration_guard.backup.offsite import prune_copies
+
+                plan.offsite = prune_copies(config, plan.delete_ids)
     return plan
 
 

@@ -62,6 +62,8 @@ class PrunePlan:
     groups: list[PruneGroup] = field(default_factory=list)
     #: Why nothing is deleted now (a restore is running), or None.
     paused: str | None = None
+    #: What happened to the offsite copies of the deleted backups (one line each).
+    offsite: list[str] = field(default_factory=list)
 
     @property
     def delete_ids(self) -> list[str]:
@@ -77,6 +79,7 @@ class PrunePlan:
             "delete": [{"id": i, "reason": r} for i, r in self.delete],
             "groups": [group.to_dict() for group in self.groups],
             "paused": self.paused,
+            "offsite": list(self.offsite),
         }
 
 

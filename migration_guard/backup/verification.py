@@ -319,6 +319,10 @@ def _verify(
         else:
             result.restore_test_ok = False
             result.details.append("restore test skipped: the archive failed level 1")
+    if config.offsite:
+        from migration_guard.backup.offsite import add_copy_checks
+
+        add_copy_checks(config, manifest, result)
     manifest.verification = Verification(
         last_verified_at=result.verified_at,
         level=result.level,

@@ -183,12 +183,15 @@ def backups() -> None:
 @config_file_option
 def list_command(fmt: str, config_file: str | None) -> None:
     """List complete backups, newest first."""
-    from migration_guard.commands.backup import backup_location, list_backups
+    from migration_guard.commands.backup import backup_location, backup_locations, list_backups
 
     config = load_config(config_file)
     manifests = list_backups(config)
     if fmt == "json":
-        echo_json([manifest.to_dict() for manifest in manifests])
+        locations, problems = backup_locations(config, manifests)
+        for problem in problems:
+            click.echo(f"warning: cannot list the offsite copies in {problem}", err=True)
+        echo_json([{**m.to_dict(), "locations": locations[m.id]} for m in manifests])
         return
     if not manifests:
         click.echo(f"no backups in {backup_location(config)}")
@@ -208,6 +211,25 @@ def list_command(fmt: str, config_file: str | None) -> None:
             _verification_text(manifest),
         )
     stdout_console().print(table)
+
+
+@backups.command("sync")
+@FORMAT_OPTION
+@config_file_option
+def sync_command(fmt: str, config_file: str | None) -> None:
+    """Copy the backups an offsite location lacks (after a failed upload) to it."""
+    from migration_guard.commands.backup import sync_backups
+
+    result = sync_backups(load_config(config_file))
+    if fmt == "json":
+        echo_json(result.to_dict())
+    else:
+        for backup_id, location in result.copied:
+            click.echo(f"copied {backup_id} to {location}")
+        for failure in result.failures:
+            click.echo(f"FAILED {failure}")
+        click.echo(f"{len(result.copied)} copy(ies) made, {len(result.failures)} failed")
+    sys.exit(0 if result.ok else 1)
 
 
 @backups.command("show")
@@ -327,6 +349,8 @@ def prune_command(dry_run: bool, fmt: str, config_file: str | None) -> None:
             click.echo(f"  {verb} {backup_id}: {deleted[backup_id]}")
         for backup_id in group.keep:
             click.echo(f"  keep {backup_id}: {'; '.join(kept[backup_id])}")
+    for note in plan.offsite:
+        click.echo(f"  offsite: {note}")
     if plan.paused:
         click.echo(f"nothing is deleted now: {plan.paused}")
     click.echo(f"{len(plan.delete)} backup(s) {verb}, {len(plan.keep)} kept")

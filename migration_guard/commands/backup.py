@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from migration_guard.backup.engine import ProgressCallback, RestoreResult, VerifyResult
     from migration_guard.backup.manifest import Manifest, TableEntry
+    from migration_guard.backup.offsite import SyncResult
     from migration_guard.backup.retention import PrunePlan
     from migration_guard.events import EventSink
 
@@ -121,6 +122,33 @@ def list_backups(config: Config) -> list[Manifest]:
     from migration_guard.backup.engine import list_backups as listing
 
     return listing(config)
+
+
+def backup_locations(
+    config: Config, manifests: list[Manifest]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Where each of ``manifests`` is (the backup directory, then each offsite location
+    holding a copy), and the offsite locations that could not be listed, with the reason."""
+    from migration_guard.backup.catalog import Catalog
+    from migration_guard.backup.offsite import backup_locations as where
+
+    return where(config, Catalog.for_config(config), manifests)
+
+
+def sync_backups(config: Config) -> SyncResult:
+    """Copy every local backup that an offsite location lacks to that location."""
+    from migration_guard.backup.catalog import Catalog
+    from migration_guard.backup.offsite import sync
+    from migration_guard.config import OFFSITE_ENV
+    from migration_guard.errors import UsageError
+
+    if not config.offsite:
+        raise UsageError(
+            "no offsite location is configured; set offsite in [tool.migration_guard] "
+            f"or {OFFSITE_ENV}"
+        )
+
+    return sync(config, Catalog.for_config(config), _event_sink(config))
 
 
 def show_backup(config: Config, backup_id: str) -> Manifest:

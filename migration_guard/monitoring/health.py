@@ -120,6 +120,7 @@ _BUILTIN_MODULES = {
     "verify_within": "proofs",
     "drill_within": "proofs",
     "max_storage": "storage",
+    "offsite_copies": "offsite",
     "protection_drift": "protection",
 }
 BUILTIN_CHECKS = tuple(_BUILTIN_MODULES)

@@ -104,3 +104,35 @@ def test_protected_tables(
     patterns: tuple[str, ...], name: str, schema: str | None, expected: bool
 ) -> None:
     assert ProtectedTables(patterns).is_protected(name, schema) is expected
+
+
+def test_offsite_from_the_file_and_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MIGRATION_GUARD_OFFSITE", raising=False)
+    path = write(
+        tmp_path / "guard.toml",
+        '[tool.migration_guard]\noffsite = ["s3://bucket/prod", "file:///srv/copies"]\n',
+    )
+    assert load_config(path).offsite == ("s3://bucket/prod", "file:///srv/copies")
+    monkeypatch.setenv("MIGRATION_GUARD_OFFSITE", " s3://other/p , /mnt/nas ,")
+    assert load_config(path).offsite == ("s3://other/p", "/mnt/nas")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ('offsite = "bucket/prefix"', "is not a location"),
+        ('offsite = ["s3://AKIA:hunter2secret@bucket/p"]', "must not carry credentials"),
+        ("offsite = [1]", "must be a list of strings"),
+    ],
+)
+def test_bad_offsite_locations_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    monkeypatch.delenv("MIGRATION_GUARD_OFFSITE", raising=False)
+    path = write(tmp_path / "guard.toml", f"[tool.migration_guard]\n{value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert problem in str(caught.value)
+    assert "hunter2secret" not in str(caught.value)

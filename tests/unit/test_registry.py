@@ -12,12 +12,13 @@ from migration_guard.registry import Registry
 
 def registries() -> list[Registry[object]]:
     from migration_guard.backup.backends import BACKENDS
+    from migration_guard.backup.storage import STORAGES
     from migration_guard.dialects import DIALECT_OPS
     from migration_guard.monitoring.health import HEALTH_CHECKS
     from migration_guard.monitoring.notify import NOTIFIERS
     from migration_guard.protect import PROTECTORS
 
-    return [BACKENDS, DIALECT_OPS, HEALTH_CHECKS, NOTIFIERS, PROTECTORS]  # type: ignore[list-item]
+    return [BACKENDS, DIALECT_OPS, HEALTH_CHECKS, NOTIFIERS, PROTECTORS, STORAGES]  # type: ignore[list-item]
 
 
 def test_builtins_are_declared_as_entry_points() -> None:
