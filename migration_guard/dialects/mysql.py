@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Connection
 
 from migration_guard.dialects.base import (
     DialectOps,
@@ -24,6 +23,7 @@ from migration_guard.dialects.base import (
     run_sql,
     sha256_text,
 )
+from migration_guard.dialects.mysql_lock import MySQLLock, get_lock_still_held, mysql_lock_name
 from migration_guard.errors import LockTimeout
 
 OBJECT_KINDS = ("views", "triggers", "procedures", "functions", "events")
@@ -320,7 +320,7 @@ class MySQLDialectOps(DialectOps):
             conn.close()
             engine.dispose()
             raise
-        return _MySQLLock(lock_name, conn, engine)
+        return MySQLLock(lock_name, conn, engine)
 
     def _lock_holder(self, conn: Connection, lock_name: str) -> str:
         holder_id = conn.execute(
@@ -435,19 +435,7 @@ class MySQLDialectOps(DialectOps):
     # -- the lock's heartbeat -------------------------------------------------
     def lock_is_held(self, lock: HeldLock) -> bool:
         """``IS_USED_LOCK(name) = CONNECTION_ID()`` on the lock's own connection."""
-        conn = lock.connection
-        if lock.released or conn is None:
-            return False
-        try:
-            held = conn.execute(
-                sa.text("SELECT IS_USED_LOCK(:name) = CONNECTION_ID()"), {"name": lock.name}
-            ).scalar()
-            conn.commit()
-        except sa.exc.SQLAlchemyError:
-            with contextlib.suppress(sa.exc.SQLAlchemyError):
-                conn.rollback()
-            return False
-        return bool(held)
+        return get_lock_still_held(lock)
 
     # -- names ----------------------------------------------------------------
     def default_schema(self, conn: Connection) -> str | None:
@@ -474,31 +462,3 @@ class MariaDBDialectOps(MySQLDialectOps):
     def family(self) -> str:
         """MariaDB and MySQL restore each other's backups."""
         return "mysql"
-
-
-#: GET_LOCK names longer than this are refused by the server.
-MYSQL_LOCK_NAME_LIMIT = 64
-
-
-def mysql_lock_name(name: str, database: str) -> str:
-    """The server-wide lock name for ``name`` in ``database``, at most 64 characters."""
-    full = f"{name}:{database}"
-    if len(full) <= MYSQL_LOCK_NAME_LIMIT:
-        return full
-    return f"{name[:20]}:{sha256_text(full)[:40]}"
-
-
-class _MySQLLock(HeldLock):
-    def __init__(self, name: str, conn: Connection, engine: Engine) -> None:
-        super().__init__(name, f"GET_LOCK('{name}')", conn)
-        self._conn = conn
-        self._engine = engine
-
-    def _release(self) -> None:
-        try:
-            self._conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.name})
-        except sa.exc.SQLAlchemyError:
-            pass  # a lost connection has released the lock already
-        finally:
-            self._conn.close()
-            self._engine.dispose()
