@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 #: The run record's heartbeat is rewritten at most this often (seconds).
 HEARTBEAT_EVERY = 10.0
+#: Between revisions the server is asked about the lock at most this often (seconds);
+#: after the last revision, before Alembic's final commit, it is always asked. A lock
+#: can be lost right after any check, so a check narrows the window, never closes it.
+LOCK_CHECK_EVERY = 1.0
 
 
 def recover_interrupted(session: GuardSession) -> None:
@@ -84,20 +88,24 @@ def _restore_interrupted(session: GuardSession, path: Path, record: dict[str, An
     raise InterruptedRunRestored()
 
 
-def heartbeat(session: GuardSession) -> None:
+def heartbeat(session: GuardSession, *, final: bool = False) -> None:
     """After a revision, before Alembic commits: stop (raise
     :class:`~migration_guard.alembic.lock.LockLost`) when the lock is gone; refresh the
-    heartbeat in the run record now and then."""
+    heartbeat in the run record now and then. ``final``: the run's last revision, whose
+    commit is the run's last, so the lock is checked whatever the last check's age."""
     from migration_guard.alembic.lock import LockLost, still_held
 
     if session.lock is None or session.url is None or not session.migrating:
         return
-    if not still_held(session.url, session.lock):
+    due = final or time.monotonic() - session.last_lock_check >= LOCK_CHECK_EVERY
+    if due and not still_held(session.url, session.lock):
         raise LockLost(
             f"the migration lock ({session.lock.description}) was lost mid-run: its "
             "connection ended (wait_timeout, a proxy, a failover or KILL?), so another "
             "run may have started. The run stops before it commits."
         )
+    if due:
+        session.last_lock_check = time.monotonic()
     if time.time() - session.last_heartbeat >= HEARTBEAT_EVERY:
         session._save_record("migrating")
 

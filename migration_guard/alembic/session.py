@@ -133,6 +133,7 @@ class GuardSession:
         self.fk_suspended = False
         self.status = ""  # of the run record; moves along runs.TRANSITIONS only
         self.last_heartbeat = 0.0
+        self.last_lock_check = time.monotonic()  # the lock was just taken
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -395,7 +396,8 @@ class GuardSession:
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         """Alembic callback after each revision step: progress for the result."""
         del ctx, run_args
-        heartbeat(self)  # the lock must still be ours before Alembic commits
+        final = len(self.result.applied) + 1 >= len(self.result.plan)
+        heartbeat(self, final=final)  # the lock must still be ours before Alembic commits
         self.result.applied.append(str(step.up_revision_id))
         self.result.to_heads = sorted(str(head) for head in heads)
 
