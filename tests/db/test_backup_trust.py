@@ -1,7 +1,7 @@
 """Issue 12, "backups you can trust at the trust boundaries": attacks on real databases.
 
-Each test asserts what the issue demands. The ones marked ``xfail(strict=True)``
-fail today for the reason given; they must pass once the issue is fixed.
+Each test asserts what the issue demands; they were written before the fixes and
+failed on the code of the time.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Attacks on issue 11, "Safe upgrade that loses nothing".
 
 Each test asserts what the issue demands of ``migration-guard upgrade`` (and ``check``)
-against real SQLite files and a real MariaDB server; the ones that fail on today's code
-are marked ``xfail(strict=True)`` with the issue item they attack.
+against real SQLite files and a real MariaDB server. They were written before the fixes
+and failed on the code of the time; each names the issue item it attacks.
 """
 
 from __future__ import annotations
@@ -456,7 +456,7 @@ def downgrade():
 
 
 # ------------------------------------------------------------------ 6. approvals too broad
-# Works today (no xfail): the static plan already scopes an inline suppression to its file.
+# Passed before the fixes too: the static plan already scoped an inline suppression.
 def test_inline_suppression_approves_only_its_own_revision(project: Project) -> None:
     project.add_revision(
         "r2",
@@ -635,7 +635,7 @@ def downgrade():
 
 
 # ------------------------------------------------------------------ 8. caught BlockedStatement
-# Works today (no xfail): the interceptor remembers the block and fails the run anyway.
+# Passed before the fixes too: the interceptor remembered the block and failed the run.
 def test_a_swallowed_block_still_fails_the_run(project: Project) -> None:
     project.add_revision(
         "r2",

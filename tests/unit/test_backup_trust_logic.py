@@ -3,7 +3,7 @@
 Retention is driven through the public ``prune(config, dry_run=True, now=...)``
 over manifests written into a real backup directory; passphrases through real
 (tiny SQLite) backups whose archive headers are read as docs/format.md describes.
-Tests marked ``xfail(strict=True)`` fail today for the reason given.
+The tests were written before the fixes and failed on the code of the time.
 """
 
 from __future__ import annotations
