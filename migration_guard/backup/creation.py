@@ -7,43 +7,38 @@ manifest is published last, so a backup either exists completely or not at all.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from migration_guard import __version__
-from migration_guard.backup.catalog import Catalog, fsync_directory, mirror_to_table
+from migration_guard.backup.catalog import Catalog, mirror_to_table
 from migration_guard.backup.database import check_tables_exist, expand_critical
 from migration_guard.backup.events import backup_event, run_reported
 from migration_guard.backup.manifest import (
     BACKUP_TYPES,
     Artifact,
-    Encryption,
     Manifest,
     TableEntry,
     created_by,
     format_time,
     new_backup_id,
     redact_url,
-    seal_manifest,
     utc_now,
 )
 from migration_guard.backup.pruning import prune
+from migration_guard.backup.publish import publish_archive
 from migration_guard.backup.scratch import clean_up_after_killed_runs
 from migration_guard.backup.settings import backup_settings
 from migration_guard.backup.streams import (
     CountingSink,
     ProgressCallback,
-    is_out_of_space,
-    remove_quietly,
-    space_error,
 )
-from migration_guard.backup.verification import quick_verification, verify
+from migration_guard.backup.verification import verify
 from migration_guard.config import Config
 from migration_guard.errors import (
     BackupError,
     EncryptionKeyError,
-    MigrationGuardError,
     UsageError,
 )
 from migration_guard.urls import resolve_url
@@ -182,97 +177,57 @@ def _create(
     backend_name = backend or settings.backend or default_backend(dialect)
     dumper = get_backend(backend_name)
 
-    directory = catalog.ensure()
+    catalog.ensure()
     clean_up_after_killed_runs(catalog)
 
     started = utc_now()
     backup_id = new_backup_id(type, started)
-    partial = catalog.partial_path(backup_id)
-    final = catalog.archive_path(backup_id)
-    published = False
-    with catalog.lock(backup_id):
-        try:
-            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "wb") as handle:
-                writer = archive.open_writer(
-                    handle,
-                    backup_id=backup_id,
-                    compression=compression,
-                    level=level if level is not None else settings.level,
-                    key=key,
-                    threads=settings.threads,
-                )
-                sink = CountingSink(writer, progress, None)  # type: ignore[arg-type]
-                try:
-                    result = dumper.dump(
-                        target,
-                        sink,  # type: ignore[arg-type]
-                        tables=selected,
-                        server_checksums=(
-                            settings.server_checksums
-                            if server_checksums is None
-                            else server_checksums
-                        ),
-                    )
-                except BaseException:
-                    # Unfinished on purpose: an interrupted archive must read as truncated.
-                    writer.abort()
-                    raise
-                writer.close()
-                handle.flush()
-                os.fsync(handle.fileno())
-            stats = writer.stats
-            os.replace(partial, final)
-            fsync_directory(directory)
-            finished = utc_now()
-            manifest = Manifest(
-                id=backup_id,
-                type=type,
-                source_url=redact_url(target),
-                dialect=dialect,
-                started_at=format_time(started),
-                finished_at=format_time(finished),
-                artifact=Artifact(
-                    file=final.name,
-                    size=final.stat().st_size,
-                    sha256=stats.sha256,
-                    compression=compression,
-                    encryption=(
-                        Encryption(key_fingerprint=writer.header.key_fingerprint)
-                        if writer.header.key_fingerprint
-                        else None
-                    ),
-                    stream_format=result.stream_format,
-                    plain_size=stats.plain_bytes,
-                ),
-                backend=backend_name,
-                tool_version=__version__,
-                created_by=created_by(),
-                server_version=result.server_version,
-                binlog=dict(result.binlog) if result.binlog else None,
-                tables={name: _stats_entry(s) for name, s in result.tables.items()},
-                objects=dict(result.objects or {}),
-                labels=dict(labels or {}),
-                extra=dict(result.extra or {}),
-            )
-            seal_manifest(manifest, writer.manifest_key)
-            if settings.verify_after_backup == "quick":
-                manifest.verification = quick_verification(final, manifest)
-            catalog.write_manifest(manifest)
-            published = True
-        except BaseException as exc:
-            remove_quietly(partial)
-            if not published:
-                remove_quietly(final, catalog.manifest_path(backup_id))
-            if is_out_of_space(exc):
-                raise space_error(directory) from None
-            if isinstance(exc, MigrationGuardError):
-                raise
-            if isinstance(exc, OSError):
-                raise BackupError(
-                    f"cannot write the backup to {directory}: {exc.strerror or exc}"
-                ) from None
-            raise
+
+    def dump(sink: CountingSink) -> Any:
+        return dumper.dump(
+            target,
+            sink,  # type: ignore[arg-type]
+            tables=selected,
+            server_checksums=(
+                settings.server_checksums if server_checksums is None else server_checksums
+            ),
+        )
+
+    def describe(result: Any, artifact: Artifact, finished: datetime) -> Manifest:
+        artifact.stream_format = result.stream_format
+        return Manifest(
+            id=backup_id,
+            type=type,
+            source_url=redact_url(target),
+            dialect=dialect,
+            started_at=format_time(started),
+            finished_at=format_time(finished),
+            artifact=artifact,
+            backend=backend_name,
+            tool_version=__version__,
+            created_by=created_by(),
+            server_version=result.server_version,
+            binlog=dict(result.binlog) if result.binlog else None,
+            tables={name: _stats_entry(s) for name, s in result.tables.items()},
+            objects=dict(result.objects or {}),
+            labels=dict(labels or {}),
+            extra=dict(result.extra or {}),
+        )
+
+    manifest = publish_archive(
+        catalog,
+        backup_id,
+        dump=dump,
+        describe=describe,
+        writer_options={
+            "compression": compression,
+            "level": level if level is not None else settings.level,
+            "key": key,
+            "threads": settings.threads,
+        },
+        progress=progress,
+        quick_verify=settings.verify_after_backup == "quick",
+    )
 
     if settings.verify_after_backup == "full":
         # The copies are made afterwards (create): this checks the local archive only.

@@ -21,31 +21,28 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from migration_guard import __version__
 from migration_guard.backup import creation, restoration
-from migration_guard.backup.catalog import Catalog, fsync_directory
+from migration_guard.backup.catalog import Catalog
 from migration_guard.backup.events import backup_event, run_reported
 from migration_guard.backup.load import load_checked
 from migration_guard.backup.manifest import (
     Artifact,
-    Encryption,
     Manifest,
     created_by,
     format_time,
     new_backup_id,
     redact_url,
-    seal_manifest,
     utc_now,
 )
 from migration_guard.backup.pins import pinning
+from migration_guard.backup.publish import publish_archive
 from migration_guard.backup.scratch import clean_up_after_killed_runs
 from migration_guard.backup.settings import backup_settings
 from migration_guard.backup.streams import (
-    CountingSink,
     HashingSource,
     ProgressCallback,
-    remove_quietly,
 )
 from migration_guard.backup.trust import check_before_restore, checked_archive, recheck_digest
-from migration_guard.backup.verification import archive_key, quick_verification
+from migration_guard.backup.verification import archive_key
 from migration_guard.config import Config
 from migration_guard.errors import (
     BackupError,
@@ -151,77 +148,46 @@ def create_incremental(
         raise EncryptionKeyError(
             f"the chain's backups are encrypted, but no key is configured; set {KEY_ENV_HINT}"
         )
-    directory = catalog.ensure()
+    catalog.ensure()
     clean_up_after_killed_runs(catalog)
     started = utc_now()
     backup_id = new_backup_id(INCREMENTAL, started)
-    partial = catalog.partial_path(backup_id)
-    final = catalog.archive_path(backup_id)
-    published = False
-    with catalog.lock(backup_id):
-        try:
-            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "wb") as handle:
-                writer = archive.open_writer(
-                    handle,
-                    backup_id=backup_id,
-                    compression=compression,
-                    level=level if level is not None else settings.level,
-                    key=key,
-                    threads=settings.threads,
-                )
-                sink = CountingSink(writer, progress, None)  # type: ignore[arg-type]
-                try:
-                    result = _dump(dump_since, target, sink, parent)
-                except BaseException:
-                    writer.abort()
-                    raise
-                writer.close()
-                handle.flush()
-                os.fsync(handle.fileno())
-            assert parent is not None and parent.binlog is not None
-            stats = writer.stats
-            os.replace(partial, final)
-            fsync_directory(directory)
-            manifest = Manifest(
-                id=backup_id,
-                type=INCREMENTAL,
-                source_url=source,
-                dialect=dialect,
-                started_at=format_time(started),
-                finished_at=format_time(utc_now()),
-                artifact=Artifact(
-                    file=final.name,
-                    size=final.stat().st_size,
-                    sha256=stats.sha256,
-                    compression=compression,
-                    encryption=(
-                        Encryption(key_fingerprint=writer.header.key_fingerprint)
-                        if writer.header.key_fingerprint
-                        else None
-                    ),
-                    stream_format=result.stream_format,
-                    plain_size=stats.plain_bytes,
-                ),
-                backend=INCREMENTAL_BACKEND,
-                tool_version=__version__,
-                created_by=created_by(),
-                parent=parent.id,
-                server_version=parent.server_version,
-                binlog=dict(result.binlog or {}),
-                labels=dict(labels or {}),
-                extra={"database_options": parent.extra.get("database_options", {})},
-            )
-            seal_manifest(manifest, writer.manifest_key)
-            if settings.verify_after_backup == "quick":
-                manifest.verification = quick_verification(final, manifest)
-            catalog.write_manifest(manifest)
-            published = True
-        except BaseException:
-            remove_quietly(partial)
-            if not published:
-                remove_quietly(final, catalog.manifest_path(backup_id))
-            raise
+
+    def describe(result: Any, artifact: Artifact, finished: datetime) -> Manifest:
+        assert parent is not None and parent.binlog is not None
+        artifact.stream_format = result.stream_format
+        return Manifest(
+            id=backup_id,
+            type=INCREMENTAL,
+            source_url=source,
+            dialect=dialect,
+            started_at=format_time(started),
+            finished_at=format_time(finished),
+            artifact=artifact,
+            backend=INCREMENTAL_BACKEND,
+            tool_version=__version__,
+            created_by=created_by(),
+            parent=parent.id,
+            server_version=parent.server_version,
+            binlog=dict(result.binlog or {}),
+            labels=dict(labels or {}),
+            extra={"database_options": parent.extra.get("database_options", {})},
+        )
+
+    manifest = publish_archive(
+        catalog,
+        backup_id,
+        dump=lambda sink: _dump(dump_since, target, sink, parent),
+        describe=describe,
+        writer_options={
+            "compression": compression,
+            "level": level if level is not None else settings.level,
+            "key": key,
+            "threads": settings.threads,
+        },
+        progress=progress,
+        quick_verify=settings.verify_after_backup == "quick",
+    )
     return manifest
 
 

@@ -1,0 +1,108 @@
+"""Writing one archive into the catalog: all of it, or nothing.
+
+Every kind of backup (full, critical, tables, safety, incremental) goes through
+:func:`publish_archive`: the archive is written to ``<id>.mgb.partial`` under the
+backup's lock, closed, fsynced and renamed; only then is its manifest written,
+and a backup exists only once its manifest does. An interrupted or failed
+write leaves neither file behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from migration_guard.backup.catalog import Catalog, fsync_directory
+from migration_guard.backup.manifest import Artifact, Encryption, Manifest, seal_manifest, utc_now
+from migration_guard.backup.streams import (
+    CountingSink,
+    ProgressCallback,
+    is_out_of_space,
+    remove_quietly,
+    space_error,
+)
+from migration_guard.backup.verification import quick_verification
+from migration_guard.errors import BackupError, MigrationGuardError
+
+_Result = TypeVar("_Result")
+
+
+def publish_archive(
+    catalog: Catalog,
+    backup_id: str,
+    *,
+    dump: Callable[[CountingSink], _Result],
+    describe: Callable[[_Result, Artifact, datetime], Manifest],
+    writer_options: dict[str, Any],
+    progress: ProgressCallback | None,
+    quick_verify: bool,
+) -> Manifest:
+    """Write ``dump``'s stream as the archive of ``backup_id`` and publish its manifest.
+
+    ``dump(sink)`` writes the plain stream and returns what ``describe`` needs;
+    ``writer_options`` go to :func:`~migration_guard.backup.archive.open_writer`
+    (compression, level, key, threads). The manifest is sealed with the archive's
+    key and, with ``quick_verify``, carries the re-read of the file just written.
+    """
+    from migration_guard.backup import archive
+
+    directory = catalog.ensure()
+    partial = catalog.partial_path(backup_id)
+    final = catalog.archive_path(backup_id)
+    published = False
+    with catalog.lock(backup_id):
+        try:
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                writer = archive.open_writer(handle, backup_id=backup_id, **writer_options)
+                sink = CountingSink(writer, progress, None)  # type: ignore[arg-type]
+                try:
+                    result = dump(sink)
+                except BaseException:
+                    # Unfinished on purpose: an interrupted archive must read as truncated.
+                    writer.abort()
+                    raise
+                writer.close()
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, final)
+            fsync_directory(directory)
+            manifest = describe(result, _artifact(final, writer, writer_options), utc_now())
+            seal_manifest(manifest, writer.manifest_key)
+            if quick_verify:
+                manifest.verification = quick_verification(final, manifest)
+            catalog.write_manifest(manifest)
+            published = True
+        except BaseException as exc:
+            remove_quietly(partial)
+            if not published:
+                remove_quietly(final, catalog.manifest_path(backup_id))
+            if is_out_of_space(exc):
+                raise space_error(directory) from None
+            if isinstance(exc, MigrationGuardError):
+                raise
+            if isinstance(exc, OSError):
+                raise BackupError(
+                    f"cannot write the backup to {directory}: {exc.strerror or exc}"
+                ) from None
+            raise
+    return manifest
+
+
+def _artifact(final: Path, writer: Any, writer_options: dict[str, Any]) -> Artifact:
+    """What the manifest says about the archive file just written (its stream format is
+    the backend's, filled in by ``describe``)."""
+    stats = writer.stats
+    fingerprint = writer.header.key_fingerprint
+    return Artifact(
+        file=final.name,
+        size=final.stat().st_size,
+        sha256=stats.sha256,
+        compression=writer_options["compression"],
+        encryption=Encryption(key_fingerprint=fingerprint) if fingerprint else None,
+        stream_format="",
+        plain_size=stats.plain_bytes,
+    )
