@@ -62,8 +62,9 @@ __all__ = [
 RUNTIME_FILE = "<runtime>"
 PREVIEW = 300
 #: Read-only-looking statements that still matter: variables later run as dynamic SQL
-#: (``SET @v``, ``SELECT ... INTO @v``) and MariaDB's ``BEGIN NOT ATOMIC`` blocks.
-_FOLLOWED = re.compile(r"\s*(?:SET\b[^;]*@|SELECT\b.*\bINTO\s+@|BEGIN\s+NOT\b)", re.I | re.S)
+#: (``SET @v``, ``SELECT ... INTO @v``); ``is_read_only`` already refuses ``BEGIN NOT
+#: ATOMIC`` blocks.
+_FOLLOWED = re.compile(r"\s*(?:SET\b[^;]*@|SELECT\b.*\bINTO\s+@)", re.I | re.S)
 _PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|\?|(?<![:\w]):[A-Za-z_]\w*")
 #: Operations that leave a table's data and definition as they were.
 _READ_KINDS = frozenset({OpKind.SELECT, OpKind.NO_OP, OpKind.UNANALYZABLE})

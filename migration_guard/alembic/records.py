@@ -10,16 +10,15 @@ findings, the approvals and the outcome.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
-import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.backup.catalog import AUDIT_FILE
+from migration_guard.backup.manifest import created_by
 from migration_guard.config import Config
 
 if TYPE_CHECKING:
@@ -101,11 +100,7 @@ def audit_entry(
 
 def who() -> str:
     """``user@host`` of this process, for records, labels and the audit log."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # containers without a user name
-        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-    return f"{user}@{socket.gethostname()}"
+    return created_by()
 
 
 def now() -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from migration_guard.analysis.model import Operation, OpKind, Statement
+from migration_guard.analysis.analyzer import operations_of
+from migration_guard.analysis.model import OpKind, Statement
 from migration_guard.config import ProtectedTables
 
 
@@ -29,7 +30,7 @@ def backup_scope(
         return list(live)
     wanted: dict[str, None] = {}
     for statement in statements:
-        for operation in _statement_operations(statement, dialect):
+        for operation in operations_of(statement, dialect):
             if operation.kind is OpKind.UNANALYZABLE:
                 # What it touches cannot be known: cover everything.
                 return list(live)
@@ -42,14 +43,3 @@ def backup_scope(
             wanted.setdefault(name.lower(), None)
     wanted.setdefault(version_table.lower(), None)
     return [by_lower[name] for name in wanted if name in by_lower]
-
-
-def _statement_operations(statement: Statement, dialect: str) -> list[Operation]:
-    if statement.known_operations:
-        return list(statement.known_operations)
-    from migration_guard.analysis.parse import parse_statement
-
-    try:
-        return list(parse_statement(statement, dialect))
-    except Exception:
-        return [Operation(OpKind.UNANALYZABLE, statement, reason="parser failed")]

@@ -110,6 +110,13 @@ def last_break(text: str, start: int, end: int, has_cr: bool) -> int:
     return max(newline, text.rfind("\r", start, end)) if has_cr else newline
 
 
+def breaks_before(text: str, end: int) -> tuple[int, int]:
+    """(line breaks, position of the last one or -1) in ``text[:end]``, CR, LF and CRLF
+    counting one each: what a line and column inside a statement are worked out from."""
+    has_cr = "\r" in text
+    return count_breaks(text, 0, end, has_cr), last_break(text, 0, end, has_cr)
+
+
 def left_open(text: str, kind: str, start: int, backslash_escapes: bool) -> str | None:
     """Why the splitter's piece of ``kind`` at ``start``, which reaches the end of ``text``,
     is malformed; None when it is properly closed there.

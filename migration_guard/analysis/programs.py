@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from migration_guard.analysis.dynamic_values import matching_paren
+from migration_guard.analysis.malformed import breaks_before
 from migration_guard.analysis.model import Statement
 from migration_guard.analysis.tokens import Token, tokenize
 
@@ -200,9 +201,8 @@ def _body(statement: Statement, sql: str, offset: int, family: str) -> list[Body
     # Imported here: the splitter is only needed for bodies.
     from migration_guard.analysis.splitter import split_sql
 
-    prefix = sql[:offset]
-    newline = prefix.rfind("\n")
-    line = statement.line + prefix.count("\n")
+    breaks, newline = breaks_before(sql, offset)
+    line = statement.line + breaks
     indent = offset - newline - 1 if newline >= 0 else statement.column - 1 + offset
     text = " " * indent + sql[offset:]
     body: list[BodyStatement] = []
@@ -214,9 +214,8 @@ def _body(statement: Statement, sql: str, offset: int, family: str) -> list[Body
         if stripped is None:
             continue
         cut = len(piece.sql) - len(stripped)
-        before = piece.sql[:cut]
-        lines = before.count("\n")
-        column = cut - before.rfind("\n") if lines else piece.column + cut
+        lines, last = breaks_before(piece.sql, cut)
+        column = cut - last if lines else piece.column + cut
         body.append(
             BodyStatement(
                 Statement(

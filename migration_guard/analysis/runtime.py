@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 
 from migration_guard.analysis.dynamic_values import Values, evaluate
 from migration_guard.analysis.families import family_traits
+from migration_guard.analysis.malformed import breaks_before
 from migration_guard.analysis.model import Operation, OpKind, Statement
 from migration_guard.analysis.programs import (
     SPLIT_DIALECT,
@@ -425,9 +426,8 @@ def _placer(statement: Statement) -> Callable[[int], tuple[int, int, int]]:
     """Where an offset of ``statement.sql`` is in its file: (line, column, statement line)."""
 
     def place(offset: int) -> tuple[int, int, int]:
-        prefix = statement.sql[:offset]
-        lines = prefix.count("\n")
-        column = offset - prefix.rfind("\n") if lines else statement.column + offset
+        lines, last = breaks_before(statement.sql, offset)
+        column = offset - last if lines else statement.column + offset
         return statement.line + lines, column, statement.line
 
     return place

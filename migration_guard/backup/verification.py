@@ -178,7 +178,8 @@ def _verify_level1(
             while chunk := reader.read(READ_SIZE):
                 if len(head) < STREAM_HEAD_BYTES:
                     head += chunk[:STREAM_HEAD_BYTES]
-                tail = (tail + chunk)[-STREAM_TAIL_BYTES:]
+                # Only the chunk's own tail is joined: no copy of each whole chunk.
+                tail = (tail + chunk[-STREAM_TAIL_BYTES:])[-STREAM_TAIL_BYTES:]
                 plain += len(chunk)
             source.drain()
         except ArchiveError as exc:

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import boto3
 import pytest
 from click.testing import CliRunner
 
@@ -26,8 +27,6 @@ from tests.conftest import (
     stop_s3_server,
     use_s3_endpoint,
 )
-
-pytest.importorskip("boto3")
 
 ENVIRONMENT = (
     "MIGRATION_GUARD_KEY",
@@ -134,7 +133,6 @@ def test_verify_after_the_local_archive_is_deleted(
 
 
 def _flip_byte_in_bucket(bucket: str, key: str) -> None:
-    import boto3
 
     client = boto3.client("s3")
     answer = client.get_object(Bucket=bucket, Key=key)
@@ -177,7 +175,6 @@ def test_a_tampered_copy_is_never_restored_from(
 def test_a_missing_object_fails_verify_naming_the_copy(
     project: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import boto3
 
     location = f"s3://{s3_bucket}/p"
     monkeypatch.setenv(OFFSITE_ENV, location)
@@ -228,7 +225,6 @@ def _random_database(path: Path, megabytes: int) -> None:
 def test_a_server_killed_during_a_multipart_upload(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import boto3
 
     process, endpoint = start_s3_server()
     try:
@@ -272,7 +268,6 @@ def test_a_server_killed_during_a_multipart_upload(
 def test_an_interrupted_multipart_upload_is_aborted(
     project: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import boto3
 
     monkeypatch.setattr(S3Storage, "part_size", 5 * 1024 * 1024)
     source = project / "archive.bin"
@@ -392,7 +387,6 @@ def test_full_verification_after_the_backup_then_the_copies(
 def test_list_names_every_location_of_each_backup(
     project: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import boto3
 
     location = f"s3://{s3_bucket}/p"
     monkeypatch.setenv(OFFSITE_ENV, location)
@@ -535,7 +529,6 @@ def _offsite_check(output: str) -> dict[str, object]:
 def test_monitor_fails_while_the_newest_backup_lacks_a_copy(
     project: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import boto3
 
     location = f"s3://{s3_bucket}/p"
     monkeypatch.setenv(OFFSITE_ENV, location)

@@ -20,7 +20,7 @@ from migration_guard.backup.manifest import MAC_SCHEME, NO_MAC_SCHEME
 from migration_guard.config import Config
 from migration_guard.dialects import get_dialect_ops
 from migration_guard.errors import ArchiveError, RestoreFailed, UsageError
-from tests.conftest import FIXTURES, POSTGRES_ADMIN_URL
+from tests.conftest import FIXTURES
 from tests.db import test_backup_trust as attacks
 from tests.db.test_backup_trust import (
     archive_of,
@@ -258,17 +258,11 @@ def test_restore_refuses_options_the_server_does_not_know(
 
 
 @pytest.mark.postgresql
-def test_postgresql_knows_its_encodings() -> None:
-    engine = sa.create_engine(POSTGRES_ADMIN_URL, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            ops = get_dialect_ops("postgresql")
-            assert ops.unknown_database_options(conn, charset="UTF8", collation=None) == []
-            assert ops.unknown_database_options(conn, charset="klingon", collation=None)
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable: {exc}")
-    finally:
-        engine.dispose()
+def test_postgresql_knows_its_encodings(postgres_admin_engine: sa.Engine) -> None:
+    with postgres_admin_engine.connect() as conn:
+        ops = get_dialect_ops("postgresql")
+        assert ops.unknown_database_options(conn, charset="UTF8", collation=None) == []
+        assert ops.unknown_database_options(conn, charset="klingon", collation=None)
 
 
 def test_sqlite_edit_with_a_key_configured_needs_allow_unencrypted(

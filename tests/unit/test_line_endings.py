@@ -318,3 +318,43 @@ def test_sakila_truncated_inside_a_literal_or_comment_never_passes(
 
 def test_sakila_whole_is_not_malformed(sakila_schema: tuple[str, set[int]]) -> None:
     assert malformed(check(sakila_schema[0], "mysql")) == []
+
+
+
+PROGRAM = (
+    "DELIMITER //\n"
+    "CREATE PROCEDURE migrate_posts ()\n"
+    "BEGIN\n"
+    "  IF 1 = 1 THEN\n"
+    "    ALTER TABLE customers DROP COLUMN note;\n"
+    "  END IF;\n"
+    "END //\n"
+    "DELIMITER ;\n"
+    "CALL migrate_posts ();\n"
+)
+DYNAMIC_SQL = (
+    "SELECT 1;\n"
+    "SET @s = IF(1 > 0,\n"
+    "  'DROP TABLE customers;',\n"
+    "  'SELECT 1');\n"
+    "PREPARE st FROM @s;\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "ending"),
+    [
+        (PROGRAM, "drop-column", "\r\n"),  # DELIMITER needs an LF, as in the mysql client
+        (DYNAMIC_SQL, "drop-table", "\r\n"),
+        (DYNAMIC_SQL, "drop-table", "\r"),
+    ],
+    ids=["program-crlf", "dynamic-crlf", "dynamic-cr"],
+)
+def test_findings_inside_bodies_and_dynamic_sql_keep_their_lines_with_any_ending(
+    text: str, rule: str, ending: str
+) -> None:
+    """Stored-program bodies and resolved literals place findings with the splitter's own
+    line counting (CR, LF, CRLF one each), not by counting LFs."""
+    expected = located(check(text, "mysql"))
+    assert rule in {finding[0] for finding in expected}
+    assert located(check(text.replace("\n", ending), "mysql")) == expected

@@ -25,6 +25,7 @@ from migration_guard.analysis.model import (
     OpKind,
     Statement,
 )
+from migration_guard.analysis.rules.unanalyzable import UNRENDERABLE
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
@@ -218,7 +219,7 @@ def unrenderable_statement(path: str, unit: str, exc: BaseException) -> Statemen
     message = f"{type(exc).__name__}: {exc}".strip()
     if len(message) > _REASON_LIMIT:
         message = message[: _REASON_LIMIT - 3] + "..."
-    reason = f"revision could not be rendered: {message}"
+    reason = f"{UNRENDERABLE}: {message}"
     return _known_statement(
         f"-- {reason}",
         path=path,

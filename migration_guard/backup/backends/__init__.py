@@ -34,8 +34,6 @@ DEFAULT_BACKENDS: dict[str, tuple[str, ...]] = {
     Dialect.SQLITE.value: ("sqlite",),
     Dialect.POSTGRESQL.value: ("pgdump",),
 }
-#: Dialects known to migration-guard whose backups are not supported yet, and what to do.
-NOT_YET_SUPPORTED: dict[str, str] = {}
 
 
 def get_backend(name: str) -> Backend:
@@ -52,8 +50,6 @@ def default_backend(dialect: str) -> str:
     name = dialect.split("+", 1)[0].lower()
     candidates = DEFAULT_BACKENDS.get(name)
     if candidates is None:
-        if name in NOT_YET_SUPPORTED:
-            raise UsageError(NOT_YET_SUPPORTED[name])
         raise UsageError(
             f"no backup backend supports the {name!r} dialect; "
             f"supported dialects: {', '.join(sorted(DEFAULT_BACKENDS))}"

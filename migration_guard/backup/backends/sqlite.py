@@ -184,7 +184,6 @@ def _checked_database_file(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 
 #: The first bytes of every SQLite database file.
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 class SQLiteBackend(Backend):
@@ -197,7 +196,7 @@ class SQLiteBackend(Backend):
     def stream_problem(self, stream_format: str, head: bytes, tail: bytes) -> str | None:
         """A database file must start with the SQLite header."""
         del tail
-        if stream_format.lower() == "sqlite-db" and not head.startswith(SQLITE_MAGIC):
+        if stream_format.lower() == "sqlite-db" and not head.startswith(SQLITE_HEADER):
             return "the plain stream does not start with the SQLite header"
         return None
 

@@ -14,7 +14,6 @@ A storage only ever sees what the backup directory holds: encrypted archives
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,9 +67,3 @@ class Storage(abc.ABC):
     def describe(self, name: str) -> str:
         """Where object ``name`` lives, for messages."""
         return f"{self.url.rstrip('/')}/{name}"
-
-
-def read_chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
-    """The chunks of ``stream``, ``size`` bytes at a time."""
-    while chunk := stream.read(size):
-        yield chunk
