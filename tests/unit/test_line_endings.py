@@ -320,7 +320,6 @@ def test_sakila_whole_is_not_malformed(sakila_schema: tuple[str, set[int]]) -> N
     assert malformed(check(sakila_schema[0], "mysql")) == []
 
 
-
 PROGRAM = (
     "DELIMITER //\n"
     "CREATE PROCEDURE migrate_posts ()\n"
