@@ -118,7 +118,7 @@ def _restore(
     _prove_reloaded(report, ops, url, restored, pre_stats)
     if report.mismatches:
         return  # the created tables stay until the restore is known to work
-    _keep_rows(config, url, report, restored, scope.reload, before)
+    _keep_rows(url, report, restored, scope.reload, before)
     _reset_heads(report, ops, url, version_table, pre_heads)
     if scope.created:
         with transaction(url) as conn:
@@ -237,7 +237,6 @@ def _rescue_backup(
 
 
 def _keep_rows(
-    config: Config,
     url: URL,
     report: RestoreReport,
     restored: Sequence[str],
@@ -248,7 +247,6 @@ def _keep_rows(
     from migration_guard.alembic.rows import compare, reapply, snapshot
     from migration_guard.dialects.base import transaction
 
-    del config
     for table in restored:
         if table not in before:
             report.tables.append(
