@@ -17,6 +17,11 @@ leaves the count to the caller (``rows is None``).
 Only ``INSERT`` statements inside a data section (after ``-- Dumping data for
 table``) count: lines of trigger or routine bodies that happen to start with
 ``(`` or ``INSERT INTO`` are never taken for rows.
+
+The scanner also notes the ``AUTO_INCREMENT`` counter each table's ``CREATE
+TABLE`` (after ``-- Table structure for table``) carries: the dump tool reads it
+at its own moment, and a restore sets exactly that counter, so the definition a
+backup records must carry it too (:meth:`DumpScanner.auto_increments`).
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ _SEMICOLON = ord(";")
 _NON_ROW_LINE = re.compile(rb"\n[^(]")
 _INSERT_HEADER = re.compile(rb"INSERT INTO `((?:[^`]|``)*)` VALUES ?")
 _DATA_SECTION = re.compile(rb"-- Dumping data for table `((?:[^`]|``)*)`\s*$")
+_STRUCTURE_SECTION = re.compile(rb"-- Table structure for table `((?:[^`]|``)*)`\s*$")
+_CREATE_TABLE = re.compile(rb"CREATE TABLE `((?:[^`]|``)*)` \($")
+#: The table options line that closes a CREATE TABLE; the counter follows the engine.
+_COUNTER = re.compile(rb"\) ENGINE=[^ \n]+ AUTO_INCREMENT=(\d+)\b")
 #: Lines a data section holds besides its INSERT statements.
 _DATA_SECTION_LINES = (b"LOCK TABLES ", b"/*!40000 ALTER TABLE ")
 
@@ -66,6 +75,10 @@ class DumpScanner:
         self._hashes: dict[str, Any] = {}
         self._rows: dict[str, int] = {}
         self._uncounted: set[str] = set()
+        #: The table whose CREATE TABLE comes next (or is being read), and whether it began.
+        self._structure: str | None = None
+        self._in_create = False
+        self._counters: dict[str, int | None] = {}
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Scan the next piece of the stream."""
@@ -98,6 +111,11 @@ class DumpScanner:
             )
             for name, digest in self._hashes.items()
         }
+
+    def auto_increments(self) -> dict[str, int | None]:
+        """Every table whose ``CREATE TABLE`` the dump held, with the ``AUTO_INCREMENT``
+        counter it printed (None: it printed none, the counter is at its start)."""
+        return dict(self._counters)
 
     # -- scanning ------------------------------------------------------------------------------
     def _scan(self, block: bytes, position: int, end: int) -> None:
@@ -144,6 +162,8 @@ class DumpScanner:
 
     def _line(self, line: bytes) -> None:
         self._table = None
+        if self._structure is not None and self._definition_line(line):
+            return
         if self._in_data and line.startswith(b"INSERT INTO `"):
             header = _INSERT_HEADER.match(line)
             if header is None:
@@ -166,10 +186,31 @@ class DumpScanner:
             self._in_data = section is not None
             if section is not None:
                 self._register(_name(section.group(1)))
+            structure = _STRUCTURE_SECTION.match(line)
+            self._structure = None if structure is None else _name(structure.group(1))
+            self._in_create = False
             return
         if line.strip() in (b"", b"--") or line.startswith(_DATA_SECTION_LINES):
             return
         self._in_data = False
+
+    def _definition_line(self, line: bytes) -> bool:
+        """Follow the ``CREATE TABLE`` of a table-structure section; whether ``line`` was
+        part of it. Its lines before the closing one start with spaces (names, keys and
+        comments are printed escaped, one per line), the closing one with ``)``."""
+        if not self._in_create:
+            header = _CREATE_TABLE.match(line.rstrip(b"\r\n"))
+            if header is None or _name(header.group(1)) != self._structure:
+                return False
+            self._in_create = True
+            return True
+        if line.startswith(b")"):
+            assert self._structure is not None
+            counter = _COUNTER.match(line)
+            self._counters[self._structure] = None if counter is None else int(counter.group(1))
+            self._structure = None
+            self._in_create = False
+        return True
 
     def _register(self, table: str) -> str:
         if table not in self._hashes:

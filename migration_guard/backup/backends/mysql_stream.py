@@ -63,3 +63,22 @@ def resolve_tables(
     if tables is None:
         return existing
     return select_tables(existing, tables)
+
+
+#: The table options line of ``SHOW CREATE TABLE``; the counter, when shown, follows the engine.
+_TABLE_OPTIONS = re.compile(r"\n\) ENGINE=[^ \n]+( AUTO_INCREMENT=\d+)?")
+
+
+def with_auto_increment(definition: str, counter: int | None) -> str:
+    """``definition`` (``SHOW CREATE TABLE``) with the ``AUTO_INCREMENT`` table option
+    set to ``counter`` (left out for None, as the server prints a counter at its start).
+
+    A definition without table options (printed under ``NO_TABLE_OPTIONS``) shows no
+    counter and is returned as it is.
+    """
+    options = _TABLE_OPTIONS.search(definition)
+    if options is None:
+        return definition
+    start, end = options.span(1) if options.group(1) else (options.end(), options.end())
+    option = "" if counter is None else f" AUTO_INCREMENT={counter}"
+    return definition[:start] + option + definition[end:]

@@ -9,14 +9,17 @@ content digests are taken from the dump stream itself as it passes
 (:mod:`~migration_guard.backup.backends.dumpscan`), so they describe exactly
 the dumped snapshot and cost the server nothing. So is the binlog position:
 with the binary log on, the dump tool prints it (``--master-data=2``) and
-:mod:`.binlogpos` reads it from the stream. DDL hashes, sizes and, with
+:mod:`.binlogpos` reads it from the stream. Table definitions, sizes and, with
 ``server_checksums``, ``CHECKSUM TABLE`` are read on a
 separate connection whose ``START TRANSACTION WITH CONSISTENT SNAPSHOT`` is
 opened on a thread while the dump process starts: a second consistent
 snapshot, so a write committed in the few milliseconds between the two shows up
 in the dump and not in those checksums (verification would then report a
 mismatch rather than silently pass). Row counts, digests and the binlog
-position never have this gap.
+position never have this gap. Nor has the ``AUTO_INCREMENT`` counter in the
+recorded definition: ``SHOW CREATE TABLE`` prints the live counter, not the
+snapshot's, so the definition hash is taken with the counter the dump's own
+``CREATE TABLE`` carries, which is the counter a restore sets.
 
 The stream never contains ``USE`` or ``CREATE DATABASE`` (the database name is
 passed without ``--databases``), so it restores into any database name. Views
@@ -71,13 +74,14 @@ from migration_guard.backup.backends.mysql_client import (
 from migration_guard.backup.backends.mysql_stream import (
     filter_tables,
     resolve_tables,
+    with_auto_increment,
 )
 from migration_guard.backup.backends.parallel_restore import (
     run_parallel_restore,
 )
 from migration_guard.config import MYSQL_FAMILY
 from migration_guard.dialects import get_dialect_ops
-from migration_guard.dialects.base import connect_engine, safe_url_text
+from migration_guard.dialects.base import connect_engine, safe_url_text, sha256_text
 from migration_guard.dialects.mysql import MySQLDialectOps
 from migration_guard.errors import (
     BackupError,
@@ -112,6 +116,8 @@ class SnapshotStats:
         self.database_options: dict[str, str] = {}
         self.float_columns: list[str] = []
         self.stats: dict[str, TableStats] = {}
+        #: ``SHOW CREATE TABLE`` of each table, as read in the snapshot.
+        self.definitions: dict[str, str] = {}
         self.objects: dict[str, list[str]] = {}
         self.object_hashes: dict[str, dict[str, str]] = {}
         self.error: BaseException | None = None
@@ -153,6 +159,7 @@ class SnapshotStats:
             if table in self.tables
         ]
         self.stats = self.ops.table_stats(conn, self.tables, rows=False, checksums=server_checksums)
+        self.definitions = {table: self.ops.show_create_table(conn, table) for table in self.tables}
         if with_objects:
             self.object_hashes = self.ops.objects(conn)
             self.objects = {kind: sorted(hashes) for kind, hashes in self.object_hashes.items()}
@@ -171,11 +178,16 @@ class SnapshotStats:
         if self.error is not None:
             raise BackupError(f"could not read table checksums: {self.error}") from self.error
 
-    def with_content(self, content: dict[str, TableContent]) -> dict[str, TableStats]:
-        """The stats with the stream's row counts and digests added.
+    def with_content(
+        self, content: dict[str, TableContent], counters: dict[str, int | None]
+    ) -> dict[str, TableStats]:
+        """The stats with the stream's row counts, digests and counters added.
 
         A table whose rows the stream could not count (a dump tool that prints
-        all rows of a statement on one line) is counted in this snapshot.
+        all rows of a statement on one line) is counted in this snapshot. The
+        definition hash takes the ``AUTO_INCREMENT`` counter the dump printed
+        (``counters``): it was read at another moment than this snapshot's
+        definition, and it is the one a restore sets.
         """
         uncounted = [t for t in self.tables if content.get(t) is None or content[t].rows is None]
         counted: dict[str, TableStats] = {}
@@ -189,8 +201,15 @@ class SnapshotStats:
             rows = seen.rows if seen is not None else None
             if rows is None:
                 rows = counted[table].rows
+            ddl_sha256 = stats.ddl_sha256
+            if table in counters:
+                definition = with_auto_increment(self.definitions[table], counters[table])
+                ddl_sha256 = sha256_text(definition)
             result[table] = dataclasses.replace(
-                stats, rows=rows, content_sha256=seen.sha256 if seen is not None else None
+                stats,
+                rows=rows,
+                content_sha256=seen.sha256 if seen is not None else None,
+                ddl_sha256=ddl_sha256,
             )
         return result
 
@@ -326,7 +345,7 @@ class MysqldumpBackend(Backend):
                 snapshot.wait()  # an unknown table or a refused login, said plainly
                 raise
             snapshot.wait()
-            stats = snapshot.with_content(scanner.result())
+            stats = snapshot.with_content(scanner.result(), scanner.auto_increments())
         finally:
             snapshot.wait_quietly()
             snapshot.close()

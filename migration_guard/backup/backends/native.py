@@ -24,6 +24,7 @@ Not covered: MariaDB sequences and system-versioned history rows.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -49,7 +50,12 @@ from migration_guard.backup.backends.mysql_stream import (
 )
 from migration_guard.config import MYSQL_FAMILY
 from migration_guard.dialects import get_dialect_ops
-from migration_guard.dialects.base import connect_engine, database_unavailable, safe_url_text
+from migration_guard.dialects.base import (
+    connect_engine,
+    database_unavailable,
+    safe_url_text,
+    sha256_text,
+)
 from migration_guard.dialects.mysql import MySQLDialectOps, quote_mysql_identifier
 from migration_guard.errors import BackupError, describe, redact_values
 
@@ -263,7 +269,12 @@ class NativeBackend(Backend):
         for table in selected:
             writer.section("table", table)
             writer.statement(f"DROP TABLE IF EXISTS {quote_mysql_identifier(table)}")
-            writer.statement(ops.show_create_table(conn, table))
+            # The definition as written, counter included: SHOW CREATE TABLE prints the
+            # live AUTO_INCREMENT counter, not the snapshot's, so reading it twice (once
+            # for the stats, once for the stream) could disagree under concurrent inserts.
+            definition = ops.show_create_table(conn, table)
+            writer.statement(definition)
+            stats[table] = dataclasses.replace(stats[table], ddl_sha256=sha256_text(definition))
             original_decoders = raw.decoders
             # The server's own text for every value: exact DECIMALs, dates and
             # fractional seconds, no float re-formatting.
