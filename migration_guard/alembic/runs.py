@@ -118,11 +118,11 @@ def refuse_if_alive(record: Mapping[str, Any]) -> None:
     restoring under it would race it. On this host its pid tells; on another host a
     heartbeat newer than :data:`HEARTBEAT_GRACE` does.
     """
-    from migration_guard.backup.catalog import _pid_alive
+    from migration_guard.backup.catalog import pid_alive
 
     run_id, host, pid = record.get("run_id"), record.get("host"), record.get("pid")
     if host == socket.gethostname():
-        if isinstance(pid, int) and pid != os.getpid() and _pid_alive(pid):
+        if isinstance(pid, int) and pid != os.getpid() and pid_alive(pid):
             raise RunBlocked(
                 f"run {run_id} (pid {pid} on this host) has no lock but is still running; "
                 f"wait for it to end (or stop it: kill {pid}), then run again"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import errno
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -94,18 +93,51 @@ def resolve_backup_dir(config: Config) -> Path:
     return path
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still be running.
+
+    Only a process that does not exist (``ESRCH``) is dead, and no pid at all
+    (``0`` or less, which ``kill`` would take for a process group). A process of
+    another user (``EPERM``) is alive; any other error cannot tell, so it counts
+    as alive too: what belongs to a live run must never be removed.
+    """
     if pid <= 0:
         return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
     except OSError:
-        return False
+        return True
     return True
+
+
+def lock_is_live(path: Path) -> bool:
+    """Whether a live process holds the lock file ``path`` (see :meth:`Catalog.lock`).
+
+    Its ``flock`` decides; where there is no ``flock`` (Windows), the pid written
+    in it (:func:`pid_alive`). A missing file is not live; one that cannot be
+    opened (a symlink, no permission) or locked for another reason than a holder
+    cannot tell and counts as live: it is left alone.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True  # held (EWOULDBLOCK), or cannot tell
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+            return False
+        text = os.read(descriptor, 32).decode("ascii", "replace").strip()
+        return text.isdigit() and pid_alive(int(text))
+    finally:
+        os.close(descriptor)
 
 
 class Catalog:
@@ -261,24 +293,7 @@ class Catalog:
             handle.close()
 
     def _lock_is_live(self, backup_id: str) -> bool:
-        path = self.lock_path(backup_id)
-        try:
-            descriptor = os.open(path, os.O_RDWR)
-        except OSError:
-            return False
-        with os.fdopen(descriptor, "r+") as handle:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError as exc:
-                    if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                        return True
-                    raise
-                else:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-                    return False
-            text = handle.read().strip()
-        return text.isdigit() and _pid_alive(int(text))
+        return lock_is_live(self.lock_path(backup_id))
 
     def cleanup_leftovers(self) -> builtins.list[Path]:
         """Remove what killed runs left behind; returns the removed paths.

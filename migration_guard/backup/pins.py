@@ -32,8 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-from migration_guard.backup.catalog import Catalog, atomic_write_bytes, fsync_directory
-from migration_guard.backup.catalog import _pid_alive as pid_alive
+from migration_guard.backup.catalog import Catalog, atomic_write_bytes, fsync_directory, pid_alive
 from migration_guard.backup.manifest import format_time, utc_now
 from migration_guard.errors import UnknownBackupError
 

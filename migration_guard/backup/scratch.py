@@ -13,7 +13,6 @@ removes every such directory of the same user whose lock is free.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import shutil
@@ -21,7 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from migration_guard.backup.catalog import PROCESS_START, Catalog
+from migration_guard.backup.catalog import PROCESS_START, Catalog, lock_is_live
 
 try:
     import fcntl
@@ -62,34 +61,13 @@ def scratch_directory(kind: str, parent: Path | None = None) -> Iterator[Path]:
 def _owner_alive(owner: Path) -> bool:
     """Whether the process that made the directory of ``owner`` may still be running."""
     try:
-        descriptor = os.open(owner, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        if owner.stat(follow_symlinks=False).st_mtime >= PROCESS_START:
+            return True  # made after we started: maybe not locked yet
     except FileNotFoundError:
         return False
     except OSError:
         return True  # cannot tell: leave it
-    try:
-        if os.fstat(descriptor).st_mtime >= PROCESS_START:
-            return True  # made after we started: maybe not locked yet
-        if fcntl is not None:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                return exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
-            return False
-        text = os.read(descriptor, 32).decode("ascii", "replace").strip()
-        return text.isdigit() and _pid_alive(int(text))
-    finally:
-        os.close(descriptor)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
+    return lock_is_live(owner)
 
 
 def remove_stale_scratch(parent: Path | None = None) -> list[Path]:
