@@ -211,8 +211,11 @@ class Manifest:
         return self.artifact.encryption is not None
 
     @property
-    def verified_ok(self) -> bool:
-        return self.verification.ok is True
+    def verified(self) -> bool:
+        """Whether a verification of level 1 or higher passed: the one meaning of
+        "verified" for retention, ``status`` and ``monitor``. The re-read right after
+        writing (level 0) does not count."""
+        return self.verification.ok is True and (self.verification.level or 0) >= 1
 
     def referenced_ids(self) -> set[str]:
         """Backups this one needs to be restored (its parent and table references)."""

@@ -129,11 +129,6 @@ def source_of(manifest: Manifest) -> str:
     return f"{manifest.dialect}://{where}/{url.database or ''}"
 
 
-def verified(manifest: Manifest) -> bool:
-    """Whether a verification of level 1 or higher passed (the re-read after writing does not)."""
-    return manifest.verification.ok is True and (manifest.verification.level or 0) >= 1
-
-
 def _day(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d")
 
@@ -164,7 +159,7 @@ def _select_in_group(
 ) -> None:
     """Apply the policy to one group (newest first)."""
     reasons[group[0].id].append("newest backup of its group")
-    newest_verified = next((m for m in group if verified(m)), None)
+    newest_verified = next((m for m in group if m.verified), None)
     if newest_verified is not None:
         reasons[newest_verified.id].append(
             f"newest verified backup of its group (level {newest_verified.verification.level})"

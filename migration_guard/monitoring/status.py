@@ -92,7 +92,7 @@ def _type_status(manifests: list[Manifest], now: datetime) -> TypeStatus:
         tables=len(newest.tables),
         rows=rows,
         encrypted=newest.encrypted,
-        verified=verification.ok is True and (verification.level or 0) >= 1,
+        verified=newest.verified,
         verified_at=verification.last_verified_at if verification.ok is not None else None,
         verification_level=verification.level,
         restore_tested=verification.restore_test_at is not None,

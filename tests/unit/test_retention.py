@@ -23,7 +23,6 @@ from migration_guard.backup.retention import (
     plan_prune,
     source_of,
 )
-from migration_guard.backup.retention import verified as retention_verified
 from migration_guard.errors import BackupError, ConfigError
 
 NOW = datetime(2024, 6, 30, 12, 0, tzinfo=timezone.utc)
@@ -237,7 +236,7 @@ def test_invariants_hold_for_arbitrary_sets(
         assert set(group_plan.keep) <= keep and set(group_plan.delete) <= delete
     for group in groups.values():
         assert newest(group).id in keep
-        proven = [m for m in group if m.verified_ok and (m.verification.level or 0) >= 1]
+        proven = [m for m in group if m.verified]
         if proven:
             assert newest(proven).id in keep
         assert_bucket_rule(group, policy.keep_daily, lambda m: m.started.date(), keep)
@@ -296,7 +295,7 @@ def test_120_days_of_nightly_full_and_evening_critical_backups() -> None:
             plan = plan_prune(alive.values(), now, SIMULATION)
             for deleted in plan.delete_ids:
                 del alive[deleted]
-            proven = [m for m in history if m.type == "full" and retention_verified(m)]
+            proven = [m for m in history if m.type == "full" and m.verified]
             assert newest(proven).id in alive, f"day {day}: the newest verified full is gone"
     end = history[-1].started + timedelta(minutes=10)
     # Pruning every day decides exactly what one prune of the whole history decides.
@@ -323,7 +322,31 @@ def test_120_days_of_nightly_full_and_evening_critical_backups() -> None:
     assert 14 <= per_type["critical"] <= 14 + 8 + 4
     assert 14 <= per_type["full"] <= 14 + 8 + 4 + 1
     failed_check = newest([m for m in history if m.verification.ok is False])
-    proven = newest([m for m in history if m.type == "full" and retention_verified(m)])
+    proven = newest([m for m in history if m.type == "full" and m.verified])
     assert proven.started < failed_check.started and proven.id in alive
     reasons = dict(once.keep)
     assert any("newest verified backup" in r for r in reasons[proven.id])
+
+
+@pytest.mark.parametrize(
+    ("ok", "level", "expected"),
+    [
+        (True, 0, False),  # the re-read right after writing proves less than a verification
+        (True, 1, True),
+        (True, 2, True),
+        (False, 2, False),
+        (None, None, False),
+        (True, None, False),
+    ],
+)
+def test_verified_means_a_passed_verification_of_level_one_or_more(
+    ok: bool | None, level: int | None, expected: bool
+) -> None:
+    backup = make(timedelta(days=1))
+    backup.verification = Verification(ok=ok, level=level)
+    assert backup.verified is expected
+    # Retention keeps the newest backup that is verified in exactly this sense.
+    older = make(timedelta(days=40), verified=True, level=1)
+    plan = plan_prune([backup, older], NOW, RetentionPolicy(keep_days=7))
+    newest_verified = backup if expected else older
+    assert any("newest verified backup" in r for r in dict(plan.keep)[newest_verified.id])

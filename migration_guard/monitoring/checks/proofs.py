@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from migration_guard.backup.manifest import parse_time
-from migration_guard.backup.retention import source_of, verified
+from migration_guard.backup.retention import source_of
 from migration_guard.durations import format_duration
 from migration_guard.monitoring.health import (
     FAILED,
@@ -124,7 +124,7 @@ def check_verify_within(context: HealthContext) -> list[CheckResult]:
         "verify_within",
         context,
         window,
-        _unproven(context, verified),
+        _unproven(context, lambda manifest: manifest.verified),
         proven_summary,
         lambda newest: (
             f"run `migration-guard backups verify {newest.id}`, or set "
