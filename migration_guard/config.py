@@ -301,12 +301,17 @@ def read_section(
     *,
     where: str,
     types: Mapping[str, type | tuple[type, ...]],
+    key_prefix: str = "",
 ) -> dict[str, Any]:
     """The one reader of a ``[tool.migration_guard.*]`` sub-table.
 
     Rejects unknown keys (naming the known ones) and values of the wrong type
     with a :class:`ConfigError`; returns the keys that were given. ``bool`` is
-    never accepted where ``int`` is asked for.
+    never accepted where ``int`` is asked for. ``key_prefix`` (``"notify."``) is
+    put before the key in the error's ``key`` and in a wrong type's message
+    (``notify.webhook must be a string``), as a section whose other messages
+    name its keys dotted wants; an unknown key is quoted as written, beside the
+    known keys it may have meant.
     """
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where} must be a table")
@@ -314,7 +319,8 @@ def read_section(
     for key, value in table.items():
         if key not in types:
             raise ConfigError(
-                f"{where}: unknown key {key!r}; known keys: {', '.join(sorted(types))}", key=key
+                f"{where}: unknown key {key!r}; known keys: {', '.join(sorted(types))}",
+                key=f"{key_prefix}{key}",
             )
         expected = types[key]
         expected_tuple = expected if isinstance(expected, tuple) else (expected,)
@@ -322,7 +328,9 @@ def read_section(
             value, expected_tuple
         ):
             names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in expected_tuple)
-            raise ConfigError(f"{where}: {key} must be {names}", key=key)
+            raise ConfigError(
+                f"{where}: {key_prefix}{key} must be {names}", key=f"{key_prefix}{key}"
+            )
         values[key] = value
     return values
 

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from migration_guard.config import Config, read_section
-from migration_guard.errors import ConfigError
 
 
 def where(config: Config, section: str) -> str:
@@ -20,14 +19,6 @@ def read(
     table: Mapping[str, Any],
     types: Mapping[str, type | tuple[type, ...]],
 ) -> dict[str, Any]:
-    """:func:`config.read_section`, with the bad key dotted (``notify.webhook``) in the error
-    and its message, as every other setting error of these sections names it."""
-    place = where(config, section)
-    try:
-        return read_section(table, where=place, types=types)
-    except ConfigError as exc:
-        if not exc.key:
-            raise
-        dotted = f"{section}.{exc.key}"
-        message = exc.message.replace(f"{place}: {exc.key} ", f"{place}: {dotted} ", 1)
-        raise ConfigError(message, key=dotted) from None
+    """:func:`config.read_section` with the bad key dotted (``notify.webhook``), as every
+    other setting error of these sections names it."""
+    return read_section(table, where=where(config, section), types=types, key_prefix=f"{section}.")
