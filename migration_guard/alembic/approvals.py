@@ -103,15 +103,17 @@ class Approvals:
         self.items.add(Approval(rule, key, where))
 
     def allows(self, rule: str, table: TableRef | str | None, revision: str | None) -> bool:
-        """Whether ``rule`` on ``table`` in the revision file ``revision`` is approved."""
+        """Whether ``rule`` on ``table`` in the revision file ``revision`` is approved.
+
+        Two set lookups, whatever the number of approvals: one approving every
+        revision (``--allow``), one approving this revision only (inline).
+        """
         key = self.key(table)
-        where = os.path.abspath(revision) if revision else None
-        return any(
-            approval.rule == rule
-            and approval.table == key
-            and (approval.revision is None or approval.revision == where)
-            for approval in self.items
-        )
+        if Approval(rule, key, None) in self.items:
+            return True
+        if not revision:
+            return False
+        return Approval(rule, key, os.path.abspath(revision)) in self.items
 
     def __len__(self) -> int:
         return len(self.items)
