@@ -114,6 +114,8 @@ def test_sqlite_public_key_round_trip(
     assert list_backups(config)[0].verification.level == 0
     code, output = run_cli("backups", "verify", backup["id"], "--restore-test")
     assert code == 2 and "private key" in output
+    code, output = run_cli("drill", "--url", "sqlite://")
+    assert code == 2 and "private key" in output and "Traceback" not in output
 
     host.restore_host(identity)
     checked = verify(config, backup["id"])
@@ -121,10 +123,15 @@ def test_sqlite_public_key_round_trip(
     restored = restore(config, backup["id"], url=f"sqlite:///{target}")
     assert restored.ok, restored.mismatches
     assert sqlite_state(target) == sqlite_state(source_path)
-    secret = identity.text
-    for path in backup_dir.rglob("*"):
-        if path.is_file():
-            assert secret.encode() not in path.read_bytes(), path
+    # Nothing written anywhere (backups, manifests, event log, run records) holds the
+    # identity, apart from the identity file itself.
+    secret = identity.text.encode()
+    identity_files = set(tmp_path.glob("*.txt"))
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p not in identity_files]
+    assert any(p.suffix == ".mgb" for p in written)
+    for path in written:
+        assert secret not in path.read_bytes(), path
+        assert secret.lower() not in path.read_bytes(), path
 
 
 def test_wrong_identity_and_multiple_recipients(config: Config, host: Host, tmp_path: Path) -> None:
