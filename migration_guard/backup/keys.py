@@ -310,7 +310,9 @@ def _load_secret(env: Mapping[str, str]) -> UserKey | None:
         return None
     value = env[name]
     if name == KEY_ENV:
-        return parse_key(value, source=KEY_ENV)
+        # "$(cat key.txt)" of an age-keygen file: its comment lines are not the key.
+        lines = [line for line in value.splitlines() if line.strip() and not line.startswith("#")]
+        return parse_key(lines[0] if len(lines) == 1 else value, source=KEY_ENV)
     if name == KEY_FILE_ENV:
         return read_key_file(value.strip())
     return passphrase_key(value, source=PASSPHRASE_ENV)

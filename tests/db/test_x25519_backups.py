@@ -176,6 +176,22 @@ def test_swapped_public_key_archive_is_refused(
     assert sqlite_state(a_path) == before
 
 
+def test_edited_manifest_of_a_public_key_backup_is_refused(
+    config: Config, host: Host, backup_dir: Path, tmp_path: Path
+) -> None:
+    identity = generate_identity()
+    host.backup_host(identity)
+    backup = create(config, url=make_sqlite(tmp_path / "app.db"))
+    path = manifest_file(backup_dir, backup.id)
+    data = json.loads(path.read_text())
+    data["tables"]["accounts"]["rows"] = 3
+    path.write_text(json.dumps(data))
+    host.restore_host(identity)
+    target = tmp_path / "copy.db"
+    message = refused_restore(config, backup.id, url=f"sqlite:///{target}")
+    assert "was modified" in message and not target.exists()
+
+
 def test_verify_after_backup_on_a_public_key_host_warns_and_succeeds(
     backup_dir: Path, host: Host, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

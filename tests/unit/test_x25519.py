@@ -241,6 +241,7 @@ def test_an_age_keygen_file_is_an_identity_file(tmp_path: Path) -> None:
     assert key is not None and key.identity is not None
     assert key.identity.recipient.text == SPEC_RECIPIENT
     assert SPEC_IDENTITY not in repr(key) and SPEC_IDENTITY not in key.describe()
+    assert load_user_key({"MIGRATION_GUARD_KEY": path.read_text()}) == key  # "$(cat key.txt)"
     ours = tmp_path / "ours.txt"
     ours.write_text(identity_file_text(parse_identity(SPEC_IDENTITY)))
     ours.chmod(0o600)
