@@ -234,6 +234,8 @@ def _create(
 
     if level1_impossible:
         log.warning("backup %s: %s", backup_id, public_only)
+        manifest.verification.details.append(f"verify_after_backup = level1: {public_only}")
+        catalog.update(manifest)
     elif settings.verify_after_backup == "full":
         # The copies are made afterwards (create): this checks the local archive only.
         verify(config.replace(offsite=()), backup_id, on_event=on_event)

@@ -198,11 +198,15 @@ def test_verify_after_backup_on_a_public_key_host_warns_and_succeeds(
     config = Config(sections={"backup": {"verify_after_backup": "level1"}})
     identity = generate_identity()
     host.backup_host(identity)
+    # An Alembic fileConfig in an earlier test of this worker may have disabled it.
+    host.monkeypatch.setattr(logging.getLogger("migration_guard.backup"), "disabled", False)
     with caplog.at_level(logging.WARNING, logger="migration_guard.backup"):
         backup = create(config, url=make_sqlite(tmp_path / "app.db"))
     assert backup.verification.level == 0 and backup.verification.ok is True
     assert any("level 1 not run" in record.getMessage() for record in caplog.records)
     assert "private key" in caplog.text
+    (recorded,) = list_backups(config)
+    assert any("level 1 not run" in detail for detail in recorded.verification.details)
     # where the identity is, the same setting verifies at level 1
     host.restore_host(identity)
     again = create(config, url=make_sqlite(tmp_path / "other.db"))
