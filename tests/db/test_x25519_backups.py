@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from migration_guard.backup import create, list_backups, restore, verify
 from migration_guard.backup.x25519 import Identity, generate_identity, identity_file_text
 from migration_guard.config import Config
 from migration_guard.errors import EncryptionKeyError
+from migration_guard.monitoring.health import run_checks
 from tests.db.test_backup_engine import KEY_VARIABLES
 from tests.db.test_backup_trust import (
     archive_of,
@@ -207,6 +209,16 @@ def test_verify_after_backup_on_a_public_key_host_warns_and_succeeds(
     assert "private key" in caplog.text
     (recorded,) = list_backups(config)
     assert any("level 1 not run" in detail for detail in recorded.verification.details)
+    # unverified: the monitor reports it once it is older than verify_within
+    checks = Config(
+        sections={
+            "monitor": {"max_age": "1000d", "verify_within": "35d", "drill_within": "1000d"},
+            "backup": {"verify_after_backup": "level1"},
+        }
+    )
+    _, results = run_checks(checks, now=recorded.finished + timedelta(days=100))
+    (verify_within,) = [r for r in results if r.check == "verify_within"]
+    assert verify_within.failed, verify_within.summary
     # where the identity is, the same setting verifies at level 1
     host.restore_host(identity)
     again = create(config, url=make_sqlite(tmp_path / "other.db"))
