@@ -34,7 +34,7 @@ from migration_guard.backup.streams import (
     CountingSink,
     ProgressCallback,
 )
-from migration_guard.backup.verification import verify
+from migration_guard.backup.verification import public_only_note, verify
 from migration_guard.config import Config
 from migration_guard.errors import (
     BackupError,
@@ -172,6 +172,8 @@ def _create(
         _refuse_unencrypted(settings.require_encryption, encrypt, catalog)
     if encrypt is False:
         key = None
+    public_only = public_only_note(key)
+    level1_impossible = public_only is not None and settings.verify_after_backup == "full"
 
     dialect = target.get_backend_name()
     backend_name = backend or settings.backend or default_backend(dialect)
@@ -226,10 +228,15 @@ def _create(
             "threads": settings.threads,
         },
         progress=progress,
-        quick_verify=settings.verify_after_backup == "quick",
+        # A host with only public keys cannot verify at level 1: it re-reads (level 0).
+        quick_verify=settings.verify_after_backup == "quick" or level1_impossible,
     )
 
-    if settings.verify_after_backup == "full":
+    if level1_impossible:
+        log.warning("backup %s: %s", backup_id, public_only)
+        manifest.verification.details.append(f"verify_after_backup = level1: {public_only}")
+        catalog.update(manifest)
+    elif settings.verify_after_backup == "full":
         # The copies are made afterwards (create): this checks the local archive only.
         verify(config.replace(offsite=()), backup_id, on_event=on_event)
         manifest = catalog.get(backup_id)

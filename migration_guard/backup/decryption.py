@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from migration_guard.backup.catalog import Catalog, fsync_directory
@@ -73,3 +74,67 @@ def keygen() -> str:
     from migration_guard.backup.keys import generate_key
 
     return generate_key()
+
+
+@dataclass(frozen=True, repr=False)
+class NewIdentity:
+    """A new X25519 key pair from :func:`keygen_x25519`. ``repr`` shows the public side only."""
+
+    #: The public key, ``age1...``: what backup hosts get (MIGRATION_GUARD_RECIPIENTS).
+    recipient: str
+    fingerprint: str
+    #: The identity file's text (age-keygen's format) when it was not written to a file.
+    text: str | None = None
+    #: Where it was written, when it was.
+    path: str | None = None
+
+    def __repr__(self) -> str:
+        return f"NewIdentity(recipient={self.recipient!r}, path={self.path!r})"
+
+
+def keygen_x25519(output: str | os.PathLike[str] | None = None) -> NewIdentity:
+    """A new X25519 identity in age-keygen's format, written to ``output`` (a new 0600 file).
+
+    The file is written under a temporary name (``O_EXCL | O_NOFOLLOW``, mode
+    0600), fsynced and linked into place, so it appears whole or not at all and
+    never replaces an existing file. Without ``output`` the text is returned
+    for the caller to print.
+    """
+    from migration_guard.backup.x25519 import generate_identity, identity_file_text
+
+    identity = generate_identity()
+    text = identity_file_text(identity)
+    recipient = identity.recipient
+    if output is None:
+        return NewIdentity(recipient.text, recipient.fingerprint, text=text)
+    target = Path(os.path.expanduser(os.fspath(output)))
+    _write_new_private_file(target, text)
+    return NewIdentity(recipient.text, recipient.fingerprint, path=str(target))
+
+
+def _write_new_private_file(target: Path, text: str) -> None:
+    if os.path.lexists(target):
+        raise UsageError(
+            f"{target} exists; an identity file is never overwritten (its backups would "
+            "become unreadable): choose another name, or remove it first"
+        )
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        descriptor = os.open(temporary, flags | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # link, not rename: fails instead of replacing a file created meanwhile.
+        os.link(temporary, target)
+    except FileExistsError:
+        raise UsageError(f"{target} exists; choose another name, or remove it first") from None
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        remove_quietly(temporary)
+    fsync_directory(target.parent)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from migration_guard.backup.catalog import atomic_write_bytes
 from migration_guard.backup.creation import USER_TYPES, type_name
-from migration_guard.backup.decryption import decrypt, keygen
+from migration_guard.backup.decryption import NewIdentity, decrypt, keygen, keygen_x25519
 from migration_guard.backup.incremental import create, restore
 from migration_guard.backup.pruning import list_backups, prune, show
 from migration_guard.backup.restoration import RestoreResult
@@ -25,6 +25,7 @@ __all__ = [
     "USER_TYPES",
     "VERIFY_AFTER_BACKUP",
     "BackupSettings",
+    "NewIdentity",
     "ProgressCallback",
     "RestoreResult",
     "VerifyResult",
@@ -33,6 +34,7 @@ __all__ = [
     "create",
     "decrypt",
     "keygen",
+    "keygen_x25519",
     "list_backups",
     "prune",
     "resolve_url",

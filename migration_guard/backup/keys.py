@@ -1,25 +1,25 @@
 """Encryption keys for backup archives: generation, parsing, loading and fingerprints.
 
-A user key is either a generated 256-bit key written as ``mgk1:<urlsafe base64>``
-(``migration-guard keygen``) or a passphrase, stretched with scrypt and a salt of
-its own for every archive. Both reduce to a 32-byte *root* per archive from which
-the archive derives its key-encryption key (see ``docs/format.md``). Key
-material only ever comes from the environment or from a 0600 file, never from a
-command-line argument, and no message, ``repr`` or log line produced here
-contains it.
+A user key is a generated 256-bit key written as ``mgk1:<urlsafe base64>``
+(``migration-guard keygen``), a passphrase, stretched with scrypt and a salt of
+its own for every archive, or X25519 keys in age's encodings: recipients
+(public keys, ``age1...``) to write archives to, and an identity (the private
+key, ``AGE-SECRET-KEY-1...``) to read them (:mod:`.x25519`). The first two
+reduce to a 32-byte *root* per archive from which the archive derives its
+key-encryption key (see ``docs/format.md``). Key material only ever comes from
+the environment or from a 0600 file, never from a command-line argument, and no
+message, ``repr`` or log line produced here contains it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import errno
 import functools
 import hashlib
 import hmac
 import os
 import secrets
-import stat
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,24 +27,41 @@ from typing import Literal
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from migration_guard.config import KEY_ENV, KEY_FILE_ENV, PASSPHRASE_ENV
+from migration_guard.backup.keyfiles import read_guarded_file
+from migration_guard.backup.x25519 import (
+    FINGERPRINT_PREFIX,
+    IDENTITY_PREFIX,
+    RECIPIENT_PREFIX,
+    Identity,
+    Recipient,
+    parse_identity,
+    parse_recipients,
+)
+from migration_guard.config import (
+    KEY_ENV,
+    KEY_FILE_ENV,
+    PASSPHRASE_ENV,
+    RECIPIENTS_ENV,
+    RECIPIENTS_FILE_ENV,
+)
 from migration_guard.errors import EncryptionKeyError
 
 KEY_ENV_VARS = (KEY_ENV, KEY_FILE_ENV, PASSPHRASE_ENV)
-#: How messages name the ways to configure a key.
-KEY_ENV_HINT = f"{KEY_ENV}, {KEY_FILE_ENV} or {PASSPHRASE_ENV}"
+RECIPIENT_ENV_VARS = (RECIPIENTS_ENV, RECIPIENTS_FILE_ENV)
+#: How messages name the ways to configure a key that writes backups.
+KEY_ENV_HINT = f"{KEY_ENV}, {KEY_FILE_ENV}, {PASSPHRASE_ENV} or {RECIPIENTS_ENV}"
+#: How messages name the ways to configure a key that reads backups.
+READ_KEY_HINT = f"{KEY_ENV}, {KEY_FILE_ENV} or {PASSPHRASE_ENV}"
 
 KEY_PREFIX = "mgk1:"
 KEY_BYTES = 32
 MIN_PASSPHRASE_LENGTH = 12
-# A key file holds one short line; anything bigger is not a key file.
-MAX_KEY_FILE_BYTES = 4096
 
 FINGERPRINT_LABEL = b"migration-guard key fingerprint v1"
 #: The one salt of format version 1 passphrase archives (see LEGACY_SCRYPT).
 PASSPHRASE_SALT = b"migration-guard passphrase v1"
 
-KeyKind = Literal["key", "passphrase"]
+KeyKind = Literal["key", "passphrase", "x25519"]
 
 
 @dataclass(frozen=True)
@@ -97,8 +114,10 @@ class UserKey:
     about it. A passphrase has none (``""``): a value derived from the passphrase
     alone would let one dictionary attack every installation, so each archive
     carries its own fingerprint, derived with its own salt
-    (:func:`archive_fingerprint`). ``source`` says where the key came from (an
-    environment variable or a file path).
+    (:func:`archive_fingerprint`). For ``x25519`` it is the identity's
+    (``x25519:...``), or on a host with only public keys the recipients',
+    comma-separated. ``source`` says where the key came from (an environment
+    variable or a file path).
     """
 
     kind: KeyKind
@@ -106,17 +125,31 @@ class UserKey:
     source: str = field(default="", compare=False)
     _secret: bytes = field(default=b"")
     _root: bytes = field(default=b"", compare=False)
+    #: ``x25519``: the public keys new archives are encrypted to.
+    recipients: tuple[Recipient, ...] = ()
+    #: ``x25519``: the private key that opens archives; None on a public-key-only host.
+    identity: Identity | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         return f"UserKey(kind={self.kind!r}, fingerprint={self.fingerprint!r})"
 
     __str__ = __repr__
 
+    @property
+    def can_decrypt(self) -> bool:
+        """False on a host that holds only recipients (public keys)."""
+        return self.kind != "x25519" or self.identity is not None
+
     def describe(self) -> str:
         """Wording such as ``key with fingerprint 1a2b3c4d5e6f7a8b (from MIGRATION_GUARD_KEY)``."""
         origin = f" (from {self.source})" if self.source else ""
         if self.kind == "passphrase":
             return f"passphrase{origin}"
+        if self.kind == "x25519":
+            if self.identity is not None:
+                return f"X25519 identity {self.identity.recipient.fingerprint}{origin}"
+            listed = ", ".join(r.fingerprint for r in self.recipients)
+            return f"X25519 recipients {listed} (public keys only){origin}"
         return f"{self.kind} with fingerprint {self.fingerprint}{origin}"
 
 
@@ -132,17 +165,33 @@ def fingerprint_of_root(root: bytes) -> str:
 
 
 def parse_key(text: str, *, source: str = "") -> UserKey:
-    """Parse the ``mgk1:`` text form of a key.
+    """Parse a key's text: ``mgk1:...`` or an X25519 identity ``AGE-SECRET-KEY-1...``.
 
-    Raises EncryptionKeyError on a bad prefix, bad base64 or wrong length; the
+    Raises EncryptionKeyError on a bad prefix, bad encoding or wrong length; the
     message never repeats the text it was given.
     """
     where = f" in {source}" if source else ""
     candidate = text.strip()
+    if candidate.upper().startswith(IDENTITY_PREFIX):
+        identity = parse_identity(candidate, source=source)
+        return UserKey(
+            kind="x25519",
+            fingerprint=identity.recipient.fingerprint,
+            source=source,
+            recipients=(identity.recipient,),
+            identity=identity,
+        )
+    if candidate.lower().startswith(RECIPIENT_PREFIX):
+        raise EncryptionKeyError(
+            f"the value{where} is an X25519 public key (a recipient), which can encrypt "
+            f"but not decrypt: put it in {RECIPIENTS_ENV}, and the private key "
+            f"(AGE-SECRET-KEY-1...) in {KEY_FILE_ENV} where backups are read"
+        )
     if not candidate.startswith(KEY_PREFIX):
         raise EncryptionKeyError(
             f"the value{where} is not a migration-guard key: a key starts with "
-            f"{KEY_PREFIX!r}; generate one with `migration-guard keygen`"
+            f"{KEY_PREFIX!r} (`migration-guard keygen`) or {IDENTITY_PREFIX!r} (an X25519 "
+            "identity: `migration-guard keygen --x25519` or age-keygen)"
         )
     body = candidate[len(KEY_PREFIX) :]
     try:
@@ -221,110 +270,111 @@ def archive_fingerprint(key: UserKey, kdf: ScryptParams | None) -> str:
 def read_key_file(path: str) -> UserKey:
     """Load a key from a regular file of the current user that only they can read or write.
 
-    The file is opened without following a symbolic link (``O_NOFOLLOW``) and
-    refused, as ssh refuses a private key, when another user owns it (they
-    could swap the key) or group or others may access it. Blank lines and
-    lines starting with ``#`` are ignored; exactly one key line must remain.
+    Blank lines and lines starting with ``#`` are ignored (so age-keygen's files
+    work); exactly one key line must remain.
     """
-    display = path
-    expanded = os.path.expanduser(path)
-    try:
-        # O_NONBLOCK: opening a FIFO someone put in place of the file must not hang.
-        # O_NOFOLLOW: a symlink could point anywhere, and be re-pointed later.
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(expanded, flags | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise EncryptionKeyError(
-            f"key file {display} (from {KEY_FILE_ENV}) does not exist; create it with "
-            f"`(umask 077; migration-guard keygen > {display})` or point {KEY_FILE_ENV} "
-            "at the right file"
-        ) from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP or os.path.islink(expanded):
-            raise EncryptionKeyError(
-                f"key file {display} (from {KEY_FILE_ENV}) is a symbolic link, which is not "
-                f"followed; point {KEY_FILE_ENV} at the file itself (`realpath {display}`)"
-            ) from None
-        raise EncryptionKeyError(
-            f"key file {display} (from {KEY_FILE_ENV}) cannot be opened: {exc.strerror or exc}"
-        ) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise EncryptionKeyError(
-                f"key file {display} (from {KEY_FILE_ENV}) is not a regular file; "
-                "point it at a file that holds the key"
-            )
-        owner = getattr(os, "geteuid", None)
-        if owner is not None and info.st_uid != owner():
-            raise EncryptionKeyError(
-                f"key file {display} is owned by user id {info.st_uid}, not by the user "
-                f"running migration-guard (id {owner()}); another user could replace the "
-                f"key. Make it yours: `chown $(id -u) {display}` (or copy it) and "
-                f"`chmod 600 {display}`"
-            )
-        loose = stat.S_IMODE(info.st_mode) & 0o077
-        if loose and os.name != "nt":
-            raise EncryptionKeyError(
-                f"key file {display} is accessible by group or others "
-                f"(mode {stat.S_IMODE(info.st_mode):04o}); restrict it with "
-                f"`chmod 600 {display}`"
-            )
-        if info.st_size > MAX_KEY_FILE_BYTES:
-            raise EncryptionKeyError(
-                f"key file {display} is {info.st_size} bytes, too large to be a key file; "
-                "it should hold the one line printed by `migration-guard keygen`"
-            )
-        content = os.read(fd, MAX_KEY_FILE_BYTES + 1)
-    finally:
-        os.close(fd)
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError:
-        raise EncryptionKeyError(
-            f"key file {display} is not text; it should hold the line printed by "
-            "`migration-guard keygen`"
-        ) from None
+    text = read_guarded_file(path, KEY_FILE_ENV, private=True)
     lines = [
         line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
     ]
     if len(lines) != 1:
         raise EncryptionKeyError(
-            f"key file {display} must contain exactly one key line (it has {len(lines)}); "
+            f"key file {path} must contain exactly one key line (it has {len(lines)}); "
             "it should hold the line printed by `migration-guard keygen`"
         )
-    return parse_key(lines[0], source=f"key file {display}")
+    return parse_key(lines[0], source=f"key file {path}")
 
 
-def load_user_key(environ: Mapping[str, str] | None = None) -> UserKey | None:
-    """The key configured in the environment, or None when none is configured.
-
-    Exactly one of MIGRATION_GUARD_KEY, MIGRATION_GUARD_KEY_FILE and
-    MIGRATION_GUARD_PASSPHRASE may be set. A variable that is set but empty is an
-    error rather than "no key", so a failed ``$(cat ...)`` never silently turns
-    encryption off.
-    """
-    env = os.environ if environ is None else environ
-    present = [name for name in KEY_ENV_VARS if name in env]
+def _only_one(env: Mapping[str, str], names: tuple[str, ...], what: str) -> str | None:
+    """The one variable of ``names`` that is set (None: none); two, or an empty one, is an error."""
+    present = [name for name in names if name in env]
     if not present:
         return None
     if len(present) > 1:
         listed = " and ".join(present)
         raise EncryptionKeyError(
-            f"{listed} are set, but only one key source may be configured; "
+            f"{listed} are set, but only one {what} may be configured; "
             f"unset all but one (e.g. `unset {' '.join(present[1:])}`)"
         )
     name = present[0]
-    value = env[name]
-    if not value.strip():
+    if not env[name].strip():
         raise EncryptionKeyError(
             f"{name} is set but empty; set it to a key, or unset it to run without one"
         )
+    return name
+
+
+def _load_secret(env: Mapping[str, str]) -> UserKey | None:
+    name = _only_one(env, KEY_ENV_VARS, "key source")
+    if name is None:
+        return None
+    value = env[name]
     if name == KEY_ENV:
-        return parse_key(value, source=KEY_ENV)
+        # "$(cat key.txt)" of an age-keygen file: its comment lines are not the key.
+        lines = [line for line in value.splitlines() if line.strip() and not line.startswith("#")]
+        return parse_key(lines[0] if len(lines) == 1 else value, source=KEY_ENV)
     if name == KEY_FILE_ENV:
         return read_key_file(value.strip())
     return passphrase_key(value, source=PASSPHRASE_ENV)
+
+
+def _load_recipients(env: Mapping[str, str]) -> tuple[tuple[Recipient, ...], str] | None:
+    name = _only_one(env, RECIPIENT_ENV_VARS, "recipient source")
+    if name is None:
+        return None
+    if name == RECIPIENTS_ENV:
+        return parse_recipients(env[name], source=RECIPIENTS_ENV), RECIPIENTS_ENV
+    path = env[name].strip()
+    text = read_guarded_file(path, RECIPIENTS_FILE_ENV, private=False)
+    source = f"recipients file {path}"
+    return parse_recipients(text, source=source), source
+
+
+def load_user_key(environ: Mapping[str, str] | None = None) -> UserKey | None:
+    """The key configured in the environment, or None when none is configured.
+
+    At most one of MIGRATION_GUARD_KEY, MIGRATION_GUARD_KEY_FILE and
+    MIGRATION_GUARD_PASSPHRASE may be set, and at most one of
+    MIGRATION_GUARD_RECIPIENTS and MIGRATION_GUARD_RECIPIENTS_FILE. Recipients
+    combine only with an X25519 identity (which then reads, while new archives
+    go to the recipients); with a generated key or a passphrase they are refused,
+    since a host holding a symmetric key reads every backup and defeats the
+    point of public keys. A variable that is set but empty is an error rather
+    than "no key", so a failed ``$(cat ...)`` never silently turns encryption off.
+    """
+    env = os.environ if environ is None else environ
+    secret = _load_secret(env)
+    loaded = _load_recipients(env)
+    if loaded is None:
+        return secret
+    recipients, source = loaded
+    if secret is not None and secret.kind != "x25519":
+        raise EncryptionKeyError(
+            f"{source} names X25519 recipients and {secret.describe()} is configured as "
+            "well; they do not combine (a host holding a symmetric key can read every "
+            f"backup, which public keys are meant to prevent). Unset one: keep "
+            f"{RECIPIENTS_ENV} on backup hosts, and an X25519 identity (AGE-SECRET-KEY-1...) "
+            f"in {KEY_FILE_ENV} where backups are read"
+        )
+    identity = secret.identity if secret is not None else None
+    return UserKey(
+        kind="x25519",
+        fingerprint=(
+            identity.recipient.fingerprint
+            if identity is not None
+            else ",".join(r.fingerprint for r in recipients)
+        ),
+        source=source if secret is None else f"{source} and {secret.source}",
+        recipients=recipients,
+        identity=identity,
+    )
+
+
+def recipient_fingerprints(fingerprint: str) -> list[str] | None:
+    """The recipients' fingerprints of an X25519 archive's ``key_fingerprint``; None for others."""
+    if not fingerprint.startswith(FINGERPRINT_PREFIX):
+        return None
+    return fingerprint.split(",")
 
 
 def key_for(fingerprint: str | None, what: str) -> UserKey | None:
@@ -335,19 +385,39 @@ def key_for(fingerprint: str | None, what: str) -> UserKey | None:
     if fingerprint is None:
         return None
     key = load_user_key()
-    if key is None:
+    needed = recipient_fingerprints(fingerprint)
+    if key is None or not key.can_decrypt:
+        wanted = (
+            f"the private key (X25519 identity) of one of its recipients {', '.join(needed)}"
+            if needed
+            else f"the key with fingerprint {fingerprint}"
+        )
+        configured = (
+            "no key is configured"
+            if key is None
+            else f"this host holds only public keys ({key.describe()}), which can write "
+            "backups but not read them"
+        )
         raise EncryptionKeyError(
-            f"{what} is encrypted (key fingerprint {fingerprint}) and no key is "
-            f"configured; set {KEY_ENV_HINT}"
+            f"{what} is encrypted and reading it needs {wanted}, but {configured}; set "
+            f"{READ_KEY_HINT} to it"
+            + (" (the AGE-SECRET-KEY-1... file age-keygen wrote)" if needed else "")
         )
     if key.kind == "passphrase":
         # A passphrase archive's fingerprint is its own (its salt's); opening the
         # archive tells whether the passphrase is the right one.
         return key
-    if key.fingerprint != fingerprint:
-        raise EncryptionKeyError(
-            f"wrong key: {what} was encrypted with the key whose fingerprint is "
-            f"{fingerprint}, the configured key has fingerprint {key.fingerprint}; "
-            f"set {KEY_ENV_HINT} to the key used for the backup"
-        )
-    return key
+    if needed is not None and key.kind == "x25519" and key.fingerprint in needed:
+        return key
+    if needed is None and key.fingerprint == fingerprint:
+        return key
+    used = (
+        f"to the recipients {', '.join(needed)}"
+        if needed
+        else f"with the key whose fingerprint is {fingerprint}"
+    )
+    raise EncryptionKeyError(
+        f"wrong key: {what} was encrypted {used}, but the {key.describe()} is configured; "
+        f"set {READ_KEY_HINT} to "
+        + ("the identity of one of those recipients" if needed else "the key used for the backup")
+    )

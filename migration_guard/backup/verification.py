@@ -117,6 +117,49 @@ def check_passphrase(archive_file: Path, key: UserKey | None, what: str) -> None
         raise
 
 
+def public_only_note(key: UserKey | None) -> str | None:
+    """Why this host cannot verify at level 1 (None: it can): it holds only public keys."""
+    if key is None or key.can_decrypt:
+        return None
+    return (
+        "level 1 not run: this host holds only public keys (X25519 recipients), which "
+        "write backups but cannot read them; run `migration-guard backups verify ID` "
+        "where the private key (identity) is configured"
+    )
+
+
+def _verify_level0(catalog: Catalog, manifest: Manifest, note: str) -> VerifyResult:
+    """Size and SHA-256 of the archive against the manifest: all a public-key host can check.
+
+    Not recorded in the manifest: it is no verification for retention or
+    ``verify_within``, and must not replace an earlier level-1 result.
+    """
+    path = catalog.archive_path(manifest.id)
+    result = VerifyResult(manifest.id, ok=False, level=0, verified_at=format_time(utc_now()))
+    try:
+        size = path.stat().st_size
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(READ_SIZE):
+                digest.update(chunk)
+    except FileNotFoundError:
+        result.reason = "missing"
+        result.details = [f"the archive {path.name} is missing", note]
+        return result
+    problems = []
+    if size != manifest.artifact.size:
+        problems.append(f"size {size} differs from the manifest's {manifest.artifact.size} bytes")
+    if digest.hexdigest() != manifest.artifact.sha256:
+        problems.append("SHA-256 of the archive differs from the manifest")
+    if problems:
+        result.reason = "corrupted"
+        result.details = [*problems, note]
+        return result
+    result.ok = True
+    result.details = [f"level 0: archive {size} bytes, SHA-256 matches the manifest", note]
+    return result
+
+
 def quick_verification(path: Path, manifest: Manifest) -> Verification:
     """Re-read the archive just written; a differing SHA-256 discards the backup."""
     digest = hashlib.sha256()
@@ -294,8 +337,13 @@ def _verify(
     scratch_url: str | None,
     progress: ProgressCallback | None,
 ) -> VerifyResult:
+    from migration_guard.backup.keys import load_user_key
+
     catalog = Catalog.for_config(config)
     manifest = catalog.get(backup_id)
+    note = public_only_note(load_user_key()) if manifest.encrypted else None
+    if note is not None and not restore_test:
+        return _verify_level0(catalog, manifest, note)
     # A wrong key is the caller's mistake, not the backup's: refused, never recorded.
     key = archive_key(manifest, catalog.archive_path(manifest.id))
     ok, reason, details = _verify_level1(catalog, manifest, key, progress)

@@ -17,7 +17,7 @@ import click
 
 from migration_guard.cli import config_file_option
 from migration_guard.cli._output import echo_json, format_option, load_config, stdout_console
-from migration_guard.config import KEY_ENV, KEY_FILE_ENV, URL_ENV
+from migration_guard.config import KEY_ENV, KEY_FILE_ENV, RECIPIENTS_ENV, URL_ENV
 from migration_guard.durations import format_size
 
 if TYPE_CHECKING:
@@ -79,23 +79,56 @@ def _verification_text(manifest: Manifest) -> str:
 
 # -- keygen ------------------------------------------------------------------------------------
 @click.command(
-    help=f"""Print a new random 256-bit encryption key (mgk1:...).
+    help=f"""Print a new random 256-bit encryption key (mgk1:...), or with --x25519 a
+    new public/private key pair in age's format.
 
-    Store it in a secret manager and hand it to migration-guard through
+    Store a key in a secret manager and hand it to migration-guard through
     {KEY_ENV} or a 0600 file named by {KEY_FILE_ENV};
     never on the command line. Without the key, encrypted backups cannot be read.
+
+    With --x25519 -o FILE the private key (identity, AGE-SECRET-KEY-1...) goes to
+    FILE, a new 0600 file in age-keygen's format, and the public key (age1...) is
+    printed: give that to backup hosts in {RECIPIENTS_ENV}; they can then write
+    backups but not read them. Restores need {KEY_FILE_ENV}=FILE.
     """
 )
-def keygen() -> None:
+@click.option(
+    "--x25519", "x25519", is_flag=True, help="A public/private key pair (age's X25519 keys)."
+)
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    metavar="FILE",
+    help="With --x25519: write the identity to FILE (a new 0600 file), print the public key.",
+)
+def keygen(x25519: bool, output: str | None) -> None:
     from migration_guard.commands.backup import keygen as make_key
+    from migration_guard.commands.backup import keygen_x25519
 
-    click.echo(make_key())
-    if sys.stdout.isatty():
-        click.echo(
-            f"Store this key safely ({KEY_ENV} or {KEY_FILE_ENV}); "
-            "backups encrypted with it cannot be restored without it.",
-            err=True,
-        )
+    if output is not None and not x25519:
+        raise click.UsageError("-o/--output goes with --x25519")
+    if not x25519:
+        click.echo(make_key())
+        if sys.stdout.isatty():
+            click.echo(
+                f"Store this key safely ({KEY_ENV} or {KEY_FILE_ENV}); "
+                "backups encrypted with it cannot be restored without it.",
+                err=True,
+            )
+        return
+    pair = keygen_x25519(output)
+    if pair.text is not None:
+        click.echo(pair.text, nl=False)
+        click.echo(f"Public key: {pair.recipient} (fingerprint {pair.fingerprint})", err=True)
+        return
+    click.echo(pair.recipient)
+    click.echo(
+        f"Identity (private key) written to {pair.path}; keep it off backup hosts. Public "
+        f"key fingerprint {pair.fingerprint}: set {RECIPIENTS_ENV} to the line above where "
+        f"backups are written, {KEY_FILE_ENV}={pair.path} where they are read.",
+        err=True,
+    )
 
 
 # -- backup ------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any
 _COMMANDS = {
     "check": "migration_guard.commands.static_check",
     "keygen": "migration_guard.commands.backup",
+    "keygen_x25519": "migration_guard.commands.backup",
     "create_backup": "migration_guard.commands.backup",
     "backup_location": "migration_guard.commands.backup",
     "list_backups": "migration_guard.commands.backup",

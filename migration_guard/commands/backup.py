@@ -35,7 +35,12 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import URL
 
-    from migration_guard.backup.engine import ProgressCallback, RestoreResult, VerifyResult
+    from migration_guard.backup.engine import (
+        NewIdentity,
+        ProgressCallback,
+        RestoreResult,
+        VerifyResult,
+    )
     from migration_guard.backup.manifest import Manifest, TableEntry
     from migration_guard.backup.offsite import SyncResult
     from migration_guard.backup.retention import PrunePlan
@@ -52,6 +57,7 @@ __all__ = [
     "create_backup",
     "decrypt",
     "keygen",
+    "keygen_x25519",
     "list_backups",
     "prune_backups",
     "restore",
@@ -74,6 +80,18 @@ def keygen() -> str:
     from migration_guard.backup.engine import keygen as generate
 
     return generate()
+
+
+def keygen_x25519(output: str | os.PathLike[str] | None = None) -> NewIdentity:
+    """A new X25519 key pair in age's format; the identity goes to ``output`` (a new 0600 file).
+
+    The public key (``recipient``, ``age1...``) is what backup hosts get; the
+    identity file is what restores need. Without ``output`` the identity's text
+    is in ``text``: print it once, to a place only you can read.
+    """
+    from migration_guard.backup.engine import keygen_x25519 as generate
+
+    return generate(output)
 
 
 def create_backup(

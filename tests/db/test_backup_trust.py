@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from migration_guard.backup import create, keygen, list_backups, restore
+from migration_guard.backup.x25519 import generate_identity
 from migration_guard.cli import main
 from migration_guard.commands.ops import monitor
 from migration_guard.config import Config
@@ -404,7 +405,8 @@ def _children_of(pid: int) -> list[int]:
 
 @pytest.mark.mysql
 @pytest.mark.parametrize(
-    "secret_variable", ["MIGRATION_GUARD_KEY", "MIGRATION_GUARD_PASSPHRASE", "MIGRATION_GUARD_URL"]
+    "secret_variable",
+    ["MIGRATION_GUARD_KEY", "MIGRATION_GUARD_PASSPHRASE", "MIGRATION_GUARD_URL", "identity"],
 )
 def test_dump_child_inherits_no_secret(
     config: Config,
@@ -419,10 +421,13 @@ def test_dump_child_inherits_no_secret(
         "MIGRATION_GUARD_KEY": keygen(),
         "MIGRATION_GUARD_PASSPHRASE": "a passphrase " + "x" * 20,
         "MIGRATION_GUARD_URL": password,
+        # an X25519 identity (AGE-SECRET-KEY-1...) in MIGRATION_GUARD_KEY
+        "identity": generate_identity().text,
     }
     secret = secrets[secret_variable]
     if secret_variable != "MIGRATION_GUARD_URL":
-        monkeypatch.setenv(secret_variable, secret)
+        variable = "MIGRATION_GUARD_KEY" if secret_variable == "identity" else secret_variable
+        monkeypatch.setenv(variable, secret)
     run_sql(
         password_url,
         "CREATE TABLE t (id INT PRIMARY KEY, note VARCHAR(200))",

@@ -445,11 +445,11 @@ def test_empty_file_is_truncated() -> None:
 
 def test_unknown_version_is_unsupported() -> None:
     blob = bytearray(make(b"x"))
-    blob[8:10] = (3).to_bytes(2, "big")
+    blob[8:10] = (4).to_bytes(2, "big")  # 3 is X25519 recipients now
     with pytest.raises(ArchiveError) as caught:
         read_header(io.BytesIO(bytes(blob)))
     assert caught.value.reason == "unsupported-version"
-    assert "version 3" in str(caught.value)
+    assert "version 4" in str(caught.value)
 
 
 def test_errors_stick_once_raised() -> None:
@@ -521,19 +521,27 @@ def _doc_script() -> str:
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-@pytest.mark.parametrize("kind", ["key", "passphrase", "unencrypted"])
+@pytest.mark.parametrize("kind", ["key", "passphrase", "unencrypted", "x25519"])
 def test_documented_script_decrypts_archives(
     tmp_path: Path, compression: str, kind: str, passphrase_user_key: UserKey
 ) -> None:
+    from migration_guard.backup.keys import load_user_key
+    from migration_guard.backup.x25519 import generate_identity, identity_file_text
+
     script = tmp_path / "mg_decrypt.py"
     script.write_text(_doc_script())
-    key = {"key": KEY, "passphrase": passphrase_user_key, "unencrypted": None}[kind]
+    identity, other = generate_identity(), generate_identity()
+    recipients = load_user_key(
+        {"MIGRATION_GUARD_RECIPIENTS": f"{other.recipient.text} {identity.recipient.text}"}
+    )
+    key = {"key": KEY, "passphrase": passphrase_user_key, "unencrypted": None}.get(kind, recipients)
     data = sample(2 * SMALL_CHUNK + 123, seed=13)
     path = tmp_path / "backup.mgb"
     path.write_bytes(make(data, key=key, compression=compression))
     env = {
         **os.environ,
-        "MIGRATION_GUARD_KEY": KEY_TEXT,
+        # for X25519 the identity file as age-keygen writes it: comments and the key
+        "MIGRATION_GUARD_KEY": identity_file_text(identity) if kind == "x25519" else KEY_TEXT,
         "MIGRATION_GUARD_PASSPHRASE": PASSPHRASE,
     }
 

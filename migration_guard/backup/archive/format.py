@@ -19,6 +19,7 @@ from typing import Any, Final, Protocol
 
 from migration_guard import __version__
 from migration_guard.backup.keys import ScryptParams
+from migration_guard.backup.x25519 import FINGERPRINT_PREFIX, MAX_RECIPIENTS, Stanza
 from migration_guard.errors import ArchiveError
 
 # What AESGCM and hashlib accept without a copy.
@@ -38,7 +39,12 @@ FORMAT_VERSION: Final = 1
 #: The version written for passphrase archives: scrypt salt and key fingerprint
 #: per archive (version 1 had one fixed salt and a passphrase-wide fingerprint).
 PASSPHRASE_FORMAT_VERSION: Final = 2
-READABLE_VERSIONS: Final = (FORMAT_VERSION, PASSPHRASE_FORMAT_VERSION)
+#: The version written for archives to X25519 recipients: a key kind, and header
+#: fields, that older readers do not know (they refuse it as unsupported).
+X25519_FORMAT_VERSION: Final = 3
+READABLE_VERSIONS: Final = (FORMAT_VERSION, PASSPHRASE_FORMAT_VERSION, X25519_FORMAT_VERSION)
+#: The key kinds a header may name, and the first format version that has each.
+KEY_KINDS: Final = {"key": 1, "passphrase": 1, "x25519": X25519_FORMAT_VERSION}
 COMPRESSIONS: Final = ("zstd", "gzip", "none")
 CIPHER: Final = "AES-256-GCM-STREAM"
 MIN_CHUNK_SIZE: Final = 64 * 1024
@@ -86,6 +92,8 @@ class ArchiveHeader:
     kdf: ScryptParams | None = None
     wrap_salt: bytes | None = None
     wrapped_key: bytes | None = None
+    #: The data key wrapped for each recipient (``key_kind`` ``x25519`` only).
+    stanzas: tuple[Stanza, ...] = ()
     producer: str = ""
     #: ``MANIFEST_MAC`` when the manifest of this archive must carry a MAC (encrypted
     #: archives written since it exists), so that removing the MAC is a downgrade.
@@ -109,9 +117,20 @@ class ArchiveHeader:
                 "key_kind": self.key_kind,
                 "key_fingerprint": self.key_fingerprint,
                 "kdf": kdf,
-                "wrap_salt": b64(self.wrap_salt or b""),
-                "wrapped_key": b64(self.wrapped_key or b""),
             }
+            if self.stanzas:
+                encryption["recipients"] = [
+                    {
+                        "type": "X25519",
+                        "fingerprint": stanza.fingerprint,
+                        "share": b64(stanza.share),
+                        "wrapped_key": b64(stanza.wrapped_key),
+                    }
+                    for stanza in self.stanzas
+                ]
+            else:
+                encryption["wrap_salt"] = b64(self.wrap_salt or b"")
+                encryption["wrapped_key"] = b64(self.wrapped_key or b"")
         return {
             "format_version": self.format_version,
             "backup_id": self.backup_id,
@@ -180,6 +199,27 @@ def _field(obj: dict[str, Any], name: str, kind: type) -> Any:
     return value
 
 
+def _parse_stanzas(value: object) -> tuple[Stanza, ...]:
+    """The ``recipients`` of an X25519 header: 1..MAX_RECIPIENTS well-formed stanzas."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_RECIPIENTS:
+        raise ValueError(f"an x25519 archive needs 1..{MAX_RECIPIENTS} recipients")
+    stanzas = []
+    for item in value:
+        if not isinstance(item, dict) or item.get("type") != "X25519":
+            raise ValueError("a recipient stanza is not an X25519 one")
+        fingerprint = _field(item, "fingerprint", str)
+        digits = fingerprint[len(FINGERPRINT_PREFIX) :]
+        well_formed = len(digits) == 16 and all(c in "0123456789abcdef" for c in digits)
+        if not fingerprint.startswith(FINGERPRINT_PREFIX) or not well_formed:
+            raise ValueError("a recipient fingerprint is malformed")
+        share = unb64(item.get("share"), "a recipient's share")
+        wrapped = unb64(item.get("wrapped_key"), "a recipient's wrapped_key")
+        if len(share) != 32 or len(wrapped) != 32 + TAG_SIZE:
+            raise ValueError("a recipient's share or wrapped_key has the wrong length")
+        stanzas.append(Stanza(fingerprint, share, wrapped))
+    return tuple(stanzas)
+
+
 def _parse_header(raw: bytes, version: int) -> ArchiveHeader:
     try:
         obj = json.loads(raw.decode("utf-8"))
@@ -211,8 +251,10 @@ def _parse_header(raw: bytes, version: int) -> ArchiveHeader:
         if encryption.get("cipher") != CIPHER:
             raise ValueError(f"unknown cipher {encryption.get('cipher')!r}")
         key_kind = _field(encryption, "key_kind", str)
-        if key_kind not in ("key", "passphrase"):
+        if key_kind not in KEY_KINDS:
             raise ValueError(f"unknown key kind {key_kind!r}")
+        if version < KEY_KINDS[key_kind]:
+            raise ValueError(f"key kind {key_kind!r} in a format version {version} header")
         kdf = None
         kdf_obj = encryption.get("kdf")
         if key_kind == "passphrase":
@@ -227,17 +269,26 @@ def _parse_header(raw: bytes, version: int) -> ArchiveHeader:
             kdf.validate()
         elif kdf_obj is not None:
             raise ValueError("a key archive has no kdf")
-        wrap_salt = unb64(encryption.get("wrap_salt"), "wrap_salt")
-        wrapped_key = unb64(encryption.get("wrapped_key"), "wrapped_key")
-        if len(wrap_salt) != 32 or len(wrapped_key) != 32 + TAG_SIZE:
-            raise ValueError("wrap_salt or wrapped_key has the wrong length")
+        fingerprint = _field(encryption, "key_fingerprint", str)
+        wrap_salt = wrapped_key = None
+        stanzas: tuple[Stanza, ...] = ()
+        if key_kind == "x25519":
+            stanzas = _parse_stanzas(encryption.get("recipients"))
+            if fingerprint != ",".join(stanza.fingerprint for stanza in stanzas):
+                raise ValueError("key_fingerprint does not list the recipients' fingerprints")
+        else:
+            wrap_salt = unb64(encryption.get("wrap_salt"), "wrap_salt")
+            wrapped_key = unb64(encryption.get("wrapped_key"), "wrapped_key")
+            if len(wrap_salt) != 32 or len(wrapped_key) != 32 + TAG_SIZE:
+                raise ValueError("wrap_salt or wrapped_key has the wrong length")
         return ArchiveHeader(
             encrypted=True,
-            key_fingerprint=_field(encryption, "key_fingerprint", str),
+            key_fingerprint=fingerprint,
             key_kind=key_kind,
             kdf=kdf,
             wrap_salt=wrap_salt,
             wrapped_key=wrapped_key,
+            stanzas=stanzas,
             **common,
         )
     except (UnicodeDecodeError, ValueError, TypeError) as exc:

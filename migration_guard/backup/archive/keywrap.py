@@ -24,6 +24,7 @@ from migration_guard.backup.keys import (
     fingerprint_of_root,
     new_scrypt_params,
 )
+from migration_guard.backup.x25519 import Stanza, unwrap_with, wrap_for
 from migration_guard.config import KEY_ENV, KEY_FILE_ENV, PASSPHRASE_ENV
 from migration_guard.errors import ArchiveError, EncryptionKeyError
 
@@ -42,8 +43,12 @@ class WrappedKey:
     wrapped_key: bytes
     #: The scrypt parameters and salt of a passphrase archive (None for a generated key).
     kdf: ScryptParams | None
-    #: The archive's key fingerprint: the key's own, or per archive for a passphrase.
+    #: The archive's key fingerprint: the key's own, or per archive for a passphrase,
+    #: or the recipients' fingerprints, comma-separated.
     fingerprint: str
+    #: The data key wrapped for each recipient (X25519 only; then wrap_salt and
+    #: wrapped_key are empty).
+    stanzas: tuple[Stanza, ...] = ()
 
 
 def wrap_data_key(key: UserKey) -> WrappedKey:
@@ -52,8 +57,16 @@ def wrap_data_key(key: UserKey) -> WrappedKey:
     The key-encryption key comes from the archive's root and a fresh salt, so it
     is used once, which is what makes the fixed wrap nonce safe. A passphrase
     gets fresh scrypt parameters with a random salt, so its root, and the
-    fingerprint derived from it, belong to this archive alone.
+    fingerprint derived from it, belong to this archive alone. For X25519 the
+    data key is wrapped for every recipient, each with its own ephemeral key.
     """
+    if key.kind == "x25519":
+        if not key.recipients:
+            raise EncryptionKeyError("an archive to X25519 recipients needs at least one")
+        data_key = os.urandom(32)
+        stanzas = tuple(wrap_for(recipient, data_key) for recipient in key.recipients)
+        fingerprint = ",".join(stanza.fingerprint for stanza in stanzas)
+        return WrappedKey(data_key, b"", b"", None, fingerprint, stanzas)
     kdf = new_scrypt_params() if key.kind == "passphrase" else None
     root = archive_root(key, kdf)
     data_key = os.urandom(32)
@@ -69,6 +82,8 @@ def unwrap_data_key(header: ArchiveHeader, key: UserKey | None) -> bytes:
 
     Tells a missing key, a wrong key and a header that contradicts itself apart.
     """
+    if header.key_kind == "x25519":
+        return _unwrap_x25519(header, key)
     needed = (
         "passphrase"
         if header.key_kind == "passphrase"
@@ -110,5 +125,42 @@ def unwrap_data_key(header: ArchiveHeader, key: UserKey | None) -> bytes:
     raise ArchiveError(
         f"wrong key: archive {header.backup_id!r} was encrypted with the {needed}, but the "
         f"{key.describe()} is configured; configure the matching key",
+        reason="wrong-key",
+    )
+
+
+def _unwrap_x25519(header: ArchiveHeader, key: UserKey | None) -> bytes:
+    """The data key of an archive to X25519 recipients, opened with the configured identity.
+
+    The stanzas whose fingerprint is the identity's are tried first, then the
+    others: one of those opening means a damaged fingerprint (``corrupted``),
+    as does a stanza with the identity's fingerprint that does not open.
+    """
+    needed = ", ".join(stanza.fingerprint for stanza in header.stanzas)
+    identity = key.identity if key is not None else None
+    if identity is None:
+        held = "no key is configured" if key is None else f"only the {key.describe()}"
+        raise EncryptionKeyError(
+            f"archive {header.backup_id!r} is encrypted to the X25519 recipients {needed}; "
+            f"reading it needs the private key (identity) of one of them, but {held}; set "
+            f"{KEY_FILE_ENV} (or {KEY_ENV}) to that identity"
+        )
+    assert key is not None
+    mine = identity.recipient.fingerprint
+    matching = [stanza for stanza in header.stanzas if stanza.fingerprint == mine]
+    others = [stanza for stanza in header.stanzas if stanza.fingerprint != mine]
+    for stanza in matching:
+        data_key = unwrap_with(identity, stanza)
+        if data_key is not None:
+            return data_key
+    if matching or any(unwrap_with(identity, stanza) is not None for stanza in others):
+        raise corrupted(
+            f"the archive header is damaged: the recipient stanza of {mine} does not open "
+            "with its identity, or its fingerprint was changed"
+        )
+    raise ArchiveError(
+        f"wrong key: archive {header.backup_id!r} was encrypted to the X25519 recipients "
+        f"{needed}, but the {key.describe()} is configured; configure the "
+        "identity of one of those recipients",
         reason="wrong-key",
     )

@@ -34,6 +34,7 @@ from migration_guard.backup.archive.format import (
     MIN_CHUNK_SIZE,
     PASSPHRASE_FORMAT_VERSION,
     TRAILER,
+    X25519_FORMAT_VERSION,
     ArchiveHeader,
     ArchiveStats,
     Bytes,
@@ -251,6 +252,14 @@ class ArchiveWriter:
             self.abort()
 
 
+#: The format version new archives of each key kind are written with (docs/format.md).
+_VERSIONS = {
+    "key": FORMAT_VERSION,
+    "passphrase": PASSPHRASE_FORMAT_VERSION,
+    "x25519": X25519_FORMAT_VERSION,
+}
+
+
 def _validate_writer_options(
     backup_id: str, compression: str, level: int | None, chunk_size: int, threads: int
 ) -> int:
@@ -317,8 +326,9 @@ def open_writer(
     else:
         wrapped = wrap_data_key(key)
         header = ArchiveHeader(
-            # Older readers would misread a per-archive passphrase fingerprint.
-            format_version=FORMAT_VERSION if wrapped.kdf is None else PASSPHRASE_FORMAT_VERSION,
+            # Older readers would misread a per-archive passphrase fingerprint, and do
+            # not know recipients: both get a version those readers refuse.
+            format_version=_VERSIONS[key.kind],
             backup_id=backup_id,
             chunk_size=chunk_size,
             compression=compression,
@@ -329,6 +339,7 @@ def open_writer(
             kdf=wrapped.kdf,
             wrap_salt=wrapped.wrap_salt,
             wrapped_key=wrapped.wrapped_key,
+            stanzas=wrapped.stanzas,
             producer=producer,
             manifest_mac=MANIFEST_MAC,
         )
