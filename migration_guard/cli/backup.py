@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from migration_guard.cli import config_file_option
+from migration_guard.cli._chains import chain_order, chain_text
 from migration_guard.cli._output import echo_json, format_option, load_config, stdout_console
 from migration_guard.config import KEY_ENV, KEY_FILE_ENV, URL_ENV
 from migration_guard.durations import format_size
@@ -183,15 +184,23 @@ def backups() -> None:
 @config_file_option
 def list_command(fmt: str, config_file: str | None) -> None:
     """List complete backups, newest first."""
-    from migration_guard.commands.backup import backup_location, backup_locations, list_backups
+    from migration_guard.commands.backup import (
+        backup_chains,
+        backup_location,
+        backup_locations,
+        list_backups,
+    )
 
     config = load_config(config_file)
     manifests = list_backups(config)
+    chains = backup_chains(manifests)
     if fmt == "json":
         locations, problems = backup_locations(config, manifests)
         for problem in problems:
             click.echo(f"warning: cannot list the offsite copies in {problem}", err=True)
-        echo_json([{**m.to_dict(), "locations": locations[m.id]} for m in manifests])
+        echo_json(
+            [{**m.to_dict(), **chains[m.id], "locations": locations[m.id]} for m in manifests]
+        )
         return
     if not manifests:
         click.echo(f"no backups in {backup_location(config)}")
@@ -200,10 +209,11 @@ def list_command(fmt: str, config_file: str | None) -> None:
 
     table = Table("type", "started (UTC)", "size", "tables", "encrypted", "verified")
     table.columns.insert(0, Column("id", no_wrap=True))
-    for manifest in manifests:
+    for manifest in chain_order(manifests):
+        chain = chains[manifest.id]
         table.add_row(
-            manifest.id,
-            manifest.type,
+            f"  └ {manifest.id}" if manifest.parent else manifest.id,
+            chain_text(manifest, chain),
             manifest.started_at,
             format_size(manifest.artifact.size),
             str(len(manifest.tables)),
@@ -349,6 +359,9 @@ def prune_command(dry_run: bool, fmt: str, config_file: str | None) -> None:
             click.echo(f"  {verb} {backup_id}: {deleted[backup_id]}")
         for backup_id in group.keep:
             click.echo(f"  keep {backup_id}: {'; '.join(kept[backup_id])}")
+    for root, members, chain_kept in plan.chains:
+        state = "kept whole" if chain_kept else f"{verb} whole"
+        click.echo(f"chain {root}: {len(members)} backup(s), {state}")
     for note in plan.offsite:
         click.echo(f"  offsite: {note}")
     if plan.paused:
@@ -385,6 +398,20 @@ def _typed_confirmation(database: str) -> bool:
     help="Incremental backups: replay only the changes logged before TIME "
     "(UTC, ISO 8601, e.g. 2026-12-06T20:00:00Z).",
 )
+@click.option(
+    "--until-position",
+    metavar="FILE:POS",
+    default=None,
+    help="Incremental backups: replay only the events before binlog position FILE:POS "
+    "(e.g. binlog.000003:1234, as SHOW BINLOG EVENTS shows it).",
+)
+@click.option(
+    "--until-gtid",
+    metavar="GTID",
+    default=None,
+    help="Incremental backups (MariaDB): replay only the transactions before GTID "
+    "DOMAIN-SERVER-SEQ (e.g. 0-1-1234).",
+)
 @FORMAT_OPTION
 @config_file_option
 def restore(
@@ -395,6 +422,8 @@ def restore(
     dry_run: bool,
     allow_unencrypted: bool,
     until: str | None,
+    until_position: str | None,
+    until_gtid: str | None,
     fmt: str,
     config_file: str | None,
 ) -> None:
@@ -414,6 +443,8 @@ def restore(
             progress=progress,
             allow_unencrypted=allow_unencrypted,
             until=until,
+            until_position=until_position,
+            until_gtid=until_gtid,
         )
     if fmt == "json":
         echo_json(result.to_dict())

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from migration_guard.config import Config
 
@@ -124,6 +124,14 @@ def list_backups(config: Config) -> list[Manifest]:
     return listing(config)
 
 
+def backup_chains(manifests: list[Manifest]) -> dict[str, dict[str, Any]]:
+    """Per backup id: its ``parent``, ``chain_root``, ``binlog_start`` and ``binlog_end``
+    (incremental backups and the full backups they build on)."""
+    from migration_guard.backup.engine import chain_index
+
+    return chain_index(manifests)
+
+
 def backup_locations(
     config: Config, manifests: list[Manifest]
 ) -> tuple[dict[str, list[str]], list[str]]:
@@ -199,14 +207,17 @@ def restore(
     progress: ProgressCallback | None = None,
     allow_unencrypted: bool = False,
     until: str | None = None,
+    until_position: str | None = None,
+    until_gtid: str | None = None,
 ) -> RestoreResult:
     """Restore ``backup_id`` into the database at ``url`` and compare every table.
 
     A non-empty target is overwritten only with ``yes`` or when
     ``confirm(database_name)`` returns True, and only after a safety backup.
     An unencrypted backup is refused while a key is configured, unless
-    ``allow_unencrypted``. ``until`` (UTC, ISO 8601) replays an incremental
-    backup's chain only up to that moment.
+    ``allow_unencrypted``. ``until`` (UTC, ISO 8601), ``until_position``
+    (``FILE:POS``) or ``until_gtid`` (``DOMAIN-SERVER-SEQ``) replays an incremental
+    backup's chain only up to that point (point-in-time restore).
     """
     from migration_guard.backup.engine import restore as run
 
@@ -222,6 +233,8 @@ def restore(
         on_event=_event_sink(config),
         allow_unencrypted=allow_unencrypted,
         until=until,
+        until_position=until_position,
+        until_gtid=until_gtid,
     )
 
 
