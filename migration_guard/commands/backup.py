@@ -90,11 +90,14 @@ def create_backup(
 ) -> Manifest:
     """Back up a database into the backup directory and return the new backup's manifest.
 
-    ``type`` is ``full``, ``critical`` (the protected tables) or ``tables``
-    (``tables`` only); ``encrypt=None`` encrypts when a key is configured. See
-    :func:`migration_guard.backup.engine.create`.
+    ``type`` is ``full``, ``critical`` (the protected tables), ``tables``
+    (``tables`` only) or ``incremental`` (the changes since the previous backup of
+    the source: MySQL/MariaDB binary log); ``encrypt=None`` encrypts when a key is
+    configured. See :func:`migration_guard.backup.engine.create`.
     """
-    from migration_guard.backup.engine import create
+    # creation, not engine: a backup (an hourly incremental above all) does not
+    # pay for importing the restore side.
+    from migration_guard.backup.creation import create
 
     return create(
         config,
