@@ -74,11 +74,13 @@ def incremental_job(
     dump_since = getattr(reader, "dump_since", None)
     if dialect.split("+", 1)[0] not in reader.dialects or dump_since is None:
         raise UsageError(unsupported_message(dialect))
-    check_source = getattr(reader, "check_source", None)
-    if check_source is not None:
-        check_source(target)  # no binary log: the server's problem comes first
     parent = chain_end(catalog, redact_url(target))
     if parent is None or parent.binlog is None:
+        check_source = getattr(reader, "check_source", None)
+        if check_source is not None:
+            # No binary log is the problem to fix first (a full backup taken now would
+            # record no coordinates). With a parent, the dump itself checks it.
+            check_source(target)
         raise UsageError(
             f"there is no full backup of {redact_url(target)} with binlog coordinates yet: "
             "take a full backup first (migration-guard backup --type full); incremental "
