@@ -333,3 +333,35 @@ def test_status_and_monitor_report_the_newest_recovery_point(
     assert [r.status for r in results if r.check == "max_recovery_gap"] == ["ok"]
     text = cli("status").output
     assert "Newest recovery point" in text and chain["second"].id in text
+
+
+def test_prune_dry_run_shows_the_chain_kept_whole(chain: dict[str, Any]) -> None:
+    outcome = cli("backups", "prune", "--dry-run")
+    assert outcome.exit_code == 0, outcome.output
+    assert f"chain {chain['full'].id}: 3 backup(s), kept whole" in outcome.output
+    data = json.loads(cli("backups", "prune", "--dry-run", "--format", "json").output)
+    (listed,) = data["chains"]
+    assert listed["root"] == chain["full"].id and listed["kept"] is True
+    assert listed["members"] == [chain["full"].id, chain["first"].id, chain["second"].id]
+
+
+def test_verify_fails_when_a_backup_of_the_chain_is_gone(
+    config: Config, chain: dict[str, Any]
+) -> None:
+    catalog = Catalog.for_config(config)
+    catalog.manifest_path(chain["first"].id).unlink()
+    result = verify(config, chain["second"].id)
+    assert not result.ok and result.reason == "chain"
+    assert any("is missing" in detail for detail in result.details), result.details
+
+
+def test_until_from_the_full_backup_follows_the_chain(
+    config: Config, chain: dict[str, Any], new_binlog_database: Callable[[], str]
+) -> None:
+    """ID may be the chain's full backup: the chain is followed as far as the time needs."""
+    target = new_binlog_database()
+    stamp = chain["second"].finished_at
+    result = restore(config, chain["full"].id, url=target, until=stamp)
+    assert result.ok
+    assert state(target) == chain["state2"]
+    assert any(chain["second"].id in note for note in result.notes), result.notes
