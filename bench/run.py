@@ -12,7 +12,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_check.py", "bench_backup.py", "bench_upgrade.py", "bench_ciphers.py")
+BENCHMARKS = (
+    "bench_check.py",
+    "bench_backup.py",
+    "bench_incremental.py",
+    "bench_upgrade.py",
+    "bench_ciphers.py",
+)
 
 
 def main() -> int:

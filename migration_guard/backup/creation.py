@@ -15,6 +15,7 @@ from migration_guard import __version__
 from migration_guard.backup.catalog import Catalog, mirror_to_table
 from migration_guard.backup.database import check_tables_exist, expand_critical
 from migration_guard.backup.events import backup_event, run_reported
+from migration_guard.backup.incremental import INCREMENTAL, incremental_job
 from migration_guard.backup.manifest import (
     BACKUP_TYPES,
     Artifact,
@@ -27,13 +28,10 @@ from migration_guard.backup.manifest import (
     utc_now,
 )
 from migration_guard.backup.pruning import prune
-from migration_guard.backup.publish import publish_archive
+from migration_guard.backup.publish import DumpJob, publish_archive
 from migration_guard.backup.scratch import clean_up_after_killed_runs
 from migration_guard.backup.settings import backup_settings
-from migration_guard.backup.streams import (
-    CountingSink,
-    ProgressCallback,
-)
+from migration_guard.backup.streams import ProgressCallback
 from migration_guard.backup.verification import public_only_note, verify
 from migration_guard.config import Config
 from migration_guard.errors import (
@@ -51,8 +49,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("migration_guard.backup")
 
-#: The backup types a user may ask for (``safety`` and ``incremental`` are internal).
-USER_TYPES = ("full", "critical", "tables")
+#: The backup types a user may ask for (``safety`` is internal).
+USER_TYPES = ("full", "critical", "tables", INCREMENTAL)
 
 
 def create(
@@ -73,7 +71,10 @@ def create(
     """Back up a database into the catalog and return its manifest.
 
     ``encrypt=None`` encrypts when a key is configured. ``type`` is ``full``,
-    ``critical`` (the protected tables), ``tables`` (``tables`` only) or ``safety``.
+    ``critical`` (the protected tables), ``tables`` (``tables`` only), ``safety``
+    or ``incremental`` (the changes since the previous backup of the source,
+    :mod:`~migration_guard.backup.incremental`); every type goes through the same
+    steps afterwards.
     ``server_checksums`` (default: the ``server_checksums`` setting) also records
     the database's own per-table checksum beside the stream's row digests.
     ``on_event`` receives a ``backup.success``/``backup.failure`` event, and the
@@ -141,25 +142,29 @@ def _create(
     on_event: EventSink | None,
 ) -> Manifest:
     from migration_guard.backup import archive
-    from migration_guard.backup.backends import default_backend, get_backend
     from migration_guard.backup.keys import KEY_ENV_HINT, load_user_key
 
     settings = backup_settings(config)
     target = resolve_url(config, url)
-    if type not in BACKUP_TYPES or type == "incremental":
+    if type not in BACKUP_TYPES:
         raise UsageError(f"unknown backup type {type!r}; choose one of {', '.join(USER_TYPES)}")
     compression = compress or settings.compress
     if compression not in archive.COMPRESSIONS:
         raise UsageError(
             f"unknown compression {compression!r}; choose one of {', '.join(archive.COMPRESSIONS)}"
         )
-    if type == "tables" and not tables:
-        raise UsageError("--type tables needs the tables to back up: --tables T [--tables U]")
-    selected: list[str] | None = None
-    if type == "critical":
-        selected = expand_critical(config, target)
-    elif tables:
-        selected = check_tables_exist(target, tables)
+    catalog = Catalog.for_config(config)
+    if type == INCREMENTAL:
+        job = incremental_job(catalog, target, tables=tables, backend=backend)
+    else:
+        job = _dump_job(
+            target,
+            type,
+            tables,
+            backend or settings.backend,
+            settings.server_checksums if server_checksums is None else server_checksums,
+            config,
+        )
 
     key = load_user_key()
     if encrypt is True and key is None:
@@ -167,7 +172,6 @@ def _create(
             f"--encrypt needs a key and none is configured; create one with "
             f"`migration-guard keygen` and set {KEY_ENV_HINT}"
         )
-    catalog = Catalog.for_config(config)
     if key is None or encrypt is False:
         _refuse_unencrypted(settings.require_encryption, encrypt, catalog)
     if encrypt is False:
@@ -176,24 +180,11 @@ def _create(
     level1_impossible = public_only is not None and settings.verify_after_backup == "full"
 
     dialect = target.get_backend_name()
-    backend_name = backend or settings.backend or default_backend(dialect)
-    dumper = get_backend(backend_name)
-
     catalog.ensure()
     clean_up_after_killed_runs(catalog)
 
     started = utc_now()
     backup_id = new_backup_id(type, started)
-
-    def dump(sink: CountingSink) -> Any:
-        return dumper.dump(
-            target,
-            sink,  # type: ignore[arg-type]
-            tables=selected,
-            server_checksums=(
-                settings.server_checksums if server_checksums is None else server_checksums
-            ),
-        )
 
     def describe(result: Any, artifact: Artifact, finished: datetime) -> Manifest:
         artifact.stream_format = result.stream_format
@@ -205,21 +196,17 @@ def _create(
             started_at=format_time(started),
             finished_at=format_time(finished),
             artifact=artifact,
-            backend=backend_name,
+            backend=job.backend,
             tool_version=__version__,
             created_by=created_by(),
-            server_version=result.server_version,
-            binlog=dict(result.binlog) if result.binlog else None,
-            tables={name: _stats_entry(s) for name, s in result.tables.items()},
-            objects=dict(result.objects or {}),
             labels=dict(labels or {}),
-            extra=dict(result.extra or {}),
+            **job.fields(result),
         )
 
     manifest = publish_archive(
         catalog,
         backup_id,
-        dump=dump,
+        dump=job.dump,
         describe=describe,
         writer_options={
             "compression": compression,
@@ -270,6 +257,48 @@ def _create(
         except BackupError as exc:
             log.warning("auto_prune skipped: %s", exc)
     return manifest
+
+
+def _dump_job(
+    target: URL,
+    type: str,
+    tables: Sequence[str] | None,
+    backend: str | None,
+    server_checksums: bool,
+    config: Config,
+) -> DumpJob:
+    """A full, critical, tables or safety backup: the backend's dump of (some) tables."""
+    from migration_guard.backup.backends import default_backend, get_backend
+
+    if type == "tables" and not tables:
+        raise UsageError("--type tables needs the tables to back up: --tables T [--tables U]")
+    selected: list[str] | None = None
+    if type == "critical":
+        selected = expand_critical(config, target)
+    elif tables:
+        selected = check_tables_exist(target, tables)
+    backend_name = backend or default_backend(target.get_backend_name())
+    dumper = get_backend(backend_name)
+
+    def fields(result: Any) -> dict[str, Any]:
+        return {
+            "server_version": result.server_version,
+            "binlog": dict(result.binlog) if result.binlog else None,
+            "tables": {name: _stats_entry(s) for name, s in result.tables.items()},
+            "objects": dict(result.objects or {}),
+            "extra": dict(result.extra or {}),
+        }
+
+    return DumpJob(
+        backend=backend_name,
+        dump=lambda sink: dumper.dump(
+            target,
+            sink,  # type: ignore[arg-type]
+            tables=selected,
+            server_checksums=server_checksums,
+        ),
+        fields=fields,
+    )
 
 
 def _refuse_unencrypted(required: bool | None, encrypt: bool | None, catalog: Catalog) -> None:

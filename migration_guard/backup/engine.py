@@ -11,9 +11,10 @@ None of them branches on a dialect: per-database facts come from
 from __future__ import annotations
 
 from migration_guard.backup.catalog import atomic_write_bytes
-from migration_guard.backup.creation import USER_TYPES, type_name
+from migration_guard.backup.chain import restore
+from migration_guard.backup.creation import USER_TYPES, create, type_name
 from migration_guard.backup.decryption import NewIdentity, decrypt, keygen, keygen_x25519
-from migration_guard.backup.incremental import create, restore
+from migration_guard.backup.incremental import chain_index
 from migration_guard.backup.pruning import list_backups, prune, show
 from migration_guard.backup.restoration import RestoreResult
 from migration_guard.backup.settings import VERIFY_AFTER_BACKUP, BackupSettings, backup_settings
@@ -31,6 +32,7 @@ __all__ = [
     "VerifyResult",
     "atomic_write_bytes",
     "backup_settings",
+    "chain_index",
     "create",
     "decrypt",
     "keygen",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +29,21 @@ from migration_guard.backup.verification import quick_verification
 from migration_guard.errors import BackupError, MigrationGuardError
 
 _Result = TypeVar("_Result")
+
+
+@dataclass(frozen=True)
+class DumpJob:
+    """What one kind of backup dumps, and what its manifest records besides the common fields.
+
+    ``dump(sink)`` writes the plain stream and returns the backend's result;
+    ``fields(result)`` gives the type's own manifest fields (``tables``,
+    ``binlog``, ``parent``...). Every kind of backup is then published, verified,
+    copied and pruned by the same code (:func:`migration_guard.backup.creation.create`).
+    """
+
+    backend: str
+    dump: Callable[[CountingSink], Any]
+    fields: Callable[[Any], dict[str, Any]]
 
 
 def publish_archive(

@@ -15,8 +15,11 @@ group a backup is kept when any rule selects it:
 
 Across groups, a backup is also kept when a kept backup needs it (its parent, or
 a table it refers to), and when it is pinned by a running restore or
-verification. Everything else is deleted. Nothing is planned when the listing
-looks wrong.
+verification. A chain (a full backup and the incremental backups built on it,
+each naming its parent) is kept or deleted whole: one kept member keeps every
+member, since an incremental is useless without the backups before it and a
+chain cut short loses the points in time after the cut. Everything else is
+deleted. Nothing is planned when the listing looks wrong.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class PrunePlan:
     paused: str | None = None
     #: What happened to the offsite copies of the deleted backups (one line each).
     offsite: list[str] = field(default_factory=list)
+    #: Every chain (root id, member ids oldest first, kept), newest root first.
+    chains: list[tuple[str, list[str], bool]] = field(default_factory=list)
 
     @property
     def delete_ids(self) -> list[str]:
@@ -80,6 +85,10 @@ class PrunePlan:
             "groups": [group.to_dict() for group in self.groups],
             "paused": self.paused,
             "offsite": list(self.offsite),
+            "chains": [
+                {"root": root, "members": members, "kept": kept}
+                for root, members, kept in self.chains
+            ],
         }
 
 
@@ -191,6 +200,32 @@ def _keep_dependencies(ordered: Sequence[Manifest], reasons: dict[str, list[str]
                 pending.append(needed)
 
 
+def chains_of(ordered: Sequence[Manifest]) -> dict[str, list[str]]:
+    """Root id -> the ids of its chain, oldest first, for every backup with incrementals.
+
+    A backup whose parent is not listed (a broken chain) roots a chain of its own.
+    """
+    by_id = {m.id: m for m in ordered}
+    chains: dict[str, list[str]] = {}
+    for manifest in sorted(ordered, key=lambda m: (m.started, m.id)):
+        root, seen = manifest, {manifest.id}
+        while root.parent in by_id and root.parent not in seen:
+            root = by_id[root.parent]
+            seen.add(root.id)
+        chains.setdefault(root.id, []).append(manifest.id)
+    return {root: members for root, members in chains.items() if len(members) > 1}
+
+
+def _keep_chains_whole(chains: Mapping[str, list[str]], reasons: dict[str, list[str]]) -> None:
+    for root, members in chains.items():
+        kept = [member for member in members if reasons[member]]
+        if not kept:
+            continue
+        for member in members:
+            if not reasons[member]:
+                reasons[member].append(f"in the chain of {root}, kept whole ({kept[-1]} is kept)")
+
+
 def plan_prune(
     manifests: Iterable[Manifest],
     now: datetime,
@@ -223,18 +258,34 @@ def plan_prune(
         if backup_id in reasons:
             reasons[backup_id].append(f"pinned: {holder}")
     _keep_dependencies(ordered, reasons)
+    chains = chains_of(ordered)
+    _keep_chains_whole(chains, reasons)
+    _keep_dependencies(ordered, reasons)
     if paused:
         for manifest in ordered:
             if not reasons[manifest.id]:
                 reasons[manifest.id].append(f"pruning paused: {paused}")
 
     plan = PrunePlan(paused=paused)
+    root_of = {member: root for root, members in chains.items() for member in members}
     for manifest in ordered:
         if reasons[manifest.id]:
             plan.keep.append((manifest.id, reasons[manifest.id]))
+        elif manifest.id in root_of:
+            plan.delete.append(
+                (
+                    manifest.id,
+                    f"its chain ({root_of[manifest.id]}, {len(chains[root_of[manifest.id]])} "
+                    f"backups) is deleted whole: the policy ({policy.describe()}) keeps none "
+                    "of them",
+                )
+            )
         else:
             plan.delete.append((manifest.id, f"not selected by the policy ({policy.describe()})"))
     deleted = set(plan.delete_ids)
+    position = {m.id: index for index, m in enumerate(ordered)}
+    roots = sorted(chains, key=position.__getitem__)
+    plan.chains = [(root, chains[root], root not in deleted) for root in roots]
     for (source, backup_type), members in groups.items():
         decided = PruneGroup(source, backup_type)
         for manifest in members:

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from migration_guard.events import EventSink
 
 log = logging.getLogger("migration_guard.backup")
+#: How much of the plain stream's head verification keeps (a dump's binlog coordinates).
+_HEAD_BYTES = 64 * 1024
 
 
 @dataclass
@@ -190,6 +192,50 @@ def _stream_problem(manifest: Manifest, head: bytes, tail: bytes, size: int) -> 
     return backend.stream_problem(manifest.artifact.stream_format, head, tail)
 
 
+def _coordinates_problem(manifest: Manifest, head: bytes, tail: bytes) -> str | None:
+    """Binlog coordinates in the stream that differ from the manifest's, or None.
+
+    An encrypted backup's manifest is authenticated as a whole; this also catches
+    an edited ``binlog`` in an unencrypted one, where the stream records it.
+    """
+    from migration_guard.backup.backends import get_backend
+
+    found = get_backend(manifest.backend).stream_coordinates(
+        manifest.artifact.stream_format, head, tail
+    )
+    if not found:
+        return None
+    recorded = manifest.binlog or {}
+    for key in ("file", "position", "gtid"):
+        if found.get(key) and str(recorded.get(key, "")) != found[key]:
+            return (
+                f"the manifest's binlog {key} {recorded.get(key)!r} differs from the archive's "
+                f"{found[key]!r}: the manifest was edited, so the chain cannot be trusted"
+            )
+    return None
+
+
+def _verify_chain(
+    catalog: Catalog, manifest: Manifest, progress: ProgressCallback | None
+) -> tuple[bool, list[str]]:
+    """An incremental's chain: each backup starts where its parent ended, every archive intact."""
+    from migration_guard.backup.chain import chain_of
+
+    try:
+        chain = chain_of(catalog, manifest)
+    except BackupError as exc:
+        return False, [exc.message]
+    for member in chain[:-1]:
+        key = archive_key(member, catalog.archive_path(member.id))
+        ok, _, details = _verify_level1(catalog, member, key, progress)
+        if not ok:
+            return False, [f"{member.id} (in the chain of {manifest.id}): {d}" for d in details]
+    return True, [
+        f"chain of {len(chain)} backup(s) from {chain[0].id}: each starts where its parent "
+        "ended, every archive intact"
+    ]
+
+
 def _verify_level1(
     catalog: Catalog,
     manifest: Manifest,
@@ -197,7 +243,7 @@ def _verify_level1(
     progress: ProgressCallback | None,
 ) -> tuple[bool, str | None, list[str]]:
     from migration_guard.backup import archive
-    from migration_guard.backup.backends.base import STREAM_HEAD_BYTES, STREAM_TAIL_BYTES
+    from migration_guard.backup.backends.base import STREAM_TAIL_BYTES
 
     path = catalog.archive_path(manifest.id)
     details: list[str] = []
@@ -219,8 +265,8 @@ def _verify_level1(
             if warning:
                 details.append(f"warning: {warning}")
             while chunk := reader.read(READ_SIZE):
-                if len(head) < STREAM_HEAD_BYTES:
-                    head += chunk[:STREAM_HEAD_BYTES]
+                if len(head) < _HEAD_BYTES:
+                    head += chunk[: _HEAD_BYTES - len(head)]
                 # Only the chunk's own tail is joined: no copy of each whole chunk.
                 tail = (tail + chunk[-STREAM_TAIL_BYTES:])[-STREAM_TAIL_BYTES:]
                 plain += len(chunk)
@@ -241,6 +287,9 @@ def _verify_level1(
     problem = _stream_problem(manifest, head, tail, plain)
     if problem:
         return False, "structure", [problem]
+    problem = _coordinates_problem(manifest, head, tail)
+    if problem:
+        return False, "coordinates", [problem]
     return (
         True,
         None,
@@ -347,6 +396,10 @@ def _verify(
     # A wrong key is the caller's mistake, not the backup's: refused, never recorded.
     key = archive_key(manifest, catalog.archive_path(manifest.id))
     ok, reason, details = _verify_level1(catalog, manifest, key, progress)
+    if ok and manifest.parent:
+        ok, chain_details = _verify_chain(catalog, manifest, progress)
+        details.extend(chain_details)
+        reason = None if ok else "chain"
     result = VerifyResult(
         backup_id=manifest.id,
         ok=ok,
@@ -389,7 +442,7 @@ def _verify(
 
 
 def _restore_test_chain(config: Config, manifest: Manifest, scratch: URL) -> tuple[bool, list[str]]:
-    from migration_guard.backup.incremental import restore
+    from migration_guard.backup.chain import restore
 
     try:
         result = restore(config, manifest.id, url=scratch, yes=True)

@@ -1,4 +1,4 @@
-"""``keygen``, ``backup``, ``backups``, ``restore`` and ``decrypt``: options and output
+"""``keygen``, ``backup`` and ``backups``: options and output
 around :mod:`migration_guard.commands.backup`.
 
 Keys are never options: they come from the environment (see docs/backups.md).
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from migration_guard.cli import config_file_option
+from migration_guard.cli._chains import chain_order, chain_text
 from migration_guard.cli._output import echo_json, format_option, load_config, stdout_console
 from migration_guard.config import KEY_ENV, KEY_FILE_ENV, RECIPIENTS_ENV, URL_ENV
 from migration_guard.durations import format_size
@@ -26,13 +27,13 @@ if TYPE_CHECKING:
 FORMAT_OPTION = format_option("Output format; json prints objects with an `id` field.")
 
 
-def _split(values: tuple[str, ...]) -> list[str]:
+def split_values(values: tuple[str, ...]) -> list[str]:
     """``--tables a --tables b,c`` -> ``[a, b, c]``."""
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
 @contextlib.contextmanager
-def _progress(description: str, enabled: bool) -> Iterator[ProgressCallback | None]:
+def progress_bar(description: str, enabled: bool) -> Iterator[ProgressCallback | None]:
     """A rich progress bar in bytes on stderr when it is a terminal; else nothing."""
     if not enabled or not sys.stderr.isatty():
         yield None
@@ -174,12 +175,12 @@ def backup(
     from migration_guard.commands.backup import create_backup
 
     config = load_config(config_file)
-    with _progress("backup", fmt == "text") as progress:
+    with progress_bar("backup", fmt == "text") as progress:
         manifest = create_backup(
             config,
             url=url,
             type=backup_type,
-            tables=_split(tables) or None,
+            tables=split_values(tables) or None,
             compress=compress,
             level=level,
             encrypt=encrypt,
@@ -216,15 +217,23 @@ def backups() -> None:
 @config_file_option
 def list_command(fmt: str, config_file: str | None) -> None:
     """List complete backups, newest first."""
-    from migration_guard.commands.backup import backup_location, backup_locations, list_backups
+    from migration_guard.commands.backup import (
+        backup_chains,
+        backup_location,
+        backup_locations,
+        list_backups,
+    )
 
     config = load_config(config_file)
     manifests = list_backups(config)
+    chains = backup_chains(manifests)
     if fmt == "json":
         locations, problems = backup_locations(config, manifests)
         for problem in problems:
             click.echo(f"warning: cannot list the offsite copies in {problem}", err=True)
-        echo_json([{**m.to_dict(), "locations": locations[m.id]} for m in manifests])
+        echo_json(
+            [{**m.to_dict(), **chains[m.id], "locations": locations[m.id]} for m in manifests]
+        )
         return
     if not manifests:
         click.echo(f"no backups in {backup_location(config)}")
@@ -233,10 +242,11 @@ def list_command(fmt: str, config_file: str | None) -> None:
 
     table = Table("type", "started (UTC)", "size", "tables", "encrypted", "verified")
     table.columns.insert(0, Column("id", no_wrap=True))
-    for manifest in manifests:
+    for manifest in chain_order(manifests):
+        chain = chains[manifest.id]
         table.add_row(
-            manifest.id,
-            manifest.type,
+            f"  └ {manifest.id}" if manifest.parent else manifest.id,
+            chain_text(manifest, chain),
             manifest.started_at,
             format_size(manifest.artifact.size),
             str(len(manifest.tables)),
@@ -334,7 +344,7 @@ def verify_command(
     """Check a backup: decrypt, decompress and hash it; optionally test a restore."""
     from migration_guard.commands.backup import verify_backup
 
-    with _progress("verify", fmt == "text") as progress:
+    with progress_bar("verify", fmt == "text") as progress:
         result = verify_backup(
             load_config(config_file),
             backup_id,
@@ -382,100 +392,11 @@ def prune_command(dry_run: bool, fmt: str, config_file: str | None) -> None:
             click.echo(f"  {verb} {backup_id}: {deleted[backup_id]}")
         for backup_id in group.keep:
             click.echo(f"  keep {backup_id}: {'; '.join(kept[backup_id])}")
+    for root, members, chain_kept in plan.chains:
+        state = "kept whole" if chain_kept else f"{verb} whole"
+        click.echo(f"chain {root}: {len(members)} backup(s), {state}")
     for note in plan.offsite:
         click.echo(f"  offsite: {note}")
     if plan.paused:
         click.echo(f"nothing is deleted now: {plan.paused}")
     click.echo(f"{len(plan.delete)} backup(s) {verb}, {len(plan.keep)} kept")
-
-
-# -- restore -----------------------------------------------------------------------------------
-def _typed_confirmation(database: str) -> bool:
-    click.echo(
-        f"The database {database!r} exists and is not empty. A safety backup is taken "
-        "first, then it is overwritten.",
-        err=True,
-    )
-    typed: str = click.prompt("Type the database name to continue", default="", err=True)
-    return typed.strip() == database
-
-
-@click.command()
-@click.argument("backup_id", metavar="ID")
-@click.option("--url", required=True, help="Target SQLAlchemy URL (any database name).")
-@click.option("--tables", multiple=True, metavar="T", help="Restore only these tables.")
-@click.option("--yes", is_flag=True, help="Overwrite a non-empty target without asking.")
-@click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
-@click.option(
-    "--allow-unencrypted",
-    is_flag=True,
-    help="Restore an unencrypted backup although a key is configured.",
-)
-@click.option(
-    "--until",
-    metavar="TIME",
-    default=None,
-    help="Incremental backups: replay only the changes logged before TIME "
-    "(UTC, ISO 8601, e.g. 2026-12-06T20:00:00Z).",
-)
-@FORMAT_OPTION
-@config_file_option
-def restore(
-    backup_id: str,
-    url: str,
-    tables: tuple[str, ...],
-    yes: bool,
-    dry_run: bool,
-    allow_unencrypted: bool,
-    until: str | None,
-    fmt: str,
-    config_file: str | None,
-) -> None:
-    """Restore backup ID into the database at --url."""
-    from migration_guard.commands.backup import restore as run_restore
-
-    confirm = _typed_confirmation if sys.stdin.isatty() else None
-    with _progress("restore", fmt == "text") as progress:
-        result = run_restore(
-            load_config(config_file),
-            backup_id,
-            url=url,
-            tables=_split(tables) or None,
-            yes=yes,
-            dry_run=dry_run,
-            confirm=confirm,
-            progress=progress,
-            allow_unencrypted=allow_unencrypted,
-            until=until,
-        )
-    if fmt == "json":
-        echo_json(result.to_dict())
-    else:
-        if dry_run:
-            click.echo(f"dry run: restore of {result.backup_id} into {result.target_url}")
-        else:
-            state = "ok" if result.ok else "finished with differences"
-            click.echo(
-                f"restored {result.backup_id} into {result.target_url}: "
-                f"{len(result.tables)} table(s), {state} ({result.seconds:.1f} s)"
-            )
-        for note in result.notes:
-            click.echo(f"  {note}")
-        for mismatch in result.mismatches:
-            click.echo(f"  MISMATCH {mismatch}")
-    sys.exit(0 if result.ok else 1)
-
-
-# -- decrypt -----------------------------------------------------------------------------------
-@click.command()
-@click.argument("file", metavar="FILE")
-@click.option("-o", "--output", "out", required=True, help="Plain output file (- for stdout).")
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-@config_file_option
-def decrypt(file: str, out: str, force: bool, config_file: str | None) -> None:
-    """Turn an archive (a .mgb file or a backup id) into its plain stream, for manual recovery."""
-    from migration_guard.commands.backup import decrypt as run_decrypt
-
-    written = run_decrypt(load_config(config_file), file, out, force=force)
-    if out != "-":
-        click.echo(f"wrote {written} bytes to {out}", err=True)

@@ -69,6 +69,12 @@ def _render_status(report: StatusReport) -> None:
         console.print(table)
     else:
         console.print("[yellow]no backups yet[/yellow]")
+    for point in report.recovery:
+        console.print(
+            f"Newest recovery point of {escape(point['source'])}: {point['point']} "
+            f"({format_duration(timedelta(seconds=point['age_seconds']))} ago, "
+            f"{point['type']} backup {point['backup_id']})"
+        )
     retention = report.retention
     policy = (
         ", ".join(f"{k}={v}" for k, v in retention.items() if k.startswith("keep_") and v)

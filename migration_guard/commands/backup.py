@@ -5,8 +5,9 @@ one plain function per command over :mod:`migration_guard.backup`.
 this module); ``backups list/show/verify/prune`` are :func:`list_backups`,
 :func:`show_backup`, :func:`verify_backup` and :func:`prune_backups`.
 
-The CLI in :mod:`migration_guard.cli.backup` only parses options and prints what
-these return, so a Python caller gets exactly what the command does::
+The CLI in :mod:`migration_guard.cli.backup` and :mod:`migration_guard.cli.restore`
+only parses options and prints what these return, so a Python caller gets exactly
+what the command does::
 
     from migration_guard.config import load_config
     from migration_guard.commands import create_backup, verify_backup
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from migration_guard.config import Config
 
@@ -108,11 +109,14 @@ def create_backup(
 ) -> Manifest:
     """Back up a database into the backup directory and return the new backup's manifest.
 
-    ``type`` is ``full``, ``critical`` (the protected tables) or ``tables``
-    (``tables`` only); ``encrypt=None`` encrypts when a key is configured. See
-    :func:`migration_guard.backup.engine.create`.
+    ``type`` is ``full``, ``critical`` (the protected tables), ``tables``
+    (``tables`` only) or ``incremental`` (the changes since the previous backup of
+    the source: MySQL/MariaDB binary log); ``encrypt=None`` encrypts when a key is
+    configured. See :func:`migration_guard.backup.engine.create`.
     """
-    from migration_guard.backup.engine import create
+    # creation, not engine: a backup (an hourly incremental above all) does not
+    # pay for importing the restore side.
+    from migration_guard.backup.creation import create
 
     return create(
         config,
@@ -140,6 +144,14 @@ def list_backups(config: Config) -> list[Manifest]:
     from migration_guard.backup.engine import list_backups as listing
 
     return listing(config)
+
+
+def backup_chains(manifests: list[Manifest]) -> dict[str, dict[str, Any]]:
+    """Per backup id: its ``parent``, ``chain_root``, ``binlog_start`` and ``binlog_end``
+    (incremental backups and the full backups they build on)."""
+    from migration_guard.backup.engine import chain_index
+
+    return chain_index(manifests)
 
 
 def backup_locations(
@@ -217,14 +229,17 @@ def restore(
     progress: ProgressCallback | None = None,
     allow_unencrypted: bool = False,
     until: str | None = None,
+    until_position: str | None = None,
+    until_gtid: str | None = None,
 ) -> RestoreResult:
     """Restore ``backup_id`` into the database at ``url`` and compare every table.
 
     A non-empty target is overwritten only with ``yes`` or when
     ``confirm(database_name)`` returns True, and only after a safety backup.
     An unencrypted backup is refused while a key is configured, unless
-    ``allow_unencrypted``. ``until`` (UTC, ISO 8601) replays an incremental
-    backup's chain only up to that moment.
+    ``allow_unencrypted``. ``until`` (UTC, ISO 8601), ``until_position``
+    (``FILE:POS``) or ``until_gtid`` (``DOMAIN-SERVER-SEQ``) replays an incremental
+    backup's chain only up to that point (point-in-time restore).
     """
     from migration_guard.backup.engine import restore as run
 
@@ -240,6 +255,8 @@ def restore(
         on_event=_event_sink(config),
         allow_unencrypted=allow_unencrypted,
         until=until,
+        until_position=until_position,
+        until_gtid=until_gtid,
     )
 
 

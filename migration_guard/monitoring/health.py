@@ -75,6 +75,8 @@ class MonitorSettings:
     verify_within: timedelta | None = timedelta(days=35)
     drill_within: timedelta | None = timedelta(days=35)
     max_storage: int | None = None
+    #: How old the newest point a source can be restored to may be (None: only reported).
+    max_recovery_gap: timedelta | None = None
     checks: tuple[str, ...] = ()
     #: Sub-tables of custom checks, by check name.
     plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -122,6 +124,7 @@ _BUILTIN_MODULES = {
     "max_storage": "storage",
     "offsite_copies": "offsite",
     "protection_drift": "protection",
+    "max_recovery_gap": "recovery",
 }
 BUILTIN_CHECKS = tuple(_BUILTIN_MODULES)
 HEALTH_CHECKS: Registry[HealthCheck] = Registry(
@@ -144,6 +147,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "verify_within": (str, int, float, bool),
     "drill_within": (str, int, float, bool),
     "max_storage": (str, int, float),
+    "max_recovery_gap": (str, int, float, bool),
     "checks": (str, list),
 }
 
@@ -171,6 +175,7 @@ _PARSERS: dict[str, Callable[[Any, str, str], Any]] = {
     "max_storage": lambda value, key, where: parse_size(value, key=key),
     "verify_within": lambda value, key, where: _window(value, key),
     "drill_within": lambda value, key, where: _window(value, key),
+    "max_recovery_gap": lambda value, key, where: _window(value, key),
     "max_shrink": lambda value, key, where: _positive_ratio(value, key, "0.5", where),
     "max_growth": lambda value, key, where: _positive_ratio(value, key, "10", where),
     "max_consecutive_failures": lambda value, key, where: _at_least_one(value, key, where),

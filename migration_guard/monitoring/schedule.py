@@ -2,9 +2,10 @@
 
 ``[tool.migration_guard.schedule]`` gives each job a cron expression (five
 fields or ``@daily``-style aliases); ``false`` or ``""`` disables a job. The
-defaults are the original plan: full backup daily at 02:00, incremental hourly,
-critical tables every 6 hours, the monitor daily at 08:30 and a restore drill
-monthly. systemd ``OnCalendar`` values are derived from the same expressions.
+defaults are the original plan: full backup daily at 02:00, incremental hourly
+(MySQL/MariaDB: the binary log; emitted commented out for another configured
+dialect), critical tables every 6 hours, the monitor daily at 08:30 and a
+restore drill monthly. systemd ``OnCalendar`` values are derived from the same expressions.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from migration_guard.config import KEY_ENV, SCRATCH_URL_ENV, URL_ENV, Config
+from migration_guard.config import KEY_ENV, MYSQL_FAMILY, SCRATCH_URL_ENV, URL_ENV, Config
 from migration_guard.errors import ConfigError
 from migration_guard.monitoring import sections
 from migration_guard.monitoring.cron import parse_cron, to_on_calendar
@@ -75,8 +76,6 @@ def _project_dir(config: Config) -> Path:
 
 def schedule_settings(config: Config) -> ScheduleSettings:
     """Validated ``[tool.migration_guard.schedule]`` with the jobs to emit."""
-    from migration_guard.backup.engine import USER_TYPES
-
     table: Mapping[str, Any] = config.sections.get("schedule", {}) or {}
     where = sections.where(config, "schedule")
     raw = sections.read(config, "schedule", table, _TYPES)
@@ -93,11 +92,8 @@ def schedule_settings(config: Config) -> ScheduleSettings:
             continue
         cron = " ".join(parse_cron(str(value), key=f"schedule.{name}"))
         reason = None
-        if name == "incremental" and "incremental" not in USER_TYPES:
-            reason = (
-                "incremental backups are not supported by this version's backup engine; "
-                "enable this line once they are"
-            )
+        if name == "incremental":
+            reason = _no_incremental(config)
         elif name == "critical" and not config.protected_tables:
             reason = "no protected_tables are configured, so there is no critical set to back up"
         jobs.append(Job(name, cron, description, arguments, reason))
@@ -122,6 +118,31 @@ def schedule_settings(config: Config) -> ScheduleSettings:
         config_file=str(Path(config.source).resolve()) if config.source else None,
         environment_file=str(environment) if environment else None,
         unit_prefix=prefix,
+    )
+
+
+def _no_incremental(config: Config) -> str | None:
+    """Why the configured database takes no incremental backups, or None.
+
+    They read the MySQL/MariaDB binary log; another dialect's hourly line is
+    emitted commented out. Without a URL (it comes from the job's environment)
+    the line is emitted: the first run says it if the server has no binary log.
+    """
+    from sqlalchemy.engine import make_url
+
+    text = config.url or os.environ.get(URL_ENV)
+    if not text:
+        return None
+    try:
+        dialect = make_url(text).get_backend_name()
+    except Exception:  # a bad URL is reported by the jobs themselves
+        return None
+    if dialect in MYSQL_FAMILY:
+        return None
+    return (
+        f"incremental backups read the MySQL/MariaDB binary log, and the database is "
+        f"{dialect}: take full backups more often instead (schedule.full), or set "
+        "schedule.incremental = false"
     )
 
 

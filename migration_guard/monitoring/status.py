@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from migration_guard.backup.manifest import parse_time
 from migration_guard.config import Config
+from migration_guard.monitoring.checks.recovery import recovery_points
 from migration_guard.monitoring.checks.storage import storage_used
 from migration_guard.monitoring.health import MONITORED_TYPES
 
@@ -48,6 +49,8 @@ class StatusReport:
     generated_at: str
     location_error: str | None = None
     types: list[TypeStatus] = field(default_factory=list)
+    #: Per source: the newest point it can be restored to (``RecoveryPoint.to_dict``).
+    recovery: list[dict[str, Any]] = field(default_factory=list)
     backups: int = 0
     storage_bytes: int | None = None
     retention: dict[str, Any] = field(default_factory=dict)
@@ -62,6 +65,7 @@ class StatusReport:
             "generated_at": self.generated_at,
             "location_error": self.location_error,
             "types": [t.to_dict() for t in self.types],
+            "recovery": self.recovery,
             "backups": self.backups,
             "storage_bytes": self.storage_bytes,
             "retention": self.retention,
@@ -102,7 +106,8 @@ def _type_status(manifests: list[Manifest], now: datetime) -> TypeStatus:
 
 
 def status(config: Config, *, now: datetime | None = None, limit: int = 10) -> StatusReport:
-    """Per-type newest backups, retention, storage, recent failures and upgrades.
+    """Per-type newest backups, the newest recovery point of each source, retention,
+    storage, recent failures and upgrades.
 
     Never raises for an unreadable location: the report carries ``location_error``.
     """
@@ -143,6 +148,7 @@ def status(config: Config, *, now: datetime | None = None, limit: int = 10) -> S
         of_type = [m for m in manifests if m.type == backup_type]
         if of_type:
             report.types.append(_type_status(of_type, moment))
+    report.recovery = [point.to_dict() for point in recovery_points(manifests, moment)]
     due: list[str] = []
     if manifests:
         try:

@@ -350,3 +350,72 @@ def test_verified_means_a_passed_verification_of_level_one_or_more(
     plan = plan_prune([backup, older], NOW, RetentionPolicy(keep_days=7))
     newest_verified = backup if expected else older
     assert any("newest verified backup" in r for r in dict(plan.keep)[newest_verified.id])
+
+
+def _simulated_days(days: int) -> tuple[list[Manifest], dict[str, str]]:
+    """A nightly full backup at 02:00 and hourly incrementals after it, for ``days`` days;
+    the backups, and each one's chain root."""
+    manifests: list[Manifest] = []
+    root_of: dict[str, str] = {}
+    midnight = NOW.replace(hour=0)
+    for day in range(days, -1, -1):
+        full_at = midnight - timedelta(days=day) + timedelta(hours=2)
+        if full_at > NOW:
+            break
+        full = make(NOW - full_at, source="mysql+pymysql://db/shop")
+        manifests.append(full)
+        root_of[full.id] = full.id
+        parent = full
+        for hour in range(1, 24):
+            if full_at + timedelta(hours=hour) > NOW:
+                break
+            incremental = make(
+                NOW - full_at - timedelta(hours=hour),
+                parent=parent.id,
+                backup_type="incremental",
+                source="mysql+pymysql://db/shop",
+            )
+            manifests.append(incremental)
+            root_of[incremental.id] = full.id
+            parent = incremental
+    return manifests, root_of
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        RetentionPolicy(keep_days=3),
+        RetentionPolicy(keep_days=0, keep_daily=4),
+        RetentionPolicy(keep_days=1, keep_daily=2, keep_weekly=2),
+    ],
+)
+def test_simulated_days_of_full_and_hourly_incrementals_keep_or_delete_whole_chains(
+    policy: RetentionPolicy,
+) -> None:
+    manifests, root_of = _simulated_days(20)
+    plan = plan_prune(manifests, NOW, policy)
+    keep, delete = decisions(plan)
+    by_id = {m.id: m for m in manifests}
+    for backup_id in keep:  # everything a kept backup depends on is kept
+        parent = by_id[backup_id].parent
+        assert parent is None or parent in keep
+    for root in set(root_of.values()):  # a chain is kept whole or deleted whole
+        members = {i for i, r in root_of.items() if r == root}
+        assert members <= keep or members <= delete, (root, members & keep, members & delete)
+    assert {root for root, members, kept in plan.chains if kept} == {root_of[i] for i in keep}
+    newest = max(manifests, key=lambda m: m.started)
+    assert newest.id in keep
+    assert delete, "twenty days are more than any of these policies keeps"
+    deleted_reason = dict(plan.delete)[next(iter(delete))]
+    assert "deleted whole" in deleted_reason
+
+
+def test_a_kept_root_keeps_its_incrementals() -> None:
+    """The newest full backup of a month is kept by keep_monthly: its chain stays whole,
+    so every point in time of that day can still be restored."""
+    manifests, root_of = _simulated_days(40)
+    plan = plan_prune(manifests, NOW, RetentionPolicy(keep_days=0, keep_monthly=2))
+    keep, _ = decisions(plan)
+    for backup_id in keep:
+        members = {i for i, r in root_of.items() if r == root_of[backup_id]}
+        assert members <= keep

@@ -75,6 +75,7 @@ def cron_entries(text: str) -> list[str]:
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MIGRATION_GUARD_BACKUP_DIR", raising=False)
+    monkeypatch.delenv("MIGRATION_GUARD_URL", raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -98,11 +99,34 @@ def test_default_cron_is_the_original_plan(project: Path) -> None:
     assert any("backup --type critical" in c for s, c in schedules.items() if s == "0 */6 * * *")
     assert any(" monitor " in c for s, c in schedules.items() if s == "30 8 * * *")
     assert any(" drill " in c for s, c in schedules.items() if s == "0 4 1 * *")
-    # The engine cannot take incremental backups yet: the hourly line is there, commented out.
-    commented = [line for line in text.splitlines() if line.startswith("# 0 * * * *")]
-    assert len(commented) == 1 and "--type incremental" in commented[0]
-    assert_valid_cron_line(commented[0][2:])
-    assert "not supported" in text
+    # The original plan: the hourly incremental next to the nightly full backup.
+    assert any("backup --type incremental" in c for s, c in schedules.items() if s == "0 * * * *")
+
+
+@pytest.mark.parametrize(
+    ("url", "active"),
+    [
+        ("mysql+pymysql://app@db/shop", True),
+        ("mariadb+pymysql://app@db/shop", True),
+        ("sqlite:///app.db", False),
+        ("postgresql+psycopg://app@db/shop", False),
+    ],
+)
+def test_the_hourly_incremental_follows_the_configured_database(
+    project: Path, url: str, active: bool
+) -> None:
+    settings = schedule_settings(config_with(project, {}, url=url))
+    text = render_cron(settings)
+    incremental = [line for line in cron_entries(text) if "--type incremental" in line]
+    assert bool(incremental) is active, text
+    units = render_systemd(settings)
+    assert ("# file: migration-guard-incremental.timer" in units) is active
+    if not active:
+        commented = [line for line in text.splitlines() if line.startswith("# 0 * * * *")]
+        assert len(commented) == 1 and "--type incremental" in commented[0]
+        assert_valid_cron_line(commented[0][2:])
+        assert "binary log" in text and "schedule.incremental = false" in text
+        assert "incremental" in units and "not emitted" in units
 
 
 def test_critical_is_commented_out_without_protected_tables(project: Path) -> None:
@@ -215,7 +239,7 @@ def test_systemd_units_are_accepted(project: Path) -> None:
     units = systemd_units(settings)
     assert sorted(units) == sorted(
         f"migration-guard-{job}.{kind}"
-        for job in ("full", "critical", "monitor", "drill")
+        for job in ("full", "incremental", "critical", "monitor", "drill")
         for kind in ("service", "timer")
     )
     for name, content in units.items():
@@ -233,7 +257,7 @@ def test_systemd_units_are_accepted(project: Path) -> None:
             )
     text = render_systemd(settings)
     assert "# file: migration-guard-full.timer" in text
-    assert "incremental" in text and "not emitted" in text
+    assert "# file: migration-guard-incremental.timer" in text
 
 
 def test_systemd_analyze_verifies_written_units(project: Path) -> None:
@@ -245,7 +269,7 @@ def test_systemd_analyze_verifies_written_units(project: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     files = sorted(str(p) for p in (project / "units").iterdir())
-    assert len(files) == 6  # full, monitor, drill (no protected tables: no critical)
+    assert len(files) == 8  # full, incremental, monitor, drill (no protected tables: no critical)
     completed = subprocess.run(
         [tool, "verify", *files], capture_output=True, text=True, check=False
     )

@@ -154,6 +154,12 @@ class Backend(abc.ABC):
     dialects: ClassVar[frozenset[str]]
     #: The ``stream_format`` values :meth:`restore` accepts.
     stream_formats: ClassVar[frozenset[str]]
+    #: Why the databases of this backend's dialects have no incremental backups, and
+    #: what to do instead (the ``binlog`` backend takes them for MySQL/MariaDB).
+    no_incremental: ClassVar[str] = (
+        "incremental backups read the binary log of MySQL/MariaDB, which this database "
+        "does not have; take full backups (--type full) as often as you need recovery points"
+    )
 
     @abc.abstractmethod
     def dump(
@@ -207,6 +213,17 @@ class Backend(abc.ABC):
         ``head`` holds at least the first :data:`STREAM_HEAD_BYTES` bytes of the
         stream, ``tail`` the last :data:`STREAM_TAIL_BYTES`; verification asks
         after checking the archive's hash, to catch a dump that ended early.
+        """
+        del stream_format, head, tail
+        return None
+
+    def stream_coordinates(
+        self, stream_format: str, head: bytes, tail: bytes
+    ) -> dict[str, str] | None:
+        """The binary-log coordinates (``file``, ``position``, ``gtid``) the stream itself
+        records, or None; verification compares them with the manifest's ``binlog``.
+
+        ``head`` and ``tail`` are as for :meth:`stream_problem`.
         """
         del stream_format, head, tail
         return None

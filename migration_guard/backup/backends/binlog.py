@@ -15,13 +15,21 @@ The stream (format ``mysql-binlog``)::
     -- migration-guard binlog stream 1
     -- database "<source database, JSON>"
     -- segment <binlog file name> <size>\\n<size raw bytes>   (repeated)
+    -- coordinates {"file": ..., "position": ..., "gtid": ...}
     -- end
+
+The coordinates line repeats where the copied events end (the manifest's
+``binlog``), so that verification can compare an unauthenticated manifest with
+the archive.
 
 Restoring one: each segment is decoded by ``mariadb-binlog`` reading standard
 input, keeping only the events of the source database (``--database``) and
 renaming it to the target's (``--rewrite-db``), and piped into the ``mariadb``
 client. The replayed statements leave out the source's GTID, server id and
-domain id, so the target server logs them as its own transactions.
+domain id, so the target server logs them as its own transactions. A replay
+can stop early (:class:`~.binlogpos.ReplayStop`: a time, a position or a GTID):
+the raw events are then walked one by one and the decoder gets only those
+before the stop.
 """
 
 from __future__ import annotations
@@ -34,7 +42,6 @@ import struct
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
@@ -46,6 +53,7 @@ from migration_guard.backup.backends.base import (
     DumpResult,
     RestoreOutcome,
 )
+from migration_guard.backup.backends.binlogpos import ReplayStop, walk_events
 from migration_guard.backup.backends.mysql_client import (
     CLIENT_TOOLS,
     defaults_file_text,
@@ -66,6 +74,7 @@ MAGIC = b"-- migration-guard binlog stream 1\n"
 END = b"-- end\n"
 _SEGMENT = re.compile(rb"^-- segment (\S+) (\d+)\n$")
 _DATABASE = re.compile(rb"^-- database (.+)\n$")
+_COORDINATES = re.compile(rb"-- coordinates (\{[^\n]*\})\n-- end\n\Z")
 _EVENT_HEADER = 19
 _COPY_BLOCK = 1024 * 1024
 #: Lines of the decoded events that carry the source server's GTID identity.
@@ -187,23 +196,19 @@ def read_binlog_since(
             sink.write(b"-- database " + json.dumps(url.database or "").encode() + b"\n")
             for path in files:
                 _copy_segment(path, sink, progress)
-            sink.write(END)
             last = files[-1]
             position = last_event_end(last)
             if last.name == start["file"]:
                 position = max(position, int(start["position"]))
             position = max(position, 4)
-        with engine.connect() as conn:
-            gtid = _gtid_at(conn, last.name, position)
+            with engine.connect() as conn:
+                gtid = _gtid_at(conn, last.name, position)
+            end = {"file": last.name, "position": str(position), "gtid": gtid}
+            sink.write(b"-- coordinates " + json.dumps(end, sort_keys=True).encode() + b"\n")
+            sink.write(END)
     finally:
         engine.dispose()
-    return {
-        "file": last.name,
-        "position": str(position),
-        "gtid": gtid,
-        "start": dict(start),
-        "files": [path.name for path in files],
-    }
+    return {**end, "start": dict(start), "files": [path.name for path in files]}
 
 
 def _copy_segment(path: Path, sink: BinaryIO, progress: ByteCounter | None) -> None:
@@ -247,9 +252,28 @@ def _read_line(source: BinaryIO) -> bytes:
     return bytes(line)
 
 
-def stop_datetime_option(stop: datetime) -> str:
-    """``--stop-datetime``, which the tool reads in local time (the child inherits ``TZ``)."""
-    return "--stop-datetime=" + stop.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+def _read_exact(source: BinaryIO, size: int) -> bytes:
+    data = source.read(size)
+    while len(data) < size:
+        more = source.read(size - len(data))
+        if not more:
+            raise BackupError("the binlog stream ends inside a segment")
+        data += more
+    return data
+
+
+def _segment_blocks(
+    source: BinaryIO, size: int, segment: str, stop: ReplayStop | None
+) -> Iterator[bytes]:
+    """The next ``size`` bytes of ``source``, up to ``stop`` (all of them are read)."""
+    if stop is not None:
+        yield from walk_events(lambda n: _read_exact(source, n), size, segment, stop)
+        return
+    left = size
+    while left:
+        block = _read_exact(source, min(_COPY_BLOCK, left))
+        left -= len(block)
+        yield block
 
 
 def _segment_chunks(
@@ -258,17 +282,16 @@ def _segment_chunks(
     size: int,
     names: tuple[str, str],
     url: URL,
-    stop_before: datetime | None,
+    stop: ReplayStop | None,
+    segment: str,
 ) -> Iterator[bytes]:
     """The SQL ``tool`` decodes from the next ``size`` raw bytes of ``source``.
 
-    The whole segment is read from ``source`` even when the tool stops early
-    (``stop_before``), so the next segment starts where it should.
+    The whole segment is read from ``source`` even when the replay stops early
+    (``stop``), so the next segment starts where it should.
     """
     source_db, target_db = names
     command = [tool, "--no-defaults", "--skip-annotate-row-events"]
-    if stop_before is not None:
-        command.append(stop_datetime_option(stop_before))
     if source_db != target_db:
         command.append(f"--rewrite-db={source_db}->{target_db}")
     command += [f"--database={source_db}", "-"]  # the filter sees the names before rewriting
@@ -282,12 +305,7 @@ def _segment_chunks(
             assert process.stdin is not None
             listening = True
             try:
-                left = size
-                while left:
-                    block = source.read(min(_COPY_BLOCK, left))
-                    if not block:
-                        raise BackupError("the binlog stream ends inside a segment")
-                    left -= len(block)
+                for block in _segment_blocks(source, size, segment, stop):
                     if listening:
                         try:
                             process.stdin.write(block)
@@ -329,6 +347,20 @@ class BinlogBackend(Backend):
         if head[: len(MAGIC)] != MAGIC[: len(head)] or not tail.endswith(END):
             return "the binlog stream is incomplete (no '-- end' line)"
         return None
+
+    def stream_coordinates(
+        self, stream_format: str, head: bytes, tail: bytes
+    ) -> dict[str, str] | None:
+        """Where the copied events end, as the stream's ``-- coordinates`` line says."""
+        del stream_format, head
+        found = _COORDINATES.search(tail)
+        if found is None:
+            return None
+        try:
+            data = json.loads(found.group(1))
+        except ValueError:
+            return None
+        return {key: str(data.get(key, "")) for key in ("file", "position", "gtid")}
 
     def dump(
         self,
@@ -373,12 +405,13 @@ class BinlogBackend(Backend):
         stream_format: str,
         tables: Sequence[str] | None = None,
         progress: ByteCounter | None = None,
-        stop_before: datetime | None = None,
+        stop: ReplayStop | None = None,
     ) -> RestoreOutcome:
         """Replay the stream's events of its source database into ``url``'s database.
 
-        ``stop_before`` leaves out the events logged at or after that moment
-        (the binlog's timestamps have whole seconds).
+        ``stop`` leaves out the events from that point on (the binlog's
+        timestamps have whole seconds); once it was reached, the rest of the
+        stream is read but not replayed.
         """
         self.check_stream_format(stream_format)
         if tables:
@@ -403,10 +436,17 @@ class BinlogBackend(Backend):
                 line = _read_line(source)
                 if line == END:
                     return RestoreOutcome()
+                if line.startswith(b"-- coordinates "):
+                    continue
                 segment = _SEGMENT.match(line)
                 if segment is None:
                     raise BackupError("the binlog stream is malformed (no segment header)")
+                size, name = int(segment.group(2)), segment.group(1).decode("utf-8", "replace")
+                if stop is not None and (stop.reached or stop.before_segment(name)):
+                    for _ in _segment_blocks(source, size, name, None):
+                        pass
+                    continue
                 chunks = _segment_chunks(
-                    decoder, source, int(segment.group(2)), (source_db, target_db), url, stop_before
+                    decoder, source, size, (source_db, target_db), url, stop, name
                 )
                 run_restore(command, url, chunks)

@@ -12,7 +12,12 @@ never both and never neither.
 from __future__ import annotations
 
 import re
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
+
+from migration_guard.errors import BackupError
 
 #: How much of the head and of the tail of the stream is kept for parsing.
 _WINDOW = 64 * 1024
@@ -69,3 +74,110 @@ class CoordinateWatcher:
     def coordinates(self) -> dict[str, str] | None:
         """The coordinates printed in the stream, or ``None`` if it printed none."""
         return parse_coordinates(bytes(self._head), bytes(self._tail))
+
+
+# -- stopping a replay ------------------------------------------------------------------------
+_FILE = re.compile(r"^(?P<stem>[^\s:/\\]+)\.(?P<number>\d+)$")
+_GTID_TEXT = re.compile(r"^(\d+)-(\d+)-(\d+)$")
+#: Events a binlog file starts with (or a copy of it gets); never a stopping point.
+HEADER_EVENTS = frozenset({4, 15, 161, 163, 164})  # rotate, format, checkpoint, gtid list, crypt
+GTID_EVENT = 162  # MariaDB
+_HEADER = 19
+
+
+def file_key(name: str) -> tuple[str, int]:
+    """Sort key of a binlog file name (``binlog.000012`` -> ``("binlog", 12)``)."""
+    found = _FILE.match(name)
+    if found is None:
+        return (name, -1)
+    return (found.group("stem"), int(found.group("number")))
+
+
+def parse_position(text: str) -> tuple[str, int] | None:
+    """``FILE:POS`` (``binlog.000003:1234``), or None when it is not of that form."""
+    file, _, position = text.strip().rpartition(":")
+    if not _FILE.match(file) or not position.isdigit() or int(position) < 4:
+        return None
+    return file, int(position)
+
+
+def parse_gtid(text: str) -> tuple[int, int, int] | None:
+    """A MariaDB GTID ``DOMAIN-SERVER-SEQ`` (``0-1-1234``), or None."""
+    found = _GTID_TEXT.match(text.strip())
+    if found is None:
+        return None
+    domain, server, seq = (int(part) for part in found.groups())
+    return domain, server, seq
+
+
+def gtid_seq(position: str, domain: int) -> int | None:
+    """The sequence number of ``domain`` in a GTID position (``0-1-100,1-2-7``), or None."""
+    for part in position.split(","):
+        parsed = parse_gtid(part)
+        if parsed is not None and parsed[0] == domain:
+            return parsed[2]
+    return None
+
+
+@dataclass
+class ReplayStop:
+    """Where a replay of binlog events stops: before the first event at or after it.
+
+    ``time`` (POSIX seconds) is compared with the events' timestamps, ``position``
+    (file, offset) with where each event starts on the server, ``gtid`` (domain,
+    server, sequence) with the GTID of each transaction (MariaDB): the
+    transaction with that GTID, and everything after it, is left out. A
+    transaction cut in its middle is never committed (the replay ends with a
+    ROLLBACK). ``reached`` turns true once the stop was met; nothing after it is
+    replayed, in this archive or the next ones of the chain.
+    """
+
+    time: float | None = None
+    position: tuple[str, int] | None = None
+    gtid: tuple[int, int, int] | None = None
+    reached: bool = False
+
+    def before_segment(self, name: str) -> bool:
+        """Whether a whole binlog file ``name`` comes after the stop (by position)."""
+        if self.position is not None and file_key(name) > file_key(self.position[0]):
+            self.reached = True
+        return self.reached
+
+    def at_event(self, name: str, header: bytes, body: bytes) -> bool:
+        """Whether the event (its 19-byte header and its body) is where the replay stops."""
+        if self.reached:
+            return True
+        timestamp, kind, _ = struct.unpack_from("<IBI", header, 0)
+        size, log_pos = struct.unpack_from("<II", header, 9)
+        if kind in HEADER_EVENTS or log_pos == 0:
+            return False
+        if self.time is not None and timestamp >= self.time:
+            self.reached = True
+        if self.position is not None and name == self.position[0]:
+            self.reached |= log_pos - size >= self.position[1]
+        if self.gtid is not None and kind == GTID_EVENT and len(body) >= 12:
+            seq, domain = struct.unpack_from("<QI", body, 0)
+            self.reached |= domain == self.gtid[0] and seq >= self.gtid[2]
+        return self.reached
+
+
+def walk_events(
+    read: Callable[[int], bytes], size: int, name: str, stop: ReplayStop
+) -> Iterator[bytes]:
+    """The bytes of a raw binlog file of ``size`` bytes up to ``stop``; all of it is read."""
+    left = size
+    magic = read(min(4, left))
+    left -= len(magic)
+    if not stop.before_segment(name):
+        yield magic
+    while left >= _HEADER:
+        header = read(_HEADER)
+        event_size = struct.unpack_from("<I", header, 9)[0]
+        if event_size < _HEADER or event_size - _HEADER > left - _HEADER:
+            raise BackupError(f"the binlog copy {name} in the archive has a malformed event")
+        body = read(event_size - _HEADER)
+        left -= event_size
+        if not stop.at_event(name, header, body):
+            yield header + body
+    if left:
+        read(left)

@@ -58,7 +58,11 @@ from migration_guard.backup.backends.base import (
     iter_lines,
     read_chunks,
 )
-from migration_guard.backup.backends.binlogpos import CoordinateWatcher, dump_source_options
+from migration_guard.backup.backends.binlogpos import (
+    CoordinateWatcher,
+    dump_source_options,
+    parse_coordinates,
+)
 from migration_guard.backup.backends.dumpscan import DIGEST_METHOD, DumpScanner, scanned
 from migration_guard.backup.backends.mysql_client import (
     CLIENT_TOOLS,
@@ -241,6 +245,14 @@ class MysqldumpBackend(Backend):
         if stream_format.lower() == "mysql-sql" and MYSQL_DUMP_FOOTER not in tail:
             return "the SQL dump has no '-- Dump completed' footer (incomplete dump)"
         return None
+
+    def stream_coordinates(
+        self, stream_format: str, head: bytes, tail: bytes
+    ) -> dict[str, str] | None:
+        """The binlog coordinates the dump tool printed as a comment (``--master-data=2``)."""
+        if stream_format.lower() != "mysql-sql":
+            return None
+        return parse_coordinates(head, tail)
 
     def available(self) -> str | None:
         try:

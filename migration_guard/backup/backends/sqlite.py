@@ -192,6 +192,12 @@ class SQLiteBackend(Backend):
     name: ClassVar[str] = "sqlite"
     dialects: ClassVar[frozenset[str]] = frozenset({"sqlite"})
     stream_formats: ClassVar[frozenset[str]] = frozenset({"sqlite-db", "sqlite-sql"})
+    no_incremental: ClassVar[str] = (
+        "SQLite keeps no log of past changes to copy them from (its WAL is emptied at every "
+        "checkpoint), and a full backup is a page copy through SQLite's backup API, about as "
+        "cheap as reading the file once. Take full backups (--type full) as often as you need "
+        "recovery points instead, e.g. hourly"
+    )
 
     def stream_problem(self, stream_format: str, head: bytes, tail: bytes) -> str | None:
         """A database file must start with the SQLite header."""

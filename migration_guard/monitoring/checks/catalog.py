@@ -94,7 +94,9 @@ def check_min_size(context: HealthContext) -> list[CheckResult]:
         problems: list[str] = []
         if newest.artifact.size == 0 or newest.artifact.plain_size == 0:
             problems.append(f"{newest.id} is a 0-byte backup")
-        if not newest.tables:
+        if newest.parent:  # an incremental holds changes, no tables; any size is right
+            pass
+        elif not newest.tables:
             problems.append(f"{newest.id} contains no table at all")
         elif _total_rows(newest) == 0:
             problems.append(
@@ -108,7 +110,7 @@ def check_min_size(context: HealthContext) -> list[CheckResult]:
         previous = [
             m for m in history[1:] if set(m.tables) == set(newest.tables) or backup_type != "tables"
         ]
-        if previous and _comparable_size(previous[0]) > 0:
+        if previous and _comparable_size(previous[0]) > 0 and not newest.parent:
             ratio = _comparable_size(newest) / _comparable_size(previous[0])
             if ratio < settings.max_shrink:
                 problems.append(
