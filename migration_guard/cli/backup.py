@@ -385,6 +385,17 @@ def _typed_confirmation(database: str) -> bool:
     help="Incremental backups: replay only the changes logged before TIME "
     "(UTC, ISO 8601, e.g. 2026-12-06T20:00:00Z).",
 )
+@click.option(
+    "--keep-owners/--no-owner",
+    default=False,
+    help="PostgreSQL: give every object its owner from the source (the roles must exist); "
+    "default: the restoring role owns everything.",
+)
+@click.option(
+    "--grants/--no-grants",
+    default=True,
+    help="PostgreSQL: restore the source's GRANTs (default) or leave them out.",
+)
 @FORMAT_OPTION
 @config_file_option
 def restore(
@@ -395,6 +406,8 @@ def restore(
     dry_run: bool,
     allow_unencrypted: bool,
     until: str | None,
+    keep_owners: bool,
+    grants: bool,
     fmt: str,
     config_file: str | None,
 ) -> None:
@@ -414,6 +427,8 @@ def restore(
             progress=progress,
             allow_unencrypted=allow_unencrypted,
             until=until,
+            keep_owners=keep_owners,
+            grants=grants,
         )
     if fmt == "json":
         echo_json(result.to_dict())

@@ -199,6 +199,8 @@ def restore(
     progress: ProgressCallback | None = None,
     allow_unencrypted: bool = False,
     until: str | None = None,
+    keep_owners: bool = False,
+    grants: bool = True,
 ) -> RestoreResult:
     """Restore ``backup_id`` into the database at ``url`` and compare every table.
 
@@ -206,8 +208,10 @@ def restore(
     ``confirm(database_name)`` returns True, and only after a safety backup.
     An unencrypted backup is refused while a key is configured, unless
     ``allow_unencrypted``. ``until`` (UTC, ISO 8601) replays an incremental
-    backup's chain only up to that moment.
+    backup's chain only up to that moment. ``keep_owners`` gives every object
+    its source owner, ``grants`` restores privileges (PostgreSQL backups).
     """
+    from migration_guard.backup.backends.base import RestoreOptions
     from migration_guard.backup.engine import restore as run
 
     return run(
@@ -222,6 +226,7 @@ def restore(
         on_event=_event_sink(config),
         allow_unencrypted=allow_unencrypted,
         until=until,
+        options=RestoreOptions(owners=keep_owners, grants=grants),
     )
 
 
