@@ -26,16 +26,15 @@ from migration_guard.dialects.base import (
 from migration_guard.errors import LockTimeout
 
 #: A table's row count and content checksum in one pass, without sorting: the sum
-#: (as an exact numeric) of the first 64 bits of every row text's md5. A sum does
-#: not depend on the order of the rows, which VACUUM and restores change, counts
-#: every duplicate, holds no table in memory (``string_agg`` stops at 1 GB) and
-#: lets the server scan in parallel workers. Two different row sets agree only if
-#: their hash sums collide (about 2**-64 for damage that is not crafted; the
-#: archive's own authentication covers crafted changes).
-ROW_DIGEST_SQL = (
-    "SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint), 0) "
-    "FROM {table} AS t"
-)
+#: (an exact numeric) of a 64-bit hash of every row's text, ``hashtextextended``
+#: (the hash PostgreSQL keeps stable across versions for hash partitioning; about
+#: twice as fast as md5). A sum does not depend on the order of the rows, which
+#: VACUUM and restores change, counts every duplicate, holds no table in memory
+#: (``string_agg`` stops at 1 GB) and lets the server scan in parallel workers.
+#: Two different row sets agree only if their hash sums collide (about 2**-64 for
+#: damage that is not crafted; the archive's own authentication covers crafted
+#: changes).
+ROW_DIGEST_SQL = "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0) FROM {table} AS t"
 
 
 def quote_postgresql_identifier(name: str) -> str:

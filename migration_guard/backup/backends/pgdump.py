@@ -277,7 +277,7 @@ class PgdumpBackend(Backend):
                 "tables_without_data": sorted(unselected),
                 "snapshot": "pg_export_snapshot (REPEATABLE READ); counts and checksums "
                 "read in the dump's snapshot",
-                "row_digest": "count(*) and sum of the first 64 bits of md5(row::text)",
+                "row_digest": "count(*) and sum(hashtextextended(row::text, 0))",
             },
         )
 
