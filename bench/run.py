@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = (
     "bench_check.py",
     "bench_backup.py",
+    "bench_backup_pg.py",
     "bench_incremental.py",
     "bench_upgrade.py",
     "bench_ciphers.py",

@@ -320,3 +320,12 @@ class RestoreFailed(BackupError):
         self.target_state = target_state
         self.safety_backup_id = safety_backup_id
         self.exit_code = exit_code
+
+
+class LoadRolledBack(BackupError):
+    """A load that ran in one database transaction failed, and the server rolled it
+    back: the target holds exactly what it held before (PostgreSQL's transactional DDL)."""
+
+    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -36,6 +36,7 @@ from migration_guard.urls import resolve_url
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
+    from migration_guard.backup.backends.base import RestoreOptions
     from migration_guard.backup.backends.binlogpos import ReplayStop
     from migration_guard.backup.keys import UserKey
     from migration_guard.events import EventSink
@@ -106,6 +107,7 @@ def restore(
     until: str | None = None,
     until_position: str | None = None,
     until_gtid: str | None = None,
+    options: RestoreOptions | None = None,
 ) -> restoration.RestoreResult:
     """:func:`migration_guard.backup.restoration.restore`, and incremental backups.
 
@@ -136,6 +138,7 @@ def restore(
             progress=progress,
             on_event=on_event,
             allow_unencrypted=allow_unencrypted,
+            options=options,
         )
     if tables:
         raise UsageError("an incremental backup restores whole databases; drop --tables")

@@ -111,7 +111,8 @@ def scratch_target(
 
 
 def database_options(manifest: Manifest) -> dict[str, Any]:
-    """The character set and collation the backed-up database was created with."""
+    """How the backed-up database was created: character set and collation (PostgreSQL:
+    also its locale and extensions)."""
     options = manifest.extra.get("database_options")
     return dict(options) if isinstance(options, Mapping) else {}
 
@@ -127,9 +128,7 @@ def _checked_options(ops: DialectOps, admin: Connection | None, options: Mapping
         if value is not None and not (isinstance(value, str) and OPTION_NAME.match(value)):
             problems.append(f"{name} {str(value)[:80]!r} is not a {name} name")
     if not problems:
-        problems = ops.unknown_database_options(
-            admin, charset=options.get("charset"), collation=options.get("collation")
-        )
+        problems = ops.database_option_problems(admin, options)
     if problems:
         raise UsageError(
             "the manifest's database_options cannot be used to create the target database: "
@@ -176,12 +175,7 @@ def create_database(ops: DialectOps, url: URL, options: Mapping[str, Any]) -> No
     with connection(ops.admin_url(url)) as admin:
         if options:
             _checked_options(ops, admin, options)
-        ops.create_database(
-            admin,
-            ops.database_name(url),
-            charset=options.get("charset"),
-            collation=options.get("collation"),
-        )
+        ops.create_database_like(admin, ops.database_name(url), options)
 
 
 def drop_database(ops: DialectOps, url: URL) -> None:

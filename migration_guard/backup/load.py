@@ -18,7 +18,7 @@ from migration_guard.backup.trust import checked_archive, recheck_digest
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-    from migration_guard.backup.backends.base import RestoreOutcome
+    from migration_guard.backup.backends.base import RestoreOptions, RestoreOutcome
     from migration_guard.backup.keys import UserKey
 
 
@@ -29,14 +29,18 @@ def load_checked(
     url: URL,
     tables: Sequence[str] | None,
     progress: ProgressCallback | None,
+    options: RestoreOptions | None = None,
 ) -> RestoreOutcome:
-    """Load the archive ``handle`` (checked by ``checked_archive``) into ``url``'s database."""
+    """Load the archive ``handle`` (checked by ``checked_archive``) into ``url``'s database,
+    with the backend's restore ``options`` (owners, grants) when given."""
     import os
 
     from migration_guard.backup import archive
     from migration_guard.backup.backends import get_backend
 
     loader = get_backend(manifest.backend)
+    if options is not None:
+        loader = loader.configured(options)
     source = HashingSource(handle, progress, os.fstat(handle.fileno()).st_size)
     reader = archive.open_reader(source, key=key)
     outcome = loader.restore(

@@ -25,20 +25,26 @@ from migration_guard.backup.database import (
     same_family,
 )
 from migration_guard.backup.load import load_checked
-from migration_guard.backup.manifest import Manifest, redact_url
+from migration_guard.backup.manifest import Manifest, TableEntry, redact_url
 from migration_guard.backup.pins import pinning
 from migration_guard.backup.scratch import clean_up_after_killed_runs
 from migration_guard.backup.streams import ProgressCallback
 from migration_guard.backup.trust import check_before_restore, checked_archive
 from migration_guard.backup.verification import archive_key
 from migration_guard.config import Config
-from migration_guard.errors import BackupError, MigrationGuardError, RestoreFailed, UsageError
+from migration_guard.errors import (
+    BackupError,
+    LoadRolledBack,
+    MigrationGuardError,
+    RestoreFailed,
+    UsageError,
+)
 from migration_guard.urls import resolve_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-    from migration_guard.backup.backends.base import RestoreOutcome
+    from migration_guard.backup.backends.base import RestoreOptions, RestoreOutcome
     from migration_guard.backup.catalog import Catalog as CatalogType
     from migration_guard.backup.keys import UserKey
     from migration_guard.dialects.base import DialectOps
@@ -94,6 +100,7 @@ def restore(
     progress: ProgressCallback | None = None,
     on_event: EventSink | None = None,
     allow_unencrypted: bool = False,
+    options: RestoreOptions | None = None,
 ) -> RestoreResult:
     """Restore ``backup_id`` into the database at ``url`` (any database name).
 
@@ -107,7 +114,12 @@ def restore(
     first statement run. An unencrypted backup is refused while a key is
     configured unless ``allow_unencrypted``. A failure after the safety backup
     raises :class:`~migration_guard.errors.RestoreFailed`, whose message says
-    what state the target is in and names the safety backup.
+    what state the target is in and names the safety backup. A backend that
+    loads in one transaction (pgdump into a non-empty database) reports a
+    failure as rolled back; the target is then measured against the safety
+    backup's manifest, and said to be unchanged only when every table matches.
+    ``options`` (owners, grants) go to the backend, which refuses any it
+    cannot honour before anything happens.
     """
     started = time.monotonic()
     catalog = Catalog.for_config(config)
@@ -135,14 +147,18 @@ def restore(
         raise BackupError(f"the archive of backup {manifest.id} is missing from {catalog.path}")
     warnings = check_before_restore(catalog, manifest, key, allow_unencrypted=allow_unencrypted)
     check_identifiers(manifest)
+    if options is not None:
+        from migration_guard.backup.backends import get_backend
+
+        get_backend(manifest.backend).configured(options)  # refuses unusable options now
 
     ops = dialect_ops(target)
     database = ops.database_name(target)
     exists = ops.database_exists(target)
     empty = ops.is_empty(target)
-    options = database_options(manifest)
+    database_settings = database_options(manifest)
     if not exists:
-        check_database_options(ops, target, options)
+        check_database_options(ops, target, database_settings)
     result = RestoreResult(
         backup_id=manifest.id,
         target_url=redact_url(target),
@@ -152,6 +168,12 @@ def restore(
         target_was_empty=empty,
     )
     result.notes.extend(f"warning: {warning}" for warning in warnings)
+    if not empty:
+        from migration_guard.backup.backends import get_backend
+
+        problem = get_backend(manifest.backend).overwrite_problem(manifest.extra)
+        if problem is not None:
+            raise UsageError(f"cannot restore {manifest.id} into {database!r}: {problem}")
     if not empty and not yes and not dry_run:
         if confirm is None:
             raise UsageError(
@@ -174,6 +196,7 @@ def restore(
         )
         result.seconds = time.monotonic() - started
         return result
+    before: dict[str, TableEntry] | None = None
     if not empty and safety_backup:
         safety = create(
             config,
@@ -183,8 +206,21 @@ def restore(
             on_event=on_event,
         )
         result.safety_backup_id = safety.id
+        before = dict(safety.tables)
         result.notes.append(f"safety backup of the target taken first: {safety.id}")
-    outcome = _load(catalog, manifest, key, ops, target, wanted, options, exists, result, progress)
+    outcome = _load(
+        catalog,
+        manifest,
+        key,
+        (ops, target),
+        wanted,
+        database_settings,
+        exists,
+        result,
+        progress,
+        options=options,
+        before=before,
+    )
     expected = {name: manifest.tables[name] for name in result.tables}
     with connection(target) as conn:
         live = ops.backup_tables(conn)
@@ -210,26 +246,39 @@ def _load(
     catalog: CatalogType,
     manifest: Manifest,
     key: UserKey | None,
-    ops: DialectOps,
-    target: URL,
+    where: tuple[DialectOps, URL],
     wanted: list[str] | None,
-    options: dict[str, Any],
+    database_settings: dict[str, Any],
     exists: bool,
     result: RestoreResult,
     progress: ProgressCallback | None,
+    *,
+    options: RestoreOptions | None,
+    before: dict[str, TableEntry] | None,
 ) -> RestoreOutcome:
     """Check the whole archive, then create the target if needed and load it.
 
     Any failure becomes a :class:`RestoreFailed` that says what state the
-    target is in: untouched when the check failed, partial once loading began.
+    target is in: untouched when the check failed, partial once loading began,
+    unchanged after a rolled-back load that the safety backup's manifest confirms.
     """
+    ops, target = where
     loading = False
     try:
         with checked_archive(catalog, manifest, key) as handle:
             if not exists:
-                create_database(ops, target, options)
+                create_database(ops, target, database_settings)
             loading = True
-            return load_checked(manifest, handle, key, target, wanted, progress)
+            return load_checked(manifest, handle, key, target, wanted, progress, options)
+    except LoadRolledBack as exc:
+        state, proof = _state_after_rollback(ops, target, before)
+        message = _failure_message(exc, result, loading=state != "unchanged", created=False)
+        raise RestoreFailed(
+            message if state != "unchanged" else _rolled_back_message(exc, result, proof),
+            target_state=state,
+            safety_backup_id=result.safety_backup_id,
+            exit_code=exc.exit_code,
+        ) from exc
     except MigrationGuardError as exc:
         raise RestoreFailed(
             _failure_message(exc, result, loading=loading, created=not exists),
@@ -242,6 +291,39 @@ def _load(
         if add_note is not None:
             add_note(_failure_message(exc, result, loading=loading, created=not exists))
         raise
+
+
+def _state_after_rollback(
+    ops: DialectOps, target: URL, before: dict[str, TableEntry] | None
+) -> tuple[str, str]:
+    """``unchanged`` or ``partial`` after a rolled-back load, and how that is known.
+
+    With a safety backup the target's tables are measured and compared with its
+    manifest: only then is the rollback proven, not assumed.
+    """
+    if before is None:
+        return "unchanged", "the server rolled the transaction back"
+    try:
+        with connection(target) as conn:
+            live = ops.backup_tables(conn)
+            actual = ops.table_stats(conn, [t for t in before if t in live])
+    except Exception:  # unmeasurable: claim nothing
+        return "partial", ""
+    if compare_stats(before, actual) or set(live) != set(before):
+        return "partial", ""
+    return "unchanged", (
+        "the server rolled the transaction back, and every table's row count, checksum and "
+        "definition equal those of the safety backup taken just before"
+    )
+
+
+def _rolled_back_message(exc: BaseException, result: RestoreResult, proof: str) -> str:
+    message = (
+        f"restore of {result.backup_id} failed: {exc}. The target database {result.database!r} "
+        f"was not changed: {proof}"
+    )
+    safety = result.safety_backup_id
+    return message + (f". Safety backup of the target taken before: {safety}." if safety else ".")
 
 
 def _failure_message(

@@ -58,6 +58,17 @@ def _typed_confirmation(database: str) -> bool:
     help="Incremental backups (MariaDB): replay only the transactions before GTID "
     "DOMAIN-SERVER-SEQ (e.g. 0-1-1234).",
 )
+@click.option(
+    "--keep-owners/--no-owner",
+    default=False,
+    help="PostgreSQL: give every object its owner from the source (the roles must exist); "
+    "default: the restoring role owns everything.",
+)
+@click.option(
+    "--grants/--no-grants",
+    default=True,
+    help="PostgreSQL: restore the source's GRANTs (default) or leave them out.",
+)
 @FORMAT_OPTION
 @config_file_option
 def restore(
@@ -70,6 +81,8 @@ def restore(
     until: str | None,
     until_position: str | None,
     until_gtid: str | None,
+    keep_owners: bool,
+    grants: bool,
     fmt: str,
     config_file: str | None,
 ) -> None:
@@ -91,6 +104,8 @@ def restore(
             until=until,
             until_position=until_position,
             until_gtid=until_gtid,
+            keep_owners=keep_owners,
+            grants=grants,
         )
     if fmt == "json":
         echo_json(result.to_dict())

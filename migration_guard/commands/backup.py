@@ -231,6 +231,8 @@ def restore(
     until: str | None = None,
     until_position: str | None = None,
     until_gtid: str | None = None,
+    keep_owners: bool = False,
+    grants: bool = True,
 ) -> RestoreResult:
     """Restore ``backup_id`` into the database at ``url`` and compare every table.
 
@@ -239,8 +241,11 @@ def restore(
     An unencrypted backup is refused while a key is configured, unless
     ``allow_unencrypted``. ``until`` (UTC, ISO 8601), ``until_position``
     (``FILE:POS``) or ``until_gtid`` (``DOMAIN-SERVER-SEQ``) replays an incremental
-    backup's chain only up to that point (point-in-time restore).
+    backup's chain only up to that point (point-in-time restore). ``keep_owners``
+    gives every object its source owner, ``grants`` restores privileges
+    (PostgreSQL backups).
     """
+    from migration_guard.backup.backends.base import RestoreOptions
     from migration_guard.backup.engine import restore as run
 
     return run(
@@ -257,6 +262,7 @@ def restore(
         until=until,
         until_position=until_position,
         until_gtid=until_gtid,
+        options=RestoreOptions(owners=keep_owners, grants=grants),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -211,7 +211,7 @@ class DialectOps(abc.ABC):
         engine = connect_engine(url)
         try:
             with engine.connect() as conn:
-                return not self.list_tables(conn)
+                return not self.backup_tables(conn)
         finally:
             engine.dispose()
 
@@ -242,6 +242,27 @@ class DialectOps(abc.ABC):
         """
         del admin_conn, charset, collation
         return []
+
+    def database_option_problems(
+        self, admin_conn: Connection | None, options: Mapping[str, Any]
+    ) -> list[str]:
+        """What of a manifest's ``database_options`` this server does not know.
+
+        By default the ``charset`` and ``collation`` of :meth:`unknown_database_options`;
+        a database with more options (PostgreSQL's locale and extensions) checks those too.
+        """
+        return self.unknown_database_options(
+            admin_conn, charset=options.get("charset"), collation=options.get("collation")
+        )
+
+    def create_database_like(
+        self, admin_conn: Connection | None, name: str, options: Mapping[str, Any]
+    ) -> None:
+        """Create the empty database ``name`` as a manifest's ``database_options`` say
+        (checked by :meth:`database_option_problems` first)."""
+        self.create_database(
+            admin_conn, name, charset=options.get("charset"), collation=options.get("collation")
+        )
 
     #: The longest table name the database accepts (None: no limit of its own).
     max_identifier_length: ClassVar[int | None] = None

@@ -88,6 +88,14 @@ END
 $$;
 CREATE TRIGGER customers_keep BEFORE INSERT ON customers
     FOR EACH ROW EXECUTE FUNCTION keep_row();
+CREATE EXTENSION IF NOT EXISTS citext;
+CREATE DOMAIN positive AS numeric CHECK (VALUE > 0);
+CREATE TABLE "odd schema".labels (id int PRIMARY KEY, code citext UNIQUE, weight positive);
+CREATE MATERIALIZED VIEW "odd schema".totals AS
+    SELECT feeling, count(*) AS n FROM customers GROUP BY feeling;
+COMMENT ON TABLE customers IS 'who pays; it''s \ awkward ☃';
+COMMENT ON COLUMN customers.name IS 'the name';
+COMMENT ON SCHEMA "odd schema" IS 'not public';
 """.replace("{ORDERS}", ORDERS)
 
 
@@ -152,6 +160,10 @@ def load_varied(url: URL | str, rows: int = 40) -> None:
                 "SELECT id, id * 1.5, NULL FROM customers"
             )
             conn.exec_driver_sql("SELECT setval('invoice_no', 1234)")
+            conn.exec_driver_sql(
+                "INSERT INTO \"odd schema\".labels VALUES (1, 'Ab', 2.5), (2, 'cD', NULL)"
+            )
+            conn.exec_driver_sql('REFRESH MATERIALIZED VIEW "odd schema".totals')
     finally:
         engine.dispose()
 
@@ -185,11 +197,32 @@ def picture(url: URL | str) -> dict[str, Any]:
             ).all()
             result["functions"] = conn.exec_driver_sql(
                 "SELECT pg_get_functiondef(p.oid) FROM pg_proc p "
-                "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
+                "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' "
+                "AND p.prokind IN ('f', 'p') ORDER BY 1"
             ).all()
             result["foreign keys"] = conn.exec_driver_sql(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                 "WHERE contype = 'f' ORDER BY 1"
+            ).all()
+            result["matview"] = conn.exec_driver_sql(
+                'SELECT * FROM "odd schema".totals ORDER BY 1'
+            ).all()
+            result["matview definition"] = conn.exec_driver_sql(
+                "SELECT schemaname, matviewname, definition FROM pg_matviews"
+            ).all()
+            result["domains"] = conn.exec_driver_sql(
+                "SELECT t.typname, pg_get_constraintdef(c.oid) FROM pg_type t "
+                "JOIN pg_constraint c ON c.contypid = t.oid ORDER BY 1"
+            ).all()
+            result["comments"] = conn.exec_driver_sql(
+                "SELECT d.classoid::regclass::text, d.objsubid, d.description "
+                "FROM pg_description d JOIN pg_class c ON c.oid = d.objoid "
+                "WHERE d.classoid = 'pg_class'::regclass UNION ALL "
+                "SELECT 'schema', 0, obj_description(oid, 'pg_namespace') FROM pg_namespace "
+                "WHERE nspname = 'odd schema' ORDER BY 1, 2, 3"
+            ).all()
+            result["extensions"] = conn.exec_driver_sql(
+                "SELECT extname FROM pg_extension ORDER BY 1"
             ).all()
             result["identity"] = conn.exec_driver_sql(
                 "SELECT table_name, column_name, is_identity, identity_generation "
@@ -220,7 +253,9 @@ def test_full_round_trip_keeps_everything(
     assert manifest.tables["customers"].rows == 40
     assert manifest.tables['odd schema.orders "x"'].rows == 40
     assert manifest.tables["customers"].checksum
-    assert manifest.extra["database_options"] == {"charset": "UTF8"}
+    options = manifest.extra["database_options"]
+    assert isinstance(options, dict) and options["charset"] == "UTF8"
+    assert {"citext", "plpgsql"} <= {e["name"] for e in options["extensions"]}
 
     target = new_database()  # does not exist yet: the restore creates it
     result = restore(config, manifest.id, url=target)
@@ -295,10 +330,14 @@ def test_tables_and_critical_backups_are_schema_qualified(
     assert after['odd schema.orders "x"'] == []
     assert after["enum"] == picture(postgres_url)["enum"]
 
-    # Never over a database that holds tables: pg_restore would mix the two.
-    with pytest.raises(RestoreFailed, match="only into a new or empty database"):
-        restore(config, critical.id, url=postgres_url, yes=True, safety_backup=False)
-    assert picture(postgres_url)["public.customers"] == after["public.customers"]
+    # Never over a database that holds tables: the archive would recreate the other
+    # tables empty. Refused before anything happens (no safety backup either).
+    before = picture(postgres_url)
+    with pytest.raises(UsageError, match="rows of only some tables") as caught:
+        restore(config, critical.id, url=postgres_url, yes=True)
+    assert "new database" in str(caught.value)
+    assert picture(postgres_url) == before
+    assert [m.id for m in Catalog.for_config(config).list() if m.type == "safety"] == []
 
 
 @pytest.mark.parametrize("damage", ["flip", "wrong key"])
@@ -468,8 +507,10 @@ def test_cli_backup_verify_restore(
     assert code == 0 and json.loads(out)["restore_test_ok"] is True, (out, err)
     code, out, err = run_cli("restore", backup_id, "--url", str(new_database()))
     assert code == 0, err
-    code, _, err = run_cli("restore", backup_id, "--url", postgres_url, "--yes")
-    assert code == 2 and "new or empty database" in err and "Traceback" not in err
+    code, out, err = run_cli("restore", backup_id, "--url", postgres_url, "--yes")
+    assert code == 0 and "safety backup of the target taken first" in out, (out, err)
+    code, _, err = run_cli("restore", backup_id, "--url", postgres_url, "--keep-owners", "--yes")
+    assert code == 0, err
 
 
 RESTORE_SCRIPT = """

@@ -8,7 +8,7 @@ and the catalog are the engine's business, not the backend's.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, ClassVar, Protocol
 
@@ -27,6 +27,7 @@ __all__ = [
     "CountingReader",
     "DumpResult",
     "Reader",
+    "RestoreOptions",
     "RestoreOutcome",
     "Sink",
     "TableContent",
@@ -147,6 +148,19 @@ class RestoreOutcome:
     content: dict[str, TableContent] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RestoreOptions:
+    r"""What a restore does with the roles an archive names.
+
+    ``owners`` gives every object its owner from the source (those roles must
+    exist on the target; otherwise the restoring role owns everything);
+    ``grants`` restores the ``GRANT``\s (privileges) of the source.
+    """
+
+    owners: bool = False
+    grants: bool = True
+
+
 class Backend(abc.ABC):
     """One way of dumping and restoring a database (``mysqldump``, ``native``, ``sqlite``...)."""
 
@@ -193,6 +207,22 @@ class Backend(abc.ABC):
         With ``tables`` only those tables are restored; the rest of the target
         is left as it is.
         """
+
+    def configured(self, options: RestoreOptions) -> Backend:
+        """This backend restoring with ``options``; :class:`UsageError` for options
+        it cannot honour (the default options are always fine)."""
+        if options != RestoreOptions():
+            raise UsageError(
+                f"the {self.name} backend restores no object owners or grants; drop "
+                "--keep-owners / --no-grants (they apply to PostgreSQL backups)"
+            )
+        return self
+
+    def overwrite_problem(self, extra: Mapping[str, object]) -> str | None:
+        """Why a backup whose manifest ``extra`` is this must not be restored over a
+        database that holds tables, or None (the default: it may)."""
+        del extra
+        return None
 
     def content_digests(self, url: URL, tables: Sequence[str]) -> dict[str, TableContent] | None:
         """The rows and ``content_sha256`` of ``tables`` as they are now in ``url``.

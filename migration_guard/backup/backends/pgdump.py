@@ -10,9 +10,14 @@ its stdout, which goes straight into the encrypted archive; no plaintext file.
 
 Restore: ``pg_restore`` reads only a seekable file in parallel, so the decrypted
 stream is written into a private 0700 scratch directory (removed afterwards,
-and by the next run after a SIGKILL), then restored with ``--jobs N``
-(``--exit-on-error``, ``--no-owner``). The engine then counts and checksums
-every table of the target and compares them with the manifest.
+and by the next run after a SIGKILL). Into a new or empty database it runs
+with ``--jobs N``; into a database that holds tables with ``--clean --if-exists
+--single-transaction``: one transaction that drops and recreates the archive's
+objects, so any failure (a damaged stream, a lost connection, a full disk, a
+killed process) leaves the target exactly as it was (:class:`LoadRolledBack`).
+Owners are left out unless :class:`RestoreOptions` ``owners``; grants are
+restored unless not ``grants``. The engine then counts and checksums every
+table of the target and compares them with the manifest.
 
 Credentials: :mod:`.pg_client` (a 0600 ``PGPASSFILE``, never argv or environment).
 """
@@ -20,6 +25,7 @@ Credentials: :mod:`.pg_client` (a 0600 ``PGPASSFILE``, never argv or environment
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
@@ -34,6 +40,7 @@ from migration_guard.backup.backends.base import (
     ByteCounter,
     CountingReader,
     DumpResult,
+    RestoreOptions,
     RestoreOutcome,
     read_chunks,
     write_chunks,
@@ -60,7 +67,14 @@ from migration_guard.dialects.postgresql import (
     PostgreSQLDialectOps,
     quote_postgresql_identifier,
 )
-from migration_guard.errors import BackupError, ToolMissingError, UsageError
+from migration_guard.dialects.postgresql_database import database_extensions, database_locale
+from migration_guard.errors import (
+    BackupError,
+    LoadRolledBack,
+    MigrationGuardError,
+    ToolMissingError,
+    UsageError,
+)
 
 #: The ``stream_format`` of a pg_dump custom-format archive.
 STREAM_FORMAT = "postgresql-custom"
@@ -116,8 +130,26 @@ class PgdumpBackend(Backend):
     dialects: ClassVar[frozenset[str]] = frozenset({Dialect.POSTGRESQL.value})
     stream_formats: ClassVar[frozenset[str]] = frozenset({STREAM_FORMAT})
 
-    #: Leave object owners out of the restore (the target's connecting role owns all).
-    no_owner: bool = True
+    #: Owners left out (the restoring role owns all) and grants restored, by default.
+    options: RestoreOptions = RestoreOptions()
+
+    def configured(self, options: RestoreOptions) -> PgdumpBackend:
+        """A copy of this backend that restores with ``options``."""
+        backend = copy.copy(self)
+        backend.options = options
+        return backend
+
+    def overwrite_problem(self, extra: Mapping[str, object]) -> str | None:
+        """A ``critical`` or ``tables`` archive holds every table's definition but the
+        rows of some only: over a live database it would recreate the others empty."""
+        if not extra.get("tables_without_data"):
+            return None
+        return (
+            "this pgdump backup holds the rows of only some tables (a critical or tables "
+            "backup) and the definitions of all; restored over a database that holds tables "
+            "it would empty the others. Restore it into a new database (it is created) and "
+            "copy the tables from there; nothing was changed"
+        )
 
     def available(self) -> str | None:
         try:
@@ -156,17 +188,23 @@ class PgdumpBackend(Backend):
         command.append(f"--dbname={conninfo(url)}")
         return command
 
-    def restore_command(self, tool: str, url: URL, path: Path) -> list[str]:
-        """The argv of a restore of the archive file ``path``."""
-        command = [
-            tool,
-            "--format=custom",
-            "--no-password",
-            "--exit-on-error",
-            f"--jobs={restore_jobs()}",
-        ]
-        if self.no_owner:
+    def restore_command(
+        self, tool: str, url: URL, path: Path, *, replace: bool = False
+    ) -> list[str]:
+        """The argv of a restore of the archive file ``path``.
+
+        ``replace``: the target holds objects; they are dropped and recreated in
+        one transaction (``--single-transaction`` cannot run in parallel).
+        """
+        command = [tool, "--format=custom", "--no-password", "--exit-on-error"]
+        if replace:
+            command += ["--clean", "--if-exists", "--single-transaction"]
+        else:
+            command.append(f"--jobs={restore_jobs()}")
+        if not self.options.owners:
             command.append("--no-owner")
+        if not self.options.grants:
+            command.append("--no-privileges")
         command += [f"--dbname={conninfo(url)}", "--", str(path)]
         return command
 
@@ -198,13 +236,11 @@ class PgdumpBackend(Backend):
                         f"existing tables: {', '.join(names) or '(none)'}"
                     )
                 names = list(dict.fromkeys(tables))
-            without_data = [
-                table_pattern(*ops.resolve_table(conn, name))
-                for name in ops.backup_tables(conn)
-                if name not in names
-            ]
+            unselected = [name for name in ops.backup_tables(conn) if name not in names]
+            without_data = [table_pattern(*ops.resolve_table(conn, name)) for name in unselected]
             object_hashes = ops.objects(conn) if tables is None else {}
-            encoding = ops.database_encoding(conn)
+            database_options: dict[str, object] = dict(database_locale(conn))
+            database_options["extensions"] = database_extensions(conn)
             server_version = ops.server_version(conn)
             # The counts and checksums are read in the exported snapshot while pg_dump
             # dumps it: the server does both at once, and the backup takes as long as
@@ -236,10 +272,12 @@ class PgdumpBackend(Backend):
             objects={kind: sorted(hashes) for kind, hashes in object_hashes.items()},
             extra={
                 "tool": tool_version(tool),
-                "database_options": {"charset": encoding},
+                "database_options": database_options,
                 "object_sha256": object_hashes,
+                "tables_without_data": sorted(unselected),
                 "snapshot": "pg_export_snapshot (REPEATABLE READ); counts and checksums "
                 "read in the dump's snapshot",
+                "row_digest": "count(*) and sum(hashtextextended(row::text, 0))",
             },
         )
 
@@ -268,29 +306,64 @@ class PgdumpBackend(Backend):
                 present = ops.backup_tables(conn)
         finally:
             engine.dispose()
-        if present:
-            raise UsageError(
-                f"the pgdump backend restores only into a new or empty database, and "
-                f"{url.database!r} holds tables ({', '.join(present[:5])}); nothing was "
-                "changed. Restore into a new database name (it is created) and move the "
-                "data from there"
-            )
         counted = CountingReader(source, progress)
+        try:
+            self._restore_file(tool, url, counted, replace=bool(present), progress=progress)
+        except MigrationGuardError as exc:
+            explained = _explained(exc, rolled_back=bool(present))
+            if explained is exc:
+                raise
+            raise explained from exc
+        return RestoreOutcome()
+
+    def _restore_file(
+        self,
+        tool: str,
+        url: URL,
+        source: CountingReader,
+        *,
+        replace: bool,
+        progress: ByteCounter | None,
+    ) -> None:
+        """Write the stream to a private file and run pg_restore on it."""
         # pg_restore runs in parallel only from a seekable file: the plaintext lives
         # in a private 0700 directory for the duration of the restore.
         with scratch_directory("restore") as directory:
             path = directory / "dump.pgc"
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "wb") as handle:
-                for chunk in read_chunks(counted):
-                    handle.write(chunk)
+            try:
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(descriptor, "wb") as handle:
+                    for chunk in read_chunks(source):
+                        handle.write(chunk)
+            except OSError as exc:
+                raise BackupError(f"cannot write the restore's scratch file: {exc}") from exc
             with open(path, "rb") as check:
                 if not check.read(len(CUSTOM_MAGIC)) == CUSTOM_MAGIC:
                     raise BackupError("the stream is not a pg_dump custom-format archive")
             with pg_credentials(url) as extra_env:
-                command = self.restore_command(tool, url, path)
+                command = self.restore_command(tool, url, path, replace=replace)
                 _run_quietly(command, url, extra_env, progress)
-        return RestoreOutcome()
+
+
+#: pg_restore's complaint about a role the target server lacks.
+_MISSING_ROLE = 'role "'
+
+
+def _explained(exc: MigrationGuardError, *, rolled_back: bool) -> MigrationGuardError:
+    """``exc`` with what to do about a missing role, and whether the server rolled back."""
+    message = str(exc)
+    if _MISSING_ROLE in message and "does not exist" in message:
+        message += (
+            "; the backup names a role this server lacks: create it, or restore without "
+            "owners (the default, no --keep-owners) and without grants (--no-grants)"
+        )
+    if not rolled_back:
+        return BackupError(message) if message != str(exc) and type(exc) is BackupError else exc
+    return LoadRolledBack(
+        f"{message}. Nothing was committed: the restore runs in one transaction "
+        "(pg_restore --single-transaction), which the server rolled back",
+        exit_code=exc.exit_code,
+    )
 
 
 def _run_quietly(

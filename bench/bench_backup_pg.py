@@ -1,0 +1,171 @@
+"""Benchmark: PostgreSQL backup and restore against raw pg_dump / pg_restore, side by side.
+
+A generated PostgreSQL database (default 2,000,000 rows: bigint key, int with a
+secondary index, jsonb, text, timestamptz; made with ``generate_series``) is
+dumped by:
+
+- ``migration-guard backup`` (pgdump backend: ``pg_dump -Fc -Z0`` into zstd +
+  AES-256-GCM, counts and row digests read in the dump's exported snapshot);
+- raw ``pg_dump -Fc db > file`` (its default compression; target: guard <= 1.3x);
+- raw ``pg_dump -Fc -Z0 db > file`` (for information: no compression at all);
+
+and restored into an existing empty database by ``migration-guard restore``
+(decrypt, ``pg_restore --jobs``, then every table's count, row digest and
+definition compared with the manifest) vs ``pg_restore -j 2 -d target file``
+of the raw ``-Fc`` dump (target: guard <= 1.1x).
+
+Fairness as in ``bench_backup.py``: whole processes, one untimed warm-up of
+each backup command, then round-robin; medians of ``--repeat`` runs; every run
+checked (exit status, ``ok``, the plain restore's row count).
+
+Needs PostgreSQL on 127.0.0.1:5432 (postgres, trust) and its client tools.
+Run: ``python bench/bench_backup_pg.py [--rows N] [--repeat N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench_backup import GUARD, Series, timed
+
+CONNECT = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
+
+
+def psql(statement: str, database: str = "postgres") -> str:
+    command = ["psql", *CONNECT, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"]
+    command += ["-d", database, "-c", statement]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def make_database(name: str, rows: int) -> int:
+    """Create and fill the benchmark database; its size in bytes."""
+    psql(f'CREATE DATABASE "{name}"')
+    psql(
+        "CREATE TABLE events (id bigint PRIMARY KEY, account_id int NOT NULL, "
+        "payload jsonb NOT NULL, body text NOT NULL, created_at timestamptz NOT NULL)",
+        name,
+    )
+    psql(
+        "INSERT INTO events SELECT g, g % 9973, "
+        "jsonb_build_object('kind', (ARRAY['click', 'view', 'buy'])[1 + g % 3], 'n', g, "
+        "'tags', jsonb_build_array('a', 'b', g % 7)), "
+        "repeat(md5(g::text), 2) || ' ' || repeat('lorem ipsum ', 4), "
+        "timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second' "
+        f"FROM generate_series(1, {rows}) AS g",
+        name,
+    )
+    psql("CREATE INDEX by_account ON events (account_id)", name)
+    psql("VACUUM ANALYZE events", name)
+    return int(psql("SELECT pg_database_size(current_database())", name).strip())
+
+
+def recreate(name: str) -> None:
+    psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    psql(f'CREATE DATABASE "{name}"')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    source = f"mg_bench_{uuid.uuid4().hex[:8]}"
+    target = f"{source}_restore"
+    results: dict[str, object] = {"rows": args.rows, "repeat": args.repeat}
+    results["versions"] = {
+        "server": psql("SHOW server_version").strip(),
+        "pg_dump": subprocess.run(
+            ["pg_dump", "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip(),
+        "cpus": os.cpu_count(),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = dict(os.environ)
+        key = subprocess.run([GUARD, "keygen"], check=True, capture_output=True, text=True)
+        env["MIGRATION_GUARD_KEY"] = key.stdout.strip()
+        env["MIGRATION_GUARD_BACKUP_DIR"] = str(work / "backups")
+        env["MIGRATION_GUARD_CONFIG"] = str(work / "empty.toml")
+        (work / "empty.toml").write_text("")
+        connect = " ".join(CONNECT)
+        try:
+            started = time.perf_counter()
+            results["database_bytes"] = make_database(source, args.rows)
+            results["generate_s"] = round(time.perf_counter() - started, 1)
+            url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{source}"
+            guard_backup = [GUARD, "backup", "--url", url, "--encrypt", "--format", "json"]
+            raw_dump = f"pg_dump {connect} -Fc -d {source} > {work}/raw.pgc"
+            raw_z0 = f"pg_dump {connect} -Fc -Z0 -d {source} > {work}/raw0.pgc"
+            guard, raw, raw0 = Series(), Series(), Series()
+            manifests: list[dict[str, object]] = []
+            for warm in (True, *([False] * args.repeat)):
+                run = timed(guard_backup, env)
+                if not warm:
+                    manifests.append(json.loads(run.stdout))
+                    guard.add(run, guard=run.rss_of_root(), dump=run.rss_named("pg_dump"))
+                run = timed(raw_dump, env)
+                if not warm:
+                    raw.add(run, dump=run.rss_named("pg_dump"))
+                run = timed(raw_z0, env)
+                if not warm:
+                    raw0.add(run)
+            artifact = manifests[-1]["artifact"]
+            assert isinstance(artifact, dict)
+            results.update(
+                backup_guard_s=round(guard.median, 2),
+                backup_raw_pg_dump_fc_s=round(raw.median, 2),
+                backup_raw_pg_dump_fc_z0_s=round(raw0.median, 2),
+                backup_ratio_vs_raw=round(guard.median / raw.median, 2),
+                backup_ratio_vs_raw_z0=round(guard.median / raw0.median, 2),
+                backup_guard_samples_s=[round(s, 2) for s in guard.seconds],
+                backup_raw_samples_s=[round(s, 2) for s in raw.seconds],
+                backup_raw_z0_samples_s=[round(s, 2) for s in raw0.seconds],
+                backup_client_cpu_s={
+                    "guard": guard.cpu()["client"],
+                    "raw": raw.cpu()["client"],
+                },
+                backup_peak_rss_guard_mb=guard.peak_mb("guard"),
+                artifact_bytes=artifact["size"],
+                raw_dump_bytes=(work / "raw.pgc").stat().st_size,
+            )
+            backup_id = str(manifests[-1]["id"])
+            target_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{target}"
+            guard_restore = [GUARD, "restore", backup_id, "--url", target_url, "--format", "json"]
+            raw_restore = f"pg_restore {connect} -j 2 -d {target} {work}/raw.pgc"
+            restore_guard, restore_raw = Series(), Series()
+            for _ in range(args.repeat):
+                recreate(target)
+                run = timed(guard_restore, env)
+                outcome = json.loads(run.stdout)
+                if not outcome.get("ok"):
+                    raise SystemExit(f"restore reported mismatches: {outcome}")
+                restore_guard.add(run, guard=run.rss_of_root())
+                recreate(target)
+                run = timed(raw_restore, env)
+                restored = int(psql("SELECT count(*) FROM events", target).strip())
+                if restored != args.rows:
+                    raise SystemExit(f"plain restore brought back {restored} of {args.rows} rows")
+                restore_raw.add(run)
+            results.update(
+                restore_guard_s=round(restore_guard.median, 2),
+                restore_raw_pg_restore_j2_s=round(restore_raw.median, 2),
+                restore_ratio=round(restore_guard.median / restore_raw.median, 2),
+                restore_guard_samples_s=[round(s, 2) for s in restore_guard.seconds],
+                restore_raw_samples_s=[round(s, 2) for s in restore_raw.seconds],
+                restore_peak_rss_guard_mb=restore_guard.peak_mb("guard"),
+            )
+        finally:
+            psql(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')
+            psql(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
