@@ -52,6 +52,7 @@ from migration_guard.backup.backends.pg_client import (
     tool_major,
     version_problem,
 )
+from migration_guard.backup.backends.pg_tables import restore_tables
 from migration_guard.backup.scratch import scratch_directory
 from migration_guard.config import Dialect
 from migration_guard.dialects import get_dialect_ops
@@ -253,11 +254,6 @@ class PgdumpBackend(Backend):
         progress: ByteCounter | None = None,
     ) -> RestoreOutcome:
         self.check_stream_format(stream_format)
-        if tables is not None:
-            raise UsageError(
-                "restoring selected tables of a pgdump backup is not supported yet; "
-                "restore the whole backup into a new database and copy the tables from there"
-            )
         ops = _ops(url)
         if not url.database:
             raise UsageError(f"the URL {safe_url_text(url)} names no database to restore into")
@@ -268,7 +264,7 @@ class PgdumpBackend(Backend):
                 present = ops.backup_tables(conn)
         finally:
             engine.dispose()
-        if present:
+        if present and tables is None:
             raise UsageError(
                 f"the pgdump backend restores only into a new or empty database, and "
                 f"{url.database!r} holds tables ({', '.join(present[:5])}); nothing was "
@@ -288,6 +284,9 @@ class PgdumpBackend(Backend):
                 if not check.read(len(CUSTOM_MAGIC)) == CUSTOM_MAGIC:
                     raise BackupError("the stream is not a pg_dump custom-format archive")
             with pg_credentials(url) as extra_env:
+                if tables is not None:  # into the live database, in one transaction
+                    restore_tables(url, path, tables, extra_env)
+                    return RestoreOutcome()
                 command = self.restore_command(tool, url, path)
                 _run_quietly(command, url, extra_env, progress)
         return RestoreOutcome()
