@@ -524,3 +524,48 @@ def downgrade():
     assert run.returncode != 0, (out, err)
     assert b"was lost mid-run" in out + err, (out, err)
     assert state(project) == before
+
+
+def test_a_killed_run_is_rolled_back_by_the_server_and_proven_by_the_next_run(
+    project: Project,
+) -> None:
+    import signal
+
+    marker = project.root / "running"
+    project.add_revision(
+        "r2",
+        "r1",
+        f"""
+def upgrade():
+    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
+    op.add_column("orders", sa.Column("note", sa.String(20), nullable=True))
+    op.execute("UPDATE orders SET total = 0 WHERE id < 3")
+    if _online():
+        open({str(marker)!r}, "w").close()
+        time.sleep(120)
+
+
+def downgrade():
+    pass
+""",
+    )
+    before = state(project)
+    victim = _cli(project, "--yes")
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert victim.poll() is None, victim.communicate()
+            assert time.monotonic() < deadline, "the revision never started"
+            time.sleep(0.05)
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=30)
+    records = list((project.backup_dir / "runs").glob("*.json"))
+    assert [json.loads(p.read_text())["status"] for p in records] == ["migrating"]
+    result = upgrade(project.config(), alembic_config=str(project.ini), yes=True)
+    assert result.outcome == "recovered", (result.outcome, result.error)
+    assert result.restore is not None and result.restore.ok, result.restore
+    assert "orders: rolled back by the database, proven" in " ".join(result.restore.proof)
+    assert result.restore.restored_tables == [] and result.restore.dropped_tables == []
+    assert state(project) == before
+    assert json.loads(records[0].read_text())["status"] == "recovered"
