@@ -569,3 +569,59 @@ def downgrade():
     assert result.restore.restored_tables == [] and result.restore.dropped_tables == []
     assert state(project) == before
     assert json.loads(records[0].read_text())["status"] == "recovered"
+
+
+def test_a_committed_change_to_a_referenced_table_is_reloaded_with_its_sequence_and_keys(
+    project: Project,
+) -> None:
+    # customers is referenced by orders' foreign key and owns a sequence: the reload
+    # drops and re-adds that key in its transaction and sets the sequence back.
+    project.execute("SELECT setval('customers_id_seq', 42)")
+    env_py = project.root / "migrations" / "env.py"
+    env_py.write_text(
+        env_py.read_text().replace(
+            "target_metadata=target_metadata",
+            "target_metadata=target_metadata, transaction_per_migration=True",
+        )
+    )
+    project.add_revision(
+        "r2",
+        "r1",
+        """
+def upgrade():
+    op.add_column("customers", sa.Column("tier", sa.Integer, nullable=True))
+    op.create_index("ix_customers_email", "customers", ["email"], unique=True)
+    op.execute("INSERT INTO customers (email) VALUES ('new@example.com')")
+
+
+def downgrade():
+    pass
+""",
+    )
+    project.add_revision(
+        "r3",
+        "r2",
+        """
+def upgrade():
+    if _online():
+        raise RuntimeError("r3 fails after r2 was committed")
+
+
+def downgrade():
+    pass
+""",
+    )
+    sequence = "SELECT last_value::text || ' ' || is_called::text FROM customers_id_seq"
+    before, value = state(project), _scalar(project, sequence)
+    result = upgrade(project.config(), alembic_config=str(project.ini), yes=True, backup="always")
+    assert result.outcome == "restored", (result.outcome, result.error)
+    report = result.restore
+    assert report is not None and report.ok, report
+    assert report.restored_tables == ["customers"], report
+    assert state(project) == before
+    assert _scalar(project, sequence) == value == "42 true"
+    foreign_key = (
+        "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+        "AND confrelid = 'customers'::regclass AND conrelid = 'orders'::regclass"
+    )
+    assert _scalar(project, foreign_key) == 1
