@@ -257,18 +257,28 @@ class GuardSession:
                 protected=self.protected,
                 version_table=self.version_table,
             )
-            # Where DDL is transactional a backup mid-run can wait for the run's own
-            # locks (see alembic.jit): the tables it touches are backed up up front.
             take_backup = self.backup_mode == "always" or (
-                self.backup_mode == "destructive"
-                and (bool(report.findings) or self.ops.transactional_ddl)
+                self.backup_mode == "destructive" and bool(report.findings)
             )
+            backed_up = scope
+            if self.backup_mode == "destructive" and not take_backup and self.ops.transactional_ddl:
+                # A backup mid-run could wait for the run's own locks (alembic.jit): the
+                # tables the plan changes are backed up before it instead of just in time.
+                backed_up = backup_scope(
+                    statements,
+                    live,
+                    dialect,
+                    full=self.backup_full,
+                    protected=None,
+                    version_table=self.version_table,
+                )
+                take_backup = any(t.lower() != self.version_table.lower() for t in backed_up)
             self.result.backup_planned = take_backup
             self.result.backup_full = self.backup_full
-            self.result.backup_tables = scope
+            self.result.backup_tables = backed_up
             if self.options.dry_run:
                 if take_backup:
-                    sizes = self.ops.table_stats(conn, scope)
+                    sizes = self.ops.table_stats(conn, backed_up)
                     known = [s.size_bytes for s in sizes.values() if s.size_bytes is not None]
                     self.result.estimated_backup_bytes = sum(known) if known else None
                 self.result.outcome = "dry-run"
@@ -284,8 +294,8 @@ class GuardSession:
         self.pre_stats = {name: stats_dict(value) for name, value in stats.items()}
         for name, definition in definitions.items():
             self.pre_stats[name]["definition_sha256"] = definition
-        if take_backup and scope:
-            self._safety_backup(scope)
+        if take_backup and backed_up:
+            self._safety_backup(backed_up)
         self.changes.plan(statements, dialect, live, self.version_table)
         self._attach(connection, steps, dialect, live)
         if self.on_version_apply not in context.on_version_apply_callbacks:  # env.py guard
