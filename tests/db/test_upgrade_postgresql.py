@@ -625,3 +625,39 @@ def downgrade():
         "AND confrelid = 'customers'::regclass AND conrelid = 'orders'::regclass"
     )
     assert _scalar(project, foreign_key) == 1
+
+
+# ------------------------------------------------------------------ selected tables, live
+def test_selected_tables_go_back_into_the_live_database_and_a_partitioned_one_is_refused(
+    project: Project,
+) -> None:
+    from migration_guard.commands import create_backup, restore
+    from migration_guard.errors import MigrationGuardError
+
+    project.execute(
+        "CREATE TABLE events (id int, at date NOT NULL) PARTITION BY RANGE (at)",
+        "CREATE TABLE events_2026 PARTITION OF events "
+        "FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
+        "INSERT INTO events VALUES (1, '2026-03-01'), (2, '2026-04-01')",
+        "COMMENT ON TABLE orders IS 'the orders'",
+        "CREATE INDEX ix_orders_total ON orders (total)",
+    )
+    config = project.config()
+    manifest = create_backup(config, url=project.url, type="tables", tables=["orders", "events"])
+    before = state(project)
+    project.execute(
+        "DELETE FROM orders WHERE id > 3",
+        "DROP INDEX ix_orders_total",
+        "ALTER TABLE orders ADD COLUMN note text",
+        "DELETE FROM events WHERE id = 1",
+    )
+    result = restore(config, manifest.id, url=project.url, tables=["orders"], yes=True)
+    assert result.ok, result.mismatches
+    after = state(project)
+    assert after["rows"]["orders"] == before["rows"]["orders"]
+    assert after["schema"] == before["schema"]  # events lost a row, not its definition
+    assert _scalar(project, "SELECT obj_description('orders'::regclass)") == "the orders"
+    assert _scalar(project, "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_orders_total'")
+    with pytest.raises(MigrationGuardError, match="partitioned"):
+        restore(config, manifest.id, url=project.url, tables=["events"], yes=True)
+    assert _scalar(project, "SELECT count(*) FROM events") == 1  # nothing was changed

@@ -181,21 +181,25 @@ def _frame(conn: Connection, targets: Sequence[Target]) -> tuple[str, str]:
     epilogue (those foreign keys back), fully qualified: pg_restore's script empties
     ``search_path``."""
     conn.execute(sa.text("SELECT set_config('search_path', '', true)"))
-    oids = [
-        oid
-        for oid in (
-            conn.execute(
-                sa.text("SELECT CAST(to_regclass(:n) AS oid)"), {"n": t.qualified}
-            ).scalar()
-            for t in targets
-        )
-        if oid is not None
+    found = [
+        conn.execute(
+            sa.text("SELECT oid, relkind FROM pg_class WHERE oid = to_regclass(:n)"),
+            {"n": t.qualified},
+        ).first()
+        for t in targets
     ]
-    referencing = (
-        conn.execute(sa.text(_REFERENCING_SQL), {"oids": [int(oid) for oid in oids]}).all()
-        if oids
-        else []
-    )
+    partitioned = [
+        t.qualified for t, row in zip(targets, found, strict=True) if row and row[1] == "p"
+    ]
+    if partitioned:
+        # DROP TABLE takes the partitions along, and they are tables of their own here.
+        raise BackupError(
+            f"{', '.join(partitioned)} is partitioned: its partitions cannot be reloaded into "
+            "the live database with it; nothing was changed. Restore the backup into a new "
+            "database and copy the rows from there"
+        )
+    oids = [int(row[0]) for row in found if row is not None]
+    referencing = conn.execute(sa.text(_REFERENCING_SQL), {"oids": oids}).all() if oids else []
     prologue = ["SET migration_guard.allow_delete = on;"]
     prologue += [f"ALTER TABLE {table} DROP CONSTRAINT {name};" for table, name, _ in referencing]
     prologue += [f"DROP TABLE IF EXISTS {t.qualified};" for t in targets]
