@@ -448,6 +448,9 @@ class GuardSession:
             restore=report.to_dict(),
             finished_at=now(),
         )
+        if report.restored_tables:  # a reload may recreate a table its protection named
+            with contextlib.suppress(Exception), self._connection() as conn:
+                check_protection(self, conn, self.ops.list_tables(conn))  # type: ignore[union-attr]
 
     def release(self) -> None:
         if self.lock is not None:
