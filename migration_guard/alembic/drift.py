@@ -16,10 +16,18 @@ if TYPE_CHECKING:
 
 def check_protection(session: GuardSession, conn: Connection, tables: Sequence[str]) -> None:
     """Warn, never stop, when the in-database protection is installed and has drifted."""
-    from migration_guard.protect import META_TABLE
+    from migration_guard.protect import PROTECTORS
 
-    if META_TABLE not in {table.lower() for table in tables}:
-        return  # never installed here: nothing can have drifted
+    assert session.url is not None
+    try:
+        protector = PROTECTORS.get(session.url.get_backend_name())
+        if not protector.installed(conn, tables):
+            return  # never installed here: nothing can have drifted
+    except Exception as exc:  # the guard must not depend on the protection being healthy
+        session.result.notes.append(
+            f"could not check the protection status: {describe_failure(exc)}"
+        )
+        return
     from migration_guard.protect.operations import protect_status
 
     try:

@@ -46,11 +46,12 @@ from migration_guard.alembic.runtime_sql import is_read_only, runtime_statements
 from migration_guard.analysis.model import Finding, Operation, OpKind, Severity, TableRef
 from migration_guard.config import ProtectedTables
 from migration_guard.dialects.base import GUARD_CONNECTION_OPTION
-from migration_guard.errors import BlockedStatement
+from migration_guard.errors import BlockedStatement, MigrationGuardError
 
 if TYPE_CHECKING:
     from migration_guard.alembic.approvals import Approvals
     from migration_guard.analysis.runtime import Runtime
+    from migration_guard.dialects.base import DialectOps
 
 __all__ = [
     "ExecutedStatement",
@@ -136,6 +137,8 @@ class StatementInterceptor:
     #: Told each operation that changes a table, before it runs; returns the further
     #: tables it changes (foreign-key actions), which get backed up like its own.
     record_change: Callable[[Operation], Iterable[str]] | None = None
+    #: The database's facts: which statements refuse a transaction block.
+    ops: DialectOps | None = None
     executed: list[ExecutedStatement] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
     created: set[str] = field(default_factory=set)
@@ -205,12 +208,30 @@ class StatementInterceptor:
             raw.watch(conn)
         self._judging.active = True
         try:
+            self._refuse_outside_autocommit(conn, statement)
             self.inspect(statement, parameters)
         finally:
             self._judging.active = False
         if raw is not None:
             raw.judged(True)  # the driver may run this one: it passed
         return statement, parameters
+
+    def _refuse_outside_autocommit(self, conn: Any, sql: str) -> None:
+        """A statement the server refuses in a transaction block, sent inside one, fails
+        here with the fix, before the server's own "cannot run inside a transaction
+        block"."""
+        ops = self.ops
+        if ops is None:
+            return
+        kind = ops.outside_transaction_only(sql, conn.dialect.server_version_info)
+        if kind is None or ops.in_autocommit(conn):
+            return
+        raise MigrationGuardError(
+            f"{kind} cannot run inside a transaction block, and the migration runs in one: "
+            "wrap it in `with op.get_context().autocommit_block():` (what runs there is "
+            "committed at once; if the run fails later, the tables it changed are restored "
+            f"from the run's backups): {_preview(sql, 200)}"
+        )
 
     def after_cursor_execute(self, *_args: Any) -> None:
         """SQLAlchemy hook (also on errors): the judged statement has run."""

@@ -37,6 +37,8 @@ class _Scope:
     reload: dict[str, bool] = field(default_factory=dict)
     #: Tables the run created that exist now.
     created: list[str] = field(default_factory=list)
+    #: Tables the run changed that the database rolled back (proven, not reloaded).
+    rolled_back: list[str] = field(default_factory=list)
 
 
 def restore_pre_run_state(config: Config, url: URL, record: Mapping[str, Any]) -> RestoreReport:
@@ -91,6 +93,8 @@ def _restore(
         live = ops.list_tables(conn)
         scope = _scope(ops, conn, url, record, live, version_table, report)
         live_lower = {name.lower() for name in live}
+        if ops.transactional_ddl:
+            _rolled_back(report, ops, conn, scope, live_lower, pre_stats)
         present = [t for t in scope.reload if t.lower() in live_lower]
         before = {table: snapshot(conn, table) for table in present}
     rescue = [*present, *scope.created]
@@ -133,7 +137,8 @@ def _restore(
     for table in scope.created:
         if table.lower() in left:
             report.mismatches.append(f"table {table} was created by the run and still exists")
-    others = len(live_lower - {t.lower() for t in [*scope.reload, *scope.created, version_table]})
+    changed = [*scope.reload, *scope.created, *scope.rolled_back, version_table]
+    others = len(live_lower - {t.lower() for t in changed})
     if others:
         report.proof.append(f"{others} other table(s) left alone: the run did not change them")
 
@@ -157,7 +162,9 @@ def _scope(
     pre_tables: list[str] = list(record.get("pre_tables") or [])
     by_lower = {name.lower(): name for name in pre_tables}
     live_by_lower = {name.lower(): name for name in live}
-    database = ops.database_name(url).lower()
+    # A qualified name of the connected database (MySQL) or of its default schema
+    # (PostgreSQL's ``public.orders``) is a listed table.
+    database = {ops.database_name(url).lower(), (ops.default_schema(conn) or "").lower()}
     scope = _Scope()
     raw = record.get("changes")
     changes = RunChanges.from_dict(raw) if isinstance(raw, Mapping) else None
@@ -198,13 +205,51 @@ def _scope(
     return scope
 
 
-def _resolve(name: str, by_lower: Mapping[str, str], database: str) -> str | None:
+def _rolled_back(
+    report: RestoreReport,
+    ops: DialectOps,
+    conn: Connection,
+    scope: _Scope,
+    live: set[str],
+    pre_stats: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Where the database rolled the run back (DDL inside its transaction), the tables
+    it changed are as before the run: proven by their measurements, they need no
+    reload. A table that still differs (changed outside the transaction, in an
+    ``autocommit_block()``, or by a commit) stays in ``scope`` for the reload."""
+    tables = [t for t in scope.reload if t in pre_stats and t.lower() in live]
+    if not tables:
+        return
+    now = ops.table_stats(conn, tables)
+    definitions = ops.table_definitions(conn, tables)
+    for table in tables:
+        before = pre_stats[table]
+        if table not in now or same_stats(before, now[table], definitions.get(table)):
+            continue
+        del scope.reload[table]
+        scope.rolled_back.append(table)
+        stats = now[table]
+        report.proof.append(
+            f"{table}: rolled back by the database, proven: {stats.rows} rows, checksum "
+            f"{str(stats.checksum or '')[:12]}, rows and definition identical to before the run"
+        )
+        report.tables.append(
+            {
+                "table": table,
+                "status": "restored",
+                "detail": "rolled back with the migration's transaction; rows and "
+                "definition identical to before the run",
+            }
+        )
+
+
+def _resolve(name: str, by_lower: Mapping[str, str], database: set[str]) -> str | None:
     """``name`` (maybe ``schema.table``) as a table of the connected database, or None."""
     lowered = name.lower()
     if lowered in by_lower:
         return by_lower[lowered]
     schema, _, bare = lowered.rpartition(".")
-    if schema and schema == database and bare in by_lower:
+    if schema and schema in database and bare in by_lower:
         return by_lower[bare]
     return None
 
@@ -363,12 +408,13 @@ def _prove_reloaded(
 
     with transaction(url) as conn:
         after = ops.table_stats(conn, list(tables))
+        definitions = ops.table_definitions(conn, list(tables))
     for table in tables:
         now, before = after.get(table), pre_stats.get(table)
         if now is None:
             report.mismatches.append(f"table {table} existed before the run and is missing")
             continue
-        problems = same_stats(before, now) if before is not None else []
+        problems = same_stats(before, now, definitions.get(table)) if before is not None else []
         if problems:
             report.mismatches.append(f"table {table}: {'; '.join(problems)}")
         else:
@@ -379,9 +425,16 @@ def _prove_reloaded(
             )
 
 
-def same_stats(before: Mapping[str, Any], after: TableStats) -> list[str]:
-    """What differs between a recorded measurement and the live one (empty: the same)."""
+def same_stats(
+    before: Mapping[str, Any], after: TableStats, definition: str | None = None
+) -> list[str]:
+    """What differs between a recorded measurement and the live one (empty: the same);
+    ``definition`` is the live :meth:`~migration_guard.dialects.base.DialectOps.table_definitions`
+    hash, compared where one was recorded."""
     problems: list[str] = []
+    recorded = before.get("definition_sha256")
+    if recorded and definition and recorded != definition:
+        problems.append("definition (constraints, indexes, triggers) differs")
     if before.get("rows") is not None and before["rows"] != after.rows:
         problems.append(f"{after.rows} rows, expected {before['rows']}")
     if before.get("checksum") is not None and str(before["checksum"]) != str(after.checksum):

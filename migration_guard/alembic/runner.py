@@ -19,6 +19,7 @@ it re-exports the values they pass in and get back.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -87,6 +88,7 @@ def run_guarded(
                     session.result.error = describe_failure(error)
                     with translate(_preparation_errors(), doing=""):
                         raise
+                _roll_back(session)
                 session.fail(error)
                 if isinstance(error, SystemExit):
                     raise
@@ -97,6 +99,16 @@ def run_guarded(
             session.audit()
         session.result.seconds = time.monotonic() - session.started
     return session.result
+
+
+def _roll_back(session: GuardSession) -> None:
+    """End a transaction the failed run left open on env.py's connection (a caller's
+    connection outlives env.py): its changes must not hold locks during the restore,
+    nor be committed by the caller after it."""
+    connection = session.connection
+    if connection is not None and not connection.closed and connection.in_transaction():
+        with contextlib.suppress(Exception):
+            connection.rollback()
 
 
 def _preparation_errors() -> Mapping[type[BaseException], Translation]:

@@ -21,12 +21,13 @@ def backup_scope(
     dialect: str,
     *,
     full: bool,
-    protected: ProtectedTables,
+    protected: ProtectedTables | None,
     version_table: str,
 ) -> list[str]:
-    """The live tables (``live``, as the database spells them) the safety backup takes."""
+    """The live tables (``live``, as the database spells them) the safety backup takes
+    (``protected`` None: only those the statements touch, and the version table)."""
     by_lower = {name.lower(): name for name in live}
-    if full or protected.protects_everything:
+    if full or (protected is not None and protected.protects_everything):
         return list(live)
     wanted: dict[str, None] = {}
     for statement in statements:
@@ -39,7 +40,7 @@ def backup_scope(
             if operation.new_name:
                 wanted.setdefault(operation.new_name.lower(), None)
     for name in live:
-        if protected.is_protected(name):
+        if protected is not None and protected.is_protected(name):
             wanted.setdefault(name.lower(), None)
     wanted.setdefault(version_table.lower(), None)
     return [by_lower[name] for name in wanted if name in by_lower]

@@ -119,6 +119,7 @@ class GuardSession:
         self.ops: DialectOps | None = None
         self.lock: HeldLock | None = None
         self.interceptor: StatementInterceptor | None = None
+        self.connection: Connection | None = None  # the one env.py migrates on
         self.migrating = False
         self.prepared = False
         self.version_table = config.version_table
@@ -205,7 +206,7 @@ class GuardSession:
         connection = context.connection
         if connection is None or context.as_sql:
             return False
-        self.url = connection.engine.url
+        self.url, self.connection = connection.engine.url, connection
         self.result.database = self.database
         self.ops = get_dialect_ops(connection.dialect.name)
         self.protected = replace(self.protected, default_schema=self.ops.default_schema(connection))
@@ -259,12 +260,25 @@ class GuardSession:
             take_backup = self.backup_mode == "always" or (
                 self.backup_mode == "destructive" and bool(report.findings)
             )
+            backed_up = scope
+            if self.backup_mode == "destructive" and not take_backup and self.ops.transactional_ddl:
+                # A backup mid-run could wait for the run's own locks (alembic.jit): the
+                # tables the plan changes are backed up before it instead of just in time.
+                backed_up = backup_scope(
+                    statements,
+                    live,
+                    dialect,
+                    full=self.backup_full,
+                    protected=None,
+                    version_table=self.version_table,
+                )
+                take_backup = any(t.lower() != self.version_table.lower() for t in backed_up)
             self.result.backup_planned = take_backup
             self.result.backup_full = self.backup_full
-            self.result.backup_tables = scope
+            self.result.backup_tables = backed_up
             if self.options.dry_run:
                 if take_backup:
-                    sizes = self.ops.table_stats(conn, scope)
+                    sizes = self.ops.table_stats(conn, backed_up)
                     known = [s.size_bytes for s in sizes.values() if s.size_bytes is not None]
                     self.result.estimated_backup_bytes = sum(known) if known else None
                 self.result.outcome = "dry-run"
@@ -276,9 +290,12 @@ class GuardSession:
                 confirm=self.options.confirm,
             )
             stats = self.ops.table_stats(conn, scope)
+            definitions = self.ops.table_definitions(conn, scope)
         self.pre_stats = {name: stats_dict(value) for name, value in stats.items()}
-        if take_backup and scope:
-            self._safety_backup(scope)
+        for name, definition in definitions.items():
+            self.pre_stats[name]["definition_sha256"] = definition
+        if take_backup and backed_up:
+            self._safety_backup(backed_up)
         self.changes.plan(statements, dialect, live, self.version_table)
         self._attach(connection, steps, dialect, live)
         if self.on_version_apply not in context.on_version_apply_callbacks:  # env.py guard
@@ -357,6 +374,7 @@ class GuardSession:
             backup_table=None if self.backup_mode == "never" else self._jit_backup,
             revision_files=revision_files,
             record_change=rebuild_aware(self, connection),
+            ops=self.ops,
         )
         self.changes.load_foreign_keys = self._foreign_keys
         self.changes.on_change = lambda: self._save_record("migrating")
@@ -368,30 +386,9 @@ class GuardSession:
             return self.ops.foreign_key_actions(conn)
 
     def _jit_backup(self, table: str) -> None:
-        from migration_guard.backup import create
+        from migration_guard.alembic.jit import jit_backup
 
-        manifest = create(
-            self.config,
-            url=self.url,
-            type="tables",
-            tables=[table],
-            labels=self._labels("just-in-time", table=table),
-            # Its stats stand in for the pre-run measurement of this table, which
-            # the restore proof compares by CHECKSUM TABLE.
-            server_checksums=True,
-            on_event=self.on_event,
-        )
-        self.backups.append({"id": manifest.id, "tables": [table], "kind": "just-in-time"})
-        entry = manifest.tables.get(table)
-        if entry is not None and table not in self.pre_stats:
-            self.pre_stats[table] = {
-                "rows": entry.rows,
-                "checksum": entry.checksum,
-                "ddl_sha256": entry.ddl_sha256,
-                "size": entry.size,
-            }
-        self.result.jit_backups.append({"id": manifest.id, "table": table})
-        self._save_record("migrating")
+        jit_backup(self, table)
 
     def on_version_apply(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         """Alembic callback after each revision step: progress for the result."""
@@ -451,6 +448,9 @@ class GuardSession:
             restore=report.to_dict(),
             finished_at=now(),
         )
+        if report.restored_tables:  # a reload may recreate a table its protection named
+            with contextlib.suppress(Exception), self._connection() as conn:
+                check_protection(self, conn, self.ops.list_tables(conn))  # type: ignore[union-attr]
 
     def release(self) -> None:
         if self.lock is not None:

@@ -168,7 +168,7 @@ def restore(
         target_was_empty=empty,
     )
     result.notes.extend(f"warning: {warning}" for warning in warnings)
-    if not empty:
+    if not empty and not wanted:  # selected tables replace only themselves
         from migration_guard.backup.backends import get_backend
 
         problem = get_backend(manifest.backend).overwrite_problem(manifest.extra)

@@ -199,6 +199,39 @@ class DialectOps(abc.ABC):
         """Give back a lock taken with :meth:`acquire_lock` (idempotent)."""
         lock.release()
 
+    # -- transactions of a guarded run ------------------------------------------
+    #: Whether DDL runs inside the migration's transaction, so that a failure rolls the
+    #: run's uncommitted changes back whole (PostgreSQL). A failed run's tables are then
+    #: measured first and reloaded from a backup only where they still differ.
+    transactional_ddl: ClassVar[bool] = False
+
+    def table_definitions(self, conn: Connection, tables: Sequence[str]) -> dict[str, str]:
+        """A SHA-256 per table of its whole definition (columns, constraints, indexes,
+        triggers, options), for the proof of a restore; empty where ``ddl_sha256`` of
+        :meth:`table_stats` covers all of it already."""
+        del conn, tables
+        return {}
+
+    def outside_transaction_only(
+        self, sql: str, server_version: tuple[int, ...] | None
+    ) -> str | None:
+        """The kind of statement (``CREATE INDEX CONCURRENTLY``) when ``sql`` holds one
+        that the server refuses inside a transaction block; None otherwise."""
+        del sql, server_version
+        return None
+
+    def locks_a_backup_waits_for(self, conn: Connection, holder: Connection) -> list[str]:
+        """The tables on which ``holder``'s open transaction holds a lock that a backup
+        (read on another connection, ``conn``) would wait for; empty where none would."""
+        del conn, holder
+        return []
+
+    def in_autocommit(self, conn: Connection) -> bool:
+        """Whether ``conn``'s driver connection commits each statement on its own (as in
+        Alembic's ``autocommit_block()``)."""
+        del conn
+        return False
+
     def drop_tables(self, conn: Connection, tables: Sequence[str]) -> None:
         """Drop ``tables`` (which exist) regardless of the foreign keys between them."""
         for table in tables:

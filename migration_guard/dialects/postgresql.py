@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
-from migration_guard.dialects import postgresql_database
+from migration_guard.dialects import postgresql_database, postgresql_tx
 from migration_guard.dialects.base import (
     DialectOps,
     HeldLock,
@@ -299,6 +299,53 @@ class PostgreSQLDialectOps(DialectOps):
                 conn.rollback()
             return False
         return bool(held)
+
+    # -- a guarded run inside a transaction ------------------------------------
+    transactional_ddl: ClassVar[bool] = True
+
+    def table_definitions(self, conn: Connection, tables: Sequence[str]) -> dict[str, str]:
+        """Columns, constraints, indexes, triggers, policies and options of each table,
+        hashed (``ddl_sha256`` holds the columns only)."""
+        quoted = {
+            table: ".".join(map(quote_postgresql_identifier, self.resolve_table(conn, table)))
+            for table in tables
+        }
+        return postgresql_tx.table_definitions(conn, tables, quoted)
+
+    def outside_transaction_only(
+        self, sql: str, server_version: tuple[int, ...] | None
+    ) -> str | None:
+        """``CREATE INDEX CONCURRENTLY``, ``VACUUM``, ``ALTER SYSTEM``, ``CREATE
+        DATABASE``... (and ``ALTER TYPE ... ADD VALUE`` before 12)."""
+        return postgresql_tx.outside_transaction_only(sql, server_version)
+
+    def locks_a_backup_waits_for(self, conn: Connection, holder: Connection) -> list[str]:
+        """Relations ``holder``'s backend holds ``ACCESS EXCLUSIVE`` (pg_dump takes
+        ``ACCESS SHARE`` on every table it dumps)."""
+        try:
+            pid = holder.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+        except (AttributeError, sa.exc.SQLAlchemyError):
+            return []
+        rows = conn.execute(
+            sa.text(
+                # pg_class shows only committed tables: one the transaction created
+                # is invisible to pg_dump too, and its lock is no obstacle.
+                "SELECT DISTINCT CAST(l.relation AS regclass)::text FROM pg_locks l "
+                "JOIN pg_class c ON c.oid = l.relation AND c.relkind IN ('r', 'p') "
+                "WHERE l.pid = :pid AND l.granted AND l.locktype = 'relation' "
+                "AND l.mode = 'AccessExclusiveLock' ORDER BY 1"
+            ),
+            {"pid": int(pid)},
+        )
+        return [str(row[0]) for row in rows]
+
+    def in_autocommit(self, conn: Connection) -> bool:
+        """psycopg's ``connection.autocommit`` (what SQLAlchemy's ``AUTOCOMMIT`` sets)."""
+        try:
+            dbapi = conn.connection.dbapi_connection
+        except sa.exc.SQLAlchemyError:
+            return False
+        return bool(getattr(dbapi, "autocommit", False))
 
     # -- names ----------------------------------------------------------------
     def default_schema(self, conn: Connection) -> str | None:

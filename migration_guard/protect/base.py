@@ -13,7 +13,13 @@ from sqlalchemy.engine import URL, Connection
 
 from migration_guard.dialects.base import connected, run_sql
 from migration_guard.errors import ProtectError, describe
-from migration_guard.protect.model import Account, PlanStep, ProtectPlan, TableOptions
+from migration_guard.protect.model import (
+    META_TABLE,
+    Account,
+    PlanStep,
+    ProtectPlan,
+    TableOptions,
+)
 from migration_guard.protect.report import ProbeResult, ProtectStatus
 
 #: The row of the guard's metadata table that holds the install record.
@@ -48,6 +54,14 @@ class Protector(abc.ABC):
         """An autocommit connection: every plan step takes effect (or is undone) alone."""
         with connected(url) as conn:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    @classmethod
+    def installed(cls, conn: Connection, tables: Sequence[str]) -> bool:
+        """Whether protection was installed in this database: its metadata table is one
+        of ``tables`` (the database's own, listed by the caller) or, for databases that
+        keep it elsewhere, found there."""
+        del conn
+        return META_TABLE in {table.lower() for table in tables}
 
     @abc.abstractmethod
     def database_name(self, conn: Connection) -> str:

@@ -59,6 +59,7 @@ from migration_guard.backup.backends.pg_client import (
     tool_major,
     version_problem,
 )
+from migration_guard.backup.backends.pg_tables import restore_tables
 from migration_guard.backup.scratch import scratch_directory
 from migration_guard.config import Dialect
 from migration_guard.dialects import get_dialect_ops
@@ -291,11 +292,6 @@ class PgdumpBackend(Backend):
         progress: ByteCounter | None = None,
     ) -> RestoreOutcome:
         self.check_stream_format(stream_format)
-        if tables is not None:
-            raise UsageError(
-                "restoring selected tables of a pgdump backup is not supported yet; "
-                "restore the whole backup into a new database and copy the tables from there"
-            )
         ops = _ops(url)
         if not url.database:
             raise UsageError(f"the URL {safe_url_text(url)} names no database to restore into")
@@ -308,7 +304,9 @@ class PgdumpBackend(Backend):
             engine.dispose()
         counted = CountingReader(source, progress)
         try:
-            self._restore_file(tool, url, counted, replace=bool(present), progress=progress)
+            self._restore_file(
+                tool, url, counted, tables=tables, replace=bool(present), progress=progress
+            )
         except MigrationGuardError as exc:
             explained = _explained(exc, rolled_back=bool(present))
             if explained is exc:
@@ -322,10 +320,12 @@ class PgdumpBackend(Backend):
         url: URL,
         source: CountingReader,
         *,
+        tables: Sequence[str] | None,
         replace: bool,
         progress: ByteCounter | None,
     ) -> None:
-        """Write the stream to a private file and run pg_restore on it."""
+        """Write the stream to a private file and run pg_restore on it: the whole
+        archive, or only ``tables`` into the live database in one transaction."""
         # pg_restore runs in parallel only from a seekable file: the plaintext lives
         # in a private 0700 directory for the duration of the restore.
         with scratch_directory("restore") as directory:
@@ -341,6 +341,9 @@ class PgdumpBackend(Backend):
                 if not check.read(len(CUSTOM_MAGIC)) == CUSTOM_MAGIC:
                     raise BackupError("the stream is not a pg_dump custom-format archive")
             with pg_credentials(url) as extra_env:
+                if tables is not None:  # into the live database, in one transaction
+                    restore_tables(url, path, tables, extra_env)
+                    return
                 command = self.restore_command(tool, url, path, replace=replace)
                 _run_quietly(command, url, extra_env, progress)
 

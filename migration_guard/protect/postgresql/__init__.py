@@ -46,6 +46,12 @@ class PostgreSQLProtector(Protector):
 
     dialect: ClassVar[str] = "postgresql"
 
+    @classmethod
+    def installed(cls, conn: Connection, tables: Sequence[str]) -> bool:
+        """The metadata table lives in the guard's schema ``migration_guard``."""
+        del tables
+        return catalog.meta_exists(conn)
+
     def database_name(self, conn: Connection) -> str:
         return str(conn.exec_driver_sql("SELECT current_database()").scalar())
 
