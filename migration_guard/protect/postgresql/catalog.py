@@ -2,7 +2,8 @@
 
 Planning, status and probes read through these functions only; none changes
 anything. Names of tables outside the session's current schema are shown
-qualified (``app.customers``), those inside it bare (``customers``).
+qualified (``app.customers``), those inside it bare (``customers``): see
+:func:`~migration_guard.protect.postgresql.sql.shown`.
 """
 
 from __future__ import annotations
@@ -84,26 +85,29 @@ def default_guard_role(database: str) -> str:
     return f"{sql.DEFAULT_GUARD_ROLE}_{digest}"
 
 
+def current_schema(conn: Connection) -> str:
+    """The session's current schema: its tables are shown by their bare name."""
+    return str(conn.exec_driver_sql("SELECT current_schema()").scalar() or "public")
+
+
 def list_tables(conn: Connection) -> list[Table]:
     """Every protectable table (the guard's own schema left out)."""
-    current = str(conn.exec_driver_sql("SELECT current_schema()").scalar() or "public")
-    result = []
-    for schema, table, oid in _DIALECT.list_schema_tables(conn):
-        if schema == sql.GUARD_SCHEMA:
-            continue
-        name = table if schema == current else f"{schema}.{table}"
-        result.append(Table(name, schema, table, oid))
-    return result
+    current = current_schema(conn)
+    return [
+        Table(sql.shown(schema, table, current), schema, table, oid)
+        for schema, table, oid in _DIALECT.list_schema_tables(conn)
+        if schema != sql.GUARD_SCHEMA
+    ]
 
 
 def partitions(conn: Connection, table: Table) -> list[Table]:
     """Every partition below ``table``, at any depth (empty for a plain table)."""
-    current = str(conn.exec_driver_sql("SELECT current_schema()").scalar() or "public")
+    current = current_schema(conn)
     rows = conn.execute(sa.text(sql.PARTITIONS_SQL), {"oid": table.oid}).fetchall()
     names = {table.oid: table.name}
     found = []
     for oid, schema, name, parent in rows:
-        shown = str(name) if schema == current else f"{schema}.{name}"
+        shown = sql.shown(str(schema), str(name), current)
         names[int(oid)] = shown
         found.append(Table(shown, str(schema), str(name), int(oid), names.get(int(parent))))
     return found
@@ -111,13 +115,14 @@ def partitions(conn: Connection, table: Table) -> list[Table]:
 
 def tables_by_oid(conn: Connection, oids: list[int]) -> dict[int, Table]:
     """The live tables among ``oids`` (renamed or moved tables keep their oid)."""
-    current = str(conn.exec_driver_sql("SELECT current_schema()").scalar() or "public")
+    current = current_schema(conn)
     rows = conn.execute(sa.text(sql.TABLES_SQL), {"oids": oids}).fetchall()
-    found = {}
-    for oid, schema, table, _owner, _super in rows:
-        name = str(table) if schema == current else f"{schema}.{table}"
-        found[int(oid)] = Table(name, str(schema), str(table), int(oid))
-    return found
+    return {
+        int(oid): Table(
+            sql.shown(str(schema), str(table), current), str(schema), str(table), int(oid)
+        )
+        for oid, schema, table, _owner, _super in rows
+    }
 
 
 def owner(conn: Connection, oid: int) -> tuple[str, bool]:
@@ -153,11 +158,15 @@ def privileges(conn: Connection, oid: int, name: str) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
-def owned_sequences(conn: Connection, oid: int) -> list[tuple[str, str, int]]:
-    """``(schema, name, oid)`` of the sequences of the table's serial and identity
-    columns (they follow the table's owner)."""
-    rows = conn.execute(sa.text(sql.OWNED_SEQUENCES_SQL), {"oid": oid})
-    return [(str(schema), str(name), int(seq)) for schema, name, seq in rows]
+def owned_sequences(conn: Connection, table: Table) -> list[Table]:
+    """The sequences of the table's serial and identity columns (they follow the
+    table's owner)."""
+    current = current_schema(conn)
+    rows = conn.execute(sa.text(sql.OWNED_SEQUENCES_SQL), {"oid": table.oid})
+    return [
+        Table(sql.shown(str(schema), str(name), current), str(schema), str(name), int(seq))
+        for schema, name, seq in rows
+    ]
 
 
 def acl(conn: Connection, oid: int) -> list[list[Any]]:
@@ -184,7 +193,7 @@ def triggers(conn: Connection, oid: int) -> dict[str, Trigger]:
         {
             "oid": oid,
             "names": list(sql.GUARD_TRIGGERS),
-            "function": f"{sql.GUARD_SCHEMA}.{sql.ROW_FUNCTION}()",
+            "function": sql.function(sql.ROW_FUNCTION),
         },
     )
     return {
@@ -196,7 +205,7 @@ def function_source(conn: Connection, name: str) -> str | None:
     """The body of a guard function; ``None`` when it does not exist."""
     value = conn.execute(
         sa.text(sql.FUNCTION_SOURCE_SQL),
-        {"function": f"{sql.ident(sql.GUARD_SCHEMA)}.{sql.ident(name)}()"},
+        {"function": sql.function(name)},
     ).scalar()
     return None if value is None else str(value)
 
@@ -207,7 +216,7 @@ def event_triggers(conn: Connection) -> dict[str, tuple[str, str, bool]]:
         sa.text(sql.EVENT_TRIGGERS_SQL),
         {
             "names": list(sql.EVENT_TRIGGERS),
-            "function": f"{sql.GUARD_SCHEMA}.{sql.DDL_FUNCTION}()",
+            "function": sql.function(sql.DDL_FUNCTION),
         },
     )
     return {str(r[0]): (str(r[1]), str(r[2]), bool(r[3])) for r in rows}

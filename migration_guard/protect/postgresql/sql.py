@@ -52,7 +52,20 @@ MESSAGE_PREFIX = "migration-guard:"
 
 
 def qualified(schema: str, name: str) -> str:
+    """``schema.name`` quoted, for statements."""
     return f"{ident(schema)}.{ident(name)}"
+
+
+def shown(schema: str, name: str, current: str | None = None) -> str:
+    """``schema.name`` as messages and ``status`` show it, unquoted: bare when
+    ``schema`` is the session's ``current`` schema (``customers``), else qualified
+    (``app.customers``). The guard's own objects are always shown qualified."""
+    return name if schema == current else f"{schema}.{name}"
+
+
+def guard_object(name: str) -> str:
+    """A function or table of the guard's schema, as messages show it."""
+    return shown(GUARD_SCHEMA, name)
 
 
 def meta_table() -> str:

@@ -191,7 +191,7 @@ def _event_trigger_status(
 ) -> None:
     if catalog.function_source(conn, sql.ROW_FUNCTION) != sql.row_function_body():
         result.drift.append(
-            f"guard function {sql.GUARD_SCHEMA}.{sql.ROW_FUNCTION} is missing or altered"
+            f"guard function {sql.guard_object(sql.ROW_FUNCTION)} is missing or altered"
         )
     if not state.get("event_trigger"):
         result.limitations.append(PARTIAL)
@@ -209,6 +209,6 @@ def _event_trigger_status(
     expected = sql.ddl_function_body(str(state["guard_role"]), oids)
     source = catalog.function_source(conn, sql.DDL_FUNCTION)
     if source is None:
-        result.drift.append(f"guard function {sql.GUARD_SCHEMA}.{sql.DDL_FUNCTION} is missing")
+        result.drift.append(f"guard function {sql.guard_object(sql.DDL_FUNCTION)} is missing")
     elif source != expected:
-        result.drift.append(f"guard function {sql.GUARD_SCHEMA}.{sql.DDL_FUNCTION} was altered")
+        result.drift.append(f"guard function {sql.guard_object(sql.DDL_FUNCTION)} was altered")
