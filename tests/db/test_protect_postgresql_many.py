@@ -1,19 +1,24 @@
 """``protect status`` over many tables on the real PostgreSQL: the drift report names
-exactly the tables that drifted; plans name tables as status does."""
+exactly the tables that drifted, and the number of queries does not grow with the
+number of protected tables (one catalog query per fact, not per table); plans name
+tables as status does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from migration_guard.commands.protect import (
     protect_install,
     protect_remove,
     protect_status,
+    protect_verify,
 )
 from migration_guard.config import Config
 from tests.conftest import unique_name
@@ -123,6 +128,49 @@ def test_status_of_many_tables_names_exactly_the_drifted_ones(many: Many) -> Non
     for n in TRIGGER_DISABLED:
         assert next(t for t in result.tables if t.table == many.table(n)).trigger == "disabled"
     assert result.drift == ["event trigger migration_guard_drop is disabled"], result.render()
+
+
+def admin_queries(many: Many, action: Callable[[], Any]) -> int:
+    """How many statements ``action`` sends as the admin (not as the application role)."""
+    statements: list[str] = []
+
+    def record(conn: sa.Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        if conn.engine.url.username != many.app:
+            statements.append(statement)
+
+    event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    return len(statements)
+
+
+def clean_status(many: Many, pattern: str) -> None:
+    result = status(many, pattern)
+    assert result.installed and not result.drifted, result.render()
+
+
+def probe(many: Many, pattern: str) -> None:
+    results = protect_verify(
+        Config(protected_tables=(pattern,)), url=many.url, app_users=[many.app]
+    )
+    assert results and all(r.outcome in ("refused", "skipped") for r in results), results
+
+
+def test_status_and_verify_queries_do_not_grow_with_the_number_of_tables(
+    many: Many, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIGRATION_GUARD_APP_PASSWORD", "pw")
+    counts: dict[str, tuple[int, int]] = {}
+    for pattern in (f"{many.schema}.t0*", f"{many.schema}.*"):  # 10 tables, then 52
+        install(many, pattern)
+        counts[pattern] = (
+            admin_queries(many, lambda: clean_status(many, pattern)),  # noqa: B023
+            admin_queries(many, lambda: probe(many, pattern)),  # noqa: B023
+        )
+    few, all_of_them = counts.values()
+    assert all_of_them == few
 
 
 def test_plans_name_tables_and_sequences_as_status_does(many: Many) -> None:

@@ -67,7 +67,8 @@ def _check_admin(conn: Connection, me: Session, tables: Sequence[Table]) -> None
             f"{sql.GUARD_SCHEMA}: it needs CREATE on database {me.database} "
             f"(GRANT CREATE ON DATABASE ... TO ...) or a superuser"
         )
-    lacking = [t.name for t in tables if not catalog.can_own(conn, t.oid, me.user)[0]]
+    owns = catalog.can_own_all(conn, [t.oid for t in tables], [me.user])
+    lacking = [t.name for t in tables if not owns.get((t.oid, me.user), (False, False))[0]]
     if lacking:
         raise UsageError(
             f"the admin URL's role {me.user} does not own {', '.join(lacking)}: creating "
@@ -200,8 +201,9 @@ def _with_partitions(conn: Connection, plan: ProtectPlan, tables: list[Table]) -
     """``tables`` and every partition below them: a partition can be truncated or
     dropped on its own, so it is protected with its partitioned table."""
     result = list(tables)
+    below = catalog.partitions_of(conn, tables)
     for table in tables:
-        for partition in catalog.partitions(conn, table):
+        for partition in below.get(table.oid, []):
             if partition.name not in {t.name for t in result}:
                 result.append(partition)
                 plan.notes.append(

@@ -29,9 +29,11 @@ _OUTCOMES: dict[str, tuple[str, str]] = {
     "23503": ("allowed", "passed the guard; only a foreign key stopped it"),
     "0A000": ("skipped", "inconclusive: a foreign key refuses it before any trigger runs"),
 }
+#: The last live column of each relation: ``(relation oid, column)``.
 _COLUMNS_SQL = (
-    "SELECT attname FROM pg_attribute WHERE attrelid = :oid AND attnum > 0 "
-    "AND NOT attisdropped ORDER BY attnum DESC LIMIT 1"
+    "SELECT DISTINCT ON (attrelid) attrelid, attname FROM pg_attribute "
+    "WHERE attrelid = ANY (CAST(:oids AS oid[])) AND attnum > 0 AND NOT attisdropped "
+    "ORDER BY attrelid, attnum DESC"
 )
 
 
@@ -52,13 +54,13 @@ def verify(admin_url: URL, app_url: URL | None) -> list[ProbeResult]:
                 )
             entries = state["tables"]
             live = catalog.tables_by_oid(admin, [int(e["oid"]) for e in entries.values()])
-            targets = []
-            for entry in entries.values():
-                table = live.get(int(entry["oid"]))
-                if table is None:
-                    continue
-                column = admin.execute(sa.text(_COLUMNS_SQL), {"oid": table.oid}).scalar()
-                targets.append((table, entry.get("deletes") != "allow", column))
+            rows = admin.execute(sa.text(_COLUMNS_SQL), {"oids": sorted(live)})
+            columns = {int(oid): str(column) for oid, column in rows}
+            targets = [
+                (table, entry.get("deletes") != "allow", columns.get(table.oid))
+                for entry in entries.values()
+                if (table := live.get(int(entry["oid"]))) is not None
+            ]
             admin.rollback()
     finally:
         admin_engine.dispose()

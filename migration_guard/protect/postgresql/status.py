@@ -1,9 +1,14 @@
 """``protect status`` on PostgreSQL: triggers, owners, grants and event triggers
-against the install record."""
+against the install record.
+
+Every fact about the protected tables is read by one catalog query over all of
+them (:class:`_Facts`), so the number of queries does not grow with the number
+of protected tables."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +27,30 @@ PARTIAL = (
 )
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What status reads about every live protected table, one query per fact."""
+
+    owners: dict[int, tuple[str, bool]]
+    triggers: dict[int, dict[str, catalog.Trigger]]
+    can_own: dict[catalog.OnTable, tuple[bool, bool]]
+    schemas: dict[catalog.OnTable, str]
+    privileges: dict[catalog.OnTable, list[str]]
+    partitions: dict[int, list[Table]]
+
+    @classmethod
+    def read(cls, conn: Connection, tables: Sequence[Table], roles: Sequence[str]) -> _Facts:
+        oids = [table.oid for table in tables]
+        return cls(
+            catalog.owners(conn, oids),
+            catalog.triggers_of(conn, oids),
+            catalog.can_own_all(conn, oids, roles),
+            catalog.owned_schemas(conn, oids, roles),
+            catalog.privileges_of(conn, oids, roles),
+            catalog.partitions_of(conn, tables),
+        )
+
+
 def protection_status(
     conn: Connection, app_users: Sequence[Account], tables: Sequence[str] = ()
 ) -> ProtectStatus:
@@ -38,11 +67,13 @@ def protection_status(
     if state is None:
         result.drift.append("protection is not installed in this database")
     recorded_tables: dict[str, Any] = state["tables"] if state else {}
-    by_oid = catalog.tables_by_oid(conn, [int(e["oid"]) for e in recorded_tables.values()])
+    recorded_oids = {int(e["oid"]) for e in recorded_tables.values()}
+    by_oid = catalog.tables_by_oid(conn, sorted(recorded_oids))
     live = {table.name: table for table in catalog.list_tables(conn)}
+    existing = catalog.roles(conn, roles)
     present = []
     for name in roles:
-        if not catalog.role(conn, name)[0]:
+        if name not in existing:
             result.drift.append(f"role {name} recorded at install no longer exists")
         else:
             present.append(name)
@@ -50,6 +81,7 @@ def protection_status(
                 result.drift.append(
                     f"role {name} is not recorded: run protect install --app-user {name}"
                 )
+    facts = _Facts.read(conn, list(by_oid.values()), present)
     for name in sorted(set(recorded_tables) | set(tables)):
         entry = recorded_tables.get(name)
         if entry is None:
@@ -71,13 +103,12 @@ def protection_status(
                 TableStatus(name, "table-missing", drift=[f"{gone}; run protect install"])
             )
             continue
-        status = _trigger_status(conn, name, table, entry)
+        status = _trigger_status(facts.triggers.get(table.oid, {}), name, entry)
         if table.name != name:
             status.drift.append(f"renamed to {table.name} since install")
-        _owner_status(conn, status, table, entry, str(state["guard_role"]) if state else "")
-        _role_status(conn, status, table, entry, present)
-        recorded_oids = {int(e["oid"]) for e in recorded_tables.values()}
-        for partition in catalog.partitions(conn, table):
+        _owner_status(facts, status, table, entry, str(state["guard_role"]) if state else "")
+        _role_status(facts, status, table, entry, present)
+        for partition in facts.partitions.get(table.oid, []):
             if partition.oid not in recorded_oids:
                 status.drift.append(
                     f"partition {partition.name} is not protected (attached after install): "
@@ -122,9 +153,8 @@ def _bypass_defaults(conn: Connection, roles: Sequence[str]) -> list[str]:
 
 
 def _trigger_status(
-    conn: Connection, name: str, table: Table, entry: Mapping[str, Any]
+    found: Mapping[str, catalog.Trigger], name: str, entry: Mapping[str, Any]
 ) -> TableStatus:
-    found = catalog.triggers(conn, table.oid)
     wanted = [sql.TRUNCATE_TRIGGER]
     blocks = entry.get("deletes") != "allow"
     if blocks:
@@ -147,15 +177,15 @@ def _trigger_status(
 
 
 def _owner_status(
-    conn: Connection, status: TableStatus, table: Table, entry: Mapping[str, Any], guard: str
+    facts: _Facts, status: TableStatus, table: Table, entry: Mapping[str, Any], guard: str
 ) -> None:
-    owner, _ = catalog.owner(conn, table.oid)
+    owner, _ = facts.owners[table.oid]
     if entry.get("owner_moved") and owner != guard:
         status.drift.append(f"owner changed from the guard role {guard} to {owner}")
 
 
 def _role_status(
-    conn: Connection,
+    facts: _Facts,
     status: TableStatus,
     table: Table,
     entry: Mapping[str, Any],
@@ -164,13 +194,13 @@ def _role_status(
     """Whether each application role can DROP/ALTER the table, and its grants."""
     recorded: dict[str, list[str]] = entry.get("app_privileges", {})
     for role in roles:
-        owns, superuser = catalog.can_own(conn, table.oid, role)
+        owns, superuser = facts.can_own.get((table.oid, role), (False, False))
         problems = []
         if superuser:
             problems.append("is a superuser")
         elif owns:
             problems.append("owns the table (or is a member of its owner)")
-        schema = catalog.owns_schema(conn, table.oid, role)
+        schema = facts.schemas.get((table.oid, role))
         if schema and not superuser:
             problems.append(f"owns schema {schema} (DROP SCHEMA ... CASCADE)")
         if problems:
@@ -178,7 +208,7 @@ def _role_status(
             status.drift.append(f"{role} can DROP/ALTER this table: {'; '.join(problems)}")
         else:
             status.privileges[role] = "guarded (not the owner)"
-        now = catalog.privileges(conn, table.oid, role)
+        now = facts.privileges.get((table.oid, role), [])
         if role in recorded and sorted(now) != sorted(recorded[role]):
             status.drift.append(
                 f"grants of {role} changed since install: now {', '.join(now) or 'none'}, "
