@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from migration_guard.protect.base import NOT_INSTALLED
 from migration_guard.protect.model import Account
 from migration_guard.protect.postgresql import catalog, sql
 from migration_guard.protect.postgresql.catalog import Table
@@ -65,7 +66,7 @@ def protection_status(
     roles = sorted(set(recorded) | {catalog.role_name(account) for account in app_users})
     result.accounts = roles
     if state is None:
-        result.drift.append("protection is not installed in this database")
+        result.drift.append(NOT_INSTALLED)
     recorded_tables: dict[str, Any] = state["tables"] if state else {}
     recorded_oids = {int(e["oid"]) for e in recorded_tables.values()}
     by_oid = catalog.tables_by_oid(conn, sorted(recorded_oids))
