@@ -180,8 +180,8 @@ def _trigger_status(
 def _owner_status(
     facts: _Facts, status: TableStatus, table: Table, entry: Mapping[str, Any], guard: str
 ) -> None:
-    owner, _ = facts.owners[table.oid]
-    if entry.get("owner_moved") and owner != guard:
+    owner = facts.owners.get(table.oid, ("",))[0]  # "" when dropped since it was listed
+    if entry.get("owner_moved") and owner and owner != guard:
         status.drift.append(f"owner changed from the guard role {guard} to {owner}")
 
 
