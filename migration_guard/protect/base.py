@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
 from migration_guard.dialects.base import connected, run_sql
-from migration_guard.errors import ProtectError, describe
+from migration_guard.errors import ProtectError, UsageError, describe
 from migration_guard.protect.model import (
     META_TABLE,
     Account,
@@ -24,6 +24,8 @@ from migration_guard.protect.report import ProbeResult, ProtectStatus
 
 #: The row of the guard's metadata table that holds the install record.
 STATE_KEY = "state"
+#: What ``status`` reports, and ``verify`` refuses, without an install record.
+NOT_INSTALLED = "protection is not installed in this database"
 
 
 def read_state(conn: Connection, quoted_meta_table: str) -> dict[str, Any] | None:
@@ -39,6 +41,13 @@ def read_state(conn: Connection, quoted_meta_table: str) -> dict[str, Any] | Non
     if value is None:
         return None
     state: dict[str, Any] = json.loads(str(value))
+    return state
+
+
+def require_installed(state: dict[str, Any] | None) -> dict[str, Any]:
+    """The install record ``verify`` probes by; without one, a usage error naming the fix."""
+    if state is None:
+        raise UsageError(f"{NOT_INSTALLED}; run protect install first")
     return state
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.engine import URL
+
 from migration_guard.config import APP_PASSWORD_ENV, APP_URL_ENV, Config, read_section
-from migration_guard.errors import ConfigError
+from migration_guard.errors import ConfigError, UsageError
 from migration_guard.protect.model import DELETE_MODES, TableOptions
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "TABLE_OPTION_TYPES",
     "configured_app_users",
     "parse_table_options",
+    "require_app_url",
 ]
 
 #: The keys of ``[tool.migration_guard.protect]`` and their types.
@@ -63,3 +66,15 @@ def configured_app_users(config: Config) -> tuple[str, ...]:
             key="protect.app_users",
         )
     return tuple(users)
+
+
+def require_app_url(app_url: URL | None, account: str, form: str) -> URL:
+    """The URL ``verify`` connects with as the application's ``account`` (``role``,
+    ``account``); without one, a usage error naming both ways to give it (``form`` is
+    the shape of ``--app-user``)."""
+    if app_url is None:
+        raise UsageError(
+            f"protect verify connects as the application {account}: give --app-user {form} "
+            f"with its password in {APP_PASSWORD_ENV}, or its whole URL in {APP_URL_ENV}"
+        )
+    return app_url

@@ -26,7 +26,13 @@ from sqlalchemy.engine import URL, Connection
 from migration_guard.dialects.base import connect_engine, connected
 from migration_guard.dialects.sqlite import list_sqlite_tables, quote_sqlite_identifier
 from migration_guard.errors import ProtectError, UsageError, describe
-from migration_guard.protect.base import STATE_KEY, Protector, read_state
+from migration_guard.protect.base import (
+    NOT_INSTALLED,
+    STATE_KEY,
+    Protector,
+    read_state,
+    require_installed,
+)
 from migration_guard.protect.model import (
     META_TABLE,
     TRIGGER_PREFIX,
@@ -268,7 +274,7 @@ class SQLiteProtector(Protector):
         result = ProtectStatus("sqlite", self.database_name(conn), state is not None)
         result.limitations.extend(LIMITATIONS)
         if state is None:
-            result.drift.append("protection is not installed in this database")
+            result.drift.append(NOT_INSTALLED)
         recorded: dict[str, Any] = state["tables"] if state else {}
         if state is not None and not self._has_table(conn, BYPASS_TABLE):
             result.drift.append(f"the bypass table {BYPASS_TABLE} is missing")
@@ -316,11 +322,7 @@ class SQLiteProtector(Protector):
         results: list[ProbeResult] = []
         try:
             with engine.connect() as conn:
-                state = self._read_state(conn)
-                if state is None:
-                    raise UsageError(
-                        "protection is not installed in this database; run protect install first"
-                    )
+                state = require_installed(self._read_state(conn))
                 live = set(self.list_tables(conn))
                 raw = _raw(conn)
                 for table, entry in sorted(state["tables"].items()):

@@ -15,11 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from migration_guard.dialects.base import connect_engine
-from migration_guard.errors import UsageError, describe
+from migration_guard.errors import describe
+from migration_guard.protect.base import require_installed
 from migration_guard.protect.mysql import server, sql
 from migration_guard.protect.mysql.grants import Grants, effective_grants
 from migration_guard.protect.mysql.sql import Quoting
-from migration_guard.protect.options import APP_PASSWORD_ENV, APP_URL_ENV
+from migration_guard.protect.options import require_app_url
 from migration_guard.protect.report import ProbeResult
 
 #: Engines that can roll a probe DELETE back.
@@ -37,21 +38,13 @@ _OUTCOMES: dict[int, tuple[str, str]] = {
 
 def verify(admin_url: URL, app_url: URL | None) -> list[ProbeResult]:
     """Probe every table recorded by install as the account of ``app_url``."""
-    if app_url is None:
-        raise UsageError(
-            "protect verify connects as the application account: give --app-user USER[@HOST] "
-            f"with its password in {APP_PASSWORD_ENV}, or its whole URL in {APP_URL_ENV}"
-        )
+    app_url = require_app_url(app_url, "account", "USER[@HOST]")
     admin_engine = connect_engine(admin_url)
     app_engine = connect_engine(app_url)
     try:
         with admin_engine.connect() as admin, app_engine.connect() as app:
             quoting = server.session_quoting(admin)
-            state = server.read_install_state(admin, quoting)
-            if state is None:
-                raise UsageError(
-                    "protection is not installed in this database; run protect install first"
-                )
+            state = require_installed(server.read_install_state(admin, quoting))
             database = server.database_name(admin)
             account = server.current_account(app)
             predicted: list[Grants]

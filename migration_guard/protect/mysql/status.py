@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from migration_guard.errors import UsageError
+from migration_guard.protect.base import NOT_INSTALLED
 from migration_guard.protect.model import Account
 from migration_guard.protect.mysql import server, sql
 from migration_guard.protect.mysql.grants import Grants, effective_grants, show_grants
@@ -30,7 +31,7 @@ def protection_status(
     )
     result.accounts = [str(account) for account in accounts]
     if state is None:
-        result.drift.append("protection is not installed in this database")
+        result.drift.append(NOT_INSTALLED)
     recorded_tables: dict[str, Any] = state["tables"] if state else {}
     live = set(server.list_tables(conn))
     triggers = {t.name: t for t in server.read_triggers(conn)}

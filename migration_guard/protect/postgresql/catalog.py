@@ -2,12 +2,17 @@
 
 Planning, status and probes read through these functions only; none changes
 anything. Names of tables outside the session's current schema are shown
-qualified (``app.customers``), those inside it bare (``customers``).
+qualified (``app.customers``), those inside it bare (``customers``): see
+:func:`~migration_guard.protect.postgresql.sql.shown`. What ``status`` reads for
+every protected table comes from one query per fact over all of them (the
+``*_of``/``*_all`` functions, keyed by oid or by ``(oid, role)``); the
+one-table functions planning uses are those same queries for one table.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,52 +89,72 @@ def default_guard_role(database: str) -> str:
     return f"{sql.DEFAULT_GUARD_ROLE}_{digest}"
 
 
+def current_schema(conn: Connection) -> str:
+    """The session's current schema: its tables are shown by their bare name."""
+    return str(conn.exec_driver_sql("SELECT current_schema()").scalar() or "public")
+
+
 def list_tables(conn: Connection) -> list[Table]:
     """Every protectable table (the guard's own schema left out)."""
-    current = str(conn.exec_driver_sql("SELECT current_schema()").scalar() or "public")
-    result = []
-    for schema, table, oid in _DIALECT.list_schema_tables(conn):
-        if schema == sql.GUARD_SCHEMA:
-            continue
-        name = table if schema == current else f"{schema}.{table}"
-        result.append(Table(name, schema, table, oid))
-    return result
+    current = current_schema(conn)
+    return [
+        Table(sql.shown(schema, table, current), schema, table, oid)
+        for schema, table, oid in _DIALECT.list_schema_tables(conn)
+        if schema != sql.GUARD_SCHEMA
+    ]
 
 
-def partitions(conn: Connection, table: Table) -> list[Table]:
-    """Every partition below ``table``, at any depth (empty for a plain table)."""
-    current = str(conn.exec_driver_sql("SELECT current_schema()").scalar() or "public")
-    rows = conn.execute(sa.text(sql.PARTITIONS_SQL), {"oid": table.oid}).fetchall()
-    names = {table.oid: table.name}
-    found = []
-    for oid, schema, name, parent in rows:
-        shown = str(name) if schema == current else f"{schema}.{name}"
+def partitions_of(conn: Connection, tables: Sequence[Table]) -> dict[int, list[Table]]:
+    """Table oid -> every partition below it, at any depth, parents first (one query
+    for all ``tables``; a plain table has none)."""
+    if not tables:
+        return {}
+    current = current_schema(conn)
+    rows = conn.execute(sa.text(sql.PARTITIONS_SQL), {"oids": [t.oid for t in tables]})
+    names = {table.oid: table.name for table in tables}
+    found: dict[int, list[Table]] = {}
+    for root, oid, schema, name, parent in rows:
+        shown = sql.shown(str(schema), str(name), current)
         names[int(oid)] = shown
-        found.append(Table(shown, str(schema), str(name), int(oid), names.get(int(parent))))
+        found.setdefault(int(root), []).append(
+            Table(shown, str(schema), str(name), int(oid), names.get(int(parent)))
+        )
     return found
 
 
 def tables_by_oid(conn: Connection, oids: list[int]) -> dict[int, Table]:
     """The live tables among ``oids`` (renamed or moved tables keep their oid)."""
-    current = str(conn.exec_driver_sql("SELECT current_schema()").scalar() or "public")
+    current = current_schema(conn)
     rows = conn.execute(sa.text(sql.TABLES_SQL), {"oids": oids}).fetchall()
-    found = {}
-    for oid, schema, table, _owner, _super in rows:
-        name = str(table) if schema == current else f"{schema}.{table}"
-        found[int(oid)] = Table(name, str(schema), str(table), int(oid))
-    return found
+    return {
+        int(oid): Table(
+            sql.shown(str(schema), str(table), current), str(schema), str(table), int(oid)
+        )
+        for oid, schema, table, _owner, _super in rows
+    }
+
+
+def owners(conn: Connection, oids: Sequence[int]) -> dict[int, tuple[str, bool]]:
+    """Relation oid -> ``(owner, owner is a superuser)``."""
+    rows = conn.execute(sa.text(sql.TABLES_SQL), {"oids": list(oids)})
+    return {int(row[0]): (str(row[3]), bool(row[4])) for row in rows}
 
 
 def owner(conn: Connection, oid: int) -> tuple[str, bool]:
     """``(owner, owner is a superuser)`` of the relation."""
-    row = conn.execute(sa.text(sql.TABLES_SQL), {"oids": [oid]}).one()
-    return str(row[3]), bool(row[4])
+    return owners(conn, [oid])[oid]
+
+
+def roles(conn: Connection, names: Sequence[str]) -> dict[str, bool]:
+    """The existing roles among ``names`` -> whether each is a superuser."""
+    rows = conn.execute(sa.text(sql.ROLES_SQL), {"roles": list(names)})
+    return {str(row[0]): bool(row[1]) for row in rows}
 
 
 def role(conn: Connection, name: str) -> tuple[bool, bool]:
     """``(exists, is superuser)`` of a role."""
-    row = conn.execute(sa.text(sql.ROLE_SQL), {"role": name}).first()
-    return (row is not None, bool(row[1]) if row else False)
+    found = roles(conn, [name])
+    return (name in found, found.get(name, False))
 
 
 def require_role(conn: Connection, name: str) -> None:
@@ -147,17 +172,46 @@ def require_role(conn: Connection, name: str) -> None:
         )
 
 
+#: ``(relation oid, role)``: the key of what one role may do on one relation.
+OnTable = tuple[int, str]
+
+
+def _per_role(
+    conn: Connection, statement: str, oids: Sequence[int], names: Sequence[str]
+) -> Iterator[tuple[OnTable, Any]]:
+    """The rows of a catalog query over every pair of ``oids`` and ``names``, keyed."""
+    if not oids or not names:
+        return
+    rows = conn.execute(sa.text(statement), {"oids": list(oids), "roles": list(names)})
+    for row in rows:
+        yield (int(row[0]), str(row[1])), row[2:]
+
+
+def privileges_of(
+    conn: Connection, oids: Sequence[int], names: Sequence[str]
+) -> dict[OnTable, list[str]]:
+    """The privileges each role itself holds on each relation (an owner's implicit
+    ones too), sorted; a pair without any is absent."""
+    found: dict[OnTable, list[str]] = {}
+    for key, (privilege,) in _per_role(conn, sql.ROLE_PRIVILEGES_SQL, oids, names):
+        found.setdefault(key, []).append(str(privilege))
+    return found
+
+
 def privileges(conn: Connection, oid: int, name: str) -> list[str]:
     """The privileges ``name`` itself holds on the relation (an owner's implicit ones too)."""
-    rows = conn.execute(sa.text(sql.ROLE_PRIVILEGES_SQL), {"oid": oid, "role": name})
-    return [str(row[0]) for row in rows]
+    return privileges_of(conn, [oid], [name]).get((oid, name), [])
 
 
-def owned_sequences(conn: Connection, oid: int) -> list[tuple[str, str, int]]:
-    """``(schema, name, oid)`` of the sequences of the table's serial and identity
-    columns (they follow the table's owner)."""
-    rows = conn.execute(sa.text(sql.OWNED_SEQUENCES_SQL), {"oid": oid})
-    return [(str(schema), str(name), int(seq)) for schema, name, seq in rows]
+def owned_sequences(conn: Connection, table: Table) -> list[Table]:
+    """The sequences of the table's serial and identity columns (they follow the
+    table's owner)."""
+    current = current_schema(conn)
+    rows = conn.execute(sa.text(sql.OWNED_SEQUENCES_SQL), {"oid": table.oid})
+    return [
+        Table(sql.shown(str(schema), str(name), current), str(schema), str(name), int(seq))
+        for schema, name, seq in rows
+    ]
 
 
 def acl(conn: Connection, oid: int) -> list[list[Any]]:
@@ -166,37 +220,60 @@ def acl(conn: Connection, oid: int) -> list[list[Any]]:
     return [[str(r[0]), str(r[1]), str(r[2]), bool(r[3])] for r in rows]
 
 
+def can_own_all(
+    conn: Connection, oids: Sequence[int], names: Sequence[str]
+) -> dict[OnTable, tuple[bool, bool]]:
+    """``(role is the owner or a member of it, role is a superuser)`` per pair."""
+    return {
+        key: (bool(member), bool(superuser))
+        for key, (member, superuser) in _per_role(conn, sql.CAN_OWN_SQL, oids, names)
+    }
+
+
 def can_own(conn: Connection, oid: int, name: str) -> tuple[bool, bool]:
     """``(name is the owner or a member of it, name is a superuser)``."""
-    row = conn.execute(sa.text(sql.CAN_OWN_SQL), {"oid": oid, "role": name}).first()
-    return (bool(row[0]), bool(row[1])) if row else (False, False)
+    return can_own_all(conn, [oid], [name]).get((oid, name), (False, False))
 
 
-def owns_schema(conn: Connection, oid: int, name: str) -> str | None:
-    """The table's schema when ``name`` owns it (and so can DROP SCHEMA ... CASCADE)."""
-    row = conn.execute(sa.text(sql.SCHEMA_OWNER_SQL), {"oid": oid, "role": name}).first()
-    return str(row[0]) if row and row[1] else None
+def owned_schemas(
+    conn: Connection, oids: Sequence[int], names: Sequence[str]
+) -> dict[OnTable, str]:
+    """The relation's schema per pair whose role owns it (and so can DROP SCHEMA ...
+    CASCADE); other pairs are absent."""
+    return {
+        key: str(schema)
+        for key, (schema, member) in _per_role(conn, sql.SCHEMA_OWNER_SQL, oids, names)
+        if member
+    }
 
 
-def triggers(conn: Connection, oid: int) -> dict[str, Trigger]:
+def triggers_of(conn: Connection, oids: Sequence[int]) -> dict[int, dict[str, Trigger]]:
+    """Relation oid -> its guard triggers by name (a relation without any is absent)."""
     rows = conn.execute(
         sa.text(sql.TRIGGERS_SQL),
         {
-            "oid": oid,
+            "oids": list(oids),
             "names": list(sql.GUARD_TRIGGERS),
-            "function": f"{sql.GUARD_SCHEMA}.{sql.ROW_FUNCTION}()",
+            "function": sql.function(sql.ROW_FUNCTION),
         },
     )
-    return {
-        str(r[0]): Trigger(str(r[0]), int(r[1]), str(r[2]), bool(r[3]), bool(r[4])) for r in rows
-    }
+    found: dict[int, dict[str, Trigger]] = {}
+    for r in rows:
+        found.setdefault(int(r[0]), {})[str(r[1])] = Trigger(
+            str(r[1]), int(r[2]), str(r[3]), bool(r[4]), bool(r[5])
+        )
+    return found
+
+
+def triggers(conn: Connection, oid: int) -> dict[str, Trigger]:
+    return triggers_of(conn, [oid]).get(oid, {})
 
 
 def function_source(conn: Connection, name: str) -> str | None:
     """The body of a guard function; ``None`` when it does not exist."""
     value = conn.execute(
         sa.text(sql.FUNCTION_SOURCE_SQL),
-        {"function": f"{sql.ident(sql.GUARD_SCHEMA)}.{sql.ident(name)}()"},
+        {"function": sql.function(name)},
     ).scalar()
     return None if value is None else str(value)
 
@@ -207,7 +284,7 @@ def event_triggers(conn: Connection) -> dict[str, tuple[str, str, bool]]:
         sa.text(sql.EVENT_TRIGGERS_SQL),
         {
             "names": list(sql.EVENT_TRIGGERS),
-            "function": f"{sql.GUARD_SCHEMA}.{sql.DDL_FUNCTION}()",
+            "function": sql.function(sql.DDL_FUNCTION),
         },
     )
     return {str(r[0]): (str(r[1]), str(r[2]), bool(r[3])) for r in rows}

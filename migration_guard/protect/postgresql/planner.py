@@ -67,7 +67,8 @@ def _check_admin(conn: Connection, me: Session, tables: Sequence[Table]) -> None
             f"{sql.GUARD_SCHEMA}: it needs CREATE on database {me.database} "
             f"(GRANT CREATE ON DATABASE ... TO ...) or a superuser"
         )
-    lacking = [t.name for t in tables if not catalog.can_own(conn, t.oid, me.user)[0]]
+    owns = catalog.can_own_all(conn, [t.oid for t in tables], [me.user])
+    lacking = [t.name for t in tables if not owns.get((t.oid, me.user), (False, False))[0]]
     if lacking:
         raise UsageError(
             f"the admin URL's role {me.user} does not own {', '.join(lacking)}: creating "
@@ -134,7 +135,7 @@ def plan_install(
         )
     if old_state is None and not catalog.meta_exists(conn):
         steps.add(
-            f"create the guard's metadata table {sql.GUARD_SCHEMA}.{META_TABLE}",
+            f"create the guard's metadata table {sql.guard_object(META_TABLE)}",
             sql.create_meta_table(),
             f"DROP TABLE IF EXISTS {sql.meta_table()}",
         )
@@ -200,8 +201,9 @@ def _with_partitions(conn: Connection, plan: ProtectPlan, tables: list[Table]) -
     """``tables`` and every partition below them: a partition can be truncated or
     dropped on its own, so it is protected with its partitioned table."""
     result = list(tables)
+    below = catalog.partitions_of(conn, tables)
     for table in tables:
-        for partition in catalog.partitions(conn, table):
+        for partition in below.get(table.oid, []):
             if partition.name not in {t.name for t in result}:
                 result.append(partition)
                 plan.notes.append(
@@ -230,7 +232,7 @@ def _plan_function(
     )
     steps.add(
         f"{'create' if current is None else 'replace the altered'} guard function "
-        f"{sql.GUARD_SCHEMA}.{name}",
+        + sql.guard_object(name),
         sql.create_function(name, returns, body),
         undo,
     )
@@ -355,21 +357,22 @@ def _plan_kept_privileges(
     steps: ProtectPlan, conn: Connection, table: Table, owner: str, entry: dict[str, Any]
 ) -> dict[str, list[str]]:
     """Give the former owner back what it needs on the table and its sequences."""
-    objects: list[tuple[str, str, str, int, tuple[str, ...]]] = [
-        ("TABLE", table.schema, table.table, table.oid, sql.KEPT_TABLE_PRIVILEGES)
+    objects: list[tuple[str, Table, tuple[str, ...]]] = [
+        ("TABLE", table, sql.KEPT_TABLE_PRIVILEGES)
     ]
-    for schema, name, oid in catalog.owned_sequences(conn, table.oid):
-        objects.append(("SEQUENCE", schema, name, oid, sql.KEPT_SEQUENCE_PRIVILEGES))
+    for sequence in catalog.owned_sequences(conn, table):
+        objects.append(("SEQUENCE", sequence, sql.KEPT_SEQUENCE_PRIVILEGES))
     kept: list[str] = []
-    for kind, schema, name, oid, allowed in objects:
-        privileges = sorted(set(catalog.privileges(conn, oid, owner)) & set(allowed))
+    for kind, target, allowed in objects:
+        privileges = sorted(set(catalog.privileges(conn, target.oid, owner)) & set(allowed))
         if not privileges:
             continue
         if kind == "TABLE":
             kept = privileges
+        schema, name = target.schema, target.table
         steps.add(
             f"let the former owner {owner} keep {sql.privileges(privileges)} on "
-            f"{kind.lower()} {schema}.{name}",
+            f"{kind.lower()} {target.name}",
             sql.grant(privileges, kind, schema, name, owner),
             sql.revoke(privileges, kind, schema, name, owner),
         )

@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
 from migration_guard.dialects.base import connect_engine, run_sql
-from migration_guard.errors import UsageError, describe
-from migration_guard.protect.options import APP_PASSWORD_ENV, APP_URL_ENV
+from migration_guard.errors import describe
+from migration_guard.protect.base import require_installed
+from migration_guard.protect.options import require_app_url
 from migration_guard.protect.postgresql import catalog, sql
 from migration_guard.protect.report import ProbeResult
 
@@ -29,36 +30,30 @@ _OUTCOMES: dict[str, tuple[str, str]] = {
     "23503": ("allowed", "passed the guard; only a foreign key stopped it"),
     "0A000": ("skipped", "inconclusive: a foreign key refuses it before any trigger runs"),
 }
+#: The last live column of each relation: ``(relation oid, column)``.
 _COLUMNS_SQL = (
-    "SELECT attname FROM pg_attribute WHERE attrelid = :oid AND attnum > 0 "
-    "AND NOT attisdropped ORDER BY attnum DESC LIMIT 1"
+    "SELECT DISTINCT ON (attrelid) attrelid, attname FROM pg_attribute "
+    "WHERE attrelid = ANY (CAST(:oids AS oid[])) AND attnum > 0 AND NOT attisdropped "
+    "ORDER BY attrelid, attnum DESC"
 )
 
 
 def verify(admin_url: URL, app_url: URL | None) -> list[ProbeResult]:
     """Probe every table recorded by install as the role of ``app_url``."""
-    if app_url is None:
-        raise UsageError(
-            "protect verify connects as the application role: give --app-user ROLE with its "
-            f"password in {APP_PASSWORD_ENV}, or its whole URL in {APP_URL_ENV}"
-        )
+    app_url = require_app_url(app_url, "role", "ROLE")
     admin_engine = connect_engine(admin_url)
     try:
         with admin_engine.connect() as admin:
-            state = catalog.read_install_state(admin)
-            if state is None:
-                raise UsageError(
-                    "protection is not installed in this database; run protect install first"
-                )
+            state = require_installed(catalog.read_install_state(admin))
             entries = state["tables"]
             live = catalog.tables_by_oid(admin, [int(e["oid"]) for e in entries.values()])
-            targets = []
-            for entry in entries.values():
-                table = live.get(int(entry["oid"]))
-                if table is None:
-                    continue
-                column = admin.execute(sa.text(_COLUMNS_SQL), {"oid": table.oid}).scalar()
-                targets.append((table, entry.get("deletes") != "allow", column))
+            rows = admin.execute(sa.text(_COLUMNS_SQL), {"oids": sorted(live)})
+            columns = {int(oid): str(column) for oid, column in rows}
+            targets = [
+                (table, entry.get("deletes") != "allow", columns.get(table.oid))
+                for entry in entries.values()
+                if (table := live.get(int(entry["oid"]))) is not None
+            ]
             admin.rollback()
     finally:
         admin_engine.dispose()

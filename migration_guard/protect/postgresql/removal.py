@@ -66,6 +66,7 @@ def _plan_remove_all(
             sql.create_event_trigger(name),
         )
     live = catalog.tables_by_oid(conn, [int(e["oid"]) for e in state["tables"].values()])
+    current = catalog.current_schema(conn)
     expected: dict[str, list[list[Any]]] = {}
     for recorded_name, entry in sorted(state["tables"].items()):
         table = live.get(int(entry["oid"]))
@@ -78,7 +79,7 @@ def _plan_remove_all(
                 if catalog.role(conn, role)[0]:
                     steps.add(
                         f"take back {sql.privileges(privileges)} on {kind.lower()} "
-                        f"{schema}.{name} given to {role} at install",
+                        f"{sql.shown(schema, name, current)} given to {role} at install",
                         sql.revoke(privileges, kind, schema, name, role),
                         sql.grant(privileges, kind, schema, name, role),
                     )
@@ -113,12 +114,12 @@ def _plan_remove_all(
         source = catalog.function_source(conn, name)
         if source is not None:
             steps.add(
-                f"drop the guard function {sql.GUARD_SCHEMA}.{name}",
+                f"drop the guard function {sql.guard_object(name)}",
                 f"DROP FUNCTION {sql.function(name)}",
                 sql.create_function(name, returns, source),
             )
     steps.add(
-        f"drop the guard's metadata table {sql.GUARD_SCHEMA}.{META_TABLE}",
+        f"drop the guard's metadata table {sql.guard_object(META_TABLE)}",
         f"DROP TABLE {sql.meta_table()}",
         sql.create_meta_table(),
         sql.upsert_state(STATE_KEY, dump_json(state)),

@@ -52,7 +52,20 @@ MESSAGE_PREFIX = "migration-guard:"
 
 
 def qualified(schema: str, name: str) -> str:
+    """``schema.name`` quoted, for statements."""
     return f"{ident(schema)}.{ident(name)}"
+
+
+def shown(schema: str, name: str, current: str | None = None) -> str:
+    """``schema.name`` as messages and ``status`` show it, unquoted: bare when
+    ``schema`` is the session's ``current`` schema (``customers``), else qualified
+    (``app.customers``). The guard's own objects are always shown qualified."""
+    return name if schema == current else f"{schema}.{name}"
+
+
+def guard_object(name: str) -> str:
+    """A function or table of the guard's schema, as messages show it."""
+    return shown(GUARD_SCHEMA, name)
 
 
 def meta_table() -> str:
@@ -218,7 +231,7 @@ SETTINGS_SQL = (
     "has_database_privilege(current_database(), 'CREATE') "
     "FROM pg_roles r WHERE r.rolname = current_user"
 )
-ROLE_SQL = "SELECT oid, rolsuper, rolcanlogin FROM pg_roles WHERE rolname = :role"
+ROLES_SQL = "SELECT rolname, rolsuper FROM pg_roles WHERE rolname = ANY (CAST(:roles AS name[]))"
 SCHEMA_EXISTS_SQL = "SELECT oid FROM pg_namespace WHERE nspname = :schema"
 META_EXISTS_SQL = "SELECT to_regclass(:name) IS NOT NULL"
 TABLES_SQL = (
@@ -233,18 +246,21 @@ OWNED_SEQUENCES_SQL = (
     "WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass "
     "AND d.refobjid = :oid AND d.deptype IN ('a', 'i') ORDER BY 1, 2"
 )
-#: The privileges ``role`` itself holds on a relation (an owner's implicit ones included).
+#: The privileges each of ``roles`` itself holds on each relation (an owner's implicit
+#: ones included): ``(relation oid, role, privilege)``.
 ROLE_PRIVILEGES_SQL = (
-    "SELECT DISTINCT a.privilege_type FROM pg_class c, "
+    "SELECT DISTINCT c.oid, r.rolname, a.privilege_type FROM pg_class c, "
     "aclexplode(coalesce(c.relacl, acldefault(CAST(CASE WHEN c.relkind = 'S' THEN 's' "
-    "ELSE 'r' END AS \"char\"), c.relowner))) a "
-    "WHERE c.oid = :oid AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = :role) "
-    "ORDER BY 1"
+    "ELSE 'r' END AS \"char\"), c.relowner))) a, pg_roles r "
+    "WHERE c.oid = ANY (CAST(:oids AS oid[])) AND r.rolname = ANY (CAST(:roles AS name[])) "
+    "AND a.grantee = r.oid ORDER BY 1, 2, 3"
 )
+#: The guard triggers of many relations: ``(relation oid, name, tgtype, tgenabled,
+#: runs the guard's function, cloned from a partitioned parent)``.
 TRIGGERS_SQL = (
-    "SELECT t.tgname, t.tgtype, t.tgenabled, t.tgfoid = to_regprocedure(:function), "
-    "t.tgparentid <> 0 "
-    "FROM pg_trigger t WHERE t.tgrelid = :oid AND NOT t.tgisinternal "
+    "SELECT t.tgrelid, t.tgname, t.tgtype, t.tgenabled, "
+    "t.tgfoid = to_regprocedure(:function), t.tgparentid <> 0 "
+    "FROM pg_trigger t WHERE t.tgrelid = ANY (CAST(:oids AS oid[])) AND NOT t.tgisinternal "
     "AND t.tgname = ANY (CAST(:names AS name[]))"
 )
 FUNCTION_SOURCE_SQL = "SELECT p.prosrc FROM pg_proc p WHERE p.oid = to_regprocedure(:function)"
@@ -252,15 +268,18 @@ EVENT_TRIGGERS_SQL = (
     "SELECT e.evtname, e.evtevent, e.evtenabled, e.evtfoid = to_regprocedure(:function) "
     "FROM pg_event_trigger e WHERE e.evtname = ANY (CAST(:names AS name[]))"
 )
-#: Whether ``role`` can act as the relation's owner (is it, or a member of it).
+#: Whether each of ``roles`` can act as each relation's owner (is it, or a member of
+#: it), and is a superuser: ``(relation oid, role, member of owner, superuser)``.
 CAN_OWN_SQL = (
-    "SELECT pg_has_role(r.oid, c.relowner, 'MEMBER'), r.rolsuper FROM pg_class c, pg_roles r "
-    "WHERE c.oid = :oid AND r.rolname = :role"
+    "SELECT c.oid, r.rolname, pg_has_role(r.oid, c.relowner, 'MEMBER'), r.rolsuper "
+    "FROM pg_class c, pg_roles r "
+    "WHERE c.oid = ANY (CAST(:oids AS oid[])) AND r.rolname = ANY (CAST(:roles AS name[]))"
 )
+#: ``(relation oid, role, the relation's schema, role is a member of the schema's owner)``.
 SCHEMA_OWNER_SQL = (
-    "SELECT n.nspname, pg_has_role(r.oid, n.nspowner, 'MEMBER') FROM pg_class c "
-    "JOIN pg_namespace n ON n.oid = c.relnamespace, pg_roles r "
-    "WHERE c.oid = :oid AND r.rolname = :role"
+    "SELECT c.oid, r.rolname, n.nspname, pg_has_role(r.oid, n.nspowner, 'MEMBER') "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, pg_roles r "
+    "WHERE c.oid = ANY (CAST(:oids AS oid[])) AND r.rolname = ANY (CAST(:roles AS name[]))"
 )
 #: The whole ACL of a relation as rows, for comparing before and after.
 ACL_SQL = (
@@ -269,15 +288,17 @@ ACL_SQL = (
     "aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a "
     "WHERE c.oid = :oid ORDER BY 1, 2, 3"
 )
-#: Partitions below a table, parents first: ``(oid, schema, name, parent oid)``.
+#: Partitions below each of many tables, parents first:
+#: ``(table oid, oid, schema, name, parent oid)``.
 PARTITIONS_SQL = (
-    "WITH RECURSIVE tree(oid, parent, depth) AS ("
-    "SELECT inhrelid, inhparent, 1 FROM pg_inherits WHERE inhparent = :oid "
-    "UNION ALL SELECT i.inhrelid, i.inhparent, t.depth + 1 FROM pg_inherits i "
+    "WITH RECURSIVE tree(root, oid, parent, depth) AS ("
+    "SELECT inhparent, inhrelid, inhparent, 1 FROM pg_inherits "
+    "WHERE inhparent = ANY (CAST(:oids AS oid[])) "
+    "UNION ALL SELECT t.root, i.inhrelid, i.inhparent, t.depth + 1 FROM pg_inherits i "
     "JOIN tree t ON i.inhparent = t.oid) "
-    "SELECT c.oid, n.nspname, c.relname, t.parent FROM tree t "
+    "SELECT t.root, c.oid, n.nspname, c.relname, t.parent FROM tree t "
     "JOIN pg_class c ON c.oid = t.oid JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE c.relispartition ORDER BY t.depth, n.nspname, c.relname"
+    "WHERE c.relispartition ORDER BY t.root, t.depth, n.nspname, c.relname"
 )
 #: Defaults of the bypass that would switch protection off for whole sessions:
 #: ``(role or NULL for every role, database-wide?, setting)`` from ALTER ROLE/DATABASE ... SET.

@@ -1,14 +1,20 @@
 """``protect status`` on PostgreSQL: triggers, owners, grants and event triggers
-against the install record."""
+against the install record.
+
+Every fact about the protected tables is read by one catalog query over all of
+them (:class:`_Facts`), so the number of queries does not grow with the number
+of protected tables."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from migration_guard.protect.base import NOT_INSTALLED
 from migration_guard.protect.model import Account
 from migration_guard.protect.postgresql import catalog, sql
 from migration_guard.protect.postgresql.catalog import Table
@@ -20,6 +26,30 @@ PARTIAL = (
     "refuses DROP/ALTER of protected tables by their owner or a superuser is not "
     "installed; run protect install again as a superuser"
 )
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What status reads about every live protected table, one query per fact."""
+
+    owners: dict[int, tuple[str, bool]]
+    triggers: dict[int, dict[str, catalog.Trigger]]
+    can_own: dict[catalog.OnTable, tuple[bool, bool]]
+    schemas: dict[catalog.OnTable, str]
+    privileges: dict[catalog.OnTable, list[str]]
+    partitions: dict[int, list[Table]]
+
+    @classmethod
+    def read(cls, conn: Connection, tables: Sequence[Table], roles: Sequence[str]) -> _Facts:
+        oids = [table.oid for table in tables]
+        return cls(
+            catalog.owners(conn, oids),
+            catalog.triggers_of(conn, oids),
+            catalog.can_own_all(conn, oids, roles),
+            catalog.owned_schemas(conn, oids, roles),
+            catalog.privileges_of(conn, oids, roles),
+            catalog.partitions_of(conn, tables),
+        )
 
 
 def protection_status(
@@ -36,13 +66,15 @@ def protection_status(
     roles = sorted(set(recorded) | {catalog.role_name(account) for account in app_users})
     result.accounts = roles
     if state is None:
-        result.drift.append("protection is not installed in this database")
+        result.drift.append(NOT_INSTALLED)
     recorded_tables: dict[str, Any] = state["tables"] if state else {}
-    by_oid = catalog.tables_by_oid(conn, [int(e["oid"]) for e in recorded_tables.values()])
+    recorded_oids = {int(e["oid"]) for e in recorded_tables.values()}
+    by_oid = catalog.tables_by_oid(conn, sorted(recorded_oids))
     live = {table.name: table for table in catalog.list_tables(conn)}
+    existing = catalog.roles(conn, roles)
     present = []
     for name in roles:
-        if not catalog.role(conn, name)[0]:
+        if name not in existing:
             result.drift.append(f"role {name} recorded at install no longer exists")
         else:
             present.append(name)
@@ -50,6 +82,7 @@ def protection_status(
                 result.drift.append(
                     f"role {name} is not recorded: run protect install --app-user {name}"
                 )
+    facts = _Facts.read(conn, list(by_oid.values()), present)
     for name in sorted(set(recorded_tables) | set(tables)):
         entry = recorded_tables.get(name)
         if entry is None:
@@ -71,13 +104,12 @@ def protection_status(
                 TableStatus(name, "table-missing", drift=[f"{gone}; run protect install"])
             )
             continue
-        status = _trigger_status(conn, name, table, entry)
+        status = _trigger_status(facts.triggers.get(table.oid, {}), name, entry)
         if table.name != name:
             status.drift.append(f"renamed to {table.name} since install")
-        _owner_status(conn, status, table, entry, str(state["guard_role"]) if state else "")
-        _role_status(conn, status, table, entry, present)
-        recorded_oids = {int(e["oid"]) for e in recorded_tables.values()}
-        for partition in catalog.partitions(conn, table):
+        _owner_status(facts, status, table, entry, str(state["guard_role"]) if state else "")
+        _role_status(facts, status, table, entry, present)
+        for partition in facts.partitions.get(table.oid, []):
             if partition.oid not in recorded_oids:
                 status.drift.append(
                     f"partition {partition.name} is not protected (attached after install): "
@@ -122,9 +154,8 @@ def _bypass_defaults(conn: Connection, roles: Sequence[str]) -> list[str]:
 
 
 def _trigger_status(
-    conn: Connection, name: str, table: Table, entry: Mapping[str, Any]
+    found: Mapping[str, catalog.Trigger], name: str, entry: Mapping[str, Any]
 ) -> TableStatus:
-    found = catalog.triggers(conn, table.oid)
     wanted = [sql.TRUNCATE_TRIGGER]
     blocks = entry.get("deletes") != "allow"
     if blocks:
@@ -147,15 +178,15 @@ def _trigger_status(
 
 
 def _owner_status(
-    conn: Connection, status: TableStatus, table: Table, entry: Mapping[str, Any], guard: str
+    facts: _Facts, status: TableStatus, table: Table, entry: Mapping[str, Any], guard: str
 ) -> None:
-    owner, _ = catalog.owner(conn, table.oid)
-    if entry.get("owner_moved") and owner != guard:
+    owner = facts.owners.get(table.oid, ("",))[0]  # "" when dropped since it was listed
+    if entry.get("owner_moved") and owner and owner != guard:
         status.drift.append(f"owner changed from the guard role {guard} to {owner}")
 
 
 def _role_status(
-    conn: Connection,
+    facts: _Facts,
     status: TableStatus,
     table: Table,
     entry: Mapping[str, Any],
@@ -164,13 +195,13 @@ def _role_status(
     """Whether each application role can DROP/ALTER the table, and its grants."""
     recorded: dict[str, list[str]] = entry.get("app_privileges", {})
     for role in roles:
-        owns, superuser = catalog.can_own(conn, table.oid, role)
+        owns, superuser = facts.can_own.get((table.oid, role), (False, False))
         problems = []
         if superuser:
             problems.append("is a superuser")
         elif owns:
             problems.append("owns the table (or is a member of its owner)")
-        schema = catalog.owns_schema(conn, table.oid, role)
+        schema = facts.schemas.get((table.oid, role))
         if schema and not superuser:
             problems.append(f"owns schema {schema} (DROP SCHEMA ... CASCADE)")
         if problems:
@@ -178,7 +209,7 @@ def _role_status(
             status.drift.append(f"{role} can DROP/ALTER this table: {'; '.join(problems)}")
         else:
             status.privileges[role] = "guarded (not the owner)"
-        now = catalog.privileges(conn, table.oid, role)
+        now = facts.privileges.get((table.oid, role), [])
         if role in recorded and sorted(now) != sorted(recorded[role]):
             status.drift.append(
                 f"grants of {role} changed since install: now {', '.join(now) or 'none'}, "
@@ -191,7 +222,7 @@ def _event_trigger_status(
 ) -> None:
     if catalog.function_source(conn, sql.ROW_FUNCTION) != sql.row_function_body():
         result.drift.append(
-            f"guard function {sql.GUARD_SCHEMA}.{sql.ROW_FUNCTION} is missing or altered"
+            f"guard function {sql.guard_object(sql.ROW_FUNCTION)} is missing or altered"
         )
     if not state.get("event_trigger"):
         result.limitations.append(PARTIAL)
@@ -209,6 +240,6 @@ def _event_trigger_status(
     expected = sql.ddl_function_body(str(state["guard_role"]), oids)
     source = catalog.function_source(conn, sql.DDL_FUNCTION)
     if source is None:
-        result.drift.append(f"guard function {sql.GUARD_SCHEMA}.{sql.DDL_FUNCTION} is missing")
+        result.drift.append(f"guard function {sql.guard_object(sql.DDL_FUNCTION)} is missing")
     elif source != expected:
-        result.drift.append(f"guard function {sql.GUARD_SCHEMA}.{sql.DDL_FUNCTION} was altered")
+        result.drift.append(f"guard function {sql.guard_object(sql.DDL_FUNCTION)} was altered")
