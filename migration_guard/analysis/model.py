@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 #: field through ``object.__setattr__``, several times slower than filling the
 #: instance dictionary at once. tests/unit/test_model.py holds each ``__init__``
 #: to the fields.
-FAST_INIT = ("Statement", "TableRef", "Operation", "Finding")
+FAST_INIT = ("Statement", "TableRef", "ColumnType", "ColumnDef", "Operation", "Finding")
 
 
 class Severity(str, enum.Enum):
@@ -119,7 +119,7 @@ class TableRef:
         return self.qualified
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ColumnType:
     """A column type as far as it is known: ``name`` upper-case (``VARCHAR``),
     ``args`` its parameters (``(255,)``), ``unsigned`` for MySQL integer types."""
@@ -129,17 +129,27 @@ class ColumnType:
     unsigned: bool = False
     text: str = ""
 
+    def __init__(
+        self, name: str, args: tuple[int, ...] = (), unsigned: bool = False, text: str = ""
+    ) -> None:
+        self.__dict__.update(name=name, args=args, unsigned=unsigned, text=text)  # see FAST_INIT
+
     def __str__(self) -> str:
         return self.text or (
             self.name + (f"({','.join(map(str, self.args))})" if self.args else "")
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ColumnDef:
     name: str
     type: ColumnType | None = None
     nullable: bool | None = None
+
+    def __init__(
+        self, name: str, type: ColumnType | None = None, nullable: bool | None = None
+    ) -> None:
+        self.__dict__.update(name=name, type=type, nullable=nullable)  # see FAST_INIT
 
 
 @dataclass(frozen=True, init=False)

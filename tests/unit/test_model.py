@@ -8,12 +8,14 @@ import inspect
 import pytest
 
 from migration_guard.analysis import model
+from migration_guard.analysis.rules import Violation
+
+FAST = [getattr(model, name) for name in model.FAST_INIT] + [Violation]
 
 
-@pytest.mark.parametrize("name", model.FAST_INIT)
-def test_the_init_takes_exactly_the_fields_in_order_with_their_defaults(name: str) -> None:
-    cls = getattr(model, name)
-    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+@pytest.mark.parametrize("cls", FAST, ids=lambda cls: cls.__name__)
+def test_the_init_takes_exactly_the_fields_in_order_with_their_defaults(cls: type) -> None:
+    parameters = list(inspect.signature(cls).parameters.values())
     fields = dataclasses.fields(cls)
     assert [p.name for p in parameters] == [f.name for f in fields]
     for parameter, field in zip(parameters, fields, strict=True):
