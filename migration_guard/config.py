@@ -15,14 +15,10 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from migration_guard.errors import ConfigError, translate
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 # Every environment variable migration-guard reads, named once.
 CONFIG_ENV = "MIGRATION_GUARD_CONFIG"
@@ -255,6 +251,22 @@ def normalise_dialect(name: str, *, source: str = "--dialect") -> str:
     return lowered
 
 
+#: Every spelling of ``[tool.migration_guard]`` in TOML holds this text.
+_TABLE_NAME = "migration_guard"
+
+
+def _toml() -> ModuleType:
+    """The TOML reader, imported when a file is read (``tomli`` before Python 3.11)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    import tomli  # pragma: no cover - exercised on Python 3.10 only
+
+    reader: ModuleType = tomli  # pragma: no cover
+    return reader  # pragma: no cover
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read ``[tool.migration_guard]`` from ``path`` (or the default locations).
 
@@ -272,15 +284,19 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
                     f"--config-file or {CONFIG_ENV}"
                 )
         else:
+            toml = _toml()
             with translate(
                 {
-                    tomllib.TOMLDecodeError: ConfigError,
+                    toml.TOMLDecodeError: ConfigError,
                     UnicodeDecodeError: ConfigError,
                     OSError: ConfigError,
                 },
                 doing=f"{source} is not valid TOML or cannot be read",
             ):
-                document = tomllib.loads(config_path.read_text(encoding="utf-8"))
+                text = config_path.read_text(encoding="utf-8")
+                # The project's own pyproject.toml, found by default, is read only when it
+                # can hold our table: most hold none, and parsing them costs a pre-commit run.
+                document = toml.loads(text) if named or _TABLE_NAME in text else {}
             tool = document.get("tool", {})
             table = tool.get("migration_guard", {}) if isinstance(tool, dict) else {}
             if not isinstance(table, dict):

@@ -167,9 +167,11 @@ class AutogenerateRefused(MigrationGuardError):
         self.drops = list(drops)
 
 
+# The patterns below are sources, compiled (and cached by :mod:`re`) on first use:
+# every command imports this module, few ever redact anything.
 #: ``user:password@`` in a URL, and ``password=...`` in DSNs and option files.
-_URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^@\s]*@")
-_KEY_VALUE_PASSWORD = re.compile(r"(?i)\b(password|passwd|pwd)\s*=\s*('[^']*'|\"[^\"]*\"|\S+)")
+_URL_PASSWORD = r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^@\s]*@"
+_KEY_VALUE_PASSWORD = r"(?i)\b(password|passwd|pwd)\s*=\s*('[^']*'|\"[^\"]*\"|\S+)"
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -178,8 +180,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     The one place that keeps secrets out of messages: :func:`translate` runs
     every translated message through it.
     """
-    text = _URL_PASSWORD.sub(r"\g<scheme>:***@", text)
-    text = _KEY_VALUE_PASSWORD.sub(r"\1=***", text)
+    text = re.sub(_URL_PASSWORD, r"\g<scheme>:***@", text)
+    text = re.sub(_KEY_VALUE_PASSWORD, r"\1=***", text)
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
@@ -189,26 +191,25 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 #: A quoted value in a database's or client tool's error text: '...' or "...", or
 #: an opening quote whose value goes on past the end of the line. No backslash
 #: escapes: MySQL prints values raw, and a cut too early only redacts more.
-_QUOTED = re.compile(r"'(?:[^'\n]|'')*(?:'|$)" + r'|"(?:[^"\n]|"")*(?:"|$)', re.MULTILINE)
+_QUOTED = r"(?m)'(?:[^'\n]|'')*(?:'|$)" + r'|"(?:[^"\n]|"")*(?:"|$)'
 #: What comes right before a quoted *name* (kept) rather than a row value (removed):
 #: ``for key 'email'``, ``column 'note'``, ``user 'app'@'%'``, ``in 'field list'``.
-_NAME_BEFORE = re.compile(
+_NAME_BEFORE = (
     r"(?i)(?:\b(?:table|column|key|index|database|schema|constraint|user|function|"
     r"procedure|view|trigger|field|savepoint|variable|engine|charset|collation|set|in)\s*|@)$"
 )
 #: What comes right before a quoted server *message* (redacted inside, not whole):
 #: ``Got error: 1045: "Access denied for user ..."``, ``(1062, "Duplicate entry ...")``.
-_MESSAGE_BEFORE = re.compile(r"(?i)(?:error: \d+: |\(\d+, )$")
+_MESSAGE_BEFORE = r"(?i)(?:error: \d+: |\(\d+, )$"
 #: MySQL/MariaDB print a value raw, quotes inside it included: these messages are
 #: cut where the text after the value starts (the last such place on the line).
-_RAW_VALUES = re.compile(
-    r"(?i)(?P<lead>duplicate entry |value: )'[\s\S]*'(?P<tail> for (?:key|column) )"
-    r"|(?P<lead2>(?:incorrect|truncated incorrect) [\w ]*value: )'.*'$",
-    re.MULTILINE,
+_RAW_VALUES = (
+    r"(?im)(?P<lead>duplicate entry |value: )'[\s\S]*'(?P<tail> for (?:key|column) )"
+    r"|(?P<lead2>(?:incorrect|truncated incorrect) [\w ]*value: )'.*'$"
 )
 #: PostgreSQL's ``Key (email)=(alice@example.com) already exists`` and ``Failing row
 #: contains (...)``: to the last parenthesis of the line, as values may hold some.
-_KEY_VALUES = re.compile(r"(?P<lead>\)=|Failing row contains )(?:\([\s\S]*\)|\([^)]*\Z)")
+_KEY_VALUES = r"(?P<lead>\)=|Failing row contains )(?:\([\s\S]*\)|\([^)]*\Z)"
 REDACTED_VALUE = "***"
 
 
@@ -225,10 +226,10 @@ def redact_values(text: str) -> str:
     def replace(match: re.Match[str]) -> str:
         quoted = match.group(0)
         before = max(0, match.start() - 40), match.start()
-        if _NAME_BEFORE.search(match.string, *before):
+        if re.compile(_NAME_BEFORE).search(match.string, *before):
             return quoted
         closing = quoted[0] if len(quoted) > 1 and quoted.endswith(quoted[0]) else ""
-        if _MESSAGE_BEFORE.search(match.string, *before):
+        if re.compile(_MESSAGE_BEFORE).search(match.string, *before):
             inner = quoted[1 : len(quoted) - len(closing)]
             return f"{quoted[0]}{redact_values(inner)}{closing}"
         return f"{quoted[0]}{REDACTED_VALUE}{closing}"
@@ -238,9 +239,9 @@ def redact_values(text: str) -> str:
             return f"{match.group('lead')}'{REDACTED_VALUE}'{match.group('tail')}"
         return f"{match.group('lead2')}'{REDACTED_VALUE}'"
 
-    text = _RAW_VALUES.sub(replace_raw, text)
-    text = _KEY_VALUES.sub(lambda m: f"{m.group('lead')}({REDACTED_VALUE})", text)
-    return _QUOTED.sub(replace, text)
+    text = re.sub(_RAW_VALUES, replace_raw, text)
+    text = re.sub(_KEY_VALUES, lambda m: f"{m.group('lead')}({REDACTED_VALUE})", text)
+    return re.sub(_QUOTED, replace, text)
 
 
 #: How one kind of outside exception becomes a :class:`MigrationGuardError`:

@@ -14,18 +14,23 @@ It never raises over any input text: whatever cannot be understood becomes an
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from migration_guard.analysis.families import sqlglot_family
+from migration_guard.analysis.leading import is_plain
 from migration_guard.analysis.model import Finding, Operation, OpKind, Report, Severity, Statement
 from migration_guard.analysis.quick import quick_operations
 from migration_guard.analysis.rules import Rule, RuleContext, Violation, get_rule, rules_for_kind
-from migration_guard.analysis.runtime import Run, Runtime
-from migration_guard.analysis.suppress import apply_suppressions
 from migration_guard.config import ProtectedTables
+
+if TYPE_CHECKING:
+    from migration_guard.analysis.runtime import Run, Runtime
 
 __all__ = ["analyze", "analyze_sql", "operations_of"]
 
 STATEMENT_PREVIEW = 500
+#: Every suppression comment holds it (case-insensitively); see :mod:`.suppress`.
+SUPPRESSION_MARKER = "migration-guard"
 UNANALYZABLE_RULE = "unanalyzable"
 
 
@@ -35,15 +40,17 @@ def preview(sql: str, limit: int = STATEMENT_PREVIEW) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _finding(rule: Rule, run: Run, violation: Violation, context: RuleContext) -> Finding:
-    """Locate at ``run.statement``, the one analysed: operations known in advance
+def _finding(
+    rule: Rule, statement: Statement, run: Run | None, violation: Violation, context: RuleContext
+) -> Finding:
+    """Locate at ``statement``, the one analysed: operations known in advance
     (Alembic op objects) may carry a statement with another spelling of the path.
-    Inside dynamic SQL or a stored program, the message says where it runs from."""
-    statement = run.statement
+    Inside dynamic SQL or a stored program (``run``), the message says where it runs from."""
     severity = violation.severity
     if severity is None:
         severity = Severity.ERROR if context.is_protected(violation.table) else Severity.WARNING
-    message = f"{violation.message} ({run.origin})" if run.origin else violation.message
+    origin = run.origin if run is not None else ""
+    message = f"{violation.message} ({origin})" if origin else violation.message
     return Finding(
         rule=rule.id,
         severity=severity,
@@ -54,7 +61,7 @@ def _finding(rule: Rule, run: Run, violation: Violation, context: RuleContext) -
         message=message,
         statement=preview(statement.sql),
         hint=rule.hint,
-        anchors=run.anchors,
+        anchors=run.anchors if run is not None else (),
     )
 
 
@@ -113,9 +120,17 @@ def _safe_iter(statements: Iterable[Statement], failures: list[Finding]) -> Iter
         yield statement
 
 
-def _check(run: Run, dialect: str, context: RuleContext, findings: list[Finding]) -> None:
-    """Run every interested rule over the operations of ``run``, then track the schema."""
-    statement = run.statement
+def _check(
+    statement: Statement,
+    run: Run | None,
+    dialect: str,
+    context: RuleContext,
+    findings: list[Finding],
+) -> None:
+    """Run every interested rule over the operations of ``statement``, then track the schema.
+
+    ``run`` says why it runs when the runtime unfolded it (None: as written)."""
+    conditional = run is not None and run.conditional
     for operation in operations_of(statement, dialect):
         for rule in rules_for_kind(operation.kind):
             try:
@@ -123,14 +138,36 @@ def _check(run: Run, dialect: str, context: RuleContext, findings: list[Finding]
             except Exception as error:  # a rule bug must not hide a statement
                 findings.append(_internal_failure(statement, f"rule {rule.id}", error))
                 continue
-            findings.extend(_finding(rule, run, v, context) for v in violations)
+            findings.extend(_finding(rule, statement, run, v, context) for v in violations)
         try:
-            if run.conditional:
+            if conditional:
                 context.forget(operation)
             else:
                 context.observe(operation)
         except Exception as error:  # keep analysing the other statements
             findings.append(_internal_failure(statement, "tracking the schema", error))
+
+
+def _runtime(dialect: str) -> Runtime:
+    from migration_guard.analysis.runtime import Runtime
+
+    return Runtime(sqlglot_family(dialect) or "")
+
+
+def _plain_run(statement: Statement) -> Run:
+    from migration_guard.analysis.runtime import Run
+
+    return Run(statement)
+
+
+def _suppressed(findings: list[Finding], sources: Mapping[str, str]) -> list[Finding]:
+    """:func:`~migration_guard.analysis.suppress.apply_suppressions`, loaded only when a
+    source holds a suppression comment: without one it changes nothing."""
+    if not any(SUPPRESSION_MARKER in text.lower() for text in sources.values()):
+        return findings
+    from migration_guard.analysis.suppress import apply_suppressions
+
+    return apply_suppressions(findings, sources)
 
 
 def analyze(
@@ -152,19 +189,25 @@ def analyze(
     findings: list[Finding] = list(extra_findings)
     files: dict[str, None] = {}
     count = 0
-    runtime = Runtime(sqlglot_family(dialect) or "")
+    # Loaded with the first statement that needs it: most migrations hold none.
+    runtime: Runtime | None = None
     for statement in _safe_iter(statements, findings):
         count += 1
         files.setdefault(statement.file, None)
+        if runtime is None and is_plain(statement):
+            _check(statement, None, dialect, context, findings)
+            continue
         try:
+            if runtime is None:
+                runtime = _runtime(dialect)
             runs = runtime.expand(statement)
         except Exception as error:  # fail closed: analyse the statement as written
             findings.append(_internal_failure(statement, "following dynamic SQL", error))
-            runs = [Run(statement)]
+            runs = [_plain_run(statement)]
         for run in runs:
-            _check(run, dialect, context, findings)
+            _check(run.statement, run, dialect, context, findings)
     try:
-        later = runtime.finish()
+        later = runtime.finish() if runtime is not None else []
     except Exception as error:  # fail closed on the stored programs' bodies
         where = Statement(sql="", file=next(iter(files), "<input>"), line=1)
         findings.append(_internal_failure(where, "reading stored programs", error))
@@ -173,11 +216,11 @@ def analyze(
         # A body that runs later sees the schema of then, not the migration's changes to it.
         scoped = context.fork()
         for run in batch:
-            _check(run, dialect, scoped, findings)
+            _check(run.statement, run, dialect, scoped, findings)
     if sources:
         for file in sources:
             files.setdefault(file, None)
-        findings = apply_suppressions(findings, sources)
+        findings = _suppressed(findings, sources)
     findings.sort(key=lambda finding: (finding.file, finding.line, finding.column))
     return Report(findings=findings, files=list(files), statements=count)
 

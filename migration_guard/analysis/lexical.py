@@ -15,6 +15,7 @@ __all__ = [
     "holds_no_sql",
     "is_escape_string",
     "is_version_comment",
+    "might_name_program",
     "opens_compound",
     "strip_version_comments",
 ]
@@ -60,6 +61,22 @@ _COMPOUND_HEADER: Final = re.compile(
     re.IGNORECASE | re.VERBOSE | re.DOTALL,
 )
 
+_HEADER_KINDS: Final = ("TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "PACKAGE")
+
+
+def might_name_program(text: str, kinds: tuple[str, ...]) -> bool:
+    """False only when none of ``kinds`` (upper-case words) can be read in ``text``
+    case-insensitively: a cheap test before a pattern that needs one of them.
+
+    Outside ASCII, case folding has surprises (the Kelvin sign reads as K), so
+    such text always may.
+    """
+    if not text.isascii():
+        return True
+    upper = text.upper()
+    return any(kind in upper for kind in kinds)
+
+
 # --- version comments ---------------------------------------------------------------------
 _VERSION_COMMENT_SCAN: Final = re.compile(
     rf"{MYSQL_SINGLE}|{MYSQL_DOUBLE}|{BACKTICK}"
@@ -93,6 +110,8 @@ def opens_compound(text: str, start: int) -> bool:
     if first not in "cC/":
         return False
     head = text[start : start + _HEADER_WINDOW]
+    if not might_name_program(head, _HEADER_KINDS):
+        return False  # the common CREATE TABLE / INDEX / COMMENT, without the regexes
     head = _VERSION_MARKERS.sub(" ", _HEADER_COMMENTS.sub(" ", head))
     return _COMPOUND_HEADER.match(head) is not None
 

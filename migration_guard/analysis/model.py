@@ -10,6 +10,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+#: The classes below that a check makes per statement keep every dataclass
+#: behaviour (frozen, ``==``, ``hash``, ``repr``, ``dataclasses.replace``) but
+#: write their own ``__init__``: a frozen dataclass's generated one sets each
+#: field through ``object.__setattr__``, several times slower than filling the
+#: instance dictionary at once. tests/unit/test_model.py holds each ``__init__``
+#: to the fields.
+FAST_INIT = ("Statement", "TableRef", "ColumnType", "ColumnDef", "Operation", "Finding")
+
 
 class Severity(str, enum.Enum):
     ERROR = "error"
@@ -20,7 +28,7 @@ class Severity(str, enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Statement:
     """One SQL statement and where it came from.
 
@@ -42,6 +50,27 @@ class Statement:
     #: Operations already known from a higher-level source (Alembic operation
     #: objects) when no SQL could be rendered; the parser is skipped for them.
     known_operations: tuple[Operation, ...] = ()
+
+    def __init__(
+        self,
+        sql: str,
+        file: str,
+        line: int,
+        column: int = 1,
+        unit: str = "",
+        end_line: int | None = None,
+        known_operations: tuple[Operation, ...] = (),
+    ) -> None:
+        # See FAST_INIT: a check makes one per statement.
+        self.__dict__.update(
+            sql=sql,
+            file=file,
+            line=line,
+            column=column,
+            unit=unit,
+            end_line=end_line,
+            known_operations=known_operations,
+        )
 
 
 class OpKind(str, enum.Enum):
@@ -72,12 +101,15 @@ class OpKind(str, enum.Enum):
     UNANALYZABLE = "unanalyzable"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TableRef:
     """A table name as written, unquoted. ``schema`` is the database/schema qualifier."""
 
     name: str
     schema: str | None = None
+
+    def __init__(self, name: str, schema: str | None = None) -> None:
+        self.__dict__.update(name=name, schema=schema)  # see FAST_INIT
 
     @property
     def qualified(self) -> str:
@@ -87,7 +119,7 @@ class TableRef:
         return self.qualified
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ColumnType:
     """A column type as far as it is known: ``name`` upper-case (``VARCHAR``),
     ``args`` its parameters (``(255,)``), ``unsigned`` for MySQL integer types."""
@@ -97,20 +129,30 @@ class ColumnType:
     unsigned: bool = False
     text: str = ""
 
+    def __init__(
+        self, name: str, args: tuple[int, ...] = (), unsigned: bool = False, text: str = ""
+    ) -> None:
+        self.__dict__.update(name=name, args=args, unsigned=unsigned, text=text)  # see FAST_INIT
+
     def __str__(self) -> str:
         return self.text or (
             self.name + (f"({','.join(map(str, self.args))})" if self.args else "")
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ColumnDef:
     name: str
     type: ColumnType | None = None
     nullable: bool | None = None
 
+    def __init__(
+        self, name: str, type: ColumnType | None = None, nullable: bool | None = None
+    ) -> None:
+        self.__dict__.update(name=name, type=type, nullable=nullable)  # see FAST_INIT
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class Operation:
     """One normalised effect of a statement.
 
@@ -141,8 +183,43 @@ class Operation:
     #: For DROP_PARTITION / TRUNCATE_PARTITION: the partitions named.
     partitions: tuple[str, ...] = ()
 
+    def __init__(
+        self,
+        kind: OpKind,
+        statement: Statement,
+        table: TableRef | None = None,
+        column: str | None = None,
+        new_name: str | None = None,
+        new_type: ColumnType | None = None,
+        old_type: ColumnType | None = None,
+        columns: tuple[ColumnDef, ...] = (),
+        has_where: bool | None = None,
+        where_is_tautology: bool = False,
+        value: str | None = None,
+        reason: str | None = None,
+        if_exists: bool = False,
+        partitions: tuple[str, ...] = (),
+    ) -> None:
+        # See FAST_INIT: a check makes one or more per statement.
+        self.__dict__.update(
+            kind=kind,
+            statement=statement,
+            table=table,
+            column=column,
+            new_name=new_name,
+            new_type=new_type,
+            old_type=old_type,
+            columns=columns,
+            has_where=has_where,
+            where_is_tautology=where_is_tautology,
+            value=value,
+            reason=reason,
+            if_exists=if_exists,
+            partitions=partitions,
+        )
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class Finding:
     """A rule's verdict on one operation, ready for rendering."""
 
@@ -161,6 +238,37 @@ class Finding:
     #: statement that runs this one (PREPARE, CALL, CREATE PROCEDURE, the SET
     #: of the variable), when the finding is inside dynamic SQL or a body.
     anchors: tuple[tuple[str, int], ...] = ()
+
+    def __init__(
+        self,
+        rule: str,
+        severity: Severity,
+        table: str | None,
+        file: str,
+        line: int,
+        column: int,
+        message: str,
+        statement: str,
+        hint: str = "",
+        suppressed: bool = False,
+        reason: str | None = None,
+        anchors: tuple[tuple[str, int], ...] = (),
+    ) -> None:
+        # See FAST_INIT: a report may hold thousands.
+        self.__dict__.update(
+            rule=rule,
+            severity=severity,
+            table=table,
+            file=file,
+            line=line,
+            column=column,
+            message=message,
+            statement=statement,
+            hint=hint,
+            suppressed=suppressed,
+            reason=reason,
+            anchors=anchors,
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {

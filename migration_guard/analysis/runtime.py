@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 
 from migration_guard.analysis.dynamic_values import Values, evaluate
 from migration_guard.analysis.families import family_traits
+from migration_guard.analysis.leading import handled_keyword, is_plain
 from migration_guard.analysis.malformed import breaks_before
 from migration_guard.analysis.model import Operation, OpKind, Statement
 from migration_guard.analysis.programs import (
@@ -51,13 +52,6 @@ __all__ = ["Run", "Runtime"]
 MAX_DEPTH = 8
 _SELECT_TARGET_END = frozenset(["FROM", "WHERE", "LIMIT", "GROUP", "ORDER", "HAVING", "FOR"])
 _SELECT_LIST_END = _SELECT_TARGET_END | {"INTO"}
-#: The statements that need more than the parser: only these are tokenized here.
-_HANDLED = re.compile(
-    r"""(?:\s+|--[^\n]*|\#[^\n]*|/\*.*?\*/)*
-    (SET|SELECT|PREPARE|EXECUTE|CALL|BEGIN(?=\s+NOT\b)|DROP(?=\s+PROCEDURE\b)
-    |CREATE(?=\s.{0,400}?\b(?:PROCEDURE|FUNCTION|TRIGGER|EVENT)\b))\b""",
-    re.DOTALL | re.IGNORECASE | re.VERBOSE,
-)
 _INTO = re.compile(r"\bINTO\b", re.IGNORECASE)
 
 
@@ -109,8 +103,7 @@ class Runtime:
 
     def expand(self, statement: Statement) -> list[Run]:
         """The statements that run when ``statement`` runs."""
-        sql = statement.sql
-        if not ("@" in sql or "/*" in sql or _HANDLED.match(sql)) or statement.known_operations:
+        if is_plain(statement):
             return [Run(statement)]  # the common case, without tokenizing
         frame = _Frame(
             self._variables.setdefault(statement.file, {}),
@@ -155,8 +148,7 @@ class Runtime:
         if statement.known_operations:
             return self._plain(statement, frame)
         sql = visible_sql(statement.sql)
-        leading = _HANDLED.match(sql)
-        handler = _HANDLERS.get(leading.group(1).upper() if leading else "")
+        handler = _HANDLERS.get(handled_keyword(sql))
         assigns = ":=" in sql or (("@" in sql or frame.origin) and _INTO.search(sql) is not None)
         if handler is None or (handler is Runtime._select and not assigns):
             if assigns:

@@ -132,21 +132,31 @@ def plain_tokens(sql: str, family: str) -> tuple[list[str], list[str], list[str]
     kinds: list[str] = []
     texts: list[str] = []
     keys: list[str] = []
-    for match in _plain_pattern(family).finditer(sql):
-        kind = match.lastgroup
-        if kind == "other" or kind is None:
+    add_kind, add_text, add_key = kinds.append, texts.append, keys.append
+    # findall gives every token's groups as one tuple, without a match object each.
+    for word, number, string, quoted, _quote, punct, _other in _plain_pattern(family).findall(sql):
+        if word:
+            add_kind("word")
+            add_text(word)
+            add_key(word.upper())
+        elif punct:
+            add_kind("punct")
+            add_text(punct)
+            add_key(punct)
+        elif number:
+            add_kind("number")
+            add_text(number)
+            add_key("")
+        elif string:
+            add_kind("string")
+            add_text(string)
+            add_key("")
+        elif quoted:
+            add_kind("quoted")
+            add_text(quoted[1:-1])
+            add_key("")
+        else:  # other: anything that is not a plain token
             return None
-        text = match.group(kind)
-        kinds.append(kind)
-        if kind == "word":
-            texts.append(text)
-            keys.append(text.upper())
-        elif kind == "punct":
-            texts.append(text)
-            keys.append(text)
-        else:
-            texts.append(text[1:-1] if kind == "quoted" else text)
-            keys.append("")
     return kinds, texts, keys
 
 

@@ -136,3 +136,22 @@ def test_bad_offsite_locations_are_refused(
         load_config(path)
     assert problem in str(caught.value)
     assert "hunter2secret" not in str(caught.value)
+
+
+def test_a_default_pyproject_without_the_table_is_not_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another tool's broken section is not ours to judge; ours, when present, is.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MIGRATION_GUARD_CONFIG", raising=False)
+    write(tmp_path / "pyproject.toml", "[tool.black\nline-length = ")
+    assert load_config().protected_tables == ()
+    write(tmp_path / "pyproject.toml", "[tool.black\n[tool.migration_guard]\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config()
+    write(tmp_path / "pyproject.toml", '[tool]\nmigration_guard = { dialect = "sqlite" }\n')
+    assert load_config().dialect == "sqlite"
+    # A file named explicitly is always parsed.
+    write(tmp_path / "other.toml", "[tool.black\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(tmp_path / "other.toml")

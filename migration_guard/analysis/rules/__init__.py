@@ -54,7 +54,7 @@ _SCHEMA_CHANGES = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Violation:
     """What a rule found wrong with one operation.
 
@@ -65,6 +65,12 @@ class Violation:
     message: str
     table: TableRef | None
     severity: Severity | None = None
+
+    def __init__(
+        self, message: str, table: TableRef | None, severity: Severity | None = None
+    ) -> None:
+        # As the value classes of model.FAST_INIT: one per finding.
+        self.__dict__.update(message=message, table=table, severity=severity)
 
 
 CheckFunction = Callable[[Operation, "RuleContext"], Iterable[Violation]]
