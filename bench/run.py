@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_check.py", "bench_backup.py", "bench_upgrade.py")
+BENCHMARKS = ("bench_check.py", "bench_backup.py", "bench_upgrade.py", "bench_offsite.py")
 
 
 def main() -> int:
