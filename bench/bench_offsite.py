@@ -14,6 +14,10 @@ copy's size equals the local archive's).
 moto is a Python process on the same CPUs that keeps every part in memory:
 the figure is an upper bound for MinIO or a real S3 service.
 
+``--sqlite-mb N`` uses instead a SQLite database of N rows of 1 MiB random
+blobs (incompressible: the archive is as large as the data, so the upload
+weighs as much as it can against the dump).
+
 Needs the MariaDB server on 127.0.0.1:3306 (root, no password), its client
 tools and ``moto[server]``. Run: ``python bench/bench_offsite.py [--rows N] [--repeat N]``.
 """
@@ -24,6 +28,7 @@ import argparse
 import json
 import os
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -84,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sqlite-mb", type=int, default=0, help="SQLite blobs instead")
     args = parser.parse_args()
 
     import boto3
@@ -91,8 +97,18 @@ def main() -> None:
     name = f"mg_bench_offsite_{uuid.uuid4().hex[:8]}"
     moto, endpoint = start_moto()
     try:
-        size = make_database(name, args.rows)
         with tempfile.TemporaryDirectory(prefix="mg-bench-offsite-") as work:
+            if args.sqlite_mb:
+                database = Path(work) / "blobs.db"
+                with sqlite3.connect(database) as db:
+                    db.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+                    for i in range(args.sqlite_mb):
+                        db.execute("INSERT INTO blobs VALUES (?, ?)", (i, os.urandom(1 << 20)))
+                size = database.stat().st_size
+                url = f"sqlite:///{database}"
+            else:
+                size = make_database(name, args.rows)
+                url = f"mysql+pymysql://root@127.0.0.1:3306/{name}"
             base = {
                 **os.environ,
                 "MIGRATION_GUARD_BACKUP_DIR": str(Path(work) / "backups"),
@@ -113,7 +129,6 @@ def main() -> None:
                 "local": base,
                 "offsite": {**base, "MIGRATION_GUARD_OFFSITE": "s3://bench/p"},
             }
-            url = f"mysql+pymysql://root@127.0.0.1:3306/{name}"
             times: dict[str, list[float]] = {side: [] for side in sides}
             archive = 0
             for round_number in range(args.repeat + 1):
@@ -132,7 +147,9 @@ def main() -> None:
             print(
                 json.dumps(
                     {
-                        "rows": args.rows,
+                        "corpus": f"sqlite {args.sqlite_mb} MiB of random blobs"
+                        if args.sqlite_mb
+                        else f"mariadb {args.rows} rows",
                         "table_bytes": size,
                         "archive_bytes": archive,
                         "local_s": {"median": round(local, 3), "runs": times["local"]},
@@ -145,7 +162,8 @@ def main() -> None:
                 )
             )
     finally:
-        sql(f"DROP DATABASE IF EXISTS `{name}`")
+        if not args.sqlite_mb:
+            sql(f"DROP DATABASE IF EXISTS `{name}`")
         moto.terminate()
         moto.wait(10)
 

@@ -209,7 +209,7 @@ def test_drill_of_a_named_backup_fetches_its_copy(
     (project / "backups" / f"{first}.mgb").unlink()
     (project / "backups" / f"{first}.manifest.json").unlink()
 
-    code, output = _run("drill", "--url", "sqlite://", "--id", first[:22], "--format", "json")
+    code, output = _run("drill", "--url", "sqlite://", "--id", first[:25], "--format", "json")
 
     assert code == 0, output
     assert json.loads(output)["id"] == first

@@ -29,7 +29,9 @@ is refused by :meth:`S3Storage.check_lock` before anything is uploaded.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib.util
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -44,21 +46,39 @@ from migration_guard.errors import ConfigError, ToolMissingError, translate
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 #: The size of one part (S3's minimum is 5 MiB for every part but the last).
 PART_SIZE = 16 * 1024 * 1024
+#: Parts of one streamed upload on the wire at once.
+UPLOAD_THREADS = 2
 #: The object metadata key that records the SHA-256 given to ``put``.
 SHA256_METADATA = "sha256"
 #: The Object Lock mode of locked uploads (see the module's docstring for why not governance).
 LOCK_MODE = "COMPLIANCE"
 
 
+_MISSING = "offsite copies in s3:// need boto3; install it with `pip install 'migration-guard[s3]'`"
+
+
+def _require_boto3() -> None:
+    """Fail (exit 2) when boto3 is not installed, without importing it (that takes a while:
+    the import is left to the first request, which the upload makes beside the dump)."""
+    if importlib.util.find_spec("boto3") is None:
+        raise ToolMissingError(_MISSING)
+
+
 def _boto3() -> Any:
     try:
         import boto3
     except ImportError:
-        raise ToolMissingError(
-            "offsite copies in s3:// need boto3; install it with "
-            "`pip install 'migration-guard[s3]'`"
-        ) from None
+        raise ToolMissingError(_MISSING) from None
     return boto3
+
+
+@functools.lru_cache(maxsize=1)
+def _botocore_errors() -> tuple[type[BaseException], type[BaseException]]:
+    """(BotoCoreError, ClientError), imported on first need."""
+    _boto3()
+    import botocore.exceptions
+
+    return botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError
 
 
 class S3Storage(Storage):
@@ -66,6 +86,8 @@ class S3Storage(Storage):
 
     multipart_threshold = MULTIPART_THRESHOLD
     part_size = PART_SIZE
+    #: Parts of a streamed upload sent side by side.
+    upload_threads = UPLOAD_THREADS
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -78,11 +100,7 @@ class S3Storage(Storage):
             )
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
-        self._boto3 = _boto3()
-        import botocore.exceptions
-
-        self._errors = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
-        self._client_error = botocore.exceptions.ClientError
+        _require_boto3()
         #: The credentials boto3 found (filled on connecting), kept out of every message.
         self._secrets: list[str] = []
         self._connection: Any = None
@@ -94,10 +112,18 @@ class S3Storage(Storage):
         with self._connecting:
             if self._connection is None:
                 with self._failing(f"cannot use {self.url}"):
-                    session = self._boto3.session.Session()
+                    session = _boto3().session.Session()
                     self._secrets[:] = _credential_strings(session)
                     self._connection = session.client("s3")
             return self._connection
+
+    @property
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        return _botocore_errors()
+
+    @property
+    def _client_error(self) -> type[BaseException]:
+        return _botocore_errors()[1]
 
     # -- helpers ---------------------------------------------------------------------------
     def _key(self, name: str) -> str:
@@ -112,7 +138,7 @@ class S3Storage(Storage):
     def _is_missing(self, exc: BaseException) -> bool:
         if not isinstance(exc, self._client_error):
             return False
-        error = exc.response.get("Error", {})
+        error = getattr(exc, "response", {}).get("Error", {})
         return str(error.get("Code")) in {"404", "NoSuchKey", "NotFound"}
 
     def _lock_arguments(self, retain_until: datetime | None) -> dict[str, Any]:
@@ -191,7 +217,7 @@ class S3Storage(Storage):
             try:
                 answer = self._client.get_object_lock_configuration(Bucket=self.bucket)
             except self._client_error as exc:
-                code = str(exc.response.get("Error", {}).get("Code"))
+                code = str(getattr(exc, "response", {}).get("Error", {}).get("Code"))
                 if code != "ObjectLockConfigurationNotFoundError":
                     raise
                 answer = {}
