@@ -19,6 +19,7 @@ BENCHMARKS = (
     "bench_incremental.py",
     "bench_upgrade.py",
     "bench_ciphers.py",
+    "bench_offsite.py",
 )
 
 

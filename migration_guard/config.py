@@ -31,6 +31,7 @@ RECIPIENTS_ENV = "MIGRATION_GUARD_RECIPIENTS"
 RECIPIENTS_FILE_ENV = "MIGRATION_GUARD_RECIPIENTS_FILE"
 SCRATCH_URL_ENV = "MIGRATION_GUARD_SCRATCH_URL"
 OFFSITE_ENV = "MIGRATION_GUARD_OFFSITE"
+OFFSITE_LOCK_DAYS_ENV = "MIGRATION_GUARD_OFFSITE_LOCK_DAYS"
 SMTP_PASSWORD_ENV = "MIGRATION_GUARD_SMTP_PASSWORD"
 WEBHOOK_ENV = "MIGRATION_GUARD_WEBHOOK"
 APP_PASSWORD_ENV = "MIGRATION_GUARD_APP_PASSWORD"
@@ -134,6 +135,8 @@ class Config:
     backup_dir: str = ".migration-guard/backups"
     #: Offsite locations every backup is copied to (``s3://BUCKET/PREFIX``, ``file:///DIR``).
     offsite: tuple[str, ...] = ()
+    #: Lock every offsite copy against deletion for this many days (S3 Object Lock).
+    offsite_lock_days: int | None = None
     #: Where this configuration was read from (None: defaults only).
     source: str | None = None
     #: Unparsed sub-tables owned by later subsystems (backup, monitor, notify...).
@@ -160,6 +163,7 @@ _SECTIONS = (
     "autogenerate",
 )
 _TUPLE_KEYS = {"protected_tables", "exclude", "offsite"}
+_INT_KEYS = {"offsite_lock_days"}
 
 
 def _config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path | None, bool]:
@@ -200,6 +204,8 @@ def _validate(table: Mapping[str, Any], source: str) -> dict[str, Any]:
                     key=key,
                 )
             values[key] = tuple(value)
+        elif key in _INT_KEYS:
+            values[key] = _lock_days(value, source=f"{source}: {key}")
         elif not isinstance(value, str):
             raise ConfigError(f"{source}: {key} must be a string", key=key)
         else:
@@ -238,6 +244,32 @@ def offsite_locations(raw: Iterable[str], *, source: str) -> tuple[str, ...]:
             )
         locations.append(location)
     return tuple(dict.fromkeys(locations))
+
+
+def _remote_backup_dir(values: dict[str, Any]) -> None:
+    """A ``backup_dir`` in object storage (``s3://...``) is also the first offsite location:
+    everything that copies, verifies, fetches and prunes copies then works on it."""
+    raw = values.get("backup_dir")
+    if not isinstance(raw, str):
+        return
+    scheme, separator, _rest = raw.partition("://")
+    if not separator or scheme == "file":
+        return
+    (location,) = offsite_locations([raw], source="backup_dir")
+    values["backup_dir"] = location
+    values["offsite"] = (location, *(o for o in values.get("offsite", ()) if o != location))
+
+
+def _lock_days(value: object, *, source: str) -> int | None:
+    """``offsite_lock_days``: a whole number of days, at least 1 (0 means no lock)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(
+            f"{source} must be a whole number of days (e.g. offsite_lock_days = 30; 0: no lock)",
+            key="offsite_lock_days",
+        )
+    return value or None
 
 
 def normalise_dialect(name: str, *, source: str = "--dialect") -> str:
@@ -311,6 +343,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     env_offsite = os.environ.get(OFFSITE_ENV)
     if env_offsite is not None and env_offsite.strip():
         values["offsite"] = offsite_locations(env_offsite.split(","), source=OFFSITE_ENV)
+    _remote_backup_dir(values)
+    env_lock_days = os.environ.get(OFFSITE_LOCK_DAYS_ENV)
+    if env_lock_days is not None and env_lock_days.strip():
+        values["offsite_lock_days"] = _lock_days(env_lock_days, source=OFFSITE_LOCK_DAYS_ENV)
     return Config(source=source, **values)
 
 

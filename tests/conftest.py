@@ -189,8 +189,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_s3_server() -> tuple[object, str]:
-    """Start ``python -m moto.server`` on a free loopback port; (process, endpoint URL)."""
+def start_s3_server(environment: dict[str, str] | None = None) -> tuple[object, str]:
+    """Start ``python -m moto.server`` on a free loopback port; (process, endpoint URL).
+
+    ``environment`` is added to the server's (``INITIAL_NO_AUTH_ACTION_COUNT=0``: it
+    checks credentials)."""
+    import os
     import socket
     import subprocess
     import sys
@@ -203,6 +207,7 @@ def start_s3_server() -> tuple[object, str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-p", str(port), "-H", "127.0.0.1"],
+        env={**os.environ, **(environment or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

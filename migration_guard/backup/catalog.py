@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import hashlib
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -41,6 +42,8 @@ PARTIAL_SUFFIX = ".mgb.partial"
 TMP_SUFFIX = ".tmp"
 LOCK_SUFFIX = ".lock"
 DEFAULT_BACKUP_DIR = ".migration-guard/backups"
+#: Where a ``backup_dir`` in object storage is cached (relative to the project).
+CACHE_DIR = ".migration-guard/cache"
 #: The safe upgrade's audit log (one JSON line per run), beside the backups.
 AUDIT_FILE = "audit.jsonl"
 #: Leftovers younger than this process are never touched: they may belong to a sibling run.
@@ -78,14 +81,36 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     fsync_directory(path.parent)
 
 
+def remote_backup_dir(config: Config) -> str | None:
+    """The URL of ``backup_dir`` when it names object storage (``s3://BUCKET/PREFIX``), else None.
+
+    Backups then live only there (it is the first offsite location); the local
+    directory (:func:`resolve_backup_dir`) is a cache of manifests and state.
+    """
+    raw = os.environ.get(BACKUP_DIR_ENV) or config.backup_dir or DEFAULT_BACKUP_DIR
+    scheme, separator, _rest = raw.partition("://")
+    return raw if separator and scheme != "file" else None
+
+
 def resolve_backup_dir(config: Config) -> Path:
     """The backup directory: ``$MIGRATION_GUARD_BACKUP_DIR``, else ``backup_dir`` of config.
 
     A relative path is taken relative to the project, i.e. the directory of the
-    configuration file, or the working directory when there is none.
+    configuration file, or the working directory when there is none. For a
+    ``backup_dir`` in object storage it is the local cache
+    ``.migration-guard/cache/<scheme>-<bucket>-<hash>`` of the project: manifests,
+    event log and state, never an archive beyond the one an operation reads.
     """
     from_env = os.environ.get(BACKUP_DIR_ENV)
     raw = from_env or config.backup_dir or DEFAULT_BACKUP_DIR
+    remote = remote_backup_dir(config)
+    if remote is not None:
+        scheme, _, rest = remote.partition("://")
+        bucket = "".join(c if c.isalnum() or c in "-." else "-" for c in rest.split("/", 1)[0])
+        digest = hashlib.sha256(remote.encode("utf-8")).hexdigest()[:12]
+        raw = f"{CACHE_DIR}/{scheme}-{bucket}-{digest}"
+    elif raw.startswith("file://"):
+        raw = raw[len("file://") :]
     path = Path(raw).expanduser()
     if not path.is_absolute():
         base = Path(config.source).resolve().parent if config.source else Path.cwd()

@@ -28,7 +28,7 @@ from migration_guard.backup.manifest import (
     utc_now,
 )
 from migration_guard.backup.pruning import prune
-from migration_guard.backup.publish import DumpJob, publish_archive
+from migration_guard.backup.publish import ArchiveCopies, DumpJob, publish_archive
 from migration_guard.backup.scratch import clean_up_after_killed_runs
 from migration_guard.backup.settings import backup_settings
 from migration_guard.backup.streams import ProgressCallback
@@ -79,40 +79,46 @@ def create(
     the database's own per-table checksum beside the stream's row digests.
     ``on_event`` receives a ``backup.success``/``backup.failure`` event, and the
     events of the verification and pruning the settings ask for afterwards.
-    With ``offsite`` locations configured the backup is then copied to each
-    (:mod:`~migration_guard.backup.offsite`); a failed copy keeps the local
+    With ``offsite`` locations configured the archive is uploaded to each while it
+    is written, and the copies are published once the local backup is complete
+    (:mod:`~migration_guard.backup.streamed`); a failed copy keeps the local
     backup and raises :class:`~migration_guard.backup.offsite.OffsiteError`
     (for a ``safety`` backup it is reported only).
     """
+    copies = None
     if config.offsite:
         from migration_guard.backup.offsite import check_locations
+        from migration_guard.backup.streamed import StreamedCopies
 
         check_locations(config)
-    manifest = run_reported(
-        on_event,
-        lambda result, error, seconds: backup_event(str(type), result, error, seconds),
-        lambda: _create(
-            config,
-            url=url,
-            type=type,
-            tables=tables,
-            compress=compress,
-            level=level,
-            encrypt=encrypt,
-            backend=backend,
-            progress=progress,
-            labels=labels,
-            server_checksums=server_checksums,
-            on_event=on_event,
-        ),
-    )
-    if config.offsite:
-        from migration_guard.backup.offsite import copy_backup
-
         # A safety backup must not block the restore or upgrade that takes it.
-        copy_backup(
-            config, Catalog.for_config(config), manifest, on_event, required=type != "safety"
+        copies = StreamedCopies(config, on_event, required=type != "safety")
+    try:
+        manifest = run_reported(
+            on_event,
+            lambda result, error, seconds: backup_event(str(type), result, error, seconds),
+            lambda: _create(
+                config,
+                url=url,
+                type=type,
+                tables=tables,
+                compress=compress,
+                level=level,
+                encrypt=encrypt,
+                backend=backend,
+                progress=progress,
+                labels=labels,
+                server_checksums=server_checksums,
+                on_event=on_event,
+                tee=copies,
+            ),
         )
+    except BaseException:
+        if copies is not None:
+            copies.abort()
+        raise
+    if copies is not None:
+        copies.finish(Catalog.for_config(config), manifest)
     return manifest
 
 
@@ -140,6 +146,7 @@ def _create(
     labels: Mapping[str, Any] | None,
     server_checksums: bool | None,
     on_event: EventSink | None,
+    tee: ArchiveCopies | None = None,
 ) -> Manifest:
     from migration_guard.backup import archive
     from migration_guard.backup.keys import KEY_ENV_HINT, load_user_key
@@ -217,13 +224,14 @@ def _create(
         progress=progress,
         # A host with only public keys cannot verify at level 1: it re-reads (level 0).
         quick_verify=settings.verify_after_backup == "quick" or level1_impossible,
+        tee=tee,
     )
 
     if level1_impossible:
         log.warning("backup %s: %s", backup_id, public_only)
         manifest.verification.details.append(f"verify_after_backup = level1: {public_only}")
         catalog.update(manifest)
-    elif settings.verify_after_backup == "full":
+    elif settings.verify_after_backup == "full" and (tee is None or tee.keep_local):
         # The copies are made afterwards (create): this checks the local archive only.
         verify(config.replace(offsite=()), backup_id, on_event=on_event)
         manifest = catalog.get(backup_id)

@@ -1,28 +1,32 @@
 """Offsite copies: every backup also kept in the locations of ``offsite``.
 
-After a backup is written locally, :func:`copy_backup` uploads its archive and
-then its manifest to each location, so a copy exists (has a manifest) only when
-its archive is complete. An upload that fails leaves the local backup as it
-is, hands an ``offsite.failure`` event to the sink and raises
-:class:`OffsiteError` (exit 1) naming the location.
+:func:`copy_backup` uploads a finished backup's archive and then its manifest
+to each location, so a copy exists (has a manifest) only when its archive is
+complete (``backups sync``; a new backup is uploaded while it is written, see
+:mod:`~migration_guard.backup.streamed`). An upload that fails leaves the
+local backup as it is, hands an ``offsite.failure`` event to the sink and
+raises :class:`OffsiteError` (exit 1) naming the location. With
+``offsite_lock_days`` every object is uploaded under a retention lock, and
+:func:`prune_copies` leaves locked copies alone, saying until when.
 
 :func:`check_copies` compares every copy with the authenticated local manifest
-(size and SHA-256 of the whole object, read back); :func:`fetch_missing`
-brings back a backup whose local copy is gone from the first location whose
-copy verifies, before a restore or a verification reads it.
+(size and SHA-256 of the whole object, read back); bringing copies back is
+:mod:`~migration_guard.backup.fetching`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from migration_guard.backup.catalog import MANIFEST_SUFFIX, TMP_SUFFIX, Catalog, fsync_directory
-from migration_guard.backup.manifest import Manifest, ManifestError
+from migration_guard.backup.catalog import (
+    MANIFEST_SUFFIX,
+    Catalog,
+)
+from migration_guard.backup.manifest import Manifest, format_time, utc_now
 from migration_guard.backup.storage import Storage, StorageError, open_storage
 from migration_guard.backup.streams import READ_SIZE
 from migration_guard.config import Config
@@ -67,6 +71,13 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def retain_until(config: Config) -> datetime | None:
+    """Until when a copy written now is locked (``offsite_lock_days``), or None."""
+    if not config.offsite_lock_days:
+        return None
+    return utc_now() + timedelta(days=config.offsite_lock_days)
+
+
 def check_locations(config: Config) -> None:
     """Open every offsite location before a backup starts (no network yet).
 
@@ -94,10 +105,11 @@ def copy_backup(
     """
     copied: list[str] = []
     failures: list[str] = []
+    retain = retain_until(config)
     for location in config.offsite:
         try:
             storage = open_storage(location)
-            _upload(storage, catalog, manifest)
+            upload_copy(storage, catalog, manifest, retain)
         except BackupError as exc:
             failures.append(f"{location}: {exc}")
             continue
@@ -105,25 +117,55 @@ def copy_backup(
             failures.append(f"{location}: cannot read the local backup: {describe(exc)}")
             continue
         copied.append(location)
-    if failures:
-        _report(on_event, manifest, failures)
-        if not required:
-            log.warning("backup %s not copied offsite: %s", manifest.id, "; ".join(failures))
-            return copied
-        raise OffsiteError(
-            f"backup {manifest.id} was written to {catalog.path} but could not be copied "
-            f"offsite: {'; '.join(failures)}. The local backup is kept; check the location "
-            "and its AWS configuration, then run `migration-guard backups sync`"
-        )
+    conclude(catalog, manifest, failures, on_event, required=required)
     return copied
 
 
-def _upload(storage: Storage, catalog: Catalog, manifest: Manifest) -> None:
+def conclude(
+    catalog: Catalog,
+    manifest: Manifest,
+    failures: list[str],
+    on_event: EventSink | None,
+    *,
+    required: bool,
+) -> None:
+    """Report the copies of ``manifest``'s backup that failed; raise unless not ``required``."""
+    if not failures:
+        return
+    _report(on_event, manifest, failures)
+    if not required:
+        log.warning("backup %s not copied offsite: %s", manifest.id, "; ".join(failures))
+        return
+    raise OffsiteError(
+        f"backup {manifest.id} was written to {catalog.path} but could not be copied "
+        f"offsite: {'; '.join(failures)}. The local backup is kept; check the location "
+        "and its AWS configuration, then run `migration-guard backups sync`"
+    )
+
+
+def upload_copy(
+    storage: Storage, catalog: Catalog, manifest: Manifest, retain: datetime | None
+) -> None:
+    if retain is not None:
+        storage.check_lock()
     archive = catalog.archive_path(manifest.id)
-    storage.put(archive_name(manifest), archive, sha256=manifest.artifact.sha256)
-    # The manifest last: a copy exists only once its archive is complete.
+    storage.put(
+        archive_name(manifest), archive, sha256=manifest.artifact.sha256, retain_until=retain
+    )
+    put_manifest(storage, catalog, manifest, retain)
+
+
+def put_manifest(
+    storage: Storage, catalog: Catalog, manifest: Manifest, retain: datetime | None
+) -> None:
+    """Upload the manifest, last: a copy exists only once its archive is complete."""
     manifest_path = catalog.manifest_path(manifest.id)
-    storage.put(manifest_name(manifest.id), manifest_path, sha256=_file_sha256(manifest_path))
+    storage.put(
+        manifest_name(manifest.id),
+        manifest_path,
+        sha256=_file_sha256(manifest_path),
+        retain_until=retain,
+    )
 
 
 def _report(on_event: EventSink | None, manifest: Manifest, failures: list[str]) -> None:
@@ -168,12 +210,16 @@ def backup_locations(
     return found, problems
 
 
-def prune_copies(config: Config, backup_ids: list[str]) -> list[str]:
+def prune_copies(config: Config, backup_ids: list[str], *, dry_run: bool = False) -> list[str]:
     """Delete the offsite copies of backups retention deleted locally; what happened, per copy.
 
-    The manifest goes first, as locally. A copy the storage refuses to delete
-    (no ``s3:DeleteObject`` permission, an unreachable endpoint) is kept and
-    said so; nothing else depends on it being gone.
+    The manifest goes first, as locally. A copy still under its retention lock
+    (``offsite_lock_days``) is left alone, and said so with the date it can go:
+    no delete is even tried (on a versioned bucket it would only hide the copy
+    behind a delete marker). A copy the storage refuses to delete (no
+    ``s3:DeleteObject`` permission, an unreachable endpoint) is kept and said
+    so; nothing else depends on it being gone. ``dry_run`` deletes nothing and
+    says what would happen.
     """
     notes: list[str] = []
     for location in config.offsite:
@@ -186,17 +232,32 @@ def prune_copies(config: Config, backup_ids: list[str]) -> list[str]:
         for backup_id in backup_ids:
             first = manifest_name(backup_id)
             rest = sorted(n for n in present if n.startswith(f"{backup_id}.") and n != first)
-            names = [first, *rest]
-            if not present.intersection(names):
+            names = [n for n in (first, *rest) if n in present]
+            if not names:
                 continue
-            try:
-                for name in names:
-                    storage.delete(name)
-            except BackupError as exc:
-                notes.append(f"kept the copy of {backup_id} in {location}: {exc}")
-                continue
-            notes.append(f"deleted the copy of {backup_id} in {location}")
+            notes.append(_prune_copy(storage, location, backup_id, names, dry_run))
     return notes
+
+
+def _prune_copy(
+    storage: Storage, location: str, backup_id: str, names: list[str], dry_run: bool
+) -> str:
+    try:
+        now = utc_now()
+        locks = [info.retain_until for info in map(storage.head, names) if info is not None]
+        held = [until for until in locks if until is not None and until > now]
+        if held:
+            return (
+                f"kept the copy of {backup_id} in {location}: locked until "
+                f"{format_time(max(held))} (offsite_lock_days)"
+            )
+        if dry_run:
+            return f"would delete the copy of {backup_id} in {location}"
+        for name in names:
+            storage.delete(name)
+    except BackupError as exc:
+        return f"kept the copy of {backup_id} in {location}: {exc}"
+    return f"deleted the copy of {backup_id} in {location}"
 
 
 @dataclass
@@ -237,7 +298,7 @@ def sync(config: Config, catalog: Catalog, on_event: EventSink | None = None) ->
             if {archive_name(manifest), manifest_name(manifest.id)} <= names:
                 continue
             try:
-                _upload(storage, catalog, manifest)
+                upload_copy(storage, catalog, manifest, retain_until(config))
             except (BackupError, OSError) as exc:
                 failure = f"{location}: {exc if isinstance(exc, BackupError) else describe(exc)}"
                 result.failures.append(failure)
@@ -298,73 +359,3 @@ def add_copy_checks(config: Config, manifest: Manifest, result: VerifyResult) ->
         if not check.ok:
             result.ok = False
             result.reason = result.reason or "offsite"
-
-
-def fetch_missing(config: Config, catalog: Catalog, backup_id: str) -> Manifest | None:
-    """Bring back a backup whose local copy is gone, from the first offsite copy that verifies.
-
-    A backup whose manifest is still local but whose archive is gone gets its
-    archive back (checked against the local manifest); one that is gone
-    entirely gets both. Returns None when nothing was missing or no location
-    holds a copy that verifies (the caller then reports the problem as usual).
-    The archive goes to a temp file, is checked, fsynced and renamed; the
-    manifest is written last.
-    """
-    wanted = backup_id.strip()
-    ids = catalog.ids()
-    local = [i for i in ids if i == wanted] or [i for i in ids if wanted and i.startswith(wanted)]
-    if len(local) > 1 or (local and catalog.archive_path(local[0]).exists()):
-        return None
-    known = catalog.get(local[0]) if local else None
-    for location in config.offsite:
-        try:
-            storage = open_storage(location)
-            manifest = known or _remote_manifest(storage, wanted)
-            if manifest is None:
-                continue
-            _download(storage, catalog, manifest, publish=known is None)
-        except BackupError as exc:
-            log.warning("offsite copy in %s not usable: %s", location, exc)
-            continue
-        return manifest
-    return None
-
-
-def _remote_manifest(storage: Storage, wanted: str) -> Manifest | None:
-    names = [n for n in storage.list() if n.endswith(MANIFEST_SUFFIX) and n.startswith(wanted)]
-    if len(names) != 1:
-        return None
-    with storage.get(names[0]) as stream:
-        data = stream.read()
-    manifest = Manifest.from_json(data, source=storage.describe(names[0]))
-    if manifest_name(manifest.id) != names[0]:
-        raise ManifestError(f"{storage.describe(names[0])} describes backup {manifest.id!r}")
-    return manifest
-
-
-def _download(storage: Storage, catalog: Catalog, manifest: Manifest, *, publish: bool) -> None:
-    directory = catalog.ensure()
-    final = catalog.archive_path(manifest.id)
-    temporary = final.with_name(f"{final.name}.{os.getpid()}{TMP_SUFFIX}")
-    digest = hashlib.sha256()
-    try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as handle, storage.get(archive_name(manifest)) as stream:
-            while chunk := stream.read(READ_SIZE):
-                digest.update(chunk)
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if digest.hexdigest() != manifest.artifact.sha256:
-            raise StorageError(
-                f"{storage.describe(archive_name(manifest))}: SHA-256 differs from its manifest"
-            )
-        os.replace(temporary, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    fsync_directory(directory)
-    if publish:
-        catalog.write_manifest(manifest)
-    log.info("backup %s fetched from %s", manifest.id, storage.url)

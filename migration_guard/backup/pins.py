@@ -32,7 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-from migration_guard.backup.catalog import Catalog, atomic_write_bytes, fsync_directory, pid_alive
+from migration_guard.backup.catalog import (
+    Catalog,
+    atomic_write_bytes,
+    fsync_directory,
+    pid_alive,
+    remote_backup_dir,
+)
 from migration_guard.backup.manifest import format_time, utc_now
 from migration_guard.errors import UnknownBackupError
 
@@ -230,12 +236,18 @@ def pinning(
         def pinned(config: Config, backup_id: str, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             catalog = Catalog.for_config(config)
             if config.offsite:  # the local copy is gone: bring back an offsite one
-                from migration_guard.backup.offsite import fetch_missing
+                from migration_guard.backup.fetching import fetch_missing
 
                 fetch_missing(config, catalog, backup_id)
             resolved = catalog.get(backup_id).id
-            with pin(catalog, resolved, purpose):
-                return operation(config, resolved, *args, **kwargs)
+            try:
+                with pin(catalog, resolved, purpose):
+                    return operation(config, resolved, *args, **kwargs)
+            finally:
+                if remote_backup_dir(config) is not None:
+                    # backup_dir is in object storage: the cache keeps no archive.
+                    with contextlib.suppress(OSError):
+                        catalog.archive_path(resolved).unlink()
 
         functools.update_wrapper(pinned, operation)
         return pinned

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from migration_guard.backup.catalog import Catalog
+from migration_guard.backup.catalog import Catalog, remote_backup_dir
 from migration_guard.backup.events import prune_event, run_reported
 from migration_guard.backup.manifest import Manifest, utc_now
 from migration_guard.backup.pins import live_pins, prune_lock
@@ -41,7 +41,7 @@ def _prune(config: Config, dry_run: bool, now: Any) -> PrunePlan:
     from migration_guard.backup.manifest import ManifestError
 
     settings = backup_settings(config)
-    catalog = Catalog.for_config(config)
+    catalog = _refreshed(config)
     if not catalog.path.is_dir():
         raise BackupError(
             f"refusing to prune: the backup location {catalog.path} does not exist or is "
@@ -73,16 +73,27 @@ def _prune(config: Config, dry_run: bool, now: Any) -> PrunePlan:
             for backup_id, _ in plan.delete:
                 catalog.delete(backup_id)
             catalog.cleanup_leftovers()
-            if config.offsite and plan.delete:
-                from migration_guard.backup.offsite import prune_copies
+        if config.offsite and plan.delete:
+            from migration_guard.backup.offsite import prune_copies
 
-                plan.offsite = prune_copies(config, plan.delete_ids)
+            plan.offsite = prune_copies(config, plan.delete_ids, dry_run=dry_run)
     return plan
+
+
+def _refreshed(config: Config) -> Catalog:
+    """The catalog; with ``backup_dir`` in object storage, its cache brought up to date."""
+    catalog = Catalog.for_config(config)
+    if remote_backup_dir(config) is not None:
+        from migration_guard.backup.fetching import refresh_cache
+
+        catalog.ensure()
+        refresh_cache(config, catalog)
+    return catalog
 
 
 def list_backups(config: Config) -> list[Manifest]:
     """Every complete backup in the catalog, newest first."""
-    return Catalog.for_config(config).list()
+    return _refreshed(config).list()
 
 
 def show(config: Config, backup_id: str) -> Manifest:

@@ -49,17 +49,29 @@ class DrillResult:
 
 
 def _pick(config: Config, backup_id: str | None) -> Any:
+    """The backup to drill; one the local directory lacks comes from an offsite copy."""
     from migration_guard.backup.catalog import Catalog
 
     catalog = Catalog.for_config(config)
+    if config.offsite:
+        from migration_guard.backup.fetching import fetch_missing, newest_copy
+
+        # The host (or its disk) is gone: the drill proves the offsite copy restores.
+        wanted = backup_id or (None if _local_candidates(catalog) else newest_copy(config))
+        if wanted:
+            fetch_missing(config, catalog, wanted)
     if backup_id:
         return catalog.get(backup_id)
-    candidates = [m for m in catalog.list() if m.type != "safety"]
+    candidates = _local_candidates(catalog)
     if not candidates:
         raise MigrationGuardError(
             f"nothing to drill: no backup in {catalog.path}; run `migration-guard backup` first"
         )
     return candidates[0]
+
+
+def _local_candidates(catalog: Any) -> list[Any]:
+    return [m for m in catalog.list() if m.type != "safety"]
 
 
 def drill(config: Config, *, url: str | None, backup_id: str | None = None) -> DrillResult:

@@ -155,3 +155,51 @@ def test_a_default_pyproject_without_the_table_is_not_parsed(
     write(tmp_path / "other.toml", "[tool.black\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(tmp_path / "other.toml")
+
+
+@pytest.mark.parametrize(("text", "days"), [("30", 30), ('"7"', 7), ("0", None)])
+def test_offsite_lock_days_is_a_whole_number_of_days(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, days: int | None
+) -> None:
+    monkeypatch.delenv("MIGRATION_GUARD_OFFSITE_LOCK_DAYS", raising=False)
+    path = write(tmp_path / "c.toml", f"[tool.migration_guard]\noffsite_lock_days = {text}\n")
+    assert load_config(path).offsite_lock_days == days
+
+
+@pytest.mark.parametrize("text", ["-1", "true", "1.5", '"thirty"'])
+def test_bad_offsite_lock_days_name_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    monkeypatch.delenv("MIGRATION_GUARD_OFFSITE_LOCK_DAYS", raising=False)
+    path = write(tmp_path / "c.toml", f"[tool.migration_guard]\noffsite_lock_days = {text}\n")
+    with pytest.raises(ConfigError, match="offsite_lock_days must be a whole number of days"):
+        load_config(path)
+
+
+def test_a_backup_dir_in_s3_is_the_first_offsite_location(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from migration_guard.backup.catalog import remote_backup_dir, resolve_backup_dir
+
+    for name in ("MIGRATION_GUARD_BACKUP_DIR", "MIGRATION_GUARD_OFFSITE"):
+        monkeypatch.delenv(name, raising=False)
+    path = write(
+        tmp_path / "pyproject.toml",
+        '[tool.migration_guard]\nbackup_dir = "s3://bucket/prod"\n'
+        'offsite = ["file:///mnt/nas", "s3://bucket/prod"]\n',
+    )
+    config = load_config(path)
+    assert config.offsite == ("s3://bucket/prod", "file:///mnt/nas")
+    assert remote_backup_dir(config) == "s3://bucket/prod"
+    cache = resolve_backup_dir(config)
+    assert cache.parent == tmp_path / ".migration-guard" / "cache"
+    assert cache.name.startswith("s3-bucket-")
+
+
+def test_credentials_in_a_backup_dir_url_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", "s3://AKIAX:topsecret@bucket/p")
+    with pytest.raises(ConfigError, match="must not carry credentials") as refused:
+        load_config(write(tmp_path / "c.toml", "[tool.migration_guard]\n"))
+    assert "topsecret" not in str(refused.value)

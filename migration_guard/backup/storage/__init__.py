@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from migration_guard.backup.storage.base import ObjectInfo, Storage, StorageError
+from migration_guard.backup.storage.base import ObjectInfo, Storage, StorageError, Upload
 from migration_guard.registry import Registry
 
 STORAGES: Registry[type[Storage]] = Registry(
@@ -28,4 +28,4 @@ def open_storage(location: str) -> Storage:
     return STORAGES.get(scheme)(location)
 
 
-__all__ = ["STORAGES", "ObjectInfo", "Storage", "StorageError", "open_storage"]
+__all__ = ["STORAGES", "ObjectInfo", "Storage", "StorageError", "Upload", "open_storage"]

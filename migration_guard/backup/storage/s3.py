@@ -12,38 +12,73 @@ parts, read one part at a time (never the whole file in memory). A multipart
 upload that fails or is interrupted, Ctrl-C included, is aborted so that no
 half-written object or orphaned part is left behind. (A SIGKILL cannot be
 caught: docs/backups.md recommends the bucket lifecycle rule that removes
-incomplete uploads.)
+incomplete uploads.) ``open_upload`` streams an archive while it is written
+(:mod:`~migration_guard.backup.storage.s3upload`).
+
+With a retention date (``offsite_lock_days``) every object is uploaded under
+S3 Object Lock in *compliance* mode: until that date nobody, whoever's
+credentials they hold, can delete or overwrite that version, and the
+retention can be extended but never shortened. (Governance mode would let
+anyone holding ``s3:BypassGovernanceRetention`` remove it, which is what an
+attacker with stolen administrative credentials would use.) A service that
+ignores the lock headers of a multipart upload gets the retention set
+explicitly afterwards (``PutObjectRetention``); a bucket without Object Lock
+is refused by :meth:`S3Storage.check_lock` before anything is uploaded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib.util
+import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from migration_guard.backup.storage.base import ObjectInfo, Storage, StorageError
+from migration_guard.backup.storage.base import ObjectInfo, Storage, StorageError, Upload
 from migration_guard.errors import ConfigError, ToolMissingError, translate
 
 #: Files larger than this go up as a multipart upload.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 #: The size of one part (S3's minimum is 5 MiB for every part but the last).
 PART_SIZE = 16 * 1024 * 1024
+#: Parts of one streamed upload on the wire at once.
+UPLOAD_THREADS = 2
 #: The object metadata key that records the SHA-256 given to ``put``.
 SHA256_METADATA = "sha256"
+#: The Object Lock mode of locked uploads (see the module's docstring for why not governance).
+LOCK_MODE = "COMPLIANCE"
+
+
+_MISSING = "offsite copies in s3:// need boto3; install it with `pip install 'migration-guard[s3]'`"
+
+
+def _require_boto3() -> None:
+    """Fail (exit 2) when boto3 is not installed, without importing it (that takes a while:
+    the import is left to the first request, which the upload makes beside the dump)."""
+    if importlib.util.find_spec("boto3") is None:
+        raise ToolMissingError(_MISSING)
 
 
 def _boto3() -> Any:
     try:
         import boto3
     except ImportError:
-        raise ToolMissingError(
-            "offsite copies in s3:// need boto3; install it with "
-            "`pip install 'migration-guard[s3]'`"
-        ) from None
+        raise ToolMissingError(_MISSING) from None
     return boto3
+
+
+@functools.lru_cache(maxsize=1)
+def _botocore_errors() -> tuple[type[BaseException], type[BaseException]]:
+    """(BotoCoreError, ClientError), imported on first need."""
+    _boto3()
+    import botocore.exceptions
+
+    return botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError
 
 
 class S3Storage(Storage):
@@ -51,6 +86,8 @@ class S3Storage(Storage):
 
     multipart_threshold = MULTIPART_THRESHOLD
     part_size = PART_SIZE
+    #: Parts of a streamed upload sent side by side.
+    upload_threads = UPLOAD_THREADS
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -63,14 +100,30 @@ class S3Storage(Storage):
             )
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
-        boto3 = _boto3()
-        session = boto3.session.Session()
-        self._secrets = _credential_strings(session)
-        self._client = session.client("s3")
-        import botocore.exceptions
+        _require_boto3()
+        #: The credentials boto3 found (filled on connecting), kept out of every message.
+        self._secrets: list[str] = []
+        self._connection: Any = None
+        self._connecting = threading.Lock()
 
-        self._errors = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
-        self._client_error = botocore.exceptions.ClientError
+    @property
+    def _client(self) -> Any:
+        """The boto3 client, made on first use: opening a location costs no session."""
+        with self._connecting:
+            if self._connection is None:
+                with self._failing(f"cannot use {self.url}"):
+                    session = _boto3().session.Session()
+                    self._secrets[:] = _credential_strings(session)
+                    self._connection = session.client("s3")
+            return self._connection
+
+    @property
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        return _botocore_errors()
+
+    @property
+    def _client_error(self) -> type[BaseException]:
+        return _botocore_errors()[1]
 
     # -- helpers ---------------------------------------------------------------------------
     def _key(self, name: str) -> str:
@@ -85,11 +138,59 @@ class S3Storage(Storage):
     def _is_missing(self, exc: BaseException) -> bool:
         if not isinstance(exc, self._client_error):
             return False
-        error = exc.response.get("Error", {})
+        error = getattr(exc, "response", {}).get("Error", {})
         return str(error.get("Code")) in {"404", "NoSuchKey", "NotFound"}
 
+    def _lock_arguments(self, retain_until: datetime | None) -> dict[str, Any]:
+        if retain_until is None:
+            return {}
+        return {
+            "ObjectLockMode": LOCK_MODE,
+            "ObjectLockRetainUntilDate": retain_until.replace(microsecond=0),
+        }
+
+    def _create_multipart(
+        self, key: str, metadata: dict[str, str], retain_until: datetime | None
+    ) -> str:
+        upload = self._client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, Metadata=metadata, **self._lock_arguments(retain_until)
+        )
+        return str(upload["UploadId"])
+
+    def _upload_part(self, key: str, upload_id: str, number: int, chunk: bytes) -> str:
+        answer = self._client.upload_part(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=chunk,
+            ContentMD5=_content_md5(chunk),
+        )
+        return str(answer["ETag"])
+
+    def _ensure_locked(self, key: str, version: str | None, retain_until: datetime) -> None:
+        """Make sure the version just completed carries its retention (some services
+        ignore the lock headers of a multipart upload); fail if it cannot."""
+        version_argument = {"VersionId": version} if version else {}
+        answer = self._client.head_object(Bucket=self.bucket, Key=key, **version_argument)
+        until = answer.get("ObjectLockRetainUntilDate")
+        if (
+            answer.get("ObjectLockMode") == LOCK_MODE
+            and until is not None
+            and until >= (retain_until.replace(microsecond=0))
+        ):
+            return
+        self._client.put_object_retention(
+            Bucket=self.bucket,
+            Key=key,
+            Retention={"Mode": LOCK_MODE, "RetainUntilDate": retain_until.replace(microsecond=0)},
+            **version_argument,
+        )
+
     # -- the interface ---------------------------------------------------------------------
-    def put(self, name: str, path: Path, *, sha256: str) -> None:
+    def put(
+        self, name: str, path: Path, *, sha256: str, retain_until: datetime | None = None
+    ) -> None:
         key = self._key(name)
         size = path.stat().st_size
         metadata = {SHA256_METADATA: sha256}
@@ -97,32 +198,51 @@ class S3Storage(Storage):
             if size <= self.multipart_threshold:
                 with path.open("rb") as handle:
                     self._client.put_object(
-                        Bucket=self.bucket, Key=key, Body=handle, Metadata=metadata
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=handle,
+                        Metadata=metadata,
+                        **self._lock_arguments(retain_until),
                     )
                 return
-            self._put_multipart(key, path, metadata)
+            self._put_multipart(key, path, metadata, retain_until)
 
-    def _put_multipart(self, key: str, path: Path, metadata: dict[str, str]) -> None:
-        upload = self._client.create_multipart_upload(
-            Bucket=self.bucket, Key=key, Metadata=metadata
-        )
-        upload_id = upload["UploadId"]
+    def open_upload(self, name: str, *, retain_until: datetime | None = None) -> Upload | None:
+        from migration_guard.backup.storage.s3upload import S3StreamedUpload
+
+        return S3StreamedUpload(self, name, retain_until=retain_until)
+
+    def check_lock(self) -> None:
+        with self._failing(f"cannot read the Object Lock configuration of {self.url}"):
+            try:
+                answer = self._client.get_object_lock_configuration(Bucket=self.bucket)
+            except self._client_error as exc:
+                code = str(getattr(exc, "response", {}).get("Error", {}).get("Code"))
+                if code != "ObjectLockConfigurationNotFoundError":
+                    raise
+                answer = {}
+        enabled = answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
+        if enabled != "Enabled":
+            raise StorageError(
+                f"the bucket of {self.url} has no Object Lock, so offsite_lock_days cannot "
+                "protect the copies; create the bucket with Object Lock "
+                "(aws s3api create-bucket --object-lock-enabled-for-bucket, see "
+                "docs/backups.md) or remove offsite_lock_days"
+            )
+
+    def _put_multipart(
+        self, key: str, path: Path, metadata: dict[str, str], retain_until: datetime | None
+    ) -> None:
+        upload_id = self._create_multipart(key, metadata, retain_until)
         try:
             parts = []
             with path.open("rb") as handle:
                 number = 1
                 while chunk := self._read_part(handle):
-                    answer = self._client.upload_part(
-                        Bucket=self.bucket,
-                        Key=key,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        Body=chunk,
-                        ContentMD5=_content_md5(chunk),
-                    )
-                    parts.append({"ETag": answer["ETag"], "PartNumber": number})
+                    etag = self._upload_part(key, upload_id, number, chunk)
+                    parts.append({"ETag": etag, "PartNumber": number})
                     number += 1
-            self._client.complete_multipart_upload(
+            answer = self._client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=key,
                 UploadId=upload_id,
@@ -133,6 +253,8 @@ class S3Storage(Storage):
             with contextlib.suppress(*self._errors):
                 self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
+        if retain_until is not None:
+            self._ensure_locked(key, answer.get("VersionId"), retain_until)
 
     def _read_part(self, handle: BinaryIO) -> bytes:
         """The next part of the file: one part in memory at a time."""
@@ -166,7 +288,12 @@ class S3Storage(Storage):
                 return None
             raise
         recorded = answer.get("Metadata", {}).get(SHA256_METADATA)
-        return ObjectInfo(size=int(answer["ContentLength"]), sha256=recorded)
+        locked = answer.get("ObjectLockMode") in {"COMPLIANCE", "GOVERNANCE"}
+        return ObjectInfo(
+            size=int(answer["ContentLength"]),
+            sha256=recorded,
+            retain_until=answer.get("ObjectLockRetainUntilDate") if locked else None,
+        )
 
     def list(self) -> list[str]:
         prefix = f"{self.prefix}/" if self.prefix else ""
