@@ -334,14 +334,33 @@ class StatementInterceptor:
                 self.created.add(lowered)
             return
         if operation.kind is OpKind.RENAME_TABLE and operation.new_name:
-            from migration_guard.analysis.rules import renamed_table
-
-            new = self._key(renamed_table(operation.table, operation.new_name))
-            # A renamed table that existed holds its old rows: not "made by this run".
-            if new not in self.existing_tables and lowered in self.created:
-                self.created.add(new)
+            self._renamed(operation.table, operation.new_name, lowered)
         self.touched.add(lowered)
         self._cover(lowered)
+
+    def _renamed(self, table: TableRef, new_name: str, lowered: str) -> None:
+        """``table`` (key ``lowered``) is about to be renamed to ``new_name``: its rows,
+        and so its protection and its being made by this run or not, go with it."""
+        from migration_guard.alembic.renames import protected_after_rename
+        from migration_guard.analysis.rules import renamed_table
+
+        target = renamed_table(table, new_name)
+        if lowered not in self.created or lowered in self.existing_tables:
+            widened = protected_after_rename(self.protected, table, target)
+            if widened is not None:
+                self.protected = widened
+                if self._raw is not None:
+                    self._raw.protected = widened
+                self.notes.append(
+                    f"{table.qualified} renamed to {target.qualified}: "
+                    "protected under its new name for the rest of the run"
+                )
+        elif self._key(target) not in self.existing_tables and table.name.lower() != (
+            batch_temp_table(target.name).lower()
+        ):
+            # Made by this run (and not a batch rebuild's copy of ``target``, which holds
+            # the rows ``target`` had): the new name holds nothing from before the run.
+            self.created.add(self._key(target))
 
     def _block(
         self,
