@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.intercept import BATCH_TEMP_PREFIX
-from migration_guard.analysis.model import Operation, OpKind, Statement
+from migration_guard.analysis.model import Operation, OpKind
 
 if TYPE_CHECKING:
     from migration_guard.dialects.base import ForeignKeyAction
@@ -127,19 +127,16 @@ class RunChanges:
         return cascaded
 
     def plan(
-        self, statements: Iterable[Statement], dialect: str, live: Iterable[str], version_table: str
+        self, operations: Iterable[Operation], live: Iterable[str], version_table: str
     ) -> None:
-        """Note what the plan's ``statements`` do to the ``live`` tables (before the run);
+        """Note what the plan's ``operations`` do to the ``live`` tables (before the run);
         Alembic writes (and may create) ``version_table`` besides."""
-        from migration_guard.analysis.analyzer import operations_of
-
         self.existing = frozenset(name.lower() for name in live)
         self.version_table = version_table.lower()
         planner = RunChanges(existing=self.existing, version_table=self.version_table)
-        for statement in statements:
-            for operation in operations_of(statement, dialect):
-                if operation.kind not in _NOT_CHANGES:
-                    planner.record(operation)
+        for operation in operations:
+            if operation.kind not in _NOT_CHANGES:
+                planner.record(operation)
         versions = planner._entry(version_table)
         versions.wrote = True
         versions.ddl = versions.created = self.version_table not in self.existing

@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.raw_guard import RawWriteGuard
@@ -147,6 +147,8 @@ class StatementInterceptor:
     _raw: RawWriteGuard | None = None
     #: Set on a thread while it judges a statement: what runs meanwhile is the guard's.
     _judging: threading.local = field(default_factory=threading.local)
+    #: The plan's parse of its statements by their text (:func:`.scope.parses_by_text`).
+    known: Mapping[str, list[Operation]] = field(default_factory=dict)
 
     # -- attaching -------------------------------------------------------------------
     def attach(self, connection: Any = None) -> None:
@@ -277,6 +279,7 @@ class StatementInterceptor:
 
     # -- policy ----------------------------------------------------------------------
     def _operations(self, sql: str, parameters: Any) -> Iterable[Operation]:
+        from migration_guard.alembic.scope import plan_text
         from migration_guard.analysis.analyzer import operations_of
 
         text = _PLACEHOLDER.sub("NULL", sql) if parameters else sql
@@ -292,7 +295,11 @@ class StatementInterceptor:
             except Exception:  # fail closed: judge the statement as written
                 runs = [statement]
             for run in runs:
-                yield from operations_of(run, self.dialect)
+                known = None if run.known_operations else self.known.get(plan_text(run.sql))
+                if known is None:
+                    yield from operations_of(run, self.dialect)
+                else:  # the plan's parse of the same text, told where it runs now
+                    yield from (replace(operation, statement=run) for operation in known)
 
     def _runtime_state(self) -> Runtime:
         from migration_guard.analysis.families import sqlglot_family
