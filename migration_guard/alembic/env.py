@@ -33,8 +33,10 @@ from migration_guard.alembic.session import (
     DryRunComplete,
     GuardOptions,
     GuardSession,
+    InterruptedRunRestored,
 )
 from migration_guard.config import Config, load_config
+from migration_guard.errors import MigrationGuardError
 from migration_guard.events import EventSink, registered_sink
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,19 @@ def guard(
         except DryRunComplete:  # pragma: no cover - dry runs are a CLI feature
             yield session.result
             return
+        except InterruptedRunRestored:
+            # An earlier run died mid-migration; it was restored instead of migrating.
+            from migration_guard.render.upgrade import render_text
+
+            write(render_text(session.result))
+            then = (
+                "run the upgrade again"
+                if session.result.outcome == "recovered"
+                else "finish the restore by hand as the report says"
+            )
+            raise MigrationGuardError(
+                f"{session.result.error}. Nothing of this run was migrated: {then}"
+            ) from None
         detached = False
         try:
             yield session.result

@@ -90,3 +90,30 @@ def test_env_py_guard_restores_a_run_that_fails_the_check_after_a_rebuild(
         command.upgrade(Config(str(project.ini)), "head")
     assert project.snapshot() == before
     assert [record["status"] for record in _records(project)] == ["restored", "restored"]
+
+
+def test_env_py_guard_recovers_a_killed_run_and_says_so(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from migration_guard.errors import MigrationGuardError
+    from tests.db.test_runs import _killed_mid_migration
+    from tests.db.upgrade_project import make_project, seed
+
+    project = make_project(tmp_path / "proj", sqlite_url)
+    seed(project)
+    before = project.snapshot()
+    path = _killed_mid_migration(project)  # through `migration-guard upgrade`
+    assert "half_done" in project.snapshot()["tables"]
+    _guard_env(project, monkeypatch)
+    # A plain `alembic upgrade` finds the dead run, restores it and stops, telling why
+    # (not a bare internal exception): the user runs the upgrade again.
+    with pytest.raises(MigrationGuardError, match="interrupted") as stopped:
+        command.upgrade(Config(str(project.ini)), "head")
+    assert "again" in str(stopped.value)
+    assert project.snapshot() == before
+    assert json.loads(path.read_text())["status"] == "recovered"
+    assert "half_done" in capsys.readouterr().err  # the report: what was dropped
+    assert _audit(project)[-1]["outcome"] == "recovered"
