@@ -15,11 +15,19 @@
    size. One full backup per size is timed for contrast.
 
 Fairness: every command is a whole process (start-up counts on every side);
-after one untimed warm-up of each, the commands run round-robin, ``--repeat``
-times each, on a fresh database each time (created outside the timing). Every
-run is checked: exit status, the guard's JSON outcome (``applied``, no findings
-and no backup in part 1; a safety backup of ``accounts`` in part 2) and the
-version table (the chain's last revision). Medians are reported.
+after one untimed warm-up of each, the commands run interleaved, ``--repeat``
+times each, on a fresh database each time (created outside the timing). The
+order alternates from round to round (A B, B A, A B, ...), so neither side
+always runs first after a reset or right after the other one. Every run is
+checked: exit status, the guard's JSON outcome (``applied``, no findings and no
+backup in part 1; a safety backup of ``accounts`` in part 2) and the version
+table (the chain's last revision). Reported: the median of each side, its
+spread (min, quartiles, max), the ratio of the medians and, because the two
+runs of a round share the machine's state of that moment, the median of the
+per-round ratios with its own spread. Part 1's verdict is on the latter. Part 1
+also reports the CPU time (user + system) of each process and the median per-round
+CPU ratio: on a shared machine it moves far less than wall time (it leaves out the
+database server's work and the waits for the disk).
 
 The project's env.py is Alembic's own ``generic`` template: it knows nothing of
 migration-guard. Needs MariaDB on 127.0.0.1:3306 (root, no password).
@@ -32,6 +40,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -187,13 +196,17 @@ class Command:
     reset: Callable[[], None]
     check: Callable[[str], None]
     samples: list[float] = field(default_factory=list)
+    #: CPU seconds (user + system) of the process itself, not of the database server.
+    cpu_samples: list[float] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
 
     def run(self, env: dict[str, str], record: bool) -> None:
         self.reset()
+        cpu_before = _children_cpu()
         start = time.perf_counter()
         done = subprocess.run(self.argv, capture_output=True, env=env, check=False, text=True)
         elapsed = time.perf_counter() - start
+        cpu = _children_cpu() - cpu_before
         if done.returncode != 0:
             raise SystemExit(
                 f"{self.name} failed ({done.returncode}): {' '.join(self.argv)}\n"
@@ -202,6 +215,7 @@ class Command:
         self.check(done.stdout)
         if record:
             self.samples.append(elapsed)
+            self.cpu_samples.append(cpu)
             self.outputs.append(done.stdout)
 
     @property
@@ -209,13 +223,35 @@ class Command:
         return statistics.median(self.samples)
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def round_robin(commands: list[Command], env: dict[str, str], repeat: int) -> None:
-    """One untimed warm-up of each command, then ``repeat`` timed rounds."""
+    """One untimed warm-up of each command, then ``repeat`` timed rounds; every other
+    round runs the commands in reverse order (A B, B A, ...)."""
     for command in commands:
         command.run(env, record=False)
-    for _ in range(repeat):
-        for command in commands:
+    for index in range(repeat):
+        for command in commands if index % 2 == 0 else commands[::-1]:
             command.run(env, record=True)
+
+
+def spread(samples: list[float]) -> dict[str, float]:
+    """min, quartiles and max of ``samples`` (rounded for the report)."""
+    ordered = sorted(samples)
+    if len(ordered) >= 2:
+        low, median, high = statistics.quantiles(ordered, n=4, method="inclusive")
+    else:
+        low = median = high = ordered[0]
+    return {
+        "min": round(ordered[0], 3),
+        "q1": round(low, 3),
+        "median": round(median, 3),
+        "q3": round(high, 3),
+        "max": round(ordered[-1], 3),
+    }
 
 
 def bench_env(work: Path, pyproject: Path) -> dict[str, str]:
@@ -295,13 +331,30 @@ def overhead(work: Path, backend: str, revisions: int, repeat: int) -> dict[str,
         round_robin([guard, plain], env, repeat)
     finally:
         drop()
+    paired = [g / a for g, a in zip(guard.samples, plain.samples, strict=True)]
     return {
         "revisions": revisions,
         "guard_s": round(guard.median, 3),
         "alembic_s": round(plain.median, 3),
-        "ratio": round(guard.median / plain.median, 2),
+        "ratio_of_medians": round(guard.median / plain.median, 2),
+        "ratio": round(statistics.median(paired), 2),
+        "ratio_spread": {key: round(value, 2) for key, value in spread(paired).items()},
+        "guard_spread_s": spread(guard.samples),
+        "alembic_spread_s": spread(plain.samples),
         "guard_samples_s": [round(s, 3) for s in guard.samples],
         "alembic_samples_s": [round(s, 3) for s in plain.samples],
+        # CPU time of the two processes (not the server's): steadier than wall time on
+        # a shared machine, and what the guard's own work costs.
+        "cpu_ratio": round(
+            statistics.median(
+                g / a for g, a in zip(guard.cpu_samples, plain.cpu_samples, strict=True)
+            ),
+            2,
+        ),
+        "guard_cpu_s": spread(guard.cpu_samples),
+        "alembic_cpu_s": spread(plain.cpu_samples),
+        "target": 1.25,
+        "met": statistics.median(paired) <= 1.25,
     }
 
 
@@ -482,7 +535,7 @@ def versions() -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--revisions", type=int, default=50)
     parser.add_argument(
         "--history-rows",

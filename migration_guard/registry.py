@@ -56,8 +56,12 @@ class Registry(Generic[T]):
         """The member called ``name``; :class:`UnknownNameError` lists the known ones."""
         if name in self._loaded:
             return self._loaded[name]
-        self._read_entry_points()
         reference = self._references.get(name)
+        if reference is None:
+            # Entry points never replace a built-in (see _read_entry_points), so they are
+            # read (a scan of every installed distribution) only for another name.
+            self._read_entry_points()
+            reference = self._references.get(name)
         if reference is None:
             raise UnknownNameError(self.kind, name, self.names())
         member: T = _load_reference(reference)  # type: ignore[assignment]

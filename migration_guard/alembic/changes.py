@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.intercept import BATCH_TEMP_PREFIX
-from migration_guard.analysis.model import Operation, OpKind, Statement
+from migration_guard.analysis.model import Operation, OpKind
 
 if TYPE_CHECKING:
     from migration_guard.dialects.base import ForeignKeyAction
@@ -57,6 +57,8 @@ class TableChange:
     created: bool = False
     #: Foreign-key actions from these tables changed rows of this one.
     via: list[str] = field(default_factory=list)
+    #: The name the run renamed this table to (its rows went there).
+    renamed_to: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class TableChange:
             "wrote": self.wrote,
             "created": self.created,
             "via": self.via,
+            "renamed_to": self.renamed_to,
         }
 
 
@@ -108,7 +111,8 @@ class RunChanges:
             entry.created = entry.created or lowered not in self.existing
             entry.ddl = True
         elif operation.kind is OpKind.RENAME_TABLE and operation.new_name:
-            self._entry(name).ddl = True
+            old = self._entry(name)
+            old.ddl, old.renamed_to = True, operation.new_name
             new = self._entry(operation.new_name)
             new.ddl = True
             new.created = new.created or operation.new_name.lower() not in self.existing
@@ -123,19 +127,16 @@ class RunChanges:
         return cascaded
 
     def plan(
-        self, statements: Iterable[Statement], dialect: str, live: Iterable[str], version_table: str
+        self, operations: Iterable[Operation], live: Iterable[str], version_table: str
     ) -> None:
-        """Note what the plan's ``statements`` do to the ``live`` tables (before the run);
+        """Note what the plan's ``operations`` do to the ``live`` tables (before the run);
         Alembic writes (and may create) ``version_table`` besides."""
-        from migration_guard.analysis.analyzer import operations_of
-
         self.existing = frozenset(name.lower() for name in live)
         self.version_table = version_table.lower()
         planner = RunChanges(existing=self.existing, version_table=self.version_table)
-        for statement in statements:
-            for operation in operations_of(statement, dialect):
-                if operation.kind not in _NOT_CHANGES:
-                    planner.record(operation)
+        for operation in operations:
+            if operation.kind not in _NOT_CHANGES:
+                planner.record(operation)
         versions = planner._entry(version_table)
         versions.wrote = True
         versions.ddl = versions.created = self.version_table not in self.existing
@@ -242,6 +243,7 @@ class RunChanges:
             entry = merged.tables.setdefault(key, TableChange(plan.name))
             entry.ddl, entry.wrote = entry.ddl or plan.ddl, entry.wrote or plan.wrote
             entry.created = entry.created or plan.created
+            entry.renamed_to = entry.renamed_to or plan.renamed_to
         return merged
 
     def created(self) -> list[str]:
@@ -252,6 +254,16 @@ class RunChanges:
         """The tables from before the run that it changed."""
         return [entry for entry in self.tables.values() if not entry.created]
 
+    def renames(self, entry: TableChange) -> list[TableChange]:
+        """The tables ``entry``'s rows went to through the run's renames, in order."""
+        found: list[TableChange] = []
+        seen = {entry.name.lower()}
+        while entry.renamed_to and entry.renamed_to.lower() not in seen:
+            seen.add(entry.renamed_to.lower())
+            entry = self.tables.get(entry.renamed_to.lower()) or TableChange(entry.renamed_to)
+            found.append(entry)
+        return found
+
 
 def _entries(data: Any) -> dict[str, TableChange]:
     return {
@@ -261,6 +273,7 @@ def _entries(data: Any) -> dict[str, TableChange]:
             wrote=bool(entry.get("wrote")),
             created=bool(entry.get("created")),
             via=[str(v) for v in entry.get("via") or ()],
+            renamed_to=str(entry["renamed_to"]) if entry.get("renamed_to") else None,
         )
         for key, entry in dict(data or {}).items()
     }

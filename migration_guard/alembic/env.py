@@ -15,7 +15,8 @@ interception and restore-with-proof as ``migration-guard upgrade``. Approvals co
 inline suppressions (``# migration-guard: allow RULE because: REASON``): there is no
 ``--allow`` on Alembic's command line, and running ``alembic upgrade`` is taken as the
 confirmation. A failure is restored, reported on stderr and re-raised, so Alembic
-still exits non-zero.
+still exits non-zero; so is one found by the checks after the last revision (the
+foreign keys after a batch rebuild, a swallowed block), within the same command.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from migration_guard.alembic.session import (
     DryRunComplete,
     GuardOptions,
     GuardSession,
+    InterruptedRunRestored,
 )
 from migration_guard.config import Config, load_config
+from migration_guard.errors import MigrationGuardError
 from migration_guard.events import EventSink, registered_sink
 
 log = logging.getLogger(__name__)
@@ -85,17 +88,35 @@ def guard(
         except DryRunComplete:  # pragma: no cover - dry runs are a CLI feature
             yield session.result
             return
+        except InterruptedRunRestored:
+            # An earlier run died mid-migration; it was restored instead of migrating.
+            from migration_guard.render.upgrade import render_text
+
+            write(render_text(session.result))
+            then = (
+                "run the upgrade again"
+                if session.result.outcome == "recovered"
+                else "finish the restore by hand as the report says"
+            )
+            raise MigrationGuardError(
+                f"{session.result.error}. Nothing of this run was migrated: {then}"
+            ) from None
+        detached = False
         try:
             yield session.result
-        except BaseException as error:
             session.detach()
+            detached = True
+            # The end-of-run checks (the foreign keys after a batch rebuild, a block the
+            # revision swallowed) fail here: restored now, as `upgrade` does.
+            session.succeed()
+        except BaseException as error:
+            if not detached:
+                session.detach()
             session.fail(error)
             from migration_guard.render.upgrade import render_text
 
             write(render_text(session.result))
             raise
-        session.detach()
-        session.succeed()
     finally:
         session.release()
         session.audit()

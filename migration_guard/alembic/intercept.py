@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.raw_guard import RawWriteGuard
@@ -150,6 +150,8 @@ class StatementInterceptor:
     _raw: RawWriteGuard | None = None
     #: Set on a thread while it judges a statement: what runs meanwhile is the guard's.
     _judging: threading.local = field(default_factory=threading.local)
+    #: The plan's parse of its statements by their text (:func:`.scope.parses_by_text`).
+    known: Mapping[str, list[Operation]] = field(default_factory=dict)
 
     # -- attaching -------------------------------------------------------------------
     def attach(self, connection: Any = None) -> None:
@@ -298,6 +300,7 @@ class StatementInterceptor:
 
     # -- policy ----------------------------------------------------------------------
     def _operations(self, sql: str, parameters: Any) -> Iterable[Operation]:
+        from migration_guard.alembic.scope import plan_text
         from migration_guard.analysis.analyzer import operations_of
 
         text = _PLACEHOLDER.sub("NULL", sql) if parameters else sql
@@ -313,7 +316,11 @@ class StatementInterceptor:
             except Exception:  # fail closed: judge the statement as written
                 runs = [statement]
             for run in runs:
-                yield from operations_of(run, self.dialect)
+                known = None if run.known_operations else self.known.get(plan_text(run.sql))
+                if known is None:
+                    yield from operations_of(run, self.dialect)
+                else:  # the plan's parse of the same text, told where it runs now
+                    yield from (replace(operation, statement=run) for operation in known)
 
     def _runtime_state(self) -> Runtime:
         from migration_guard.analysis.families import sqlglot_family
@@ -355,14 +362,33 @@ class StatementInterceptor:
                 self.created.add(lowered)
             return
         if operation.kind is OpKind.RENAME_TABLE and operation.new_name:
-            from migration_guard.analysis.rules import renamed_table
-
-            new = self._key(renamed_table(operation.table, operation.new_name))
-            # A renamed table that existed holds its old rows: not "made by this run".
-            if new not in self.existing_tables and lowered in self.created:
-                self.created.add(new)
+            self._renamed(operation.table, operation.new_name, lowered)
         self.touched.add(lowered)
         self._cover(lowered)
+
+    def _renamed(self, table: TableRef, new_name: str, lowered: str) -> None:
+        """``table`` (key ``lowered``) is about to be renamed to ``new_name``: its rows,
+        and so its protection and its being made by this run or not, go with it."""
+        from migration_guard.alembic.renames import protected_after_rename
+        from migration_guard.analysis.rules import renamed_table
+
+        target = renamed_table(table, new_name)
+        if lowered not in self.created or lowered in self.existing_tables:
+            widened = protected_after_rename(self.protected, table, target)
+            if widened is not None:
+                self.protected = widened
+                if self._raw is not None:
+                    self._raw.protected = widened
+                self.notes.append(
+                    f"{table.qualified} renamed to {target.qualified}: "
+                    "protected under its new name for the rest of the run"
+                )
+        elif self._key(target) not in self.existing_tables and table.name.lower() != (
+            batch_temp_table(target.name).lower()
+        ):
+            # Made by this run (and not a batch rebuild's copy of ``target``, which holds
+            # the rows ``target`` had): the new name holds nothing from before the run.
+            self.created.add(self._key(target))
 
     def _block(
         self,

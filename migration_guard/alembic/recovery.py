@@ -39,6 +39,8 @@ class _Scope:
     created: list[str] = field(default_factory=list)
     #: Tables the run changed that the database rolled back (proven, not reloaded).
     rolled_back: list[str] = field(default_factory=list)
+    #: Tables to reload that the run renamed -> the live table their rows are in now.
+    renamed: dict[str, str] = field(default_factory=dict)
 
 
 def restore_pre_run_state(config: Config, url: URL, record: Mapping[str, Any]) -> RestoreReport:
@@ -96,7 +98,12 @@ def _restore(
         if ops.transactional_ddl:
             _rolled_back(report, ops, conn, scope, live_lower, pre_stats)
         present = [t for t in scope.reload if t.lower() in live_lower]
-        before = {table: snapshot(conn, table) for table in present}
+        # The rows of a table the run renamed are under its new name.
+        before = {
+            table: snapshot(conn, scope.renamed.get(table, table))
+            for table in scope.reload
+            if table in scope.renamed or table.lower() in live_lower
+        }
     rescue = [*present, *scope.created]
     if rescue:
         report.rescue_backup_id = _rescue_backup(config, url, rescue, record)
@@ -179,7 +186,13 @@ def _scope(
                     f"table {entry.name} is outside this database; the restore cannot reach it"
                 )
             elif name.lower() != version_table.lower() or entry.ddl:
-                scope.reload[name] = scope.reload.get(name, False) or entry.wrote
+                renames = changes.renames(entry)
+                wrote = entry.wrote or any(later.wrote for later in renames)
+                scope.reload[name] = scope.reload.get(name, False) or wrote
+                live_names = [_resolve(later.name, live_by_lower, database) for later in renames]
+                now = next((n for n in reversed(live_names) if n is not None), None)
+                if now is not None:
+                    scope.renamed[name] = now
         for table in changes.created():
             name = _resolve(table, live_by_lower, database)
             if name is not None and name.lower() not in by_lower:

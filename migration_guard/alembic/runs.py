@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,12 +65,27 @@ def check_transition(old: str, new: str, run_id: str) -> None:
         )
 
 
-def _records(directory: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+#: The top-level ``status`` line of a record as :func:`records.write_record` writes it
+#: (sorted keys, indented by two): nested objects are indented further.
+_TOP_STATUS = re.compile(rb'^  "status": "([^"\\]*)",?$', re.M)
+
+
+def _records(
+    directory: Path, statuses: Collection[str] | None = None
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """The run records in ``directory``; with ``statuses``, only those in one of them
+    (a record whose status line says otherwise is not even parsed: the directory keeps
+    every run ever made, and each run looks for the unfinished ones)."""
     if not directory.is_dir():
         return
     for path in sorted(directory.glob("*.json")):
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            data = path.read_bytes()
+            if statuses is not None:
+                line = _TOP_STATUS.search(data)
+                if line is not None and line.group(1).decode() not in statuses:
+                    continue
+            record = json.loads(data)
         except (OSError, ValueError):
             continue
         if isinstance(record, dict):
@@ -80,7 +96,7 @@ def unfinished_runs(
     directory: Path, database: str, current_run_id: str
 ) -> Iterator[tuple[Path, dict[str, Any]]]:
     """Records of earlier runs of ``database`` that died migrating or restoring."""
-    for path, record in _records(directory):
+    for path, record in _records(directory, UNFINISHED):
         if record.get("status") not in UNFINISHED:
             continue
         if record.get("database") != database or record.get("run_id") == current_run_id:
@@ -91,7 +107,7 @@ def unfinished_runs(
 def refuse_if_blocked(directory: Path, database: str, url_text: str) -> None:
     """Raise :class:`RunBlocked` when a run of ``database`` failed to restore and is not
     resolved, with the commands that finish the restore by hand."""
-    for _path, record in _records(directory):
+    for _path, record in _records(directory, (BLOCKING,)):
         if record.get("status") != BLOCKING or record.get("database") != database:
             continue
         run_id = record.get("run_id")

@@ -1,4 +1,4 @@
-"""What the safety backup of a run covers.
+"""What the safety backup of a run covers, from the plan's statements parsed once.
 
 ``touched`` (the default scope) backs up the tables the plan's statements touch, the
 protected tables and the version table: enough to restore the state from before the
@@ -8,37 +8,73 @@ widens the scope to everything.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 
 from migration_guard.analysis.analyzer import operations_of
-from migration_guard.analysis.model import OpKind, Statement
+from migration_guard.analysis.model import Operation, OpKind, Statement
 from migration_guard.config import ProtectedTables
+
+_QUOTES = re.compile("[`'\"\\[]")
+
+
+def parsed_plan(
+    statements: Iterable[Statement], dialect: str
+) -> list[tuple[Statement, list[Operation]]]:
+    """Each statement of the plan with its operations, parsed once for the backup scope,
+    the run's planned changes and the statement interceptor."""
+    return [(statement, operations_of(statement, dialect)) for statement in statements]
+
+
+def plan_text(sql: str) -> str:
+    """``sql`` as the offline plan renders it: Alembic writes each tab of generated DDL as
+    four spaces. Only outside quotes is that sure to change nothing but the spacing, so
+    a text with a quote keeps its tabs (and is parsed again when it runs)."""
+    text = sql.strip()
+    if "\t" in text and not _QUOTES.search(text):
+        return text.replace("\t", "    ")
+    return text
+
+
+def parses_by_text(
+    parsed: Iterable[tuple[Statement, list[Operation]]],
+) -> dict[str, list[Operation]]:
+    """The plan's operations by :func:`plan_text` of their statement, for the statement
+    interceptor: a statement that runs with exactly that text is not parsed again (a
+    parse depends on the text and the dialect only). Statements judged from an Alembic
+    operation object, or parsed into pieces, are left out."""
+    known: dict[str, list[Operation]] = {}
+    for statement, operations in parsed:
+        if statement.known_operations or not operations:
+            continue
+        if all(operation.statement is statement for operation in operations):
+            known.setdefault(plan_text(statement.sql), operations)
+    return known
 
 
 def backup_scope(
-    statements: Sequence[Statement],
+    operations: Iterable[Operation],
     live: Sequence[str],
-    dialect: str,
     *,
     full: bool,
     protected: ProtectedTables | None,
     version_table: str,
 ) -> list[str]:
     """The live tables (``live``, as the database spells them) the safety backup takes
-    (``protected`` None: only those the statements touch, and the version table)."""
+    for a plan of ``operations`` (``protected`` None: only those the operations touch, and
+    the version table)."""
     by_lower = {name.lower(): name for name in live}
     if full or (protected is not None and protected.protects_everything):
         return list(live)
     wanted: dict[str, None] = {}
-    for statement in statements:
-        for operation in operations_of(statement, dialect):
-            if operation.kind is OpKind.UNANALYZABLE:
-                # What it touches cannot be known: cover everything.
-                return list(live)
-            if operation.table is not None:
-                wanted.setdefault(operation.table.name.lower(), None)
-            if operation.new_name:
-                wanted.setdefault(operation.new_name.lower(), None)
+    for operation in operations:
+        if operation.kind is OpKind.UNANALYZABLE:
+            # What it touches cannot be known: cover everything.
+            return list(live)
+        if operation.table is not None:
+            wanted.setdefault(operation.table.name.lower(), None)
+        if operation.new_name:
+            wanted.setdefault(operation.new_name.lower(), None)
     for name in live:
         if protected is not None and protected.is_protected(name):
             wanted.setdefault(name.lower(), None)

@@ -44,9 +44,9 @@ from migration_guard.alembic.records import (
 from migration_guard.alembic.recovery import restore_pre_run_state
 from migration_guard.alembic.results import RestoreReport, UpgradeResult, describe_failure
 from migration_guard.alembic.runs import check_transition
-from migration_guard.alembic.scope import backup_scope
+from migration_guard.alembic.scope import backup_scope, parsed_plan, parses_by_text
 from migration_guard.alembic.settings import BACKUP_MODES, upgrade_settings
-from migration_guard.analysis.model import Report, Statement
+from migration_guard.analysis.model import Operation, Report, Statement
 from migration_guard.config import Config, Dialect
 from migration_guard.errors import (
     BackupError,
@@ -233,6 +233,8 @@ class GuardSession:
             return True
         dialect = _analysis_dialect(connection)
         report, statements = self._check(environment, steps, dialect)
+        parsed = parsed_plan(statements, dialect)
+        operations = [operation for _statement, found in parsed for operation in found]
         self.approved = apply_approvals(
             report,
             self.options.allow,
@@ -250,9 +252,8 @@ class GuardSession:
                 check_protection(self, conn, live)
             self.backup_full = self.settings.backup_scope == "full"
             scope = backup_scope(
-                statements,
+                operations,
                 live,
-                dialect,
                 full=self.backup_full,
                 protected=self.protected,
                 version_table=self.version_table,
@@ -265,9 +266,8 @@ class GuardSession:
                 # A backup mid-run could wait for the run's own locks (alembic.jit): the
                 # tables the plan changes are backed up before it instead of just in time.
                 backed_up = backup_scope(
-                    statements,
+                    operations,
                     live,
-                    dialect,
                     full=self.backup_full,
                     protected=None,
                     version_table=self.version_table,
@@ -296,8 +296,8 @@ class GuardSession:
             self.pre_stats[name]["definition_sha256"] = definition
         if take_backup and backed_up:
             self._safety_backup(backed_up)
-        self.changes.plan(statements, dialect, live, self.version_table)
-        self._attach(connection, steps, dialect, live)
+        self.changes.plan(operations, live, self.version_table)
+        self._attach(connection, steps, dialect, live, parsed)
         if self.on_version_apply not in context.on_version_apply_callbacks:  # env.py guard
             context.on_version_apply_callbacks = (
                 *context.on_version_apply_callbacks,
@@ -354,7 +354,12 @@ class GuardSession:
         self.result.backup_tables = sorted(manifest.tables)
 
     def _attach(
-        self, connection: Connection, steps: Sequence[Any], dialect: str, live: Sequence[str]
+        self,
+        connection: Connection,
+        steps: Sequence[Any],
+        dialect: str,
+        live: Sequence[str],
+        parsed: Sequence[tuple[Statement, list[Operation]]],
     ) -> None:
         from migration_guard.alembic.intercept import StatementInterceptor
 
@@ -375,6 +380,7 @@ class GuardSession:
             revision_files=revision_files,
             record_change=rebuild_aware(self, connection),
             ops=self.ops,
+            known=parses_by_text(parsed),
         )
         self.changes.load_foreign_keys = self._foreign_keys
         self.changes.on_change = lambda: self._save_record("migrating")

@@ -130,6 +130,7 @@ def test_compare_flags_retyped_columns_and_compares_rows_whole_without_a_key() -
 
 
 def test_planned_changes_need_no_save_and_a_dead_runs_scope_includes_them() -> None:
+    from migration_guard.analysis.analyzer import operations_of
     from migration_guard.analysis.splitter import split_sql
 
     statements = list(
@@ -142,7 +143,8 @@ def test_planned_changes_need_no_save_and_a_dead_runs_scope_includes_them() -> N
     )
     saved: list[int] = []
     changes = RunChanges(on_change=lambda: saved.append(1))
-    changes.plan(statements, "sqlite", ["orders", "scratch"], "alembic_version")
+    operations = [op for statement in statements for op in operations_of(statement, "sqlite")]
+    changes.plan(operations, ["orders", "scratch"], "alembic_version")
     changes.record(_op(OpKind.CREATE_TABLE, "alembic_version"))
     changes.record(_op(OpKind.INSERT, "alembic_version"))
     changes.record(_op(OpKind.CREATE_TABLE, "half_done"))

@@ -9,6 +9,7 @@ statements whose operations come from the Alembic operation object itself
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import sys
@@ -242,7 +243,10 @@ def _error_position(path: str, exc: BaseException) -> tuple[int, int]:
     return position
 
 
+@functools.lru_cache(maxsize=4096)
 def _normalise(filename: str) -> str:
+    # Cached: call_site() asks for every frame on the stack of every operation, and
+    # realpath() costs a system call per path component.
     return os.path.normcase(os.path.realpath(filename))
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.offline.bind import OfflineBind
 from migration_guard.alembic.offline.capture import RevisionCapture, unrenderable_statement
-from migration_guard.alembic.offline.sealed import no_database
+from migration_guard.alembic.offline.sealed import no_database, patches_installed
 from migration_guard.analysis.model import (
     Statement,
 )
@@ -64,6 +64,7 @@ class OfflineRenderer:
         from migration_guard.errors import UsageError
 
         self._stack.__enter__()
+        self._stack.enter_context(patches_installed())
         self._stack.enter_context(self._environment)
         try:
             self._environment.configure(

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["OfflineDatabaseAccess", "no_database"]
+__all__ = ["OfflineDatabaseAccess", "no_database", "patches_installed"]
 
 
 class OfflineDatabaseAccess(RuntimeError):
@@ -66,6 +66,17 @@ def no_database() -> Iterator[list[OfflineDatabaseAccess]]:
     finally:
         _uninstall()
         _SEALED.reset(token)
+
+
+@contextlib.contextmanager
+def patches_installed() -> Iterator[None]:
+    """Keep the patches installed across the :func:`no_database` blocks inside (one
+    install instead of one per block); they refuse nothing outside those blocks."""
+    _install()
+    try:
+        yield
+    finally:
+        _uninstall()
 
 
 def _refuse(what: str) -> OfflineDatabaseAccess:
@@ -126,6 +137,18 @@ def _sealed_dbapi_connect(original: Callable[..., Any], module: str) -> Callable
     return connect
 
 
+def _dbapi_patches() -> list[tuple[Any, str, Any]]:
+    """The ``connect`` of each database driver loaded now and not sealed yet."""
+    sealed = {id(owner) for owner, _name, _original in _installed}
+    patches: list[tuple[Any, str, Any]] = []
+    for module_name in _DBAPI_MODULES:
+        module = sys.modules.get(module_name)
+        connect = getattr(module, "connect", None) if module is not None else None
+        if callable(connect) and id(module) not in sealed:
+            patches.append((module, "connect", _sealed_dbapi_connect(connect, module_name)))
+    return patches
+
+
 def _patches() -> list[tuple[Any, str, Any]]:
     import sqlite3  # noqa: F401  (always sealed: a revision can open a file directly)
 
@@ -144,26 +167,21 @@ def _patches() -> list[tuple[Any, str, Any]]:
         method = Engine.__dict__.get(name)
         if method is not None:
             patches.append((Engine, name, _sealed_engine_method(method, name)))
-    for module_name in _DBAPI_MODULES:
-        module = sys.modules.get(module_name)
-        connect = getattr(module, "connect", None) if module is not None else None
-        if callable(connect):
-            patches.append((module, "connect", _sealed_dbapi_connect(connect, module_name)))
-    return patches
+    return patches + _dbapi_patches()
 
 
 def _install() -> None:
     global _depth
     with _LOCK:
         _depth += 1
-        if _depth > 1:
-            return
         try:
-            for owner, name, replacement in _patches():
+            # Already installed: only a driver loaded since then is new to seal.
+            for owner, name, replacement in _patches() if _depth == 1 else _dbapi_patches():
                 _installed.append((owner, name, getattr(owner, name)))
                 setattr(owner, name, replacement)
         except BaseException:
-            _restore()
+            if _depth == 1:
+                _restore()
             _depth -= 1
             raise
 
