@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Mapping
-from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
 from migration_guard.errors import UnknownNameError
@@ -41,6 +40,10 @@ class Registry(Generic[T]):
         if self._entry_points_read:
             return
         self._entry_points_read = True
+        # Imported here: scanning the installed distributions is slow, and a
+        # built-in member (the common case) never needs it.
+        from importlib.metadata import entry_points
+
         for entry_point in entry_points(group=self.group):
             self._references.setdefault(entry_point.name, entry_point.value)
 
@@ -56,8 +59,10 @@ class Registry(Generic[T]):
         """The member called ``name``; :class:`UnknownNameError` lists the known ones."""
         if name in self._loaded:
             return self._loaded[name]
-        self._read_entry_points()
         reference = self._references.get(name)
+        if reference is None:  # built-ins win over entry points: only others need the scan
+            self._read_entry_points()
+            reference = self._references.get(name)
         if reference is None:
             raise UnknownNameError(self.kind, name, self.names())
         member: T = _load_reference(reference)  # type: ignore[assignment]
