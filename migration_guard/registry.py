@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Mapping
-from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
 from migration_guard.errors import UnknownNameError
@@ -41,6 +40,10 @@ class Registry(Generic[T]):
         if self._entry_points_read:
             return
         self._entry_points_read = True
+        # Imported here: scanning the installed distributions is slow, and a
+        # built-in member (the common case) never needs it.
+        from importlib.metadata import entry_points
+
         for entry_point in entry_points(group=self.group):
             self._references.setdefault(entry_point.name, entry_point.value)
 

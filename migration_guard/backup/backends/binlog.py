@@ -64,7 +64,7 @@ from migration_guard.backup.backends.mysql_client import (
 from migration_guard.backup.scratch import scratch_directory
 from migration_guard.config import MYSQL_FAMILY
 from migration_guard.dialects import get_dialect_ops
-from migration_guard.dialects.base import connect_engine, safe_url_text
+from migration_guard.dialects.base import connect_engine, connected, safe_url_text
 from migration_guard.dialects.mysql import MySQLDialectOps
 from migration_guard.errors import BackupError, UsageError
 
@@ -153,41 +153,17 @@ def read_binlog_since(
     """
     tool = find_tool(BINLOG_TOOLS, "take incremental backups")
     ops = _mysql_ops(url)
-    engine = connect_engine(url)
-    try:
-        with engine.connect() as conn:
-            if not ops.log_bin_enabled(conn):
-                raise UsageError(log_bin_off_message(url))
-            names = [name for name, _ in ops.binary_logs(conn)]
+    # One login for every question to the server (each login costs a TLS handshake).
+    with connected(url) as conn:
+        if not ops.log_bin_enabled(conn):
+            raise UsageError(log_bin_off_message(url))
+        names = [name for name, _ in ops.binary_logs(conn)]
         if start.get("file") not in names:
             raise BackupError(purged_message(start, names[0] if names else None))
         with scratch_directory("binlog") as directory:
             raw = directory / "raw"
             raw.mkdir(mode=0o700)
-            with _binlog_defaults_file(url, directory) as defaults:
-                command = [
-                    tool,
-                    f"--defaults-extra-file={defaults}",
-                    "--read-from-remote-server",
-                    "--raw",
-                    f"--result-file={raw}{os.sep}",
-                    f"--start-position={int(start['position'])}",
-                    "--to-last-log",
-                    str(start["file"]),
-                ]
-                try:
-                    with tool_process(
-                        command,
-                        url,
-                        "read the binary log of",
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.DEVNULL,
-                    ):
-                        pass
-                except BackupError as exc:
-                    if _NOT_FOUND.search(exc.message):
-                        raise BackupError(purged_message(start, None)) from None
-                    raise
+            _copy_raw_binlogs(tool, url, start, directory, raw)
             order = _order(names)
             files = sorted(raw.iterdir(), key=lambda p: (order.get(p.name, len(order)), p.name))
             if not files:
@@ -201,14 +177,41 @@ def read_binlog_since(
             if last.name == start["file"]:
                 position = max(position, int(start["position"]))
             position = max(position, 4)
-            with engine.connect() as conn:
-                gtid = _gtid_at(conn, last.name, position)
+            gtid = _gtid_at(conn, last.name, position)
             end = {"file": last.name, "position": str(position), "gtid": gtid}
             sink.write(b"-- coordinates " + json.dumps(end, sort_keys=True).encode() + b"\n")
             sink.write(END)
-    finally:
-        engine.dispose()
     return {**end, "start": dict(start), "files": [path.name for path in files]}
+
+
+def _copy_raw_binlogs(
+    tool: str, url: URL, start: Mapping[str, str], directory: Path, raw: Path
+) -> None:
+    """``tool --raw`` copies the binlog files from ``start`` to the newest into ``raw``."""
+    with _binlog_defaults_file(url, directory) as defaults:
+        command = [
+            tool,
+            f"--defaults-extra-file={defaults}",
+            "--read-from-remote-server",
+            "--raw",
+            f"--result-file={raw}{os.sep}",
+            f"--start-position={int(start['position'])}",
+            "--to-last-log",
+            str(start["file"]),
+        ]
+        try:
+            with tool_process(
+                command,
+                url,
+                "read the binary log of",
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            ):
+                pass
+        except BackupError as exc:
+            if _NOT_FOUND.search(exc.message):
+                raise BackupError(purged_message(start, None)) from None
+            raise
 
 
 def _copy_segment(path: Path, sink: BinaryIO, progress: ByteCounter | None) -> None:
