@@ -19,21 +19,10 @@ import sqlalchemy as sa
 from tests.db.test_restore_scope import _cascading_project
 from tests.db.test_upgrade import _guard_env
 from tests.db.test_upgrade_attacks import BATCH_REBUILD, CUSTOMERS_ROWS, ORDERS_ROWS
-from tests.db.upgrade_project import Project
-
-
-@pytest.fixture(autouse=True)
-def _no_guard_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "MIGRATION_GUARD_BACKUP_DIR",
-        "MIGRATION_GUARD_CONFIG",
-        "MIGRATION_GUARD_KEY",
-        "MIGRATION_GUARD_KEY_FILE",
-        "MIGRATION_GUARD_PASSPHRASE",
-        "MIGRATION_GUARD_URL",
-        "DATABASE_URL",
-    ):
-        monkeypatch.delenv(name, raising=False)
+from tests.db.upgrade_project import (
+    Project,
+    no_guard_env,  # noqa: F401  (an autouse fixture)
+)
 
 
 def _scalar(project: Project, sql: str) -> Any:

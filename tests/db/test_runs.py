@@ -15,13 +15,12 @@ from migration_guard.alembic.runs import TRANSITIONS, check_transition
 from migration_guard.commands.safe_upgrade import upgrade
 from migration_guard.dialects import get_dialect_ops
 from migration_guard.errors import MigrationGuardError
-from tests.db.upgrade_project import Project, make_project, seed
-
-
-@pytest.fixture(autouse=True)
-def _no_guard_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MIGRATION_GUARD_BACKUP_DIR", "MIGRATION_GUARD_CONFIG", "DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
+from tests.db.upgrade_project import (
+    Project,
+    make_project,
+    no_guard_env,  # noqa: F401  (an autouse fixture)
+    seed,
+)
 
 
 @pytest.fixture

@@ -30,20 +30,6 @@ ORDERS_ROWS = 5
 CUSTOMERS_ROWS = 3
 
 
-@pytest.fixture(autouse=True)
-def _no_guard_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "MIGRATION_GUARD_BACKUP_DIR",
-        "MIGRATION_GUARD_CONFIG",
-        "MIGRATION_GUARD_KEY",
-        "MIGRATION_GUARD_KEY_FILE",
-        "MIGRATION_GUARD_PASSPHRASE",
-        "MIGRATION_GUARD_URL",
-        "DATABASE_URL",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def project(tmp_path: Path, db_url: str) -> Project:
     made = make_project(tmp_path / "proj", db_url)
@@ -642,6 +628,7 @@ def test_a_swallowed_block_still_fails_the_run(project: Project) -> None:
         "r1",
         """
 from migration_guard.errors import BlockedStatement
+from tests.db.upgrade_project import no_guard_env  # noqa: F401  (an autouse fixture)
 
 
 def upgrade():

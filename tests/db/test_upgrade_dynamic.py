@@ -13,7 +13,12 @@ import sqlalchemy as sa
 
 from migration_guard.commands.safe_upgrade import upgrade
 from migration_guard.errors import BlockedMigration
-from tests.db.upgrade_project import Project, make_project, seed
+from tests.db.upgrade_project import (
+    Project,
+    make_project,
+    no_guard_env,  # noqa: F401  (an autouse fixture)
+    seed,
+)
 
 pytestmark = pytest.mark.mysql
 
@@ -58,20 +63,6 @@ APPROVAL = {
     PREPARED_DROP: "# migration-guard: allow drop-column because: notes archived in #16\n    ",
     CALLED_PROCEDURE: "-- migration-guard: allow drop-column because: notes archived in #16\n    ",
 }
-
-
-@pytest.fixture(autouse=True)
-def _no_guard_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "MIGRATION_GUARD_BACKUP_DIR",
-        "MIGRATION_GUARD_CONFIG",
-        "MIGRATION_GUARD_KEY",
-        "MIGRATION_GUARD_KEY_FILE",
-        "MIGRATION_GUARD_PASSPHRASE",
-        "MIGRATION_GUARD_URL",
-        "DATABASE_URL",
-    ):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

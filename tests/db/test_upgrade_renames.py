@@ -18,21 +18,12 @@ import sqlalchemy as sa
 
 from migration_guard.commands.safe_upgrade import upgrade
 from tests.db.test_upgrade_attacks import APP_WRITER, ORDERS_ROWS
-from tests.db.upgrade_project import Project, make_project, seed
-
-
-@pytest.fixture(autouse=True)
-def _no_guard_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "MIGRATION_GUARD_BACKUP_DIR",
-        "MIGRATION_GUARD_CONFIG",
-        "MIGRATION_GUARD_KEY",
-        "MIGRATION_GUARD_KEY_FILE",
-        "MIGRATION_GUARD_PASSPHRASE",
-        "MIGRATION_GUARD_URL",
-        "DATABASE_URL",
-    ):
-        monkeypatch.delenv(name, raising=False)
+from tests.db.upgrade_project import (
+    Project,
+    make_project,
+    no_guard_env,  # noqa: F401  (an autouse fixture)
+    seed,
+)
 
 
 @pytest.fixture

@@ -13,15 +13,14 @@ import sqlalchemy as sa
 from migration_guard.commands.safe_upgrade import upgrade
 from migration_guard.errors import BlockedMigration
 from tests.conftest import unique_name
-from tests.db.upgrade_project import Project, make_project, seed
+from tests.db.upgrade_project import (
+    Project,
+    make_project,
+    no_guard_env,  # noqa: F401  (an autouse fixture)
+    seed,
+)
 
 pytestmark = pytest.mark.mysql
-
-
-@pytest.fixture(autouse=True)
-def _no_guard_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MIGRATION_GUARD_BACKUP_DIR", "MIGRATION_GUARD_CONFIG", "DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import alembic
+import pytest
 import sqlalchemy as sa
 
 TEMPLATE = Path(alembic.__file__).parent / "templates" / "generic"
@@ -239,3 +240,24 @@ def seed(project: Project) -> None:
         "(3, 2, 75), (4, 3, 10), (5, 3, 20)",
         "INSERT INTO scratch (id, payload) VALUES (1, 'tmp'), (2, 'tmp2')",
     )
+
+
+#: The guard's own settings from the environment, which would change what a test runs.
+GUARD_ENVIRONMENT = (
+    "MIGRATION_GUARD_BACKUP_DIR",
+    "MIGRATION_GUARD_CONFIG",
+    "MIGRATION_GUARD_KEY",
+    "MIGRATION_GUARD_KEY_FILE",
+    "MIGRATION_GUARD_PASSPHRASE",
+    "MIGRATION_GUARD_RECIPIENTS",
+    "MIGRATION_GUARD_RECIPIENTS_FILE",
+    "MIGRATION_GUARD_URL",
+    "DATABASE_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_guard_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No setting of the surrounding environment reaches the guard (autouse where imported)."""
+    for name in GUARD_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
