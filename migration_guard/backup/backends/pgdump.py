@@ -67,7 +67,7 @@ from migration_guard.backup.backends.pg_client import (
 from migration_guard.backup.scratch import scratch_directory
 from migration_guard.config import Dialect
 from migration_guard.dialects import get_dialect_ops
-from migration_guard.dialects.base import connect_engine, safe_url_text
+from migration_guard.dialects.base import connect_engine, connected, safe_url_text
 from migration_guard.dialects.postgresql import (
     PostgreSQLDialectOps,
     quote_postgresql_identifier,
@@ -313,12 +313,8 @@ class PgdumpBackend(Backend):
         if not url.database:
             raise UsageError(f"the URL {safe_url_text(url)} names no database to restore into")
         tool = find_pg_tool(RESTORE_TOOL, "restore backups")
-        engine = connect_engine(url)  # a clear error before any byte is written
-        try:
-            with engine.connect() as conn:
-                present = ops.backup_tables(conn)
-        finally:
-            engine.dispose()
+        with connected(url) as conn:  # a clear error before any byte is written
+            present = ops.backup_tables(conn)
         counted = CountingReader(source, progress)
         try:
             measured = self._restore_file(
@@ -383,14 +379,10 @@ FINISH_SECTIONS = ("post-data",)
 def _loaded_rows(url: URL) -> dict[str, TableStats]:
     """The row count and digest of every table of the database at ``url``."""
     ops = _ops(url)
-    engine = connect_engine(url)
-    try:
-        with engine.connect() as conn:
-            stats = ops.table_stats(conn, ops.backup_tables(conn))
-            conn.rollback()
-            return stats
-    finally:
-        engine.dispose()
+    with connected(url) as conn:
+        stats = ops.table_stats(conn, ops.backup_tables(conn))
+        conn.rollback()
+        return stats
 
 
 #: pg_restore's complaint about a role the target server lacks.
