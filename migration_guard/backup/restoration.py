@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.backup.catalog import Catalog
@@ -42,12 +42,12 @@ from migration_guard.errors import (
 from migration_guard.urls import resolve_url
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
+    from sqlalchemy.engine import URL, Connection
 
     from migration_guard.backup.backends.base import RestoreOptions, RestoreOutcome
     from migration_guard.backup.catalog import Catalog as CatalogType
     from migration_guard.backup.keys import UserKey
-    from migration_guard.dialects.base import DialectOps
+    from migration_guard.dialects.base import DialectOps, TableStats
     from migration_guard.events import EventSink
 
 
@@ -224,8 +224,8 @@ def restore(
     expected = {name: manifest.tables[name] for name in result.tables}
     with connection(target) as conn:
         live = ops.backup_tables(conn)
-        actual = ops.table_stats(
-            conn, [t for t in result.tables if t in live], checksums=measure_checksums(expected)
+        actual = _restored_stats(
+            ops, conn, [t for t in result.tables if t in live], expected, outcome
         )
         objects = ops.objects(conn) if not wanted else {}
     result.mismatches = compare_stats(expected, actual)
@@ -240,6 +240,30 @@ def restore(
             )
     result.seconds = time.monotonic() - started
     return result
+
+
+def _restored_stats(
+    ops: DialectOps,
+    conn: Connection,
+    tables: list[str],
+    expected: dict[str, TableEntry],
+    outcome: RestoreOutcome,
+) -> dict[str, TableStats]:
+    """Every table's rows, checksum and definition in the restored target.
+
+    Rows and checksums the backend already read after loading
+    (``outcome.measured``) are not read again; the definitions are, now that
+    the restore is complete, and so is every table the backend did not measure.
+    """
+    checksums = measure_checksums(expected)
+    unmeasured = [t for t in tables if t not in outcome.measured]
+    actual = ops.table_stats(conn, unmeasured, checksums=checksums) if unmeasured else {}
+    known = [t for t in tables if t in outcome.measured]
+    if known:
+        for name, stats in ops.table_stats(conn, known, rows=False, checksums=False).items():
+            rows = outcome.measured[name]
+            actual[name] = replace(stats, rows=rows.rows, checksum=rows.checksum)
+    return actual
 
 
 def _load(

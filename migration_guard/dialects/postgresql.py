@@ -71,12 +71,16 @@ class PostgreSQLDialectOps(DialectOps):
         rows: bool = True,
         checksums: bool = True,
     ) -> dict[str, TableStats]:
-        del rows, checksums  # one query gives both
+        measure = rows or checksums  # one query gives both; skipped only if neither
         stats: dict[str, TableStats] = {}
         for table in tables:
             schema, name = self.resolve_table(conn, table)
             quoted = f"{quote_postgresql_identifier(schema)}.{quote_postgresql_identifier(name)}"
-            count, checksum = run_sql(conn, ROW_DIGEST_SQL.format(table=quoted)).one()
+            count, checksum = (
+                run_sql(conn, ROW_DIGEST_SQL.format(table=quoted)).one()
+                if measure
+                else (None, None)
+            )
             size = conn.execute(
                 sa.text("SELECT pg_total_relation_size(CAST(:name AS regclass))"),
                 {"name": quoted},
@@ -91,8 +95,8 @@ class PostgreSQLDialectOps(DialectOps):
                 {"s": schema, "t": name},
             ).scalar_one()
             stats[table] = TableStats(
-                rows=int(count),
-                checksum=str(checksum),
+                rows=None if count is None else int(count),
+                checksum=None if checksum is None else str(checksum),
                 size_bytes=int(size),
                 ddl_sha256=sha256_text(str(columns or "")),
             )

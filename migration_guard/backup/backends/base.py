@@ -143,9 +143,14 @@ class RestoreOutcome:
 
     ``content`` holds, per table, the rows of the stream it loaded and their
     digest (backends whose manifests record ``content_sha256``); empty otherwise.
+    ``measured`` holds, per table, the row count and checksum the backend read
+    from the target itself once the rows were in (while it built the indexes,
+    say): the engine compares those with the manifest instead of reading every
+    table again, and still reads each table's definition at the end.
     """
 
     content: dict[str, TableContent] = field(default_factory=dict)
+    measured: dict[str, TableStats] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,14 @@ its stdout, which goes straight into the encrypted archive; no plaintext file.
 Restore: ``pg_restore`` reads only a seekable file in parallel, so the decrypted
 stream is written into a private 0700 scratch directory (removed afterwards,
 and by the next run after a SIGKILL). Into a new or empty database it runs
-with ``--jobs N``; into a database that holds tables with ``--clean --if-exists
---single-transaction``: one transaction that drops and recreates the archive's
-objects, so any failure (a damaged stream, a lost connection, a full disk, a
-killed process) leaves the target exactly as it was (:class:`LoadRolledBack`).
+with ``--jobs N`` in two steps: the definitions and rows (``pre-data``,
+``data``), then the indexes, constraints and triggers (``post-data``) while a
+connection counts and digests every table, measures the engine compares with
+the manifest instead of reading the tables again. Into a database that holds
+tables it runs once with ``--clean --if-exists --single-transaction``: one
+transaction that drops and recreates the archive's objects, so any failure (a
+damaged stream, a lost connection, a full disk, a killed process) leaves the
+target exactly as it was (:class:`LoadRolledBack`); the engine measures after it.
 Owners are left out unless :class:`RestoreOptions` ``owners``; grants are
 restored unless not ``grants``. The engine then counts and checksums every
 table of the target and compares them with the manifest.
@@ -42,6 +46,7 @@ from migration_guard.backup.backends.base import (
     DumpResult,
     RestoreOptions,
     RestoreOutcome,
+    TableStats,
     read_chunks,
     write_chunks,
 )
@@ -63,7 +68,7 @@ from migration_guard.backup.backends.pg_tables import restore_tables
 from migration_guard.backup.scratch import scratch_directory
 from migration_guard.config import Dialect
 from migration_guard.dialects import get_dialect_ops
-from migration_guard.dialects.base import connect_engine, safe_url_text
+from migration_guard.dialects.base import connect_engine, connected, safe_url_text
 from migration_guard.dialects.postgresql import (
     PostgreSQLDialectOps,
     quote_postgresql_identifier,
@@ -190,14 +195,22 @@ class PgdumpBackend(Backend):
         return command
 
     def restore_command(
-        self, tool: str, url: URL, path: Path, *, replace: bool = False
+        self,
+        tool: str,
+        url: URL,
+        path: Path,
+        *,
+        replace: bool = False,
+        sections: Sequence[str] = (),
     ) -> list[str]:
         """The argv of a restore of the archive file ``path``.
 
         ``replace``: the target holds objects; they are dropped and recreated in
-        one transaction (``--single-transaction`` cannot run in parallel).
+        one transaction (``--single-transaction`` cannot run in parallel), all
+        sections at once. ``sections``: only these sections (all if none).
         """
         command = [tool, "--format=custom", "--no-password", "--exit-on-error"]
+        command += [f"--section={section}" for section in sections]
         if replace:
             command += ["--clean", "--if-exists", "--single-transaction"]
         else:
@@ -296,15 +309,11 @@ class PgdumpBackend(Backend):
         if not url.database:
             raise UsageError(f"the URL {safe_url_text(url)} names no database to restore into")
         tool = find_pg_tool(RESTORE_TOOL, "restore backups")
-        engine = connect_engine(url)  # a clear error before any byte is written
-        try:
-            with engine.connect() as conn:
-                present = ops.backup_tables(conn)
-        finally:
-            engine.dispose()
+        with connected(url) as conn:  # a clear error before any byte is written
+            present = ops.backup_tables(conn)
         counted = CountingReader(source, progress)
         try:
-            self._restore_file(
+            measured = self._restore_file(
                 tool, url, counted, tables=tables, replace=bool(present), progress=progress
             )
         except MigrationGuardError as exc:
@@ -312,7 +321,7 @@ class PgdumpBackend(Backend):
             if explained is exc:
                 raise
             raise explained from exc
-        return RestoreOutcome()
+        return RestoreOutcome(measured=measured)
 
     def _restore_file(
         self,
@@ -323,9 +332,14 @@ class PgdumpBackend(Backend):
         tables: Sequence[str] | None,
         replace: bool,
         progress: ByteCounter | None,
-    ) -> None:
+    ) -> dict[str, TableStats]:
         """Write the stream to a private file and run pg_restore on it: the whole
-        archive, or only ``tables`` into the live database in one transaction."""
+        archive, or only ``tables`` into the live database in one transaction.
+
+        Into an empty database the rows are counted and digested while pg_restore
+        builds the indexes and constraints (its post-data section), and returned;
+        over a live database (one transaction) nothing is measured here.
+        """
         # pg_restore runs in parallel only from a seekable file: the plaintext lives
         # in a private 0700 directory for the duration of the restore.
         with scratch_directory("restore") as directory:
@@ -343,9 +357,33 @@ class PgdumpBackend(Backend):
             with pg_credentials(url) as extra_env:
                 if tables is not None:  # into the live database, in one transaction
                     restore_tables(url, path, tables, extra_env)
-                    return
-                command = self.restore_command(tool, url, path, replace=replace)
-                _run_quietly(command, url, extra_env, progress)
+                    return {}
+                if replace:
+                    command = self.restore_command(tool, url, path, replace=True)
+                    _run_quietly(command, url, extra_env, progress)
+                    return {}
+                loading = self.restore_command(tool, url, path, sections=LOAD_SECTIONS)
+                _run_quietly(loading, url, extra_env, progress)
+                with ThreadPoolExecutor(1, thread_name_prefix="migration-guard-digest") as pool:
+                    measured = pool.submit(_loaded_rows, url)
+                    finishing = self.restore_command(tool, url, path, sections=FINISH_SECTIONS)
+                    _run_quietly(finishing, url, extra_env, progress)
+                    return measured.result()
+
+
+#: The sections restored before the rows are measured (definitions and rows) ...
+LOAD_SECTIONS = ("pre-data", "data")
+#: ... and those restored while they are (indexes, constraints, triggers, grants).
+FINISH_SECTIONS = ("post-data",)
+
+
+def _loaded_rows(url: URL) -> dict[str, TableStats]:
+    """The row count and digest of every table of the database at ``url``."""
+    ops = _ops(url)
+    with connected(url) as conn:
+        stats = ops.table_stats(conn, ops.backup_tables(conn))
+        conn.rollback()
+        return stats
 
 
 #: pg_restore's complaint about a role the target server lacks.
