@@ -15,9 +15,15 @@ from migration_guard.analysis.model import Statement
 
 __all__ = ["handled_keyword", "is_plain"]
 
+#: Whitespace and comments before the first word, each in exactly one way: a line
+#: comment runs to its line's end and a block comment to its first ``*/``, so a
+#: statement that matches nothing fails in linear time (``(?:\s+|--.*)*`` before a
+#: word that then fails would try every way to split a run of blanks: exponential).
+TRIVIA = r"(?:\s|--[^\n]*(?:\n|\Z)|\#[^\n]*(?:\n|\Z)|/\*(?:[^*]|\*(?!/))*\*/)*"
 #: The statements that need more than the parser: only these are tokenized by the runtime.
 _HANDLED = re.compile(
-    r"""(?:\s+|--[^\n]*|\#[^\n]*|/\*.*?\*/)*
+    TRIVIA
+    + r"""
     (SET|SELECT|PREPARE|EXECUTE|CALL|BEGIN(?=\s+NOT\b)|DROP(?=\s+PROCEDURE\b)|CREATE)\b""",
     re.DOTALL | re.IGNORECASE | re.VERBOSE,
 )
