@@ -69,3 +69,44 @@ def test_an_incremental_backup_logs_in_once(
     assert int(incremental.binlog["position"]) > 0
     database = sa.make_url(mysql_binlog_url).database
     assert logins == [database]
+
+
+def test_the_recorded_gtid_is_the_servers_own_reading_of_the_end_position(
+    config: Config, mysql_binlog_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end GTID is read from the copied events (GTID events, and the GTID list at
+    the start of a new file after a rotation), not asked of the server; it must say
+    what the server's BINLOG_GTID_POS says for that position, in another domain too."""
+    engine = sa.create_engine(mysql_binlog_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (id INT PRIMARY KEY, v INT)"))
+        conn.execute(sa.text("INSERT INTO t VALUES (1, 1), (2, 2)"))
+    full = create(config, url=mysql_binlog_url, encrypt=False)
+    assert full.binlog is not None and full.binlog.get("gtid")
+
+    def no_query(*args: object) -> str:
+        raise AssertionError("BINLOG_GTID_POS was asked although the events say it")
+
+    monkeypatch.setattr("migration_guard.backup.backends.binlog._gtid_at", no_query)
+    for rotate in (False, True):
+        with engine.connect() as conn:
+            conn.execute(sa.text("SET SESSION gtid_domain_id = 7"))
+            conn.execute(sa.text("UPDATE t SET v = v + 1 WHERE id = 1"))
+            conn.commit()
+            conn.execute(sa.text("SET SESSION gtid_domain_id = 0"))
+            if rotate:
+                conn.execute(sa.text("FLUSH BINARY LOGS"))
+            conn.execute(sa.text("UPDATE t SET v = v + 1 WHERE id = 2"))
+            conn.commit()
+        incremental = create(config, url=mysql_binlog_url, type="incremental", encrypt=False)
+        assert incremental.binlog is not None
+        end = incremental.binlog
+        with engine.connect() as conn:
+            expected = conn.execute(
+                sa.text("SELECT BINLOG_GTID_POS(:f, :p)"),
+                {"f": end["file"], "p": int(end["position"])},
+            ).scalar_one()
+        recorded = sorted(str(end["gtid"]).split(","))
+        assert recorded == sorted(str(expected).split(",")), rotate
+        assert any(part.startswith("7-") for part in recorded)
+    engine.dispose()

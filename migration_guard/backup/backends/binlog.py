@@ -53,7 +53,7 @@ from migration_guard.backup.backends.base import (
     DumpResult,
     RestoreOutcome,
 )
-from migration_guard.backup.backends.binlogpos import ReplayStop, walk_events
+from migration_guard.backup.backends.binlogpos import GtidState, ReplayStop, walk_events
 from migration_guard.backup.backends.mysql_client import (
     CLIENT_TOOLS,
     defaults_file_text,
@@ -177,7 +177,9 @@ def read_binlog_since(
             if last.name == start["file"]:
                 position = max(position, int(start["position"]))
             position = max(position, 4)
-            gtid = _gtid_at(conn, last.name, position)
+            gtid = _gtid_after(files, str(start.get("gtid") or "")) or _gtid_at(
+                conn, last.name, position
+            )
             end = {"file": last.name, "position": str(position), "gtid": gtid}
             sink.write(b"-- coordinates " + json.dumps(end, sort_keys=True).encode() + b"\n")
             sink.write(END)
@@ -227,6 +229,18 @@ def _copy_segment(path: Path, sink: BinaryIO, progress: ByteCounter | None) -> N
             left -= len(block)
             if progress is not None:
                 progress(len(block))
+
+
+def _gtid_after(files: Sequence[Path], start: str) -> str:
+    """The GTID position after the copied ``files``, from their own events, when the
+    copy starts at a known GTID position (MariaDB); empty otherwise."""
+    if not start:
+        return ""
+    state = GtidState(start)
+    for path in files:
+        with path.open("rb") as handle:
+            state.feed(handle.read, path.stat().st_size)
+    return state.position
 
 
 def _gtid_at(conn: object, file: str, position: int) -> str:
