@@ -103,7 +103,8 @@ def test_full_backup_records_the_dump_snapshots_binlog_position(
         binlog = manifest.binlog
         assert binlog is not None
         assert binlog["file"].startswith("binlog.") and int(binlog["position"]) > 0
-        assert binlog["gtid"].startswith("0-1-")
+        # Other domains may be in the server's state (tests share the binlog server).
+        assert any(part.startswith("0-1-") for part in binlog["gtid"].split(","))
         dumped = manifest.tables["t"].rows
         assert dumped is not None
         after = binlog_inserts(url, "t", binlog["file"], binlog["position"])
