@@ -64,13 +64,16 @@ def fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory, fsync and rename."""
+@contextlib.contextmanager
+def atomic_file(path: Path, *, mode: int = 0o600) -> Iterator[IO[bytes]]:
+    """A new file at ``path``, all or nothing: written to a temp file in the same
+    directory, fsynced and renamed over ``path`` when the block ends without an error;
+    the temp file is removed when it raises."""
     temporary = path.with_name(f"{path.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -79,6 +82,12 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
             temporary.unlink()
         raise
     fsync_directory(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory, fsync and rename."""
+    with atomic_file(path, mode=mode) as handle:
+        handle.write(data)
 
 
 def remote_backup_dir(config: Config) -> str | None:

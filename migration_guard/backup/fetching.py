@@ -9,16 +9,13 @@ local cache of a ``backup_dir`` in object storage in step with the bucket.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
 
 from migration_guard.backup.catalog import (
     MANIFEST_SUFFIX,
-    TMP_SUFFIX,
     Catalog,
-    fsync_directory,
+    atomic_file,
     remote_backup_dir,
 )
 from migration_guard.backup.manifest import ID_PATTERN, Manifest, ManifestError
@@ -129,28 +126,19 @@ def _remote_manifest(storage: Storage, wanted: str) -> Manifest | None:
 
 
 def _download(storage: Storage, catalog: Catalog, manifest: Manifest, *, publish: bool) -> None:
-    directory = catalog.ensure()
-    final = catalog.archive_path(manifest.id)
-    temporary = final.with_name(f"{final.name}.{os.getpid()}{TMP_SUFFIX}")
+    catalog.ensure()
     digest = hashlib.sha256()
-    try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as handle, storage.get(archive_name(manifest)) as stream:
-            while chunk := stream.read(READ_SIZE):
-                digest.update(chunk)
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with (
+        atomic_file(catalog.archive_path(manifest.id)) as handle,
+        storage.get(archive_name(manifest)) as stream,
+    ):
+        while chunk := stream.read(READ_SIZE):
+            digest.update(chunk)
+            handle.write(chunk)
         if digest.hexdigest() != manifest.artifact.sha256:
             raise StorageError(
                 f"{storage.describe(archive_name(manifest))}: SHA-256 differs from its manifest"
             )
-        os.replace(temporary, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    fsync_directory(directory)
     if publish:
         catalog.write_manifest(manifest)
     log.info("backup %s fetched from %s", manifest.id, storage.url)

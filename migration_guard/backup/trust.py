@@ -143,19 +143,23 @@ def check_before_restore(
     from migration_guard.backup import archive
 
     warnings = [check_unencrypted_policy(manifest, allow_unencrypted=allow_unencrypted)]
-    path = catalog.archive_path(manifest.id)
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise ArchiveError(
-            f"the archive of backup {manifest.id} is missing from {catalog.path}",
-            reason="missing",
-        ) from None
+    handle = _open_archive(catalog, manifest)
     with handle:
         reader = archive.open_reader(handle, key=key)
         check_header(manifest, reader.header)
         warnings.append(check_manifest_mac(manifest, reader.header, reader.manifest_key))
     return [warning for warning in warnings if warning]
+
+
+def _open_archive(catalog: Catalog, manifest: Manifest) -> BinaryIO:
+    """The archive file of ``manifest``, open for reading; ``missing`` when it is gone."""
+    try:
+        return catalog.archive_path(manifest.id).open("rb")
+    except FileNotFoundError:
+        raise ArchiveError(
+            f"the archive of backup {manifest.id} is missing from {catalog.path}",
+            reason="missing",
+        ) from None
 
 
 @contextlib.contextmanager
@@ -171,14 +175,7 @@ def checked_archive(
     """
     from migration_guard.backup import archive
 
-    path = catalog.archive_path(manifest.id)
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise ArchiveError(
-            f"the archive of backup {manifest.id} is missing from {catalog.path}",
-            reason="missing",
-        ) from None
+    handle = _open_archive(catalog, manifest)
     with handle:
         size = os.fstat(handle.fileno()).st_size
         if size != manifest.artifact.size:

@@ -73,8 +73,7 @@ class PostgreSQLDialectOps(DialectOps):
     ) -> dict[str, TableStats]:
         measure = rows or checksums  # one query gives both; skipped only if neither
         stats: dict[str, TableStats] = {}
-        for table in tables:
-            schema, name = self.resolve_table(conn, table)
+        for table, (schema, name) in zip(tables, self.resolve_tables(conn, tables), strict=True):
             quoted = f"{quote_postgresql_identifier(schema)}.{quote_postgresql_identifier(name)}"
             count, checksum = (
                 run_sql(conn, ROW_DIGEST_SQL.format(table=quoted)).one()
@@ -311,8 +310,8 @@ class PostgreSQLDialectOps(DialectOps):
         """Columns, constraints, indexes, triggers, policies and options of each table,
         hashed (``ddl_sha256`` holds the columns only)."""
         quoted = {
-            table: ".".join(map(quote_postgresql_identifier, self.resolve_table(conn, table)))
-            for table in tables
+            table: ".".join(map(quote_postgresql_identifier, pair))
+            for table, pair in zip(tables, self.resolve_tables(conn, tables), strict=True)
         }
         return postgresql_tx.table_definitions(conn, tables, quoted)
 
@@ -370,18 +369,30 @@ class PostgreSQLDialectOps(DialectOps):
     def resolve_table(self, conn: Connection, name: str) -> tuple[str, str]:
         """``(schema, table)`` of a name :meth:`backup_tables` gave: a table of the
         current schema by that name, else ``schema.table`` split at its first dot."""
+        return self.resolve_tables(conn, [name])[0]
+
+    def resolve_tables(self, conn: Connection, names: Sequence[str]) -> list[tuple[str, str]]:
+        """:meth:`resolve_table` of each of ``names``, in two queries for all of them."""
+        if not names:
+            return []
         current = str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
-        found = conn.execute(
-            sa.text(
-                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = :s AND c.relname = :t"
-            ),
-            {"s": current, "t": name},
-        ).first()
-        if found is not None or "." not in name:
-            return current, name
-        schema, _, table = name.partition(".")
-        return schema, table
+        present = set(
+            conn.execute(
+                sa.text(
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE n.nspname = :s AND c.relname = ANY(:t)"
+                ),
+                {"s": current, "t": list(names)},
+            ).scalars()
+        )
+        resolved = []
+        for name in names:
+            if name in present or "." not in name:
+                resolved.append((current, name))
+            else:
+                schema, _, table = name.partition(".")
+                resolved.append((schema, table))
+        return resolved
 
     def identifier_problem(self, name: object) -> str | None:
         """As for any database, each part of a qualified ``schema.table`` at most 63 characters."""

@@ -31,7 +31,7 @@ def gtid_list(*entries: tuple[int, int, int]) -> bytes:
 def after(start: str, *files: bytes) -> str:
     state = GtidState(start)
     for data in files:
-        state.feed(io.BytesIO(data).read, len(data))
+        state.feed(io.BytesIO(data), len(data))
     return state.position
 
 

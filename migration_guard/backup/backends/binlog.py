@@ -38,7 +38,6 @@ import contextlib
 import json
 import os
 import re
-import struct
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -75,7 +74,6 @@ END = b"-- end\n"
 _SEGMENT = re.compile(rb"^-- segment (\S+) (\d+)\n$")
 _DATABASE = re.compile(rb"^-- database (.+)\n$")
 _COORDINATES = re.compile(rb"-- coordinates (\{[^\n]*\})\n-- end\n\Z")
-_EVENT_HEADER = 19
 _COPY_BLOCK = 1024 * 1024
 #: Lines of the decoded events that carry the source server's GTID identity.
 _IDENTITY_LINE = re.compile(
@@ -123,22 +121,6 @@ def _binlog_defaults_file(url: URL, directory: Path) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
-def last_event_end(path: Path) -> int:
-    """The largest ``log_pos`` (end position on the server) of the events in a raw binlog file."""
-    end = 0
-    with path.open("rb") as handle:
-        handle.seek(4)  # the magic number
-        while True:
-            header = handle.read(_EVENT_HEADER)
-            if len(header) < _EVENT_HEADER:
-                return end
-            size, log_pos = struct.unpack_from("<II", header, 9)
-            if size < _EVENT_HEADER:
-                raise BackupError(f"the binlog copy {path.name} has a malformed event")
-            end = max(end, log_pos)
-            handle.seek(size - _EVENT_HEADER, os.SEEK_CUR)
-
-
 def _order(names: Sequence[str]) -> dict[str, int]:
     return {name: index for index, name in enumerate(names)}
 
@@ -170,16 +152,18 @@ def read_binlog_since(
                 raise BackupError(f"{Path(tool).name} copied no binlog file from {start['file']}")
             sink.write(MAGIC)
             sink.write(b"-- database " + json.dumps(url.database or "").encode() + b"\n")
+            # The GTID position after the copy, read from its own events (BINLOG_GTID_POS
+            # would read the server's binlog file from its start), and the end position.
+            gtids = GtidState(str(start.get("gtid") or ""))
             for path in files:
                 _copy_segment(path, sink, progress)
+                with path.open("rb") as handle:
+                    position = gtids.feed(handle, path.stat().st_size, path.name)
             last = files[-1]
-            position = last_event_end(last)
             if last.name == start["file"]:
                 position = max(position, int(start["position"]))
             position = max(position, 4)
-            gtid = _gtid_after(files, str(start.get("gtid") or "")) or _gtid_at(
-                conn, last.name, position
-            )
+            gtid = gtids.position if start.get("gtid") else _gtid_at(conn, last.name, position)
             end = {"file": last.name, "position": str(position), "gtid": gtid}
             sink.write(b"-- coordinates " + json.dumps(end, sort_keys=True).encode() + b"\n")
             sink.write(END)
@@ -229,18 +213,6 @@ def _copy_segment(path: Path, sink: BinaryIO, progress: ByteCounter | None) -> N
             left -= len(block)
             if progress is not None:
                 progress(len(block))
-
-
-def _gtid_after(files: Sequence[Path], start: str) -> str:
-    """The GTID position after the copied ``files``, from their own events, when the
-    copy starts at a known GTID position (MariaDB); empty otherwise."""
-    if not start:
-        return ""
-    state = GtidState(start)
-    for path in files:
-        with path.open("rb") as handle:
-            state.feed(handle.read, path.stat().st_size)
-    return state.position
 
 
 def _gtid_at(conn: object, file: str, position: int) -> str:

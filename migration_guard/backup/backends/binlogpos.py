@@ -15,7 +15,7 @@ import re
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from migration_guard.errors import BackupError
 
@@ -209,18 +209,24 @@ class GtidState:
         if known is None or seq >= known[1]:
             self._domains[domain] = (server, seq)
 
-    def feed(self, path_bytes: Callable[[int], bytes], size: int) -> None:
-        """Read the events of one raw binlog file of ``size`` bytes (magic included)."""
-        left = size - len(path_bytes(min(4, size)))
+    def feed(self, handle: BinaryIO, size: int, name: str = "") -> int:
+        """Read the events of one raw binlog file of ``size`` bytes (magic included);
+        the largest end position (``log_pos``) of its events. Only the bodies of GTID
+        and GTID list events are read; the others are skipped."""
+        end = 0
+        left = size - len(handle.read(min(4, size)))
         while left >= _HEADER:
-            header = path_bytes(_HEADER)
+            header = handle.read(_HEADER)
             kind = header[4]
-            server = struct.unpack_from("<I", header, 5)[0]
-            event_size = struct.unpack_from("<I", header, 9)[0]
+            server, event_size, log_pos = struct.unpack_from("<III", header, 5)
             if event_size < _HEADER or event_size > left:
-                raise BackupError("a copied binlog file has a malformed event")
-            body = path_bytes(event_size - _HEADER)
+                raise BackupError(f"the binlog copy {name} has a malformed event")
             left -= event_size
+            end = max(end, log_pos)
+            if kind not in (GTID_EVENT, GTID_LIST_EVENT):
+                handle.seek(event_size - _HEADER, 1)
+                continue
+            body = handle.read(event_size - _HEADER)
             if kind == GTID_EVENT and len(body) >= 12:
                 seq, domain = struct.unpack_from("<QI", body, 0)
                 self._domains[domain] = (server, seq)
@@ -229,8 +235,7 @@ class GtidState:
                 for index in range(min(count, (len(body) - 4) // 16)):
                     domain, origin, seq = struct.unpack_from("<IIQ", body, 4 + 16 * index)
                     self._merge(domain, origin, seq)
-        if left:
-            path_bytes(left)
+        return end
 
     @property
     def position(self) -> str:

@@ -340,22 +340,31 @@ def run_dump(
     url: URL,
     sink: Sink,
     progress: ByteCounter | None,
-    scanner: DumpScanner,
+    scanner: DumpScanner | None = None,
+    *,
+    output_buffer: bool = True,
+    extra_env: Mapping[str, str] | None = None,
 ) -> None:
+    """Stream the standard output of the dump tool ``command`` into ``sink`` (through
+    ``scanner`` when given); the tool's failure is raised as by :func:`tool_process`."""
     with tool_process(
         command,
         url,
         "back up",
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        output_buffer=True,
+        output_buffer=output_buffer,
+        extra_env=extra_env,
     ) as process:
         assert process.stdout is not None
         stdout = process.stdout
+        chunks = read_chunks(stdout)
         with stdout:
             yielding_to(
                 process,
-                lambda: write_chunks(scanned(read_chunks(stdout), scanner), sink, progress),
+                lambda: write_chunks(
+                    chunks if scanner is None else scanned(chunks, scanner), sink, progress
+                ),
             )
 
 

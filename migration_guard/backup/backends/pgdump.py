@@ -48,12 +48,11 @@ from migration_guard.backup.backends.base import (
     RestoreOutcome,
     TableStats,
     read_chunks,
-    write_chunks,
 )
 from migration_guard.backup.backends.mysql_client import (
+    run_dump,
     tool_process,
     tool_version,
-    yielding_to,
 )
 from migration_guard.backup.backends.pg_client import (
     DUMP_TOOL,
@@ -241,17 +240,18 @@ class PgdumpBackend(Backend):
             problem = version_problem(tool, tool_major(tool), server_num)
             if problem is not None:
                 raise ToolMissingError(problem)
-            names = ops.backup_tables(conn)
+            every = ops.backup_tables(conn)
+            names = every
             if tables is not None:
-                missing = [t for t in tables if t not in names]
+                missing = [t for t in tables if t not in every]
                 if missing:
                     raise UsageError(
                         f"no such table(s) in the database: {', '.join(missing)}; "
-                        f"existing tables: {', '.join(names) or '(none)'}"
+                        f"existing tables: {', '.join(every) or '(none)'}"
                     )
                 names = list(dict.fromkeys(tables))
-            unselected = [name for name in ops.backup_tables(conn) if name not in names]
-            without_data = [table_pattern(*ops.resolve_table(conn, name)) for name in unselected]
+            unselected = [name for name in every if name not in names]
+            without_data = [table_pattern(*pair) for pair in ops.resolve_tables(conn, unselected)]
             object_hashes = ops.objects(conn) if tables is None else {}
             database_options: dict[str, object] = dict(database_locale(conn))
             database_options["extensions"] = database_extensions(conn)
@@ -263,21 +263,7 @@ class PgdumpBackend(Backend):
                 measured = pool.submit(ops.table_stats, conn, names)
                 with pg_credentials(url) as extra_env:
                     command = self.dump_command(tool, url, snapshot, without_data)
-                    with tool_process(
-                        command,
-                        url,
-                        "back up",
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE,
-                        extra_env=extra_env,
-                    ) as process:
-                        assert process.stdout is not None
-                        stdout = process.stdout
-                        with stdout:
-                            yielding_to(
-                                process,
-                                lambda: write_chunks(read_chunks(stdout), sink, progress),
-                            )
+                    run_dump(command, url, sink, progress, output_buffer=False, extra_env=extra_env)
                 stats = measured.result()
         return DumpResult(
             tables=stats,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from migration_guard.backup.catalog import TMP_SUFFIX, fsync_directory
+from migration_guard.backup.catalog import TMP_SUFFIX, atomic_file, fsync_directory
 from migration_guard.backup.storage.base import ObjectInfo, Storage, StorageError, Upload
 
 DIGEST_SUFFIX = ".sha256"
@@ -55,17 +55,8 @@ class FileStorage(Storage):
 
     @staticmethod
     def _write(target: Path, source: Path) -> None:
-        temporary = target.with_name(f"{target.name}.{os.getpid()}{TMP_SUFFIX}")
-        try:
-            with source.open("rb") as reader, temporary.open("wb") as writer:
-                shutil.copyfileobj(reader, writer, COPY_SIZE)
-                writer.flush()
-                os.fsync(writer.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
+        with source.open("rb") as reader, atomic_file(target, mode=0o644) as writer:
+            shutil.copyfileobj(reader, writer, COPY_SIZE)
 
     @contextlib.contextmanager
     def _open(self, name: str) -> Iterator[BinaryIO]:
