@@ -54,19 +54,24 @@ def mysql_admin_engine():  # type: ignore[no-untyped-def]
     engine.dispose()
 
 
-@pytest.fixture
-def mysql_url(mysql_admin_engine) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A fresh, empty MariaDB database; its SQLAlchemy URL (root, no password)."""
+def _mysql_database(admin_engine, admin_url: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A uniquely named database on the server of ``admin_engine``, dropped afterwards."""
     import sqlalchemy as sa
 
     name = unique_name()
-    with mysql_admin_engine.connect() as connection:
+    with admin_engine.connect() as connection:
         connection.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
     try:
-        yield f"{MYSQL_ADMIN_URL.rstrip('/')}/{name}?charset=utf8mb4"
+        yield f"{admin_url.rstrip('/')}/{name}?charset=utf8mb4"
     finally:
-        with mysql_admin_engine.connect() as connection:
+        with admin_engine.connect() as connection:
             connection.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+@pytest.fixture
+def mysql_url(mysql_admin_engine) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh, empty MariaDB database; its SQLAlchemy URL (root, no password)."""
+    yield from _mysql_database(mysql_admin_engine, MYSQL_ADMIN_URL)
 
 
 @pytest.fixture(scope="session")
@@ -94,16 +99,7 @@ def mysql_binlog_admin_engine():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def mysql_binlog_url(mysql_binlog_admin_engine) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A fresh, empty database on the binlog-enabled MariaDB; its URL (root, no password)."""
-    import sqlalchemy as sa
-
-    name = unique_name()
-    with mysql_binlog_admin_engine.connect() as connection:
-        connection.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    try:
-        yield f"{MYSQL_BINLOG_ADMIN_URL.rstrip('/')}/{name}?charset=utf8mb4"
-    finally:
-        with mysql_binlog_admin_engine.connect() as connection:
-            connection.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+    yield from _mysql_database(mysql_binlog_admin_engine, MYSQL_BINLOG_ADMIN_URL)
 
 
 @pytest.fixture(scope="session")

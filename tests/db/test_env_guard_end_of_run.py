@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from tests.db.test_restore_scope import _cascading_project
 from tests.db.test_upgrade import _guard_env
@@ -23,15 +22,7 @@ from tests.db.upgrade_project import (
     Project,
     no_guard_env,  # noqa: F401  (an autouse fixture)
 )
-
-
-def _scalar(project: Project, sql: str) -> Any:
-    engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(sql)).scalar()
-    finally:
-        engine.dispose()
+from tests.db.upgrade_project import scalar as _scalar
 
 
 def _records(project: Project) -> list[dict[str, Any]]:

@@ -35,15 +35,7 @@ from tests.db.upgrade_project import (
     no_guard_env,  # noqa: F401  (an autouse fixture)
     seed,
 )
-
-
-def _scalar(project: Project, sql: str) -> Any:
-    engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(sql)).scalar()
-    finally:
-        engine.dispose()
+from tests.db.upgrade_project import scalar as _scalar
 
 
 def _cascading_project(root: Path, url: str, protected: tuple[str, ...]) -> Project:

@@ -23,13 +23,6 @@ from tests.db.upgrade_project import (
 )
 
 
-@pytest.fixture
-def project(tmp_path: Path, db_url: str) -> Project:
-    made = make_project(tmp_path / "proj", db_url)
-    seed(made)
-    return made
-
-
 def _statuses(project: Project) -> dict[str, str]:
     return {
         p.stem: json.loads(p.read_text())["status"]

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from migration_guard.alembic.runner import upgrade_settings
 from migration_guard.commands.safe_upgrade import downgrade, upgrade
 from migration_guard.errors import BlockedMigration, ConfigError, LockTimeout, UsageError
-from tests.db.upgrade_project import Project, make_project, seed
+from tests.db.upgrade_project import Project
 
 # Nine statements over three revisions, with one approved destructive step (so a safety
 # backup is taken), one unprotected drop, DML, a created table and an index.
@@ -92,13 +92,6 @@ def _no_backup_dir_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "MIGRATION_GUARD_URL",
     ):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def project(tmp_path: Path, db_url: str) -> Project:
-    made = make_project(tmp_path / "proj", db_url)
-    seed(made)
-    return made
 
 
 def _audit(project: Project) -> list[dict[str, object]]:

@@ -24,33 +24,16 @@ from click.testing import CliRunner
 
 from migration_guard.commands.safe_upgrade import upgrade
 from migration_guard.errors import BlockedMigration
-from tests.db.upgrade_project import Project, make_project, seed
+from tests.db.upgrade_project import (
+    Project,
+    make_project,
+    no_guard_env,  # noqa: F401  (an autouse fixture)
+    seed,
+)
+from tests.db.upgrade_project import scalar as _scalar
 
 ORDERS_ROWS = 5
 CUSTOMERS_ROWS = 3
-
-
-@pytest.fixture
-def project(tmp_path: Path, db_url: str) -> Project:
-    made = make_project(tmp_path / "proj", db_url)
-    seed(made)
-    return made
-
-
-@pytest.fixture
-def mysql_project(tmp_path: Path, mysql_url: str) -> Project:
-    made = make_project(tmp_path / "proj", mysql_url)
-    seed(made)
-    return made
-
-
-def _scalar(project: Project, sql: str) -> Any:
-    engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(sql)).scalar()
-    finally:
-        engine.dispose()
 
 
 def _rows(project: Project, sql: str) -> list[tuple[Any, ...]]:
@@ -628,7 +611,6 @@ def test_a_swallowed_block_still_fails_the_run(project: Project) -> None:
         "r1",
         """
 from migration_guard.errors import BlockedStatement
-from tests.db.upgrade_project import no_guard_env  # noqa: F401  (an autouse fixture)
 
 
 def upgrade():

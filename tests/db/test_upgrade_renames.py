@@ -26,13 +26,6 @@ from tests.db.upgrade_project import (
 )
 
 
-@pytest.fixture
-def project(tmp_path: Path, db_url: str) -> Project:
-    made = make_project(tmp_path / "proj", db_url)
-    seed(made)
-    return made
-
-
 def _rows(project: Project, sql: str) -> list[tuple[Any, ...]]:
     engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
     try:

@@ -261,3 +261,13 @@ def no_guard_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No setting of the surrounding environment reaches the guard (autouse where imported)."""
     for name in GUARD_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
+
+
+def scalar(project: Project, sql: str) -> Any:
+    """The first value of ``sql`` run on ``project``'s database, over a connection of its own."""
+    engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(sql)).scalar()
+    finally:
+        engine.dispose()
