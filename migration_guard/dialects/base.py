@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -464,3 +464,17 @@ def database_unavailable(url: URL, exc: BaseException) -> DatabaseUnavailableErr
         "Check that the server is running and reachable and that the user, password "
         "and database name are right."
     )
+
+
+def lock_query_true(conn: Connection, sql: str, params: Mapping[str, object]) -> bool:
+    """Whether ``sql`` (one value) is true on a lock's own connection; False when that
+    connection fails (a lost connection has released its lock). Ends the read's
+    transaction either way, so the connection holds no snapshot between heartbeats."""
+    try:
+        held = conn.execute(sa.text(sql), dict(params)).scalar()
+        conn.commit()
+    except sa.exc.SQLAlchemyError:
+        with suppress(sa.exc.SQLAlchemyError):
+            conn.rollback()
+        return False
+    return bool(held)

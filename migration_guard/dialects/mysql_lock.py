@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from migration_guard.dialects.base import HeldLock, sha256_text
+from migration_guard.dialects.base import HeldLock, lock_query_true, sha256_text
 
 #: GET_LOCK names longer than this are refused by the server.
 MYSQL_LOCK_NAME_LIMIT = 64
@@ -45,13 +43,6 @@ def get_lock_still_held(lock: HeldLock) -> bool:
     conn = lock.connection
     if lock.released or conn is None:
         return False
-    try:
-        held = conn.execute(
-            sa.text("SELECT IS_USED_LOCK(:name) = CONNECTION_ID()"), {"name": lock.name}
-        ).scalar()
-        conn.commit()
-    except sa.exc.SQLAlchemyError:
-        with contextlib.suppress(sa.exc.SQLAlchemyError):
-            conn.rollback()
-        return False
-    return bool(held)
+    return lock_query_true(
+        conn, "SELECT IS_USED_LOCK(:name) = CONNECTION_ID()", {"name": lock.name}
+    )

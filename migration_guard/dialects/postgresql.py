@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from migration_guard.dialects.base import (
     database_unavailable,
     guard_engine,
     lock_holder_text,
+    lock_query_true,
     run_sql,
     sha256_text,
 )
@@ -287,21 +287,12 @@ class PostgreSQLDialectOps(DialectOps):
             return False
         conn = lock.own_connection
         key = int(lock.name) & 0xFFFFFFFFFFFFFFFF
-        try:
-            held = conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                    "AND pid = pg_backend_pid() AND classid::bigint = :high "
-                    "AND objid::bigint = :low"
-                ),
-                {"high": key >> 32, "low": key & 0xFFFFFFFF},
-            ).scalar()
-            conn.commit()
-        except sa.exc.SQLAlchemyError:
-            with contextlib.suppress(sa.exc.SQLAlchemyError):
-                conn.rollback()
-            return False
-        return bool(held)
+        return lock_query_true(
+            conn,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND pid = pg_backend_pid() AND classid::bigint = :high AND objid::bigint = :low",
+            {"high": key >> 32, "low": key & 0xFFFFFFFF},
+        )
 
     # -- a guarded run inside a transaction ------------------------------------
     transactional_ddl: ClassVar[bool] = True
