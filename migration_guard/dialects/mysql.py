@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -148,7 +148,10 @@ class MySQLDialectOps(DialectOps):
         *,
         rows: bool = True,
         checksums: bool = True,
+        definitions: Mapping[str, str] | None = None,
     ) -> dict[str, TableStats]:
+        """As :meth:`DialectOps.table_stats`; ``definitions`` (``SHOW CREATE TABLE`` of
+        each table, read already by the caller) spares reading them again."""
         sizes = {
             str(name): (int(data or 0) + int(index or 0))
             for name, data, index in conn.execute(
@@ -172,7 +175,11 @@ class MySQLDialectOps(DialectOps):
                 rows=count,
                 checksum=checksum,
                 size_bytes=sizes.get(table),
-                ddl_sha256=sha256_text(self.show_create_table(conn, table)),
+                ddl_sha256=sha256_text(
+                    definitions[table]
+                    if definitions is not None and table in definitions
+                    else self.show_create_table(conn, table)
+                ),
             )
         return stats
 

@@ -162,8 +162,14 @@ class SnapshotStats:
             )
             if table in self.tables
         ]
-        self.stats = self.ops.table_stats(conn, self.tables, rows=False, checksums=server_checksums)
         self.definitions = {table: self.ops.show_create_table(conn, table) for table in self.tables}
+        self.stats = self.ops.table_stats(
+            conn,
+            self.tables,
+            rows=False,
+            checksums=server_checksums,
+            definitions=self.definitions,
+        )
         if with_objects:
             self.object_hashes = self.ops.objects(conn)
             self.objects = {kind: sorted(hashes) for kind, hashes in self.object_hashes.items()}
