@@ -168,10 +168,10 @@ def restore(
         target_was_empty=empty,
     )
     result.notes.extend(f"warning: {warning}" for warning in warnings)
-    if not empty and not wanted:  # selected tables replace only themselves
+    if not empty:
         from migration_guard.backup.backends import get_backend
 
-        problem = get_backend(manifest.backend).overwrite_problem(manifest.extra)
+        problem = get_backend(manifest.backend).overwrite_problem(manifest.extra, wanted)
         if problem is not None:
             raise UsageError(f"cannot restore {manifest.id} into {database!r}: {problem}")
     if not empty and not yes and not dry_run:

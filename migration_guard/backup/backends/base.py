@@ -223,10 +223,12 @@ class Backend(abc.ABC):
             )
         return self
 
-    def overwrite_problem(self, extra: Mapping[str, object]) -> str | None:
-        """Why a backup whose manifest ``extra`` is this must not be restored over a
-        database that holds tables, or None (the default: it may)."""
-        del extra
+    def overwrite_problem(
+        self, extra: Mapping[str, object], tables: Sequence[str] | None
+    ) -> str | None:
+        """Why a backup whose manifest ``extra`` is this must not be restored (whole, or
+        only ``tables``) over a database that holds tables, or None (the default: it may)."""
+        del extra, tables
         return None
 
     def content_digests(self, url: URL, tables: Sequence[str]) -> dict[str, TableContent] | None:

@@ -144,10 +144,13 @@ class PgdumpBackend(Backend):
         backend.options = options
         return backend
 
-    def overwrite_problem(self, extra: Mapping[str, object]) -> str | None:
+    def overwrite_problem(
+        self, extra: Mapping[str, object], tables: Sequence[str] | None
+    ) -> str | None:
         """A ``critical`` or ``tables`` archive holds every table's definition but the
-        rows of some only: over a live database it would recreate the others empty."""
-        if not extra.get("tables_without_data"):
+        rows of some only: restored whole over a live database it would recreate the
+        others empty. Selected ``tables`` replace only themselves (``pg_tables``)."""
+        if tables or not extra.get("tables_without_data"):
             return None
         return (
             "this pgdump backup holds the rows of only some tables (a critical or tables "
