@@ -5,12 +5,21 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from migration_guard.analysis import rules as rules_package
-from migration_guard.analysis.rules import RULE_ID_PATTERN, Rule, all_rules, get_rule
+from migration_guard.analysis.model import OpKind
+from migration_guard.analysis.rules import (
+    RULE_ID_PATTERN,
+    Rule,
+    all_rules,
+    get_rule,
+    rules_for_kind,
+)
 from migration_guard.errors import UnknownNameError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "rules"
@@ -81,3 +90,31 @@ def test_get_rule_names_the_known_ids() -> None:
     with pytest.raises(UnknownNameError) as caught:
         get_rule("drop-everything")
     assert "drop-table" in str(caught.value)
+
+
+def test_the_kinds_table_lists_every_rule_module_with_its_kinds() -> None:
+    # rules_for_kind imports only the modules this table lists for a kind.
+    assert {
+        rule.id.replace("-", "_"): rule.kinds for rule in all_rules()
+    } == rules_package.RULE_MODULE_KINDS
+
+
+@pytest.mark.parametrize("kind", list(OpKind))
+def test_rules_for_kind_are_the_catalogue_rules_of_that_kind(kind: OpKind) -> None:
+    assert rules_for_kind(kind) == tuple(rule for rule in all_rules() if kind in rule.kinds)
+
+
+def test_a_check_imports_only_the_rules_its_operations_need() -> None:
+    script = (
+        "import sys\n"
+        "from migration_guard.analysis.analyzer import analyze_sql\n"
+        "report = analyze_sql('DROP TABLE t; UPDATE u SET a = 1 WHERE id = 2;',"
+        " dialect='postgresql')\n"
+        "assert [f.rule for f in report.findings] == ['drop-table'], report.findings\n"
+        "prefix = 'migration_guard.analysis.rules.'\n"
+        "print(sorted(m[len(prefix):] for m in sys.modules if m.startswith(prefix)))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip() == "['drop_table', 'update_without_where']"
