@@ -18,6 +18,7 @@ from migration_guard.analysis.model import Finding, Report, Severity
 from migration_guard.errors import UnknownNameError, UsageError
 from migration_guard.render import FORMATS, render_report
 from migration_guard.render.github import escape_data, escape_property
+from migration_guard.render.json_format import report_to_dict
 from migration_guard.render.sarif import fingerprint, pascal_case, sarif_log
 
 ODD_PATH = "migrations/versions/001 drop, users.py"
@@ -253,6 +254,40 @@ def test_json_is_compact_by_default_pretty_on_request_and_stable() -> None:
     pretty = render_report(make_report(), "json", pretty=True)
     assert pretty.startswith('{\n  "findings": [')
     assert json.loads(pretty) == json.loads(first)
+
+
+_TEXT = st.text(st.characters(max_codepoint=0x2FFF))
+
+
+@given(
+    st.lists(
+        st.builds(
+            Finding,
+            rule=st.sampled_from(["drop-table", "unanalyzable"]) | _TEXT,
+            severity=st.sampled_from(list(Severity)),
+            table=st.none() | _TEXT,
+            file=st.sampled_from([ODD_PATH, "sql/002.sql"]) | _TEXT,
+            line=st.integers(min_value=0, max_value=10**9),
+            column=st.integers(min_value=0, max_value=10**6),
+            message=_TEXT,
+            statement=_TEXT,
+            hint=_TEXT,
+            suppressed=st.booleans(),
+            reason=st.none() | _TEXT,
+        ),
+        max_size=6,
+    ),
+    st.lists(_TEXT, max_size=2),
+)
+def test_compact_json_is_exactly_what_json_dumps_writes(
+    findings: list[Finding], notes: list[str]
+) -> None:
+    # The compact renderer encodes findings itself (faster): byte for byte the
+    # standard library's output, non-ASCII, control characters and DEL included.
+    report = Report(findings=findings, notes=notes, files=["a.sql"], statements=7)
+    expected = json.dumps(report_to_dict(report), separators=(",", ":"))
+    assert render_report(report, "json") == expected
+    assert list(report_to_dict(report, findings=False)) == ["summary", "notes", "version"]
 
 
 # ------------------------------------------------------------------------ sarif
