@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import subprocess
@@ -206,6 +207,30 @@ def test_console_script_has_no_traceback_on_bad_input(tmp_path: Path) -> None:
     assert completed.stdout == ""
     assert "Traceback" not in completed.stderr
     assert "path not found" in completed.stderr
+
+
+def test_check_tunes_the_garbage_collector_of_its_own_process_only(tmp_path: Path) -> None:
+    (tmp_path / "m.sql").write_text("DROP TABLE customers;\n")
+    script = (
+        "import gc, sys\n"
+        "from migration_guard.cli import main\n"
+        "from migration_guard.cli.check import GC_GEN0_THRESHOLD\n"
+        "sys.argv = ['migration-guard', 'check', 'm.sql', '--format', 'json']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(gc.get_threshold()[0] == GC_GEN0_THRESHOLD, gc.get_freeze_count() > 0)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert completed.stdout.splitlines()[-1] == "True True"
+    # Called in-process (click's test runner, a library), it leaves the caller's settings.
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
+    code, _, _ = run(["check", "m.sql", "--format", "json"])
+    assert code == 1
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (thresholds, frozen)
 
 
 def test_json_is_compact_unless_pretty_is_asked_for(tmp_path: Path) -> None:
