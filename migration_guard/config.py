@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import fnmatch
+import functools
 import os
+import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -36,6 +38,9 @@ SMTP_PASSWORD_ENV = "MIGRATION_GUARD_SMTP_PASSWORD"
 WEBHOOK_ENV = "MIGRATION_GUARD_WEBHOOK"
 APP_PASSWORD_ENV = "MIGRATION_GUARD_APP_PASSWORD"
 APP_URL_ENV = "MIGRATION_GUARD_APP_URL"
+
+
+_Match = Callable[[str], "re.Match[str] | None"]
 
 
 class Dialect(str, enum.Enum):
@@ -95,21 +100,33 @@ class ProtectedTables:
         return not self.patterns
 
     def is_protected(self, name: str, schema: str | None = None) -> bool:
-        if self.protects_everything:
+        if not self.patterns:
             return True
+        version_table, unqualified, qualified = self._matchers
         lowered = name.lower()
-        if lowered == self.version_table.lower():
+        if lowered == version_table or (unqualified is not None and unqualified(lowered)):
             return True
         schema = schema or self.default_schema
-        qualified = f"{schema.lower()}.{lowered}" if schema else lowered
-        for pattern in self.patterns:
-            pattern = pattern.lower()
-            if "." in pattern:
-                if schema and fnmatch.fnmatchcase(qualified, pattern):
-                    return True
-            elif fnmatch.fnmatchcase(lowered, pattern):
-                return True
-        return False
+        return bool(schema and qualified is not None and qualified(f"{schema.lower()}.{lowered}"))
+
+    @functools.cached_property
+    def _matchers(self) -> tuple[str, _Match | None, _Match | None]:
+        """The lower-cased version table, and one compiled pattern each for the
+        unqualified and the schema-qualified globs (None: there are none), as
+        :func:`fnmatch.fnmatchcase` would match them one by one. A check asks once
+        per finding."""
+
+        def compiled(globs: list[str]) -> _Match | None:
+            if not globs:
+                return None
+            return re.compile("|".join(f"(?:{fnmatch.translate(glob)})" for glob in globs)).match
+
+        lowered = [pattern.lower() for pattern in self.patterns]
+        return (
+            self.version_table.lower(),
+            compiled([pattern for pattern in lowered if "." not in pattern]),
+            compiled([pattern for pattern in lowered if "." in pattern]),
+        )
 
     def with_patterns(self, extra: Iterable[str]) -> ProtectedTables:
         return dataclasses.replace(self, patterns=self.patterns + tuple(extra))

@@ -138,7 +138,8 @@ def _check(
             except Exception as error:  # a rule bug must not hide a statement
                 findings.append(_internal_failure(statement, f"rule {rule.id}", error))
                 continue
-            findings.extend(_finding(rule, statement, run, v, context) for v in violations)
+            for violation in violations:
+                findings.append(_finding(rule, statement, run, violation, context))
         try:
             if conditional:
                 context.forget(operation)
@@ -191,7 +192,9 @@ def analyze(
     count = 0
     # Loaded with the first statement that needs it: most migrations hold none.
     runtime: Runtime | None = None
-    for statement in _safe_iter(statements, findings):
+    # A list cannot fail while it is read; any other producer (a generator) may.
+    sequence = statements if isinstance(statements, list) else _safe_iter(statements, findings)
+    for statement in sequence:
         count += 1
         files.setdefault(statement.file, None)
         if runtime is None and is_plain(statement):

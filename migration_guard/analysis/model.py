@@ -304,12 +304,18 @@ class Report:
         return any(f.severity is Severity.ERROR for f in self.active)
 
     def summary(self) -> dict[str, int]:
-        active = self.active
+        counts = dict.fromkeys(Severity, 0)
+        suppressed = 0
+        for finding in self.findings:  # one pass: a report may hold thousands
+            if finding.suppressed:
+                suppressed += 1
+            else:
+                counts[finding.severity] += 1
         return {
-            "errors": sum(f.severity is Severity.ERROR for f in active),
-            "warnings": sum(f.severity is Severity.WARNING for f in active),
-            "notes": sum(f.severity is Severity.NOTE for f in active),
-            "suppressed": sum(f.suppressed for f in self.findings),
+            "errors": counts[Severity.ERROR],
+            "warnings": counts[Severity.WARNING],
+            "notes": counts[Severity.NOTE],
+            "suppressed": suppressed,
             "statements": self.statements,
             "files": len(self.files),
         }

@@ -225,8 +225,15 @@ class _Reader:
 
     def accept(self, *words: str) -> bool:
         """Consume ``words`` (upper-case keywords or punctuation) if they come next."""
-        end = self.index + len(words)
-        if tuple(self.keys[self.index : end]) != words:
+        index = self.index
+        keys = self.keys
+        if len(words) == 1:  # the common case (a comma, a parenthesis), without a slice
+            if index < len(keys) and keys[index] == words[0]:
+                self.index = index + 1
+                return True
+            return False
+        end = index + len(words)
+        if tuple(keys[index:end]) != words:
             return False
         self.index = end
         return True

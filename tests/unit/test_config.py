@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from migration_guard.config import (
     Config,
@@ -104,6 +107,39 @@ def test_protected_tables(
     patterns: tuple[str, ...], name: str, schema: str | None, expected: bool
 ) -> None:
     assert ProtectedTables(patterns).is_protected(name, schema) is expected
+
+
+def _protected_one_glob_at_a_time(tables: ProtectedTables, name: str, schema: str | None) -> bool:
+    """The definition: fnmatch each lower-cased glob in turn."""
+    if not tables.patterns or name.lower() == tables.version_table.lower():
+        return True
+    schema = schema or tables.default_schema
+    for pattern in (glob.lower() for glob in tables.patterns):
+        if "." in pattern:
+            if schema and fnmatch.fnmatchcase(f"{schema.lower()}.{name.lower()}", pattern):
+                return True
+        elif fnmatch.fnmatchcase(name.lower(), pattern):
+            return True
+    return False
+
+
+_GLOB = st.text(st.sampled_from("aAbB_.*?[]!-é"), max_size=6)
+_NAME = st.text(st.sampled_from("aAbB_.-é\n"), max_size=6)
+
+
+@given(
+    st.lists(_GLOB, max_size=4),
+    _NAME,
+    st.none() | _NAME,
+    st.none() | _NAME,
+)
+def test_protected_tables_match_the_globs_one_at_a_time(
+    patterns: list[str], name: str, schema: str | None, default_schema: str | None
+) -> None:
+    # is_protected compiles the globs into one pattern per kind: same answers.
+    tables = ProtectedTables(tuple(patterns), default_schema=default_schema)
+    expected = _protected_one_glob_at_a_time(tables, name, schema)
+    assert tables.is_protected(name, schema) is expected
 
 
 def test_offsite_from_the_file_and_from_the_environment(

@@ -140,7 +140,7 @@ class RuleContext:
         only when every table is."""
         if table is None:
             return self.protected.protects_everything
-        if table_key(table) in self._renamed_protected:
+        if self._renamed_protected and table_key(table) in self._renamed_protected:
             return True
         return self.protected.is_protected(table.name, table.schema)
 
