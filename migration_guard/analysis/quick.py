@@ -51,32 +51,38 @@ _COMPARE = r"(?:=|<>|!=|<=|>=|<|>)"
 _KEYED_WHERE = rf"WHERE\s+(?:(?P<qualifier>{_NAME})\.)?(?P<key>{_NAME})\s*{_COMPARE}\s*{_LITERAL}"
 
 #: Compiled on first use: a short check should not pay for patterns it never needs.
+#: ASCII matching (``_I``): case-insensitive matching of the whole Unicode range makes
+#: Python's regex compiler expand every character class, several times the cost of a
+#: check's other imports; and a statement with non-ASCII blanks, digits or letters
+#: that only fold to ASCII ones (the Kelvin sign) then matches no pattern here, so it
+#: goes to the full parser, the safe way.
+_I = re.IGNORECASE | re.ASCII
 _PATTERN_SOURCES: dict[str, tuple[str, int]] = {
     "INSERT": (
         rf"INSERT\s+INTO\s+{_TABLE}\s*(?:{_NAMES}\s*)?VALUES\s*{_ROW}(?:\s*,\s*{_ROW})*"
         rf"(?:\s+RETURNING\s+{_COLUMN}(?:\s*,\s*{_COLUMN})*)?",
-        re.I,
+        _I,
     ),
-    "COMMENT": (rf"COMMENT\s+ON\s+TABLE\s+{_TABLE}\s+IS\s+'[^'\\]*'", re.I),
+    "COMMENT": (rf"COMMENT\s+ON\s+TABLE\s+{_TABLE}\s+IS\s+'[^'\\]*'", _I),
     "CREATE": (
         rf"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?P<index>{_NAME})"
         rf"\s+ON\s+{_TABLE}\s*{_NAMES}",
-        re.I,
+        _I,
     ),
     "DROP": (
         rf"DROP\s+(?:INDEX\s+(?:IF\s+EXISTS\s+)?(?P<index>{_NAME})"
         rf"|TABLE\s+(?P<if_exists>IF\s+EXISTS\s+)?{_TABLE}(?:\s+(?:CASCADE|RESTRICT))?)",
-        re.I,
+        _I,
     ),
-    "TRUNCATE": (rf"TRUNCATE\s+(?:TABLE\s+)?{_TABLE}", re.I),
+    "TRUNCATE": (rf"TRUNCATE\s+(?:TABLE\s+)?{_TABLE}", _I),
     "UPDATE": (
         rf"UPDATE\s+{_TABLE}\s+SET\s+(?P<set>{_NAME})\s*=\s*{_LITERAL}\s+{_KEYED_WHERE}",
-        re.I,
+        _I,
     ),
-    "DELETE": (rf"DELETE\s+FROM\s+{_TABLE}(?:\s+{_KEYED_WHERE})?", re.I),
+    "DELETE": (rf"DELETE\s+FROM\s+{_TABLE}(?:\s+{_KEYED_WHERE})?", _I),
     "ALTER": (
         rf"ALTER\s+TABLE\s+{_TABLE}\s+RENAME\s+COLUMN\s+(?P<old>{_NAME})\s+TO\s+(?P<new>{_NAME})",
-        re.I,
+        _I,
     ),
 }
 _compiled_patterns: dict[str, re.Pattern[str]] = {}

@@ -102,6 +102,23 @@ def test_anything_else_goes_to_the_full_parser(sql: str) -> None:
         assert quick_operations(_statement(sql), dialect) is None
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DROP\u00a0TABLE t",  # a no-break space
+        "UPDATE t SET a = 1 WHERE\u2003id = 2",  # an em space
+        "DELETE FROM t WHERE id = \u0661",  # an Arabic-Indic digit
+        "INSERT INTO t VALUES (\u0661)",
+        "DROP TABLE \u212aelvin",  # the Kelvin sign, which only folds to an ASCII K
+        "TRUNCATE \u017fales",  # the long s
+    ],
+)
+def test_non_ascii_blanks_digits_and_letters_go_to_the_full_parser(sql: str) -> None:
+    # The patterns match ASCII only (cheaper to compile); the parser reads the rest.
+    for dialect in DIALECTS:
+        assert quick_operations(_statement(sql), dialect) is None
+
+
 def test_known_operations_and_other_dialects_are_left_alone() -> None:
     assert quick_operations(_statement("DROP INDEX i"), "oracle") is None
     known = parse_statement(_statement("DROP TABLE t"), "mysql")
