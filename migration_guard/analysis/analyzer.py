@@ -14,6 +14,7 @@ It never raises over any input text: whatever cannot be understood becomes an
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from migration_guard.analysis.families import sqlglot_family
@@ -32,6 +33,8 @@ STATEMENT_PREVIEW = 500
 #: Every suppression comment holds it (case-insensitively); see :mod:`.suppress`.
 SUPPRESSION_MARKER = "migration-guard"
 UNANALYZABLE_RULE = "unanalyzable"
+#: The order of a report's findings: (file, line, column).
+_POSITION = attrgetter("file", "line", "column")
 
 
 def preview(sql: str, limit: int = STATEMENT_PREVIEW) -> str:
@@ -224,7 +227,7 @@ def analyze(
         for file in sources:
             files.setdefault(file, None)
         findings = _suppressed(findings, sources)
-    findings.sort(key=lambda finding: (finding.file, finding.line, finding.column))
+    findings.sort(key=_POSITION)
     return Report(findings=findings, files=list(files), statements=count)
 
 

@@ -8,6 +8,7 @@ EVENT`` whose body is a ``BEGIN ... END`` block.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -44,24 +45,40 @@ MYSQL_PLAIN_BLOCK_COMMENT: Final = r"/\*(?!M?!).*?(?:\*/|\Z)"
 
 # --- stored-program headers ---------------------------------------------------------------
 _HEADER_WINDOW: Final = 600
-_HEADER_COMMENTS: Final = re.compile(
-    rf"{MYSQL_PLAIN_BLOCK_COMMENT}|--[^\r\n]*|\#[^\r\n]*", re.DOTALL
-)
-_VERSION_MARKERS: Final = re.compile(r"/\*M?!\d{0,6}|\*/")
-_ACCOUNT: Final = r"""(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|[\w.$%-]+)"""
-_COMPOUND_HEADER: Final = re.compile(
-    rf"""
-    \s*CREATE\s+
-    (?:OR\s+REPLACE\s+)?
-    (?:DEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|{_ACCOUNT}(?:\s*@\s*{_ACCOUNT})?)\s+)?
-    (?:SQL\s+SECURITY\s+\w+\s+)?
-    (?:(?:AGGREGATE|TEMP|TEMPORARY|CONSTRAINT)\s+)?
-    (?:TRIGGER|PROCEDURE|FUNCTION|EVENT|PACKAGE)(?![\w$])
-    """,
-    re.IGNORECASE | re.VERBOSE | re.DOTALL,
-)
+
+
+#: The patterns below are compiled on first use: most checks never need them, and
+#: compiling costs more than a short check's other work.
+@functools.cache
+def _header_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """(comments, version markers, compound header) of a stored-program header."""
+    account = r"""(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|[\w.$%-]+)"""
+    return (
+        re.compile(rf"{MYSQL_PLAIN_BLOCK_COMMENT}|--[^\r\n]*|\#[^\r\n]*", re.DOTALL),
+        re.compile(r"/\*M?!\d{0,6}|\*/"),
+        re.compile(
+            rf"""
+            \s*CREATE\s+
+            (?:OR\s+REPLACE\s+)?
+            (?:DEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|{account}(?:\s*@\s*{account})?)\s+)?
+            (?:SQL\s+SECURITY\s+\w+\s+)?
+            (?:(?:AGGREGATE|TEMP|TEMPORARY|CONSTRAINT)\s+)?
+            (?:TRIGGER|PROCEDURE|FUNCTION|EVENT|PACKAGE)(?![\w$])
+            """,
+            re.IGNORECASE | re.VERBOSE | re.DOTALL,
+        ),
+    )
+
 
 _HEADER_KINDS: Final = ("TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "PACKAGE")
+_HEADER_PATTERN_NAMES: Final = ("_HEADER_COMMENTS", "_VERSION_MARKERS", "_COMPOUND_HEADER")
+
+
+def __getattr__(name: str) -> re.Pattern[str]:
+    """The header patterns under their module-level names, compiled on first use."""
+    if name in _HEADER_PATTERN_NAMES:
+        return _header_patterns()[_HEADER_PATTERN_NAMES.index(name)]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def might_name_program(text: str, kinds: tuple[str, ...]) -> bool:
@@ -78,12 +95,18 @@ def might_name_program(text: str, kinds: tuple[str, ...]) -> bool:
 
 
 # --- version comments ---------------------------------------------------------------------
-_VERSION_COMMENT_SCAN: Final = re.compile(
-    rf"{MYSQL_SINGLE}|{MYSQL_DOUBLE}|{BACKTICK}"
-    rf"|/\*(M?!)\d{{0,6}}(.*?)(?:\*/|\Z)|{BLOCK_COMMENT}|{MYSQL_LINE_COMMENT}",
-    re.DOTALL,
-)
-_ONLY_TRIVIA: Final = re.compile(rf"(?:\s+|{MYSQL_LINE_COMMENT}|{BLOCK_COMMENT})*", re.DOTALL)
+@functools.cache
+def _version_comment_scan() -> re.Pattern[str]:
+    return re.compile(
+        rf"{MYSQL_SINGLE}|{MYSQL_DOUBLE}|{BACKTICK}"
+        rf"|/\*(M?!)\d{{0,6}}(.*?)(?:\*/|\Z)|{BLOCK_COMMENT}|{MYSQL_LINE_COMMENT}",
+        re.DOTALL,
+    )
+
+
+@functools.cache
+def _only_trivia() -> re.Pattern[str]:
+    return re.compile(rf"(?:\s+|{MYSQL_LINE_COMMENT}|{BLOCK_COMMENT})*", re.DOTALL)
 
 
 def strip_version_comments(sql: str) -> str:
@@ -101,7 +124,7 @@ def strip_version_comments(sql: str) -> str:
             return match.group(0)
         return f" {match.group(2).strip()} "
 
-    return _VERSION_COMMENT_SCAN.sub(unwrap, sql)
+    return _version_comment_scan().sub(unwrap, sql)
 
 
 def opens_compound(text: str, start: int) -> bool:
@@ -112,14 +135,15 @@ def opens_compound(text: str, start: int) -> bool:
     head = text[start : start + _HEADER_WINDOW]
     if not might_name_program(head, _HEADER_KINDS):
         return False  # the common CREATE TABLE / INDEX / COMMENT, without the regexes
-    head = _VERSION_MARKERS.sub(" ", _HEADER_COMMENTS.sub(" ", head))
-    return _COMPOUND_HEADER.match(head) is not None
+    comments, version_markers, compound_header = _header_patterns()
+    head = version_markers.sub(" ", comments.sub(" ", head))
+    return compound_header.match(head) is not None
 
 
 def holds_no_sql(sql: str) -> bool:
     """Whether a statement is made of empty version comments (``/*!*/``) only."""
     unwrapped = strip_version_comments(sql)
-    trivia = _ONLY_TRIVIA.match(unwrapped)
+    trivia = _only_trivia().match(unwrapped)
     return trivia is not None and trivia.end() == len(unwrapped)
 
 

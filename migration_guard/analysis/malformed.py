@@ -22,6 +22,7 @@ not what its author thinks it is: the splitter reports each one as an
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterator
 from typing import Final
@@ -62,17 +63,25 @@ HIDDEN_REASON: Final = (
     "and may run it; end the comment's line with a line feed (LF or CRLF)"
 )
 
-# A quoted piece at the end of the text is closed only when it matches these in full.
-_CLOSED_BACKSLASH: Final = {
-    "'": re.compile(r"'(?:[^'\\]|\\.|'')*'", re.DOTALL),
-    '"': re.compile(r'"(?:[^"\\]|\\.|"")*"', re.DOTALL),
-}
-_CLOSED_STANDARD: Final = {
-    "'": re.compile(r"'(?:[^']|'')*'", re.DOTALL),
-    '"': re.compile(r'"(?:[^"]|"")*"', re.DOTALL),
-    "`": re.compile(r"`(?:[^`]|``)*`", re.DOTALL),
-    "[": re.compile(r"\[[^\]]*\]", re.DOTALL),
-}
+
+@functools.cache
+def _closed_quotes() -> tuple[dict[str, re.Pattern[str]], dict[str, re.Pattern[str]]]:
+    """A quoted piece at the end of the text is closed only when it matches these in full:
+    (with backslash escapes, standard). Compiled on first use, as the patterns below:
+    only malformed input needs them."""
+    backslash = {
+        "'": re.compile(r"'(?:[^'\\]|\\.|'')*'", re.DOTALL),
+        '"': re.compile(r'"(?:[^"\\]|\\.|"")*"', re.DOTALL),
+    }
+    standard = {
+        "'": re.compile(r"'(?:[^']|'')*'", re.DOTALL),
+        '"': re.compile(r'"(?:[^"]|"")*"', re.DOTALL),
+        "`": re.compile(r"`(?:[^`]|``)*`", re.DOTALL),
+        "[": re.compile(r"\[[^\]]*\]", re.DOTALL),
+    }
+    return backslash, standard
+
+
 _QUOTE_NAMES: Final = {
     "'": "string literal",
     '"': "double-quoted string or identifier",
@@ -84,11 +93,18 @@ _DOLLAR_TAG: Final = re.compile(r"\$(?:[^\W\d]\w*)?\$")
 _POSTGRES_COMMENT_MARK: Final = re.compile(r"/\*|\*/")
 #: ``DELIMITER`` alone on its line: the mysql client rejects it, the state is unknown.
 BARE_DELIMITER: Final = re.compile(r"DELIMITER[ \t]*(?=\r?\n|\Z)", re.IGNORECASE)
-_TRIVIA_PIECE: Final = {
-    "mysql": re.compile(rf"\s+|{MYSQL_LINE_COMMENT}"),
-    "sqlite": re.compile(rf"\s+|{STANDARD_LINE_COMMENT}"),
-    "postgresql": re.compile(rf"\s+|{POSTGRES_LINE_COMMENT}"),
+_TRIVIA_PIECE_SOURCES: Final = {
+    "mysql": rf"\s+|{MYSQL_LINE_COMMENT}",
+    "sqlite": rf"\s+|{STANDARD_LINE_COMMENT}",
+    "postgresql": rf"\s+|{POSTGRES_LINE_COMMENT}",
 }
+
+
+@functools.cache
+def _trivia_piece(family: str) -> re.Pattern[str]:
+    return re.compile(_TRIVIA_PIECE_SOURCES[family])
+
+
 _PREVIEW_LINE: Final = re.compile(r"[^\r\n]*")
 _HIDDEN_TEXT: Final = re.compile(r"\r[^\S\n]*(?=[^\s])")
 
@@ -127,8 +143,9 @@ def left_open(text: str, kind: str, start: int, backslash_escapes: bool) -> str 
     """
     if kind == "quoted":
         opener = text[start]
-        closed = _CLOSED_BACKSLASH if backslash_escapes else {}
-        pattern = closed.get(opener) or _CLOSED_STANDARD.get(opener)
+        backslash, standard = _closed_quotes()
+        closed = backslash if backslash_escapes else {}
+        pattern = closed.get(opener) or standard.get(opener)
         if pattern is None or pattern.fullmatch(text, start) is not None:
             return None
         what = _QUOTE_NAMES.get(opener, "quoted text")
@@ -175,7 +192,7 @@ def open_comment_in_trivia(text: str, pos: int, family: str) -> int:
 
     Returns -1 when every comment from ``pos`` to the end of the text is closed.
     """
-    piece = _TRIVIA_PIECE[family]
+    piece = _trivia_piece(family)
     length = len(text)
     while pos < length:
         match = piece.match(text, pos)

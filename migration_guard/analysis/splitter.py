@@ -33,7 +33,7 @@ What the splitter understands:
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Final
 
 from migration_guard.analysis.lexical import (
@@ -86,12 +86,20 @@ _BLOCK_WORDS: Final = "BEGIN|END|CASE|IF|LOOP|WHILE|REPEAT|THEN|ELSE|DO|ROW"
 
 _FLAGS: Final = re.IGNORECASE | re.DOTALL
 
-_SKIP_TRIVIA: Final = {
-    _MYSQL: re.compile(rf"(?:\s+|{MYSQL_LINE_COMMENT}|{MYSQL_PLAIN_BLOCK_COMMENT})*", _FLAGS),
-    _SQLITE: re.compile(rf"(?:\s+|{STANDARD_LINE_COMMENT}|{BLOCK_COMMENT})*", _FLAGS),
+_SKIP_TRIVIA_SOURCES: Final = {
+    _MYSQL: rf"(?:\s+|{MYSQL_LINE_COMMENT}|{MYSQL_PLAIN_BLOCK_COMMENT})*",
+    _SQLITE: rf"(?:\s+|{STANDARD_LINE_COMMENT}|{BLOCK_COMMENT})*",
     # Block comments nest in PostgreSQL; _skip_trivia handles them.
-    _POSTGRES: re.compile(rf"(?:\s+|{POSTGRES_LINE_COMMENT})*", _FLAGS),
+    _POSTGRES: rf"(?:\s+|{POSTGRES_LINE_COMMENT})*",
 }
+
+
+@cache
+def _skip_trivia_pattern(family: str) -> re.Pattern[str]:
+    """Whitespace and comments between statements; compiled for the families met only."""
+    return re.compile(_SKIP_TRIVIA_SOURCES[family], _FLAGS)
+
+
 _NON_SPACE: Final = re.compile(r"\S")
 _DELIMITER_LINE: Final = r"\n[ \t]*DELIMITER[ \t]+\S"
 _DELIMITER_COMMAND: Final = re.compile(r"DELIMITER[ \t]+(\S+)[^\n]*", re.IGNORECASE)
@@ -195,7 +203,7 @@ def _skip_postgres_comment(text: str, start: int) -> int:
 
 def _skip_trivia(text: str, pos: int, family: str) -> int:
     """First position at or after ``pos`` that is neither whitespace nor a comment."""
-    skip = _SKIP_TRIVIA[family]
+    skip = _skip_trivia_pattern(family)
     while True:
         match = skip.match(text, pos)
         pos = match.end() if match else pos
@@ -233,7 +241,7 @@ class _Splitter:
         family = self.family
         length = len(text)
         is_mysql = family == _MYSQL
-        skip = _SKIP_TRIVIA[family]
+        skip = _skip_trivia_pattern(family)
         statements = self.statements
         file, unit = self.file, self.unit
         # Line cursor: positions are asked for in increasing order, so counting the

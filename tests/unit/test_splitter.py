@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -610,3 +612,21 @@ def test_sakila_without_delimiter_commands_splits_the_same(
     text = re.sub(r"END\s*(?:;;|//|\$\$)", "END;", text)
     again = split_sql(text)
     assert [s.sql for s in again] == [s.sql for s in sakila_statements]
+
+
+def test_a_plain_postgresql_file_compiles_only_the_patterns_it_needs() -> None:
+    # Regular expressions cost more to compile than a short check's other work: the
+    # other families' patterns and those of stored programs and malformed input wait.
+    script = (
+        "from migration_guard.analysis import lexical, malformed, splitter\n"
+        "text = 'CREATE TABLE t (id int);\\nINSERT INTO t VALUES (1);\\nDROP TABLE t;\\n'\n"
+        "assert len(splitter.split_sql(text, dialect='postgresql')) == 3\n"
+        "print(splitter._skip_trivia_pattern.cache_info().currsize,"
+        " lexical._header_patterns.cache_info().currsize,"
+        " malformed._closed_quotes.cache_info().currsize,"
+        " malformed._trivia_piece.cache_info().currsize)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.split() == ["1", "0", "0", "1"]  # one family each
