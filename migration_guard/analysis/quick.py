@@ -135,18 +135,18 @@ def quick_operations(statement: Statement, dialect: str) -> list[Operation] | No
     if first is None:
         return None
     word = first.group(1).upper()
-    pattern = _pattern(word)
+    pattern = _compiled_patterns.get(word) or _pattern(word)
     if pattern is None:
         return None
-    start = first.start(1)
-    match = pattern.match(sql, start)
+    match = pattern.match(sql, first.start(1))
     if match is None or _TRAILING.fullmatch(sql, match.end()) is None:
         if word in ("CREATE", "ALTER"):
             return _column_statement(statement, family, first)
         return None
     groups = match.groupdict()
-    if any(value and value.upper() in _RESERVED for value in groups.values()):
-        return None
+    for value in groups.values():  # a loop, not any(): this runs for most statements
+        if value and value.upper() in _RESERVED:
+            return None
     name = groups.get("table")
     table = TableRef(name=name, schema=groups.get("schema")) if name else None
     return _OPERATIONS[word](statement, table, groups)
