@@ -148,7 +148,7 @@ def quick_operations(statement: Statement, dialect: str) -> list[Operation] | No
         if value and value.upper() in _RESERVED:
             return None
     name = groups.get("table")
-    table = TableRef(name=name, schema=groups.get("schema")) if name else None
+    table = TableRef(name, groups.get("schema")) if name else None
     return _OPERATIONS[word](statement, table, groups)
 
 
@@ -257,8 +257,8 @@ class _Reader:
     def table(self) -> TableRef:
         first = self.name()
         if self.accept("."):
-            return TableRef(name=self.name(), schema=first)
-        return TableRef(name=first)
+            return TableRef(self.name(), first)
+        return TableRef(first)
 
     def names(self) -> None:
         """A parenthesised list of names."""
@@ -443,7 +443,7 @@ def _column(reader: _Reader, family: str) -> ColumnDef:
             if reader.take()[0] != "string":
                 raise _Unrecognised
         else:
-            return ColumnDef(name=name, type=declared_type, nullable=nullable)
+            return ColumnDef(name, declared_type, nullable)
 
 
 def _default(reader: _Reader) -> None:

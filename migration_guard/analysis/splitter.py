@@ -292,16 +292,8 @@ class _Splitter:
                 line += newlines
                 line_start = last_break(text, start, last, has_cr) + 1
             cursor = last
-            statements.append(
-                Statement(
-                    sql=sql,
-                    file=file,
-                    line=first,
-                    column=column,
-                    unit=unit,
-                    end_line=line,
-                )
-            )
+            # Positional arguments: a call with keywords costs more, once per statement.
+            statements.append(Statement(sql, file, first, column, unit, line))
         for hidden in hidden_by_comment(text, family):
             self._malformed(hidden, hidden, HIDDEN_REASON)
         return statements + self.problems
