@@ -47,12 +47,8 @@ def column_type(
 ) -> ColumnType:
     """A column type; ``params`` as written (for the text), ``args`` the numeric ones."""
     text = f"{name}({', '.join(params)})" if params else name
-    return ColumnType(
-        name=name,
-        args=tuple(args),
-        unsigned=unsigned,
-        text=f"{text} UNSIGNED" if unsigned else text,
-    )
+    # name, args, unsigned, text (positional: the quick path makes one per column)
+    return ColumnType(name, tuple(args), unsigned, f"{text} UNSIGNED" if unsigned else text)
 
 
 class TypeSpelling:
