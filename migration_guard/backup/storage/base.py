@@ -5,10 +5,11 @@ holding objects by name. The interface is kept small so that a third-party
 backend (an entry point in ``migration_guard.storage``) is a short class:
 ``put`` streams a local file up, ``get`` streams an object down, ``head``
 says how big an object is, which SHA-256 was recorded for it and until when
-it is locked, ``list`` and ``delete``. Two optional parts: ``open_upload``
+it is locked, ``list`` and ``delete``. Optional parts: ``open_upload``
 (an upload fed while the archive is being written, published only by
-``commit``) and ``check_lock`` (whether the location can hold objects under
-a retention lock; storages that cannot, refuse).
+``commit``), ``check_lock`` (whether the location can hold objects under
+a retention lock; storages that cannot, refuse) and ``prepare`` (connect
+ahead of the first request).
 
 A storage only ever sees what the backup directory holds: encrypted archives
 (when a key is configured) and manifests, which hold no secrets.
@@ -48,6 +49,12 @@ class Upload(abc.ABC):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Add ``data``. Never raises for a storage failure: :meth:`commit` reports it."""
 
+    def close(self) -> None:
+        """No more data comes: send what is left, without publishing anything yet (the
+        caller still has to check the local copy). Never raises; :meth:`commit` calls it
+        when the caller did not. The default does nothing."""
+        return
+
     @abc.abstractmethod
     def commit(self) -> None:
         """Publish the object whole; :class:`StorageError` if any part of it failed."""
@@ -74,6 +81,11 @@ class Storage(abc.ABC):
         ``retain_until`` locks the object against deletion and overwriting until
         then (only called after :meth:`check_lock` passed).
         """
+
+    def prepare(self) -> None:
+        """Get ready for requests soon to come (for example, connect on a background
+        thread) without waiting and without raising. Optional; the default does nothing."""
+        return
 
     def open_upload(self, name: str, *, retain_until: datetime | None = None) -> Upload | None:
         """Start writing ``name`` while its content is produced, or None when this storage
