@@ -4,11 +4,9 @@
 :func:`~migration_guard.backup.publish.publish_archive`: it opens one upload
 per offsite location (``Storage.open_upload``) when the archive file is
 created and hands each of them every byte the archive writer stores, so the
-upload overlaps the dump instead of following it. Each location is opened and
-told to get ready (``Storage.prepare``: for S3, boto3 is imported and its
-client made on a background thread) when the backup starts, before the
-database is even reached; when the archive ends, :meth:`StreamedCopies.close`
-lets the last part go up while the local file is fsynced and checked.
+upload overlaps the dump instead of following it; when the archive ends,
+:meth:`StreamedCopies.close` lets the last part go up while the local file is
+fsynced and checked.
 
 Nothing becomes visible in a location before :meth:`StreamedCopies.finish`,
 which the backup calls only after the local archive and manifest are
@@ -70,14 +68,6 @@ class StreamedCopies:
         self._uploads: list[tuple[str, Storage, Upload]] = []
         self._later: list[tuple[str, Storage]] = []
         self._failures: list[str] = []
-        #: The locations opened and getting ready; one that cannot open is opened
-        #: (and its failure reported) when the archive starts.
-        self._storages: dict[str, Storage] = {}
-        for location in config.offsite:
-            with contextlib.suppress(BackupError):
-                storage = open_storage(location)
-                storage.prepare()
-                self._storages[location] = storage
 
     def __call__(self, backup_id: str) -> StreamedCopies:
         """Open the uploads of ``backup_id``'s archive (``publish_archive`` calls this)."""
@@ -85,7 +75,7 @@ class StreamedCopies:
         name = f"{backup_id}{ARCHIVE_SUFFIX}"
         for location in self._config.offsite:
             try:
-                storage = self._storages.get(location) or open_storage(location)
+                storage = open_storage(location)
                 if self._retain is not None:
                     storage.check_lock()
                 upload = storage.open_upload(name, retain_until=self._retain)

@@ -3,8 +3,7 @@
 Every request that carries data carries a CRC32 the server checks, even when
 the AWS configuration asks for checksums only where an operation requires them;
 the last part of a streamed archive goes up while the local copy is still being
-checked (never published before); and the S3 client is made on a background
-thread as soon as the backup starts, not when the first part is ready.
+checked (never published before).
 """
 
 from __future__ import annotations
@@ -18,9 +17,8 @@ import pytest
 
 from migration_guard.backup import publish
 from migration_guard.backup.engine import create
-from migration_guard.backup.storage import StorageError, open_storage
+from migration_guard.backup.storage import open_storage
 from migration_guard.backup.storage.s3 import S3Storage
-from migration_guard.backup.streamed import StreamedCopies
 from migration_guard.config import OFFSITE_ENV, load_config
 from tests.db.test_offsite import _random_database, _url, make_project
 from tests.db.test_offsite_stream import _objects, _parts, _uploads
@@ -89,32 +87,3 @@ def test_the_last_part_goes_up_while_the_local_copy_is_checked(
     assert seen == [(0, [])]  # all parts uploaded, nothing published yet
     assert _objects(s3_bucket) == [f"p/{manifest.id}.manifest.json", f"p/{manifest.id}.mgb"]
     assert not _uploads(s3_bucket)
-
-
-def test_the_client_is_made_in_the_background_as_soon_as_the_backup_starts(
-    project: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    location = f"s3://{s3_bucket}/p"
-    monkeypatch.setenv(OFFSITE_ENV, location)
-
-    copies = StreamedCopies(load_config(), None, required=True)
-
-    storage = copies._storages[location]
-    assert isinstance(storage, S3Storage)
-    deadline = time.monotonic() + 20
-    while storage._connection is None and time.monotonic() < deadline:
-        time.sleep(0.01)  # no request made: the client comes from prepare()
-    assert storage._connection is not None
-    assert storage._client is storage._connection  # the upload will use that one
-
-
-def test_a_client_that_cannot_be_made_in_the_background_is_reported_by_the_upload(
-    project: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AWS_PROFILE", "mg-no-such-profile")
-    storage = open_storage(f"s3://{s3_bucket}/p")
-    assert isinstance(storage, S3Storage)
-
-    storage.prepare()  # never raises: the failure is the first request's to report
-    with pytest.raises(StorageError, match=f"cannot use s3://{s3_bucket}/p"):
-        storage.list()

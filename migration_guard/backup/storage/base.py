@@ -7,9 +7,9 @@ backend (an entry point in ``migration_guard.storage``) is a short class:
 says how big an object is, which SHA-256 was recorded for it and until when
 it is locked, ``list`` and ``delete``. Optional parts: ``open_upload``
 (an upload fed while the archive is being written, published only by
-``commit``), ``check_lock`` (whether the location can hold objects under
-a retention lock; storages that cannot, refuse) and ``prepare`` (connect
-ahead of the first request).
+``commit``, and told by ``close`` that no more data comes) and ``check_lock``
+(whether the location can hold objects under a retention lock; storages that
+cannot, refuse).
 
 A storage only ever sees what the backup directory holds: encrypted archives
 (when a key is configured) and manifests, which hold no secrets.
@@ -81,11 +81,6 @@ class Storage(abc.ABC):
         ``retain_until`` locks the object against deletion and overwriting until
         then (only called after :meth:`check_lock` passed).
         """
-
-    def prepare(self) -> None:
-        """Get ready for requests soon to come (for example, connect on a background
-        thread) without waiting and without raising. Optional; the default does nothing."""
-        return
 
     def open_upload(self, name: str, *, retain_until: datetime | None = None) -> Upload | None:
         """Start writing ``name`` while its content is produced, or None when this storage

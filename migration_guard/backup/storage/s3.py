@@ -117,17 +117,6 @@ class S3Storage(Storage):
         self._connection: Any = None
         self._connecting = threading.Lock()
 
-    def prepare(self) -> None:
-        """Start importing boto3 and making the client on a background thread, so that
-        the first request (made while the dump runs) finds it ready. A failure is left
-        for that request to report."""
-
-        def connect() -> None:
-            with contextlib.suppress(Exception):
-                self._client  # noqa: B018 (made and kept by the property)
-
-        threading.Thread(target=connect, name="mg-s3-connect", daemon=True).start()
-
     @property
     def _client(self) -> Any:
         """The boto3 client, made on first use: opening a location costs no session."""
