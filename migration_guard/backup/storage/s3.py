@@ -17,12 +17,13 @@ checksum of its parts. The CRC32 is asked for explicitly, so it is sent even
 where the AWS configuration says ``request_checksum_calculation =
 when_required``; no Content-MD5 is computed besides it (one checksum, the
 cheaper one: see docs/performance.md). The end-to-end proof remains the
-SHA-256 of the authenticated manifest, which ``backups verify`` reads back. A multipart
-upload that fails or is interrupted, Ctrl-C included, is aborted so that no
-half-written object or orphaned part is left behind. (A SIGKILL cannot be
-caught: docs/backups.md recommends the bucket lifecycle rule that removes
-incomplete uploads.) ``open_upload`` streams an archive while it is written
-(:mod:`~migration_guard.backup.storage.s3upload`).
+SHA-256 of the authenticated manifest, which ``backups verify`` reads back.
+
+A multipart upload that fails or is interrupted, Ctrl-C included, is aborted
+so that no half-written object or orphaned part is left behind. (A SIGKILL
+cannot be caught: docs/backups.md recommends the bucket lifecycle rule that
+removes incomplete uploads.) ``open_upload`` streams an archive while it is
+written (:mod:`~migration_guard.backup.storage.s3upload`).
 
 With a retention date (``offsite_lock_days``) every object is uploaded under
 S3 Object Lock in *compliance* mode: until that date nobody, whoever's

@@ -16,10 +16,9 @@ its local copy. Nothing is visible in the bucket before
 :meth:`~S3StreamedUpload.commit` completes the multipart upload, and the
 caller commits only once the local backup is complete and verified. A failure
 (endpoint down, credentials refused, bucket missing) stops the uploads and
-aborts the multipart upload;
-the dump goes on, and ``commit`` raises it. :meth:`~S3StreamedUpload.abort`
-(the backup failed or was interrupted) aborts the multipart upload, so no
-stored part remains.
+aborts the multipart upload; the dump goes on, and ``commit`` raises it.
+:meth:`~S3StreamedUpload.abort` (the backup failed or was interrupted) aborts
+the multipart upload, so no stored part remains.
 """
 
 from __future__ import annotations
