@@ -186,8 +186,8 @@ def main() -> None:
                         head = client.head_object(Bucket="bench", Key=key)
                         if int(head["ContentLength"]) != archive:
                             raise SystemExit("the offsite copy differs in size from the archive")
-                        for name in (key, f"p/{result['id']}.manifest.json"):
-                            client.delete_object(Bucket="bench", Key=name)
+                        for copied in (key, f"p/{result['id']}.manifest.json"):
+                            client.delete_object(Bucket="bench", Key=copied)
                     if round_number:  # the first round is the warm-up
                         times[code, side].append(seconds)
                         cpus[code, side].append(cpu)
