@@ -18,6 +18,13 @@ the figure is an upper bound for MinIO or a real S3 service.
 blobs (incompressible: the archive is as large as the data, so the upload
 weighs as much as it can against the dump).
 
+``--baseline DIR`` also times another checkout of migration-guard (``DIR`` is
+put first on ``PYTHONPATH``, e.g. a ``git archive`` of main), alternately with
+this one in the same rounds, so that a before/after comparison shares the
+machine's load. Besides wall time the script reports the CPU seconds of the
+backup process and its children (mysqldump) and of moto's server. Each copy
+is deleted after its check, so moto holds the same data in every round.
+
 Needs the MariaDB server on 127.0.0.1:3306 (root, no password), its client
 tools and ``moto[server]``. Run: ``python bench/bench_offsite.py [--rows N] [--repeat N]``.
 """
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import sqlite3
 import statistics
@@ -67,22 +75,45 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("moto's server did not start")
 
 
-def run_backup(url: str, env: dict[str, str]) -> tuple[float, dict[str, object]]:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of process ``pid`` so far (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_backup(
+    url: str, env: dict[str, str], command: list[str]
+) -> tuple[float, float, dict[str, object]]:
+    """Wall seconds, CPU seconds (the backup and its children) and the JSON result."""
+    cpu = children_cpu()
     started = time.perf_counter()
     completed = subprocess.run(
-        [GUARD, "backup", "--url", url, "--format", "json"],
+        [*command, "backup", "--url", url, "--format", "json"],
         env=env,
         capture_output=True,
         check=False,
     )
     elapsed = time.perf_counter() - started
+    cpu = children_cpu() - cpu
     if completed.returncode != 0:
         raise SystemExit(
             f"backup failed ({completed.returncode}): "
             + completed.stdout.decode(errors="replace")[-2000:]
             + completed.stderr.decode(errors="replace")[-2000:]
         )
-    return elapsed, json.loads(completed.stdout)
+    return elapsed, cpu, json.loads(completed.stdout)
+
+
+def summary(values: list[float]) -> dict[str, object]:
+    return {"median": round(statistics.median(values), 3), "runs": [round(v, 3) for v in values]}
 
 
 def main() -> None:
@@ -90,6 +121,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sqlite-mb", type=int, default=0, help="SQLite blobs instead")
+    parser.add_argument("--baseline", help="another source tree to time alternately (before)")
     args = parser.parse_args()
 
     import boto3
@@ -125,42 +157,62 @@ def main() -> None:
             os.environ.update({k: base[k] for k in base if k.startswith("AWS_")})
             client = boto3.client("s3")
             client.create_bucket(Bucket="bench")
+            offsite = {"MIGRATION_GUARD_OFFSITE": "s3://bench/p"}
+            codes = {"this": (base, [GUARD])}
+            if args.baseline:
+                baseline_path = os.pathsep.join([args.baseline, base.get("PYTHONPATH", "")])
+                codes["baseline"] = (
+                    {**base, "PYTHONPATH": baseline_path.rstrip(os.pathsep)},
+                    [sys.executable, "-m", "migration_guard"],
+                )
             sides = {
-                "local": base,
-                "offsite": {**base, "MIGRATION_GUARD_OFFSITE": "s3://bench/p"},
+                (code, side): ({**env, **(offsite if side == "offsite" else {})}, command)
+                for code, (env, command) in codes.items()
+                for side in ("local", "offsite")
             }
-            times: dict[str, list[float]] = {side: [] for side in sides}
+            times: dict[tuple[str, str], list[float]] = {side: [] for side in sides}
+            cpus: dict[tuple[str, str], list[float]] = {side: [] for side in sides}
+            moto_cpus: dict[tuple[str, str], list[float]] = {side: [] for side in sides}
             archive = 0
             for round_number in range(args.repeat + 1):
-                for side, env in sides.items():
-                    seconds, result = run_backup(url, env)
+                for (code, side), (env, command) in sides.items():
+                    before = process_cpu(moto.pid)
+                    seconds, cpu, result = run_backup(url, env, command)
+                    moto_cpu = process_cpu(moto.pid) - before
                     artifact = result.get("artifact", {})
                     archive = int(artifact.get("size", 0)) if isinstance(artifact, dict) else 0
                     if side == "offsite":
-                        head = client.head_object(Bucket="bench", Key=f"p/{result['id']}.mgb")
+                        key = f"p/{result['id']}.mgb"
+                        head = client.head_object(Bucket="bench", Key=key)
                         if int(head["ContentLength"]) != archive:
                             raise SystemExit("the offsite copy differs in size from the archive")
+                        for copied in (key, f"p/{result['id']}.manifest.json"):
+                            client.delete_object(Bucket="bench", Key=copied)
                     if round_number:  # the first round is the warm-up
-                        times[side].append(seconds)
-            local = statistics.median(times["local"])
-            offsite = statistics.median(times["offsite"])
-            print(
-                json.dumps(
-                    {
-                        "corpus": f"sqlite {args.sqlite_mb} MiB of random blobs"
-                        if args.sqlite_mb
-                        else f"mariadb {args.rows} rows",
-                        "table_bytes": size,
-                        "archive_bytes": archive,
-                        "local_s": {"median": round(local, 3), "runs": times["local"]},
-                        "offsite_s": {"median": round(offsite, 3), "runs": times["offsite"]},
-                        "ratio": round(offsite / local, 3),
-                        "target": 1.2,
-                        "loadavg": os.getloadavg(),
-                    },
-                    indent=2,
-                )
-            )
+                        times[code, side].append(seconds)
+                        cpus[code, side].append(cpu)
+                        moto_cpus[code, side].append(moto_cpu)
+            report: dict[str, object] = {
+                "corpus": f"sqlite {args.sqlite_mb} MiB of random blobs"
+                if args.sqlite_mb
+                else f"mariadb {args.rows} rows",
+                "table_bytes": size,
+                "archive_bytes": archive,
+                "target": 1.2,
+            }
+            for code in codes:
+                local = statistics.median(times[code, "local"])
+                copied = statistics.median(times[code, "offsite"])
+                report[code] = {
+                    "local_s": summary(times[code, "local"]),
+                    "offsite_s": summary(times[code, "offsite"]),
+                    "ratio": round(copied / local, 3),
+                    "cpu_local_s": summary(cpus[code, "local"]),
+                    "cpu_offsite_s": summary(cpus[code, "offsite"]),
+                    "moto_cpu_offsite_s": summary(moto_cpus[code, "offsite"]),
+                }
+            report["loadavg"] = os.getloadavg()
+            print(json.dumps(report, indent=2))
     finally:
         if not args.sqlite_mb:
             sql(f"DROP DATABASE IF EXISTS `{name}`")

@@ -7,9 +7,10 @@ and a backup exists only once its manifest does. An interrupted or failed
 write leaves neither file behind.
 
 A ``tee`` (the offsite copies, :mod:`~migration_guard.backup.streamed`) receives
-every byte of the archive as it is written, so its uploads overlap the dump; it
-publishes nothing itself (the caller commits it once the backup is complete) and
-is told to abort when the archive fails.
+every byte of the archive as it is written, so its uploads overlap the dump, and
+is closed as soon as the archive ends, so its last piece goes up while the file
+is fsynced and checked; it publishes nothing itself (the caller commits it once
+the backup is complete) and is told to abort when the archive fails.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ class ArchiveTee(Protocol):
     """What receives a copy of the archive while it is written."""
 
     def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    def close(self) -> None:
+        """The archive is complete: no more writes (nothing is published yet)."""
 
     def abort(self) -> None: ...
 
@@ -134,6 +138,8 @@ def publish_archive(
                     writer.abort()
                     raise
                 writer.close()
+                if copy is not None:
+                    copy.close()
                 handle.flush()
                 if keep_local:
                     os.fsync(handle.fileno())

@@ -4,7 +4,9 @@
 :func:`~migration_guard.backup.publish.publish_archive`: it opens one upload
 per offsite location (``Storage.open_upload``) when the archive file is
 created and hands each of them every byte the archive writer stores, so the
-upload overlaps the dump instead of following it.
+upload overlaps the dump instead of following it; when the archive ends,
+:meth:`StreamedCopies.close` lets the last part go up while the local file is
+fsynced and checked.
 
 Nothing becomes visible in a location before :meth:`StreamedCopies.finish`,
 which the backup calls only after the local archive and manifest are
@@ -96,6 +98,11 @@ class StreamedCopies:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         for _location, _storage, upload in self._uploads:
             upload.write(data)
+
+    def close(self) -> None:
+        """The archive is complete: every upload may send what it still holds."""
+        for _location, _storage, upload in self._uploads:
+            upload.close()
 
     def abort(self) -> None:
         """The backup failed: nothing of it may remain in any location."""

@@ -154,7 +154,9 @@ def test_a_100_mb_archive_streams_in_parts_without_being_held_in_memory(
     uploaded: list[int] = []
     original = S3Storage._upload_part
 
-    def counting(self: S3Storage, key: str, upload_id: str, number: int, chunk: bytes) -> str:
+    def counting(
+        self: S3Storage, key: str, upload_id: str, number: int, chunk: bytes
+    ) -> dict[str, Any]:
         uploaded.append(len(chunk))
         return original(self, key, upload_id, number, chunk)
 

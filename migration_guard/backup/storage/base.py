@@ -5,10 +5,11 @@ holding objects by name. The interface is kept small so that a third-party
 backend (an entry point in ``migration_guard.storage``) is a short class:
 ``put`` streams a local file up, ``get`` streams an object down, ``head``
 says how big an object is, which SHA-256 was recorded for it and until when
-it is locked, ``list`` and ``delete``. Two optional parts: ``open_upload``
+it is locked, ``list`` and ``delete``. Optional parts: ``open_upload``
 (an upload fed while the archive is being written, published only by
-``commit``) and ``check_lock`` (whether the location can hold objects under
-a retention lock; storages that cannot, refuse).
+``commit``, and told by ``close`` that no more data comes) and ``check_lock``
+(whether the location can hold objects under a retention lock; storages that
+cannot, refuse).
 
 A storage only ever sees what the backup directory holds: encrypted archives
 (when a key is configured) and manifests, which hold no secrets.
@@ -47,6 +48,12 @@ class Upload(abc.ABC):
     @abc.abstractmethod
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Add ``data``. Never raises for a storage failure: :meth:`commit` reports it."""
+
+    def close(self) -> None:
+        """No more data comes: send what is left, without publishing anything yet (the
+        caller still has to check the local copy). Never raises; :meth:`commit` calls it
+        when the caller did not. The default does nothing."""
+        return
 
     @abc.abstractmethod
     def commit(self) -> None:

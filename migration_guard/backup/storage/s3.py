@@ -8,12 +8,22 @@ the bucket and prefix, and no message carries a credential.
 
 A file up to :data:`MULTIPART_THRESHOLD` is one ``PutObject`` streamed from
 the open file; a larger one a multipart upload of :attr:`S3Storage.part_size`
-parts, read one part at a time (never the whole file in memory). A multipart
-upload that fails or is interrupted, Ctrl-C included, is aborted so that no
-half-written object or orphaned part is left behind. (A SIGKILL cannot be
-caught: docs/backups.md recommends the bucket lifecycle rule that removes
-incomplete uploads.) ``open_upload`` streams an archive while it is written
-(:mod:`~migration_guard.backup.storage.s3upload`).
+parts, read one part at a time (never the whole file in memory). Every
+request that carries data carries its CRC32 (``x-amz-checksum-crc32``), which
+the server checks before it stores anything, so a part damaged in transit is
+refused; a multipart upload is created with ``ChecksumAlgorithm=CRC32`` and
+completed with every part's CRC32, so the stored object keeps a composite
+checksum of its parts. The CRC32 is asked for explicitly, so it is sent even
+where the AWS configuration says ``request_checksum_calculation =
+when_required``; no Content-MD5 is computed besides it (one checksum, the
+cheaper one: see docs/performance.md). The end-to-end proof remains the
+SHA-256 of the authenticated manifest, which ``backups verify`` reads back.
+
+A multipart upload that fails or is interrupted, Ctrl-C included, is aborted
+so that no half-written object or orphaned part is left behind. (A SIGKILL
+cannot be caught: docs/backups.md recommends the bucket lifecycle rule that
+removes incomplete uploads.) ``open_upload`` streams an archive while it is
+written (:mod:`~migration_guard.backup.storage.s3upload`).
 
 With a retention date (``offsite_lock_days``) every object is uploaded under
 S3 Object Lock in *compliance* mode: until that date nobody, whoever's
@@ -30,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import importlib.util
 import threading
 from collections.abc import Iterator
@@ -44,14 +53,17 @@ from migration_guard.errors import ConfigError, ToolMissingError, translate
 
 #: Files larger than this go up as a multipart upload.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
-#: The size of one part (S3's minimum is 5 MiB for every part but the last).
-PART_SIZE = 16 * 1024 * 1024
+#: The size of one part (S3's minimum is 5 MiB for every part but the last): small enough
+#: that the last part of a streamed upload, sent once the archive ends, is short.
+PART_SIZE = 8 * 1024 * 1024
 #: Parts of one streamed upload on the wire at once.
 UPLOAD_THREADS = 2
 #: The object metadata key that records the SHA-256 given to ``put``.
 SHA256_METADATA = "sha256"
 #: The Object Lock mode of locked uploads (see the module's docstring for why not governance).
 LOCK_MODE = "COMPLIANCE"
+#: The checksum every upload carries and the server verifies (see the module's docstring).
+CHECKSUM = "CRC32"
 
 
 _MISSING = "offsite copies in s3:// need boto3; install it with `pip install 'migration-guard[s3]'`"
@@ -153,20 +165,29 @@ class S3Storage(Storage):
         self, key: str, metadata: dict[str, str], retain_until: datetime | None
     ) -> str:
         upload = self._client.create_multipart_upload(
-            Bucket=self.bucket, Key=key, Metadata=metadata, **self._lock_arguments(retain_until)
+            Bucket=self.bucket,
+            Key=key,
+            Metadata=metadata,
+            ChecksumAlgorithm=CHECKSUM,
+            **self._lock_arguments(retain_until),
         )
         return str(upload["UploadId"])
 
-    def _upload_part(self, key: str, upload_id: str, number: int, chunk: bytes) -> str:
+    def _upload_part(self, key: str, upload_id: str, number: int, chunk: bytes) -> dict[str, Any]:
+        """Send one part with its CRC32; what ``CompleteMultipartUpload`` lists for it."""
         answer = self._client.upload_part(
             Bucket=self.bucket,
             Key=key,
             UploadId=upload_id,
             PartNumber=number,
             Body=chunk,
-            ContentMD5=_content_md5(chunk),
+            ChecksumAlgorithm=CHECKSUM,
         )
-        return str(answer["ETag"])
+        return {
+            "ETag": answer["ETag"],
+            "PartNumber": number,
+            "ChecksumCRC32": answer["ChecksumCRC32"],
+        }
 
     def _ensure_locked(self, key: str, version: str | None, retain_until: datetime) -> None:
         """Make sure the version just completed carries its retention (some services
@@ -202,6 +223,7 @@ class S3Storage(Storage):
                         Key=key,
                         Body=handle,
                         Metadata=metadata,
+                        ChecksumAlgorithm=CHECKSUM,
                         **self._lock_arguments(retain_until),
                     )
                 return
@@ -239,8 +261,7 @@ class S3Storage(Storage):
             with path.open("rb") as handle:
                 number = 1
                 while chunk := self._read_part(handle):
-                    etag = self._upload_part(key, upload_id, number, chunk)
-                    parts.append({"ETag": etag, "PartNumber": number})
+                    parts.append(self._upload_part(key, upload_id, number, chunk))
                     number += 1
             answer = self._client.complete_multipart_upload(
                 Bucket=self.bucket,
@@ -312,13 +333,6 @@ class S3Storage(Storage):
     def delete(self, name: str) -> None:
         with self._failing(f"cannot delete {self.describe(name)}"):
             self._client.delete_object(Bucket=self.bucket, Key=self._key(name))
-
-
-def _content_md5(chunk: bytes) -> str:
-    """The Content-MD5 header of a part, so that the server refuses a part damaged in transit."""
-    import base64
-
-    return base64.b64encode(hashlib.md5(chunk, usedforsecurity=False).digest()).decode("ascii")
 
 
 def _credential_strings(session: Any) -> list[str]:

@@ -7,15 +7,18 @@ that upload them side by side, so the upload overlaps the dump and at most
 those on the wire). When the threads fall behind, ``write`` waits: the dump is
 slowed down, memory never grows. The archive's size is not known in advance,
 so the part size doubles every :data:`PARTS_PER_SIZE` parts, which keeps S3's
-limit of 10,000 parts far away (16 MiB parts: 32 GB, then 32 MiB parts...).
+limits far away (8 MiB parts: 8 GB, then 16 MiB parts...: 10,000 parts hold
+more than the 5 TB an object may have, the largest part 4 GiB).
 
-Nothing is visible in the bucket before :meth:`~S3StreamedUpload.commit`
-completes the multipart upload, and the caller commits only once the local
-backup is complete and verified. A failure (endpoint down, credentials
-refused, bucket missing) stops the uploads and aborts the multipart upload;
-the dump goes on, and ``commit`` raises it. :meth:`~S3StreamedUpload.abort`
-(the backup failed or was interrupted) aborts the multipart upload, so no
-stored part remains.
+:meth:`~S3StreamedUpload.close` (the archive is complete) hands over the last,
+short part without waiting, so it goes up while the backup fsyncs and checks
+its local copy. Nothing is visible in the bucket before
+:meth:`~S3StreamedUpload.commit` completes the multipart upload, and the
+caller commits only once the local backup is complete and verified. A failure
+(endpoint down, credentials refused, bucket missing) stops the uploads and
+aborts the multipart upload; the dump goes on, and ``commit`` raises it.
+:meth:`~S3StreamedUpload.abort` (the backup failed or was interrupted) aborts
+the multipart upload, so no stored part remains.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
 #: How long ``abort`` waits for the parts on the wire before aborting the upload under them.
 ABORT_WAIT = 30.0
 #: The part size doubles after this many parts.
-PARTS_PER_SIZE = 2000
+PARTS_PER_SIZE = 1000
 
 
 class S3StreamedUpload(Upload):
@@ -50,8 +53,13 @@ class S3StreamedUpload(Upload):
         self._part_size = storage.part_size
         self._buffer = bytearray()
         self._next_number = 1
-        #: (part number, bytes); None tells one thread that the parts are all handed over.
-        self._parts: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=1)
+        #: (part number, bytes, whether it holds a slot); None tells one thread that the
+        #: parts are all handed over.
+        self._parts: queue.Queue[tuple[int, bytes, bool] | None] = queue.Queue()
+        #: One part may wait in the queue (``write`` takes the slot, a thread frees it);
+        #: the last part and the ends, handed over by ``close``, do not wait for one.
+        self._slot = threading.Semaphore(1)
+        self._closed = False
         self._uploaded: list[dict[str, Any]] = []
         self._upload_id: str | None = None
         self._created = threading.Event()
@@ -75,26 +83,32 @@ class S3StreamedUpload(Upload):
             with memoryview(self._buffer) as view:
                 part = bytes(view[:size])  # the one copy of the part
             del self._buffer[:size]
-            self._hand_over((self._next_number, part))
+            self._hand_over(self._next_number, part)
             self._next_number += 1
             if (self._next_number - 1) % PARTS_PER_SIZE == 0:
                 self._part_size *= 2
 
-    def _hand_over(self, item: tuple[int, bytes] | None) -> None:
+    def _hand_over(self, number: int, part: bytes) -> None:
+        """Queue a full part once the one before it was taken (memory stays bounded)."""
         while not self._stopped.is_set():
-            try:
-                self._parts.put(item, timeout=0.1)
+            if self._slot.acquire(timeout=0.1):
+                self._parts.put((number, part, True))
                 return
-            except queue.Full:
-                continue
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._stopped.is_set():
+            return
+        if self._buffer:
+            self._parts.put((self._next_number, bytes(self._buffer), False))
+            self._buffer = bytearray()
+        for _thread in self._threads:
+            self._parts.put(None)
 
     def commit(self) -> None:
-        if not self._stopped.is_set():
-            if self._buffer:
-                self._hand_over((self._next_number, bytes(self._buffer)))
-                self._buffer = bytearray()
-            for _thread in self._threads:
-                self._hand_over(None)
+        self.close()
         for thread in self._threads:
             thread.join()
         storage = self._storage
@@ -103,14 +117,13 @@ class S3StreamedUpload(Upload):
                 raise self._error
             if self._upload_id is None or not self._uploaded:
                 raise StorageError(f"{storage.describe(self._name)}: nothing was uploaded")
+            parts = sorted(self._uploaded, key=lambda p: int(p["PartNumber"]))
             try:
                 answer = storage._client.complete_multipart_upload(
                     Bucket=storage.bucket,
                     Key=self._key,
                     UploadId=self._upload_id,
-                    MultipartUpload={
-                        "Parts": sorted(self._uploaded, key=lambda p: int(p["PartNumber"]))
-                    },
+                    MultipartUpload={"Parts": parts},
                 )
             except BaseException:
                 self._abort_upload()
@@ -143,10 +156,13 @@ class S3StreamedUpload(Upload):
                     continue
                 if item is None:
                     return
-                number, part = item
+                number, part, held = item
+                if held:
+                    self._slot.release()
                 assert self._upload_id is not None
-                etag = storage._upload_part(self._key, self._upload_id, number, part)
-                self._uploaded.append({"ETag": etag, "PartNumber": number})
+                self._uploaded.append(
+                    storage._upload_part(self._key, self._upload_id, number, part)
+                )
         except BaseException as exc:  # reported by commit; the dump must go on
             self._error = self._error or exc
             self._stopped.set()
