@@ -41,6 +41,7 @@ def load_checked(
     loader = get_backend(manifest.backend)
     if options is not None:
         loader = loader.configured(options)
+    loader = loader.planned({name: entry.size for name, entry in manifest.tables.items()})
     source = HashingSource(handle, progress, os.fstat(handle.fileno()).st_size)
     reader = archive.open_reader(source, key=key)
     outcome = loader.restore(

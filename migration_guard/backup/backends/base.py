@@ -223,6 +223,12 @@ class Backend(abc.ABC):
             )
         return self
 
+    def planned(self, table_sizes: Mapping[str, int | None]) -> Backend:
+        """This backend restoring an archive whose tables take ``table_sizes`` bytes (the
+        manifest's), for a backend that plans its restore by them; the default ignores them."""
+        del table_sizes
+        return self
+
     def overwrite_problem(
         self, extra: Mapping[str, object], tables: Sequence[str] | None
     ) -> str | None:

@@ -47,7 +47,6 @@ from migration_guard.backup.backends.base import (
     RestoreOptions,
     RestoreOutcome,
     TableStats,
-    read_chunks,
 )
 from migration_guard.backup.backends.mysql_client import (
     run_dump,
@@ -62,6 +61,12 @@ from migration_guard.backup.backends.pg_client import (
     pg_credentials,
     tool_major,
     version_problem,
+)
+from migration_guard.backup.backends.pg_load import (
+    CUSTOM_MAGIC,
+    stream_into,
+    stream_pays,
+    write_file,
 )
 from migration_guard.backup.backends.pg_tables import restore_tables
 from migration_guard.backup.scratch import scratch_directory
@@ -83,8 +88,6 @@ from migration_guard.errors import (
 
 #: The ``stream_format`` of a pg_dump custom-format archive.
 STREAM_FORMAT = "postgresql-custom"
-#: The first bytes of every custom-format archive.
-CUSTOM_MAGIC = b"PGDMP"
 #: Parallel ``pg_restore`` workers (at most this many, at most the CPU count).
 MAX_RESTORE_JOBS = 4
 
@@ -137,11 +140,19 @@ class PgdumpBackend(Backend):
 
     #: Owners left out (the restoring role owns all) and grants restored, by default.
     options: RestoreOptions = RestoreOptions()
+    #: The bytes of each table of the archive to restore (its manifest's), when known.
+    table_sizes: Mapping[str, int | None] = {}
 
     def configured(self, options: RestoreOptions) -> PgdumpBackend:
         """A copy of this backend that restores with ``options``."""
         backend = copy.copy(self)
         backend.options = options
+        return backend
+
+    def planned(self, table_sizes: Mapping[str, int | None]) -> PgdumpBackend:
+        """A copy of this backend that plans its restore by ``table_sizes`` (:mod:`.pg_load`)."""
+        backend = copy.copy(self)
+        backend.table_sizes = dict(table_sizes)
         return backend
 
     def overwrite_problem(
@@ -200,28 +211,31 @@ class PgdumpBackend(Backend):
         self,
         tool: str,
         url: URL,
-        path: Path,
+        path: Path | None,
         *,
         replace: bool = False,
         sections: Sequence[str] = (),
     ) -> list[str]:
-        """The argv of a restore of the archive file ``path``.
+        """The argv of a restore of the archive file ``path`` (``None``: of its stdin).
 
         ``replace``: the target holds objects; they are dropped and recreated in
         one transaction (``--single-transaction`` cannot run in parallel), all
-        sections at once. ``sections``: only these sections (all if none).
+        sections at once. ``sections``: only these sections (all if none). From
+        stdin pg_restore runs one job.
         """
         command = [tool, "--format=custom", "--no-password", "--exit-on-error"]
         command += [f"--section={section}" for section in sections]
         if replace:
             command += ["--clean", "--if-exists", "--single-transaction"]
-        else:
+        elif path is not None:
             command.append(f"--jobs={restore_jobs()}")
         if not self.options.owners:
             command.append("--no-owner")
         if not self.options.grants:
             command.append("--no-privileges")
-        command += [f"--dbname={conninfo(url)}", "--", str(path)]
+        command.append(f"--dbname={conninfo(url)}")
+        if path is not None:
+            command += ["--", str(path)]
         return command
 
     def dump(
@@ -330,34 +344,41 @@ class PgdumpBackend(Backend):
         over a live database (one transaction) nothing is measured here.
         """
         # pg_restore runs in parallel only from a seekable file: the plaintext lives
-        # in a private 0700 directory for the duration of the restore.
-        with scratch_directory("restore") as directory:
+        # in a private 0700 directory for the duration of the restore (pg_load).
+        with scratch_directory("restore") as directory, pg_credentials(url) as extra_env:
             path = directory / "dump.pgc"
-            try:
-                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(descriptor, "wb") as handle:
-                    for chunk in read_chunks(source):
-                        handle.write(chunk)
-            except OSError as exc:
-                raise BackupError(f"cannot write the restore's scratch file: {exc}") from exc
-            with open(path, "rb") as check:
-                if not check.read(len(CUSTOM_MAGIC)) == CUSTOM_MAGIC:
-                    raise BackupError("the stream is not a pg_dump custom-format archive")
-            with pg_credentials(url) as extra_env:
-                if tables is not None:  # into the live database, in one transaction
-                    restore_tables(url, path, tables, extra_env)
-                    return {}
-                if replace:
-                    command = self.restore_command(tool, url, path, replace=True)
-                    _run_quietly(command, url, extra_env, progress)
-                    return {}
-                loading = self.restore_command(tool, url, path, sections=LOAD_SECTIONS)
-                _run_quietly(loading, url, extra_env, progress)
-                with ThreadPoolExecutor(1, thread_name_prefix="migration-guard-digest") as pool:
-                    measured = pool.submit(_loaded_rows, url)
-                    finishing = self.restore_command(tool, url, path, sections=FINISH_SECTIONS)
-                    _run_quietly(finishing, url, extra_env, progress)
-                    return measured.result()
+            if tables is None and not replace and stream_pays(self.table_sizes, restore_jobs()):
+                # Into an empty database the rows load while the stream is decrypted.
+                loading = self.restore_command(tool, url, None, sections=LOAD_SECTIONS)
+                stream_into(loading, url, source, path, extra_env, progress)
+                return self._finish(tool, url, path, extra_env, progress)
+            write_file(source, path)
+            if tables is not None:  # into the live database, in one transaction
+                restore_tables(url, path, tables, extra_env)
+                return {}
+            if replace:
+                command = self.restore_command(tool, url, path, replace=True)
+                _run_quietly(command, url, extra_env, progress)
+                return {}
+            loading = self.restore_command(tool, url, path, sections=LOAD_SECTIONS)
+            _run_quietly(loading, url, extra_env, progress)
+            return self._finish(tool, url, path, extra_env, progress)
+
+    def _finish(
+        self,
+        tool: str,
+        url: URL,
+        path: Path,
+        extra_env: Mapping[str, str],
+        progress: ByteCounter | None,
+    ) -> dict[str, TableStats]:
+        """The indexes, constraints and triggers (post-data) restored from ``path`` while
+        the loaded rows are counted and digested; those measures."""
+        with ThreadPoolExecutor(1, thread_name_prefix="migration-guard-digest") as pool:
+            measured = pool.submit(_loaded_rows, url)
+            finishing = self.restore_command(tool, url, path, sections=FINISH_SECTIONS)
+            _run_quietly(finishing, url, extra_env, progress)
+            return measured.result()
 
 
 #: The sections restored before the rows are measured (definitions and rows) ...
