@@ -16,6 +16,7 @@ from migration_guard.dialects.base import (
     HeldLock,
     TableStats,
     connect_engine,
+    connected,
     database_unavailable,
     guard_engine,
     lock_holder_text,
@@ -203,9 +204,9 @@ class PostgreSQLDialectOps(DialectOps):
         )
 
     def database_exists(self, url: URL) -> bool:
-        engine = connect_engine(self.admin_url(url))
+        """One login to the server's administrative database."""
         try:
-            with engine.connect() as conn:
+            with connected(self.admin_url(url)) as conn:
                 found = conn.execute(
                     sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
                     {"n": self.database_name(url)},
@@ -213,8 +214,13 @@ class PostgreSQLDialectOps(DialectOps):
             return found is not None
         except sa.exc.DBAPIError as exc:
             raise database_unavailable(url, exc) from None
-        finally:
-            engine.dispose()
+
+    def is_empty(self, url: URL) -> bool:
+        """Whether ``url``'s database is missing or holds no table: two logins, not four."""
+        if not self.database_exists(url):
+            return True
+        with connected(url) as conn:
+            return not self.backup_tables(conn)
 
     #: Longer table names are refused by the server.
     max_identifier_length: ClassVar[int | None] = 63

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from sqlalchemy.engine import URL
 
 from migration_guard.backup.backends.pg_load import stream_pays
 from migration_guard.backup.backends.pgdump import PgdumpBackend
+from migration_guard.dialects.postgresql import PostgreSQLDialectOps
 from migration_guard.errors import BackupError
 from tests.db.test_backup_postgresql import (  # noqa: F401  (fixtures)
     _children_of,
@@ -157,3 +159,36 @@ def test_the_stream_pays_when_one_table_holds_most_of_the_bytes() -> None:
     assert not stream_pays({"a": 300, "b": 200}, jobs=2)
     assert stream_pays({f"t{number}": 30_000_000 for number in range(20)}, jobs=1)
     assert stream_pays({}, jobs=2) and stream_pays({"a": None}, jobs=2)
+
+
+def _sessions(admin: sa.Engine, database: str) -> int:
+    with admin.connect() as conn:
+        conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+        return int(
+            conn.execute(
+                sa.text("SELECT sessions FROM pg_stat_database WHERE datname = :d"),
+                {"d": database},
+            ).scalar_one()
+        )
+
+
+def _settled(admin: sa.Engine, database: str, at_least: int) -> int:
+    """The database's session count once it reaches ``at_least`` (statistics lag a little)."""
+    deadline = time.monotonic() + 5
+    count = _sessions(admin, database)
+    while count < at_least and time.monotonic() < deadline:
+        time.sleep(0.05)
+        count = _sessions(admin, database)
+    time.sleep(0.3)
+    return _sessions(admin, database)
+
+
+def test_the_emptiness_check_logs_in_to_the_target_once(
+    postgres_url: str, postgres_admin_engine: sa.Engine
+) -> None:
+    ops = PostgreSQLDialectOps()
+    url = sa.make_url(postgres_url)
+    target = str(url.database)
+    before = _sessions(postgres_admin_engine, target)
+    assert ops.is_empty(url)
+    assert _settled(postgres_admin_engine, target, before + 1) == before + 1
