@@ -155,7 +155,7 @@ def restore(
     ops = dialect_ops(target)
     database = ops.database_name(target)
     exists = ops.database_exists(target)
-    empty = not exists or ops.is_empty(target)
+    empty = not exists or not ops.holds_tables(target)
     database_settings = database_options(manifest)
     if not exists:
         check_database_options(ops, target, database_settings)

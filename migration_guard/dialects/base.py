@@ -239,14 +239,12 @@ class DialectOps(abc.ABC):
 
     def is_empty(self, url: URL) -> bool:
         """Whether ``url``'s database is missing or holds no table."""
-        if not self.database_exists(url):
-            return True
-        engine = connect_engine(url)
-        try:
-            with engine.connect() as conn:
-                return not self.backup_tables(conn)
-        finally:
-            engine.dispose()
+        return not self.database_exists(url) or not self.holds_tables(url)
+
+    def holds_tables(self, url: URL) -> bool:
+        """Whether ``url``'s database, which exists, holds a table (one login)."""
+        with connected(url) as conn:
+            return bool(self.backup_tables(conn))
 
     # -- backups --------------------------------------------------------------
     @property

@@ -215,13 +215,6 @@ class PostgreSQLDialectOps(DialectOps):
         except sa.exc.DBAPIError as exc:
             raise database_unavailable(url, exc) from None
 
-    def is_empty(self, url: URL) -> bool:
-        """Whether ``url``'s database is missing or holds no table: two logins, not four."""
-        if not self.database_exists(url):
-            return True
-        with connected(url) as conn:
-            return not self.backup_tables(conn)
-
     #: Longer table names are refused by the server.
     max_identifier_length: ClassVar[int | None] = 63
 
