@@ -19,7 +19,9 @@ each backup command, then round-robin; medians of ``--repeat`` runs; every run
 checked (exit status, ``ok``, the plain restore's row count).
 
 Needs PostgreSQL on 127.0.0.1:5432 (postgres, trust) and its client tools.
-Run: ``python bench/bench_backup_pg.py [--rows N] [--repeat N]``.
+Run: ``python bench/bench_backup_pg.py [--rows N] [--tables N] [--repeat N]
+[--restore-only] [--before DIR]`` (``--before``: a checkout whose code the guard
+restore also runs, alternately, for a before/after ratio in one run).
 """
 
 from __future__ import annotations
@@ -44,26 +46,48 @@ def psql(statement: str, database: str = "postgres") -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
-def make_database(name: str, rows: int) -> int:
-    """Create and fill the benchmark database; its size in bytes."""
+def make_database(name: str, rows: int, tables: int = 1) -> int:
+    """Create and fill the benchmark database (``rows`` spread over ``tables`` tables
+    named ``events``, ``events2``...); its size in bytes."""
     psql(f'CREATE DATABASE "{name}"')
-    psql(
-        "CREATE TABLE events (id bigint PRIMARY KEY, account_id int NOT NULL, "
-        "payload jsonb NOT NULL, body text NOT NULL, created_at timestamptz NOT NULL)",
-        name,
-    )
-    psql(
-        "INSERT INTO events SELECT g, g % 9973, "
-        "jsonb_build_object('kind', (ARRAY['click', 'view', 'buy'])[1 + g % 3], 'n', g, "
-        "'tags', jsonb_build_array('a', 'b', g % 7)), "
-        "repeat(md5(g::text), 2) || ' ' || repeat('lorem ipsum ', 4), "
-        "timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second' "
-        f"FROM generate_series(1, {rows}) AS g",
-        name,
-    )
-    psql("CREATE INDEX by_account ON events (account_id)", name)
-    psql("VACUUM ANALYZE events", name)
+    for number in range(1, tables + 1):
+        table = "events" if number == 1 else f"events{number}"
+        psql(
+            f"CREATE TABLE {table} (id bigint PRIMARY KEY, account_id int NOT NULL, "
+            "payload jsonb NOT NULL, body text NOT NULL, created_at timestamptz NOT NULL)",
+            name,
+        )
+        psql(
+            f"INSERT INTO {table} SELECT g, g % 9973, "
+            "jsonb_build_object('kind', (ARRAY['click', 'view', 'buy'])[1 + g % 3], 'n', g, "
+            "'tags', jsonb_build_array('a', 'b', g % 7)), "
+            "repeat(md5(g::text), 2) || ' ' || repeat('lorem ipsum ', 4), "
+            "timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second' "
+            f"FROM generate_series(1, {rows // tables}) AS g",
+            name,
+        )
+        psql(f"CREATE INDEX by_account{number} ON {table} (account_id)", name)
+    psql("VACUUM ANALYZE", name)
     return int(psql("SELECT pg_database_size(current_database())", name).strip())
+
+
+def table_names(tables: int) -> list[str]:
+    return ["events" if number == 1 else f"events{number}" for number in range(1, tables + 1)]
+
+
+def backup_results(guard: Series, raw: Series, raw0: Series) -> dict[str, object]:
+    return {
+        "backup_guard_s": round(guard.median, 2),
+        "backup_raw_pg_dump_fc_s": round(raw.median, 2),
+        "backup_raw_pg_dump_fc_z0_s": round(raw0.median, 2),
+        "backup_ratio_vs_raw": round(guard.median / raw.median, 2),
+        "backup_ratio_vs_raw_z0": round(guard.median / raw0.median, 2),
+        "backup_guard_samples_s": [round(s, 2) for s in guard.seconds],
+        "backup_raw_samples_s": [round(s, 2) for s in raw.seconds],
+        "backup_raw_z0_samples_s": [round(s, 2) for s in raw0.seconds],
+        "backup_client_cpu_s": {"guard": guard.cpu()["client"], "raw": raw.cpu()["client"]},
+        "backup_peak_rss_guard_mb": guard.peak_mb("guard"),
+    }
 
 
 def recreate(name: str) -> None:
@@ -75,10 +99,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--tables", type=int, default=1, help="spread the rows over this many like tables"
+    )
+    parser.add_argument(
+        "--restore-only",
+        action="store_true",
+        help="time only the restores (one untimed backup of each kind is taken)",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="also time the guard restore with the code of this checkout (PYTHONPATH=DIR), "
+        "alternately: before and after in one run",
+    )
     args = parser.parse_args()
     source = f"mg_bench_{uuid.uuid4().hex[:8]}"
     target = f"{source}_restore"
-    results: dict[str, object] = {"rows": args.rows, "repeat": args.repeat}
+    results: dict[str, object] = {"rows": args.rows, "tables": args.tables, "repeat": args.repeat}
+    results["load_average_before"] = [round(load, 2) for load in os.getloadavg()]
     results["versions"] = {
         "server": psql("SHOW server_version").strip(),
         "pg_dump": subprocess.run(
@@ -97,7 +136,7 @@ def main() -> None:
         connect = " ".join(CONNECT)
         try:
             started = time.perf_counter()
-            results["database_bytes"] = make_database(source, args.rows)
+            results["database_bytes"] = make_database(source, args.rows, args.tables)
             results["generate_s"] = round(time.perf_counter() - started, 1)
             url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{source}"
             guard_backup = [GUARD, "backup", "--url", url, "--encrypt", "--format", "json"]
@@ -105,8 +144,12 @@ def main() -> None:
             raw_z0 = f"pg_dump {connect} -Fc -Z0 -d {source} > {work}/raw0.pgc"
             guard, raw, raw0 = Series(), Series(), Series()
             manifests: list[dict[str, object]] = []
-            for warm in (True, *([False] * args.repeat)):
+            for warm in (True, *([False] * (0 if args.restore_only else args.repeat))):
                 run = timed(guard_backup, env)
+                if args.restore_only:
+                    manifests.append(json.loads(run.stdout))
+                    subprocess.run(raw_dump, shell=True, env=env, check=True)
+                    continue
                 if not warm:
                     manifests.append(json.loads(run.stdout))
                     guard.add(run, guard=run.rss_of_root(), dump=run.rss_named("pg_dump"))
@@ -119,38 +162,34 @@ def main() -> None:
             artifact = manifests[-1]["artifact"]
             assert isinstance(artifact, dict)
             results.update(
-                backup_guard_s=round(guard.median, 2),
-                backup_raw_pg_dump_fc_s=round(raw.median, 2),
-                backup_raw_pg_dump_fc_z0_s=round(raw0.median, 2),
-                backup_ratio_vs_raw=round(guard.median / raw.median, 2),
-                backup_ratio_vs_raw_z0=round(guard.median / raw0.median, 2),
-                backup_guard_samples_s=[round(s, 2) for s in guard.seconds],
-                backup_raw_samples_s=[round(s, 2) for s in raw.seconds],
-                backup_raw_z0_samples_s=[round(s, 2) for s in raw0.seconds],
-                backup_client_cpu_s={
-                    "guard": guard.cpu()["client"],
-                    "raw": raw.cpu()["client"],
-                },
-                backup_peak_rss_guard_mb=guard.peak_mb("guard"),
-                artifact_bytes=artifact["size"],
-                raw_dump_bytes=(work / "raw.pgc").stat().st_size,
+                artifact_bytes=artifact["size"], raw_dump_bytes=(work / "raw.pgc").stat().st_size
             )
+            if not args.restore_only:
+                results.update(backup_results(guard, raw, raw0))
             backup_id = str(manifests[-1]["id"])
             target_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{target}"
             guard_restore = [GUARD, "restore", backup_id, "--url", target_url, "--format", "json"]
             raw_restore = f"pg_restore {connect} -j 2 -d {target} {work}/raw.pgc"
-            restore_guard, restore_raw = Series(), Series()
+            restore_guard, restore_raw, restore_before = Series(), Series(), Series()
+            before_env = {**env, "PYTHONPATH": args.before} if args.before else None
             for _ in range(args.repeat):
-                recreate(target)
-                run = timed(guard_restore, env)
-                outcome = json.loads(run.stdout)
-                if not outcome.get("ok"):
-                    raise SystemExit(f"restore reported mismatches: {outcome}")
-                restore_guard.add(run, guard=run.rss_of_root())
+                sides = [(restore_guard, env)]
+                if before_env is not None:
+                    sides.append((restore_before, before_env))
+                for series, side_env in sides:
+                    recreate(target)
+                    run = timed(guard_restore, side_env)
+                    outcome = json.loads(run.stdout)
+                    if not outcome.get("ok"):
+                        raise SystemExit(f"restore reported mismatches: {outcome}")
+                    series.add(run, guard=run.rss_of_root())
                 recreate(target)
                 run = timed(raw_restore, env)
-                restored = int(psql("SELECT count(*) FROM events", target).strip())
-                if restored != args.rows:
+                restored = sum(
+                    int(psql(f"SELECT count(*) FROM {table}", target).strip())
+                    for table in table_names(args.tables)
+                )
+                if restored != args.rows // args.tables * args.tables:
                     raise SystemExit(f"plain restore brought back {restored} of {args.rows} rows")
                 restore_raw.add(run)
             results.update(
@@ -159,8 +198,20 @@ def main() -> None:
                 restore_ratio=round(restore_guard.median / restore_raw.median, 2),
                 restore_guard_samples_s=[round(s, 2) for s in restore_guard.seconds],
                 restore_raw_samples_s=[round(s, 2) for s in restore_raw.seconds],
+                restore_client_cpu_s={
+                    "guard": restore_guard.cpu()["client"],
+                    "raw": restore_raw.cpu()["client"],
+                },
                 restore_peak_rss_guard_mb=restore_guard.peak_mb("guard"),
             )
+            if before_env is not None:
+                results.update(
+                    restore_before_s=round(restore_before.median, 2),
+                    restore_before_ratio=round(restore_before.median / restore_raw.median, 2),
+                    restore_before_samples_s=[round(s, 2) for s in restore_before.seconds],
+                    restore_before_client_cpu_s=restore_before.cpu()["client"],
+                )
+            results["load_average_after"] = [round(load, 2) for load in os.getloadavg()]
         finally:
             psql(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')
             psql(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -60,16 +61,19 @@ class Watcher:
 
     def __init__(self) -> None:
         self.argvs: list[list[str]] = []
+        self.environs: list[bytes] = []
 
     def __call__(self, _: int) -> None:
         for child in _children_of(os.getpid()):
             try:
                 argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+                environ = Path(f"/proc/{child}/environ").read_bytes()
             except OSError:
                 continue
             words = [arg.decode() for arg in argv if arg]
             if words and Path(words[0]).name == "pg_restore" and words not in self.argvs:
                 self.argvs.append(words)
+                self.environs.append(environ)
 
     def loading(self) -> list[list[str]]:
         return [argv for argv in self.argvs if "--section=data" in argv]
@@ -98,6 +102,9 @@ def test_rows_load_from_the_stream_while_the_file_is_written(
     for argv in watcher.loading():  # reads its stdin: no file, one job
         assert not any(arg.endswith("dump.pgc") for arg in argv), argv
         assert not any(arg.startswith("--jobs") for arg in argv), argv
+        if shutil.which("stdbuf"):  # it reads 1 MiB at a time, not stdio's 4 KiB
+            environ = watcher.environs[watcher.argvs.index(argv)]
+            assert b"_STDBUF_I=1048576" in environ.split(b"\0")
     assert watcher.finishing(), watcher.argvs
     for argv in watcher.finishing():  # the file the stream was written to, in parallel
         assert argv[-1].endswith("dump.pgc") and any(a.startswith("--jobs") for a in argv)

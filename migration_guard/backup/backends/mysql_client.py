@@ -262,21 +262,25 @@ def tool_process(
     stdin: int,
     stdout: int,
     output_buffer: bool = False,
+    input_buffer: bool = False,
     extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``command`` running with stderr collected; killed if the body raises.
 
     After the body the process is waited for; a non-zero exit becomes the error
     :func:`tool_error` makes of it (``action``: "back up", "restore into").
-    ``output_buffer`` gives the tool a large stdout buffer (:func:`with_output_buffer`);
+    ``output_buffer`` gives the tool a large stdout buffer (:func:`with_output_buffer`),
+    ``input_buffer`` a large stdin buffer (:func:`with_input_buffer`);
     ``extra_env`` is added to the allow-listed environment (:func:`child_environment`).
     """
     argv = command
+    # Under stdbuf a missing tool would only show as stdbuf's exit status 127.
+    if (output_buffer or input_buffer) and shutil.which(command[0]) is None:
+        raise ToolMissingError(f"cannot run {command[0]}: no such program; {INSTALL_HINT}")
     if output_buffer:
-        # Under stdbuf a missing tool would only show as stdbuf's exit status 127.
-        if shutil.which(command[0]) is None:
-            raise ToolMissingError(f"cannot run {command[0]}: no such program; {INSTALL_HINT}")
-        argv = with_output_buffer(command)
+        argv = with_output_buffer(argv)
+    if input_buffer:
+        argv = with_input_buffer(argv)
     try:
         process = subprocess.Popen(
             argv,
@@ -333,6 +337,19 @@ def with_output_buffer(command: list[str]) -> list[str]:
     if stdbuf is None:
         return command
     return [stdbuf, f"--output={_DUMP_OUTPUT_BUFFER}", *command]
+
+
+def with_input_buffer(command: list[str]) -> list[str]:
+    """``command`` run under coreutils' ``stdbuf`` with a 1 MiB stdin buffer, if present.
+
+    ``pg_restore`` reads an archive from its stdin through stdio in 4 KiB pieces;
+    from a full pipe each read wakes the writer. With one read per MiB the
+    context switches drop about eightfold (measured in docs/performance.md).
+    """
+    stdbuf = shutil.which("stdbuf")
+    if stdbuf is None:
+        return command
+    return [stdbuf, f"--input={_DUMP_OUTPUT_BUFFER}", *command]
 
 
 def run_dump(

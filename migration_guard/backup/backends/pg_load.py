@@ -115,6 +115,7 @@ def stream_into(
             "restore into",
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
+            input_buffer=True,
             extra_env=extra_env,
         ) as process,
     ):
