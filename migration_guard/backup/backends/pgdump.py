@@ -10,11 +10,13 @@ its stdout, which goes straight into the encrypted archive; no plaintext file.
 
 Restore: ``pg_restore`` reads only a seekable file in parallel, so the decrypted
 stream is written into a private 0700 scratch directory (removed afterwards,
-and by the next run after a SIGKILL). Into a new or empty database it runs
-with ``--jobs N`` in two steps: the definitions and rows (``pre-data``,
-``data``), then the indexes, constraints and triggers (``post-data``) while a
-connection counts and digests every table, measures the engine compares with
-the manifest instead of reading the tables again. Into a database that holds
+and by the next run after a SIGKILL). Into a new or empty database it runs in
+two steps: the definitions and rows (``pre-data``, ``data``; from the stream
+while it is written to the file, or with ``--jobs N`` from the file when many
+like tables make that pay: :mod:`.pg_load`), then the indexes, constraints and
+triggers (``post-data``, ``--jobs N``) while a connection counts and digests
+every table, measures the engine compares with the manifest instead of
+reading the tables again. Into a database that holds
 tables it runs once with ``--clean --if-exists --single-transaction``: one
 transaction that drops and recreates the archive's objects, so any failure (a
 damaged stream, a lost connection, a full disk, a killed process) leaves the
