@@ -43,7 +43,14 @@ from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.raw_guard import RawWriteGuard
 from migration_guard.alembic.runtime_sql import is_read_only, runtime_statements
-from migration_guard.analysis.model import Finding, Operation, OpKind, Severity, TableRef
+from migration_guard.analysis.model import (
+    Finding,
+    Operation,
+    OpKind,
+    Severity,
+    Statement,
+    TableRef,
+)
 from migration_guard.config import ProtectedTables
 from migration_guard.dialects.base import GUARD_CONNECTION_OPTION
 from migration_guard.errors import BlockedStatement, MigrationGuardError
@@ -152,6 +159,8 @@ class StatementInterceptor:
     _judging: threading.local = field(default_factory=threading.local)
     #: The plan's parse of its statements by their text (:func:`.scope.parses_by_text`).
     known: Mapping[str, list[Operation]] = field(default_factory=dict)
+    #: The parses of the statements run so far that the plan did not know, by text.
+    _parsed: dict[str, list[Operation]] = field(default_factory=dict)
 
     # -- attaching -------------------------------------------------------------------
     def attach(self, connection: Any = None) -> None:
@@ -300,27 +309,50 @@ class StatementInterceptor:
 
     # -- policy ----------------------------------------------------------------------
     def _operations(self, sql: str, parameters: Any) -> Iterable[Operation]:
-        from migration_guard.alembic.scope import plan_text
         from migration_guard.analysis.analyzer import operations_of
+
+        from migration_guard.analysis.leading import is_plain
 
         text = _PLACEHOLDER.sub("NULL", sql) if parameters else sql
         statements = runtime_statements(
             text, dialect=self.dialect, file=RUNTIME_FILE, unit=RUNTIME_FILE
         )
-        runtime = self._runtime_state()
         for statement in statements:
             # What runs: literal dynamic SQL resolved, called procedures' bodies unfolded,
-            # exactly as ``check`` read them for the plan (so its approvals apply).
-            try:
-                runs = [run.statement for run in runtime.expand(statement)]
-            except Exception:  # fail closed: judge the statement as written
+            # exactly as ``check`` read them for the plan (so its approvals apply). A
+            # plain statement runs as written (what Runtime.expand says of it), so the
+            # runtime is made only once a statement needs it.
+            if is_plain(statement):
                 runs = [statement]
+            else:
+                try:
+                    runs = [run.statement for run in self._runtime_state().expand(statement)]
+                except Exception:  # fail closed: judge the statement as written
+                    runs = [statement]
             for run in runs:
-                known = None if run.known_operations else self.known.get(plan_text(run.sql))
+                known = None if run.known_operations else self._known_parse(run.sql)
                 if known is None:
-                    yield from operations_of(run, self.dialect)
-                else:  # the plan's parse of the same text, told where it runs now
+                    operations = operations_of(run, self.dialect)
+                    self._remember_parse(run, operations)
+                    yield from operations
+                else:  # the same text's parse, told where it runs now
                     yield from (replace(operation, statement=run) for operation in known)
+
+    def _known_parse(self, sql: str) -> list[Operation] | None:
+        """The plan's parse of ``sql``, or the parse of a statement that ran earlier in
+        the run with the same text (Alembic's version-table statements, with their
+        parameters as ``NULL``): a parse depends on the text and the dialect only."""
+        from migration_guard.alembic.scope import plan_text
+
+        text = plan_text(sql)
+        known = self.known.get(text)
+        return known if known is not None else self._parsed.get(text)
+
+    def _remember_parse(self, run: Statement, operations: list[Operation]) -> None:
+        from migration_guard.alembic.scope import plan_text
+
+        if operations and all(operation.statement is run for operation in operations):
+            self._parsed[plan_text(run.sql)] = operations
 
     def _runtime_state(self) -> Runtime:
         from migration_guard.analysis.families import sqlglot_family

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -414,7 +415,17 @@ def guard_engine(url: URL | str, **kw: Any) -> Engine:
 
     options = {**kw.pop("execution_options", {}), GUARD_CONNECTION_OPTION: True}
     kw.setdefault("poolclass", sa.pool.NullPool)
-    return sa.create_engine(url, execution_options=options, **kw)
+    engine = sa.create_engine(url, execution_options=options, **kw)
+    connect = _GUARD_CONNECT.get(engine.dialect.driver)
+    if connect is not None:
+        module, _, name = connect.partition(":")
+        sa.event.listen(engine, "do_connect", getattr(importlib.import_module(module), name))
+    return engine
+
+
+#: Per DBAPI driver, how the guard's own engines make a new connection (instead of the
+#: driver's ``connect``): ``module:function(dialect, record, cargs, cparams)``.
+_GUARD_CONNECT = {"pymysql": "migration_guard.dialects.mysql_server:guard_connect"}
 
 
 def connect_engine(url: URL) -> Engine:

@@ -5,11 +5,16 @@ Over a SQLAlchemy connection, or, for a :class:`~migration_guard.urls.PlainURL`
 with the connection arguments SQLAlchemy's ``mysql+pymysql`` dialect would pass:
 three reads do not need SQLAlchemy, and importing it is most of such a short
 command's start-up. The SQL is written once, here.
+
+The guard's own PyMySQL connections (these, and those of its SQLAlchemy engines:
+the migration lock, backups, proofs) skip one cost of PyMySQL's default TLS mode
+(:func:`preferred_tls_connection`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -109,7 +114,7 @@ def _direct_connection(url: PlainURL) -> Iterator[Any]:
     from migration_guard.dialects.base import database_unavailable
 
     try:
-        connection = pymysql.connect(**pymysql_connect_args(url))
+        connection = preferred_tls_connection(**pymysql_connect_args(url))
     except pymysql.err.MySQLError as exc:
         raise database_unavailable(url, exc) from None
     try:
@@ -126,3 +131,45 @@ def _direct_rows(connection: Any) -> Rows:
             return [tuple(row) for row in cursor.fetchall()]
 
     return rows
+
+
+def preferred_tls_connection(*args: Any, **kwargs: Any) -> Any:
+    """``pymysql.connect(*args, **kwargs)``, without loading the system's CA store for
+    PyMySQL's default TLS mode, where nothing would ever consult it.
+
+    Without TLS options PyMySQL uses TLS when the server offers it, with neither
+    certificate nor host name checked (``CERT_NONE``), yet it builds that context
+    with ``ssl.create_default_context()``, which reads every CA certificate of the
+    system (several milliseconds of CPU per login). The context made here is the
+    same one without that store; with TLS options PyMySQL's own code runs.
+    """
+    return _preferred_tls_class()(*args, **kwargs)
+
+
+@functools.cache
+def _preferred_tls_class() -> type[Any]:
+    import ssl
+
+    import pymysql
+
+    class PreferredTLSConnection(pymysql.connections.Connection):  # type: ignore[misc]
+        def _create_ssl_ctx(self, sslp: Any) -> Any:
+            if not (isinstance(sslp, dict) and not sslp):
+                return super()._create_ssl_ctx(sslp)
+            # What PyMySQL makes of ``{}``: create_default_context() minus the CA store
+            # (load_default_certs), then no host name check and CERT_NONE.
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            context.options |= ssl.OP_NO_SSLv2
+            context.options |= ssl.OP_NO_SSLv3
+            return context
+
+    return PreferredTLSConnection
+
+
+def guard_connect(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
+    """SQLAlchemy ``do_connect`` hook of the guard's own ``mysql+pymysql`` engines."""
+    del dialect, record
+    return preferred_tls_connection(*cargs, **cparams)
