@@ -310,7 +310,6 @@ class StatementInterceptor:
     # -- policy ----------------------------------------------------------------------
     def _operations(self, sql: str, parameters: Any) -> Iterable[Operation]:
         from migration_guard.analysis.analyzer import operations_of
-
         from migration_guard.analysis.leading import is_plain
 
         text = _PLACEHOLDER.sub("NULL", sql) if parameters else sql
