@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 from migration_guard.config import URL_ENV, Config
 from migration_guard.errors import UsageError
@@ -18,9 +15,9 @@ if TYPE_CHECKING:
 __all__ = ["PlainURL", "parse_plain_url", "resolve_plain_url", "resolve_url", "sqlalchemy_url"]
 
 #: A PyMySQL URL with nothing SQLAlchemy would quote or translate: user, optional
-#: password, host, optional port and database, no query but ``charset``. The same text parses to the
-#: same parts under SQLAlchemy's own ``make_url`` (tests compare them).
-_PLAIN = re.compile(
+#: password, host, optional port and database, no query but ``charset``. The same text
+#: parses to the same parts under SQLAlchemy's own ``make_url`` (tests compare them).
+_PLAIN = (
     r"(?P<drivername>(?:mysql|mariadb)\+pymysql)://"
     r"(?:(?P<username>[A-Za-z0-9_.-]+)(?::(?P<password>[^@/?#\s]*))?@)?"
     r"(?P<host>[A-Za-z0-9_.-]+)(?::(?P<port>[0-9]{1,5}))?"
@@ -29,7 +26,6 @@ _PLAIN = re.compile(
 )
 
 
-@dataclass(frozen=True)
 class PlainURL:
     """A database URL parsed without SQLAlchemy (:func:`parse_plain_url`).
 
@@ -38,13 +34,30 @@ class PlainURL:
     not import SQLAlchemy at all; :func:`sqlalchemy_url` turns it into the real thing.
     """
 
-    drivername: str
-    username: str | None
-    password: str | None
-    host: str
-    port: int | None
-    database: str
-    query: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+    __slots__ = ("database", "drivername", "host", "password", "port", "query", "username")
+
+    def __init__(
+        self,
+        drivername: str,
+        username: str | None,
+        password: str | None,
+        host: str,
+        port: int | None,
+        database: str,
+        query: Mapping[str, str | tuple[str, ...]] | None = None,
+    ) -> None:
+        self.drivername = drivername
+        self.username = username
+        self.password = password
+        self.host = host
+        self.port = port
+        self.database = database
+        self.query: Mapping[str, str | tuple[str, ...]] = dict(query or {})
+
+    def without_password(self) -> PlainURL:
+        return PlainURL(
+            self.drivername, self.username, None, self.host, self.port, self.database, self.query
+        )
 
     def get_backend_name(self) -> str:
         return self.drivername.split("+", 1)[0]
@@ -68,6 +81,9 @@ class PlainURL:
             text += "?" + "&".join(f"{key}={self.query[key]}" for key in sorted(self.query))
         return text
 
+    def __repr__(self) -> str:
+        return self.render_as_string()
+
 
 def _quote_password(password: str) -> str:
     from urllib.parse import quote
@@ -78,9 +94,13 @@ def _quote_password(password: str) -> str:
 def parse_plain_url(text: str) -> PlainURL | None:
     """``text`` as a :class:`PlainURL`, or None when it is not that simple (then
     SQLAlchemy parses it)."""
-    found = _PLAIN.fullmatch(text)
+    import re
+
+    found = re.fullmatch(_PLAIN, text)
     if found is None:
         return None
+    from urllib.parse import unquote
+
     password = found.group("password")
     port = found.group("port")
     charset = found.group("charset")

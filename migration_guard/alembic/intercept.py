@@ -43,14 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.raw_guard import RawWriteGuard
 from migration_guard.alembic.runtime_sql import is_read_only, runtime_statements
-from migration_guard.analysis.model import (
-    Finding,
-    Operation,
-    OpKind,
-    Severity,
-    Statement,
-    TableRef,
-)
+from migration_guard.alembic.scope import TextParses
+from migration_guard.analysis.model import Finding, Operation, OpKind, Severity, TableRef
 from migration_guard.config import ProtectedTables
 from migration_guard.dialects.base import GUARD_CONNECTION_OPTION
 from migration_guard.errors import BlockedStatement, MigrationGuardError
@@ -159,8 +153,7 @@ class StatementInterceptor:
     _judging: threading.local = field(default_factory=threading.local)
     #: The plan's parse of its statements by their text (:func:`.scope.parses_by_text`).
     known: Mapping[str, list[Operation]] = field(default_factory=dict)
-    #: The parses of the statements run so far that the plan did not know, by text.
-    _parsed: dict[str, list[Operation]] = field(default_factory=dict)
+    _parses: TextParses = field(default_factory=TextParses)  # and of those run so far
 
     # -- attaching -------------------------------------------------------------------
     def attach(self, connection: Any = None) -> None:
@@ -313,45 +306,24 @@ class StatementInterceptor:
         from migration_guard.analysis.leading import is_plain
 
         text = _PLACEHOLDER.sub("NULL", sql) if parameters else sql
-        statements = runtime_statements(
-            text, dialect=self.dialect, file=RUNTIME_FILE, unit=RUNTIME_FILE
-        )
-        for statement in statements:
+        unit = RUNTIME_FILE
+        for statement in runtime_statements(text, dialect=self.dialect, file=unit, unit=unit):
             # What runs: literal dynamic SQL resolved, called procedures' bodies unfolded,
-            # exactly as ``check`` read them for the plan (so its approvals apply). A
-            # plain statement runs as written (what Runtime.expand says of it), so the
-            # runtime is made only once a statement needs it.
-            if is_plain(statement):
+            # exactly as ``check`` read them (so its approvals apply); a plain statement
+            # runs as written (Runtime.expand's answer), without making the runtime.
+            try:
+                expand = None if is_plain(statement) else self._runtime_state().expand
+                runs = [statement] if expand is None else [r.statement for r in expand(statement)]
+            except Exception:  # fail closed: judge the statement as written
                 runs = [statement]
-            else:
-                try:
-                    runs = [run.statement for run in self._runtime_state().expand(statement)]
-                except Exception:  # fail closed: judge the statement as written
-                    runs = [statement]
             for run in runs:
-                known = None if run.known_operations else self._known_parse(run.sql)
+                known = None if run.known_operations else self._parses.get(run.sql, self.known)
                 if known is None:
                     operations = operations_of(run, self.dialect)
-                    self._remember_parse(run, operations)
+                    self._parses.remember(run, operations)
                     yield from operations
                 else:  # the same text's parse, told where it runs now
                     yield from (replace(operation, statement=run) for operation in known)
-
-    def _known_parse(self, sql: str) -> list[Operation] | None:
-        """The plan's parse of ``sql``, or the parse of a statement that ran earlier in
-        the run with the same text (Alembic's version-table statements, with their
-        parameters as ``NULL``): a parse depends on the text and the dialect only."""
-        from migration_guard.alembic.scope import plan_text
-
-        text = plan_text(sql)
-        known = self.known.get(text)
-        return known if known is not None else self._parsed.get(text)
-
-    def _remember_parse(self, run: Statement, operations: list[Operation]) -> None:
-        from migration_guard.alembic.scope import plan_text
-
-        if operations and all(operation.statement is run for operation in operations):
-            self._parsed[plan_text(run.sql)] = operations
 
     def _runtime_state(self) -> Runtime:
         from migration_guard.analysis.families import sqlglot_family

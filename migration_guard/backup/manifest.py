@@ -88,7 +88,7 @@ def redact_url(url: object) -> str:
     from migration_guard.urls import PlainURL
 
     if isinstance(url, PlainURL):  # parsed without SQLAlchemy: rendered the same way
-        return dataclasses.replace(url, password=None).render_as_string()
+        return url.without_password().render_as_string()
     from sqlalchemy.engine import URL, make_url
 
     if isinstance(url, URL):

@@ -416,15 +416,12 @@ def guard_engine(url: URL | str, **kw: Any) -> Engine:
     options = {**kw.pop("execution_options", {}), GUARD_CONNECTION_OPTION: True}
     kw.setdefault("poolclass", sa.pool.NullPool)
     engine = sa.create_engine(url, execution_options=options, **kw)
-    connect = _GUARD_CONNECT.get(engine.dialect.driver)
-    if connect is not None:
-        module, _, name = connect.partition(":")
+    module, _, name = _GUARD_CONNECT.get(engine.dialect.driver, "").partition(":")
+    if name:  # this driver's own connect for the guard's engines: fn(dialect, rec, args, kw)
         sa.event.listen(engine, "do_connect", getattr(importlib.import_module(module), name))
     return engine
 
 
-#: Per DBAPI driver, how the guard's own engines make a new connection (instead of the
-#: driver's ``connect``): ``module:function(dialect, record, cargs, cparams)``.
 _GUARD_CONNECT = {"pymysql": "migration_guard.dialects.mysql_server:guard_connect"}
 
 
