@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -415,14 +414,7 @@ def guard_engine(url: URL | str, **kw: Any) -> Engine:
 
     options = {**kw.pop("execution_options", {}), GUARD_CONNECTION_OPTION: True}
     kw.setdefault("poolclass", sa.pool.NullPool)
-    engine = sa.create_engine(url, execution_options=options, **kw)
-    module, _, name = _GUARD_CONNECT.get(engine.dialect.driver, "").partition(":")
-    if name:  # this driver's own connect for the guard's engines: fn(dialect, rec, args, kw)
-        sa.event.listen(engine, "do_connect", getattr(importlib.import_module(module), name))
-    return engine
-
-
-_GUARD_CONNECT = {"pymysql": "migration_guard.dialects.mysql_server:guard_connect"}
+    return sa.create_engine(url, execution_options=options, **kw)
 
 
 def connect_engine(url: URL) -> Engine:

@@ -24,7 +24,7 @@ from migration_guard.dialects.base import (
     sha256_text,
 )
 from migration_guard.dialects.mysql_lock import MySQLLock, get_lock_still_held, mysql_lock_name
-from migration_guard.dialects.mysql_server import ServerQuestions
+from migration_guard.dialects.mysql_server import ServerQuestions, guard_connect
 from migration_guard.errors import LockTimeout
 
 OBJECT_KINDS = ("views", "triggers", "procedures", "functions", "events")
@@ -304,6 +304,8 @@ class MySQLDialectOps(DialectOps):
         """
         lock_name = mysql_lock_name(name, self.database_name(url))
         engine = guard_engine(url)
+        if engine.dialect.driver == "pymysql":  # one login less costly (mysql_server)
+            sa.event.listen(engine, "do_connect", guard_connect)
         try:
             conn = open_connection(engine, url)
         except BaseException:

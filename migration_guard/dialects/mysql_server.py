@@ -6,9 +6,8 @@ with the connection arguments SQLAlchemy's ``mysql+pymysql`` dialect would pass:
 three reads do not need SQLAlchemy, and importing it is most of such a short
 command's start-up. The SQL is written once, here.
 
-The guard's own PyMySQL connections (these, and those of its SQLAlchemy engines:
-the migration lock, backups, proofs) skip one cost of PyMySQL's default TLS mode
-(:func:`preferred_tls_connection`).
+These connections, and the migration lock's (:func:`guard_connect`), skip one cost
+of PyMySQL's default TLS mode (:func:`preferred_tls_connection`).
 """
 
 from __future__ import annotations
@@ -170,6 +169,6 @@ def _preferred_tls_class() -> type[Any]:
 
 
 def guard_connect(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
-    """SQLAlchemy ``do_connect`` hook of the guard's own ``mysql+pymysql`` engines."""
+    """SQLAlchemy ``do_connect`` hook of the migration lock's ``mysql+pymysql`` engine."""
     del dialect, record
     return preferred_tls_connection(*cargs, **cparams)

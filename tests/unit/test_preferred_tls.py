@@ -4,7 +4,7 @@ never consults, and nothing else.
 Without TLS options PyMySQL offers TLS with neither certificate nor host name
 checked, but builds that context with ``ssl.create_default_context()``, which reads
 the system's CA certificates on every login. The guard's connections (the migration
-lock, backups, an incremental's questions) get the same context without that store;
+lock, an incremental's questions) get the same context without that store;
 any TLS option of the URL keeps PyMySQL's own code.
 """
 
@@ -14,10 +14,7 @@ import ssl
 from typing import Any
 
 import pymysql
-import pytest
-import sqlalchemy as sa
 
-from migration_guard.dialects.base import guard_engine
 from migration_guard.dialects.mysql_server import _preferred_tls_class
 
 
@@ -53,25 +50,3 @@ def test_tls_options_keep_pymysqls_own_context() -> None:
     ours, theirs = contexts({"check_hostname": False, "verify_mode": "required"})
     assert settings(ours) == settings(theirs)
     assert ours.verify_mode is ssl.CERT_REQUIRED
-
-
-@pytest.mark.parametrize(
-    ("url", "patched"),
-    [
-        ("mysql+pymysql://root@127.0.0.1:3306/x", True),
-        ("mariadb+pymysql://root@127.0.0.1:3306/x", True),
-        ("sqlite:///x.db", False),
-    ],
-)
-def test_only_the_guards_pymysql_engines_connect_this_way(url: str, patched: bool) -> None:
-    engine = guard_engine(url)
-    try:
-        assert sa.event.contains(engine, "do_connect", _guard_connect()) is patched
-    finally:
-        engine.dispose()
-
-
-def _guard_connect() -> Any:
-    from migration_guard.dialects.mysql_server import guard_connect
-
-    return guard_connect
