@@ -14,7 +14,7 @@ import contextlib
 import functools
 import os
 import types
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +85,25 @@ def hooked_alembic(session: GuardSession) -> Iterator[None]:
     finally:
         EnvironmentContext.configure = original_configure  # type: ignore[method-assign]
         EnvironmentContext.run_migrations = original_run  # type: ignore[method-assign]
+
+
+def steps_once(
+    steps_of: Callable[..., Iterable[Any]], heads: tuple[str, ...], steps: list[Any]
+) -> Callable[..., Iterable[Any]]:
+    """Alembic's step function, answering its first question with the plan's ``steps``.
+
+    When it runs, Alembic asks again for the steps from the heads it reads (under the
+    guard's lock: the ones the plan started from); walking the revision map a second
+    time would give the same steps. Other heads, or a second run, get a fresh answer.
+    """
+    pending = [steps]
+
+    def migrations_fn(current: Sequence[str], context: Any) -> Iterable[Any]:
+        if pending and tuple(current) == heads:
+            return list(pending.pop())
+        return steps_of(current, context)
+
+    return migrations_fn
 
 
 def _refuse_after_block(session: GuardSession, **_kw: Any) -> None:

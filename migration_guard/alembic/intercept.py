@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.raw_guard import RawWriteGuard
 from migration_guard.alembic.runtime_sql import is_read_only, runtime_statements
+from migration_guard.alembic.scope import TextParses
 from migration_guard.analysis.model import Finding, Operation, OpKind, Severity, TableRef
 from migration_guard.config import ProtectedTables
 from migration_guard.dialects.base import GUARD_CONNECTION_OPTION
@@ -152,6 +153,7 @@ class StatementInterceptor:
     _judging: threading.local = field(default_factory=threading.local)
     #: The plan's parse of its statements by their text (:func:`.scope.parses_by_text`).
     known: Mapping[str, list[Operation]] = field(default_factory=dict)
+    _parses: TextParses = field(default_factory=TextParses)  # and of those run so far
 
     # -- attaching -------------------------------------------------------------------
     def attach(self, connection: Any = None) -> None:
@@ -300,26 +302,27 @@ class StatementInterceptor:
 
     # -- policy ----------------------------------------------------------------------
     def _operations(self, sql: str, parameters: Any) -> Iterable[Operation]:
-        from migration_guard.alembic.scope import plan_text
         from migration_guard.analysis.analyzer import operations_of
+        from migration_guard.analysis.leading import is_plain
 
         text = _PLACEHOLDER.sub("NULL", sql) if parameters else sql
-        statements = runtime_statements(
-            text, dialect=self.dialect, file=RUNTIME_FILE, unit=RUNTIME_FILE
-        )
-        runtime = self._runtime_state()
-        for statement in statements:
+        unit = RUNTIME_FILE
+        for statement in runtime_statements(text, dialect=self.dialect, file=unit, unit=unit):
             # What runs: literal dynamic SQL resolved, called procedures' bodies unfolded,
-            # exactly as ``check`` read them for the plan (so its approvals apply).
+            # exactly as ``check`` read them (so its approvals apply); a plain statement
+            # runs as written (Runtime.expand's answer), without making the runtime.
             try:
-                runs = [run.statement for run in runtime.expand(statement)]
+                expand = None if is_plain(statement) else self._runtime_state().expand
+                runs = [statement] if expand is None else [r.statement for r in expand(statement)]
             except Exception:  # fail closed: judge the statement as written
                 runs = [statement]
             for run in runs:
-                known = None if run.known_operations else self.known.get(plan_text(run.sql))
+                known = None if run.known_operations else self._parses.get(run.sql, self.known)
                 if known is None:
-                    yield from operations_of(run, self.dialect)
-                else:  # the plan's parse of the same text, told where it runs now
+                    operations = operations_of(run, self.dialect)
+                    self._parses.remember(run, operations)
+                    yield from operations
+                else:  # the same text's parse, told where it runs now
                     yield from (replace(operation, statement=run) for operation in known)
 
     def _runtime_state(self) -> Runtime:

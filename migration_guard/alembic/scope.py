@@ -9,7 +9,7 @@ widens the scope to everything.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from migration_guard.analysis.analyzer import operations_of
 from migration_guard.analysis.model import Operation, OpKind, Statement
@@ -34,6 +34,26 @@ def plan_text(sql: str) -> str:
     if "\t" in text and not _QUOTES.search(text):
         return text.replace("\t", "    ")
     return text
+
+
+class TextParses:
+    """Parses by statement text (:func:`plan_text`), for the statement interceptor: the
+    plan's (``known``, :func:`parses_by_text`), then those of the statements run so far
+    that the plan did not know (e.g. Alembic's version-table statements with their
+    parameters as ``NULL``). A parse depends on the text and the dialect only."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, list[Operation]] = {}
+
+    def get(self, sql: str, known: Mapping[str, list[Operation]]) -> list[Operation] | None:
+        text = plan_text(sql)
+        found = known.get(text)
+        return found if found is not None else self._seen.get(text)
+
+    def remember(self, statement: Statement, operations: list[Operation]) -> None:
+        """Keep the parse of a statement that ran, unless it was split into pieces."""
+        if operations and all(operation.statement is statement for operation in operations):
+            self._seen[plan_text(statement.sql)] = operations
 
 
 def parses_by_text(

@@ -30,6 +30,7 @@ from migration_guard.alembic.approvals import (
 from migration_guard.alembic.changes import RunChanges
 from migration_guard.alembic.drift import check_protection
 from migration_guard.alembic.events import upgrade_event
+from migration_guard.alembic.hooks import steps_once
 from migration_guard.alembic.interrupted import heartbeat, lock_for_restore, recover_interrupted
 from migration_guard.alembic.rebuilds import check_after_rebuilds, rebuild_aware
 from migration_guard.alembic.records import (
@@ -224,6 +225,8 @@ class GuardSession:
         self.result.from_heads = heads
         steps_of = context._migrations_fn
         steps = list(steps_of(tuple(heads), context)) if steps_of is not None else []
+        if steps_of is not None:
+            context._migrations_fn = steps_once(steps_of, tuple(heads), steps)
         if not steps:
             self.result.outcome = "up-to-date"
             self.result.to_heads = heads

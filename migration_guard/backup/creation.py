@@ -39,7 +39,7 @@ from migration_guard.errors import (
     EncryptionKeyError,
     UsageError,
 )
-from migration_guard.urls import resolve_url
+from migration_guard.urls import resolve_plain_url, resolve_url, sqlalchemy_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -152,7 +152,8 @@ def _create(
     from migration_guard.backup.keys import KEY_ENV_HINT, load_user_key
 
     settings = backup_settings(config)
-    target = resolve_url(config, url)
+    # An incremental backup of a plain URL needs no SQLAlchemy (see urls.PlainURL).
+    target = resolve_plain_url(config, url) if type == INCREMENTAL else resolve_url(config, url)
     if type not in BACKUP_TYPES:
         raise UsageError(f"unknown backup type {type!r}; choose one of {', '.join(USER_TYPES)}")
     compression = compress or settings.compress
@@ -165,7 +166,7 @@ def _create(
         job = incremental_job(catalog, target, tables=tables, backend=backend)
     else:
         job = _dump_job(
-            target,
+            sqlalchemy_url(target),
             type,
             tables,
             backend or settings.backend,
@@ -238,7 +239,7 @@ def _create(
     if settings.catalog_table:
         try:
             mirror_to_table(
-                target,
+                sqlalchemy_url(target),
                 settings.catalog_table,
                 manifest,
                 ok=manifest.verification.ok is not False,

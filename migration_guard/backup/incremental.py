@@ -27,6 +27,8 @@ from migration_guard.errors import UsageError
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
+    from migration_guard.urls import PlainURL
+
 INCREMENTAL = "incremental"
 #: The backend that takes the incrementals of each dialect family.
 INCREMENTAL_BACKEND = "binlog"
@@ -52,7 +54,7 @@ def unsupported_message(dialect: str) -> str:
 
 
 def incremental_job(
-    catalog: Catalog, target: URL, *, tables: Sequence[str] | None, backend: str | None
+    catalog: Catalog, target: URL | PlainURL, *, tables: Sequence[str] | None, backend: str | None
 ) -> DumpJob:
     """What an incremental backup of ``target`` dumps, checked before anything is written.
 

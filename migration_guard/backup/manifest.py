@@ -85,6 +85,10 @@ def created_by() -> str:
 
 def redact_url(url: object) -> str:
     """The URL as text without any password (not even ``***``)."""
+    from migration_guard.urls import PlainURL
+
+    if isinstance(url, PlainURL):  # parsed without SQLAlchemy: rendered the same way
+        return url.without_password().render_as_string()
     from sqlalchemy.engine import URL, make_url
 
     if isinstance(url, URL):

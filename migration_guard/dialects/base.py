@@ -12,12 +12,14 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, Engine
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from migration_guard.errors import DatabaseUnavailableError, UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection, Engine
+
+    from migration_guard.urls import PlainURL
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def safe_url_text(url: URL) -> str:
+def safe_url_text(url: URL | PlainURL) -> str:
     """``url`` as text with the password masked, for messages."""
     return url.render_as_string(hide_password=True)
 
@@ -96,6 +98,8 @@ class DialectOps(abc.ABC):
 
     def foreign_key_actions(self, conn: Connection) -> list[ForeignKeyAction]:
         """Every foreign key between the tables of the connected database, with its actions."""
+        import sqlalchemy as sa
+
         inspector = sa.inspect(conn)
         found: list[ForeignKeyAction] = []
         for table in self.list_tables(conn):
@@ -404,6 +408,8 @@ GUARD_CONNECTION_OPTION = "migration_guard_own"
 def guard_engine(url: URL | str, **kw: Any) -> Engine:
     """An engine of the guard's own for ``url``: no pool, marked with
     :data:`GUARD_CONNECTION_OPTION` so that a guarded run never judges its statements."""
+    import sqlalchemy as sa
+
     options = {**kw.pop("execution_options", {}), GUARD_CONNECTION_OPTION: True}
     kw.setdefault("poolclass", sa.pool.NullPool)
     return sa.create_engine(url, execution_options=options, **kw)
@@ -411,6 +417,8 @@ def guard_engine(url: URL | str, **kw: Any) -> Engine:
 
 def connect_engine(url: URL) -> Engine:
     """An engine for ``url`` without a pool; connection failures become clear errors."""
+    import sqlalchemy as sa
+
     engine = guard_engine(url)
     try:
         with engine.connect() as conn:
@@ -427,6 +435,8 @@ def open_connection(engine: Engine, url: URL) -> Connection:
     Unlike :func:`connect_engine` it costs one login, not two (a probe, then the
     connection): on a real server each login is a network round trip or more.
     """
+    import sqlalchemy as sa
+
     try:
         return engine.connect()
     except sa.exc.DBAPIError as exc:
@@ -451,7 +461,7 @@ def transaction(url: URL) -> Iterator[Connection]:
         yield conn
 
 
-def database_unavailable(url: URL, exc: BaseException) -> DatabaseUnavailableError:
+def database_unavailable(url: URL | PlainURL, exc: BaseException) -> DatabaseUnavailableError:
     """A :class:`DatabaseUnavailableError` for a failed connection, without secrets."""
     original = getattr(exc, "orig", None) or exc
     detail = str(original)
@@ -468,6 +478,8 @@ def lock_query_true(conn: Connection, sql: str, params: Mapping[str, object]) ->
     """Whether ``sql`` (one value) is true on a lock's own connection; False when that
     connection fails (a lost connection has released its lock). Ends the read's
     transaction either way, so the connection holds no snapshot between heartbeats."""
+    import sqlalchemy as sa
+
     try:
         held = conn.execute(sa.text(sql), dict(params)).scalar()
         conn.commit()

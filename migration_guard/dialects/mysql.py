@@ -24,6 +24,7 @@ from migration_guard.dialects.base import (
     sha256_text,
 )
 from migration_guard.dialects.mysql_lock import MySQLLock, get_lock_still_held, mysql_lock_name
+from migration_guard.dialects.mysql_server import ServerQuestions, guard_connect
 from migration_guard.errors import LockTimeout
 
 OBJECT_KINDS = ("views", "triggers", "procedures", "functions", "events")
@@ -303,6 +304,8 @@ class MySQLDialectOps(DialectOps):
         """
         lock_name = mysql_lock_name(name, self.database_name(url))
         engine = guard_engine(url)
+        if engine.dialect.driver == "pymysql":  # one login less costly (mysql_server)
+            sa.event.listen(engine, "do_connect", guard_connect)
         try:
             conn = open_connection(engine, url)
         except BaseException:
@@ -453,11 +456,11 @@ class MySQLDialectOps(DialectOps):
     # -- binary log (incremental backups) ---------------------------------------
     def log_bin_enabled(self, conn: Connection) -> bool:
         """Whether the server writes a binary log (``@@log_bin``)."""
-        return bool(int(conn.exec_driver_sql("SELECT @@log_bin").scalar_one() or 0))
+        return ServerQuestions.over(conn).log_bin_enabled()
 
     def binary_logs(self, conn: Connection) -> list[tuple[str, int]]:
         """The binlog files the server still has, oldest first, with their sizes."""
-        return [(str(row[0]), int(row[1])) for row in conn.exec_driver_sql("SHOW BINARY LOGS")]
+        return ServerQuestions.over(conn).binary_logs()
 
 
 class MariaDBDialectOps(MySQLDialectOps):

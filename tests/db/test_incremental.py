@@ -392,6 +392,7 @@ def test_no_change_is_lost_or_doubled_at_the_boundaries_under_a_concurrent_write
     )
     engine = sa.create_engine(mysql_binlog_url)
     stop = threading.Event()
+    writing = threading.Event()
 
     def writer() -> None:
         with engine.connect() as conn:
@@ -402,10 +403,14 @@ def test_no_change_is_lost_or_doubled_at_the_boundaries_under_a_concurrent_write
                 conn.exec_driver_sql("UPDATE orders SET n = n + 1 WHERE MOD(id, 3) = 0")
                 conn.exec_driver_sql(f"INSERT INTO orders VALUES ({key}, 0)")
                 conn.commit()
+                writing.set()
 
     thread = threading.Thread(target=writer)
     thread.start()
     try:
+        # The full backup starts once rows are committed, so its snapshot holds some
+        # and the writer runs across it (otherwise a fast backup could finish first).
+        assert writing.wait(timeout=30)
         full = create(config, url=mysql_binlog_url)
         first = create(config, url=mysql_binlog_url, type="incremental")
         create(config, url=mysql_binlog_url, type="incremental")

@@ -10,13 +10,14 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, ClassVar, Protocol
-
-from sqlalchemy.engine import URL
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, Protocol
 
 from migration_guard.backup.backends.dumpscan import TableContent
 from migration_guard.dialects.base import TableStats
 from migration_guard.errors import BackupError, UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 __all__ = [
     "CHUNK_SIZE",

@@ -42,9 +42,7 @@ import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO, ClassVar
-
-from sqlalchemy.engine import URL
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from migration_guard.backup.backends.base import (
     Backend,
@@ -62,10 +60,14 @@ from migration_guard.backup.backends.mysql_client import (
 )
 from migration_guard.backup.scratch import scratch_directory
 from migration_guard.config import MYSQL_FAMILY
-from migration_guard.dialects import get_dialect_ops
-from migration_guard.dialects.base import connect_engine, connected, safe_url_text
-from migration_guard.dialects.mysql import MySQLDialectOps
+from migration_guard.dialects.base import safe_url_text
+from migration_guard.dialects.mysql_server import ServerQuestions, server_questions
 from migration_guard.errors import BackupError, UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from migration_guard.urls import PlainURL
 
 BINLOG_TOOLS = ("mariadb-binlog", "mysqlbinlog")
 STREAM_FORMAT = "mysql-binlog"
@@ -82,13 +84,7 @@ _IDENTITY_LINE = re.compile(
 _NOT_FOUND = re.compile(r"Could not find first log file name|binary log index", re.IGNORECASE)
 
 
-def _mysql_ops(url: URL) -> MySQLDialectOps:
-    ops = get_dialect_ops(url.get_backend_name())
-    assert isinstance(ops, MySQLDialectOps)
-    return ops
-
-
-def log_bin_off_message(url: URL) -> str:
+def log_bin_off_message(url: URL | PlainURL) -> str:
     return (
         f"the server of {safe_url_text(url)} does not write a binary log (log_bin is OFF), so "
         "there is nothing to take an incremental backup from. Turn it on in the server's "
@@ -108,7 +104,7 @@ def purged_message(start: Mapping[str, str], oldest: str | None) -> str:
 
 
 @contextlib.contextmanager
-def _binlog_defaults_file(url: URL, directory: Path) -> Iterator[Path]:
+def _binlog_defaults_file(url: URL | PlainURL, directory: Path) -> Iterator[Path]:
     """The connection settings for the binlog tool (which knows no character-set option)."""
     path = directory / "client.cnf"
     text = defaults_file_text(url).replace("\ndefault-character-set=utf8mb4\n", "\n")
@@ -126,7 +122,10 @@ def _order(names: Sequence[str]) -> dict[str, int]:
 
 
 def read_binlog_since(
-    url: URL, start: Mapping[str, str], sink: BinaryIO, progress: ByteCounter | None
+    url: URL | PlainURL,
+    start: Mapping[str, str],
+    sink: BinaryIO,
+    progress: ByteCounter | None,
 ) -> dict[str, object]:
     """Copy the binlog from ``start`` to its current end into ``sink``; the coordinates.
 
@@ -134,12 +133,11 @@ def read_binlog_since(
     naming the gap when the files from ``start`` on were purged.
     """
     tool = find_tool(BINLOG_TOOLS, "take incremental backups")
-    ops = _mysql_ops(url)
     # One login for every question to the server (each login costs a TLS handshake).
-    with connected(url) as conn:
-        if not ops.log_bin_enabled(conn):
+    with server_questions(url) as server:
+        if not server.log_bin_enabled():
             raise UsageError(log_bin_off_message(url))
-        names = [name for name, _ in ops.binary_logs(conn)]
+        names = [name for name, _ in server.binary_logs()]
         if start.get("file") not in names:
             raise BackupError(purged_message(start, names[0] if names else None))
         with scratch_directory("binlog") as directory:
@@ -163,7 +161,7 @@ def read_binlog_since(
             if last.name == start["file"]:
                 position = max(position, int(start["position"]))
             position = max(position, 4)
-            gtid = gtids.position if start.get("gtid") else _gtid_at(conn, last.name, position)
+            gtid = gtids.position if start.get("gtid") else _gtid_at(server, last.name, position)
             end = {"file": last.name, "position": str(position), "gtid": gtid}
             sink.write(b"-- coordinates " + json.dumps(end, sort_keys=True).encode() + b"\n")
             sink.write(END)
@@ -171,7 +169,7 @@ def read_binlog_since(
 
 
 def _copy_raw_binlogs(
-    tool: str, url: URL, start: Mapping[str, str], directory: Path, raw: Path
+    tool: str, url: URL | PlainURL, start: Mapping[str, str], directory: Path, raw: Path
 ) -> None:
     """``tool --raw`` copies the binlog files from ``start`` to the newest into ``raw``."""
     with _binlog_defaults_file(url, directory) as defaults:
@@ -215,18 +213,9 @@ def _copy_segment(path: Path, sink: BinaryIO, progress: ByteCounter | None) -> N
                 progress(len(block))
 
 
-def _gtid_at(conn: object, file: str, position: int) -> str:
+def _gtid_at(server: ServerQuestions, file: str, position: int) -> str:
     """The GTID position at ``file:position`` (MariaDB), or empty where it cannot be read."""
-    import sqlalchemy as sa
-
-    try:
-        value = conn.execute(  # type: ignore[attr-defined]
-            sa.text("SELECT BINLOG_GTID_POS(:file, :position)"),
-            {"file": file, "position": position},
-        ).scalar_one()
-    except sa.exc.DBAPIError:
-        return ""
-    return str(value or "")
+    return server.gtid_at(file, position)
 
 
 def _read_line(source: BinaryIO) -> bytes:
@@ -364,18 +353,18 @@ class BinlogBackend(Backend):
             "the binlog backend takes incremental backups only: use --type incremental"
         )
 
-    def check_source(self, url: URL) -> None:
+    def check_source(self, url: URL | PlainURL) -> None:
         """:class:`UsageError` saying how to turn the binary log on, when it is off."""
-        engine = connect_engine(url)
-        try:
-            with engine.connect() as conn:
-                if not _mysql_ops(url).log_bin_enabled(conn):
-                    raise UsageError(log_bin_off_message(url))
-        finally:
-            engine.dispose()
+        with server_questions(url) as server:
+            if not server.log_bin_enabled():
+                raise UsageError(log_bin_off_message(url))
 
     def dump_since(
-        self, url: URL, sink: BinaryIO, start: Mapping[str, str], progress: ByteCounter | None
+        self,
+        url: URL | PlainURL,
+        sink: BinaryIO,
+        start: Mapping[str, str],
+        progress: ByteCounter | None,
     ) -> DumpResult:
         """The binlog events after ``start`` (the parent's coordinates) into ``sink``."""
         binlog = read_binlog_since(url, start, sink, progress)

@@ -19,9 +19,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
-
-from sqlalchemy.engine import URL
+from typing import IO, TYPE_CHECKING
 
 from migration_guard.backup.backends.base import (
     ByteCounter,
@@ -42,6 +40,11 @@ from migration_guard.errors import (
     ToolMissingError,
     redact_values,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from migration_guard.urls import PlainURL
 
 try:
     import fcntl
@@ -86,14 +89,14 @@ def _option_value(value: str) -> str:
     return f'"{escaped}"'
 
 
-def _query_value(url: URL, key: str) -> str | None:
+def _query_value(url: URL | PlainURL, key: str) -> str | None:
     value = url.query.get(key)
     if isinstance(value, tuple):
         return value[-1] if value else None
     return value
 
 
-def defaults_file_text(url: URL) -> str:
+def defaults_file_text(url: URL | PlainURL) -> str:
     """The ``[client]`` option-file section carrying ``url``'s connection settings."""
     lines = ["[client]"]
     if url.username:
@@ -192,7 +195,7 @@ class _StderrCollector(threading.Thread):
             if len(self.data) < _STDERR_LIMIT:
                 self.data += chunk[: _STDERR_LIMIT - len(self.data)]
 
-    def text(self, url: URL) -> str:
+    def text(self, url: URL | PlainURL) -> str:
         message = self.data.decode("utf-8", "replace").strip()
         if url.password:
             message = message.replace(str(url.password), "***")
@@ -209,7 +212,9 @@ def _error_lines(stderr: str) -> list[str]:
     ]
 
 
-def tool_error(tool: str, action: str, url: URL, returncode: int, stderr: str) -> Exception:
+def tool_error(
+    tool: str, action: str, url: URL | PlainURL, returncode: int, stderr: str
+) -> Exception:
     errors = _error_lines(stderr)
     detail = "\n".join(errors[:5]) if errors else (stderr[:2000] or f"exit status {returncode}")
     # The client quotes rows in its errors (``Duplicate entry 'alice@example.com'``).
@@ -256,7 +261,7 @@ def oracle_options(tool: str) -> list[str]:
 @contextlib.contextmanager
 def tool_process(
     command: list[str],
-    url: URL,
+    url: URL | PlainURL,
     action: str,
     *,
     stdin: int,

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from migration_guard.backup.backends.base import (
     select_tables,
 )
-from migration_guard.dialects.mysql import MySQLDialectOps
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from migration_guard.dialects.mysql import MySQLDialectOps
 
 RESTORE_PROLOGUE = (
     b"SET FOREIGN_KEY_CHECKS=0;\nSET UNIQUE_CHECKS=0;\nSET @migration_guard_allow_delete=1;\n"
