@@ -13,11 +13,13 @@ request that carries data carries its CRC32 (``x-amz-checksum-crc32``), which
 the server checks before it stores anything, so a part damaged in transit is
 refused; a multipart upload is created with ``ChecksumAlgorithm=CRC32`` and
 completed with every part's CRC32, so the stored object keeps a composite
-checksum of its parts. The CRC32 is asked for explicitly, so it is sent even
-where the AWS configuration says ``request_checksum_calculation =
-when_required``; no Content-MD5 is computed besides it (one checksum, the
-cheaper one: see docs/performance.md). The end-to-end proof remains the
-SHA-256 of the authenticated manifest, which ``backups verify`` reads back.
+checksum of its parts. No Content-MD5 is computed besides it (one checksum,
+the cheaper one: see docs/performance.md). Where the AWS configuration says
+``request_checksum_calculation = when_required`` (what S3-compatible services
+without these flexible checksums ask their users to set), no ``x-amz-checksum``
+header is sent and every request carries a Content-MD5 instead, which every
+S3-compatible service checks. The end-to-end proof remains the SHA-256 of the
+authenticated manifest, which ``backups verify`` reads back.
 
 A multipart upload that fails or is interrupted, Ctrl-C included, is aborted
 so that no half-written object or orphaned part is left behind. (A SIGKILL
@@ -38,8 +40,10 @@ is refused by :meth:`S3Storage.check_lock` before anything is uploaded.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import hashlib
 import importlib.util
 import threading
 from collections.abc import Iterator
@@ -64,6 +68,9 @@ SHA256_METADATA = "sha256"
 LOCK_MODE = "COMPLIANCE"
 #: The checksum every upload carries and the server verifies (see the module's docstring).
 CHECKSUM = "CRC32"
+#: botocore's setting (``AWS_REQUEST_CHECKSUM_CALCULATION``, ``request_checksum_calculation``
+#: in the AWS config file) under which uploads carry a Content-MD5 instead of the CRC32.
+CHECKSUMS_ONLY_WHEN_REQUIRED = "when_required"
 
 
 _MISSING = "offsite copies in s3:// need boto3; install it with `pip install 'migration-guard[s3]'`"
@@ -168,13 +175,32 @@ class S3Storage(Storage):
             Bucket=self.bucket,
             Key=key,
             Metadata=metadata,
-            ChecksumAlgorithm=CHECKSUM,
+            **self._flexible_checksum(),
             **self._lock_arguments(retain_until),
         )
         return str(upload["UploadId"])
 
+    @functools.cached_property
+    def _flexible_checksums(self) -> bool:
+        """Whether requests carry the CRC32 (botocore's default) rather than a Content-MD5."""
+        setting = getattr(self._client.meta.config, "request_checksum_calculation", None)
+        return setting != CHECKSUMS_ONLY_WHEN_REQUIRED
+
+    def _flexible_checksum(self) -> dict[str, str]:
+        return {"ChecksumAlgorithm": CHECKSUM} if self._flexible_checksums else {}
+
     def _upload_part(self, key: str, upload_id: str, number: int, chunk: bytes) -> dict[str, Any]:
-        """Send one part with its CRC32; what ``CompleteMultipartUpload`` lists for it."""
+        """Send one part with its checksum; what ``CompleteMultipartUpload`` lists for it."""
+        if not self._flexible_checksums:
+            answer = self._client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=chunk,
+                ContentMD5=_content_md5(hashlib.md5(chunk, usedforsecurity=False)),
+            )
+            return {"ETag": answer["ETag"], "PartNumber": number}
         answer = self._client.upload_part(
             Bucket=self.bucket,
             Key=key,
@@ -217,13 +243,14 @@ class S3Storage(Storage):
         metadata = {SHA256_METADATA: sha256}
         with self._failing(f"cannot upload {self.describe(name)}"):
             if size <= self.multipart_threshold:
+                checksum = self._flexible_checksum() or {"ContentMD5": _file_md5(path)}
                 with path.open("rb") as handle:
                     self._client.put_object(
                         Bucket=self.bucket,
                         Key=key,
                         Body=handle,
                         Metadata=metadata,
-                        ChecksumAlgorithm=CHECKSUM,
+                        **checksum,
                         **self._lock_arguments(retain_until),
                     )
                 return
@@ -333,6 +360,20 @@ class S3Storage(Storage):
     def delete(self, name: str) -> None:
         with self._failing(f"cannot delete {self.describe(name)}"):
             self._client.delete_object(Bucket=self.bucket, Key=self._key(name))
+
+
+def _content_md5(digest: Any) -> str:
+    """The Content-MD5 header of a finished MD5 (base64 of the digest)."""
+    return base64.b64encode(digest.digest()).decode("ascii")
+
+
+def _file_md5(path: Path) -> str:
+    """The Content-MD5 header of a file put whole (at most ``multipart_threshold`` bytes)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return _content_md5(digest)
 
 
 def _credential_strings(session: Any) -> list[str]:
