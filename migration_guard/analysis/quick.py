@@ -139,20 +139,21 @@ def quick_operations(statement: Statement, dialect: str) -> list[Operation] | No
     if pattern is None:
         return None
     match = pattern.match(sql, first.start(1))
-    if match is None or _TRAILING.fullmatch(sql, match.end()) is None:
+    # A statement from the splitter ends where its pattern does (no blank, no ``;``).
+    if match is None or (match.end() != len(sql) and _TRAILING.fullmatch(sql, match.end()) is None):
         if word in ("CREATE", "ALTER"):
             return _column_statement(statement, family, first)
         return None
-    groups = match.groupdict()
-    for value in groups.values():  # a loop, not any(): this runs for most statements
+    # Every capturing group is named: groups() holds the names' values, without a dict.
+    for value in match.groups():  # a loop, not any(): this runs for most statements
         if value and value.upper() in _RESERVED:
             return None
-    name = groups.get("table")
-    table = TableRef(name, groups.get("schema")) if name else None
-    return _OPERATIONS[word](statement, table, groups)
+    name = match["table"]  # every pattern has the table groups
+    table = TableRef(name, match["schema"]) if name else None
+    return _OPERATIONS[word](statement, table, match)
 
 
-_Groups = dict[str, "str | None"]
+_Groups = re.Match[str]
 #: Leading word -> the operations of a statement matching its pattern.
 _OPERATIONS: dict[str, Callable[[Statement, TableRef | None, _Groups], list[Operation]]] = {
     "INSERT": lambda statement, table, groups: [Operation(OpKind.INSERT, statement, table)],
@@ -403,9 +404,21 @@ def _type(reader: _Reader, family: str) -> ColumnType:
         if not digits or len(digits) > spelling.max_args:
             raise _Unrecognised
     unsigned = (
-        family_traits(family).has_unsigned_types and spelling.unsigned and reader.accept("UNSIGNED")
+        spelling.unsigned and family_traits(family).has_unsigned_types and reader.accept("UNSIGNED")
     )
-    return column_type(name, digits, [int(value) for value in digits], unsigned=unsigned)
+    key: tuple[str | bool, ...] = (name, *digits, unsigned)
+    known = _TYPES.get(key)
+    if known is None:
+        known = column_type(name, digits, [int(value) for value in digits], unsigned=unsigned)
+        if len(_TYPES) < _TYPES_KEPT:
+            _TYPES[key] = known
+    return known
+
+
+#: Column types read so far, by (name, parameters as written, unsigned): a type is an
+#: immutable value, and a migration spells the same few types over and over.
+_TYPES: dict[tuple[str | bool, ...], ColumnType] = {}
+_TYPES_KEPT = 4096
 
 
 _DEFAULT_WORDS = frozenset(["NULL", "TRUE", "FALSE", "CURRENT_TIMESTAMP", "CURRENT_DATE"])

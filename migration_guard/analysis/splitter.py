@@ -106,6 +106,12 @@ _DELIMITER_COMMAND: Final = re.compile(r"DELIMITER[ \t]+(\S+)[^\n]*", re.IGNOREC
 _END_FOLLOWER: Final = re.compile(r"\s+(IF|CASE|LOOP|WHILE|REPEAT)(?![\w$])", re.IGNORECASE)
 _LABEL_WORD: Final = re.compile(r"(?:[^\W\d][\w$]*|`(?:[^`]|``)*`)")
 _LABEL_DEFINITION: Final = re.compile(r"(?:[^\W\d][\w$]*|`(?:[^`]|``)*`)[ \t]*:(?!=)")
+#: Blanks, then a statement on one line that holds none of the characters that may
+#: start a quote, a comment or a delimiter in any family, up to its ``;``: the common
+#: case, which the full scan (``_skip_trivia`` and :meth:`_Splitter._statement`) would
+#: read the same way. The statement starts with neither a blank nor a ``-``, so the
+#: blanks before it can be read in one way only.
+_SIMPLE_STATEMENT: Final = re.compile(r"\s*([^\s'\"`#$\[/;\-][^'\"`#$\[/;\-\r\n]*);")
 _TRANSACTION_BEGIN: Final = re.compile(
     r"\s*(?:;|\Z|(?:TRANSACTION|WORK|DEFERRED|IMMEDIATE|EXCLUSIVE)(?![\w$]))", re.IGNORECASE
 )
@@ -251,6 +257,28 @@ class _Splitter:
         delimiter = ";"
         pos = 0
         while True:
+            simple = _SIMPLE_STATEMENT.match(text, pos) if delimiter == ";" else None
+            # The fast path: blanks, then a statement without a comment, a quote or a line
+            # break up to its ``;``, unless it may be a DELIMITER command or a program.
+            if simple is not None and (
+                text[simple.start(1)] not in "cCdD" or not self._needs_scan(simple.start(1))
+            ):
+                start, pos = simple.span(1)
+                sql = text[start:pos].rstrip()
+                pos += 1
+                if has_cr:
+                    newlines = count_breaks(text, cursor, start, has_cr)
+                    if newlines:
+                        line += newlines
+                        line_start = last_break(text, cursor, start, has_cr) + 1
+                else:  # count_breaks and last_break without a CR, inline
+                    newlines = text.count("\n", cursor, start)
+                    if newlines:
+                        line += newlines
+                        line_start = text.rfind("\n", cursor, start) + 1
+                cursor = start + len(sql) - 1
+                statements.append(Statement(sql, file, line, start - line_start + 1, unit, line))
+                continue
             start = skip.match(text, pos).end()  # type: ignore[union-attr]
             if family == _POSTGRES and text.startswith("/*", start):
                 start = _skip_trivia(text, start, family)
@@ -297,6 +325,14 @@ class _Splitter:
         for hidden in hidden_by_comment(text, family):
             self._malformed(hidden, hidden, HIDDEN_REASON)
         return statements + self.problems
+
+    def _needs_scan(self, start: int) -> bool:
+        """Whether the statement at ``start`` may be a MySQL ``DELIMITER`` command or the
+        header of a stored program's body: then the fast path of :meth:`run` does not apply."""
+        first = self.text[start]
+        if first in "dD":
+            return self.family == _MYSQL and self.text[start : start + 9].upper() == "DELIMITER"
+        return first in "cC" and opens_compound(self.text, start)
 
     def _malformed(self, pos: int, statement_start: int, reason: str) -> None:
         """Report malformed input at ``pos`` in the statement at ``statement_start``."""

@@ -163,7 +163,7 @@ class RuleContext:
         if kind is OpKind.DROP_DATABASE and table is not None:
             self._forget_schema(table.name.lower())
             return
-        if table is None:
+        if table is None or kind not in _SCHEMA_CHANGES:  # most operations change no schema
             return
         key = table_key(table)
         if kind is OpKind.CREATE_TABLE:
