@@ -208,24 +208,27 @@ class _Reader:
     """A cursor over the tokens of one statement.
 
     ``keys`` holds what keywords are compared with: the upper-cased text of a
-    word, the character of a punctuation mark, and an empty string otherwise.
+    word, the character of a punctuation mark, and an empty string otherwise;
+    one more empty key after the last token lets a look past the end compare
+    without a bounds test (no keyword is empty).
     """
 
-    __slots__ = ("index", "keys", "kinds", "texts")
+    __slots__ = ("end", "index", "keys", "kinds", "texts")
 
     def __init__(self, kinds: list[str], texts: list[str], keys: list[str]) -> None:
         self.kinds = kinds
         self.texts = texts
+        self.end = len(kinds)
+        keys.append("")
         self.keys = keys
         self.index = 0
 
-    def word(self, offset: int = 0) -> str:
-        position = self.index + offset
-        return self.keys[position] if position < len(self.keys) else ""
+    def word(self) -> str:
+        return self.keys[self.index]
 
     def take(self) -> tuple[str, str]:
         index = self.index
-        if index >= len(self.kinds):
+        if index >= self.end:
             raise _Unrecognised
         self.index = index + 1
         return self.kinds[index], self.texts[index]
@@ -235,7 +238,7 @@ class _Reader:
         index = self.index
         keys = self.keys
         if len(words) == 1:  # the common case (a comma, a parenthesis), without a slice
-            if index < len(keys) and keys[index] == words[0]:
+            if keys[index] == words[0]:
                 self.index = index + 1
                 return True
             return False
@@ -250,9 +253,13 @@ class _Reader:
             raise _Unrecognised
 
     def name(self) -> str:
-        kind, text = self.take()
-        if kind == "quoted" or (kind == "word" and self.keys[self.index - 1] not in _NOT_A_COLUMN):
-            return text
+        index = self.index
+        if index >= self.end:
+            raise _Unrecognised
+        self.index = index + 1
+        kind = self.kinds[index]
+        if kind == "quoted" or (kind == "word" and self.keys[index] not in _NOT_A_COLUMN):
+            return self.texts[index]
         raise _Unrecognised
 
     def table(self) -> TableRef:
@@ -270,7 +277,7 @@ class _Reader:
         self.expect(")")
 
     def at_end(self) -> bool:
-        return self.index == len(self.kinds)
+        return self.index == self.end
 
 
 def _reader(sql: str, start: int, family: str) -> _Reader | None:
@@ -320,8 +327,9 @@ def _create_table(reader: _Reader, statement: Statement, family: str) -> list[Op
     table = reader.table()
     reader.expect("(")
     columns: list[ColumnDef] = []
+    keys = reader.keys
     while True:
-        key = reader.word()
+        key = keys[reader.index]
         if key == "CONSTRAINT":  # a named table constraint: the name changes nothing
             reader.take()
             reader.name()
@@ -383,16 +391,18 @@ def _references(reader: _Reader) -> None:
 
 def _type(reader: _Reader, family: str) -> ColumnType:
     spelling = None
-    for words in SPELLINGS_BY_FIRST_WORD.get(reader.word(), ()):
-        if len(words) == 1 or tuple(reader.keys[reader.index : reader.index + len(words)]) == words:
+    keys, index = reader.keys, reader.index
+    for words in SPELLINGS_BY_FIRST_WORD.get(keys[index], ()):
+        if len(words) == 1 or tuple(keys[index : index + len(words)]) == words:
             spelling = TYPE_SPELLINGS[words]
-            reader.index += len(words)
+            reader.index = index = index + len(words)
             break
     name = spelling.names[family] if spelling is not None else None
     if spelling is None or name is None:
         raise _Unrecognised
     digits: list[str] = []
-    if reader.accept("("):
+    if keys[index] == "(":
+        reader.index = index + 1
         while True:
             kind, text = reader.take()
             if kind != "number" or not text.isdigit():
@@ -429,8 +439,11 @@ def _column(reader: _Reader, family: str) -> ColumnDef:
     name = reader.name()
     declared_type = _type(reader, family)
     nullable: bool | None = None
+    keys = reader.keys
     while True:
-        key = reader.word()
+        key = keys[reader.index]
+        if key == "," or key == ")":  # the common end of a column, before the tests below
+            return ColumnDef(name, declared_type, nullable)
         if key == "NOT":
             reader.expect("NOT", "NULL")
             nullable = False
