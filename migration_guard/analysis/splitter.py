@@ -106,12 +106,18 @@ _DELIMITER_COMMAND: Final = re.compile(r"DELIMITER[ \t]+(\S+)[^\n]*", re.IGNOREC
 _END_FOLLOWER: Final = re.compile(r"\s+(IF|CASE|LOOP|WHILE|REPEAT)(?![\w$])", re.IGNORECASE)
 _LABEL_WORD: Final = re.compile(r"(?:[^\W\d][\w$]*|`(?:[^`]|``)*`)")
 _LABEL_DEFINITION: Final = re.compile(r"(?:[^\W\d][\w$]*|`(?:[^`]|``)*`)[ \t]*:(?!=)")
-#: Blanks, then a statement on one line that holds none of the characters that may
-#: start a quote, a comment or a delimiter in any family, up to its ``;``: the common
-#: case, which the full scan (``_skip_trivia`` and :meth:`_Splitter._statement`) would
-#: read the same way. The statement starts with neither a blank nor a ``-``, so the
-#: blanks before it can be read in one way only.
-_SIMPLE_STATEMENT: Final = re.compile(r"\s*([^\s'\"`#$\[/;\-][^'\"`#$\[/;\-\r\n]*);")
+#: Blanks, then a statement on one line up to its ``;`` that holds none of the
+#: characters that may start a quote, a comment or a delimiter in any family, except
+#: single-quoted strings without a backslash: the common case, which the full scan
+#: (``_skip_trivia`` and :meth:`_Splitter._statement`) would read the same way (such a
+#: string ends at its next quote in every family, and ``''`` inside it reads as two
+#: strings that end where the one does). The statement starts with neither a blank
+#: nor a ``-``, so the blanks before it can be read in one way only; the strings
+#: unroll the loop, so a line that fails to match costs linear time.
+_PLAIN: Final = r"[^'\"`#$\[/;\-\r\n]*"
+_SIMPLE_STATEMENT: Final = re.compile(
+    rf"\s*([^\s'\"`#$\[/;\-]{_PLAIN}(?:'[^'\\\r\n]*'{_PLAIN})*);"
+)
 _TRANSACTION_BEGIN: Final = re.compile(
     r"\s*(?:;|\Z|(?:TRANSACTION|WORK|DEFERRED|IMMEDIATE|EXCLUSIVE)(?![\w$]))", re.IGNORECASE
 )
