@@ -127,11 +127,29 @@ def strip_version_comments(sql: str) -> str:
     return _version_comment_scan().sub(unwrap, sql)
 
 
+#: ``CREATE`` and the word after it, when that word is plain ASCII letters.
+_CREATE_WORD: Final = re.compile(r"CREATE(?:\s+([A-Za-z]+)(?![\w$]))?", re.IGNORECASE)
+#: The words that may follow ``CREATE`` in a stored program's header.
+_HEADER_WORDS: Final = frozenset(
+    ("OR", "DEFINER", "SQL", "AGGREGATE", "TEMP", "TEMPORARY", "CONSTRAINT", *_HEADER_KINDS)
+)
+
+
 def opens_compound(text: str, start: int) -> bool:
     """Whether the statement at ``start`` creates a stored program with a block body."""
     first = text[start]
     if first not in "cC/":
         return False
+    if first != "/":
+        # Without a comment before it, a header starts with CREATE and one of its
+        # words, exactly as written (removing comments only turns them into blanks):
+        # COMMENT ON, CREATE TABLE or CREATE INDEX never needs the window below.
+        create = _CREATE_WORD.match(text, start)
+        if create is None:
+            return False
+        word = create.group(1)
+        if word is not None and word.isascii() and word.upper() not in _HEADER_WORDS:
+            return False
     head = text[start : start + _HEADER_WINDOW]
     if not might_name_program(head, _HEADER_KINDS):
         return False  # the common CREATE TABLE / INDEX / COMMENT, without the regexes

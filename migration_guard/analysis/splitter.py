@@ -115,9 +115,7 @@ _LABEL_DEFINITION: Final = re.compile(r"(?:[^\W\d][\w$]*|`(?:[^`]|``)*`)[ \t]*:(
 #: nor a ``-``, so the blanks before it can be read in one way only; the strings
 #: unroll the loop, so a line that fails to match costs linear time.
 _PLAIN: Final = r"[^'\"`#$\[/;\-\r\n]*"
-_SIMPLE_STATEMENT: Final = re.compile(
-    rf"\s*([^\s'\"`#$\[/;\-]{_PLAIN}(?:'[^'\\\r\n]*'{_PLAIN})*);"
-)
+_SIMPLE_STATEMENT: Final = re.compile(rf"\s*([^\s'\"`#$\[/;\-]{_PLAIN}(?:'[^'\\\r\n]*'{_PLAIN})*);")
 _TRANSACTION_BEGIN: Final = re.compile(
     r"\s*(?:;|\Z|(?:TRANSACTION|WORK|DEFERRED|IMMEDIATE|EXCLUSIVE)(?![\w$]))", re.IGNORECASE
 )
