@@ -40,6 +40,17 @@ __all__ = [
 RULE_ID_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
 _IF_NOT_EXISTS = re.compile(r"\bIF\s+NOT\s+EXISTS\b", re.IGNORECASE)
+
+
+def _says_if_not_exists(sql: str) -> bool:
+    """Whether ``sql`` holds ``IF NOT EXISTS``: an ASCII text without the letters ``if``
+    (in any case) cannot, and is told so without the case-insensitive search."""
+    ascii_without_if = sql.isascii() and "IF" not in sql and "if" not in sql
+    if ascii_without_if and "If" not in sql and "iF" not in sql:
+        return False
+    return _IF_NOT_EXISTS.search(sql) is not None
+
+
 #: The operations :meth:`RuleContext.observe` learns from.
 _SCHEMA_CHANGES = frozenset(
     {
@@ -170,7 +181,7 @@ class RuleContext:
             return
         key = table_key(table)
         if kind is OpKind.CREATE_TABLE:
-            if operation.if_exists or _IF_NOT_EXISTS.search(operation.statement.sql):
+            if operation.if_exists or _says_if_not_exists(operation.statement.sql):
                 # The table may have existed, with data and other column types.
                 return
             self._created_units.setdefault(key, set()).add(unit_of(operation))
