@@ -160,15 +160,16 @@ class RuleContext:
 
     def created_in_unit(self, table: TableRef | None, unit: str) -> bool:
         """Whether ``table`` was created earlier in ``unit`` (and not dropped since)."""
-        if table is None:
+        if table is None or not self._created_units:
             return False
-        return unit in self._created_units.get(table_key(table), set())
+        return unit in self._created_units.get(table_key(table), ())
 
     def known_type(self, table: TableRef | None, column: str | None) -> ColumnType | None:
         """The type ``column`` had according to earlier statements, if any."""
         if table is None or column is None:
             return None
-        return self._column_types.get(table_key(table), {}).get(column.lower())
+        types = self._column_types.get(table_key(table))
+        return types.get(column.lower()) if types is not None else None
 
     def observe(self, operation: Operation) -> None:
         """Apply ``operation`` to the running schema state."""
