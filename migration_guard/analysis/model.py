@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 #: The classes below that a check makes per statement keep every dataclass
 #: behaviour (frozen, ``==``, ``hash``, ``repr``, ``dataclasses.replace``) but
 #: write their own ``__init__``: a frozen dataclass's generated one sets each
-#: field through ``object.__setattr__``, several times slower than storing into
-#: the instance dictionary (item by item: cheaper than ``update`` with keywords,
-#: which builds a second dictionary first). tests/unit/test_model.py holds each
-#: ``__init__`` to the fields.
+#: field through ``object.__setattr__``, several times slower than filling the
+#: instance dictionary at once. tests/unit/test_model.py holds each ``__init__``
+#: to the fields.
 FAST_INIT = ("Statement", "TableRef", "ColumnType", "ColumnDef", "Operation", "Finding")
 
 
@@ -63,14 +62,15 @@ class Statement:
         known_operations: tuple[Operation, ...] = (),
     ) -> None:
         # See FAST_INIT: a check makes one per statement.
-        fields = self.__dict__
-        fields["sql"] = sql
-        fields["file"] = file
-        fields["line"] = line
-        fields["column"] = column
-        fields["unit"] = unit
-        fields["end_line"] = end_line
-        fields["known_operations"] = known_operations
+        self.__dict__.update(
+            sql=sql,
+            file=file,
+            line=line,
+            column=column,
+            unit=unit,
+            end_line=end_line,
+            known_operations=known_operations,
+        )
 
 
 class OpKind(str, enum.Enum):
@@ -109,9 +109,7 @@ class TableRef:
     schema: str | None = None
 
     def __init__(self, name: str, schema: str | None = None) -> None:
-        fields = self.__dict__  # see FAST_INIT
-        fields["name"] = name
-        fields["schema"] = schema
+        self.__dict__.update(name=name, schema=schema)  # see FAST_INIT
 
     @property
     def qualified(self) -> str:
@@ -134,11 +132,7 @@ class ColumnType:
     def __init__(
         self, name: str, args: tuple[int, ...] = (), unsigned: bool = False, text: str = ""
     ) -> None:
-        fields = self.__dict__  # see FAST_INIT
-        fields["name"] = name
-        fields["args"] = args
-        fields["unsigned"] = unsigned
-        fields["text"] = text
+        self.__dict__.update(name=name, args=args, unsigned=unsigned, text=text)  # see FAST_INIT
 
     def __str__(self) -> str:
         return self.text or (
@@ -155,10 +149,7 @@ class ColumnDef:
     def __init__(
         self, name: str, type: ColumnType | None = None, nullable: bool | None = None
     ) -> None:
-        fields = self.__dict__  # see FAST_INIT
-        fields["name"] = name
-        fields["type"] = type
-        fields["nullable"] = nullable
+        self.__dict__.update(name=name, type=type, nullable=nullable)  # see FAST_INIT
 
 
 @dataclass(frozen=True, init=False)
@@ -210,21 +201,22 @@ class Operation:
         partitions: tuple[str, ...] = (),
     ) -> None:
         # See FAST_INIT: a check makes one or more per statement.
-        fields = self.__dict__
-        fields["kind"] = kind
-        fields["statement"] = statement
-        fields["table"] = table
-        fields["column"] = column
-        fields["new_name"] = new_name
-        fields["new_type"] = new_type
-        fields["old_type"] = old_type
-        fields["columns"] = columns
-        fields["has_where"] = has_where
-        fields["where_is_tautology"] = where_is_tautology
-        fields["value"] = value
-        fields["reason"] = reason
-        fields["if_exists"] = if_exists
-        fields["partitions"] = partitions
+        self.__dict__.update(
+            kind=kind,
+            statement=statement,
+            table=table,
+            column=column,
+            new_name=new_name,
+            new_type=new_type,
+            old_type=old_type,
+            columns=columns,
+            has_where=has_where,
+            where_is_tautology=where_is_tautology,
+            value=value,
+            reason=reason,
+            if_exists=if_exists,
+            partitions=partitions,
+        )
 
 
 @dataclass(frozen=True, init=False)
@@ -263,19 +255,20 @@ class Finding:
         anchors: tuple[tuple[str, int], ...] = (),
     ) -> None:
         # See FAST_INIT: a report may hold thousands.
-        fields = self.__dict__
-        fields["rule"] = rule
-        fields["severity"] = severity
-        fields["table"] = table
-        fields["file"] = file
-        fields["line"] = line
-        fields["column"] = column
-        fields["message"] = message
-        fields["statement"] = statement
-        fields["hint"] = hint
-        fields["suppressed"] = suppressed
-        fields["reason"] = reason
-        fields["anchors"] = anchors
+        self.__dict__.update(
+            rule=rule,
+            severity=severity,
+            table=table,
+            file=file,
+            line=line,
+            column=column,
+            message=message,
+            statement=statement,
+            hint=hint,
+            suppressed=suppressed,
+            reason=reason,
+            anchors=anchors,
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -81,10 +81,7 @@ class Violation:
         self, message: str, table: TableRef | None, severity: Severity | None = None
     ) -> None:
         # As the value classes of model.FAST_INIT: one per finding.
-        fields = self.__dict__
-        fields["message"] = message
-        fields["table"] = table
-        fields["severity"] = severity
+        self.__dict__.update(message=message, table=table, severity=severity)
 
 
 CheckFunction = Callable[[Operation, "RuleContext"], Iterable[Violation]]
