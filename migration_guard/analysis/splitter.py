@@ -7,10 +7,13 @@ block keywords); Python code only runs for those pieces. Strings, quoted
 identifiers and comments are consumed whole, so a delimiter inside them never
 splits. Every pattern either consumes up to its closing character or up to the
 end of the input, so no input makes the scan backtrack: the cost is linear in
-the size of the text. What the input leaves open at its end (a quote, a
-comment, a body, a statement under a custom ``DELIMITER``) ends the final
-statement and is reported as an ``unanalyzable`` statement where it opened
-(:mod:`.malformed`), as is text that a comment hides after a bare CR.
+the size of the text. The common statement (one line, no comment, no quote
+but single-quoted strings without a backslash) is read in one match that ends
+it where the scan would (``lexical.SIMPLE_STATEMENT``). What the input leaves
+open at its end (a quote, a comment, a body, a statement under a custom
+``DELIMITER``) ends the final statement and is reported as an ``unanalyzable``
+statement where it opened (:mod:`.malformed`), as is text that a comment hides
+after a bare CR.
 
 What the splitter understands:
 
@@ -46,6 +49,7 @@ from migration_guard.analysis.lexical import (
     POSTGRES_DOLLAR,
     POSTGRES_ESCAPE_BODY,
     POSTGRES_LINE_COMMENT,
+    SIMPLE_STATEMENT,
     SQLITE_BRACKET,
     STANDARD_DOUBLE,
     STANDARD_LINE_COMMENT,
@@ -53,6 +57,7 @@ from migration_guard.analysis.lexical import (
     holds_no_sql,
     is_escape_string,
     is_version_comment,
+    needs_full_scan,
     opens_compound,
     strip_version_comments,
 )
@@ -106,16 +111,6 @@ _DELIMITER_COMMAND: Final = re.compile(r"DELIMITER[ \t]+(\S+)[^\n]*", re.IGNOREC
 _END_FOLLOWER: Final = re.compile(r"\s+(IF|CASE|LOOP|WHILE|REPEAT)(?![\w$])", re.IGNORECASE)
 _LABEL_WORD: Final = re.compile(r"(?:[^\W\d][\w$]*|`(?:[^`]|``)*`)")
 _LABEL_DEFINITION: Final = re.compile(r"(?:[^\W\d][\w$]*|`(?:[^`]|``)*`)[ \t]*:(?!=)")
-#: Blanks, then a statement on one line up to its ``;`` that holds none of the
-#: characters that may start a quote, a comment or a delimiter in any family, except
-#: single-quoted strings without a backslash: the common case, which the full scan
-#: (``_skip_trivia`` and :meth:`_Splitter._statement`) would read the same way (such a
-#: string ends at its next quote in every family, and ``''`` inside it reads as two
-#: strings that end where the one does). The statement starts with neither a blank
-#: nor a ``-``, so the blanks before it can be read in one way only; the strings
-#: unroll the loop, so a line that fails to match costs linear time.
-_PLAIN: Final = r"[^'\"`#$\[/;\-\r\n]*"
-_SIMPLE_STATEMENT: Final = re.compile(rf"\s*([^\s'\"`#$\[/;\-]{_PLAIN}(?:'[^'\\\r\n]*'{_PLAIN})*);")
 _TRANSACTION_BEGIN: Final = re.compile(
     r"\s*(?:;|\Z|(?:TRANSACTION|WORK|DEFERRED|IMMEDIATE|EXCLUSIVE)(?![\w$]))", re.IGNORECASE
 )
@@ -261,11 +256,12 @@ class _Splitter:
         delimiter = ";"
         pos = 0
         while True:
-            simple = _SIMPLE_STATEMENT.match(text, pos) if delimiter == ";" else None
+            simple = SIMPLE_STATEMENT.match(text, pos) if delimiter == ";" else None
             # The fast path: blanks, then a statement without a comment, a quote or a line
             # break up to its ``;``, unless it may be a DELIMITER command or a program.
             if simple is not None and (
-                text[simple.start(1)] not in "cCdD" or not self._needs_scan(simple.start(1))
+                text[simple.start(1)] not in "cCdD"
+                or not needs_full_scan(text, simple.start(1), mysql=is_mysql)
             ):
                 start, pos = simple.span(1)
                 sql = text[start:pos].rstrip()
@@ -329,14 +325,6 @@ class _Splitter:
         for hidden in hidden_by_comment(text, family):
             self._malformed(hidden, hidden, HIDDEN_REASON)
         return statements + self.problems
-
-    def _needs_scan(self, start: int) -> bool:
-        """Whether the statement at ``start`` may be a MySQL ``DELIMITER`` command or the
-        header of a stored program's body: then the fast path of :meth:`run` does not apply."""
-        first = self.text[start]
-        if first in "dD":
-            return self.family == _MYSQL and self.text[start : start + 9].upper() == "DELIMITER"
-        return first in "cC" and opens_compound(self.text, start)
 
     def _malformed(self, pos: int, statement_start: int, reason: str) -> None:
         """Report malformed input at ``pos`` in the statement at ``statement_start``."""

@@ -676,14 +676,16 @@ def test_the_fast_path_reads_a_statement_as_the_full_scan_does(text: str, dialec
     # strings without a backslash only, in one match; the full scan must read such a
     # text exactly alike: same start after the blanks, same end at the same ``;``.
     from migration_guard.analysis import splitter
+    from migration_guard.analysis.lexical import SIMPLE_STATEMENT, needs_full_scan
 
-    match = splitter._SIMPLE_STATEMENT.match(text)
+    match = SIMPLE_STATEMENT.match(text)
     if match is None:
         return
     family = splitter._family(dialect)
     scan = splitter._Splitter(text, family, "f.sql", "f.sql", 1)
     start = splitter._skip_trivia(text, 0, family)
     assert start == match.start(1)
-    if not scan._needs_scan(start):  # a DELIMITER command or a program: the full scan
+    # A DELIMITER command or a program's header goes to the full scan.
+    if not needs_full_scan(text, start, mysql=family == "mysql"):
         assert scan._statement(start, ";") == (match.end(1), match.end())
         assert scan.left_open is None
