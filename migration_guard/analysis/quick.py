@@ -34,6 +34,7 @@ from migration_guard.analysis.model import (
     OpKind,
     Statement,
     TableRef,
+    new_operation,
 )
 from migration_guard.analysis.tokens import plain_tokens
 
@@ -156,26 +157,31 @@ def quick_operations(statement: Statement, dialect: str) -> list[Operation] | No
 _Groups = re.Match[str]
 #: Leading word -> the operations of a statement matching its pattern.
 _OPERATIONS: dict[str, Callable[[Statement, TableRef | None, _Groups], list[Operation]]] = {
-    "INSERT": lambda statement, table, groups: [Operation(OpKind.INSERT, statement, table)],
-    "COMMENT": lambda statement, table, groups: [Operation(OpKind.OTHER_DDL, statement, table)],
-    "CREATE": lambda statement, table, groups: [Operation(OpKind.OTHER_DDL, statement, table)],
+    "INSERT": lambda statement, table, groups: [new_operation(OpKind.INSERT, statement, table)],
+    "COMMENT": lambda statement, table, groups: [new_operation(OpKind.OTHER_DDL, statement, table)],
+    "CREATE": lambda statement, table, groups: [new_operation(OpKind.OTHER_DDL, statement, table)],
     "DROP": lambda statement, table, groups: [
-        Operation(OpKind.DROP_TABLE, statement, table, if_exists=groups["if_exists"] is not None)
+        new_operation(
+            OpKind.DROP_TABLE, statement, table, {"if_exists": groups["if_exists"] is not None}
+        )
         if table is not None
-        else Operation(OpKind.OTHER_DDL, statement)
+        else new_operation(OpKind.OTHER_DDL, statement)
     ],
     "TRUNCATE": lambda statement, table, groups: [
-        Operation(OpKind.TRUNCATE_TABLE, statement, table)
+        new_operation(OpKind.TRUNCATE_TABLE, statement, table)
     ],
     "UPDATE": lambda statement, table, groups: [
-        Operation(OpKind.UPDATE, statement, table, has_where=True)
+        new_operation(OpKind.UPDATE, statement, table, {"has_where": True})
     ],
     "DELETE": lambda statement, table, groups: [
-        Operation(OpKind.DELETE, statement, table, has_where=groups["key"] is not None)
+        new_operation(OpKind.DELETE, statement, table, {"has_where": groups["key"] is not None})
     ],
     "ALTER": lambda statement, table, groups: [
-        Operation(
-            OpKind.RENAME_COLUMN, statement, table, column=groups["old"], new_name=groups["new"]
+        new_operation(
+            OpKind.RENAME_COLUMN,
+            statement,
+            table,
+            {"column": groups["old"], "new_name": groups["new"]},
         )
     ],
 }
