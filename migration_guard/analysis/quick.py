@@ -354,7 +354,7 @@ def _create_table(reader: _Reader, statement: Statement, family: str) -> list[Op
     reader.expect(")")
     if not columns:
         raise _Unrecognised
-    return [Operation(OpKind.CREATE_TABLE, statement, table, columns=tuple(columns))]
+    return [new_operation(OpKind.CREATE_TABLE, statement, table, {"columns": tuple(columns)})]
 
 
 def _alter_table(reader: _Reader, statement: Statement, family: str) -> list[Operation]:
@@ -367,7 +367,9 @@ def _alter_table(reader: _Reader, statement: Statement, family: str) -> list[Ope
             reader.expect("SET", "DATA", "TYPE")
         new_type = _type(reader, family)
         return [
-            Operation(OpKind.ALTER_COLUMN_TYPE, statement, table, column=column, new_type=new_type)
+            new_operation(
+                OpKind.ALTER_COLUMN_TYPE, statement, table, {"column": column, "new_type": new_type}
+            )
         ]
     operations: list[Operation] = []
     while True:
@@ -375,13 +377,11 @@ def _alter_table(reader: _Reader, statement: Statement, family: str) -> list[Ope
         reader.accept("COLUMN")
         added = _column(reader, family)
         operations.append(
-            Operation(
+            new_operation(
                 OpKind.ADD_COLUMN,
                 statement,
                 table,
-                column=added.name,
-                new_type=added.type,
-                columns=(added,),
+                {"column": added.name, "new_type": added.type, "columns": (added,)},
             )
         )
         if not reader.accept(","):
