@@ -27,6 +27,14 @@ _HANDLED = re.compile(
     (SET|SELECT|PREPARE|EXECUTE|CALL|BEGIN(?=\s+NOT\b)|DROP(?=\s+PROCEDURE\b)|CREATE)\b""",
     re.DOTALL | re.IGNORECASE | re.VERBOSE,
 )
+#: First characters after which ``_HANDLED`` cannot match: ASCII letters that start
+#: none of its words (an ASCII letter matches only itself, in either case) and are
+#: neither a blank nor the start of a comment.
+_NEVER_FIRST = frozenset(
+    letter
+    for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    if letter.upper() not in "SPECBD"
+)
 #: After ``CREATE``: only a stored program is handled.
 _CREATES_PROGRAM = re.compile(
     r"\s.{0,400}?\b(?:PROCEDURE|FUNCTION|TRIGGER|EVENT)\b", re.DOTALL | re.IGNORECASE
@@ -43,6 +51,8 @@ def handled_keyword(sql: str) -> str:
     a plain test for the words comes first, so that the thousands of ``CREATE
     TABLE``/``INDEX`` statements of a migration never run the lazy scan.
     """
+    if sql[:1] in _NEVER_FIRST:  # UPDATE, INSERT, ALTER, TRUNCATE...: no pattern needed
+        return ""
     match = _HANDLED.match(sql)
     if match is None:
         return ""

@@ -17,6 +17,7 @@ __all__ = [
     "is_escape_string",
     "is_version_comment",
     "might_name_program",
+    "needs_full_scan",
     "opens_compound",
     "strip_version_comments",
 ]
@@ -42,6 +43,19 @@ STANDARD_LINE_COMMENT: Final = r"--[^\n]*"
 POSTGRES_LINE_COMMENT: Final = r"--[^\r\n]*"
 BLOCK_COMMENT: Final = r"/\*.*?(?:\*/|\Z)"
 MYSQL_PLAIN_BLOCK_COMMENT: Final = r"/\*(?!M?!).*?(?:\*/|\Z)"
+
+#: Blanks, then a statement on one line up to its ``;`` that holds none of the
+#: characters that may start a quote, a comment or a delimiter in any family, except
+#: single-quoted strings without a backslash: the common case, which the full scan
+#: (the splitter's ``_skip_trivia`` and ``_Splitter._statement``) would read the same way (such a
+#: string ends at its next quote in every family, and ``''`` inside it reads as two
+#: strings that end where the one does). The statement starts with neither a blank
+#: nor a ``-``, so the blanks before it can be read in one way only; the strings
+#: unroll the loop, so a line that fails to match costs linear time.
+_ONE_LINE_PLAIN: Final = r"[^'\"`#$\[/;\-\r\n]*"
+SIMPLE_STATEMENT: Final = re.compile(
+    rf"\s*([^\s'\"`#$\[/;\-]{_ONE_LINE_PLAIN}(?:'[^'\\\r\n]*'{_ONE_LINE_PLAIN})*);"
+)
 
 # --- stored-program headers ---------------------------------------------------------------
 _HEADER_WINDOW: Final = 600
@@ -127,17 +141,44 @@ def strip_version_comments(sql: str) -> str:
     return _version_comment_scan().sub(unwrap, sql)
 
 
+#: ``CREATE`` and the word after it, when that word is plain ASCII letters.
+_CREATE_WORD: Final = re.compile(r"CREATE(?:\s+([A-Za-z]+)(?![\w$]))?", re.IGNORECASE)
+#: The words that may follow ``CREATE`` in a stored program's header.
+_HEADER_WORDS: Final = frozenset(
+    ("OR", "DEFINER", "SQL", "AGGREGATE", "TEMP", "TEMPORARY", "CONSTRAINT", *_HEADER_KINDS)
+)
+
+
 def opens_compound(text: str, start: int) -> bool:
     """Whether the statement at ``start`` creates a stored program with a block body."""
     first = text[start]
     if first not in "cC/":
         return False
+    if first != "/":
+        # Without a comment before it, a header starts with CREATE and one of its
+        # words, exactly as written (removing comments only turns them into blanks):
+        # COMMENT ON, CREATE TABLE or CREATE INDEX never needs the window below.
+        create = _CREATE_WORD.match(text, start)
+        if create is None:
+            return False
+        word = create.group(1)
+        if word is not None and word.isascii() and word.upper() not in _HEADER_WORDS:
+            return False
     head = text[start : start + _HEADER_WINDOW]
     if not might_name_program(head, _HEADER_KINDS):
         return False  # the common CREATE TABLE / INDEX / COMMENT, without the regexes
     comments, version_markers, compound_header = _header_patterns()
     head = version_markers.sub(" ", comments.sub(" ", head))
     return compound_header.match(head) is not None
+
+
+def needs_full_scan(text: str, start: int, *, mysql: bool) -> bool:
+    """Whether the statement at ``start``, though :data:`SIMPLE_STATEMENT` matches it,
+    may be a MySQL ``DELIMITER`` command or the header of a stored program's body."""
+    first = text[start]
+    if first in "dD":
+        return mysql and text[start : start + 9].upper() == "DELIMITER"
+    return first in "cC" and opens_compound(text, start)
 
 
 def holds_no_sql(sql: str) -> bool:

@@ -34,6 +34,7 @@ from migration_guard.analysis.model import (
     OpKind,
     Statement,
     TableRef,
+    new_operation,
 )
 from migration_guard.analysis.tokens import plain_tokens
 
@@ -139,42 +140,48 @@ def quick_operations(statement: Statement, dialect: str) -> list[Operation] | No
     if pattern is None:
         return None
     match = pattern.match(sql, first.start(1))
-    if match is None or _TRAILING.fullmatch(sql, match.end()) is None:
+    # A statement from the splitter ends where its pattern does (no blank, no ``;``).
+    if match is None or (match.end() != len(sql) and _TRAILING.fullmatch(sql, match.end()) is None):
         if word in ("CREATE", "ALTER"):
             return _column_statement(statement, family, first)
         return None
-    groups = match.groupdict()
-    for value in groups.values():  # a loop, not any(): this runs for most statements
+    # Every capturing group is named: groups() holds the names' values, without a dict.
+    for value in match.groups():  # a loop, not any(): this runs for most statements
         if value and value.upper() in _RESERVED:
             return None
-    name = groups.get("table")
-    table = TableRef(name, groups.get("schema")) if name else None
-    return _OPERATIONS[word](statement, table, groups)
+    name = match["table"]  # every pattern has the table groups
+    table = TableRef(name, match["schema"]) if name else None
+    return _OPERATIONS[word](statement, table, match)
 
 
-_Groups = dict[str, "str | None"]
+_Groups = re.Match[str]
 #: Leading word -> the operations of a statement matching its pattern.
 _OPERATIONS: dict[str, Callable[[Statement, TableRef | None, _Groups], list[Operation]]] = {
-    "INSERT": lambda statement, table, groups: [Operation(OpKind.INSERT, statement, table)],
-    "COMMENT": lambda statement, table, groups: [Operation(OpKind.OTHER_DDL, statement, table)],
-    "CREATE": lambda statement, table, groups: [Operation(OpKind.OTHER_DDL, statement, table)],
+    "INSERT": lambda statement, table, groups: [new_operation(OpKind.INSERT, statement, table)],
+    "COMMENT": lambda statement, table, groups: [new_operation(OpKind.OTHER_DDL, statement, table)],
+    "CREATE": lambda statement, table, groups: [new_operation(OpKind.OTHER_DDL, statement, table)],
     "DROP": lambda statement, table, groups: [
-        Operation(OpKind.DROP_TABLE, statement, table, if_exists=groups["if_exists"] is not None)
+        new_operation(
+            OpKind.DROP_TABLE, statement, table, {"if_exists": groups["if_exists"] is not None}
+        )
         if table is not None
-        else Operation(OpKind.OTHER_DDL, statement)
+        else new_operation(OpKind.OTHER_DDL, statement)
     ],
     "TRUNCATE": lambda statement, table, groups: [
-        Operation(OpKind.TRUNCATE_TABLE, statement, table)
+        new_operation(OpKind.TRUNCATE_TABLE, statement, table)
     ],
     "UPDATE": lambda statement, table, groups: [
-        Operation(OpKind.UPDATE, statement, table, has_where=True)
+        new_operation(OpKind.UPDATE, statement, table, {"has_where": True})
     ],
     "DELETE": lambda statement, table, groups: [
-        Operation(OpKind.DELETE, statement, table, has_where=groups["key"] is not None)
+        new_operation(OpKind.DELETE, statement, table, {"has_where": groups["key"] is not None})
     ],
     "ALTER": lambda statement, table, groups: [
-        Operation(
-            OpKind.RENAME_COLUMN, statement, table, column=groups["old"], new_name=groups["new"]
+        new_operation(
+            OpKind.RENAME_COLUMN,
+            statement,
+            table,
+            {"column": groups["old"], "new_name": groups["new"]},
         )
     ],
 }
@@ -207,24 +214,27 @@ class _Reader:
     """A cursor over the tokens of one statement.
 
     ``keys`` holds what keywords are compared with: the upper-cased text of a
-    word, the character of a punctuation mark, and an empty string otherwise.
+    word, the character of a punctuation mark, and an empty string otherwise;
+    one more empty key after the last token lets a look past the end compare
+    without a bounds test (no keyword is empty).
     """
 
-    __slots__ = ("index", "keys", "kinds", "texts")
+    __slots__ = ("end", "index", "keys", "kinds", "texts")
 
     def __init__(self, kinds: list[str], texts: list[str], keys: list[str]) -> None:
         self.kinds = kinds
         self.texts = texts
+        self.end = len(kinds)
+        keys.append("")
         self.keys = keys
         self.index = 0
 
-    def word(self, offset: int = 0) -> str:
-        position = self.index + offset
-        return self.keys[position] if position < len(self.keys) else ""
+    def word(self) -> str:
+        return self.keys[self.index]
 
     def take(self) -> tuple[str, str]:
         index = self.index
-        if index >= len(self.kinds):
+        if index >= self.end:
             raise _Unrecognised
         self.index = index + 1
         return self.kinds[index], self.texts[index]
@@ -234,7 +244,7 @@ class _Reader:
         index = self.index
         keys = self.keys
         if len(words) == 1:  # the common case (a comma, a parenthesis), without a slice
-            if index < len(keys) and keys[index] == words[0]:
+            if keys[index] == words[0]:
                 self.index = index + 1
                 return True
             return False
@@ -249,9 +259,13 @@ class _Reader:
             raise _Unrecognised
 
     def name(self) -> str:
-        kind, text = self.take()
-        if kind == "quoted" or (kind == "word" and self.keys[self.index - 1] not in _NOT_A_COLUMN):
-            return text
+        index = self.index
+        if index >= self.end:
+            raise _Unrecognised
+        self.index = index + 1
+        kind = self.kinds[index]
+        if kind == "quoted" or (kind == "word" and self.keys[index] not in _NOT_A_COLUMN):
+            return self.texts[index]
         raise _Unrecognised
 
     def table(self) -> TableRef:
@@ -269,7 +283,7 @@ class _Reader:
         self.expect(")")
 
     def at_end(self) -> bool:
-        return self.index == len(self.kinds)
+        return self.index == self.end
 
 
 def _reader(sql: str, start: int, family: str) -> _Reader | None:
@@ -319,8 +333,9 @@ def _create_table(reader: _Reader, statement: Statement, family: str) -> list[Op
     table = reader.table()
     reader.expect("(")
     columns: list[ColumnDef] = []
+    keys = reader.keys
     while True:
-        key = reader.word()
+        key = keys[reader.index]
         if key == "CONSTRAINT":  # a named table constraint: the name changes nothing
             reader.take()
             reader.name()
@@ -339,7 +354,7 @@ def _create_table(reader: _Reader, statement: Statement, family: str) -> list[Op
     reader.expect(")")
     if not columns:
         raise _Unrecognised
-    return [Operation(OpKind.CREATE_TABLE, statement, table, columns=tuple(columns))]
+    return [new_operation(OpKind.CREATE_TABLE, statement, table, {"columns": tuple(columns)})]
 
 
 def _alter_table(reader: _Reader, statement: Statement, family: str) -> list[Operation]:
@@ -352,7 +367,9 @@ def _alter_table(reader: _Reader, statement: Statement, family: str) -> list[Ope
             reader.expect("SET", "DATA", "TYPE")
         new_type = _type(reader, family)
         return [
-            Operation(OpKind.ALTER_COLUMN_TYPE, statement, table, column=column, new_type=new_type)
+            new_operation(
+                OpKind.ALTER_COLUMN_TYPE, statement, table, {"column": column, "new_type": new_type}
+            )
         ]
     operations: list[Operation] = []
     while True:
@@ -360,13 +377,11 @@ def _alter_table(reader: _Reader, statement: Statement, family: str) -> list[Ope
         reader.accept("COLUMN")
         added = _column(reader, family)
         operations.append(
-            Operation(
+            new_operation(
                 OpKind.ADD_COLUMN,
                 statement,
                 table,
-                column=added.name,
-                new_type=added.type,
-                columns=(added,),
+                {"column": added.name, "new_type": added.type, "columns": (added,)},
             )
         )
         if not reader.accept(","):
@@ -382,16 +397,18 @@ def _references(reader: _Reader) -> None:
 
 def _type(reader: _Reader, family: str) -> ColumnType:
     spelling = None
-    for words in SPELLINGS_BY_FIRST_WORD.get(reader.word(), ()):
-        if len(words) == 1 or tuple(reader.keys[reader.index : reader.index + len(words)]) == words:
+    keys, index = reader.keys, reader.index
+    for words in SPELLINGS_BY_FIRST_WORD.get(keys[index], ()):
+        if len(words) == 1 or tuple(keys[index : index + len(words)]) == words:
             spelling = TYPE_SPELLINGS[words]
-            reader.index += len(words)
+            reader.index = index = index + len(words)
             break
     name = spelling.names[family] if spelling is not None else None
     if spelling is None or name is None:
         raise _Unrecognised
     digits: list[str] = []
-    if reader.accept("("):
+    if keys[index] == "(":
+        reader.index = index + 1
         while True:
             kind, text = reader.take()
             if kind != "number" or not text.isdigit():
@@ -403,9 +420,21 @@ def _type(reader: _Reader, family: str) -> ColumnType:
         if not digits or len(digits) > spelling.max_args:
             raise _Unrecognised
     unsigned = (
-        family_traits(family).has_unsigned_types and spelling.unsigned and reader.accept("UNSIGNED")
+        spelling.unsigned and family_traits(family).has_unsigned_types and reader.accept("UNSIGNED")
     )
-    return column_type(name, digits, [int(value) for value in digits], unsigned=unsigned)
+    key: tuple[str | bool, ...] = (name, *digits, unsigned)
+    known = _TYPES.get(key)
+    if known is None:
+        known = column_type(name, digits, [int(value) for value in digits], unsigned=unsigned)
+        if len(_TYPES) < _TYPES_KEPT:
+            _TYPES[key] = known
+    return known
+
+
+#: Column types read so far, by (name, parameters as written, unsigned): a type is an
+#: immutable value, and a migration spells the same few types over and over.
+_TYPES: dict[tuple[str | bool, ...], ColumnType] = {}
+_TYPES_KEPT = 4096
 
 
 _DEFAULT_WORDS = frozenset(["NULL", "TRUE", "FALSE", "CURRENT_TIMESTAMP", "CURRENT_DATE"])
@@ -416,8 +445,11 @@ def _column(reader: _Reader, family: str) -> ColumnDef:
     name = reader.name()
     declared_type = _type(reader, family)
     nullable: bool | None = None
+    keys = reader.keys
     while True:
-        key = reader.word()
+        key = keys[reader.index]
+        if key == "," or key == ")":  # the common end of a column, before the tests below
+            return ColumnDef(name, declared_type, nullable)
         if key == "NOT":
             reader.expect("NOT", "NULL")
             nullable = False

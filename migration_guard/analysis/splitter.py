@@ -7,10 +7,13 @@ block keywords); Python code only runs for those pieces. Strings, quoted
 identifiers and comments are consumed whole, so a delimiter inside them never
 splits. Every pattern either consumes up to its closing character or up to the
 end of the input, so no input makes the scan backtrack: the cost is linear in
-the size of the text. What the input leaves open at its end (a quote, a
-comment, a body, a statement under a custom ``DELIMITER``) ends the final
-statement and is reported as an ``unanalyzable`` statement where it opened
-(:mod:`.malformed`), as is text that a comment hides after a bare CR.
+the size of the text. The common statement (one line, no comment, no quote
+but single-quoted strings without a backslash) is read in one match that ends
+it where the scan would (``lexical.SIMPLE_STATEMENT``). What the input leaves
+open at its end (a quote, a comment, a body, a statement under a custom
+``DELIMITER``) ends the final statement and is reported as an ``unanalyzable``
+statement where it opened (:mod:`.malformed`), as is text that a comment hides
+after a bare CR.
 
 What the splitter understands:
 
@@ -46,6 +49,7 @@ from migration_guard.analysis.lexical import (
     POSTGRES_DOLLAR,
     POSTGRES_ESCAPE_BODY,
     POSTGRES_LINE_COMMENT,
+    SIMPLE_STATEMENT,
     SQLITE_BRACKET,
     STANDARD_DOUBLE,
     STANDARD_LINE_COMMENT,
@@ -53,6 +57,7 @@ from migration_guard.analysis.lexical import (
     holds_no_sql,
     is_escape_string,
     is_version_comment,
+    needs_full_scan,
     opens_compound,
     strip_version_comments,
 )
@@ -251,6 +256,29 @@ class _Splitter:
         delimiter = ";"
         pos = 0
         while True:
+            simple = SIMPLE_STATEMENT.match(text, pos) if delimiter == ";" else None
+            # The fast path: blanks, then a statement without a comment, a quote or a line
+            # break up to its ``;``, unless it may be a DELIMITER command or a program.
+            if simple is not None and (
+                text[simple.start(1)] not in "cCdD"
+                or not needs_full_scan(text, simple.start(1), mysql=is_mysql)
+            ):
+                start, pos = simple.span(1)
+                sql = text[start:pos].rstrip()
+                pos += 1
+                if has_cr:
+                    newlines = count_breaks(text, cursor, start, has_cr)
+                    if newlines:
+                        line += newlines
+                        line_start = last_break(text, cursor, start, has_cr) + 1
+                else:  # count_breaks and last_break without a CR, inline
+                    newlines = text.count("\n", cursor, start)
+                    if newlines:
+                        line += newlines
+                        line_start = text.rfind("\n", cursor, start) + 1
+                cursor = start + len(sql) - 1
+                statements.append(Statement(sql, file, line, start - line_start + 1, unit, line))
+                continue
             start = skip.match(text, pos).end()  # type: ignore[union-attr]
             if family == _POSTGRES and text.startswith("/*", start):
                 start = _skip_trivia(text, start, family)

@@ -249,3 +249,25 @@ def test_never_raises_over_sql_like_text(text: str, dialect: str) -> None:
     report = analyze_sql(text, dialect=dialect)
     lines = text.count("\n") + 1
     assert all(1 <= finding.line <= lines for finding in report.findings)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TABLE IF NOT EXISTS t (id INT)",
+        "create table if not exists t (id int)",
+        "CREATE TABLE iF nOt ExIsTs t (id INT)",
+        "CREATE TABLE If\tNOT\nEXISTS t (id INT)",
+        "CREATE TABLE \u0130F NOT EXISTS t (id INT)",
+        "CREATE TABLE \u0131f NOT EXISTS t (id INT)",
+        "CREATE TABLE diff (id INT)",
+        "CREATE TABLE t (id INT)",
+        "CREATE TABLE t (caf\u00e9 INT)",
+    ],
+)
+def test_the_if_not_exists_test_reads_as_the_pattern(sql: str) -> None:
+    # A CREATE TABLE that may find the table already there exempts nothing; the plain
+    # test before the case-insensitive search must never answer otherwise than it.
+    from migration_guard.analysis import rules
+
+    assert rules._says_if_not_exists(sql) == (rules._IF_NOT_EXISTS.search(sql) is not None)

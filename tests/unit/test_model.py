@@ -45,3 +45,24 @@ def test_the_value_classes_stay_frozen_comparable_and_replaceable() -> None:
     for value in (statement, table, operation):
         with pytest.raises(dataclasses.FrozenInstanceError):
             value.line = 5  # type: ignore[misc, union-attr]
+
+
+def test_new_operation_makes_what_the_constructor_makes() -> None:
+    statement = model.Statement("DROP TABLE t", "m.sql", 3)
+    table = model.TableRef("t", "s")
+    fields = [field.name for field in dataclasses.fields(model.Operation)]
+    cases: list[tuple[model.OpKind, model.TableRef | None, dict[str, object]]] = [
+        (model.OpKind.INSERT, table, {}),
+        (model.OpKind.OTHER_DDL, None, {}),
+        (model.OpKind.DROP_TABLE, table, {"if_exists": True}),
+        (model.OpKind.DELETE, table, {"has_where": False}),
+        (model.OpKind.RENAME_COLUMN, table, {"column": "a", "new_name": "b"}),
+    ]
+    for kind, target, extra in cases:
+        made = model.new_operation(kind, statement, target, extra or None)
+        expected = model.Operation(kind, statement, target, **extra)  # type: ignore[arg-type]
+        assert made == expected
+        assert hash(made) == hash(expected)
+        assert repr(made) == repr(expected)
+        assert list(vars(made)) == fields
+        assert dataclasses.replace(made) == expected

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from migration_guard.analysis.model import Statement
@@ -630,3 +630,62 @@ def test_a_plain_postgresql_file_compiles_only_the_patterns_it_needs() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert completed.stdout.split() == ["1", "0", "0", "1"]  # one family each
+
+
+_ONE_LINE_PIECES = st.sampled_from(
+    [
+        "UPDATE t SET a = ",
+        "x",
+        " ",
+        "\t",
+        "'",
+        "''",
+        "'a;b'",
+        "E'",
+        "\\",
+        ";",
+        "-",
+        "--",
+        "/*",
+        "*/",
+        "$",
+        "$$",
+        '"',
+        "`",
+        "#",
+        "[",
+        "]",
+        "\n",
+        "\r",
+        "é",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=st.one_of(st.lists(_ONE_LINE_PIECES, max_size=20).map("".join), _SQLISH_TEXT),
+    dialect=st.sampled_from(DIALECTS),
+)
+@example(text="x 'a\\';", dialect="mysql")
+@example(text="x E'a\\';", dialect="postgresql")
+@example(text="UPDATE t SET a = 'a''b;c' WHERE b = '--';", dialect="sqlite")
+@example(text="x 'a\nb';", dialect="postgresql")
+def test_the_fast_path_reads_a_statement_as_the_full_scan_does(text: str, dialect: str) -> None:
+    # split_sql reads a one-line statement without comments, and with single-quoted
+    # strings without a backslash only, in one match; the full scan must read such a
+    # text exactly alike: same start after the blanks, same end at the same ``;``.
+    from migration_guard.analysis import splitter
+    from migration_guard.analysis.lexical import SIMPLE_STATEMENT, needs_full_scan
+
+    match = SIMPLE_STATEMENT.match(text)
+    if match is None:
+        return
+    family = splitter._family(dialect)
+    scan = splitter._Splitter(text, family, "f.sql", "f.sql", 1)
+    start = splitter._skip_trivia(text, 0, family)
+    assert start == match.start(1)
+    # A DELIMITER command or a program's header goes to the full scan.
+    if not needs_full_scan(text, start, mysql=family == "mysql"):
+        assert scan._statement(start, ";") == (match.end(1), match.end())
+        assert scan.left_open is None

@@ -40,6 +40,17 @@ __all__ = [
 RULE_ID_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
 _IF_NOT_EXISTS = re.compile(r"\bIF\s+NOT\s+EXISTS\b", re.IGNORECASE)
+
+
+def _says_if_not_exists(sql: str) -> bool:
+    """Whether ``sql`` holds ``IF NOT EXISTS``: an ASCII text without the letters ``if``
+    (in any case) cannot, and is told so without the case-insensitive search."""
+    ascii_without_if = sql.isascii() and "IF" not in sql and "if" not in sql
+    if ascii_without_if and "If" not in sql and "iF" not in sql:
+        return False
+    return _IF_NOT_EXISTS.search(sql) is not None
+
+
 #: The operations :meth:`RuleContext.observe` learns from.
 _SCHEMA_CHANGES = frozenset(
     {
@@ -146,15 +157,16 @@ class RuleContext:
 
     def created_in_unit(self, table: TableRef | None, unit: str) -> bool:
         """Whether ``table`` was created earlier in ``unit`` (and not dropped since)."""
-        if table is None:
+        if table is None or not self._created_units:
             return False
-        return unit in self._created_units.get(table_key(table), set())
+        return unit in self._created_units.get(table_key(table), ())
 
     def known_type(self, table: TableRef | None, column: str | None) -> ColumnType | None:
         """The type ``column`` had according to earlier statements, if any."""
         if table is None or column is None:
             return None
-        return self._column_types.get(table_key(table), {}).get(column.lower())
+        types = self._column_types.get(table_key(table))
+        return types.get(column.lower()) if types is not None else None
 
     def observe(self, operation: Operation) -> None:
         """Apply ``operation`` to the running schema state."""
@@ -163,11 +175,11 @@ class RuleContext:
         if kind is OpKind.DROP_DATABASE and table is not None:
             self._forget_schema(table.name.lower())
             return
-        if table is None:
+        if table is None or kind not in _SCHEMA_CHANGES:  # most operations change no schema
             return
         key = table_key(table)
         if kind is OpKind.CREATE_TABLE:
-            if operation.if_exists or _IF_NOT_EXISTS.search(operation.statement.sql):
+            if operation.if_exists or _says_if_not_exists(operation.statement.sql):
                 # The table may have existed, with data and other column types.
                 return
             self._created_units.setdefault(key, set()).add(unit_of(operation))
