@@ -16,7 +16,6 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -183,15 +182,18 @@ _TUPLE_KEYS = {"protected_tables", "exclude", "offsite"}
 _INT_KEYS = {"offsite_lock_days"}
 
 
-def _config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path | None, bool]:
-    """The file to read and whether the user named it (then it must exist)."""
+def _config_path(explicit: str | os.PathLike[str] | None) -> tuple[str | None, bool]:
+    """The file to read and whether the user named it (then it must exist).
+
+    Plain strings and :mod:`os.path`: ``check`` (a pre-commit hook) never imports
+    :mod:`pathlib`, whose import costs more than a short check's own work."""
     if explicit:
-        return Path(explicit), True
+        return os.fspath(explicit), True
     from_env = os.environ.get(CONFIG_ENV)
     if from_env:
-        return Path(from_env), True
-    default = Path("pyproject.toml")
-    return (default if default.is_file() else None), False
+        return from_env, True
+    default = "pyproject.toml"
+    return (default if os.path.isfile(default) else None), False
 
 
 def _validate(table: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -325,8 +327,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     values: dict[str, Any] = {}
     source = None
     if config_path is not None:
-        source = str(config_path)
-        if not config_path.is_file():
+        source = config_path
+        if not os.path.isfile(config_path):
             if named:
                 raise ConfigError(
                     f"config file {source} does not exist; fix the path given by "
@@ -342,7 +344,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
                 },
                 doing=f"{source} is not valid TOML or cannot be read",
             ):
-                text = config_path.read_text(encoding="utf-8")
+                with open(config_path, encoding="utf-8") as handle:
+                    text = handle.read()
                 # The project's own pyproject.toml, found by default, is read only when it
                 # can hold our table: most hold none, and parsing them costs a pre-commit run.
                 document = toml.loads(text) if named or _TABLE_NAME in text else {}

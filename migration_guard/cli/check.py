@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 
 import click
 
-from migration_guard.cli import config_file_option, owns_process
+from migration_guard.cli import QuickExit, config_file_option
 from migration_guard.config import DIALECTS, load_config
 from migration_guard.render import FORMATS
-
-#: Young objects between two collections of the youngest generation (CPython's default: 700).
-GC_GEN0_THRESHOLD = 20_000
-
-
-def fewer_collections() -> None:
-    """Tune the cyclic garbage collector for a process that ends with one check.
-
-    A check allocates tens of thousands of objects that all live until the report is
-    written (statements, operations, findings) and creates few reference cycles, so
-    the default thresholds run many collections that find nothing, each full one
-    (and the one at exit) walking every object imported so far. Freezing what exists
-    already takes it out of those walks; a larger first threshold makes collections
-    rarer. Cycles are still collected (the parser's trees have some), only less often.
-    Only for the process's own command line: an in-process caller keeps its settings.
-    """
-    gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
 @click.command()
@@ -86,8 +67,6 @@ def check(
     from migration_guard.render import render_report
 
     config = load_config(config_file)
-    if owns_process(click.get_current_context()):
-        fewer_collections()
     report = run_check(
         config,
         paths,
@@ -99,4 +78,7 @@ def check(
     terminal = sys.stdout.isatty()
     output = render_report(report, fmt, color=fmt == "text" and terminal, pretty=pretty or terminal)
     click.echo(output, nl=not output.endswith("\n"))
-    sys.exit(1 if report.has_errors else 0)
+    code = 1 if report.has_errors else 0
+    if paths:  # files only: no connection to close (the Alembic path may ask the database)
+        raise QuickExit(code)
+    sys.exit(code)

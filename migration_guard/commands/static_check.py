@@ -6,7 +6,6 @@ import fnmatch
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from migration_guard.analysis.model import Report, Statement
 from migration_guard.config import Config, Dialect, normalise_dialect
@@ -32,24 +31,26 @@ class _Inputs:
     notes: list[str] = field(default_factory=list)
 
 
-def _display_path(path: Path) -> str:
+def _display_path(path: str) -> str:
     """Paths relative to the working directory when below it, as editors and CI expect."""
     try:
         return os.path.relpath(path)
     except ValueError:  # another drive on Windows
-        return str(path)
+        return path
 
 
-def _read_text(path: Path) -> str:
-    with translate({OSError: InputError}, doing="cannot read"):
-        data = path.read_bytes()
+def _read_text(path: str) -> str:
+    with translate({OSError: InputError}, doing="cannot read"), open(path, "rb") as handle:
+        data = handle.read()
     # Migration files are UTF-8 by convention; a stray byte must not stop the check.
     return data.decode("utf-8", errors="replace")
 
 
-def _expand(paths: Sequence[str], exclude: Sequence[str]) -> Iterator[Path | str]:
-    """Files to check, in a stable order. Every missing path is an error before any work."""
-    missing = [p for p in paths if p != STDIN and not Path(p).exists()]
+def _expand(paths: Sequence[str], exclude: Sequence[str]) -> Iterator[str]:
+    """Files to check (``-``: stdin), in a stable order. Every missing path is an error
+    before any work. Plain strings and :mod:`os.path`: a check never imports
+    :mod:`pathlib`, whose import costs more than a short check's own work."""
+    missing = [p for p in paths if p != STDIN and not os.path.exists(p)]
     if missing:
         raise InputError(
             f"path not found: {', '.join(missing)}; check the spelling or run from the project root"
@@ -58,14 +59,13 @@ def _expand(paths: Sequence[str], exclude: Sequence[str]) -> Iterator[Path | str
         if raw == STDIN:
             yield STDIN
             continue
-        path = Path(raw)
-        if path.is_file():
-            yield path
+        if os.path.isfile(raw):
+            yield raw
             continue
-        for root, dirs, files in os.walk(path):
+        for root, dirs, files in os.walk(raw):
             dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRECTORIES)
             for name in sorted(files):
-                candidate = Path(root) / name
+                candidate = os.path.join(root, name)
                 shown = _display_path(candidate)
                 if any(fnmatch.fnmatch(shown, pattern) for pattern in exclude):
                     continue
@@ -73,11 +73,13 @@ def _expand(paths: Sequence[str], exclude: Sequence[str]) -> Iterator[Path | str
                     yield candidate
 
 
-def _is_revision(path: Path) -> bool:
+def _is_revision(path: str) -> bool:
     # Imported on demand: plain .sql input never loads the Alembic support.
+    from pathlib import Path
+
     from migration_guard.alembic.plan import is_revision_file
 
-    return is_revision_file(path)
+    return is_revision_file(Path(path))
 
 
 def _collect_paths(
@@ -95,12 +97,11 @@ def _collect_paths(
                 split_sql(text, file=STDIN_NAME, dialect=dialect, unit=STDIN_NAME)
             )
             continue
-        assert isinstance(item, Path)
         shown = _display_path(item)
         text = _read_text(item)
         inputs.sources[shown] = text
         inputs.files.append(shown)
-        if item.suffix == ".py":
+        if item.endswith(".py"):
             from migration_guard.alembic.plan import render_revision_file
 
             rendered = render_revision_file(shown, dialect=dialect)
@@ -127,7 +128,7 @@ def _collect_alembic(
     plan = render_range(cfg, range_=range_, dialect=chosen)
     inputs = _Inputs(notes=list(plan.notes))
     for revision in plan.revisions:
-        path = Path(revision.path)
+        path = os.fspath(revision.path)
         shown = _display_path(path)
         inputs.files.append(shown)
         inputs.sources[shown] = _read_text(path)
@@ -138,7 +139,7 @@ def _collect_alembic(
 def _relative_statement(statement: Statement) -> Statement:
     import dataclasses
 
-    shown = _display_path(Path(statement.file))
+    shown = _display_path(statement.file)
     return statement if shown == statement.file else dataclasses.replace(statement, file=shown)
 
 

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -209,24 +210,45 @@ def test_console_script_has_no_traceback_on_bad_input(tmp_path: Path) -> None:
     assert "path not found" in completed.stderr
 
 
-def test_check_tunes_the_garbage_collector_of_its_own_process_only(tmp_path: Path) -> None:
-    (tmp_path / "m.sql").write_text("DROP TABLE customers;\n")
-    script = (
-        "import gc, sys\n"
-        "from migration_guard.cli import main\n"
-        "from migration_guard.cli.check import GC_GEN0_THRESHOLD\n"
-        "sys.argv = ['migration-guard', 'check', 'm.sql', '--format', 'json']\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(gc.get_threshold()[0] == GC_GEN0_THRESHOLD, gc.get_freeze_count() > 0)\n"
-    )
+_COUNT_COLLECTIONS = """
+import gc, sys
+# Written at once: the entry point may end the process without the interpreter's shutdown.
+gc.callbacks.append(lambda phase, info: phase == "stop" and sys.stderr.write("collected\\n"))
+sys.argv = ["migration-guard", *sys.argv[1:]]
+{entry}
+main()
+"""
+
+
+def _collections(tmp_path: Path, entry: str) -> int:
     completed = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+        [sys.executable, "-c", _COUNT_COLLECTIONS.format(entry=entry), "check", "m.sql"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
     )
-    assert completed.stdout.splitlines()[-1] == "True True"
-    # Called in-process (click's test runner, a library), it leaves the caller's settings.
+    assert completed.returncode == 1, completed.stderr
+    return completed.stderr.count("collected")
+
+
+def test_the_console_entry_point_collects_garbage_rarely_from_the_start(tmp_path: Path) -> None:
+    """A process that runs one command skips the collector's passes over what it imports
+    (click, the analysis): dozens with CPython's defaults, a handful at most here."""
+    (tmp_path / "m.sql").write_text("DROP TABLE customers;\n")
+    default_count = _collections(tmp_path, "from migration_guard.cli import main")
+    count = _collections(tmp_path, "from migration_guard.__main__ import run as main")
+    assert default_count > 10  # the library's own entry changes nothing
+    assert count <= 2
+    # The console script and ``python -m migration_guard`` both go through that entry.
+    scripts = metadata.distribution("migration-guard").entry_points.select(
+        group="console_scripts", name="migration-guard"
+    )
+    assert [script.value for script in scripts] == ["migration_guard.__main__:run"]
+
+
+def test_in_process_commands_leave_the_callers_collector_alone(tmp_path: Path) -> None:
+    (tmp_path / "m.sql").write_text("DROP TABLE customers;\n")
     thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
     code, _, _ = run(["check", "m.sql", "--format", "json"])
     assert code == 1
@@ -240,3 +262,59 @@ def test_json_is_compact_unless_pretty_is_asked_for(tmp_path: Path) -> None:
     code, pretty, _ = run(["check", "m.sql", "--format", "json", "--pretty"])
     assert code == 1 and pretty.startswith('{\n  "findings": [\n')
     assert json.loads(pretty) == json.loads(compact)
+
+
+_ENTRY_WITH_EXIT_HANDLER = """
+import atexit, sys, threading
+atexit.register(lambda: sys.stderr.write("exit handlers ran\\n"))
+if sys.argv[1] == "--with-thread":
+    del sys.argv[1]
+    stop = threading.Event()
+    threading.Thread(target=stop.wait, args=(2,)).start()
+sys.argv = ["migration-guard", *(arg for arg in sys.argv[1:] if arg)]
+from migration_guard.__main__ import run
+run()
+"""
+
+
+def _entry(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _ENTRY_WITH_EXIT_HANDLER, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+
+
+def test_a_file_check_ends_its_process_at_once_with_its_whole_report(tmp_path: Path) -> None:
+    """The check of files ends without the interpreter's teardown (QuickExit), and loses
+    nothing of its report on the way: a large JSON report arrives whole, the exit
+    status is the check's."""
+    statements = "".join(f"DROP TABLE customers_{n};\n" for n in range(3000))
+    (tmp_path / "m.sql").write_text(statements)
+    (tmp_path / "fine.sql").write_text("CREATE TABLE t (id int);\n")
+
+    ended = _entry(tmp_path, "", "check", "m.sql", "--format", "json", "--protect", "customers_*")
+    fine = _entry(tmp_path, "", "check", "fine.sql", "--format", "json")
+
+    assert ended.returncode == 1 and fine.returncode == 0
+    assert len(json.loads(ended.stdout)["findings"]) == 3000
+    assert json.loads(fine.stdout)["findings"] == []
+    assert "exit handlers ran" not in ended.stderr + fine.stderr  # no teardown at all
+
+
+def test_the_quick_end_waits_for_the_ordinary_exit_when_another_thread_runs(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "m.sql").write_text("DROP TABLE customers;\n")
+    completed = _entry(tmp_path, "--with-thread", "check", "m.sql", "--format", "json")
+    assert completed.returncode == 1
+    assert len(json.loads(completed.stdout)["findings"]) == 1
+    assert "exit handlers ran" in completed.stderr
+
+
+def test_other_commands_end_the_ordinary_way(tmp_path: Path) -> None:
+    completed = _entry(tmp_path, "", "--version")
+    assert completed.returncode == 0 and "migration-guard" in completed.stdout
+    assert "exit handlers ran" in completed.stderr

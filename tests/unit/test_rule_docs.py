@@ -118,3 +118,35 @@ def test_a_check_imports_only_the_rules_its_operations_need() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert completed.stdout.strip() == "['drop_table', 'update_without_where']"
+
+
+def test_the_rule_modules_are_read_off_the_directory_as_the_import_system_lists_them() -> None:
+    from migration_guard.analysis.rules import _rule_module_names
+
+    assert _rule_module_names() == sorted(RULE_MODULES)
+    assert len(RULE_MODULES) >= 12
+
+
+def test_a_check_of_plain_sql_imports_neither_pathlib_nor_pkgutil(tmp_path: Path) -> None:
+    """Both cost a short check (a pre-commit hook) more than its own work. (An editable
+    install's import hook loads pathlib at start-up already: only the check's own
+    imports count.)"""
+    import subprocess
+    import sys
+
+    (tmp_path / "m.sql").write_text("DROP TABLE customers;\n")
+    script = (
+        "import sys\n"
+        "started = set(sys.modules)\n"
+        "from migration_guard.__main__ import run\n"
+        "sys.argv = ['migration-guard', 'check', 'm.sql', '--format', 'json']\n"
+        "try:\n"
+        "    run()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(*(name in sys.modules and name not in started for name in ('pathlib', 'pkgutil')))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert completed.stdout.splitlines()[-1] == "False False"
