@@ -138,10 +138,10 @@ def test_a_check_of_plain_sql_imports_neither_pathlib_nor_pkgutil(tmp_path: Path
     script = (
         "import sys\n"
         "started = set(sys.modules)\n"
-        "from migration_guard.__main__ import run\n"
+        "from migration_guard.cli import main\n"
         "sys.argv = ['migration-guard', 'check', 'm.sql', '--format', 'json']\n"
         "try:\n"
-        "    run()\n"
+        "    main()\n"
         "except SystemExit:\n"
         "    pass\n"
         "print(*(name in sys.modules and name not in started for name in ('pathlib', 'pkgutil')))\n"
