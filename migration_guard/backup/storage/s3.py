@@ -191,29 +191,24 @@ class S3Storage(Storage):
 
     def _upload_part(self, key: str, upload_id: str, number: int, chunk: bytes) -> dict[str, Any]:
         """Send one part with its checksum; what ``CompleteMultipartUpload`` lists for it."""
-        if not self._flexible_checksums:
-            answer = self._client.upload_part(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=chunk,
-                ContentMD5=_content_md5(hashlib.md5(chunk, usedforsecurity=False)),
-            )
-            return {"ETag": answer["ETag"], "PartNumber": number}
+        flexible = self._flexible_checksums
+        checksum = (
+            {"ChecksumAlgorithm": CHECKSUM}
+            if flexible
+            else {"ContentMD5": _content_md5(hashlib.md5(chunk, usedforsecurity=False))}
+        )
         answer = self._client.upload_part(
             Bucket=self.bucket,
             Key=key,
             UploadId=upload_id,
             PartNumber=number,
             Body=chunk,
-            ChecksumAlgorithm=CHECKSUM,
+            **checksum,
         )
-        return {
-            "ETag": answer["ETag"],
-            "PartNumber": number,
-            "ChecksumCRC32": answer["ChecksumCRC32"],
-        }
+        part = {"ETag": answer["ETag"], "PartNumber": number}
+        if flexible:
+            part["ChecksumCRC32"] = answer["ChecksumCRC32"]
+        return part
 
     def _ensure_locked(self, key: str, version: str | None, retain_until: datetime) -> None:
         """Make sure the version just completed carries its retention (some services
