@@ -6,7 +6,28 @@ from pathlib import Path
 
 import pytest
 
+from migration_guard.config import Config
 from tests.db.upgrade_project import Project, make_project, seed
+
+#: What a backup test's configuration must not take from the developer's environment.
+KEY_VARIABLES = (
+    "MIGRATION_GUARD_KEY",
+    "MIGRATION_GUARD_KEY_FILE",
+    "MIGRATION_GUARD_PASSPHRASE",
+    "MIGRATION_GUARD_URL",
+    "MIGRATION_GUARD_CONFIG",
+)
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
+    """A configuration with no key, URL or config file from the environment, backups in
+    the test's own directory (a module may define its own ``config``)."""
+    for name in KEY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(tmp_path / "backups"))
+    monkeypatch.chdir(tmp_path)
+    return Config()
 
 
 @pytest.fixture

@@ -28,23 +28,6 @@ from migration_guard.config import Config
 from migration_guard.errors import BackupError, MigrationGuardError
 from tests.conftest import MYSQL_BINLOG_ADMIN_URL, unique_name
 
-KEY_VARIABLES = (
-    "MIGRATION_GUARD_KEY",
-    "MIGRATION_GUARD_KEY_FILE",
-    "MIGRATION_GUARD_PASSPHRASE",
-    "MIGRATION_GUARD_URL",
-    "MIGRATION_GUARD_CONFIG",
-)
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
-    for name in KEY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(tmp_path / "backups"))
-    monkeypatch.chdir(tmp_path)
-    return Config()
-
 
 def binlog_inserts(url: sa.URL, table: str, file: str, position: str) -> int:
     """How many rows of ``table`` the binary log inserts after ``file:position``."""

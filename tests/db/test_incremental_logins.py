@@ -9,30 +9,12 @@ has its own pool), on the binlog-enabled MariaDB.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from migration_guard.backup import create
 from migration_guard.config import Config
-
-KEY_VARIABLES = (
-    "MIGRATION_GUARD_KEY",
-    "MIGRATION_GUARD_KEY_FILE",
-    "MIGRATION_GUARD_PASSPHRASE",
-    "MIGRATION_GUARD_URL",
-    "MIGRATION_GUARD_CONFIG",
-)
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
-    for name in KEY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(tmp_path / "backups"))
-    monkeypatch.chdir(tmp_path)
-    return Config()
 
 
 @pytest.fixture
