@@ -28,7 +28,6 @@ from tests.conftest import MYSQL_BINLOG_ADMIN_URL
 from tests.db import test_incremental as base
 
 # The fixtures and helpers of the incremental tests.
-config = base.config
 chain = base.chain
 new_binlog_database = base.new_binlog_database
 cli, run, state = base.cli, base.run, base.state
