@@ -6,9 +6,10 @@ so ``migration-guard --help`` stays quick; rich is imported on first use.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -16,6 +17,7 @@ import click
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from migration_guard.commands.backup import ProgressCallback
     from migration_guard.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,3 +52,41 @@ def stdout_console() -> Console:
     from rich.console import Console
 
     return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+
+def split_values(values: tuple[str, ...]) -> list[str]:
+    """``--tables a --tables b,c`` -> ``[a, b, c]``."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, enabled: bool) -> Iterator[ProgressCallback | None]:
+    """A rich progress bar in bytes on stderr when it is a terminal; else nothing."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

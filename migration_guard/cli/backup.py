@@ -7,62 +7,29 @@ URLs are printed without passwords. Progress bars appear only on a terminal.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import click
 
 from migration_guard.cli import config_file_option
 from migration_guard.cli._chains import chain_order, chain_text
-from migration_guard.cli._output import echo_json, format_option, load_config, stdout_console
+from migration_guard.cli._output import (
+    echo_json,
+    format_option,
+    load_config,
+    progress_bar,
+    split_values,
+    stdout_console,
+)
 from migration_guard.config import KEY_ENV, KEY_FILE_ENV, RECIPIENTS_ENV, URL_ENV
 from migration_guard.durations import format_size
 
 if TYPE_CHECKING:
-    from migration_guard.commands.backup import Manifest, ProgressCallback, TableEntry
+    from migration_guard.commands.backup import Manifest, TableEntry
 
 FORMAT_OPTION = format_option("Output format; json prints objects with an `id` field.")
-
-
-def split_values(values: tuple[str, ...]) -> list[str]:
-    """``--tables a --tables b,c`` -> ``[a, b, c]``."""
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
-
-
-@contextlib.contextmanager
-def progress_bar(description: str, enabled: bool) -> Iterator[ProgressCallback | None]:
-    """A rich progress bar in bytes on stderr when it is a terminal; else nothing."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TransferSpeedColumn,
-    )
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=None)
-
-        def update(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
 
 
 def _encryption_text(manifest: Manifest) -> str:

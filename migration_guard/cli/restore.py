@@ -11,8 +11,15 @@ import sys
 import click
 
 from migration_guard.cli import config_file_option
-from migration_guard.cli._output import echo_json, load_config
-from migration_guard.cli.backup import FORMAT_OPTION, progress_bar, split_values
+from migration_guard.cli._output import (
+    echo_json,
+    format_option,
+    load_config,
+    progress_bar,
+    split_values,
+)
+
+FORMAT_OPTION = format_option("Output format; json prints objects with an `id` field.")
 
 
 # -- restore -----------------------------------------------------------------------------------
