@@ -121,7 +121,7 @@ def resolve_plain_url(config: Config, url: str | URL | None) -> URL | PlainURL:
     import sys
 
     if url is None or isinstance(url, str):
-        text = url or config.url or os.environ.get(URL_ENV)
+        text = _url_text(config, url)
         if text and "sqlalchemy" not in sys.modules:
             plain = parse_plain_url(str(text))
             if plain is not None:
@@ -150,7 +150,7 @@ def resolve_url(config: Config, url: str | URL | None) -> URL:
 
     if isinstance(url, SaURL):
         return url
-    text = url or config.url or os.environ.get(URL_ENV)
+    text = _url_text(config, url)
     if not text:
         raise UsageError(
             f"no database URL: pass --url, set url in [tool.migration_guard] or set {URL_ENV}"
@@ -162,3 +162,8 @@ def resolve_url(config: Config, url: str | URL | None) -> URL:
             "the database URL is not a SQLAlchemy URL; expected e.g. "
             "mysql+pymysql://user@host/db or sqlite:///app.db"
         ) from None
+
+
+def _url_text(config: Config, url: str | None) -> str | None:
+    """The URL given, else the configured one, else ``MIGRATION_GUARD_URL``."""
+    return url or config.url or os.environ.get(URL_ENV)

@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING
 
 from migration_guard.analysis.families import sqlglot_family
 from migration_guard.analysis.leading import is_plain
-from migration_guard.analysis.model import Finding, Operation, OpKind, Report, Severity, Statement
+from migration_guard.analysis.model import (
+    SUPPRESSION_MARKER,
+    Finding,
+    Operation,
+    OpKind,
+    Report,
+    Severity,
+    Statement,
+)
 from migration_guard.analysis.quick import quick_operations
 from migration_guard.analysis.rules import Rule, RuleContext, Violation, get_rule, rules_for_kind
 from migration_guard.config import ProtectedTables
@@ -30,8 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["analyze", "analyze_sql", "operations_of"]
 
 STATEMENT_PREVIEW = 500
-#: Every suppression comment holds it (case-insensitively); see :mod:`.suppress`.
-SUPPRESSION_MARKER = "migration-guard"
 UNANALYZABLE_RULE = "unanalyzable"
 #: The order of a report's findings: (file, line, column).
 _POSITION = attrgetter("file", "line", "column")
@@ -163,12 +169,6 @@ def _runtime(dialect: str) -> Runtime:
     return Runtime(sqlglot_family(dialect) or "")
 
 
-def _plain_run(statement: Statement) -> Run:
-    from migration_guard.analysis.runtime import Run
-
-    return Run(statement)
-
-
 def _suppressed(findings: list[Finding], sources: Mapping[str, str]) -> list[Finding]:
     """:func:`~migration_guard.analysis.suppress.apply_suppressions`, loaded only when a
     source holds a suppression comment: without one it changes nothing."""
@@ -214,7 +214,8 @@ def analyze(
             runs = runtime.expand(statement)
         except Exception as error:  # fail closed: analyse the statement as written
             findings.append(_internal_failure(statement, "following dynamic SQL", error))
-            runs = [_plain_run(statement)]
+            _check(statement, None, dialect, context, findings)
+            continue
         for run in runs:
             _check(run.statement, run, dialect, context, findings)
     try:

@@ -85,14 +85,6 @@ def _header_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str
 
 
 _HEADER_KINDS: Final = ("TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "PACKAGE")
-_HEADER_PATTERN_NAMES: Final = ("_HEADER_COMMENTS", "_VERSION_MARKERS", "_COMPOUND_HEADER")
-
-
-def __getattr__(name: str) -> re.Pattern[str]:
-    """The header patterns under their module-level names, compiled on first use."""
-    if name in _HEADER_PATTERN_NAMES:
-        return _header_patterns()[_HEADER_PATTERN_NAMES.index(name)]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def might_name_program(text: str, kinds: tuple[str, ...]) -> bool:

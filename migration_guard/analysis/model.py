@@ -17,6 +17,8 @@ from dataclasses import MISSING, dataclass, field
 #: field through ``object.__setattr__``, several times slower than filling the
 #: instance dictionary at once. tests/unit/test_model.py holds each ``__init__``
 #: to the fields.
+#: Every suppression comment holds it (case-insensitively); see :mod:`.suppress`.
+SUPPRESSION_MARKER = "migration-guard"
 FAST_INIT = ("Statement", "TableRef", "ColumnType", "ColumnDef", "Operation", "Finding")
 
 

@@ -26,14 +26,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from migration_guard.analysis.model import Finding, Severity
+from migration_guard.analysis.model import SUPPRESSION_MARKER, Finding, Severity
 
 __all__ = ["Suppression", "apply_suppressions", "find_suppressions"]
 
 MISSING_REASON_RULE = "suppression-without-reason"
 UNUSED_RULE = "unused-suppression"
 
-_MARKER = "migration-guard"
+_MARKER = SUPPRESSION_MARKER
 _DIRECTIVE = re.compile(r"migration-guard\s*:\s*allow\b(?P<rest>.*)", re.IGNORECASE)
 _BECAUSE = re.compile(r"\bbecause\b\s*:?", re.IGNORECASE)
 _TRAILING_COMMENT = re.compile(r"(?:--|#|/\*)\s*migration-guard\s*:", re.IGNORECASE)

@@ -107,8 +107,9 @@ def _slow_opens_compound(text: str) -> bool:
     from migration_guard.analysis import lexical
 
     head = text[: lexical._HEADER_WINDOW]
-    head = lexical._VERSION_MARKERS.sub(" ", lexical._HEADER_COMMENTS.sub(" ", head))
-    return lexical._COMPOUND_HEADER.match(head) is not None
+    comments, version_markers, compound_header = lexical._header_patterns()
+    head = version_markers.sub(" ", comments.sub(" ", head))
+    return compound_header.match(head) is not None
 
 
 def test_a_create_table_after_a_comment_is_not_read_as_a_later_statement() -> None:

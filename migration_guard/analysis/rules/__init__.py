@@ -45,8 +45,7 @@ _IF_NOT_EXISTS = re.compile(r"\bIF\s+NOT\s+EXISTS\b", re.IGNORECASE)
 def _says_if_not_exists(sql: str) -> bool:
     """Whether ``sql`` holds ``IF NOT EXISTS``: an ASCII text without the letters ``if``
     (in any case) cannot, and is told so without the case-insensitive search."""
-    ascii_without_if = sql.isascii() and "IF" not in sql and "if" not in sql
-    if ascii_without_if and "If" not in sql and "iF" not in sql:
+    if sql.isascii() and not any(spelling in sql for spelling in ("IF", "if", "If", "iF")):
         return False
     return _IF_NOT_EXISTS.search(sql) is not None
 
