@@ -24,7 +24,6 @@ Not covered: MariaDB sequences and system-versioned history rows.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -54,7 +53,6 @@ from migration_guard.dialects.base import (
     connect_engine,
     database_unavailable,
     safe_url_text,
-    sha256_text,
 )
 from migration_guard.dialects.mysql import MySQLDialectOps, quote_mysql_identifier
 from migration_guard.errors import BackupError, describe, redact_values
@@ -251,7 +249,11 @@ class NativeBackend(Backend):
         binlog = ops.binlog_position(conn)
         server_version = ops.server_version(conn)
         database_options = ops.database_options(conn)
-        stats = ops.table_stats(conn, selected)
+        # Each definition read once, hashed and written as the same text: SHOW CREATE
+        # TABLE prints the live AUTO_INCREMENT counter, not the snapshot's, so two reads
+        # could disagree under concurrent inserts.
+        definitions = {table: ops.show_create_table(conn, table) for table in selected}
+        stats = ops.table_stats(conn, selected, definitions=definitions)
         columns = _stored_columns(conn)
         raw: Any = conn.connection.dbapi_connection
 
@@ -269,12 +271,7 @@ class NativeBackend(Backend):
         for table in selected:
             writer.section("table", table)
             writer.statement(f"DROP TABLE IF EXISTS {quote_mysql_identifier(table)}")
-            # The definition as written, counter included: SHOW CREATE TABLE prints the
-            # live AUTO_INCREMENT counter, not the snapshot's, so reading it twice (once
-            # for the stats, once for the stream) could disagree under concurrent inserts.
-            definition = ops.show_create_table(conn, table)
-            writer.statement(definition)
-            stats[table] = dataclasses.replace(stats[table], ddl_sha256=sha256_text(definition))
+            writer.statement(definitions[table])
             original_decoders = raw.decoders
             # The server's own text for every value: exact DECIMALs, dates and
             # fractional seconds, no float re-formatting.
