@@ -109,6 +109,8 @@ def copy_backup(
     for location in config.offsite:
         try:
             storage = open_storage(location)
+            if retain is not None:
+                storage.check_lock()
             upload_copy(storage, catalog, manifest, retain)
         except BackupError as exc:
             failures.append(f"{location}: {exc}")
@@ -146,8 +148,8 @@ def conclude(
 def upload_copy(
     storage: Storage, catalog: Catalog, manifest: Manifest, retain: datetime | None
 ) -> None:
-    if retain is not None:
-        storage.check_lock()
+    """Upload ``manifest``'s archive, then its manifest, to ``storage`` (whose lock
+    support the caller checked once, when ``retain`` is set)."""
     archive = catalog.archive_path(manifest.id)
     storage.put(
         archive_name(manifest), archive, sha256=manifest.artifact.sha256, retain_until=retain
@@ -287,6 +289,7 @@ def sync(config: Config, catalog: Catalog, on_event: EventSink | None = None) ->
     """
     result = SyncResult()
     manifests = [m for m in catalog.list() if catalog.archive_path(m.id).exists()]
+    retain = retain_until(config)
     for location in config.offsite:
         try:
             storage = open_storage(location)
@@ -294,11 +297,15 @@ def sync(config: Config, catalog: Catalog, on_event: EventSink | None = None) ->
         except BackupError as exc:
             result.failures.append(f"{location}: {exc}")
             continue
+        lock_checked = retain is None
         for manifest in reversed(manifests):  # oldest first
             if {archive_name(manifest), manifest_name(manifest.id)} <= names:
                 continue
             try:
-                upload_copy(storage, catalog, manifest, retain_until(config))
+                if not lock_checked:  # once per location, before its first upload
+                    storage.check_lock()
+                    lock_checked = True
+                upload_copy(storage, catalog, manifest, retain)
             except (BackupError, OSError) as exc:
                 failure = f"{location}: {exc if isinstance(exc, BackupError) else describe(exc)}"
                 result.failures.append(failure)
