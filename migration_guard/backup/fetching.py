@@ -13,6 +13,7 @@ import hashlib
 import logging
 
 from migration_guard.backup.catalog import (
+    ARCHIVE_SUFFIX,
     MANIFEST_SUFFIX,
     Catalog,
     atomic_file,
@@ -90,7 +91,7 @@ def refresh_cache(config: Config, catalog: Catalog) -> None:
     held = {
         name[: -len(MANIFEST_SUFFIX)]
         for name in names
-        if name.endswith(MANIFEST_SUFFIX) and f"{name[: -len(MANIFEST_SUFFIX)]}.mgb" in names
+        if name.endswith(MANIFEST_SUFFIX) and f"{name[: -len(MANIFEST_SUFFIX)]}{ARCHIVE_SUFFIX}" in names
     }
     cached = set(catalog.ids())
     for backup_id in sorted(held - cached):
@@ -117,12 +118,7 @@ def _remote_manifest(storage: Storage, wanted: str) -> Manifest | None:
     names = [n for n in storage.list() if n.endswith(MANIFEST_SUFFIX) and n.startswith(wanted)]
     if len(names) != 1:
         return None
-    with storage.get(names[0]) as stream:
-        data = stream.read()
-    manifest = Manifest.from_json(data, source=storage.describe(names[0]))
-    if manifest_name(manifest.id) != names[0]:
-        raise ManifestError(f"{storage.describe(names[0])} describes backup {manifest.id!r}")
-    return manifest
+    return _manifest_named(storage, names[0][: -len(MANIFEST_SUFFIX)])
 
 
 def _download(storage: Storage, catalog: Catalog, manifest: Manifest, *, publish: bool) -> None:
