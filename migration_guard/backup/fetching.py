@@ -89,9 +89,10 @@ def refresh_cache(config: Config, catalog: Catalog) -> None:
     storage = open_storage(remote)
     names = set(storage.list())
     held = {
-        name[: -len(MANIFEST_SUFFIX)]
+        backup_id
         for name in names
-        if name.endswith(MANIFEST_SUFFIX) and f"{name[: -len(MANIFEST_SUFFIX)]}{ARCHIVE_SUFFIX}" in names
+        if name.endswith(MANIFEST_SUFFIX)
+        and f"{(backup_id := name[: -len(MANIFEST_SUFFIX)])}{ARCHIVE_SUFFIX}" in names
     }
     cached = set(catalog.ids())
     for backup_id in sorted(held - cached):
