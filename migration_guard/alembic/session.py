@@ -281,7 +281,7 @@ class GuardSession:
             self.result.backup_tables = backed_up
             if self.options.dry_run:
                 if take_backup:
-                    sizes = self.ops.table_stats(conn, backed_up)
+                    sizes = self.ops.table_stats(conn, backed_up, rows=False, checksums=False)
                     known = [s.size_bytes for s in sizes.values() if s.size_bytes is not None]
                     self.result.estimated_backup_bytes = sum(known) if known else None
                 self.result.outcome = "dry-run"

@@ -8,13 +8,14 @@ one reader of configuration sub-tables; only the values' meaning is checked here
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from sqlalchemy.engine import URL
+from typing import TYPE_CHECKING, Any
 
 from migration_guard.config import APP_PASSWORD_ENV, APP_URL_ENV, Config, read_section
 from migration_guard.errors import ConfigError, UsageError
 from migration_guard.protect.model import DELETE_MODES, TableOptions
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 __all__ = [
     "APP_PASSWORD_ENV",
