@@ -14,19 +14,27 @@ KEY_VARIABLES = (
     "MIGRATION_GUARD_KEY",
     "MIGRATION_GUARD_KEY_FILE",
     "MIGRATION_GUARD_PASSPHRASE",
+    "MIGRATION_GUARD_RECIPIENTS",
+    "MIGRATION_GUARD_RECIPIENTS_FILE",
     "MIGRATION_GUARD_URL",
     "MIGRATION_GUARD_CONFIG",
 )
 
 
 @pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
-    """A configuration with no key, URL or config file from the environment, backups in
-    the test's own directory (a module may define its own ``config``)."""
+def backup_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test's own backup directory; no key, URL or config file from the environment."""
     for name in KEY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(tmp_path / "backups"))
+    directory = tmp_path / "backups"
+    monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(directory))
     monkeypatch.chdir(tmp_path)
+    return directory
+
+
+@pytest.fixture
+def config(backup_dir: Path) -> Config:
+    """The configuration of :func:`backup_dir` (a module may define its own ``config``)."""
     return Config()
 
 

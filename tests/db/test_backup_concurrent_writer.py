@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -22,20 +21,10 @@ import sqlalchemy as sa
 from migration_guard.backup import create, restore, verify
 from migration_guard.config import Config
 from tests.conftest import unique_name
-from tests.db.test_backup_engine import KEY_VARIABLES
 
 TABLES = ("orders", "events", "audit")
 #: Rows each table holds before the backup: enough for the dump to take a while.
 PRELOADED = 3000
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
-    for name in KEY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(tmp_path / "backups"))
-    monkeypatch.chdir(tmp_path)
-    return Config()
 
 
 @pytest.fixture

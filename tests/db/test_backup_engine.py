@@ -38,31 +38,7 @@ from migration_guard.errors import (
     UsageError,
 )
 from tests.conftest import MYSQL_ADMIN_URL, unavailable, unique_name
-
-KEY_VARIABLES = (
-    "MIGRATION_GUARD_KEY",
-    "MIGRATION_GUARD_KEY_FILE",
-    "MIGRATION_GUARD_PASSPHRASE",
-    "MIGRATION_GUARD_RECIPIENTS",
-    "MIGRATION_GUARD_RECIPIENTS_FILE",
-    "MIGRATION_GUARD_URL",
-    "MIGRATION_GUARD_CONFIG",
-)
-
-
-@pytest.fixture
-def backup_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in KEY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    directory = tmp_path / "backups"
-    monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(directory))
-    monkeypatch.chdir(tmp_path)
-    return directory
-
-
-@pytest.fixture
-def config(backup_dir: Path) -> Config:
-    return Config()
+from tests.db.conftest import KEY_VARIABLES
 
 
 def make_sqlite(path: Path, *, rows: int = 50) -> str:

@@ -45,14 +45,6 @@ pytestmark = pytest.mark.postgresql
 
 ADMIN_URL = sa.make_url(POSTGRES_ADMIN_URL)
 
-KEY_VARIABLES = (
-    "MIGRATION_GUARD_KEY",
-    "MIGRATION_GUARD_KEY_FILE",
-    "MIGRATION_GUARD_PASSPHRASE",
-    "MIGRATION_GUARD_URL",
-    "MIGRATION_GUARD_CONFIG",
-)
-
 #: Every character a text column may hold that tends to break quoting (no NUL in PostgreSQL).
 AWKWARD = "".join(chr(c) for c in range(1, 128)) + "\\'\"%_ é 😀 \u2028 \ufeff $$ -- /* */"
 
@@ -97,21 +89,6 @@ COMMENT ON TABLE customers IS 'who pays; it''s \ awkward ☃';
 COMMENT ON COLUMN customers.name IS 'the name';
 COMMENT ON SCHEMA "odd schema" IS 'not public';
 """.replace("{ORDERS}", ORDERS)
-
-
-@pytest.fixture
-def backup_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in KEY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    directory = tmp_path / "backups"
-    monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(directory))
-    monkeypatch.chdir(tmp_path)
-    return directory
-
-
-@pytest.fixture
-def config(backup_dir: Path) -> Config:
-    return Config()
 
 
 @pytest.fixture

@@ -24,8 +24,6 @@ from migration_guard.backup.manifest import TableEntry
 from migration_guard.backup.restoration import _restored_stats
 from migration_guard.dialects.postgresql import PostgreSQLDialectOps
 from tests.db.test_backup_postgresql import (  # noqa: F401  (fixtures)
-    backup_dir,
-    config,
     load_varied,
     new_database,
 )

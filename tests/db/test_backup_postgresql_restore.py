@@ -30,8 +30,6 @@ from migration_guard.monitoring.drill import drill
 from tests.conftest import unique_name
 from tests.db.test_backup_postgresql import (  # noqa: F401  (fixtures)
     ADMIN_URL,
-    backup_dir,
-    config,
     load_varied,
     new_database,
     picture,

@@ -29,25 +29,11 @@ from migration_guard.commands.ops import monitor
 from migration_guard.config import Config
 from migration_guard.errors import MigrationGuardError
 from tests.conftest import MYSQL_ADMIN_URL, REPO_ROOT, unique_name
-from tests.db.test_backup_engine import KEY_VARIABLES
 
 ADMIN_URL = sa.make_url(MYSQL_ADMIN_URL)
 
 
 # -- helpers ----------------------------------------------------------------------------------
-@pytest.fixture
-def backup_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in KEY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    directory = tmp_path / "backups"
-    monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(directory))
-    monkeypatch.chdir(tmp_path)
-    return directory
-
-
-@pytest.fixture
-def config(backup_dir: Path) -> Config:
-    return Config()
 
 
 @pytest.fixture

@@ -26,8 +26,6 @@ from tests.db import test_backup_trust as trust
 from tests.db.test_backup_trust import _children_of, make_sqlite, run_cli, run_sql, sqlite_state
 
 # The fixtures of the attack tests, shared.
-backup_dir = trust.backup_dir
-config = trust.config
 databases = trust.databases
 password_url = trust.password_url
 

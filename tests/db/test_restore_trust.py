@@ -32,8 +32,6 @@ from tests.db.test_backup_trust import (
 )
 
 # The fixtures of the attack tests, shared.
-backup_dir = attacks.backup_dir
-config = attacks.config
 key = attacks.key
 databases = attacks.databases
 

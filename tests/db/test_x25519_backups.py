@@ -21,7 +21,6 @@ from migration_guard.backup.x25519 import Identity, generate_identity, identity_
 from migration_guard.config import Config
 from migration_guard.errors import EncryptionKeyError
 from migration_guard.monitoring.health import run_checks
-from tests.db.test_backup_engine import KEY_VARIABLES
 from tests.db.test_backup_trust import (
     archive_of,
     databases,  # noqa: F401  (fixture)
@@ -36,21 +35,6 @@ from tests.db.test_backup_trust import (
 
 RECIPIENTS = "MIGRATION_GUARD_RECIPIENTS"
 KEY_FILE = "MIGRATION_GUARD_KEY_FILE"
-
-
-@pytest.fixture
-def backup_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in KEY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    directory = tmp_path / "backups"
-    monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(directory))
-    monkeypatch.chdir(tmp_path)
-    return directory
-
-
-@pytest.fixture
-def config(backup_dir: Path) -> Config:
-    return Config()
 
 
 def identity_file(directory: Path, identity: Identity, name: str = "identity.txt") -> Path:
