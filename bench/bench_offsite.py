@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import socket
 import sqlite3
 import statistics
@@ -47,10 +46,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_backup import make_database, sql
+from bench_backup import GUARD, children_cpu_seconds, make_database, sql
 
-BIN = Path(sys.executable).parent
-GUARD = str(BIN / "migration-guard")
 ACCESS_KEY = "AKIABENCHOFFSITE0000"
 SECRET_KEY = "bench-offsite-secret"
 
@@ -75,11 +72,6 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("moto's server did not start")
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def process_cpu(pid: int) -> float:
     """CPU seconds of process ``pid`` so far (Linux; 0 elsewhere)."""
     try:
@@ -93,7 +85,7 @@ def run_backup(
     url: str, env: dict[str, str], command: list[str]
 ) -> tuple[float, float, dict[str, object]]:
     """Wall seconds, CPU seconds (the backup and its children) and the JSON result."""
-    cpu = children_cpu()
+    cpu = children_cpu_seconds()
     started = time.perf_counter()
     completed = subprocess.run(
         [*command, "backup", "--url", url, "--format", "json"],
@@ -102,7 +94,7 @@ def run_backup(
         check=False,
     )
     elapsed = time.perf_counter() - started
-    cpu = children_cpu() - cpu
+    cpu = children_cpu_seconds() - cpu
     if completed.returncode != 0:
         raise SystemExit(
             f"backup failed ({completed.returncode}): "
