@@ -13,36 +13,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 
-import pytest
 import sqlalchemy as sa
 
 from migration_guard.backup import create, restore, verify
 from migration_guard.config import Config
-from tests.conftest import MYSQL_BINLOG_ADMIN_URL, unique_name
+from tests.db import test_incremental as base
 
-
-@pytest.fixture
-def restored_database() -> Iterator[str]:
-    name = unique_name("mg_inc")
-    yield f"{MYSQL_BINLOG_ADMIN_URL.rstrip('/')}/{name}?charset=utf8mb4"
-    engine = sa.create_engine(MYSQL_BINLOG_ADMIN_URL)
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-    finally:
-        engine.dispose()
-
-
-def run(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
+# The incremental tests' fixture and helper.
+new_binlog_database = base.new_binlog_database
+run = base.run
 
 
 def rows(url: str) -> list[tuple[object, ...]]:
@@ -66,7 +47,7 @@ def guard_process(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_an_incremental_process_needs_no_sqlalchemy_and_restores_like_any_other(
-    config: Config, mysql_binlog_url: str, restored_database: str
+    config: Config, mysql_binlog_url: str, new_binlog_database: Callable[[], str]
 ) -> None:
     run(
         mysql_binlog_url,
@@ -90,6 +71,7 @@ def test_an_incremental_process_needs_no_sqlalchemy_and_restores_like_any_other(
     assert manifest["source_url"] == full.source_url
     assert manifest["binlog"]["start"]["position"] == full.binlog["position"]  # type: ignore[index]
     assert verify(config, manifest["id"]).ok
+    restored_database = new_binlog_database()
     assert restore(config, manifest["id"], url=restored_database, yes=True).ok
     assert rows(restored_database) == rows(mysql_binlog_url)
 
