@@ -7,10 +7,7 @@ template, so the guard has to find the database through Alembic's runtime.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +18,8 @@ from migration_guard.alembic.runner import upgrade_settings
 from migration_guard.commands.safe_upgrade import downgrade, upgrade
 from migration_guard.errors import BlockedMigration, ConfigError, LockTimeout, UsageError
 from tests.db.upgrade_project import Project
+from tests.db.upgrade_project import upgrade_process as _cli
+from tests.db.upgrade_project import wait_for as _wait_for
 
 # Nine statements over three revisions, with one approved destructive step (so a safety
 # backup is taken), one unprotected drop, DML, a created table and an index.
@@ -316,30 +315,6 @@ def test_downgrade_is_guarded_too(project: Project) -> None:
 
 
 # --------------------------------------------------------------------------- concurrency
-def _cli(project: Project, *args: str) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env["MIGRATION_GUARD_CONFIG"] = str(project.pyproject)
-    return subprocess.Popen(
-        [sys.executable, "-m", "migration_guard", "upgrade", "-c", str(project.ini), *args],
-        cwd=project.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def _wait_for(path: Path, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        if process.poll() is not None:
-            out, err = process.communicate()
-            raise AssertionError(f"the first run ended early: {out!r} {err!r}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} never appeared")
-        time.sleep(0.05)
-
-
 def test_concurrent_run_waits_then_fails_naming_the_holder(project: Project) -> None:
     marker = project.root / "running"
     project.add_revision(

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +27,8 @@ from tests.db.upgrade_project import (
     seed,
 )
 from tests.db.upgrade_project import scalar as _scalar
+from tests.db.upgrade_project import upgrade_process as _cli
+from tests.db.upgrade_project import wait_for as _wait_for
 
 ORDERS_ROWS = 5
 CUSTOMERS_ROWS = 3
@@ -638,30 +636,6 @@ def downgrade():
 
 
 # ------------------------------------------------------------------ 10. the lock is killed
-def _cli(project: Project, *args: str) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env["MIGRATION_GUARD_CONFIG"] = str(project.pyproject)
-    return subprocess.Popen(
-        [sys.executable, "-m", "migration_guard", "upgrade", "-c", str(project.ini), *args],
-        cwd=project.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def _wait_for(path: Path, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        if process.poll() is not None:
-            out, err = process.communicate()
-            raise AssertionError(f"the run ended early: {out!r} {err!r}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} never appeared")
-        time.sleep(0.05)
-
-
 @pytest.mark.mysql
 def test_run_stops_when_its_lock_connection_is_killed(mysql_project: Project) -> None:
     project = mysql_project

@@ -10,10 +10,7 @@ server and then *proven*: every table's ordered rows and the whole schema (``pg_
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,8 @@ from tests.db.upgrade_project import (
     no_guard_env,  # noqa: F401  (an autouse fixture)
     seed,
 )
+from tests.db.upgrade_project import upgrade_process as _cli
+from tests.db.upgrade_project import wait_for as _wait_for
 
 pytestmark = pytest.mark.postgresql
 
@@ -466,17 +465,6 @@ def downgrade():
 
 
 # ------------------------------------------------------------------ 6. the lock
-def _cli(project: Project, *args: str) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, MIGRATION_GUARD_CONFIG=str(project.pyproject))
-    return subprocess.Popen(
-        [sys.executable, "-m", "migration_guard", "upgrade", "-c", str(project.ini), *args],
-        cwd=project.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
 def test_run_stops_when_its_advisory_lock_connection_is_terminated(project: Project) -> None:
     marker = project.root / "running"
     project.add_revision(
@@ -498,11 +486,7 @@ def downgrade():
     before = state(project)
     run = _cli(project, "--yes")
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert run.poll() is None, run.communicate()
-            assert time.monotonic() < deadline, "the revision never started"
-            time.sleep(0.05)
+        _wait_for(marker, run)
         holder = _scalar(
             project,
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
@@ -543,11 +527,7 @@ def downgrade():
     before = state(project)
     victim = _cli(project, "--yes")
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert victim.poll() is None, victim.communicate()
-            assert time.monotonic() < deadline, "the revision never started"
-            time.sleep(0.05)
+        _wait_for(marker, victim)
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=30)

@@ -7,8 +7,12 @@ Its env.py is exactly the ``alembic init`` generic template: it reads
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -271,3 +275,28 @@ def scalar(project: Project, sql: str) -> Any:
             return conn.execute(sa.text(sql)).scalar()
     finally:
         engine.dispose()
+
+
+def upgrade_process(project: Project, *args: str) -> subprocess.Popen[bytes]:
+    """``migration-guard upgrade`` of ``project`` as a process of its own."""
+    env = dict(os.environ, MIGRATION_GUARD_CONFIG=str(project.pyproject))
+    return subprocess.Popen(
+        [sys.executable, "-m", "migration_guard", "upgrade", "-c", str(project.ini), *args],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Wait until ``process`` (still running) has made ``path``."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"the run ended early: {out!r} {err!r}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.05)
