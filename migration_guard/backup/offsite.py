@@ -16,7 +16,6 @@ raises :class:`OffsiteError` (exit 1) naming the location. With
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,14 +27,12 @@ from migration_guard.backup.catalog import (
 )
 from migration_guard.backup.manifest import Manifest, format_time, utc_now
 from migration_guard.backup.storage import Storage, StorageError, open_storage
-from migration_guard.backup.streams import READ_SIZE
+from migration_guard.backup.streams import file_sha256, stream_sha256
 from migration_guard.config import Config
 from migration_guard.errors import BackupError, describe
 from migration_guard.events import Event
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from migration_guard.backup.verification import VerifyResult
     from migration_guard.events import EventSink
 
@@ -61,14 +58,6 @@ def archive_name(manifest: Manifest) -> str:
 
 def manifest_name(backup_id: str) -> str:
     return f"{backup_id}{MANIFEST_SUFFIX}"
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(READ_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def retain_until(config: Config) -> datetime | None:
@@ -165,7 +154,7 @@ def put_manifest(
     storage.put(
         manifest_name(manifest.id),
         manifest_path,
-        sha256=_file_sha256(manifest_path),
+        sha256=file_sha256(manifest_path),
         retain_until=retain,
     )
 
@@ -331,15 +320,11 @@ def check_copy(storage: Storage, manifest: Manifest) -> CopyCheck:
                 False,
                 [f"{where} has {info.size} bytes, the manifest says {manifest.artifact.size}"],
             )
-        digest = hashlib.sha256()
-        size = 0
         with storage.get(name) as stream:
-            while chunk := stream.read(READ_SIZE):
-                digest.update(chunk)
-                size += len(chunk)
+            sha256, size = stream_sha256(stream)
     except StorageError as exc:
         return CopyCheck(storage.url, False, [str(exc)])
-    if size != manifest.artifact.size or digest.hexdigest() != manifest.artifact.sha256:
+    if size != manifest.artifact.size or sha256 != manifest.artifact.sha256:
         return CopyCheck(
             storage.url, False, [f"{where}: SHA-256 differs from the manifest (tampered?)"]
         )

@@ -110,6 +110,23 @@ class HashingSource:
             pass
 
 
+def stream_sha256(stream: IO[bytes]) -> tuple[str, int]:
+    """SHA-256 (hex) and length of what ``stream`` holds from where it stands, read in
+    :data:`READ_SIZE` pieces."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := stream.read(READ_SIZE):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of the file ``path``."""
+    with path.open("rb") as handle:
+        return stream_sha256(handle)[0]
+
+
 def is_out_of_space(exc: BaseException) -> bool:
     """Whether ``exc`` or anything in its cause/context chain is ``ENOSPC``."""
     seen: set[int] = set()

@@ -6,7 +6,6 @@ The outcome is recorded in the backup's manifest (``verification``).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from migration_guard.backup.load import stream_restore
 from migration_guard.backup.manifest import Manifest, Verification, format_time, utc_now
 from migration_guard.backup.pins import pinning
 from migration_guard.backup.scratch import scratch_directory
-from migration_guard.backup.streams import READ_SIZE, HashingSource, ProgressCallback
+from migration_guard.backup.streams import READ_SIZE, HashingSource, ProgressCallback, file_sha256
 from migration_guard.backup.trust import check_header, check_manifest_mac
 from migration_guard.config import Config
 from migration_guard.errors import (
@@ -140,10 +139,7 @@ def _verify_level0(catalog: Catalog, manifest: Manifest, note: str) -> VerifyRes
     result = VerifyResult(manifest.id, ok=False, level=0, verified_at=format_time(utc_now()))
     try:
         size = path.stat().st_size
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while chunk := handle.read(READ_SIZE):
-                digest.update(chunk)
+        sha256 = file_sha256(path)
     except FileNotFoundError:
         result.reason = "missing"
         result.details = [f"the archive {path.name} is missing", note]
@@ -151,7 +147,7 @@ def _verify_level0(catalog: Catalog, manifest: Manifest, note: str) -> VerifyRes
     problems = []
     if size != manifest.artifact.size:
         problems.append(f"size {size} differs from the manifest's {manifest.artifact.size} bytes")
-    if digest.hexdigest() != manifest.artifact.sha256:
+    if sha256 != manifest.artifact.sha256:
         problems.append("SHA-256 of the archive differs from the manifest")
     if problems:
         result.reason = "corrupted"
@@ -164,11 +160,7 @@ def _verify_level0(catalog: Catalog, manifest: Manifest, note: str) -> VerifyRes
 
 def quick_verification(path: Path, manifest: Manifest) -> Verification:
     """Re-read the archive just written; a differing SHA-256 discards the backup."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(READ_SIZE):
-            digest.update(chunk)
-    ok = digest.hexdigest() == manifest.artifact.sha256
+    ok = file_sha256(path) == manifest.artifact.sha256
     detail = (
         "artifact re-read after writing: SHA-256 matches"
         if ok
