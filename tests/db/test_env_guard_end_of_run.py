@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.db.test_restore_scope import _cascading_project
-from tests.db.test_upgrade import _guard_env
+from tests.db.test_upgrade import _audit, _guard_env
 from tests.db.test_upgrade_attacks import BATCH_REBUILD, CUSTOMERS_ROWS, ORDERS_ROWS
 from tests.db.upgrade_project import (
     Project,
@@ -27,11 +27,6 @@ from tests.db.upgrade_project import scalar as _scalar
 
 def _records(project: Project) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted((project.backup_dir / "runs").glob("*.json"))]
-
-
-def _audit(project: Project) -> list[dict[str, Any]]:
-    path = project.backup_dir / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_env_py_guard_restores_a_run_that_fails_the_check_after_a_rebuild(

@@ -11,29 +11,17 @@ kept, not silently dropped with it. Real SQLite files and a real MariaDB server.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from migration_guard.commands.safe_upgrade import upgrade
-from tests.db.test_upgrade_attacks import APP_WRITER, ORDERS_ROWS
+from tests.db.test_upgrade_attacks import APP_WRITER, ORDERS_ROWS, _rows
 from tests.db.upgrade_project import (
     Project,
     make_project,
     no_guard_env,  # noqa: F401  (an autouse fixture)
     seed,
 )
-
-
-def _rows(project: Project, sql: str) -> list[tuple[Any, ...]]:
-    engine = sa.create_engine(project.url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(sa.text(sql))]
-    finally:
-        engine.dispose()
-
 
 #: The approved rename of the protected ``orders``.
 RENAMES = {
