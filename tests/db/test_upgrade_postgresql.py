@@ -10,7 +10,6 @@ server and then *proven*: every table's ordered rows and the whole schema (``pg_
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import sqlalchemy as sa
 
 from migration_guard.commands.safe_upgrade import upgrade
 from migration_guard.render.upgrade import render_text
+from tests.db.test_backup_postgresql_restore import schema_text
 from tests.db.test_upgrade import CHAIN, CHAIN_STATEMENTS
 from tests.db.test_upgrade_attacks import APP_WRITER
 from tests.db.upgrade_project import (
@@ -54,29 +54,6 @@ def _scalar(project: Project, sql: str) -> Any:
         engine.dispose()
 
 
-def schema_dump(url: str) -> str:
-    """``pg_dump --schema-only`` of the database, without its volatile header lines."""
-    parsed = sa.engine.make_url(url)
-    output = subprocess.run(
-        [
-            "pg_dump",
-            "--schema-only",
-            "--no-password",
-            f"--dbname=host={parsed.host} port={parsed.port or 5432} "
-            f"user={parsed.username} dbname={parsed.database}",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    return "\n".join(
-        line
-        for line in output.splitlines()
-        if not line.startswith(("-- Dumped", "\\restrict", "\\unrestrict"))
-    )
-
-
 def state(project: Project) -> dict[str, Any]:
     """Every table's rows in primary-key order, the heads, and the whole schema."""
     engine = _engine(project)
@@ -92,7 +69,7 @@ def state(project: Project) -> dict[str, Any]:
             }
     finally:
         engine.dispose()
-    return {"rows": rows, "schema": schema_dump(project.url)}
+    return {"rows": rows, "schema": schema_text(project.url)}
 
 
 # ------------------------------------------------------------------ 1. rollback with proof
