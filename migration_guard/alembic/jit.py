@@ -72,10 +72,7 @@ def jit_backup(session: GuardSession, table: str) -> None:
 
 def _measure(session: GuardSession, conn: Connection, table: str) -> None:
     """Record ``table``'s measurement from before the run (it has not changed yet)."""
-    from migration_guard.alembic.records import stats_dict
+    from migration_guard.alembic.records import measured
 
     assert session.ops is not None
-    for name, stats in session.ops.table_stats(conn, [table]).items():
-        session.pre_stats[name] = stats_dict(stats)
-    for name, definition in session.ops.table_definitions(conn, [table]).items():
-        session.pre_stats[name]["definition_sha256"] = definition
+    session.pre_stats.update(measured(session.ops, conn, [table]))

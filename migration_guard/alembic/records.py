@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +22,10 @@ from migration_guard.backup.manifest import created_by
 from migration_guard.config import Config
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from migration_guard.alembic.results import UpgradeResult
-    from migration_guard.dialects.base import TableStats
+    from migration_guard.dialects.base import DialectOps, TableStats
 
 RUNS_DIR = "runs"
 
@@ -116,6 +118,15 @@ def stats_dict(stats: TableStats) -> dict[str, Any]:
         "ddl_sha256": stats.ddl_sha256,
         "size": stats.size_bytes,
     }
+
+
+def measured(ops: DialectOps, conn: Connection, tables: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each of ``tables`` measured for the run record (:func:`stats_dict`), with the hash
+    of its whole definition where the database has one (``definition_sha256``)."""
+    measures = {name: stats_dict(stats) for name, stats in ops.table_stats(conn, tables).items()}
+    for name, definition in ops.table_definitions(conn, tables).items():
+        measures[name]["definition_sha256"] = definition
+    return measures
 
 
 def describe_interrupted(record: Mapping[str, Any]) -> str:

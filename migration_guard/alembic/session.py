@@ -36,9 +36,9 @@ from migration_guard.alembic.rebuilds import check_after_rebuilds, rebuild_aware
 from migration_guard.alembic.records import (
     append_audit,
     audit_entry,
+    measured,
     now,
     runs_dir,
-    stats_dict,
     who,
     write_record,
 )
@@ -292,11 +292,7 @@ class GuardSession:
                 yes=self.options.yes,
                 confirm=self.options.confirm,
             )
-            stats = self.ops.table_stats(conn, scope)
-            definitions = self.ops.table_definitions(conn, scope)
-        self.pre_stats = {name: stats_dict(value) for name, value in stats.items()}
-        for name, definition in definitions.items():
-            self.pre_stats[name]["definition_sha256"] = definition
+            self.pre_stats = measured(self.ops, conn, scope)
         if take_backup and backed_up:
             self._safety_backup(backed_up)
         self.changes.plan(operations, live, self.version_table)
