@@ -51,18 +51,20 @@ class DrillResult:
 def _pick(config: Config, backup_id: str | None) -> Any:
     """The backup to drill; one the local directory lacks comes from an offsite copy."""
     from migration_guard.backup.catalog import Catalog
+    from migration_guard.backup.fetching import fetch_missing, newest_copy
 
     catalog = Catalog.for_config(config)
-    if config.offsite:
-        from migration_guard.backup.fetching import fetch_missing, newest_copy
-
-        # The host (or its disk) is gone: the drill proves the offsite copy restores.
-        wanted = backup_id or (None if _local_candidates(catalog) else newest_copy(config))
-        if wanted:
-            fetch_missing(config, catalog, wanted)
     if backup_id:
+        if config.offsite:
+            fetch_missing(config, catalog, backup_id)
         return catalog.get(backup_id)
     candidates = _local_candidates(catalog)
+    if not candidates and config.offsite:
+        # The host (or its disk) is gone: the drill proves the offsite copy restores.
+        newest = newest_copy(config)
+        if newest:
+            fetch_missing(config, catalog, newest)
+            candidates = _local_candidates(catalog)
     if not candidates:
         raise MigrationGuardError(
             f"nothing to drill: no backup in {catalog.path}; run `migration-guard backup` first"
