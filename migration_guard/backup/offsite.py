@@ -101,15 +101,19 @@ def copy_backup(
             if retain is not None:
                 storage.check_lock()
             upload_copy(storage, catalog, manifest, retain)
-        except BackupError as exc:
-            failures.append(f"{location}: {exc}")
-            continue
-        except OSError as exc:  # the local file went away meanwhile
-            failures.append(f"{location}: cannot read the local backup: {describe(exc)}")
+        except (BackupError, OSError) as exc:  # OSError: the local file went away meanwhile
+            failures.append(copy_failure(location, exc))
             continue
         copied.append(location)
     conclude(catalog, manifest, failures, on_event, required=required)
     return copied
+
+
+def copy_failure(location: str, exc: BackupError | OSError) -> str:
+    """How a failed copy to ``location`` is reported (an OSError: reading the local file)."""
+    if isinstance(exc, BackupError):
+        return f"{location}: {exc}"
+    return f"{location}: cannot read the local backup: {describe(exc)}"
 
 
 def conclude(

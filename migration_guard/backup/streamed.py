@@ -37,13 +37,14 @@ from typing import TYPE_CHECKING
 from migration_guard.backup.catalog import ARCHIVE_SUFFIX, Catalog, remote_backup_dir
 from migration_guard.backup.offsite import (
     conclude,
+    copy_failure,
     put_manifest,
     retain_until,
     upload_copy,
 )
 from migration_guard.backup.storage import Storage, Upload, open_storage
 from migration_guard.config import Config
-from migration_guard.errors import BackupError, describe
+from migration_guard.errors import BackupError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -117,33 +118,31 @@ class StreamedCopies:
         Raises :class:`~migration_guard.backup.offsite.OffsiteError` when a copy
         failed (the local backup is kept), unless the copies are not required.
         """
-        failures = list(self._failures)
+        failures = list(self._failures)  # never the primary's: that one raised at once
+        lost: str | None = None
         while self._uploads:
             location, storage, upload = self._uploads[0]
             try:
                 upload.commit()
                 put_manifest(storage, catalog, manifest, self._retain)
-            except BackupError as exc:
-                failures.append(f"{location}: {exc}")
-            except OSError as exc:
-                failures.append(f"{location}: cannot read the local backup: {describe(exc)}")
+            except (BackupError, OSError) as exc:
+                failures.append(copy_failure(location, exc))
+                if location == self.primary:
+                    lost = failures[-1]
             except BaseException:  # Ctrl-C: the uploads not yet committed are removed
                 self.abort()
                 raise
             self._uploads.pop(0)
-        for location, storage in self._later:
+        for location, storage in self._later:  # never the primary: it must stream
             try:
                 upload_copy(storage, catalog, manifest, self._retain)
-            except BackupError as exc:
-                failures.append(f"{location}: {exc}")
-            except OSError as exc:
-                failures.append(f"{location}: cannot read the local backup: {describe(exc)}")
-        lost = [f for f in failures if self.primary and f.startswith(f"{self.primary}: ")]
+            except (BackupError, OSError) as exc:
+                failures.append(copy_failure(location, exc))
         if lost:
             catalog.delete(manifest.id)  # the cached manifest of a backup that does not exist
             conclude(catalog, manifest, failures, self._on_event, required=False)
             raise BackupError(
-                f"backup {manifest.id} could not be written to {lost[0]}. Nothing was kept; "
+                f"backup {manifest.id} could not be written to {lost}. Nothing was kept; "
                 "check the location and its AWS configuration and run the backup again"
             )
         conclude(catalog, manifest, failures, self._on_event, required=self._required)
