@@ -70,6 +70,7 @@ from migration_guard.backup.backends.pg_load import (
     stream_pays,
     write_file,
 )
+from migration_guard.backup.backends.pg_split import split_available, split_table, stream_split
 from migration_guard.backup.backends.pg_tables import restore_tables
 from migration_guard.backup.scratch import scratch_directory
 from migration_guard.config import Dialect
@@ -217,16 +218,20 @@ class PgdumpBackend(Backend):
         *,
         replace: bool = False,
         sections: Sequence[str] = (),
+        use_list: Path | None = None,
     ) -> list[str]:
         """The argv of a restore of the archive file ``path`` (``None``: of its stdin).
 
         ``replace``: the target holds objects; they are dropped and recreated in
         one transaction (``--single-transaction`` cannot run in parallel), all
         sections at once. ``sections``: only these sections (all if none). From
-        stdin pg_restore runs one job.
+        stdin pg_restore runs one job. ``use_list``: only the entries of this list
+        file (``pg_restore --list`` output).
         """
         command = [tool, "--format=custom", "--no-password", "--exit-on-error"]
         command += [f"--section={section}" for section in sections]
+        if use_list is not None:
+            command.append(f"--use-list={use_list}")
         if replace:
             command += ["--clean", "--if-exists", "--single-transaction"]
         elif path is not None:
@@ -350,9 +355,22 @@ class PgdumpBackend(Backend):
         with scratch_directory("restore") as directory, pg_credentials(url) as extra_env:
             path = directory / "dump.pgc"
             if tables is None and not replace and stream_pays(self.table_sizes, restore_jobs()):
-                # Into an empty database the rows load while the stream is decrypted.
-                loading = self.restore_command(tool, url, None, sections=LOAD_SECTIONS)
-                stream_into(loading, url, source, path, extra_env, progress)
+                # Into an empty database the rows load while the stream is decrypted;
+                # a big table's over two connections (pg_split).
+                split = split_table(self.table_sizes, restore_jobs())
+                if split is not None and split_available():
+
+                    def command_for(
+                        *, sections: Sequence[str], use_list: Path | None = None
+                    ) -> list[str]:
+                        return self.restore_command(
+                            tool, url, None, sections=sections, use_list=use_list
+                        )
+
+                    stream_split(tool, command_for, url, source, path, split, extra_env, progress)
+                else:
+                    loading = self.restore_command(tool, url, None, sections=LOAD_SECTIONS)
+                    stream_into(loading, url, source, path, extra_env, progress)
                 return self._finish(tool, url, path, extra_env, progress)
             write_file(source, path)
             if tables is not None:  # into the live database, in one transaction
