@@ -32,7 +32,7 @@ import os
 import queue
 import subprocess
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -95,6 +95,27 @@ def split_rows(buffer: bytes) -> tuple[bytes, bytes, bool]:
     return buffer[:cut], buffer[cut:], False
 
 
+class RowsCut(BackupError):
+    """The rows of a ``COPY ... FROM stdin`` script ended without the end-of-rows line."""
+
+
+def row_blocks(pending: bytes, reads: Iterable[bytes]) -> Iterator[bytes]:
+    """The rows of ``pending`` (from a line's start) and then of ``reads``, in blocks
+    of whole rows (each read's, with what the previous one cut), up to the end-of-rows
+    line; :class:`RowsCut` if ``reads`` ends first."""
+    chunks = iter(reads)
+    while True:
+        rows, pending, ended = split_rows(pending)
+        if rows:
+            yield rows
+        if ended:
+            return
+        data = next(chunks, b"")
+        if not data:
+            raise RowsCut("pg_restore's script of the table's rows ended inside them")
+        pending += data
+
+
 @dataclass(frozen=True)
 class Script:
     """The head of pg_restore's ``--file=-`` script of one table's rows."""
@@ -138,20 +159,19 @@ def toc_lists(toc: str, table: str) -> tuple[str, str] | None:
     ``table``'s rows), or None unless exactly one ``TABLE DATA`` entry is ``table``'s.
 
     ``table`` is a manifest name: ``schema.table``, or ``table`` in the dump's current
-    schema. The list prints names unquoted and space-separated; a name that could be
-    read two ways matches twice and the table is not split (loaded as a whole).
+    schema. The list prints schema, name and owner unquoted and space-separated; a
+    name that could be read two ways may match twice, and then the table is not split
+    (loaded whole). Splitting another table than meant would only be slower.
     """
     schema, dot, bare = table.partition(".")
-    pairs = [f"{schema} {bare} "] if dot else []
     matches = []
     lines = toc.splitlines(keepends=True)
     for number, line in enumerate(lines):
         if line.startswith(";"):
             continue
         _, marker, entry = line.partition(" TABLE DATA ")
-        if not marker:
-            continue
-        if any(entry.startswith(pair) for pair in pairs) or f" {table} " in f" {entry}":
+        names = entry.rstrip("\n").rpartition(" ")[0]  # without the owner
+        if marker and ((dot and names == f"{schema} {bare}") or names.endswith(f" {table}")):
             matches.append(number)
     if len(matches) != 1:
         return None
@@ -237,34 +257,32 @@ def _read_script(load: _Load, process: subprocess.Popen[bytes]) -> None:
     assert process.stdout is not None
     descriptor = process.stdout.fileno()
 
-    def more() -> bytes:
-        data = os.read(descriptor, BLOCK_SIZE)
-        if not data:
-            process.wait()
-            if process.returncode != 0:
-                raise _Exited(process.pid)
-            raise BackupError("pg_restore's script of the table's rows ended inside them")
-        return data
+    def reads() -> Iterator[bytes]:
+        while data := os.read(descriptor, BLOCK_SIZE):
+            yield data
 
+    output = reads()
     try:
-        head = b""
-        script = None
-        while script is None:
-            head += more()
-            script = parse_script(head)
-        load.script = script
-        load.ready.set()
-        pending = head[script.rows_at :]
-        while True:
-            rows, pending, ended = split_rows(pending)
-            if rows:
-                load.put(rows)
-            if ended:
-                break
-            pending += more()
+        try:
+            head = b""
+            script = None
+            while script is None:
+                data = next(output, b"")
+                if not data:
+                    raise RowsCut("pg_restore's script of the table's rows ended before them")
+                head += data
+                script = parse_script(head)
+            load.script = script
+            load.ready.set()
+            for block in row_blocks(head[script.rows_at :], output):
+                load.put(block)
+        except RowsCut:
+            if process.wait() != 0:
+                raise _Exited(process.pid) from None  # its own error says why
+            raise
         for _ in range(SPLIT_CONNECTIONS):
             load.put(None)
-        while os.read(descriptor, BLOCK_SIZE):  # the script's closing comments
+        for _ in output:  # the script's closing comments
             pass
     except _Stopped:
         pass

@@ -1,0 +1,140 @@
+"""The pure parts of the split load (pg_split): which table, the entry lists, the
+script's head, and rows cut at line ends without losing, doubling or tearing one."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from migration_guard.backup.backends.pg_split import (
+    END_OF_ROWS,
+    SPLIT_MIN_BYTES,
+    RowsCut,
+    Script,
+    parse_script,
+    row_blocks,
+    split_rows,
+    split_table,
+    toc_lists,
+)
+
+#: COPY text format's escapes (what pg_dump writes for these bytes in a value).
+_ESCAPES = {ord("\\"): b"\\\\", ord("\n"): b"\\n", ord("\r"): b"\\r", ord("\t"): b"\\t"}
+
+
+def copy_line(values: list[bytes | None]) -> bytes:
+    """One row as pg_dump's COPY text format writes it."""
+    fields = [
+        b"\\N" if value is None else b"".join(_ESCAPES.get(b, bytes([b])) for b in value)
+        for value in values
+    ]
+    return b"\t".join(fields) + b"\n"
+
+
+values = st.one_of(
+    st.none(),
+    st.binary(max_size=40),
+    st.sampled_from([b"\\.", b".", b"\\", b"\n\\.\n", b"\\.\n", b"\r\n", b"\t"]),
+)
+rows = st.lists(st.lists(values, min_size=1, max_size=4).map(copy_line), max_size=40)
+
+
+@given(rows=rows, cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=12))
+def test_rows_are_cut_at_line_ends_and_end_at_the_end_of_rows_line(
+    rows: list[bytes], cuts: list[int]
+) -> None:
+    data = b"".join(rows)
+    stream = data + END_OF_ROWS + b"\n--\n-- PostgreSQL database dump complete\n"
+    points = sorted({min(cut, len(stream)) for cut in cuts})
+    pieces = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    first, reads = pieces[0], [piece for piece in pieces[1:] if piece]
+    blocks = list(row_blocks(first, reads))
+    assert b"".join(blocks) == data  # nothing lost, doubled, or after the end
+    assert all(block.endswith(b"\n") for block in blocks)  # whole rows only
+    lines = [line for block in blocks for line in block.splitlines(keepends=True)]
+    assert lines == rows
+
+
+@given(rows=rows, cut=st.integers(min_value=0, max_value=4000))
+def test_rows_without_their_end_are_refused(rows: list[bytes], cut: int) -> None:
+    data = b"".join(rows) + END_OF_ROWS
+    truncated = data[: min(cut, len(data) - 1)]
+    with pytest.raises(RowsCut):
+        list(row_blocks(b"", [truncated] if truncated else []))
+
+
+def test_split_rows_keeps_a_row_longer_than_a_block_whole() -> None:
+    long_row = b"x" * 3_000_000 + b"\n"
+    assert split_rows(long_row[:1_000_000]) == (b"", long_row[:1_000_000], False)
+    assert split_rows(b"a\n" + long_row[:10]) == (b"a\n", long_row[:10], False)
+    assert split_rows(long_row + END_OF_ROWS + b"junk") == (long_row, b"", True)
+    assert split_rows(END_OF_ROWS) == (b"", b"", True)
+    assert split_rows(b"\\\\.\n") == (b"\\\\.\n", b"", False)  # a value "\." is data
+
+
+SCRIPT = (
+    b"--\n-- PostgreSQL database dump\n--\n\n\\restrict abc\n\n"
+    b"SET statement_timeout = 0;\nSET client_encoding = 'LATIN1';\n"
+    b"SELECT pg_catalog.set_config('search_path', '', false);\n\n"
+    b"--\n-- Data for Name: Mixed Case; Type: TABLE DATA; Schema: Odd s; Owner: -\n--\n\n"
+    b'COPY "Odd s"."Mixed\nCase" (id, "a;b") FROM stdin;\n'
+)
+
+
+def test_the_script_head_gives_the_settings_and_the_copy_statement() -> None:
+    script = parse_script(SCRIPT + b"1\tx\n")
+    assert script == Script(
+        settings=(
+            b"SET statement_timeout = 0;",
+            b"SET client_encoding = 'LATIN1';",
+            b"SELECT pg_catalog.set_config('search_path', '', false);",
+        ),
+        copy=b'COPY "Odd s"."Mixed\nCase" (id, "a;b") FROM stdin',
+        rows_at=len(SCRIPT),
+    )
+    for end in range(len(SCRIPT)):  # not before the statement's line is whole
+        assert parse_script(SCRIPT[:end]) is None
+
+
+TOC = """;
+; Archive created at 2026-12-07 03:55:26 UTC
+;     TOC Entries: 16
+;
+6; 2615 17223 SCHEMA - Odd s postgres
+216; 1259 17225 TABLE Odd s Mixed Case postgres
+217; 1259 17250 TABLE public small postgres
+3351; 0 17225 TABLE DATA Odd s Mixed Case postgres
+3352; 0 17250 TABLE DATA public small postgres
+3353; 0 17251 TABLE DATA public small x postgres
+3360; 0 0 SEQUENCE SET Odd s Mixed Case_id_seq postgres
+3204; 2606 17232 CONSTRAINT Odd s Mixed Case Mixed Case_pkey postgres
+"""
+
+
+def test_the_entry_lists_put_the_tables_rows_alone_in_the_second() -> None:
+    lists = toc_lists(TOC, "Odd s.Mixed Case")
+    assert lists is not None
+    rest, table = lists
+    assert table == "3351; 0 17225 TABLE DATA Odd s Mixed Case postgres\n"
+    assert rest == TOC.replace(table, "")
+    small = toc_lists(TOC, "small")
+    assert small is not None and small[1].startswith("3352;")
+    assert toc_lists(TOC, "public.small") == small
+
+
+def test_no_split_unless_exactly_one_entry_matches() -> None:
+    assert toc_lists(TOC, "missing") is None
+    assert toc_lists(TOC, "Mixed") is None
+    ambiguous = TOC + "3354; 0 17252 TABLE DATA other small x postgres\n"
+    assert toc_lists(ambiguous, "small x") is None  # public's or other's?
+    assert toc_lists(ambiguous, "public.small x") is not None
+
+
+def test_only_a_big_enough_largest_table_is_split_and_only_with_two_cpus() -> None:
+    big = SPLIT_MIN_BYTES
+    assert split_table({"a": big, "b": big - 1, "c": None}, jobs=2) == "a"
+    assert split_table({"a": big - 1, "b": 10}, jobs=4) is None
+    assert split_table({"a": big * 10}, jobs=1) is None
+    assert split_table({"a": None}, jobs=2) is None
+    assert split_table({}, jobs=2) is None
