@@ -240,7 +240,7 @@ class _Load:
             with contextlib.suppress(queue.Empty):
                 return self.rows.get(timeout=_POLL)
 
-    def error(self) -> BaseException | None:
+    def error(self, table: str) -> BaseException | None:
         """The error to report: the first failure's (a process's own exit error)."""
         if not self.errors:
             return None
@@ -249,7 +249,7 @@ class _Load:
             return self.exits.get(first.pid, BackupError("pg_restore failed"))
         if isinstance(first, MigrationGuardError) or not isinstance(first, Exception):
             return first
-        return BackupError(f"cannot load the rows over two connections: {first}")
+        return BackupError(f"cannot load the rows of {table} over two connections: {first}")
 
 
 def _read_script(load: _Load, process: subprocess.Popen[bytes]) -> None:
@@ -434,7 +434,10 @@ def stream_split(
     stream = itertools.chain([_head(chunks)], chunks)  # nothing runs on a non-archive
     with _scratch_file(path) as handle:
         toc, head = _read_toc(tool, command_for, url, stream, handle, extra_env, progress)
-        lists = toc_lists(toc, table)
+        # Names are in the dump's encoding: not UTF-8, most likely LATIN1 (decoded
+        # losslessly either way, and written back the same way).
+        codec = "utf-8" if _is_utf8(toc) else "latin-1"
+        lists = toc_lists(toc.decode(codec), table)
         if lists is None:
             with _loading(command_for(sections=("data",)), url, extra_env) as loading:
                 _tee([loading], head, stream, handle, progress)
@@ -442,7 +445,7 @@ def stream_split(
         rest_list, table_list = path.with_name("rest.list"), path.with_name("table.list")
         for list_path, text in ((rest_list, lists[0]), (table_list, lists[1])):
             with _scratch_file(list_path) as list_file:
-                _write(list_file, text.encode())
+                _write(list_file, text.encode(codec))
         script = [
             tool,
             "--format=custom",
@@ -452,7 +455,7 @@ def stream_split(
             "--file=-",
         ]
         others = command_for(sections=("data",), use_list=rest_list)
-        _split_load(url, others, script, head, stream, handle, extra_env, progress)
+        _split_load(table, url, others, script, head, stream, handle, extra_env, progress)
 
 
 def _read_toc(
@@ -463,7 +466,7 @@ def _read_toc(
     handle: BinaryIO,
     extra_env: Mapping[str, str],
     progress: ByteCounter | None,
-) -> tuple[str, list[bytes]]:
+) -> tuple[bytes, list[bytes]]:
     """The archive's entry list, and its pre-data section restored, from the stream's
     head (both stop reading after the table of contents); the chunks read for them
     (already in the file) are returned for the loads that follow."""
@@ -482,7 +485,15 @@ def _read_toc(
         reader.start()
         head = _tee([lister, defining], (), stream, handle, progress, until_done=True)
         reader.join()
-    return listed.decode("utf-8", "replace"), head
+    return bytes(listed), head
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -506,6 +517,7 @@ def _part(
 
 
 def _split_load(
+    table: str,
     url: URL,
     others_command: list[str],
     script_command: list[str],
@@ -559,7 +571,7 @@ def _split_load(
         finally:
             for thread in threads:
                 thread.join()
-        error = load.error()
+        error = load.error(table)
         if error is not None:
             raise error from (None if error is load.errors[0] else load.errors[0])
         for connection in connections:
