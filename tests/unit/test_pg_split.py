@@ -14,7 +14,6 @@ from migration_guard.backup.backends.pg_split import (
     Script,
     parse_script,
     row_blocks,
-    split_rows,
     split_table,
     toc_lists,
 )
@@ -64,13 +63,14 @@ def test_rows_without_their_end_are_refused(rows: list[bytes], cut: int) -> None
         list(row_blocks(b"", [truncated] if truncated else []))
 
 
-def test_split_rows_keeps_a_row_longer_than_a_block_whole() -> None:
+def test_a_row_longer_than_a_read_stays_whole() -> None:
     long_row = b"x" * 3_000_000 + b"\n"
-    assert split_rows(long_row[:1_000_000]) == (b"", long_row[:1_000_000], False)
-    assert split_rows(b"a\n" + long_row[:10]) == (b"a\n", long_row[:10], False)
-    assert split_rows(long_row + END_OF_ROWS + b"junk") == (long_row, b"", True)
-    assert split_rows(END_OF_ROWS) == (b"", b"", True)
-    assert split_rows(b"\\\\.\n") == (b"\\\\.\n", b"", False)  # a value "\." is data
+    reads = [long_row[i : i + 1_000_000] for i in range(0, len(long_row), 1_000_000)]
+    assert list(row_blocks(b"a\n", [*reads, END_OF_ROWS + b"junk"])) == [b"a\n", long_row]
+    assert list(row_blocks(END_OF_ROWS, [])) == []
+    assert list(row_blocks(b"\\", [b".", b"\n"])) == []  # the end line cut twice
+    data = b"\\\\.\n"  # a value "\." is data
+    assert list(row_blocks(data, [END_OF_ROWS])) == [data]
 
 
 SCRIPT = (
@@ -138,3 +138,13 @@ def test_only_a_big_enough_largest_table_is_split_and_only_with_two_cpus() -> No
     assert split_table({"a": big * 10}, jobs=1) is None
     assert split_table({"a": None}, jobs=2) is None
     assert split_table({}, jobs=2) is None
+
+
+def test_every_cut_of_a_short_script_gives_the_same_rows() -> None:
+    rows = copy_line([b"\\.", None]) + copy_line([b"\n\\.\n", b"x"]) + b"\\\\.\n"
+    stream = rows + END_OF_ROWS + b"\n\\.\n"
+    for first in range(len(stream)):
+        for second in range(first, len(stream)):
+            reads = [stream[first:second], stream[second:]]
+            blocks = list(row_blocks(stream[:first], [read for read in reads if read]))
+            assert b"".join(blocks) == rows, (first, second)

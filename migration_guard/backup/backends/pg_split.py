@@ -13,7 +13,7 @@ to these instead of one ``pg_restore``:
    entry of the data section (other tables' rows, sequence values, large objects);
 3. ``pg_restore --section=data --use-list=BIG --file=-``: the big table's rows
    as a ``COPY ... FROM stdin;`` script, whose settings are run on two
-   connections and whose rows, cut at line ends (:func:`split_rows`), go in
+   connections and whose rows, cut at line ends (:func:`row_blocks`), go in
    blocks to whichever of the two ``COPY`` statements takes them first.
 
 All three read the same bytes while they are written to the scratch file, as in
@@ -80,40 +80,40 @@ def split_available() -> bool:
     return importlib.util.find_spec("psycopg") is not None
 
 
-def split_rows(buffer: bytes) -> tuple[bytes, bytes, bool]:
-    """``buffer`` (COPY text rows, starting at a line's start) cut after its last whole
-    row: ``(whole rows, the rest, whether the end-of-rows line was reached)``.
-
-    At the end-of-rows line, the rows before it and nothing of what follows.
-    """
-    if buffer.startswith(END_OF_ROWS):
-        return b"", b"", True
-    end = buffer.find(b"\n" + END_OF_ROWS)
-    if end >= 0:
-        return buffer[: end + 1], b"", True
-    cut = buffer.rfind(b"\n") + 1
-    return buffer[:cut], buffer[cut:], False
-
-
 class RowsCut(BackupError):
     """The rows of a ``COPY ... FROM stdin`` script ended without the end-of-rows line."""
 
 
 def row_blocks(pending: bytes, reads: Iterable[bytes]) -> Iterator[bytes]:
     """The rows of ``pending`` (from a line's start) and then of ``reads``, in blocks
-    of whole rows (each read's, with what the previous one cut), up to the end-of-rows
-    line; :class:`RowsCut` if ``reads`` ends first."""
+    of whole rows (each read's, with the row the previous one cut), up to the
+    end-of-rows line and nothing after it; :class:`RowsCut` if ``reads`` ends first.
+
+    Each read is searched once and its bytes copied once (into the block).
+    """
     chunks = iter(reads)
+    data, cut_row = pending, b""  # cut_row: a row's start, without a newline
     while True:
-        rows, pending, ended = split_rows(pending)
-        if rows:
-            yield rows
-        if ended:
+        # The end-of-rows line starts where cut_row does, or after a newline in data.
+        if (cut_row + data[: len(END_OF_ROWS)]).startswith(END_OF_ROWS):
             return
+        end = data.find(b"\n" + END_OF_ROWS)
+        if end >= 0:
+            yield b"".join((cut_row, memoryview(data)[: end + 1]))
+            return
+        whole = data.rfind(b"\n") + 1
+        if whole:
+            yield (
+                data
+                if whole == len(data) and not cut_row
+                else b"".join((cut_row, memoryview(data)[:whole]))
+            )
+            cut_row = data[whole:]
+        else:
+            cut_row += data
         data = next(chunks, b"")
         if not data:
             raise RowsCut("pg_restore's script of the table's rows ended inside them")
-        pending += data
 
 
 @dataclass(frozen=True)
