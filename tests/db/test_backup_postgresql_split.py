@@ -10,6 +10,7 @@ all of it: no hang, no process, no session, no plaintext left behind.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -449,3 +451,57 @@ def test_a_killed_split_restore_leaves_nothing_running_and_the_next_run_cleans_u
         capture_output=True,
     )
     assert not any(path.exists() for path in leftovers)
+
+
+def test_a_copy_waiting_for_a_lock_is_cancelled_when_the_other_fails(
+    postgres_url: str,
+    empty_target: URL,
+    postgres_admin_engine: sa.Engine,
+    scratch: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    split_everything: None,
+) -> None:
+    _awkward_source(postgres_url, rows=60000)
+    data, stream_format, sizes, _ = _dump(postgres_url)
+    database = str(empty_target.database)
+    holder = sa.create_engine(empty_target, poolclass=sa.pool.NullPool).connect()
+    real = pg_split._connections
+
+    @contextlib.contextmanager
+    def locked_first(url: URL, count: int) -> Iterator[list[Any]]:
+        """The definitions are in: another session locks BIG before the COPYs start."""
+        with real(url, count) as connections:
+            holder.exec_driver_sql(f"LOCK TABLE {BIG} IN ACCESS EXCLUSIVE MODE")
+            yield connections
+
+    monkeypatch.setattr(pg_split, "_connections", locked_first)
+    done = threading.Event()
+
+    def end_one_waiting_copy() -> None:
+        query = (
+            "SELECT pid FROM pg_stat_activity WHERE datname = :d AND query LIKE 'COPY %' "
+            "AND application_name <> 'pg_restore' AND wait_event_type = 'Lock'"
+        )
+        with postgres_admin_engine.connect() as admin:
+            while not done.is_set():
+                pids = admin.execute(sa.text(query), {"d": database}).scalars().all()
+                if len(pids) == 2:
+                    admin.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pids[0]})
+                    return
+                time.sleep(0.01)
+
+    killer = threading.Thread(target=end_one_waiting_copy, daemon=True)
+    killer.start()
+    started = time.monotonic()
+    try:  # it ends while the lock is held: the other COPY's wait was cancelled
+        with pytest.raises(BackupError, match="over two connections"):
+            PgdumpBackend().planned(sizes).restore(
+                empty_target, io.BytesIO(data), stream_format=stream_format
+            )
+        assert time.monotonic() - started < 60
+    finally:
+        done.set()
+        killer.join()
+        holder.rollback()
+        holder.close()
+    _no_leftovers(postgres_admin_engine, database, scratch)

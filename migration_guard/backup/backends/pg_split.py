@@ -40,7 +40,7 @@ from typing import Any, BinaryIO, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from migration_guard.backup.backends.base import ByteCounter, Reader, read_chunks
+from migration_guard.backup.backends.base import CHUNK_SIZE, ByteCounter, Reader, read_chunks
 from migration_guard.backup.backends.mysql_client import tool_process
 from migration_guard.backup.backends.pg_load import _head, _scratch_file, _write
 from migration_guard.dialects.base import database_unavailable, guard_engine
@@ -359,29 +359,24 @@ def _feed(
 
 def _tee(
     feeds: list[subprocess.Popen[bytes]],
-    head: Sequence[bytes],
+    written: Iterable[bytes],
     stream: Iterator[bytes],
     handle: BinaryIO,
     progress: ByteCounter | None,
     load: _Load | None = None,
     *,
     until_done: bool = False,
-) -> list[bytes]:
-    """The chunks of ``head`` (already in the file) and then of ``stream`` (written to
-    it) to every process of ``feeds`` still reading; their stdins closed at the end.
-
-    ``until_done``: stop reading ``stream`` once no process reads any more. Returns
-    the chunks of ``stream`` read.
+) -> None:
+    """The chunks ``written`` (already in the file) and then those of ``stream``
+    (written to it) to every process of ``feeds`` still reading; their stdins closed
+    at the end. ``until_done``: stop reading ``stream`` once none reads any more.
     """
     reading = list(feeds)
-    read: list[bytes] = []
     try:
-        for chunk in head:
+        for chunk in written:
             reading = _feed(reading, chunk, load)
         for chunk in stream:
             _write(handle, chunk)
-            if until_done:
-                read.append(chunk)
             if reading:
                 reading = _feed(reading, chunk, load)
             if progress is not None:
@@ -394,7 +389,20 @@ def _tee(
         if process.stdin is not None:
             with contextlib.suppress(BrokenPipeError):
                 process.stdin.close()
-    return read
+
+
+def _written(path: Path, handle: BinaryIO) -> Iterator[bytes]:
+    """What was written to ``handle`` (the file ``path``) so far, read back in chunks
+    (from the page cache: the table of contents, a few MiB at most)."""
+    handle.flush()
+    length = handle.tell()
+    with path.open("rb") as replay:
+        while length > 0:
+            chunk = replay.read(min(CHUNK_SIZE, length))
+            if not chunk:
+                raise BackupError("the restore's scratch file is shorter than was written")
+            length -= len(chunk)
+            yield chunk
 
 
 def _loading(
@@ -433,14 +441,14 @@ def stream_split(
     chunks = read_chunks(source)
     stream = itertools.chain([_head(chunks)], chunks)  # nothing runs on a non-archive
     with _scratch_file(path) as handle:
-        toc, head = _read_toc(tool, command_for, url, stream, handle, extra_env, progress)
+        toc = _read_toc(tool, command_for, url, stream, handle, extra_env, progress)
         # Names are in the dump's encoding: not UTF-8, most likely LATIN1 (decoded
         # losslessly either way, and written back the same way).
         codec = "utf-8" if _is_utf8(toc) else "latin-1"
         lists = toc_lists(toc.decode(codec), table)
         if lists is None:
             with _loading(command_for(sections=("data",)), url, extra_env) as loading:
-                _tee([loading], head, stream, handle, progress)
+                _tee([loading], _written(path, handle), stream, handle, progress)
             return
         rest_list, table_list = path.with_name("rest.list"), path.with_name("table.list")
         for list_path, text in ((rest_list, lists[0]), (table_list, lists[1])):
@@ -455,7 +463,8 @@ def stream_split(
             "--file=-",
         ]
         others = command_for(sections=("data",), use_list=rest_list)
-        _split_load(table, url, others, script, head, stream, handle, extra_env, progress)
+        written = _written(path, handle)
+        _split_load(table, url, others, script, written, stream, handle, extra_env, progress)
 
 
 def _read_toc(
@@ -466,10 +475,10 @@ def _read_toc(
     handle: BinaryIO,
     extra_env: Mapping[str, str],
     progress: ByteCounter | None,
-) -> tuple[bytes, list[bytes]]:
+) -> bytes:
     """The archive's entry list, and its pre-data section restored, from the stream's
-    head (both stop reading after the table of contents); the chunks read for them
-    (already in the file) are returned for the loads that follow."""
+    head (both stop reading after the table of contents; what they read stays in the
+    file for the loads that follow)."""
     listed = bytearray()
     with (
         tool_process(
@@ -483,9 +492,9 @@ def _read_toc(
             target=lambda: listed.extend(output.read()), name="migration-guard-toc", daemon=True
         )
         reader.start()
-        head = _tee([lister, defining], (), stream, handle, progress, until_done=True)
+        _tee([lister, defining], (), stream, handle, progress, until_done=True)
         reader.join()
-    return bytes(listed), head
+    return bytes(listed)
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -521,14 +530,15 @@ def _split_load(
     url: URL,
     others_command: list[str],
     script_command: list[str],
-    head: Sequence[bytes],
+    written: Iterable[bytes],
     stream: Iterator[bytes],
     handle: BinaryIO,
     extra_env: Mapping[str, str],
     progress: ByteCounter | None,
 ) -> None:
-    """The rest of the stream into ``others_command`` and ``script_command``, the
-    latter's rows over two connections; both committed once all succeeded."""
+    """The stream (``written`` to the file, then the rest) into ``others_command`` and
+    ``script_command``, the latter's rows over two connections; both committed once
+    all succeeded."""
     load = _Load()
     with _connections(url, SPLIT_CONNECTIONS) as connections:
         threads: list[threading.Thread] = []
@@ -556,10 +566,15 @@ def _split_load(
                     )
                     for number, connection in enumerate(connections)
                 ]
+                # A COPY the server does not take (a lock) stops too: nothing waits.
+                load.stop_hooks += [
+                    getattr(connection, "cancel_safe", connection.cancel)  # psycopg < 3.2
+                    for connection in connections
+                ]
                 for thread in threads:
                     thread.start()
                 try:
-                    _tee([others, scripting], head, stream, handle, progress, load)
+                    _tee([others, scripting], written, stream, handle, progress, load)
                 except BaseException as exc:  # the stream's: first, before the kills
                     load.fail(exc)
                     raise
@@ -574,5 +589,8 @@ def _split_load(
         error = load.error(table)
         if error is not None:
             raise error from (None if error is load.errors[0] else load.errors[0])
-        for connection in connections:
-            connection.commit()
+        try:
+            for connection in connections:
+                connection.commit()
+        except Exception as exc:  # the first may have committed: partly loaded
+            raise BackupError(f"cannot commit the rows of {table}: {exc}") from exc
