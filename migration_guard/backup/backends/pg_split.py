@@ -61,6 +61,10 @@ _POLL = 0.1
 #: The line that ends the rows of a ``COPY ... FROM stdin`` in text format. Data
 #: never holds it: COPY text escapes a backslash as two and a newline as ``\n``.
 END_OF_ROWS = b"\\.\n"
+#: The bytes of the script held back until more follow (see :func:`row_blocks`).
+HELD_BACK = 64 * 1024
+#: The fewest bytes (beyond those held back) given out as a block.
+MIN_BLOCK = 256 * 1024
 #: The end of the statement that starts the rows in pg_restore's script.
 _COPY_END = b" FROM stdin;"
 
@@ -84,36 +88,48 @@ class RowsCut(BackupError):
     """The rows of a ``COPY ... FROM stdin`` script ended without the end-of-rows line."""
 
 
-def row_blocks(pending: bytes, reads: Iterable[bytes]) -> Iterator[bytes]:
-    """The rows of ``pending`` (from a line's start) and then of ``reads``, in blocks
-    of whole rows (each read's, with the row the previous one cut), up to the
-    end-of-rows line and nothing after it; :class:`RowsCut` if ``reads`` ends first.
+def row_blocks(
+    pending: bytes,
+    reads: Iterable[bytes],
+    held_back: int = HELD_BACK,
+    min_block: int = MIN_BLOCK,
+) -> Iterator[bytes]:
+    """The rows of pg_restore's script from ``pending`` (a line's start) on and then
+    of ``reads``, in blocks of whole rows, up to the end-of-rows line and nothing
+    after it.
 
-    Each read is searched once and its bytes copied once (into the block).
+    The rows are not searched for that line (a search costs more than the rest of
+    the cutting): no row is one, and the script ends a few hundred bytes after it
+    (its closing comments). So only bytes that at least ``held_back`` more follow
+    are given out, and at the script's end the bytes held back must hold that line;
+    else :class:`RowsCut` (the script was cut short, or ended unlike a script, and
+    the load must fail). Blocks are at least ``min_block`` bytes but the last.
     """
-    chunks = iter(reads)
-    data, cut_row = pending, b""  # cut_row: a row's start, without a newline
-    while True:
-        # The end-of-rows line starts where cut_row does, or after a newline in data.
-        if (cut_row + data[: len(END_OF_ROWS)]).startswith(END_OF_ROWS):
-            return
-        end = data.find(b"\n" + END_OF_ROWS)
-        if end >= 0:
-            yield b"".join((cut_row, memoryview(data)[: end + 1]))
-            return
-        whole = data.rfind(b"\n") + 1
+    held: list[bytes] = [pending]
+    size = len(pending)
+    for data in reads:
+        held.append(data)
+        size += len(data)
+        if size < held_back + min_block:
+            continue  # a short read: gathered, not copied again and again
+        # Mostly the cut falls in the last read: its rows go out copied once.
+        whole = data.rfind(b"\n", 0, max(0, len(data) - held_back)) + 1
         if whole:
-            yield (
-                data
-                if whole == len(data) and not cut_row
-                else b"".join((cut_row, memoryview(data)[:whole]))
-            )
-            cut_row = data[whole:]
-        else:
-            cut_row += data
-        data = next(chunks, b"")
-        if not data:
-            raise RowsCut("pg_restore's script of the table's rows ended inside them")
+            yield b"".join([*held[:-1], memoryview(data)[:whole]])
+            held, size = [data[whole:]], len(data) - whole
+            continue
+        buffer = b"".join(held)
+        whole = buffer.rfind(b"\n", 0, size - held_back) + 1
+        if whole:
+            yield buffer[:whole]
+        held, size = [buffer[whole:]], size - whole
+    rest = b"".join(held)
+    if rest.startswith(END_OF_ROWS):
+        return
+    end = rest.find(b"\n" + END_OF_ROWS)
+    if end < 0:
+        raise RowsCut("pg_restore's script of the table's rows ended without their end")
+    yield rest[: end + 1]
 
 
 @dataclass(frozen=True)
@@ -275,7 +291,8 @@ def _read_script(load: _Load, process: subprocess.Popen[bytes]) -> None:
             load.script = script
             load.ready.set()
             for block in row_blocks(head[script.rows_at :], output):
-                load.put(block)
+                if block:
+                    load.put(block)
         except RowsCut:
             if process.wait() != 0:
                 raise _Exited(process.pid) from None  # its own error says why

@@ -13,7 +13,8 @@ stream is written into a private 0700 scratch directory (removed afterwards,
 and by the next run after a SIGKILL). Into a new or empty database it runs in
 two steps: the definitions and rows (``pre-data``, ``data``; from the stream
 while it is written to the file, or with ``--jobs N`` from the file when many
-like tables make that pay: :mod:`.pg_load`), then the indexes, constraints and
+like tables make that pay: :mod:`.pg_load`; a big table's rows from the stream
+over two ``COPY`` connections: :mod:`.pg_split`), then the indexes, constraints and
 triggers (``post-data``, ``--jobs N``) while a connection counts and digests
 every table, measures the engine compares with the manifest instead of
 reading the tables again. Into a database that holds
