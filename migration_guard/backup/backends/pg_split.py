@@ -42,12 +42,13 @@ from sqlalchemy.engine import URL
 
 from migration_guard.backup.backends.base import CHUNK_SIZE, ByteCounter, Reader, read_chunks
 from migration_guard.backup.backends.mysql_client import tool_process
-from migration_guard.backup.backends.pg_load import _head, _scratch_file, _write
+from migration_guard.backup.backends.pg_load import checked_head, scratch_file, write_scratch
 from migration_guard.dialects.base import database_unavailable, guard_engine
 from migration_guard.errors import BackupError, MigrationGuardError
 
 #: The smallest table (its manifest size, in bytes) loaded over two connections:
-#: below it the two more logins and pg_restore runs cost about what they save.
+#: the split costs about 0.2 s before the first row (the table of contents, four
+#: pg_restore starts, two logins), about what it saves on a table of this size.
 SPLIT_MIN_BYTES = 64 * 1024 * 1024
 #: Connections the big table's rows are loaded over.
 SPLIT_CONNECTIONS = 2
@@ -393,7 +394,7 @@ def _tee(
         for chunk in written:
             reading = _feed(reading, chunk, load)
         for chunk in stream:
-            _write(handle, chunk)
+            write_scratch(handle, chunk)
             if reading:
                 reading = _feed(reading, chunk, load)
             if progress is not None:
@@ -456,8 +457,8 @@ def stream_split(
     loads through one ``pg_restore`` as in :func:`.pg_load.stream_into`.
     """
     chunks = read_chunks(source)
-    stream = itertools.chain([_head(chunks)], chunks)  # nothing runs on a non-archive
-    with _scratch_file(path) as handle:
+    stream = itertools.chain([checked_head(chunks)], chunks)  # nothing runs on a non-archive
+    with scratch_file(path) as handle:
         toc = _read_toc(tool, command_for, url, stream, handle, extra_env, progress)
         # Names are in the dump's encoding: not UTF-8, most likely LATIN1 (decoded
         # losslessly either way, and written back the same way).
@@ -469,8 +470,8 @@ def stream_split(
             return
         rest_list, table_list = path.with_name("rest.list"), path.with_name("table.list")
         for list_path, text in ((rest_list, lists[0]), (table_list, lists[1])):
-            with _scratch_file(list_path) as list_file:
-                _write(list_file, text.encode(codec))
+            with scratch_file(list_path) as list_file:
+                write_scratch(list_file, text.encode(codec))
         script = [
             tool,
             "--format=custom",
