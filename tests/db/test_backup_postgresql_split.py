@@ -35,6 +35,7 @@ from tests.db.test_backup_postgresql import (  # noqa: F401  (fixtures)
     _children_of,
     load_varied,
     new_database,
+    password_role,
     picture,
 )
 
@@ -505,3 +506,40 @@ def test_a_copy_waiting_for_a_lock_is_cancelled_when_the_other_fails(
         holder.rollback()
         holder.close()
     _no_leftovers(postgres_admin_engine, database, scratch)
+
+
+def test_the_split_load_passes_no_password_to_its_children(
+    password_role: tuple[URL, URL, str],
+    monkeypatch: pytest.MonkeyPatch,
+    split_everything: None,
+) -> None:
+    source, target, password = password_role
+    _awkward_source(source, rows=20000)
+    seen: list[tuple[list[bytes], dict[bytes, bytes]]] = []
+
+    def inspect_children(_: int) -> None:
+        for child in _children_of(os.getpid()):
+            try:
+                argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+                environ = Path(f"/proc/{child}/environ").read_bytes()
+            except OSError:
+                continue
+            if any(Path(arg.decode()).name == "pg_restore" for arg in argv[:3]):
+                pairs = (line.split(b"=", 1) for line in environ.split(b"\0") if b"=" in line)
+                seen.append((argv, dict(pairs)))
+
+    monkeypatch.setenv("PGPASSWORD", password)  # must not reach the children
+    data, stream_format, sizes, measures = _dump(source)
+    outcome = (
+        PgdumpBackend()
+        .planned(sizes)
+        .restore(target, io.BytesIO(data), stream_format=stream_format, progress=inspect_children)
+    )
+    assert any(b"--file=-" in argv for argv, _ in seen), seen  # the split ran
+    for argv, variables in seen:
+        assert all(password.encode() not in arg for arg in argv)
+        assert all(password.encode() not in value for value in variables.values())
+        assert b"PGPASSWORD" not in variables
+        if any(arg.startswith(b"--dbname") for arg in argv):  # those that log in
+            assert b"PGPASSFILE" in variables
+    assert {name: (s.rows, s.checksum) for name, s in outcome.measured.items()} == measures
