@@ -1,4 +1,4 @@
-"""The pure parts of the split load (pg_split): which table, the entry lists, the
+"""The pure parts of the split load (pg_script, pg_split): which table, the entry lists, the
 script's head, and rows cut at line ends without losing, doubling or tearing one."""
 
 from __future__ import annotations
@@ -7,17 +7,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migration_guard.backup.backends.pg_split import (
+from migration_guard.backup.backends.pg_script import (
     END_OF_ROWS,
     MIN_BLOCK,
-    SPLIT_MIN_BYTES,
     RowsCut,
     Script,
     parse_script,
     row_blocks,
-    split_table,
+    toc_codec,
     toc_lists,
 )
+from migration_guard.backup.backends.pg_split import SPLIT_MIN_BYTES, split_table
 
 #: COPY text format's escapes (what pg_dump writes for these bytes in a value).
 _ESCAPES = {ord("\\"): b"\\\\", ord("\n"): b"\\n", ord("\r"): b"\\r", ord("\t"): b"\\t"}
@@ -184,3 +184,11 @@ def test_every_cut_of_a_short_script_gives_the_same_rows() -> None:
             reads = [stream[first:second], stream[second:]]
             blocks = list(row_blocks(stream[:first], [read for read in reads if read], 8, 0))
             assert b"".join(blocks) == rows, (first, second)
+
+
+def test_an_entry_list_not_in_utf8_is_read_as_latin1_and_written_back_unchanged() -> None:
+    latin = "3351; 0 1 TABLE DATA public Ünïcode postgres\n".encode("latin-1")
+    assert toc_codec(latin) == "latin-1"
+    assert toc_codec("Ünïcode".encode()) == "utf-8"
+    lists = toc_lists(latin.decode(toc_codec(latin)), "Ünïcode")
+    assert lists is not None and lists[1].encode("latin-1") == latin

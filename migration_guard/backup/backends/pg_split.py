@@ -13,7 +13,7 @@ to these instead of one ``pg_restore``:
    entry of the data section (other tables' rows, sequence values, large objects);
 3. ``pg_restore --section=data --use-list=BIG --file=-``: the big table's rows
    as a ``COPY ... FROM stdin;`` script, whose settings are run on two
-   connections and whose rows, cut at line ends (:func:`row_blocks`), go in
+   connections and whose rows, cut at line ends (:func:`.pg_script.row_blocks`), go in
    blocks to whichever of the two ``COPY`` statements takes them first.
 
 All three read the same bytes while they are written to the scratch file, as in
@@ -43,6 +43,14 @@ from sqlalchemy.engine import URL
 from migration_guard.backup.backends.base import CHUNK_SIZE, ByteCounter, Reader, read_chunks
 from migration_guard.backup.backends.mysql_client import tool_process
 from migration_guard.backup.backends.pg_load import checked_head, scratch_file, write_scratch
+from migration_guard.backup.backends.pg_script import (
+    RowsCut,
+    Script,
+    parse_script,
+    row_blocks,
+    toc_codec,
+    toc_lists,
+)
 from migration_guard.dialects.base import database_unavailable, guard_engine
 from migration_guard.errors import BackupError, MigrationGuardError
 
@@ -59,16 +67,6 @@ QUEUE_BLOCKS = 4
 #: How often a waiting thread looks whether another part failed (seconds).
 _POLL = 0.1
 
-#: The line that ends the rows of a ``COPY ... FROM stdin`` in text format. Data
-#: never holds it: COPY text escapes a backslash as two and a newline as ``\n``.
-END_OF_ROWS = b"\\.\n"
-#: The bytes of the script held back until more follow (see :func:`row_blocks`).
-HELD_BACK = 64 * 1024
-#: The fewest bytes (beyond those held back) given out as a block.
-MIN_BLOCK = 256 * 1024
-#: The end of the statement that starts the rows in pg_restore's script.
-_COPY_END = b" FROM stdin;"
-
 
 def split_table(table_sizes: Mapping[str, int | None], jobs: int) -> str | None:
     """The table to load over two connections: the largest, if it is big enough and
@@ -83,117 +81,6 @@ def split_table(table_sizes: Mapping[str, int | None], jobs: int) -> str | None:
 def split_available() -> bool:
     """Whether the driver the split load uses (psycopg 3) is installed."""
     return importlib.util.find_spec("psycopg") is not None
-
-
-class RowsCut(BackupError):
-    """The rows of a ``COPY ... FROM stdin`` script ended without the end-of-rows line."""
-
-
-def row_blocks(
-    pending: bytes,
-    reads: Iterable[bytes],
-    held_back: int = HELD_BACK,
-    min_block: int = MIN_BLOCK,
-) -> Iterator[bytes]:
-    """The rows of pg_restore's script from ``pending`` (a line's start) on and then
-    of ``reads``, in blocks of whole rows, up to the end-of-rows line and nothing
-    after it.
-
-    The rows are not searched for that line (a search costs more than the rest of
-    the cutting): no row is one, and the script ends a few hundred bytes after it
-    (its closing comments). So only bytes that at least ``held_back`` more follow
-    are given out, and at the script's end the bytes held back must hold that line;
-    else :class:`RowsCut` (the script was cut short, or ended unlike a script, and
-    the load must fail). Blocks are at least ``min_block`` bytes but the last.
-    """
-    held: list[bytes] = [pending]
-    size = len(pending)
-    for data in reads:
-        held.append(data)
-        size += len(data)
-        if size < held_back + min_block:
-            continue  # a short read: gathered, not copied again and again
-        # Mostly the cut falls in the last read: its rows go out copied once.
-        whole = data.rfind(b"\n", 0, max(0, len(data) - held_back)) + 1
-        if whole:
-            yield b"".join([*held[:-1], memoryview(data)[:whole]])
-            held, size = [data[whole:]], len(data) - whole
-            continue
-        buffer = b"".join(held)
-        whole = buffer.rfind(b"\n", 0, size - held_back) + 1
-        if whole:
-            yield buffer[:whole]
-        held, size = [buffer[whole:]], size - whole
-    rest = b"".join(held)
-    if rest.startswith(END_OF_ROWS):
-        return
-    end = rest.find(b"\n" + END_OF_ROWS)
-    if end < 0:
-        raise RowsCut("pg_restore's script of the table's rows ended without their end")
-    yield rest[: end + 1]
-
-
-@dataclass(frozen=True)
-class Script:
-    """The head of pg_restore's ``--file=-`` script of one table's rows."""
-
-    #: The settings before the rows (``SET ...;``, ``SELECT pg_catalog.set_config(...);``).
-    settings: tuple[bytes, ...]
-    #: ``COPY schema.table (columns) FROM stdin`` (without its semicolon).
-    copy: bytes
-    #: Where the rows start in the bytes parsed.
-    rows_at: int
-
-
-def parse_script(head: bytes) -> Script | None:
-    """The settings and ``COPY`` statement at the head of pg_restore's script, or None
-    while ``head`` does not reach the end of the ``COPY`` statement yet.
-
-    Comments, blank lines and psql meta-commands (``\\restrict``) are skipped; a
-    statement may span lines (a quoted identifier may hold a newline).
-    """
-    settings: list[bytes] = []
-    statement = b""
-    position = 0
-    while True:
-        newline = head.find(b"\n", position)
-        if newline < 0:
-            return None
-        line = head[position:newline]
-        position = newline + 1
-        if not statement and (not line.strip() or line.startswith((b"--", b"\\"))):
-            continue
-        statement += line if not statement else b"\n" + line
-        if statement.startswith(b"COPY ") and statement.endswith(_COPY_END):
-            return Script(tuple(settings), statement[:-1], position)
-        if statement.endswith(b";") and not statement.startswith(b"COPY "):
-            settings.append(statement)
-            statement = b""
-
-
-def toc_lists(toc: str, table: str) -> tuple[str, str] | None:
-    """``pg_restore --list`` output ``toc`` split into (every entry but ``table``'s rows,
-    ``table``'s rows), or None unless exactly one ``TABLE DATA`` entry is ``table``'s.
-
-    ``table`` is a manifest name: ``schema.table``, or ``table`` in the dump's current
-    schema. The list prints schema, name and owner unquoted and space-separated; a
-    name that could be read two ways may match twice, and then the table is not split
-    (loaded whole). Splitting another table than meant would only be slower.
-    """
-    schema, dot, bare = table.partition(".")
-    matches = []
-    lines = toc.splitlines(keepends=True)
-    for number, line in enumerate(lines):
-        if line.startswith(";"):
-            continue
-        _, marker, entry = line.partition(" TABLE DATA ")
-        names = entry.rstrip("\n").rpartition(" ")[0]  # without the owner
-        if marker and ((dot and names == f"{schema} {bare}") or names.endswith(f" {table}")):
-            matches.append(number)
-    if len(matches) != 1:
-        return None
-    rest = "".join(line for number, line in enumerate(lines) if number != matches[0])
-    return rest, lines[matches[0]]
 
 
 class CommandFor(Protocol):
@@ -460,9 +347,7 @@ def stream_split(
     stream = itertools.chain([checked_head(chunks)], chunks)  # nothing runs on a non-archive
     with scratch_file(path) as handle:
         toc = _read_toc(tool, command_for, url, stream, handle, extra_env, progress)
-        # Names are in the dump's encoding: not UTF-8, most likely LATIN1 (decoded
-        # losslessly either way, and written back the same way).
-        codec = "utf-8" if _is_utf8(toc) else "latin-1"
+        codec = toc_codec(toc)  # the lists are written back in it
         lists = toc_lists(toc.decode(codec), table)
         if lists is None:
             with _loading(command_for(sections=("data",)), url, extra_env) as loading:
@@ -513,14 +398,6 @@ def _read_toc(
         _tee([lister, defining], (), stream, handle, progress, until_done=True)
         reader.join()
     return bytes(listed)
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 @contextlib.contextmanager
