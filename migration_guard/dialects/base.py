@@ -31,7 +31,9 @@ class TableStats:
     SHA-256 of the table's ``CREATE`` statement as the server prints it.
     ``content_sha256`` is a digest of the rows as a dump tool printed them (see
     :mod:`migration_guard.backup.backends.dumpscan`). ``rows`` and ``checksum``
-    are ``None`` when they were not measured.
+    are ``None`` when they were not measured. ``digest`` names the method the
+    ``checksum`` was measured with (:attr:`DialectOps.digest_methods`), ``None``
+    for dialects that have one checksum only.
     """
 
     rows: int | None
@@ -39,6 +41,7 @@ class TableStats:
     size_bytes: int | None
     ddl_sha256: str | None = None
     content_sha256: str | None = None
+    digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,28 @@ class DialectOps(abc.ABC):
     def list_tables(self, conn: Connection) -> list[str]:
         """The base tables (no views, no sequences) of the connected database, sorted."""
 
+    #: The methods :meth:`table_stats` can measure a ``checksum`` with, by name (empty:
+    #: the dialect has one checksum, and measurements name no method).
+    digest_methods: ClassVar[tuple[str, ...]] = ()
+    #: The method of a measurement that names none (recorded before methods were).
+    unnamed_digest: ClassVar[str | None] = None
+
+    def digest_method(self, recorded: object) -> str | None:
+        """The method to measure with, to compare with a measurement that recorded
+        ``recorded`` (None: it recorded none). A method this version does not know
+        cannot be compared with: :class:`UsageError` (nothing is measured, nothing
+        passes)."""
+        if recorded is None:
+            return self.unnamed_digest
+        if not isinstance(recorded, str) or recorded not in self.digest_methods:
+            known = ", ".join(self.digest_methods) or "none"
+            raise UsageError(
+                f"the recorded row digest method {recorded!r} is unknown to this "
+                f"migration-guard for {self.name} (it knows: {known}), so the rows cannot be "
+                "compared with it; upgrade migration-guard to the version that wrote it or later"
+            )
+        return recorded
+
     @abc.abstractmethod
     def table_stats(
         self,
@@ -89,11 +114,16 @@ class DialectOps(abc.ABC):
         *,
         rows: bool = True,
         checksums: bool = True,
+        digest: str | None = None,
     ) -> dict[str, TableStats]:
         """Row count, content checksum, size and DDL hash of each of ``tables``.
 
         ``rows=False`` / ``checksums=False`` skip the row count / the content
-        checksum (each reads the whole table) where the database can.
+        checksum (each reads the whole table) where the database can. ``digest``
+        names the checksum's method (one of :attr:`digest_methods`, as
+        :meth:`digest_method` resolved a recorded one); None: the newest the
+        server supports. A comparison with a recorded measurement must pass the
+        recorded method.
         """
 
     def foreign_key_actions(self, conn: Connection) -> list[ForeignKeyAction]:
