@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from migration_guard.backup.catalog import AUDIT_FILE
 from migration_guard.backup.manifest import created_by
 from migration_guard.config import Config
+from migration_guard.dialects.digests import digest_method
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -135,7 +136,7 @@ def measured_as_recorded(
     :class:`~migration_guard.errors.UsageError`, nothing measured."""
     groups: dict[str | None, list[str]] = {}
     for table in tables:
-        method = ops.digest_method((recorded.get(table) or {}).get("digest"))
+        method = digest_method(ops, (recorded.get(table) or {}).get("digest"))
         groups.setdefault(method, []).append(table)
     found: dict[str, TableStats] = {}
     for method, names in groups.items():

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.backup.manifest import ROW_DIGEST_METHOD, Manifest, TableEntry
+from migration_guard.dialects.digests import digest_method
 from migration_guard.errors import MigrationGuardError, UsageError
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ def recorded_digest(ops: DialectOps, manifest: Manifest) -> str | None:
     ``manifest``: the one it records (an older manifest: the dialect's unnamed one).
     :class:`~migration_guard.errors.UsageError` for a method this version lacks."""
     try:
-        return ops.digest_method(manifest.extra.get(ROW_DIGEST_METHOD))
+        return digest_method(ops, manifest.extra.get(ROW_DIGEST_METHOD))
     except MigrationGuardError as exc:
         raise UsageError(f"backup {manifest.id}: {exc.message}") from None
 

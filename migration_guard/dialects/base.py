@@ -31,9 +31,8 @@ class TableStats:
     SHA-256 of the table's ``CREATE`` statement as the server prints it.
     ``content_sha256`` is a digest of the rows as a dump tool printed them (see
     :mod:`migration_guard.backup.backends.dumpscan`). ``rows`` and ``checksum``
-    are ``None`` when they were not measured. ``digest`` names the method the
-    ``checksum`` was measured with (:attr:`DialectOps.digest_methods`), ``None``
-    for dialects that have one checksum only.
+    are ``None`` when they were not measured; ``digest`` names the checksum's
+    method (:attr:`DialectOps.digest_methods`; None where there is one).
     """
 
     rows: int | None
@@ -84,27 +83,10 @@ class DialectOps(abc.ABC):
     def list_tables(self, conn: Connection) -> list[str]:
         """The base tables (no views, no sequences) of the connected database, sorted."""
 
-    #: The methods :meth:`table_stats` can measure a ``checksum`` with, by name (empty:
-    #: the dialect has one checksum, and measurements name no method).
+    #: The methods of :meth:`table_stats`'s ``checksum`` (empty: one, unnamed), and the
+    #: method of a measurement that names none (:mod:`.digests`).
     digest_methods: ClassVar[tuple[str, ...]] = ()
-    #: The method of a measurement that names none (recorded before methods were).
     unnamed_digest: ClassVar[str | None] = None
-
-    def digest_method(self, recorded: object) -> str | None:
-        """The method to measure with, to compare with a measurement that recorded
-        ``recorded`` (None: it recorded none). A method this version does not know
-        cannot be compared with: :class:`UsageError` (nothing is measured, nothing
-        passes)."""
-        if recorded is None:
-            return self.unnamed_digest
-        if not isinstance(recorded, str) or recorded not in self.digest_methods:
-            known = ", ".join(self.digest_methods) or "none"
-            raise UsageError(
-                f"the recorded row digest method {recorded!r} is unknown to this "
-                f"migration-guard for {self.name} (it knows: {known}), so the rows cannot be "
-                "compared with it; upgrade migration-guard to the version that wrote it or later"
-            )
-        return recorded
 
     @abc.abstractmethod
     def table_stats(
@@ -119,11 +101,9 @@ class DialectOps(abc.ABC):
         """Row count, content checksum, size and DDL hash of each of ``tables``.
 
         ``rows=False`` / ``checksums=False`` skip the row count / the content
-        checksum (each reads the whole table) where the database can. ``digest``
-        names the checksum's method (one of :attr:`digest_methods`, as
-        :meth:`digest_method` resolved a recorded one); None: the newest the
-        server supports. A comparison with a recorded measurement must pass the
-        recorded method.
+        checksum (each reads the whole table) where the database can. ``digest``:
+        the checksum's method (None: the newest the server has); a comparison with
+        a recorded measurement passes the recorded one (:mod:`.digests`).
         """
 
     def foreign_key_actions(self, conn: Connection) -> list[ForeignKeyAction]:

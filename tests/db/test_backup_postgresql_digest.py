@@ -13,7 +13,6 @@ verifies, an unknown method is refused before anything is written.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -33,11 +32,8 @@ from migration_guard.backup.compare import compare_stats
 from migration_guard.backup.manifest import ROW_DIGEST_METHOD
 from migration_guard.cli import main
 from migration_guard.config import Config
-from migration_guard.dialects.postgresql import (
-    RECORD_DIGEST,
-    TEXT_DIGEST,
-    PostgreSQLDialectOps,
-)
+from migration_guard.dialects.postgresql import PostgreSQLDialectOps
+from migration_guard.dialects.postgresql_digest import RECORD_DIGEST, TEXT_DIGEST
 from migration_guard.errors import UsageError
 from tests.conftest import unique_name
 from tests.db.test_backup_postgresql import (  # noqa: F401  (fixtures)
@@ -290,7 +286,9 @@ def test_an_old_manifest_restores_and_verifies_with_the_text_method(
     # And the old method still sees a changed row.
     _run(target, "UPDATE t_money SET v = '3.00' WHERE id = 1")
     mismatches = compare_stats(
-        {"t_money": manifest.tables["t_money"]}, _measure(target, ["t_money"], TEXT_DIGEST), "text-v1"
+        {"t_money": manifest.tables["t_money"]},
+        _measure(target, ["t_money"], TEXT_DIGEST),
+        TEXT_DIGEST,
     )
     assert mismatches and "checksum" in mismatches[0]
 
@@ -324,7 +322,7 @@ def test_an_unknown_method_is_refused_before_anything_is_written(
     manifest = create(config, url=postgres_url)
     assert Catalog.for_config(config).get(manifest.id).extra[ROW_DIGEST_METHOD] == "record-v9"
     target = new_database()
-    with pytest.raises(UsageError, match="record-v9.*upgrade migration-guard"):
+    with pytest.raises(UsageError, match=r"record-v9.*upgrade migration-guard"):
         restore(config, manifest.id, url=target)
     with postgres_admin_engine.connect() as conn:
         assert not conn.exec_driver_sql(
@@ -362,7 +360,9 @@ def test_a_run_record_is_measured_by_the_method_it_names(postgres_url: str) -> N
 ROWS = st.lists(
     st.tuples(
         st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)),
-        st.one_of(st.none(), st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=4)),
+        st.one_of(
+            st.none(), st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=4)
+        ),
         st.one_of(st.none(), st.sampled_from(["1", "1.0", "1.00", "0", "-1"])),
     ),
     max_size=5,

@@ -22,7 +22,8 @@ from migration_guard.backup.backends.pgdump import STREAM_FORMAT, PgdumpBackend
 from migration_guard.backup.compare import compare_stats
 from migration_guard.backup.manifest import ROW_DIGEST_METHOD, TableEntry
 from migration_guard.backup.restoration import _restored_stats
-from migration_guard.dialects.postgresql import RECORD_DIGEST, PostgreSQLDialectOps
+from migration_guard.dialects.postgresql import PostgreSQLDialectOps
+from migration_guard.dialects.postgresql_digest import RECORD_DIGEST
 from tests.db.test_backup_postgresql import (  # noqa: F401  (fixtures)
     load_varied,
     new_database,

@@ -12,17 +12,16 @@ from migration_guard.backup.compare import compare_stats, recorded_digest
 from migration_guard.backup.manifest import ROW_DIGEST_METHOD, Manifest, TableEntry
 from migration_guard.dialects.base import TableStats
 from migration_guard.dialects.mysql import MySQLDialectOps
-from migration_guard.dialects.postgresql import (
+from migration_guard.dialects.postgresql import PostgreSQLDialectOps, quote_postgresql_identifier
+from migration_guard.dialects.postgresql_digest import (
     NATIVE_TYPES,
     RECORD_DIGEST,
     ROW_FIELDS,
     SPLIT_TYPES,
     TEXT_DIGEST,
     TEXT_TYPES,
-    PostgreSQLDialectOps,
     column_fields,
     digest_kind,
-    quote_postgresql_identifier,
     record_digest_sql,
 )
 from migration_guard.errors import UsageError
@@ -37,7 +36,9 @@ COLUMNS = st.lists(st.tuples(NAMES, st.sampled_from(KINDS)), max_size=40)
 @given(columns=COLUMNS)
 def test_every_column_is_hashed_in_order_quoted_and_mixed(columns: list[tuple[str, str]]) -> None:
     sql = record_digest_sql('"s"."t"', columns)
-    assert sql.startswith("SELECT count(*), coalesce(sum(hashtextextended(CAST(hash_record_extended(")
+    assert sql.startswith(
+        "SELECT count(*), coalesce(sum(hashtextextended(CAST(hash_record_extended("
+    )
     assert sql.endswith(', 0) AS text), 0)), 0) FROM "s"."t" AS t')
     position = 0
     for name, kind in columns:
@@ -65,8 +66,10 @@ def test_long_rows_nest_in_groups_a_record_can_hold(count: int) -> None:
 
 @given(
     type_name=st.sampled_from(
-        sorted(NATIVE_TYPES | TEXT_TYPES | SPLIT_TYPES)
-        + ["numeric", "float8", "jsonb", "json", "interval", "bpchar", "_int4", "mood", "money"]
+        [
+            *sorted(NATIVE_TYPES | TEXT_TYPES | SPLIT_TYPES),
+            *["numeric", "float8", "jsonb", "json", "interval", "bpchar", "_int4", "mood"],
+        ]
     ),
     builtin=st.booleans(),
     type_type=st.sampled_from(["b", "d", "e", "c", "r", "m"]),

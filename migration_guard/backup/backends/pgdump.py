@@ -76,13 +76,13 @@ from migration_guard.backup.scratch import scratch_directory
 from migration_guard.config import Dialect
 from migration_guard.dialects import get_dialect_ops
 from migration_guard.dialects.base import connect_engine, connected, safe_url_text
+from migration_guard.dialects.digests import digest_method
 from migration_guard.dialects.postgresql import (
-    RECORD_DIGEST,
-    TEXT_DIGEST,
     PostgreSQLDialectOps,
     quote_postgresql_identifier,
 )
 from migration_guard.dialects.postgresql_database import database_extensions, database_locale
+from migration_guard.dialects.postgresql_digest import RECORD_DIGEST, TEXT_DIGEST
 from migration_guard.errors import (
     BackupError,
     LoadRolledBack,
@@ -335,7 +335,7 @@ class PgdumpBackend(Backend):
         if not url.database:
             raise UsageError(f"the URL {safe_url_text(url)} names no database to restore into")
         tool = find_pg_tool(RESTORE_TOOL, "restore backups")
-        digest = ops.digest_method(self.recorded_digest)  # unknown: before any byte is written
+        digest = digest_method(ops, self.recorded_digest)  # unknown: before any byte is written
         with connected(url) as conn:  # a clear error before any byte is written
             present = ops.backup_tables(conn)
         counted = CountingReader(source, progress)
