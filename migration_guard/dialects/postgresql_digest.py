@@ -40,8 +40,8 @@ ROW_DIGEST_SQL = "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0
 NATIVE_TYPES = frozenset({"int2", "int4", "oid", "bool", "char", "date", "uuid", "bytea"})
 TEXT_TYPES = frozenset({"text", "varchar", "name"})
 SPLIT_TYPES = frozenset({"int8", "timestamp", "timestamptz"})
-#: The most fields one ``ROW(...)`` gets; more are grouped into nested rows
-#: (a record holds at most 1664 fields).
+#: The most fields one ``ROW(...)`` gets; more are hashed in groups (a record
+#: holds at most 1664 fields).
 ROW_FIELDS = 1000
 #: 2**32 microseconds: ``date_bin`` by it gives a timestamp's upper 32 bits.
 _HIGH_HALF = "interval '4294967296 microseconds'"
@@ -115,11 +115,15 @@ def record_digest_sql(table: str, columns: Sequence[tuple[str, str]]) -> str:
 
 
 def _row(fields: Sequence[str]) -> str:
-    """``ROW(...)`` of ``fields``, nested in groups of :data:`ROW_FIELDS` when longer."""
+    """``ROW(...)`` of ``fields``; past :data:`ROW_FIELDS`, a row of each group's hash
+    in decimal text (a record of anonymous records has no hash function, and a
+    group's hash as ``int8`` would be folded to 32 bits)."""
     if len(fields) <= ROW_FIELDS:
         return f"ROW({', '.join(fields)})"
     groups = [fields[i : i + ROW_FIELDS] for i in range(0, len(fields), ROW_FIELDS)]
-    return _row([_row(group) for group in groups])
+    return _row(
+        [f'CAST(hash_record_extended({_row(group)}, 0) AS text) COLLATE "C"' for group in groups]
+    )
 
 
 def digest_columns(conn: Connection, tables: Sequence[str]) -> dict[str, list[tuple[str, str]]]:

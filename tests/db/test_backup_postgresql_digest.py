@@ -409,3 +409,17 @@ def test_row_sets_digest_alike_exactly_when_equal(
     assert _digest_of(scratch_url, first) == _digest_of(scratch_url, list(shuffled))
     same = sorted(first, key=repr) == sorted(second, key=repr)
     assert (_digest_of(scratch_url, first) == _digest_of(scratch_url, second)) == same
+
+
+def test_a_table_wider_than_one_record_is_digested_in_groups(postgres_url: str) -> None:
+    columns = ", ".join(f"c{i} int8" for i in range(1500))  # 3000 fields: three groups
+    _run(
+        postgres_url,
+        f"CREATE TABLE wide ({columns})",
+        "INSERT INTO wide (c0, c1499) VALUES (1, 2), (3, 4)",
+    )
+    before = _measure(postgres_url, ["wide"])["wide"]
+    _run(postgres_url, "UPDATE wide SET c1499 = CASE c1499 WHEN 2 THEN 4 ELSE 2 END")
+    after = _measure(postgres_url, ["wide"])["wide"]
+    assert (after.rows, after.digest) == (2, RECORD_DIGEST)
+    assert after.checksum != before.checksum
