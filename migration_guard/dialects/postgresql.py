@@ -70,6 +70,15 @@ class PostgreSQLDialectOps(DialectOps):
         recent = self.server_version_num(conn) >= RECORD_DIGEST_SINCE
         return RECORD_DIGEST if recent else TEXT_DIGEST
 
+    def check_digest(self, conn: Connection, digest: str | None) -> None:
+        """:class:`UsageError` when ``conn``'s server cannot measure by ``digest``."""
+        if digest == RECORD_DIGEST and self.server_version_num(conn) < RECORD_DIGEST_SINCE:
+            raise UsageError(
+                f"the rows were digested with {RECORD_DIGEST}, which needs PostgreSQL 14 "
+                f"or later, and this server runs {self.server_version(conn)}; restore or "
+                "verify on PostgreSQL 14 or later"
+            )
+
     def table_stats(
         self,
         conn: Connection,
@@ -88,12 +97,7 @@ class PostgreSQLDialectOps(DialectOps):
         method = (digest or self.newest_digest(conn)) if measure and tables else None
         columns: dict[str, list[tuple[str, str]]] = {}
         if method == RECORD_DIGEST:
-            if self.server_version_num(conn) < RECORD_DIGEST_SINCE:
-                raise UsageError(
-                    f"the rows were digested with {RECORD_DIGEST}, which needs PostgreSQL 14 "
-                    f"or later, and this server runs {self.server_version(conn)}; restore or "
-                    "verify on PostgreSQL 14 or later"
-                )
+            self.check_digest(conn, method)
             columns = digest_columns(conn, quoted_names)
         elif method is not None and method != TEXT_DIGEST:
             digest_method(self, method)  # raises: unknown

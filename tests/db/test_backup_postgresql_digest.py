@@ -13,6 +13,7 @@ verifies, an unknown method is refused before anything is written.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -423,3 +424,40 @@ def test_a_table_wider_than_one_record_is_digested_in_groups(postgres_url: str) 
     after = _measure(postgres_url, ["wide"])["wide"]
     assert (after.rows, after.digest) == (2, RECORD_DIGEST)
     assert after.checksum != before.checksum
+
+
+def test_a_server_before_14_refuses_record_v2_before_loading(
+    postgres_url: str,
+    new_database: Callable[[], URL],
+    postgres_admin_engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _run(postgres_url, "CREATE TABLE one (id int)", "INSERT INTO one VALUES (1)")
+    dumped = io.BytesIO()
+    backend = PgdumpBackend()
+    result = backend.dump(sa.make_url(postgres_url), dumped)
+    dumped.seek(0)
+    target = new_database()
+    with postgres_admin_engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+    monkeypatch.setattr(PostgreSQLDialectOps, "server_version_num", lambda self, conn: 130011)
+    restoring = backend.digesting(result.extra[ROW_DIGEST_METHOD])
+    with pytest.raises(UsageError, match="PostgreSQL 14 or later"):
+        restoring.restore(target, dumped, stream_format="postgresql-custom")
+    assert _measure_tables(target) == []
+    # Measured there, a new backup takes the text method.
+    engine = _engine(postgres_url)
+    try:
+        with engine.connect() as conn:
+            assert OPS.newest_digest(conn) == TEXT_DIGEST
+    finally:
+        engine.dispose()
+
+
+def _measure_tables(url: URL) -> list[str]:
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            return OPS.backup_tables(conn)
+    finally:
+        engine.dispose()

@@ -338,6 +338,7 @@ class PgdumpBackend(Backend):
         digest = digest_method(ops, self.recorded_digest)  # unknown: before any byte is written
         with connected(url) as conn:  # a clear error before any byte is written
             present = ops.backup_tables(conn)
+            ops.check_digest(conn, digest)
         counted = CountingReader(source, progress)
         try:
             measured = self._restore_file(
