@@ -110,7 +110,7 @@ def record_digest_sql(table: str, columns: Sequence[tuple[str, str]]) -> str:
     row = _row(fields)
     return (
         "SELECT count(*), coalesce(sum(hashtextextended("
-        f"CAST(hash_record_extended({row}, 0) AS text), 0)), 0) FROM {table} AS t"
+        f'CAST(hash_record_extended({row}, 0) AS text) COLLATE "C", 0)), 0) FROM {table} AS t'
     )
 
 

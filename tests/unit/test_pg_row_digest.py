@@ -39,7 +39,7 @@ def test_every_column_is_hashed_in_order_quoted_and_mixed(columns: list[tuple[st
     assert sql.startswith(
         "SELECT count(*), coalesce(sum(hashtextextended(CAST(hash_record_extended("
     )
-    assert sql.endswith(', 0) AS text), 0)), 0) FROM "s"."t" AS t')
+    assert sql.endswith(', 0) AS text) COLLATE "C", 0)), 0) FROM "s"."t" AS t')
     position = 0
     for name, kind in columns:
         quoted = f"t.{quote_postgresql_identifier(name)}"
