@@ -21,7 +21,9 @@ checked (exit status, ``ok``, the plain restore's row count).
 Needs PostgreSQL on 127.0.0.1:5432 (postgres, trust) and its client tools.
 Run: ``python bench/bench_backup_pg.py [--rows N] [--tables N] [--repeat N]
 [--restore-only] [--before DIR]`` (``--before``: a checkout whose code the guard
-restore also runs, alternately, for a before/after ratio in one run).
+restore also runs, alternately, for a before/after ratio in one run; it restores a
+backup taken by its own code, whose manifest it can read: the row digest method
+may differ between the two).
 """
 
 from __future__ import annotations
@@ -168,17 +170,23 @@ def main() -> None:
                 results.update(backup_results(guard, raw, raw0))
             backup_id = str(manifests[-1]["id"])
             target_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{target}"
-            guard_restore = [GUARD, "restore", backup_id, "--url", target_url, "--format", "json"]
+
+            def guard_restore(backup: str) -> list[str]:
+                return [GUARD, "restore", backup, "--url", target_url, "--format", "json"]
+
             raw_restore = f"pg_restore {connect} -j 2 -d {target} {work}/raw.pgc"
             restore_guard, restore_raw, restore_before = Series(), Series(), Series()
             before_env = {**env, "PYTHONPATH": args.before} if args.before else None
+            before_id = backup_id
+            if before_env is not None:  # its own backup: a manifest its code understands
+                before_id = str(json.loads(timed(guard_backup, before_env).stdout)["id"])
             for _ in range(args.repeat):
-                sides = [(restore_guard, env)]
+                sides = [(restore_guard, env, backup_id)]
                 if before_env is not None:
-                    sides.append((restore_before, before_env))
-                for series, side_env in sides:
+                    sides.append((restore_before, before_env, before_id))
+                for series, side_env, backup in sides:
                     recreate(target)
-                    run = timed(guard_restore, side_env)
+                    run = timed(guard_restore(backup), side_env)
                     outcome = json.loads(run.stdout)
                     if not outcome.get("ok"):
                         raise SystemExit(f"restore reported mismatches: {outcome}")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 def jit_backup(session: GuardSession, table: str) -> None:
     """Back up ``table`` now, before the statement that changes it runs."""
     from migration_guard.backup import create
+    from migration_guard.backup.manifest import ROW_DIGEST_METHOD
 
     assert session.ops is not None
     if session.ops.transactional_ddl and session.connection is not None:
@@ -63,6 +64,9 @@ def jit_backup(session: GuardSession, table: str) -> None:
             "ddl_sha256": entry.ddl_sha256,
             "size": entry.size,
         }
+        digest = manifest.extra.get(ROW_DIGEST_METHOD)
+        if digest is not None:  # the recovery measures the table by the backup's method
+            session.pre_stats[table]["digest"] = digest
         with session._connection() as conn:  # before the statement that changes it
             for name, definition in session.ops.table_definitions(conn, [table]).items():
                 session.pre_stats[name]["definition_sha256"] = definition

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from migration_guard.backup.catalog import AUDIT_FILE
 from migration_guard.backup.manifest import created_by
 from migration_guard.config import Config
+from migration_guard.dialects.digests import digest_method
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -111,13 +112,36 @@ def now() -> str:
 
 
 def stats_dict(stats: TableStats) -> dict[str, Any]:
-    """A table's measurement as stored in the run record (``pre_stats``)."""
+    """A table's measurement as stored in the run record (``pre_stats``), with the
+    method of its checksum (``digest``) where the dialect names one: a recovery,
+    maybe by a later version, measures the table again by the same method."""
     return {
         "rows": stats.rows,
         "checksum": stats.checksum,
         "ddl_sha256": stats.ddl_sha256,
         "size": stats.size_bytes,
+        **({"digest": stats.digest} if stats.digest is not None else {}),
     }
+
+
+def measured_as_recorded(
+    ops: DialectOps,
+    conn: Connection,
+    tables: Sequence[str],
+    recorded: Mapping[str, Mapping[str, Any]],
+) -> dict[str, TableStats]:
+    """``tables`` measured to compare with their ``recorded`` measurements (``pre_stats``):
+    each checksum by the method its record names (a record that names none: the
+    dialect's unnamed one, as older versions wrote them). An unknown method:
+    :class:`~migration_guard.errors.UsageError`, nothing measured."""
+    groups: dict[str | None, list[str]] = {}
+    for table in tables:
+        method = digest_method(ops, (recorded.get(table) or {}).get("digest"))
+        groups.setdefault(method, []).append(table)
+    found: dict[str, TableStats] = {}
+    for method, names in groups.items():
+        found.update(ops.table_stats(conn, names, digest=method))
+    return found
 
 
 def measured(ops: DialectOps, conn: Connection, tables: Sequence[str]) -> dict[str, dict[str, Any]]:

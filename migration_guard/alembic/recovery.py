@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migration_guard.alembic.changes import RunChanges
+from migration_guard.alembic.records import measured_as_recorded
 from migration_guard.alembic.results import RestoreReport, describe_failure
 from migration_guard.config import Config
 from migration_guard.errors import BackupError
@@ -200,7 +201,7 @@ def _scope(
     if changes is None or changes.unknown:
         pre_stats: dict[str, dict[str, Any]] = dict(record.get("pre_stats") or {})
         present = [t for t in pre_stats if t.lower() in live_by_lower]
-        current = ops.table_stats(conn, present)
+        current = measured_as_recorded(ops, conn, present, pre_stats)
         for table, before in pre_stats.items():
             if table.lower() == version_table.lower():
                 continue
@@ -233,7 +234,7 @@ def _rolled_back(
     tables = [t for t in scope.reload if t in pre_stats and t.lower() in live]
     if not tables:
         return
-    now = ops.table_stats(conn, tables)
+    now = measured_as_recorded(ops, conn, tables, pre_stats)
     definitions = ops.table_definitions(conn, tables)
     for table in tables:
         before = pre_stats[table]
@@ -365,7 +366,7 @@ def _check_unbacked(
         return
     with transaction(url) as conn:
         live = {t.lower() for t in ops.list_tables(conn)}
-        now = ops.table_stats(conn, [t for t in tables if t.lower() in live])
+        now = measured_as_recorded(ops, conn, [t for t in tables if t.lower() in live], pre_stats)
     for table in tables:
         before = pre_stats.get(table)
         if before is not None and table in now and not same_stats(before, now[table]):
@@ -420,7 +421,7 @@ def _prove_reloaded(
     from migration_guard.dialects.base import transaction
 
     with transaction(url) as conn:
-        after = ops.table_stats(conn, list(tables))
+        after = measured_as_recorded(ops, conn, list(tables), pre_stats)
         definitions = ops.table_definitions(conn, list(tables))
     for table in tables:
         now, before = after.get(table), pre_stats.get(table)

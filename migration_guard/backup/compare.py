@@ -8,18 +8,34 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from migration_guard.backup.manifest import TableEntry
+from migration_guard.backup.manifest import ROW_DIGEST_METHOD, Manifest, TableEntry
+from migration_guard.dialects.digests import digest_method
+from migration_guard.errors import MigrationGuardError, UsageError
 
 if TYPE_CHECKING:
     from migration_guard.backup.backends.base import TableContent
-    from migration_guard.dialects.base import TableStats
+    from migration_guard.dialects.base import DialectOps, TableStats
+
+
+def recorded_digest(ops: DialectOps, manifest: Manifest) -> str | None:
+    """The row digest method the live side is measured with to compare it with
+    ``manifest``: the one it records (an older manifest: the dialect's unnamed one).
+    :class:`~migration_guard.errors.UsageError` for a method this version lacks."""
+    try:
+        return digest_method(ops, manifest.extra.get(ROW_DIGEST_METHOD))
+    except MigrationGuardError as exc:
+        raise UsageError(f"backup {manifest.id}: {exc.message}") from None
 
 
 def compare_stats(
-    expected: Mapping[str, TableEntry], actual: Mapping[str, TableStats]
+    expected: Mapping[str, TableEntry],
+    actual: Mapping[str, TableStats],
+    digest: str | None = None,
 ) -> list[str]:
     """Mismatches between the manifest's tables and the restored database's, on
-    every measure both sides have."""
+    every measure both sides have. ``digest``: the manifest's row digest method
+    (:func:`recorded_digest`); a checksum measured with another is a mismatch, not
+    a comparison."""
     mismatches: list[str] = []
     for name, entry in sorted(expected.items()):
         if entry.ref is not None:
@@ -30,7 +46,11 @@ def compare_stats(
             continue
         if entry.rows is not None and got.rows is not None and got.rows != entry.rows:
             mismatches.append(f"table {name}: {got.rows} rows, expected {entry.rows}")
-        if (
+        if entry.checksum is not None and got.checksum is not None and got.digest != digest:
+            mismatches.append(
+                f"table {name}: checksum measured with {got.digest}, the backup's with {digest}"
+            )
+        elif (
             entry.checksum is not None
             and got.checksum is not None
             and str(got.checksum) != str(entry.checksum)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from migration_guard.backup.catalog import Catalog
-from migration_guard.backup.manifest import Manifest
+from migration_guard.backup.manifest import ROW_DIGEST_METHOD, Manifest
 from migration_guard.backup.streams import HashingSource, ProgressCallback
 from migration_guard.backup.trust import checked_archive, recheck_digest
 
@@ -42,6 +42,7 @@ def load_checked(
     if options is not None:
         loader = loader.configured(options)
     loader = loader.planned({name: entry.size for name, entry in manifest.tables.items()})
+    loader = loader.digesting(manifest.extra.get(ROW_DIGEST_METHOD))
     source = HashingSource(handle, progress, os.fstat(handle.fileno()).st_size)
     reader = archive.open_reader(source, key=key)
     outcome = loader.restore(

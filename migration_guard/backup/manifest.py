@@ -36,6 +36,12 @@ ID_PATTERN = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<type>[a-z]+)-(?P<suffix>[
 _ID_STAMP = "%Y%m%dT%H%M%SZ"
 
 
+#: The ``extra`` key naming the method of the tables' ``checksum`` (PostgreSQL:
+#: ``record-v2``); a manifest without it was measured with the dialect's unnamed
+#: method (:attr:`~migration_guard.dialects.base.DialectOps.unnamed_digest`).
+ROW_DIGEST_METHOD = "row_digest_method"
+
+
 class ManifestError(BackupError):
     """A manifest file cannot be read or does not describe a backup."""
 

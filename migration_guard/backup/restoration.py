@@ -13,6 +13,7 @@ from migration_guard.backup.compare import (
     compare_objects,
     compare_stats,
     measure_checksums,
+    recorded_digest,
 )
 from migration_guard.backup.creation import create
 from migration_guard.backup.database import (
@@ -153,6 +154,9 @@ def restore(
         get_backend(manifest.backend).configured(options)  # refuses unusable options now
 
     ops = dialect_ops(target)
+    # The restored rows are measured as the backup's were; a method this version
+    # lacks stops the restore here, before anything is written.
+    digest = recorded_digest(ops, manifest)
     database = ops.database_name(target)
     exists = ops.database_exists(target)
     empty = not exists or not ops.holds_tables(target)
@@ -197,6 +201,7 @@ def restore(
         result.seconds = time.monotonic() - started
         return result
     before: dict[str, TableEntry] | None = None
+    before_digest: str | None = None
     if not empty and safety_backup:
         safety = create(
             config,
@@ -207,6 +212,7 @@ def restore(
         )
         result.safety_backup_id = safety.id
         before = dict(safety.tables)
+        before_digest = recorded_digest(ops, safety)
         result.notes.append(f"safety backup of the target taken first: {safety.id}")
     outcome = _load(
         catalog,
@@ -219,16 +225,16 @@ def restore(
         result,
         progress,
         options=options,
-        before=before,
+        before=(before, before_digest),
     )
     expected = {name: manifest.tables[name] for name in result.tables}
     with connection(target) as conn:
         live = ops.backup_tables(conn)
         actual = _restored_stats(
-            ops, conn, [t for t in result.tables if t in live], expected, outcome
+            ops, conn, [t for t in result.tables if t in live], expected, outcome, digest
         )
         objects = ops.objects(conn) if not wanted else {}
-    result.mismatches = compare_stats(expected, actual)
+    result.mismatches = compare_stats(expected, actual, digest)
     result.mismatches += compare_content(expected, outcome.content, "the restored stream")
     if not wanted:
         result.mismatches += compare_objects(manifest.objects, objects)
@@ -248,21 +254,29 @@ def _restored_stats(
     tables: list[str],
     expected: dict[str, TableEntry],
     outcome: RestoreOutcome,
+    digest: str | None,
 ) -> dict[str, TableStats]:
-    """Every table's rows, checksum and definition in the restored target.
+    """Every table's rows, checksum and definition in the restored target, the
+    checksums by the backup's row digest method ``digest``.
 
     Rows and checksums the backend already read after loading
-    (``outcome.measured``) are not read again; the definitions are, now that
-    the restore is complete, and so is every table the backend did not measure.
+    (``outcome.measured``, when by that method) are not read again; the
+    definitions are, now that the restore is complete, and so is every table the
+    backend did not measure.
     """
     checksums = measure_checksums(expected)
-    unmeasured = [t for t in tables if t not in outcome.measured]
-    actual = ops.table_stats(conn, unmeasured, checksums=checksums) if unmeasured else {}
-    known = [t for t in tables if t in outcome.measured]
+    measured = {name: stats for name, stats in outcome.measured.items() if stats.digest == digest}
+    unmeasured = [t for t in tables if t not in measured]
+    actual = (
+        ops.table_stats(conn, unmeasured, checksums=checksums, digest=digest) if unmeasured else {}
+    )
+    known = [t for t in tables if t in measured]
     if known:
         for name, stats in ops.table_stats(conn, known, rows=False, checksums=False).items():
-            rows = outcome.measured[name]
-            actual[name] = replace(stats, rows=rows.rows, checksum=rows.checksum)
+            rows = measured[name]
+            actual[name] = replace(
+                stats, rows=rows.rows, checksum=rows.checksum, digest=rows.digest
+            )
     return actual
 
 
@@ -278,7 +292,7 @@ def _load(
     progress: ProgressCallback | None,
     *,
     options: RestoreOptions | None,
-    before: dict[str, TableEntry] | None,
+    before: tuple[dict[str, TableEntry] | None, str | None],
 ) -> RestoreOutcome:
     """Check the whole archive, then create the target if needed and load it.
 
@@ -295,7 +309,7 @@ def _load(
             loading = True
             return load_checked(manifest, handle, key, target, wanted, progress, options)
     except LoadRolledBack as exc:
-        state, proof = _state_after_rollback(ops, target, before)
+        state, proof = _state_after_rollback(ops, target, *before)
         message = _failure_message(exc, result, loading=state != "unchanged", created=False)
         raise RestoreFailed(
             message if state != "unchanged" else _rolled_back_message(exc, result, proof),
@@ -318,7 +332,7 @@ def _load(
 
 
 def _state_after_rollback(
-    ops: DialectOps, target: URL, before: dict[str, TableEntry] | None
+    ops: DialectOps, target: URL, before: dict[str, TableEntry] | None, digest: str | None
 ) -> tuple[str, str]:
     """``unchanged`` or ``partial`` after a rolled-back load, and how that is known.
 
@@ -330,10 +344,10 @@ def _state_after_rollback(
     try:
         with connection(target) as conn:
             live = ops.backup_tables(conn)
-            actual = ops.table_stats(conn, [t for t in before if t in live])
+            actual = ops.table_stats(conn, [t for t in before if t in live], digest=digest)
     except Exception:  # unmeasurable: claim nothing
         return "partial", ""
-    if compare_stats(before, actual) or set(live) != set(before):
+    if compare_stats(before, actual, digest) or set(live) != set(before):
         return "partial", ""
     return "unchanged", (
         "the server rolled the transaction back, and every table's row count, checksum and "

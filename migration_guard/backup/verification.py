@@ -17,6 +17,7 @@ from migration_guard.backup.compare import (
     compare_objects,
     compare_stats,
     measure_checksums,
+    recorded_digest,
 )
 from migration_guard.backup.database import (
     connection,
@@ -317,6 +318,7 @@ def _restore_test_into(
 
     scratch = scratch_target(config, manifest, scratch_url, private)
     ops = dialect_ops(scratch)
+    digest = recorded_digest(ops, manifest)  # an unknown method: before any scratch database
     created = False
     try:
         create_database(ops, scratch, database_options(manifest))
@@ -326,9 +328,11 @@ def _restore_test_into(
         outcome = stream_restore(manifest, catalog, key, scratch, None, None)
         tables = list(manifest.tables)
         with connection(scratch) as conn:
-            actual = ops.table_stats(conn, tables, checksums=measure_checksums(manifest.tables))
+            actual = ops.table_stats(
+                conn, tables, checksums=measure_checksums(manifest.tables), digest=digest
+            )
             objects = ops.objects(conn)
-        mismatches = compare_stats(manifest.tables, actual)
+        mismatches = compare_stats(manifest.tables, actual, digest)
         mismatches += compare_content(manifest.tables, outcome.content, "the restored stream")
         redumped = get_backend(manifest.backend).content_digests(scratch, tables)
         if redumped is not None:

@@ -31,7 +31,8 @@ class TableStats:
     SHA-256 of the table's ``CREATE`` statement as the server prints it.
     ``content_sha256`` is a digest of the rows as a dump tool printed them (see
     :mod:`migration_guard.backup.backends.dumpscan`). ``rows`` and ``checksum``
-    are ``None`` when they were not measured.
+    are ``None`` when they were not measured; ``digest`` names the checksum's
+    method (:attr:`DialectOps.digest_methods`; None where there is one).
     """
 
     rows: int | None
@@ -39,6 +40,7 @@ class TableStats:
     size_bytes: int | None
     ddl_sha256: str | None = None
     content_sha256: str | None = None
+    digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,11 @@ class DialectOps(abc.ABC):
     def list_tables(self, conn: Connection) -> list[str]:
         """The base tables (no views, no sequences) of the connected database, sorted."""
 
+    #: The methods of :meth:`table_stats`'s ``checksum`` (empty: one, unnamed), and the
+    #: method of a measurement that names none (:mod:`.digests`).
+    digest_methods: ClassVar[tuple[str, ...]] = ()
+    unnamed_digest: ClassVar[str | None] = None
+
     @abc.abstractmethod
     def table_stats(
         self,
@@ -89,11 +96,14 @@ class DialectOps(abc.ABC):
         *,
         rows: bool = True,
         checksums: bool = True,
+        digest: str | None = None,
     ) -> dict[str, TableStats]:
         """Row count, content checksum, size and DDL hash of each of ``tables``.
 
         ``rows=False`` / ``checksums=False`` skip the row count / the content
-        checksum (each reads the whole table) where the database can.
+        checksum (each reads the whole table) where the database can. ``digest``:
+        the checksum's method (None: the newest the server has); a comparison with
+        a recorded measurement passes the recorded one (:mod:`.digests`).
         """
 
     def foreign_key_actions(self, conn: Connection) -> list[ForeignKeyAction]:

@@ -149,10 +149,13 @@ class MySQLDialectOps(DialectOps):
         *,
         rows: bool = True,
         checksums: bool = True,
+        digest: str | None = None,
         definitions: Mapping[str, str] | None = None,
     ) -> dict[str, TableStats]:
-        """As :meth:`DialectOps.table_stats`; ``definitions`` (``SHOW CREATE TABLE`` of
-        each table, read already by the caller) spares reading them again."""
+        """As :meth:`DialectOps.table_stats` (one checksum, ``CHECKSUM TABLE``: no
+        ``digest``); ``definitions`` (``SHOW CREATE TABLE`` of each table, read
+        already by the caller) spares reading them again."""
+        del digest
         sizes = {
             str(name): (int(data or 0) + int(index or 0))
             for name, data, index in conn.execute(

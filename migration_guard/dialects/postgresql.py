@@ -24,18 +24,16 @@ from migration_guard.dialects.base import (
     run_sql,
     sha256_text,
 )
-from migration_guard.errors import LockTimeout
-
-#: A table's row count and content checksum in one pass, without sorting: the sum
-#: (an exact numeric) of a 64-bit hash of every row's text, ``hashtextextended``
-#: (the hash PostgreSQL keeps stable across versions for hash partitioning; about
-#: twice as fast as md5). A sum does not depend on the order of the rows, which
-#: VACUUM and restores change, counts every duplicate, holds no table in memory
-#: (``string_agg`` stops at 1 GB) and lets the server scan in parallel workers.
-#: Two different row sets agree only if their hash sums collide (about 2**-64 for
-#: damage that is not crafted; the archive's own authentication covers crafted
-#: changes).
-ROW_DIGEST_SQL = "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0) FROM {table} AS t"
+from migration_guard.dialects.digests import digest_method
+from migration_guard.dialects.postgresql_digest import (
+    RECORD_DIGEST,
+    RECORD_DIGEST_SINCE,
+    ROW_DIGEST_SQL,
+    TEXT_DIGEST,
+    digest_columns,
+    record_digest_sql,
+)
+from migration_guard.errors import LockTimeout, UsageError
 
 
 def quote_postgresql_identifier(name: str) -> str:
@@ -64,6 +62,23 @@ class PostgreSQLDialectOps(DialectOps):
         )
         return [str(row[0]) for row in rows]
 
+    digest_methods: ClassVar[tuple[str, ...]] = (RECORD_DIGEST, TEXT_DIGEST)
+    unnamed_digest: ClassVar[str | None] = TEXT_DIGEST
+
+    def newest_digest(self, conn: Connection) -> str:
+        """The row digest method new measurements take on ``conn``'s server."""
+        recent = self.server_version_num(conn) >= RECORD_DIGEST_SINCE
+        return RECORD_DIGEST if recent else TEXT_DIGEST
+
+    def check_digest(self, conn: Connection, digest: str | None) -> None:
+        """:class:`UsageError` when ``conn``'s server cannot measure by ``digest``."""
+        if digest == RECORD_DIGEST and self.server_version_num(conn) < RECORD_DIGEST_SINCE:
+            raise UsageError(
+                f"the rows were digested with {RECORD_DIGEST}, which needs PostgreSQL 14 "
+                f"or later, and this server runs {self.server_version(conn)}; restore or "
+                "verify on PostgreSQL 14 or later"
+            )
+
     def table_stats(
         self,
         conn: Connection,
@@ -71,21 +86,33 @@ class PostgreSQLDialectOps(DialectOps):
         *,
         rows: bool = True,
         checksums: bool = True,
+        digest: str | None = None,
     ) -> dict[str, TableStats]:
         measure = rows or checksums  # one query gives both; skipped only if neither
+        resolved = self.resolve_tables(conn, tables)
+        quoted_names = [
+            f"{quote_postgresql_identifier(schema)}.{quote_postgresql_identifier(name)}"
+            for schema, name in resolved
+        ]
+        method = (digest or self.newest_digest(conn)) if measure and tables else None
+        columns: dict[str, list[tuple[str, str]]] = {}
+        if method == RECORD_DIGEST:
+            self.check_digest(conn, method)
+            columns = digest_columns(conn, quoted_names)
+        elif method is not None and method != TEXT_DIGEST:
+            digest_method(self, method)  # raises: unknown
         stats: dict[str, TableStats] = {}
-        for table, (schema, name) in zip(tables, self.resolve_tables(conn, tables), strict=True):
-            quoted = f"{quote_postgresql_identifier(schema)}.{quote_postgresql_identifier(name)}"
-            count, checksum = (
-                run_sql(conn, ROW_DIGEST_SQL.format(table=quoted)).one()
-                if measure
-                else (None, None)
-            )
+        for table, (schema, name), quoted in zip(tables, resolved, quoted_names, strict=True):
+            if method == RECORD_DIGEST:
+                query = record_digest_sql(quoted, columns.get(quoted, []))
+            else:
+                query = ROW_DIGEST_SQL.format(table=quoted)
+            count, checksum = run_sql(conn, query).one() if measure else (None, None)
             size = conn.execute(
                 sa.text("SELECT pg_total_relation_size(CAST(:name AS regclass))"),
                 {"name": quoted},
             ).scalar_one()
-            columns = conn.execute(
+            definition = conn.execute(
                 sa.text(
                     "SELECT string_agg(column_name || ' ' || data_type || ' ' || is_nullable "
                     "|| ' ' || coalesce(column_default, ''), E'\\n' ORDER BY ordinal_position) "
@@ -98,7 +125,8 @@ class PostgreSQLDialectOps(DialectOps):
                 rows=None if count is None else int(count),
                 checksum=None if checksum is None else str(checksum),
                 size_bytes=int(size),
-                ddl_sha256=sha256_text(str(columns or "")),
+                ddl_sha256=sha256_text(str(definition or "")),
+                digest=method if checksum is not None else None,
             )
         return stats
 

@@ -200,10 +200,11 @@ class SQLiteDialectOps(DialectOps):
         *,
         rows: bool = True,
         checksums: bool = True,
+        digest: str | None = None,
     ) -> dict[str, TableStats]:
         # One ordered pass gives both the count and the checksum; SQLite tables
-        # are local files, so it is always taken.
-        del rows, checksums
+        # are local files, so it is always taken. One checksum method: no digest.
+        del rows, checksums, digest
         return sqlite_table_stats(_raw(conn), tables)
 
     def objects(self, conn: Connection) -> dict[str, dict[str, str]]:

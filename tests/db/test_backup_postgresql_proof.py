@@ -20,9 +20,10 @@ from sqlalchemy.engine import URL
 from migration_guard.backup.backends.base import RestoreOutcome
 from migration_guard.backup.backends.pgdump import STREAM_FORMAT, PgdumpBackend
 from migration_guard.backup.compare import compare_stats
-from migration_guard.backup.manifest import TableEntry
+from migration_guard.backup.manifest import ROW_DIGEST_METHOD, TableEntry
 from migration_guard.backup.restoration import _restored_stats
 from migration_guard.dialects.postgresql import PostgreSQLDialectOps
+from migration_guard.dialects.postgresql_digest import RECORD_DIGEST
 from tests.db.test_backup_postgresql import (  # noqa: F401  (fixtures)
     load_varied,
     new_database,
@@ -55,25 +56,28 @@ def test_a_flipped_row_is_caught_by_the_measures_taken_beside_post_data(
     target = new_database()
     with postgres_admin_engine.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
-    outcome = backend.restore(target, flipped, stream_format=STREAM_FORMAT)
+    digest = dumped.extra[ROW_DIGEST_METHOD]
+    assert digest == RECORD_DIGEST
+    outcome = backend.digesting(digest).restore(target, flipped, stream_format=STREAM_FORMAT)
     assert set(outcome.measured) == set(expected)  # every table measured by the backend
+    assert {stats.digest for stats in outcome.measured.values()} == {digest}
 
     ops = PostgreSQLDialectOps()
     engine = sa.create_engine(target, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
             tables = list(expected)
-            actual = _restored_stats(ops, conn, tables, expected, outcome)
-            mismatches = compare_stats(expected, actual)
+            actual = _restored_stats(ops, conn, tables, expected, outcome, digest)
+            mismatches = compare_stats(expected, actual, digest)
             assert len(mismatches) == 1 and mismatches[0].startswith("table customers: checksum")
 
             # A table the backend left out is counted and digested in full, not skipped.
             partial = RestoreOutcome(
                 measured={k: v for k, v in outcome.measured.items() if k != "customers"}
             )
-            again = _restored_stats(ops, conn, tables, expected, partial)
+            again = _restored_stats(ops, conn, tables, expected, partial, digest)
             assert again["customers"].rows == expected["customers"].rows
-            assert compare_stats(expected, again) == mismatches
+            assert compare_stats(expected, again, digest) == mismatches
 
             # The measures equal a full read of the finished database (indexes built).
             fresh = ops.table_stats(conn, tables)

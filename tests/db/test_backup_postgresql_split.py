@@ -29,6 +29,7 @@ from sqlalchemy.engine import URL
 from migration_guard.backup import create, keygen, restore
 from migration_guard.backup.backends import pg_split
 from migration_guard.backup.backends.pgdump import PgdumpBackend
+from migration_guard.backup.manifest import ROW_DIGEST_METHOD
 from migration_guard.config import Config
 from migration_guard.errors import BackupError, RestoreFailed
 from tests.db.test_backup_postgresql import (  # noqa: F401  (fixtures)
@@ -94,12 +95,17 @@ def _rows(url: URL | str, table: str) -> list[str]:
 Measures = dict[str, tuple[int | None, str | None]]
 
 
-def _dump(url: URL | str) -> tuple[bytes, str, dict[str, int | None], Measures]:
+def _dump(
+    url: URL | str,
+) -> tuple[bytes, str, dict[str, int | None], Measures, PgdumpBackend]:
+    """The archive, its tables' sizes and measures, and a backend restoring it as the
+    engine would (planned by those sizes, measuring by the dump's digest method)."""
     sink = io.BytesIO()
     result = PgdumpBackend().dump(sa.make_url(url), sink)
     sizes = {name: stats.size_bytes for name, stats in result.tables.items()}
     measures = {name: (stats.rows, stats.checksum) for name, stats in result.tables.items()}
-    return sink.getvalue(), result.stream_format, sizes, measures
+    backend = PgdumpBackend().planned(sizes).digesting(result.extra.get(ROW_DIGEST_METHOD))
+    return sink.getvalue(), result.stream_format, sizes, measures, backend
 
 
 @pytest.fixture
@@ -189,13 +195,11 @@ def test_the_largest_table_loads_over_two_connections_with_every_row_intact(
     split_everything: None,
 ) -> None:
     _awkward_source(postgres_url)
-    data, stream_format, sizes, measures = _dump(postgres_url)
+    data, stream_format, sizes, measures, backend = _dump(postgres_url)
     assert max(sizes, key=lambda name: sizes[name] or 0) == BIG_NAME
     watcher = Watcher(postgres_admin_engine, str(empty_target.database))
-    outcome = (
-        PgdumpBackend()
-        .planned(sizes)
-        .restore(empty_target, io.BytesIO(data), stream_format=stream_format, progress=watcher)
+    outcome = backend.restore(
+        empty_target, io.BytesIO(data), stream_format=stream_format, progress=watcher
     )
     (script,) = watcher.seen("--file=-")  # the big table's rows as a script ...
     assert "--section=data" in script and "--dbname" not in " ".join(script)
@@ -226,12 +230,10 @@ def test_rows_in_the_dumps_own_encoding_reach_the_server_unchanged(
         'CREATE TABLE "Ünïcode" (id int, body text)',
         f"INSERT INTO \"Ünïcode\" SELECT g, '{latin}' || g FROM generate_series(1, 50000) AS g",
     )
-    data, stream_format, sizes, measures = _dump(source)
+    data, stream_format, _, measures, backend = _dump(source)
     watcher = Watcher(postgres_admin_engine, str(target.database))
-    outcome = (
-        PgdumpBackend()
-        .planned(sizes)
-        .restore(target, io.BytesIO(data), stream_format=stream_format, progress=watcher)
+    outcome = backend.restore(
+        target, io.BytesIO(data), stream_format=stream_format, progress=watcher
     )
     assert watcher.seen("--file=-")
     counts = {name: rows for name, (rows, _) in measures.items()}
@@ -244,12 +246,10 @@ def test_a_small_archive_keeps_one_pg_restore_for_definitions_and_rows(
     postgres_url: str, empty_target: URL, postgres_admin_engine: sa.Engine
 ) -> None:
     _awkward_source(postgres_url, rows=200)
-    data, stream_format, sizes, _ = _dump(postgres_url)
+    data, stream_format, sizes, _, backend = _dump(postgres_url)
     assert all((size or 0) < pg_split.SPLIT_MIN_BYTES for size in sizes.values())
     watcher = Watcher(postgres_admin_engine, str(empty_target.database))
-    PgdumpBackend().planned(sizes).restore(
-        empty_target, io.BytesIO(data), stream_format=stream_format, progress=watcher
-    )
+    backend.restore(empty_target, io.BytesIO(data), stream_format=stream_format, progress=watcher)
     loading = watcher.seen("--section=data")
     assert loading and all("--section=pre-data" in argv for argv in loading)
     assert not watcher.seen("--file=-") and not watcher.seen("--list")
@@ -260,9 +260,9 @@ def test_a_table_the_archive_lacks_loads_everything_through_one_pg_restore(
     postgres_url: str, empty_target: URL, postgres_admin_engine: sa.Engine
 ) -> None:
     _awkward_source(postgres_url, rows=200)
-    data, stream_format, _, _ = _dump(postgres_url)
+    data, stream_format, _, _, backend = _dump(postgres_url)
     watcher = Watcher(postgres_admin_engine, str(empty_target.database))
-    PgdumpBackend().planned({"not there": 10**10}).restore(
+    backend.planned({"not there": 10**10}).restore(
         empty_target, io.BytesIO(data), stream_format=stream_format, progress=watcher
     )
     assert watcher.seen("--list") and not watcher.seen("--file=-")
@@ -354,7 +354,7 @@ def test_a_damaged_stream_during_the_split_load_stops_everything(
     split_everything: None,
 ) -> None:
     _awkward_source(postgres_url, rows=60000)
-    data, stream_format, sizes, _ = _dump(postgres_url)
+    data, stream_format, _, _, backend = _dump(postgres_url)
 
     class Damaged(io.BytesIO):
         def read(self, size: int | None = -1) -> bytes:
@@ -363,9 +363,7 @@ def test_a_damaged_stream_during_the_split_load_stops_everything(
             return super().read(size)
 
     with pytest.raises(BackupError, match="authentication tag"):
-        PgdumpBackend().planned(sizes).restore(
-            empty_target, Damaged(data), stream_format=stream_format
-        )
+        backend.restore(empty_target, Damaged(data), stream_format=stream_format)
     _no_leftovers(postgres_admin_engine, str(empty_target.database), scratch)
     engine = sa.create_engine(empty_target, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:  # neither connection committed its rows
@@ -381,12 +379,10 @@ def test_a_failing_definition_reports_pg_restores_own_error(
     split_everything: None,
 ) -> None:
     _awkward_source(postgres_url, rows=2000)
-    data, stream_format, sizes, _ = _dump(postgres_url)
+    data, stream_format, _, _, backend = _dump(postgres_url)
     _run(empty_target, "CREATE TYPE child AS (x int)")  # CREATE TABLE child fails
     with pytest.raises(BackupError, match="already exists"):
-        PgdumpBackend().planned(sizes).restore(
-            empty_target, io.BytesIO(data), stream_format=stream_format
-        )
+        backend.restore(empty_target, io.BytesIO(data), stream_format=stream_format)
     _no_leftovers(postgres_admin_engine, str(empty_target.database), scratch)
 
 
@@ -463,7 +459,7 @@ def test_a_copy_waiting_for_a_lock_is_cancelled_when_the_other_fails(
     split_everything: None,
 ) -> None:
     _awkward_source(postgres_url, rows=60000)
-    data, stream_format, sizes, _ = _dump(postgres_url)
+    data, stream_format, _, _, backend = _dump(postgres_url)
     database = str(empty_target.database)
     holder = sa.create_engine(empty_target, poolclass=sa.pool.NullPool).connect()
     real = pg_split._connections
@@ -496,9 +492,7 @@ def test_a_copy_waiting_for_a_lock_is_cancelled_when_the_other_fails(
     started = time.monotonic()
     try:  # it ends while the lock is held: the other COPY's wait was cancelled
         with pytest.raises(BackupError, match="over two connections"):
-            PgdumpBackend().planned(sizes).restore(
-                empty_target, io.BytesIO(data), stream_format=stream_format
-            )
+            backend.restore(empty_target, io.BytesIO(data), stream_format=stream_format)
         assert time.monotonic() - started < 60
     finally:
         done.set()
@@ -529,11 +523,9 @@ def test_the_split_load_passes_no_password_to_its_children(
                 seen.append((argv, dict(pairs)))
 
     monkeypatch.setenv("PGPASSWORD", password)  # must not reach the children
-    data, stream_format, sizes, measures = _dump(source)
-    outcome = (
-        PgdumpBackend()
-        .planned(sizes)
-        .restore(target, io.BytesIO(data), stream_format=stream_format, progress=inspect_children)
+    data, stream_format, _, measures, backend = _dump(source)
+    outcome = backend.restore(
+        target, io.BytesIO(data), stream_format=stream_format, progress=inspect_children
     )
     assert any(b"--file=-" in argv for argv, _ in seen), seen  # the split ran
     for argv, variables in seen:

@@ -230,6 +230,13 @@ class Backend(abc.ABC):
         del table_sizes
         return self
 
+    def digesting(self, recorded: object) -> Backend:
+        """This backend measuring the rows it restores (:attr:`RestoreOutcome.measured`)
+        with the row digest method a manifest recorded (``recorded``: its
+        ``row_digest_method``, None when it names none); the default measures nothing."""
+        del recorded
+        return self
+
     def overwrite_problem(
         self, extra: Mapping[str, object], tables: Sequence[str] | None
     ) -> str | None:

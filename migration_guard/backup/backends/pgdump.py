@@ -73,15 +73,18 @@ from migration_guard.backup.backends.pg_load import (
 )
 from migration_guard.backup.backends.pg_split import split_available, split_table, stream_split
 from migration_guard.backup.backends.pg_tables import restore_tables
+from migration_guard.backup.manifest import ROW_DIGEST_METHOD
 from migration_guard.backup.scratch import scratch_directory
 from migration_guard.config import Dialect
 from migration_guard.dialects import get_dialect_ops
 from migration_guard.dialects.base import connect_engine, connected, safe_url_text
+from migration_guard.dialects.digests import digest_method
 from migration_guard.dialects.postgresql import (
     PostgreSQLDialectOps,
     quote_postgresql_identifier,
 )
 from migration_guard.dialects.postgresql_database import database_extensions, database_locale
+from migration_guard.dialects.postgresql_digest import RECORD_DIGEST, TEXT_DIGEST
 from migration_guard.errors import (
     BackupError,
     LoadRolledBack,
@@ -89,6 +92,13 @@ from migration_guard.errors import (
     ToolMissingError,
     UsageError,
 )
+
+#: What each row digest method is, for a person reading the manifest (``row_digest``).
+ROW_DIGESTS = {
+    TEXT_DIGEST: "count(*) and sum(hashtextextended(row::text, 0))",
+    RECORD_DIGEST: "count(*) and sum(hashtextextended(hash_record_extended(ROW(columns), "
+    "0)::text, 0)); columns as stored or by their text, see docs/backups.md",
+}
 
 #: The ``stream_format`` of a pg_dump custom-format archive.
 STREAM_FORMAT = "postgresql-custom"
@@ -146,6 +156,8 @@ class PgdumpBackend(Backend):
     options: RestoreOptions = RestoreOptions()
     #: The bytes of each table of the archive to restore (its manifest's), when known.
     table_sizes: Mapping[str, int | None] = {}
+    #: The row digest method the archive's manifest records (None: it names none).
+    recorded_digest: object = None
 
     def configured(self, options: RestoreOptions) -> PgdumpBackend:
         """A copy of this backend that restores with ``options``."""
@@ -157,6 +169,13 @@ class PgdumpBackend(Backend):
         """A copy of this backend that plans its restore by ``table_sizes`` (:mod:`.pg_load`)."""
         backend = copy.copy(self)
         backend.table_sizes = dict(table_sizes)
+        return backend
+
+    def digesting(self, recorded: object) -> PgdumpBackend:
+        """A copy of this backend that measures the restored rows with the method
+        ``recorded`` (a manifest's ``row_digest_method``)."""
+        backend = copy.copy(self)
+        backend.recorded_digest = recorded
         return backend
 
     def overwrite_problem(
@@ -281,11 +300,12 @@ class PgdumpBackend(Backend):
             database_options: dict[str, object] = dict(database_locale(conn))
             database_options["extensions"] = database_extensions(conn)
             server_version = ops.server_version(conn)
+            digest = ops.newest_digest(conn)
             # The counts and checksums are read in the exported snapshot while pg_dump
             # dumps it: the server does both at once, and the backup takes as long as
             # the slower of the two rather than their sum.
             with ThreadPoolExecutor(1, thread_name_prefix="migration-guard-stats") as pool:
-                measured = pool.submit(ops.table_stats, conn, names)
+                measured = pool.submit(ops.table_stats, conn, names, digest=digest)
                 with pg_credentials(url) as extra_env:
                     command = self.dump_command(tool, url, snapshot, without_data)
                     run_dump(command, url, sink, progress, output_buffer=False, extra_env=extra_env)
@@ -302,7 +322,8 @@ class PgdumpBackend(Backend):
                 "tables_without_data": sorted(unselected),
                 "snapshot": "pg_export_snapshot (REPEATABLE READ); counts and checksums "
                 "read in the dump's snapshot",
-                "row_digest": "count(*) and sum(hashtextextended(row::text, 0))",
+                "row_digest": ROW_DIGESTS[digest],
+                ROW_DIGEST_METHOD: digest,
             },
         )
 
@@ -320,12 +341,20 @@ class PgdumpBackend(Backend):
         if not url.database:
             raise UsageError(f"the URL {safe_url_text(url)} names no database to restore into")
         tool = find_pg_tool(RESTORE_TOOL, "restore backups")
+        digest = digest_method(ops, self.recorded_digest)  # unknown: before any byte is written
         with connected(url) as conn:  # a clear error before any byte is written
             present = ops.backup_tables(conn)
+            ops.check_digest(conn, digest)
         counted = CountingReader(source, progress)
         try:
             measured = self._restore_file(
-                tool, url, counted, tables=tables, replace=bool(present), progress=progress
+                tool,
+                url,
+                counted,
+                tables=tables,
+                replace=bool(present),
+                progress=progress,
+                digest=digest,
             )
         except MigrationGuardError as exc:
             explained = _explained(exc, rolled_back=bool(present))
@@ -343,13 +372,15 @@ class PgdumpBackend(Backend):
         tables: Sequence[str] | None,
         replace: bool,
         progress: ByteCounter | None,
+        digest: str | None = None,
     ) -> dict[str, TableStats]:
         """Write the stream to a private file and run pg_restore on it: the whole
         archive, or only ``tables`` into the live database in one transaction.
 
-        Into an empty database the rows are counted and digested while pg_restore
-        builds the indexes and constraints (its post-data section), and returned;
-        over a live database (one transaction) nothing is measured here.
+        Into an empty database the rows are counted and digested (by the
+        manifest's method ``digest``) while pg_restore builds the indexes and
+        constraints (its post-data section), and returned; over a live database
+        (one transaction) nothing is measured here.
         """
         # pg_restore runs in parallel only from a seekable file: the plaintext lives
         # in a private 0700 directory for the duration of the restore (pg_load).
@@ -372,7 +403,7 @@ class PgdumpBackend(Backend):
                 else:
                     loading = self.restore_command(tool, url, None, sections=LOAD_SECTIONS)
                     stream_into(loading, url, source, path, extra_env, progress)
-                return self._finish(tool, url, path, extra_env, progress)
+                return self._finish(tool, url, path, extra_env, progress, digest)
             write_file(source, path)
             if tables is not None:  # into the live database, in one transaction
                 restore_tables(url, path, tables, extra_env)
@@ -383,7 +414,7 @@ class PgdumpBackend(Backend):
                 return {}
             loading = self.restore_command(tool, url, path, sections=LOAD_SECTIONS)
             _run_quietly(loading, url, extra_env, progress)
-            return self._finish(tool, url, path, extra_env, progress)
+            return self._finish(tool, url, path, extra_env, progress, digest)
 
     def _finish(
         self,
@@ -392,11 +423,12 @@ class PgdumpBackend(Backend):
         path: Path,
         extra_env: Mapping[str, str],
         progress: ByteCounter | None,
+        digest: str | None = None,
     ) -> dict[str, TableStats]:
         """The indexes, constraints and triggers (post-data) restored from ``path`` while
-        the loaded rows are counted and digested; those measures."""
+        the loaded rows are counted and digested (by the method ``digest``); those measures."""
         with ThreadPoolExecutor(1, thread_name_prefix="migration-guard-digest") as pool:
-            measured = pool.submit(_loaded_rows, url)
+            measured = pool.submit(_loaded_rows, url, digest)
             finishing = self.restore_command(tool, url, path, sections=FINISH_SECTIONS)
             _run_quietly(finishing, url, extra_env, progress)
             return measured.result()
@@ -408,11 +440,12 @@ LOAD_SECTIONS = ("pre-data", "data")
 FINISH_SECTIONS = ("post-data",)
 
 
-def _loaded_rows(url: URL) -> dict[str, TableStats]:
-    """The row count and digest of every table of the database at ``url``."""
+def _loaded_rows(url: URL, digest: str | None) -> dict[str, TableStats]:
+    """The row count and digest (by the method ``digest``) of every table of the
+    database at ``url``."""
     ops = _ops(url)
     with connected(url) as conn:
-        stats = ops.table_stats(conn, ops.backup_tables(conn))
+        stats = ops.table_stats(conn, ops.backup_tables(conn), digest=digest)
         conn.rollback()
         return stats
 
