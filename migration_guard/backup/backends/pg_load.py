@@ -53,7 +53,7 @@ def stream_pays(table_sizes: Mapping[str, int | None], jobs: int) -> bool:
 
 
 @contextlib.contextmanager
-def _scratch_file(path: Path) -> Iterator[BinaryIO]:
+def scratch_file(path: Path) -> Iterator[BinaryIO]:
     """``path`` created (it must not exist) for writing, owner-only."""
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -63,7 +63,7 @@ def _scratch_file(path: Path) -> Iterator[BinaryIO]:
         yield handle
 
 
-def _head(chunks: Iterator[bytes]) -> bytes:
+def checked_head(chunks: Iterator[bytes]) -> bytes:
     """The first bytes of ``chunks`` (at least the magic's length unless it ends), checked."""
     head = b""
     for chunk in chunks:
@@ -75,7 +75,7 @@ def _head(chunks: Iterator[bytes]) -> bytes:
     return head
 
 
-def _write(handle: BinaryIO, chunk: bytes) -> None:
+def write_scratch(handle: BinaryIO, chunk: bytes) -> None:
     try:
         handle.write(chunk)
     except OSError as exc:
@@ -85,9 +85,9 @@ def _write(handle: BinaryIO, chunk: bytes) -> None:
 def write_file(source: Reader, path: Path) -> None:
     """The whole (checked) plaintext of ``source`` into the new private file ``path``."""
     chunks = read_chunks(source)
-    with _scratch_file(path) as handle:
-        for chunk in itertools.chain([_head(chunks)], chunks):
-            _write(handle, chunk)
+    with scratch_file(path) as handle:
+        for chunk in itertools.chain([checked_head(chunks)], chunks):
+            write_scratch(handle, chunk)
 
 
 def stream_into(
@@ -106,9 +106,9 @@ def stream_into(
     before the end (nothing after the rows is for it): the rest goes to the file only.
     """
     chunks = read_chunks(source)
-    head = _head(chunks)  # nothing runs on a stream that is not an archive
+    head = checked_head(chunks)  # nothing runs on a stream that is not an archive
     with (
-        _scratch_file(path) as handle,
+        scratch_file(path) as handle,
         tool_process(
             command,
             url,
@@ -121,7 +121,7 @@ def stream_into(
     ):
         feed = process.stdin
         for chunk in itertools.chain([head], chunks):
-            _write(handle, chunk)
+            write_scratch(handle, chunk)
             if feed is not None:
                 try:
                     feed.write(chunk)

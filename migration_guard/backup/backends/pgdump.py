@@ -13,7 +13,8 @@ stream is written into a private 0700 scratch directory (removed afterwards,
 and by the next run after a SIGKILL). Into a new or empty database it runs in
 two steps: the definitions and rows (``pre-data``, ``data``; from the stream
 while it is written to the file, or with ``--jobs N`` from the file when many
-like tables make that pay: :mod:`.pg_load`), then the indexes, constraints and
+like tables make that pay: :mod:`.pg_load`; a big table's rows from the stream
+over two ``COPY`` connections: :mod:`.pg_split`), then the indexes, constraints and
 triggers (``post-data``, ``--jobs N``) while a connection counts and digests
 every table, measures the engine compares with the manifest instead of
 reading the tables again. Into a database that holds
@@ -70,6 +71,7 @@ from migration_guard.backup.backends.pg_load import (
     stream_pays,
     write_file,
 )
+from migration_guard.backup.backends.pg_split import split_available, split_table, stream_split
 from migration_guard.backup.backends.pg_tables import restore_tables
 from migration_guard.backup.manifest import ROW_DIGEST_METHOD
 from migration_guard.backup.scratch import scratch_directory
@@ -236,16 +238,20 @@ class PgdumpBackend(Backend):
         *,
         replace: bool = False,
         sections: Sequence[str] = (),
+        use_list: Path | None = None,
     ) -> list[str]:
         """The argv of a restore of the archive file ``path`` (``None``: of its stdin).
 
         ``replace``: the target holds objects; they are dropped and recreated in
         one transaction (``--single-transaction`` cannot run in parallel), all
         sections at once. ``sections``: only these sections (all if none). From
-        stdin pg_restore runs one job.
+        stdin pg_restore runs one job. ``use_list``: only the entries of this list
+        file (``pg_restore --list`` output).
         """
         command = [tool, "--format=custom", "--no-password", "--exit-on-error"]
         command += [f"--section={section}" for section in sections]
+        if use_list is not None:
+            command.append(f"--use-list={use_list}")
         if replace:
             command += ["--clean", "--if-exists", "--single-transaction"]
         elif path is not None:
@@ -381,9 +387,22 @@ class PgdumpBackend(Backend):
         with scratch_directory("restore") as directory, pg_credentials(url) as extra_env:
             path = directory / "dump.pgc"
             if tables is None and not replace and stream_pays(self.table_sizes, restore_jobs()):
-                # Into an empty database the rows load while the stream is decrypted.
-                loading = self.restore_command(tool, url, None, sections=LOAD_SECTIONS)
-                stream_into(loading, url, source, path, extra_env, progress)
+                # Into an empty database the rows load while the stream is decrypted;
+                # a big table's over two connections (pg_split).
+                split = split_table(self.table_sizes, restore_jobs())
+                if split is not None and split_available():
+
+                    def command_for(
+                        *, sections: Sequence[str], use_list: Path | None = None
+                    ) -> list[str]:
+                        return self.restore_command(
+                            tool, url, None, sections=sections, use_list=use_list
+                        )
+
+                    stream_split(tool, command_for, url, source, path, split, extra_env, progress)
+                else:
+                    loading = self.restore_command(tool, url, None, sections=LOAD_SECTIONS)
+                    stream_into(loading, url, source, path, extra_env, progress)
                 return self._finish(tool, url, path, extra_env, progress, digest)
             write_file(source, path)
             if tables is not None:  # into the live database, in one transaction
