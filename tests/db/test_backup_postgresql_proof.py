@@ -1,8 +1,8 @@
 # ruff: noqa: F811  (fixtures imported from test_backup_postgresql)
-"""The restore's proof when the rows are measured while pg_restore builds the indexes.
+"""The restore's proof when the backend measures the rows it loaded.
 
 Into an empty database the pgdump backend counts and digests every table after
-pg_restore's data section, beside its post-data section, and hands those
+pg_restore's data section, before its post-data section, and hands those
 measures to the engine. Attacks: a row flipped in the stream must still be a
 mismatch; a table the backend did not measure must be measured in full; the
 measures must equal a full read of the finished database.
@@ -32,7 +32,7 @@ from tests.db.test_backup_postgresql import (  # noqa: F401  (fixtures)
 pytestmark = pytest.mark.postgresql
 
 
-def test_a_flipped_row_is_caught_by_the_measures_taken_beside_post_data(
+def test_a_flipped_row_is_caught_by_the_measures_the_backend_takes(
     postgres_url: str,
     new_database: Callable[[], URL],
     postgres_admin_engine: sa.Engine,

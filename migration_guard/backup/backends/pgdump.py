@@ -15,9 +15,9 @@ two steps: the definitions and rows (``pre-data``, ``data``; from the stream
 while it is written to the file, or with ``--jobs N`` from the file when many
 like tables make that pay: :mod:`.pg_load`; a big table's rows from the stream
 over two ``COPY`` connections: :mod:`.pg_split`), then the indexes, constraints and
-triggers (``post-data``, ``--jobs N``) while a connection counts and digests
-every table, measures the engine compares with the manifest instead of
-reading the tables again. Into a database that holds
+triggers (``post-data``, ``--jobs N``), once one connection has counted and
+digested every table (with the server's parallel workers), measures the engine
+compares with the manifest instead of reading the tables again. Into a database that holds
 tables it runs once with ``--clean --if-exists --single-transaction``: one
 transaction that drops and recreates the archive's objects, so any failure (a
 damaged stream, a lost connection, a full disk, a killed process) leaves the
@@ -378,7 +378,7 @@ class PgdumpBackend(Backend):
         archive, or only ``tables`` into the live database in one transaction.
 
         Into an empty database the rows are counted and digested (by the
-        manifest's method ``digest``) while pg_restore builds the indexes and
+        manifest's method ``digest``) before pg_restore builds the indexes and
         constraints (its post-data section), and returned; over a live database
         (one transaction) nothing is measured here.
         """
@@ -425,18 +425,24 @@ class PgdumpBackend(Backend):
         progress: ByteCounter | None,
         digest: str | None = None,
     ) -> dict[str, TableStats]:
-        """The indexes, constraints and triggers (post-data) restored from ``path`` while
-        the loaded rows are counted and digested (by the method ``digest``); those measures."""
-        with ThreadPoolExecutor(1, thread_name_prefix="migration-guard-digest") as pool:
-            measured = pool.submit(_loaded_rows, url, digest)
-            finishing = self.restore_command(tool, url, path, sections=FINISH_SECTIONS)
-            _run_quietly(finishing, url, extra_env, progress)
-            return measured.result()
+        """The loaded rows counted and digested (by the method ``digest``), then the
+        indexes, constraints and triggers (post-data) restored from ``path``; those measures.
+
+        One after the other, not side by side: the digest's scan would hold back the
+        primary key's ``ACCESS EXCLUSIVE`` lock anyway, and alone it has both cores
+        for its parallel workers instead of sharing them with the index builds
+        (docs/performance.md measures both orders). Post-data changes no row, so the
+        measures are those of the finished tables.
+        """
+        measured = _loaded_rows(url, digest)
+        finishing = self.restore_command(tool, url, path, sections=FINISH_SECTIONS)
+        _run_quietly(finishing, url, extra_env, progress)
+        return measured
 
 
 #: The sections restored before the rows are measured (definitions and rows) ...
 LOAD_SECTIONS = ("pre-data", "data")
-#: ... and those restored while they are (indexes, constraints, triggers, grants).
+#: ... and those restored after (indexes, constraints, triggers, grants).
 FINISH_SECTIONS = ("post-data",)
 
 
