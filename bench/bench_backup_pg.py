@@ -92,6 +92,18 @@ def backup_results(guard: Series, raw: Series, raw0: Series) -> dict[str, object
     }
 
 
+def guard_env(work: Path) -> dict[str, str]:
+    """The environment of the guard's runs: a new key, backups under ``work`` and an
+    empty configuration (nothing of the caller's project applies)."""
+    env = dict(os.environ)
+    key = subprocess.run([GUARD, "keygen"], check=True, capture_output=True, text=True)
+    env["MIGRATION_GUARD_KEY"] = key.stdout.strip()
+    env["MIGRATION_GUARD_BACKUP_DIR"] = str(work / "backups")
+    env["MIGRATION_GUARD_CONFIG"] = str(work / "empty.toml")
+    (work / "empty.toml").write_text("")
+    return env
+
+
 def recreate(name: str) -> None:
     """An empty ``name``, with the server's dirty pages written out first: each timed
     restore starts from the same state instead of paying for the previous one's
@@ -133,12 +145,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        env = dict(os.environ)
-        key = subprocess.run([GUARD, "keygen"], check=True, capture_output=True, text=True)
-        env["MIGRATION_GUARD_KEY"] = key.stdout.strip()
-        env["MIGRATION_GUARD_BACKUP_DIR"] = str(work / "backups")
-        env["MIGRATION_GUARD_CONFIG"] = str(work / "empty.toml")
-        (work / "empty.toml").write_text("")
+        env = guard_env(work)
         connect = " ".join(CONNECT)
         try:
             started = time.perf_counter()

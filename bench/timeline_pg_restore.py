@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_backup import GUARD
-from bench_backup_pg import CONNECT, make_database, psql, recreate
+from bench_backup_pg import CONNECT, guard_env, make_database, psql, recreate
 
 
 def cpu_times() -> tuple[int, int]:
@@ -88,12 +87,7 @@ def main() -> None:
     target = f"{source}_restore"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        env = dict(os.environ)
-        key = subprocess.run([GUARD, "keygen"], check=True, capture_output=True, text=True)
-        env["MIGRATION_GUARD_KEY"] = key.stdout.strip()
-        env["MIGRATION_GUARD_BACKUP_DIR"] = str(work / "backups")
-        env["MIGRATION_GUARD_CONFIG"] = str(work / "empty.toml")
-        (work / "empty.toml").write_text("")
+        env = guard_env(work)
         connect = " ".join(CONNECT)
         try:
             make_database(source, args.rows)
