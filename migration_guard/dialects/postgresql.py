@@ -31,6 +31,7 @@ from migration_guard.dialects.postgresql_digest import (
     ROW_DIGEST_SQL,
     TEXT_DIGEST,
     digest_columns,
+    pinned_settings,
     record_digest_sql,
 )
 from migration_guard.errors import LockTimeout, UsageError
@@ -104,10 +105,13 @@ class PostgreSQLDialectOps(DialectOps):
         stats: dict[str, TableStats] = {}
         for table, (schema, name), quoted in zip(tables, resolved, quoted_names, strict=True):
             if method == RECORD_DIGEST:
-                query = record_digest_sql(quoted, columns.get(quoted, []))
+                with pinned_settings(conn):
+                    query = record_digest_sql(quoted, columns.get(quoted, []))
+                    count, checksum = run_sql(conn, query).one()
+            elif measure:
+                count, checksum = run_sql(conn, ROW_DIGEST_SQL.format(table=quoted)).one()
             else:
-                query = ROW_DIGEST_SQL.format(table=quoted)
-            count, checksum = run_sql(conn, query).one() if measure else (None, None)
+                count, checksum = None, None
             size = conn.execute(
                 sa.text("SELECT pg_total_relation_size(CAST(:name AS regclass))"),
                 {"name": quoted},

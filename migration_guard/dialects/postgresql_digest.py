@@ -8,7 +8,8 @@ restore measures by it (:mod:`migration_guard.dialects.digests`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,7 +19,8 @@ from sqlalchemy.engine import Connection
 #: as they are stored (:func:`record_digest_sql`), about half the server's work.
 TEXT_DIGEST = "text-v1"
 RECORD_DIGEST = "record-v2"
-#: ``hash_record_extended`` and ``date_bin`` exist from PostgreSQL 14 on.
+#: ``hash_record_extended``, and ``extract`` giving an exact ``numeric``, exist from
+#: PostgreSQL 14 on.
 RECORD_DIGEST_SINCE = 140000
 
 #: A table's row count and content checksum in one pass, without sorting: the sum
@@ -34,23 +36,33 @@ ROW_DIGEST_SQL = "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0
 
 #: Types whose stored value ``hash_record_extended`` hashes exactly: equal hashes
 #: only for equal values (up to 64-bit collisions), and equal values only for the
-#: same stored content. Each is hashed natively (``int8`` and the timestamps need
-#: a second field, see :func:`column_fields`; the text types under ``COLLATE "C"``
-#: hash their bytes whatever the column's collation).
+#: same stored content. Each is hashed natively (``int8`` and the timestamps need a
+#: second field, see :func:`column_fields`; the text types under
+#: ``COLLATE "C"`` hash their bytes whatever the column's collation).
 NATIVE_TYPES = frozenset({"int2", "int4", "oid", "bool", "char", "date", "uuid", "bytea"})
 TEXT_TYPES = frozenset({"text", "varchar", "name"})
 SPLIT_TYPES = frozenset({"int8", "timestamp", "timestamptz"})
 #: The most fields one ``ROW(...)`` gets; more are hashed in groups (a record
 #: holds at most 1664 fields).
 ROW_FIELDS = 1000
-#: 2**32 microseconds: ``date_bin`` by it gives a timestamp's upper 32 bits.
-_HIGH_HALF = "interval '4294967296 microseconds'"
+#: The settings every column hashed by its text is printed under, pinned while
+#: ``record-v2`` measures: the same rows then give the same digest whatever the
+#: database's, role's or client's defaults (a restore into a new database does not
+#: carry ``ALTER DATABASE ... SET``). ``text-v1`` stays unpinned, as it was recorded.
+PINNED_SETTINGS = (
+    ("TimeZone", "UTC"),
+    ("DateStyle", "ISO, MDY"),
+    ("IntervalStyle", "postgres"),
+    ("extra_float_digits", "1"),
+    ("lc_monetary", "C"),
+    ("bytea_output", "hex"),
+)
 
 
 def digest_kind(type_name: str, builtin: bool, type_type: str, text_cast: bool) -> str:
     """How ``record-v2`` hashes a column of type ``type_name``: ``native`` (as
-    stored), ``int8``/``timestamp``/``timestamptz`` (as stored, plus its upper
-    half), ``text`` (its bytes), ``io`` (its output function's text: ``CAST AS
+    stored), ``int8`` (as stored, plus its upper half), ``timestamp``/``timestamptz``
+    (as stored, plus its epoch), ``text`` (its bytes), ``io`` (its output function's text: ``CAST AS
     text``), ``record`` (its text inside a one-field record, for types whose cast
     to text is a function of its own (``bpchar`` drops trailing blanks) and for
     domains). Only base types of ``pg_catalog`` (``builtin``, ``type_type`` ``b``)
@@ -71,22 +83,22 @@ def digest_kind(type_name: str, builtin: bool, type_type: str, text_cast: bool) 
 def column_fields(column: str, kind: str) -> list[str]:
     """The ``ROW`` fields of the quoted ``column`` of a :func:`digest_kind`.
 
-    ``hash_record_extended`` hashes an ``int8`` (and a timestamp, an ``int8`` of
-    microseconds) folded to 32 bits (``hashint8`` xors its halves); the upper half
-    as a field of its own makes the pair exact. A NULL column hashes 0 in every
-    field, which no value's hash is (but by a 2**-64 chance).
+    ``hash_record_extended`` hashes an ``int8`` folded to 32 bits (``hashint8`` xors
+    its halves, the upper one inverted for a negative value); the upper half as an
+    ``int4`` field of its own makes the pair exact. A timestamp is an ``int8`` of
+    microseconds hashed the same way, and a second timestamp field would be folded
+    too (a value and its upper half inverted would collide), so a timestamp adds
+    its epoch, an exact ``numeric``, the same in every time zone. ``numeric`` hashes
+    every infinity as 0, so the timestamp's own field stays: it tells ``infinity``,
+    ``-infinity`` and NULL apart. A NULL column hashes 0 in every field, which no
+    value's hash is (but by a 2**-64 chance).
     """
     if kind == "native":
         return [column]
     if kind == "int8":
         return [column, f"CAST({column} >> 32 AS int4)"]
-    if kind == "timestamp":
-        return [column, f"date_bin({_HIGH_HALF}, {column}, timestamp '2000-01-01 00:00:00')"]
-    if kind == "timestamptz":
-        return [
-            column,
-            f"date_bin({_HIGH_HALF}, {column}, timestamptz '2000-01-01 00:00:00+00')",
-        ]
+    if kind in ("timestamp", "timestamptz"):
+        return [column, f"extract(epoch FROM {column})"]
     if kind == "text":
         return [f'{column} COLLATE "C"']
     if kind == "io":
@@ -124,6 +136,38 @@ def _row(fields: Sequence[str]) -> str:
     return _row(
         [f'CAST(hash_record_extended({_row(group)}, 0) AS text) COLLATE "C"' for group in groups]
     )
+
+
+@contextlib.contextmanager
+def pinned_settings(conn: Connection) -> Iterator[None]:
+    """:data:`PINNED_SETTINGS` in force on ``conn`` for the body, and what was in force
+    before put back after it (the caller's own transaction, a migration's included,
+    sees its settings unchanged).
+
+    Transaction-local (``set_config(..., true)``): if the body fails, the rollback the
+    failure brings undoes them too. Outside a transaction block they do not take,
+    and a measurement may then differ from one taken pinned: a false mismatch,
+    never a false match.
+    """
+    names = [name for name, _ in PINNED_SETTINGS]
+    saved = conn.execute(
+        sa.text("SELECT current_setting(n) FROM unnest(CAST(:names AS text[])) AS n"),
+        {"names": names},
+    ).scalars()
+    before = list(zip(names, (str(value) for value in saved), strict=True))
+    _set_local(conn, PINNED_SETTINGS)
+    yield
+    _set_local(conn, before)
+
+
+def _set_local(conn: Connection, settings: Sequence[tuple[str, str]]) -> None:
+    conn.execute(
+        sa.text(
+            "SELECT set_config(n, v, true) "
+            "FROM unnest(CAST(:names AS text[]), CAST(:values AS text[])) AS s(n, v)"
+        ),
+        {"names": [name for name, _ in settings], "values": [value for _, value in settings]},
+    ).all()
 
 
 def digest_columns(conn: Connection, tables: Sequence[str]) -> dict[str, list[tuple[str, str]]]:

@@ -75,6 +75,23 @@ AWKWARD: dict[str, tuple[str, str, str]] = {
         "timestamp '2000-01-01 00:00:00'",
         "timestamp '2000-01-01 00:00:00' + interval '4294967297 microseconds'",
     ),
+    # A timestamp's native hash folds its upper half, inverted for values before 2000:
+    # a value and its mirror (upper 32 bits inverted) hash alike, field by field.
+    "timestamptz_mirror": (
+        "timestamptz",
+        "'2024-06-01 12:00:00+00'",
+        "'1975-08-01 12:15:29.816576+00'",
+    ),
+    "timestamp_mirror": ("timestamp", "'2000-01-01 00:00:00'", "'1999-12-31 22:48:25.032704'"),
+    # The first 71 minutes of the range (binning them overflowed: the backup failed).
+    "timestamp_earliest": (
+        "timestamp",
+        "'4714-11-24 00:00:00 BC'",
+        "'4714-11-24 00:00:01 BC'",
+    ),
+    # numeric hashes every infinity as 0: the epoch alone would not tell these apart.
+    "timestamp_infinite": ("timestamptz", "'infinity'", "'-infinity'"),
+    "timestamp_infinite_null": ("timestamp", "'infinity'", "NULL"),
     "time": ("time", "'00:00:00'", "'01:11:34.967297'"),
     "timetz": ("timetz", "'12:00+01'", "'11:00+00'"),
     "money": ("money", "'1.00'", "'2.00'"),
@@ -246,6 +263,34 @@ def test_the_same_rows_measure_alike_in_any_database(
     assert {t: (s.rows, s.checksum) for t, s in here.items()} == {
         t: (s.rows, s.checksum) for t, s in there.items()
     }
+
+
+def test_session_settings_change_no_digest_and_stay_as_they_were(postgres_url: str) -> None:
+    # Columns hashed by their text print under the session's settings; a database,
+    # role or client default must not turn the same rows into a mismatch.
+    tables = _load_awkward(postgres_url)
+    plain = _measure(postgres_url, tables, RECORD_DIGEST)
+    options = (
+        "-c TimeZone=America/New_York -c DateStyle=SQL,DMY -c IntervalStyle=iso_8601 "
+        "-c extra_float_digits=0 -c bytea_output=escape"
+    )
+    engine = sa.create_engine(
+        postgres_url, poolclass=sa.pool.NullPool, connect_args={"options": options}
+    )
+    settings_sql = (
+        "SELECT current_setting('TimeZone'), current_setting('DateStyle'), "
+        "current_setting('IntervalStyle'), current_setting('extra_float_digits'), "
+        "current_setting('bytea_output')"
+    )
+    try:
+        with engine.connect() as conn:
+            before = tuple(conn.exec_driver_sql(settings_sql).one())
+            odd = OPS.table_stats(conn, tables, digest=RECORD_DIGEST)
+            assert tuple(conn.exec_driver_sql(settings_sql).one()) == before  # put back
+            assert before[0] == "America/New_York"
+    finally:
+        engine.dispose()
+    assert {t: s.checksum for t, s in odd.items()} == {t: s.checksum for t, s in plain.items()}
 
 
 def _old_style_dump(monkeypatch: pytest.MonkeyPatch) -> None:
