@@ -10,7 +10,7 @@ end-of-rows line and closing comments. :func:`parse_script` reads the head,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from migration_guard.errors import BackupError
@@ -45,10 +45,14 @@ def row_blocks(
     (its closing comments). So only bytes that at least ``held_back`` more follow
     are given out, and at the script's end the bytes held back must hold that line;
     else :class:`RowsCut` (the script was cut short, or ended unlike a script, and
-    the load must fail). Blocks are at least ``min_block`` bytes but the last.
+    the load must fail). A block is cut once ``min_block`` bytes are gathered, at
+    the last line end that may go out, so it is shorter only before a longer row
+    and at the end. Every byte is searched and copied about once, however long a
+    row (a row longer than a read is gathered, not searched again with each read).
     """
     held: list[bytes] = [pending]
     size = len(pending)
+    clean = 0  # the held bytes before this offset hold no line end that may go out
     for data in reads:
         held.append(data)
         size += len(data)
@@ -58,13 +62,16 @@ def row_blocks(
         whole = data.rfind(b"\n", 0, max(0, len(data) - held_back)) + 1
         if whole:
             yield b"".join([*held[:-1], memoryview(data)[:whole]])
-            held, size = [data[whole:]], len(data) - whole
+            held, size, clean = [data[whole:]], len(data) - whole, 0
+            continue
+        limit = size - held_back
+        cut = _last_line_end(held, clean, limit)
+        if cut < 0:
+            clean = limit  # a long row: nothing to give out yet
             continue
         buffer = b"".join(held)
-        whole = buffer.rfind(b"\n", 0, size - held_back) + 1
-        if whole:
-            yield buffer[:whole]
-        held, size = [buffer[whole:]], size - whole
+        yield buffer[: cut + 1]
+        held, size, clean = [buffer[cut + 1 :]], size - cut - 1, 0
     rest = b"".join(held)
     if rest.startswith(END_OF_ROWS):
         return
@@ -72,6 +79,22 @@ def row_blocks(
     if end < 0:
         raise RowsCut("pg_restore's script of the table's rows ended without their end")
     yield rest[: end + 1]
+
+
+def _last_line_end(pieces: Sequence[bytes], start: int, stop: int) -> int:
+    """The offset, in the concatenation of ``pieces``, of its last ``\\n`` in
+    ``[start, stop)``; -1 if there is none. Only the pieces over that range are read."""
+    end = sum(len(piece) for piece in pieces)
+    for piece in reversed(pieces):
+        offset = end - len(piece)
+        if end > start and offset < stop:
+            found = piece.rfind(b"\n", max(0, start - offset), min(len(piece), stop - offset))
+            if found >= 0:
+                return offset + found
+        if offset <= start:
+            break
+        end = offset
+    return -1
 
 
 @dataclass(frozen=True)
