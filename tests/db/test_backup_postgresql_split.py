@@ -31,6 +31,7 @@ from migration_guard.backup.backends import pg_split
 from migration_guard.backup.backends.pgdump import PgdumpBackend
 from migration_guard.backup.manifest import ROW_DIGEST_METHOD
 from migration_guard.config import Config
+from migration_guard.dialects.base import database_unavailable
 from migration_guard.errors import BackupError, RestoreFailed
 from tests.db.test_backup_postgresql import (  # noqa: F401  (fixtures)
     _children_of,
@@ -257,15 +258,52 @@ def test_a_small_archive_keeps_one_pg_restore_for_definitions_and_rows(
 
 
 def test_a_table_the_archive_lacks_loads_everything_through_one_pg_restore(
-    postgres_url: str, empty_target: URL, postgres_admin_engine: sa.Engine
+    postgres_url: str,
+    empty_target: URL,
+    postgres_admin_engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _awkward_source(postgres_url, rows=200)
     data, stream_format, _, _, backend = _dump(postgres_url)
     watcher = Watcher(postgres_admin_engine, str(empty_target.database))
+    matched: list[object] = []
+    real = pg_split.toc_lists
+
+    def toc_lists(*args: Any) -> object:
+        matched.append(real(*args))
+        return matched[-1]
+
+    # The entry list is read (a pg_restore --list too short-lived to watch for sure).
+    monkeypatch.setattr(pg_split, "toc_lists", toc_lists)
     backend.planned({"not there": 10**10}).restore(
         empty_target, io.BytesIO(data), stream_format=stream_format, progress=watcher
     )
-    assert watcher.seen("--list") and not watcher.seen("--file=-")
+    assert matched == [None] and not watcher.seen("--file=-")
+    assert all(not arg.startswith("--use-list") for argv in watcher.argvs for arg in argv)
+    assert picture(empty_target) == picture(postgres_url)
+
+
+@pytest.mark.usefixtures("split_everything")
+def test_connections_the_server_refuses_mean_the_usual_load_not_a_failure(
+    postgres_url: str,
+    empty_target: URL,
+    postgres_admin_engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A connection limit, a pooler or a driver that does not load: known before any
+    # definition is written, so the rows load through one pg_restore as before.
+    _awkward_source(postgres_url, rows=200)
+    data, stream_format, _, _, backend = _dump(postgres_url)
+
+    @contextlib.contextmanager
+    def refused(url: URL, count: int) -> Iterator[list[object]]:
+        raise database_unavailable(url, RuntimeError("too many connections for role"))
+        yield []  # a generator, as the real one
+
+    monkeypatch.setattr(pg_split, "_connections", refused)
+    watcher = Watcher(postgres_admin_engine, str(empty_target.database))
+    backend.restore(empty_target, io.BytesIO(data), stream_format=stream_format, progress=watcher)
+    assert not watcher.seen("--file=-")
     assert all(not arg.startswith("--use-list") for argv in watcher.argvs for arg in argv)
     assert picture(empty_target) == picture(postgres_url)
 
@@ -462,16 +500,15 @@ def test_a_copy_waiting_for_a_lock_is_cancelled_when_the_other_fails(
     data, stream_format, _, _, backend = _dump(postgres_url)
     database = str(empty_target.database)
     holder = sa.create_engine(empty_target, poolclass=sa.pool.NullPool).connect()
-    real = pg_split._connections
+    real = pg_split._read_toc
 
-    @contextlib.contextmanager
-    def locked_first(url: URL, count: int) -> Iterator[list[Any]]:
+    def locked_first(*args: Any, **kwargs: Any) -> bytes:
         """The definitions are in: another session locks BIG before the COPYs start."""
-        with real(url, count) as connections:
-            holder.exec_driver_sql(f"LOCK TABLE {BIG} IN ACCESS EXCLUSIVE MODE")
-            yield connections
+        toc = real(*args, **kwargs)
+        holder.exec_driver_sql(f"LOCK TABLE {BIG} IN ACCESS EXCLUSIVE MODE")
+        return toc
 
-    monkeypatch.setattr(pg_split, "_connections", locked_first)
+    monkeypatch.setattr(pg_split, "_read_toc", locked_first)
     done = threading.Event()
 
     def end_one_waiting_copy() -> None:

@@ -185,10 +185,8 @@ def _read_script(load: _Load, process: subprocess.Popen[bytes]) -> None:
             if process.wait() != 0:
                 raise _Exited(process.pid) from None  # its own error says why
             raise
-        for _ in range(SPLIT_CONNECTIONS):
+        for _ in range(SPLIT_CONNECTIONS):  # row_blocks read the script to its end
             load.put(None)
-        for _ in output:  # the script's closing comments
-            pass
     except _Stopped:
         pass
     except BaseException as exc:  # recorded: the main thread raises it
@@ -345,11 +343,17 @@ def stream_split(
     """
     chunks = read_chunks(source)
     stream = itertools.chain([checked_head(chunks)], chunks)  # nothing runs on a non-archive
-    with scratch_file(path) as handle:
+    with scratch_file(path) as handle, contextlib.ExitStack() as stack:
+        # The two connections are opened before anything is written: a server or role
+        # that takes no more sessions (a connection limit, a pooler) or a driver that
+        # does not load means the usual load, not a failure after the definitions.
+        connections: list[Any] | None = None
+        with contextlib.suppress(MigrationGuardError, ImportError, sa.exc.SQLAlchemyError):
+            connections = stack.enter_context(_connections(url, SPLIT_CONNECTIONS))
         toc = _read_toc(tool, command_for, url, stream, handle, extra_env, progress)
         codec = toc_codec(toc)  # the lists are written back in it
-        lists = toc_lists(toc.decode(codec), table)
-        if lists is None:
+        lists = toc_lists(toc.decode(codec), table) if connections is not None else None
+        if lists is None or connections is None:
             with _loading(command_for(sections=("data",)), url, extra_env) as loading:
                 _tee([loading], _written(path, handle), stream, handle, progress)
             return
@@ -367,7 +371,9 @@ def stream_split(
         ]
         others = command_for(sections=("data",), use_list=rest_list)
         written = _written(path, handle)
-        _split_load(table, url, others, script, written, stream, handle, extra_env, progress)
+        _split_load(
+            table, url, connections, others, script, written, stream, handle, extra_env, progress
+        )
 
 
 def _read_toc(
@@ -423,6 +429,7 @@ def _part(
 def _split_load(
     table: str,
     url: URL,
+    connections: list[Any],
     others_command: list[str],
     script_command: list[str],
     written: Iterable[bytes],
@@ -435,57 +442,59 @@ def _split_load(
     ``script_command``, the latter's rows over two connections; both committed once
     all succeeded."""
     load = _Load()
-    with _connections(url, SPLIT_CONNECTIONS) as connections:
-        threads: list[threading.Thread] = []
-        try:
-            with (
-                _part(load, _loading(others_command, url, extra_env)) as others,
-                _part(
-                    load, _loading(script_command, url, extra_env, output=subprocess.PIPE)
-                ) as scripting,
-            ):
-                threads.append(
-                    threading.Thread(
-                        target=_read_script,
-                        args=(load, scripting),
-                        name="migration-guard-rows",
-                        daemon=True,
-                    )
+    threads: list[threading.Thread] = []
+    try:
+        with (
+            _part(load, _loading(others_command, url, extra_env)) as others,
+            _part(
+                load, _loading(script_command, url, extra_env, output=subprocess.PIPE)
+            ) as scripting,
+        ):
+            threads.append(
+                threading.Thread(
+                    target=_read_script,
+                    args=(load, scripting),
+                    name="migration-guard-rows",
+                    daemon=True,
                 )
-                threads += [
-                    threading.Thread(
-                        target=_copy_rows,
-                        args=(load, connection),
-                        name=f"migration-guard-copy-{number}",
-                        daemon=True,
-                    )
-                    for number, connection in enumerate(connections)
-                ]
-                # A COPY the server does not take (a lock) stops too: nothing waits.
-                load.stop_hooks += [
-                    getattr(connection, "cancel_safe", connection.cancel)  # psycopg < 3.2
-                    for connection in connections
-                ]
-                for thread in threads:
-                    thread.start()
-                try:
-                    _tee([others, scripting], written, stream, handle, progress, load)
-                except BaseException as exc:  # the stream's: first, before the kills
-                    load.fail(exc)
-                    raise
-                for thread in threads:  # every row sent, or a part failed
-                    thread.join()
-        except BaseException as exc:
-            if not load.errors:
-                load.fail(exc)
-        finally:
+            )
+            threads += [
+                threading.Thread(
+                    target=_copy_rows,
+                    args=(load, connection),
+                    name=f"migration-guard-copy-{number}",
+                    daemon=True,
+                )
+                for number, connection in enumerate(connections)
+            ]
+            # A COPY the server does not take (a lock) stops too: nothing waits.
+            load.stop_hooks += [
+                getattr(connection, "cancel_safe", connection.cancel)  # psycopg < 3.2
+                for connection in connections
+            ]
             for thread in threads:
+                thread.start()
+            try:
+                _tee([others, scripting], written, stream, handle, progress, load)
+            except BaseException as exc:  # the stream's: first, before the kills
+                load.fail(exc)
+                raise
+            for thread in threads:  # every row sent, or a part failed
                 thread.join()
-        error = load.error(table)
-        if error is not None:
-            raise error from (None if error is load.errors[0] else load.errors[0])
-        try:
-            for connection in connections:
-                connection.commit()
-        except Exception as exc:  # the first may have committed: partly loaded
-            raise BackupError(f"cannot commit the rows of {table}: {exc}") from exc
+    except BaseException as exc:
+        if not load.errors:
+            load.fail(exc)
+        elif not isinstance(exc, Exception):
+            with load.lock:  # Ctrl-C stays Ctrl-C, whatever failed because of it first
+                load.errors.insert(0, exc)
+    finally:
+        for thread in threads:
+            thread.join()
+    error = load.error(table)
+    if error is not None:
+        raise error from (None if error is load.errors[0] else load.errors[0])
+    try:
+        for connection in connections:
+            connection.commit()
+    except Exception as exc:  # the first may have committed: partly loaded
+        raise BackupError(f"cannot commit the rows of {table}: {exc}") from exc
