@@ -308,6 +308,34 @@ def test_connections_the_server_refuses_mean_the_usual_load_not_a_failure(
     assert picture(empty_target) == picture(postgres_url)
 
 
+@pytest.mark.usefixtures("split_everything")
+def test_ctrl_c_during_the_split_load_stays_an_interrupt(
+    postgres_url: str,
+    empty_target: URL,
+    postgres_admin_engine: sa.Engine,
+    scratch: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ctrl-C reaches pg_restore too, which may fail first: still an interrupt (exit
+    # 130 at the CLI), not "pg_restore failed".
+    _awkward_source(postgres_url, rows=2000)
+    data, stream_format, _, _, backend = _dump(postgres_url)
+    real = pg_split._tee
+
+    def interrupted(feeds: list[Any], *args: Any, **kwargs: Any) -> None:
+        load = args[-1] if len(args) == 5 else None
+        if load is None:  # the table of contents: as it is
+            real(feeds, *args, **kwargs)
+            return
+        load.fail(pg_split._Exited(feeds[0].pid))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pg_split, "_tee", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        backend.restore(empty_target, io.BytesIO(data), stream_format=stream_format)
+    _no_leftovers(postgres_admin_engine, str(empty_target.database), scratch)
+
+
 def _no_leftovers(admin: sa.Engine, database: str, scratch: Path) -> None:
     assert not [
         child
