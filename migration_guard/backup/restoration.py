@@ -157,6 +157,7 @@ def restore(
     # The restored rows are measured as the backup's were; a method this version
     # lacks stops the restore here, before anything is written.
     digest = recorded_digest(ops, manifest)
+    ops.check_server_digest(target, digest)  # a server too old for it: the same
     database = ops.database_name(target)
     exists = ops.database_exists(target)
     empty = not exists or not ops.holds_tables(target)

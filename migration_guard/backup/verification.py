@@ -319,6 +319,7 @@ def _restore_test_into(
     scratch = scratch_target(config, manifest, scratch_url, private)
     ops = dialect_ops(scratch)
     digest = recorded_digest(ops, manifest)  # an unknown method: before any scratch database
+    ops.check_server_digest(scratch, digest)  # a server too old for it: the same
     created = False
     try:
         create_database(ops, scratch, database_options(manifest))

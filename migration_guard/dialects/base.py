@@ -88,6 +88,12 @@ class DialectOps(abc.ABC):
     digest_methods: ClassVar[tuple[str, ...]] = ()
     unnamed_digest: ClassVar[str | None] = None
 
+    def check_server_digest(self, url: URL, digest: str | None) -> None:
+        """:class:`~migration_guard.errors.UsageError` when the server at ``url`` cannot
+        measure by ``digest`` (a restore asks before it creates or writes anything);
+        by default every server can."""
+        del url, digest
+
     @abc.abstractmethod
     def table_stats(
         self,

@@ -71,6 +71,16 @@ class PostgreSQLDialectOps(DialectOps):
         recent = self.server_version_num(conn) >= RECORD_DIGEST_SINCE
         return RECORD_DIGEST if recent else TEXT_DIGEST
 
+    def check_server_digest(self, url: URL, digest: str | None) -> None:
+        """One login to the server's administrative database, for ``record-v2`` only."""
+        if digest != RECORD_DIGEST:
+            return
+        try:
+            with connected(self.admin_url(url)) as conn:
+                self.check_digest(conn, digest)
+        except sa.exc.DBAPIError as exc:
+            raise database_unavailable(url, exc) from None
+
     def check_digest(self, conn: Connection, digest: str | None) -> None:
         """:class:`UsageError` when ``conn``'s server cannot measure by ``digest``."""
         if digest == RECORD_DIGEST and self.server_version_num(conn) < RECORD_DIGEST_SINCE:

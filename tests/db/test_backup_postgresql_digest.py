@@ -506,3 +506,32 @@ def _measure_tables(url: URL) -> list[str]:
             return OPS.backup_tables(conn)
     finally:
         engine.dispose()
+
+
+def test_a_restore_onto_a_server_before_14_is_refused_before_it_creates_anything(
+    config: Config,
+    postgres_url: str,
+    new_database: Callable[[], URL],
+    postgres_admin_engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Not "partly restored" after a database was created for it: refused at once.
+    _run(postgres_url, "CREATE TABLE one (id int)", "INSERT INTO one VALUES (1)")
+    monkeypatch.setenv("MIGRATION_GUARD_KEY", keygen())
+    manifest = create(config, url=postgres_url)
+    assert manifest.extra[ROW_DIGEST_METHOD] == RECORD_DIGEST
+    target = new_database()
+    monkeypatch.setattr(PostgreSQLDialectOps, "server_version_num", lambda self, conn: 130011)
+    with pytest.raises(UsageError, match="PostgreSQL 14 or later") as refused:
+        restore(config, manifest.id, url=target)
+    assert refused.value.exit_code == 2
+    with pytest.raises(UsageError, match="PostgreSQL 14 or later"):
+        verify(config, manifest.id, restore_test=True)
+    with postgres_admin_engine.connect() as conn:
+        assert (
+            conn.execute(
+                sa.text("SELECT count(*) FROM pg_database WHERE datname = :n"),
+                {"n": target.database},
+            ).scalar_one()
+            == 0
+        )
