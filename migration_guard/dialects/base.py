@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -89,9 +89,7 @@ class DialectOps(abc.ABC):
     unnamed_digest: ClassVar[str | None] = None
 
     def check_server_digest(self, url: URL, digest: str | None) -> None:
-        """:class:`~migration_guard.errors.UsageError` when the server at ``url`` cannot
-        measure by ``digest`` (a restore asks before it creates or writes anything);
-        by default every server can."""
+        """``UsageError`` if the server at ``url`` cannot measure by ``digest`` (all can)."""
         del url, digest
 
     @abc.abstractmethod
@@ -402,20 +400,6 @@ class HeldLock(abc.ABC):
         self._release()
 
 
-def lock_holder_text(
-    user: str | None, host: str | None, pid: object = None, connection_id: object = None
-) -> str:
-    """``user@host, pid N, connection C`` with the unknown parts left out."""
-    parts: list[str] = []
-    if user or host:
-        parts.append(f"{user or '?'}@{host or '?'}")
-    if pid not in (None, ""):
-        parts.append(f"pid {pid}")
-    if connection_id not in (None, ""):
-        parts.append(f"connection {connection_id}")
-    return ", ".join(parts) or "an unknown holder"
-
-
 #: Execution option that marks the guard's own engines (locks, backups, proofs): the
 #: statement interceptor of a guarded run judges every other statement in the process.
 GUARD_CONNECTION_OPTION = "migration_guard_own"
@@ -488,19 +472,3 @@ def database_unavailable(url: URL | PlainURL, exc: BaseException) -> DatabaseUna
         "Check that the server is running and reachable and that the user, password "
         "and database name are right."
     )
-
-
-def lock_query_true(conn: Connection, sql: str, params: Mapping[str, object]) -> bool:
-    """Whether ``sql`` (one value) is true on a lock's own connection; False when that
-    connection fails (a lost connection has released its lock). Ends the read's
-    transaction either way, so the connection holds no snapshot between heartbeats."""
-    import sqlalchemy as sa
-
-    try:
-        held = conn.execute(sa.text(sql), dict(params)).scalar()
-        conn.commit()
-    except sa.exc.SQLAlchemyError:
-        with suppress(sa.exc.SQLAlchemyError):
-            conn.rollback()
-        return False
-    return bool(held)

@@ -18,11 +18,11 @@ from migration_guard.dialects.base import (
     connect_engine,
     database_unavailable,
     guard_engine,
-    lock_holder_text,
     open_connection,
     run_sql,
     sha256_text,
 )
+from migration_guard.dialects.locks import lock_holder_text
 from migration_guard.dialects.mysql_lock import MySQLLock, get_lock_still_held, mysql_lock_name
 from migration_guard.dialects.mysql_server import ServerQuestions, guard_connect
 from migration_guard.errors import LockTimeout

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from migration_guard.dialects.base import HeldLock, lock_query_true, sha256_text
+from migration_guard.dialects.base import HeldLock, sha256_text
+from migration_guard.dialects.locks import lock_query_true
 
 #: GET_LOCK names longer than this are refused by the server.
 MYSQL_LOCK_NAME_LIMIT = 64

@@ -19,12 +19,11 @@ from migration_guard.dialects.base import (
     connected,
     database_unavailable,
     guard_engine,
-    lock_holder_text,
-    lock_query_true,
     run_sql,
     sha256_text,
 )
 from migration_guard.dialects.digests import digest_method
+from migration_guard.dialects.locks import lock_holder_text, lock_query_true
 from migration_guard.dialects.postgresql_digest import (
     RECORD_DIGEST,
     RECORD_DIGEST_SINCE,

@@ -392,7 +392,7 @@ def acquire_file_lock(path: Path, timeout: float, *, what: str) -> HeldLock:
 
 
 def _file_lock_holder(path: Path) -> str:
-    from migration_guard.dialects.base import lock_holder_text
+    from migration_guard.dialects.locks import lock_holder_text
 
     try:
         data = json.loads(path.read_text(encoding="utf-8") or "{}")
