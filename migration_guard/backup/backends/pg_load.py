@@ -6,7 +6,7 @@ written into a 0700 scratch directory. Written first and restored after, the
 decryption, decompression and writing of the whole plaintext (hundreds of MB
 for a large table) come before the first row is loaded. Into an empty database
 the definitions and rows (``--section=pre-data --section=data``) need no file:
-:func:`stream_into` feeds the same bytes to one ``pg_restore`` reading its stdin
+:func:`.pg_split.stream_into` feeds the same bytes to one ``pg_restore`` reading its stdin
 while it writes them to the file, so ``COPY`` starts with the first megabyte and
 the decryption runs beside it; the file is complete when the rows are in, for
 the parallel index builds (``--section=post-data --jobs N``) that follow.
@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from sqlalchemy.engine import URL
 
-from migration_guard.backup.backends.base import ByteCounter, Reader, read_chunks
+from migration_guard.backup.backends.base import CHUNK_SIZE, Reader, read_chunks
 from migration_guard.backup.backends.mysql_client import tool_process
 from migration_guard.errors import BackupError
 
@@ -90,49 +90,31 @@ def write_file(source: Reader, path: Path) -> None:
             write_scratch(handle, chunk)
 
 
-def stream_into(
-    command: list[str],
-    url: URL,
-    source: Reader,
-    path: Path,
-    extra_env: Mapping[str, str],
-    progress: ByteCounter | None,
-) -> None:
-    """Run ``command`` (a ``pg_restore`` reading its stdin) on the plaintext of ``source``
-    while writing the same bytes to the new private file ``path``.
+def written_back(path: Path, handle: BinaryIO) -> Iterator[bytes]:
+    """What was written to ``handle`` (the file ``path``) so far, read back in chunks
+    (from the page cache: the table of contents, a few MiB at most)."""
+    handle.flush()
+    length = handle.tell()
+    with path.open("rb") as replay:
+        while length > 0:
+            chunk = replay.read(min(CHUNK_SIZE, length))
+            if not chunk:
+                raise BackupError("the restore's scratch file is shorter than was written")
+            length -= len(chunk)
+            yield chunk
 
-    Returns once the file is complete and ``pg_restore`` has succeeded; its failure
-    raises (:func:`.mysql_client.tool_process`). ``pg_restore`` may stop reading
-    before the end (nothing after the rows is for it): the rest goes to the file only.
-    """
-    chunks = read_chunks(source)
-    head = checked_head(chunks)  # nothing runs on a stream that is not an archive
-    with (
-        scratch_file(path) as handle,
-        tool_process(
-            command,
-            url,
-            "restore into",
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            input_buffer=True,
-            extra_env=extra_env,
-        ) as process,
-    ):
-        feed = process.stdin
-        for chunk in itertools.chain([head], chunks):
-            write_scratch(handle, chunk)
-            if feed is not None:
-                try:
-                    feed.write(chunk)
-                except BrokenPipeError:  # it stopped reading: its exit status tells why
-                    feed = None
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        process.wait(timeout=5)
-                    if process.returncode not in (None, 0):
-                        break  # failed: no use writing the rest
-            if progress is not None:
-                progress(0)  # lets a caller look at the running child (tests watch /proc)
-        if process.stdin is not None:
-            with contextlib.suppress(BrokenPipeError):
-                process.stdin.close()
+
+def restoring_stdin(
+    command: list[str], url: URL, extra_env: Mapping[str, str], *, output: int | None = None
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """A ``pg_restore`` of its stdin (1 MiB reads); its stdout to ``output``, else discarded."""
+    return tool_process(
+        command,
+        url,
+        "restore into",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL if output is None else output,
+        input_buffer=True,
+        output_buffer=output is not None,
+        extra_env=extra_env,
+    )

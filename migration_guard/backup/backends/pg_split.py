@@ -40,9 +40,15 @@ from typing import Any, BinaryIO, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from migration_guard.backup.backends.base import CHUNK_SIZE, ByteCounter, Reader, read_chunks
+from migration_guard.backup.backends.base import ByteCounter, Reader, read_chunks
 from migration_guard.backup.backends.mysql_client import tool_process
-from migration_guard.backup.backends.pg_load import checked_head, scratch_file, write_scratch
+from migration_guard.backup.backends.pg_load import (
+    checked_head,
+    restoring_stdin,
+    scratch_file,
+    write_scratch,
+    written_back,
+)
 from migration_guard.backup.backends.pg_script import (
     RowsCut,
     Script,
@@ -294,36 +300,6 @@ def _tee(
                 process.stdin.close()
 
 
-def _written(path: Path, handle: BinaryIO) -> Iterator[bytes]:
-    """What was written to ``handle`` (the file ``path``) so far, read back in chunks
-    (from the page cache: the table of contents, a few MiB at most)."""
-    handle.flush()
-    length = handle.tell()
-    with path.open("rb") as replay:
-        while length > 0:
-            chunk = replay.read(min(CHUNK_SIZE, length))
-            if not chunk:
-                raise BackupError("the restore's scratch file is shorter than was written")
-            length -= len(chunk)
-            yield chunk
-
-
-def _loading(
-    command: list[str], url: URL, extra_env: Mapping[str, str], *, output: int | None = None
-) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
-    """A ``pg_restore`` of its stdin (1 MiB reads); ``output``: its stdout (discarded)."""
-    return tool_process(
-        command,
-        url,
-        "restore into",
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL if output is None else output,
-        input_buffer=True,
-        output_buffer=output is not None,
-        extra_env=extra_env,
-    )
-
-
 def stream_split(
     tool: str,
     command_for: CommandFor,
@@ -339,7 +315,7 @@ def stream_split(
     (whose directory takes the entry lists too).
 
     Without exactly one ``TABLE DATA`` entry of ``table`` in the archive, every row
-    loads through one ``pg_restore`` as in :func:`.pg_load.stream_into`.
+    loads through one ``pg_restore`` as in :func:`stream_into`.
     """
     chunks = read_chunks(source)
     stream = itertools.chain([checked_head(chunks)], chunks)  # nothing runs on a non-archive
@@ -354,8 +330,8 @@ def stream_split(
         codec = toc_codec(toc)  # the lists are written back in it
         lists = toc_lists(toc.decode(codec), table) if connections is not None else None
         if lists is None or connections is None:
-            with _loading(command_for(sections=("data",)), url, extra_env) as loading:
-                _tee([loading], _written(path, handle), stream, handle, progress)
+            with restoring_stdin(command_for(sections=("data",)), url, extra_env) as loading:
+                _tee([loading], written_back(path, handle), stream, handle, progress)
             return
         rest_list, table_list = path.with_name("rest.list"), path.with_name("table.list")
         for list_path, text in ((rest_list, lists[0]), (table_list, lists[1])):
@@ -370,10 +346,29 @@ def stream_split(
             "--file=-",
         ]
         others = command_for(sections=("data",), use_list=rest_list)
-        written = _written(path, handle)
+        written = written_back(path, handle)
         _split_load(
             table, url, connections, others, script, written, stream, handle, extra_env, progress
         )
+
+
+def stream_into(
+    command: list[str],
+    url: URL,
+    source: Reader,
+    path: Path,
+    extra_env: Mapping[str, str],
+    progress: ByteCounter | None,
+) -> None:
+    """Run ``command`` (a ``pg_restore`` reading its stdin) on the plaintext of ``source``
+    while writing the same bytes to the new private file ``path``: every row through
+    one ``pg_restore``. It may stop reading before the end (nothing after the rows is
+    for it): the rest goes to the file only; its failure raises (its context's error).
+    """
+    chunks = read_chunks(source)
+    stream = itertools.chain([checked_head(chunks)], chunks)  # nothing runs on a non-archive
+    with scratch_file(path) as handle, restoring_stdin(command, url, extra_env) as loading:
+        _tee([loading], (), stream, handle, progress)
 
 
 def _read_toc(
@@ -393,7 +388,7 @@ def _read_toc(
         tool_process(
             [tool, "--list"], url, "restore into", stdin=subprocess.PIPE, stdout=subprocess.PIPE
         ) as lister,
-        _loading(command_for(sections=("pre-data",)), url, extra_env) as defining,
+        restoring_stdin(command_for(sections=("pre-data",)), url, extra_env) as defining,
     ):
         output = lister.stdout
         assert output is not None
@@ -445,9 +440,9 @@ def _split_load(
     threads: list[threading.Thread] = []
     try:
         with (
-            _part(load, _loading(others_command, url, extra_env)) as others,
+            _part(load, restoring_stdin(others_command, url, extra_env)) as others,
             _part(
-                load, _loading(script_command, url, extra_env, output=subprocess.PIPE)
+                load, restoring_stdin(script_command, url, extra_env, output=subprocess.PIPE)
             ) as scripting,
         ):
             threads.append(
