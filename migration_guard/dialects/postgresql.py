@@ -105,22 +105,23 @@ class PostgreSQLDialectOps(DialectOps):
             for schema, name in resolved
         ]
         method = (digest or self.newest_digest(conn)) if measure and tables else None
-        columns: dict[str, list[tuple[str, str]]] = {}
+        measured: dict[str, tuple[Any, Any]] = {}
         if method == RECORD_DIGEST:
-            self.check_digest(conn, method)
+            if digest is not None:  # the newest method is one the server has
+                self.check_digest(conn, method)
             columns = digest_columns(conn, quoted_names)
-        elif method is not None and method != TEXT_DIGEST:
+            with pinned_settings(conn):  # once for all the tables
+                for quoted in quoted_names:
+                    query = record_digest_sql(quoted, columns.get(quoted, []))
+                    measured[quoted] = tuple(run_sql(conn, query).one())
+        elif method == TEXT_DIGEST:
+            for quoted in quoted_names:
+                measured[quoted] = tuple(run_sql(conn, ROW_DIGEST_SQL.format(table=quoted)).one())
+        elif method is not None:
             digest_method(self, method)  # raises: unknown
         stats: dict[str, TableStats] = {}
         for table, (schema, name), quoted in zip(tables, resolved, quoted_names, strict=True):
-            if method == RECORD_DIGEST:
-                with pinned_settings(conn):
-                    query = record_digest_sql(quoted, columns.get(quoted, []))
-                    count, checksum = run_sql(conn, query).one()
-            elif measure:
-                count, checksum = run_sql(conn, ROW_DIGEST_SQL.format(table=quoted)).one()
-            else:
-                count, checksum = None, None
+            count, checksum = measured.get(quoted, (None, None))
             size = conn.execute(
                 sa.text("SELECT pg_total_relation_size(CAST(:name AS regclass))"),
                 {"name": quoted},
