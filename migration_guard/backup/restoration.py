@@ -226,7 +226,8 @@ def restore(
         result,
         progress,
         options=options,
-        before=(before, before_digest),
+        before=before,
+        before_digest=before_digest,
     )
     expected = {name: manifest.tables[name] for name in result.tables}
     with connection(target) as conn:
@@ -293,7 +294,8 @@ def _load(
     progress: ProgressCallback | None,
     *,
     options: RestoreOptions | None,
-    before: tuple[dict[str, TableEntry] | None, str | None],
+    before: dict[str, TableEntry] | None,
+    before_digest: str | None,
 ) -> RestoreOutcome:
     """Check the whole archive, then create the target if needed and load it.
 
@@ -310,7 +312,7 @@ def _load(
             loading = True
             return load_checked(manifest, handle, key, target, wanted, progress, options)
     except LoadRolledBack as exc:
-        state, proof = _state_after_rollback(ops, target, *before)
+        state, proof = _state_after_rollback(ops, target, before, before_digest)
         message = _failure_message(exc, result, loading=state != "unchanged", created=False)
         raise RestoreFailed(
             message if state != "unchanged" else _rolled_back_message(exc, result, proof),
