@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,18 @@ def backup_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "backups"
     monkeypatch.setenv("MIGRATION_GUARD_BACKUP_DIR", str(directory))
     monkeypatch.chdir(tmp_path)
+    return directory
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temporary directory of this process and its children, empty, for the test to
+    look into (``tempfile`` caches the first one it found, so ``TMPDIR`` alone does not
+    reach this process's scratch directories)."""
+    directory = tmp_path / "tmp"
+    directory.mkdir()
+    monkeypatch.setenv("TMPDIR", str(directory))
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
     return directory
 
 

@@ -349,14 +349,6 @@ def _no_leftovers(admin: sa.Engine, database: str, scratch: Path) -> None:
     assert not list(scratch.iterdir())  # the plaintext, the lists, the password file
 
 
-@pytest.fixture
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "tmp"
-    directory.mkdir()
-    monkeypatch.setenv("TMPDIR", str(directory))
-    return directory
-
-
 class Terminator(threading.Thread):
     """Terminates one of the guard's COPY sessions in ``database`` once it runs."""
 
@@ -600,3 +592,27 @@ def test_the_split_load_passes_no_password_to_its_children(
         if any(arg.startswith(b"--dbname") for arg in argv):  # those that log in
             assert b"PGPASSFILE" in variables
     assert {name: (s.rows, s.checksum) for name, s in outcome.measured.items()} == measures
+
+
+@pytest.mark.usefixtures("split_everything")
+def test_the_split_load_writes_only_the_archives_head_to_disk(
+    postgres_url: str, empty_target: URL, scratch: Path
+) -> None:
+    _awkward_source(postgres_url, rows=30000)
+    data, stream_format, _, measures, backend = _dump(postgres_url)
+    largest = 0
+
+    def watch(_: int) -> None:
+        nonlocal largest
+        for path in scratch.glob("migration-guard-restore-*/dump.pgc"):
+            with contextlib.suppress(OSError):
+                largest = max(largest, path.stat().st_size)
+
+    outcome = backend.restore(
+        empty_target, io.BytesIO(data), stream_format=stream_format, progress=watch
+    )
+    assert len(data) > 20 * 1024 * 1024
+    assert 0 < largest <= 4 * 1024 * 1024, largest
+    assert {name: (s.rows, s.checksum) for name, s in outcome.measured.items()} == measures
+    assert picture(empty_target) == picture(postgres_url)  # post-data from the head alone
+    assert not list(scratch.iterdir())

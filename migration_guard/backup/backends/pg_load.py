@@ -6,15 +6,18 @@ written into a 0700 scratch directory. Written first and restored after, the
 decryption, decompression and writing of the whole plaintext (hundreds of MB
 for a large table) come before the first row is loaded. Into an empty database
 the definitions and rows (``--section=pre-data --section=data``) need no file:
-:func:`.pg_split.stream_into` feeds the same bytes to one ``pg_restore`` reading its stdin
-while it writes them to the file, so ``COPY`` starts with the first megabyte and
-the decryption runs beside it; the file is complete when the rows are in, for
-the parallel index builds (``--section=post-data --jobs N``) that follow.
+:func:`.pg_split.stream_into` feeds the bytes to one ``pg_restore`` reading its
+stdin, so ``COPY`` starts with the first megabyte and the decryption runs beside
+it. The parallel index builds (``--section=post-data --jobs N``) that follow read
+only the archive's table of contents, so only the head of the stream, up to the
+end of that table (read by a ``pg_restore --list`` beside the load), goes to the
+file: the rows never reach the disk as plaintext, and writing them costs nothing.
 
 Reading its stdin, ``pg_restore`` loads one table at a time. :func:`stream_pays`
 decides per archive from the manifest's table sizes: with one table holding
 most of the bytes the parallel load cannot do better, and the stream saves the
-whole decryption; with many tables of like size ``--jobs N`` loads N at once.
+whole decryption; with many tables of like size ``--jobs N`` loads N at once
+(from the whole file, written first).
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ to these instead of one ``pg_restore``:
    connections and whose rows, cut at line ends (:func:`.pg_script.row_blocks`), go in
    blocks to whichever of the two ``COPY`` statements takes them first.
 
-All three read the same bytes while they are written to the scratch file, as in
-:func:`.pg_load.stream_into`. Both connections commit only when every part
+All three read the same bytes; the first two's, up to the end of the table of
+contents, are written to the scratch file first (all that post-data reads), the
+rows are not (as in :func:`stream_into`). Both connections commit only when every part
 succeeded; any failure stops the others (no process, thread or connection is
 left behind) and raises. The row order within the table is not kept; the
 restore's proof (counts and order-independent digests) still sees every row.
@@ -270,22 +271,28 @@ def _tee(
     feeds: list[subprocess.Popen[bytes]],
     written: Iterable[bytes],
     stream: Iterator[bytes],
-    handle: BinaryIO,
+    handle: BinaryIO | None,
     progress: ByteCounter | None,
     load: _Load | None = None,
     *,
     until_done: bool = False,
+    head_reader: subprocess.Popen[bytes] | None = None,
 ) -> None:
-    """The chunks ``written`` (already in the file) and then those of ``stream``
-    (written to it) to every process of ``feeds`` still reading; their stdins closed
-    at the end. ``until_done``: stop reading ``stream`` once none reads any more.
+    """The chunks ``written`` (already in the file) and then those of ``stream`` to
+    every process of ``feeds`` still reading; their stdins closed at the end.
+
+    The stream's chunks also go to the file ``handle``, each before any process reads
+    it: all of them, or (``head_reader``, one of ``feeds``) only while that process
+    still reads; none when ``handle`` is None. ``until_done``: stop reading ``stream``
+    once none reads any more.
     """
     reading = list(feeds)
     try:
         for chunk in written:
             reading = _feed(reading, chunk, load)
         for chunk in stream:
-            write_scratch(handle, chunk)
+            if handle is not None and (head_reader is None or head_reader in reading):
+                write_scratch(handle, chunk)
             if reading:
                 reading = _feed(reading, chunk, load)
             if progress is not None:
@@ -329,9 +336,11 @@ def stream_split(
         toc = _read_toc(tool, command_for, url, stream, handle, extra_env, progress)
         codec = toc_codec(toc)  # the lists are written back in it
         lists = toc_lists(toc.decode(codec), table) if connections is not None else None
+        # The file holds the table of contents now, all that post-data reads: the rows
+        # go to the database only.
         if lists is None or connections is None:
             with restoring_stdin(command_for(sections=("data",)), url, extra_env) as loading:
-                _tee([loading], written_back(path, handle), stream, handle, progress)
+                _tee([loading], written_back(path, handle), stream, None, progress)
             return
         rest_list, table_list = path.with_name("rest.list"), path.with_name("table.list")
         for list_path, text in ((rest_list, lists[0]), (table_list, lists[1])):
@@ -347,12 +356,11 @@ def stream_split(
         ]
         others = command_for(sections=("data",), use_list=rest_list)
         written = written_back(path, handle)
-        _split_load(
-            table, url, connections, others, script, written, stream, handle, extra_env, progress
-        )
+        _split_load(table, url, connections, others, script, written, stream, extra_env, progress)
 
 
 def stream_into(
+    tool: str,
     command: list[str],
     url: URL,
     source: Reader,
@@ -360,15 +368,26 @@ def stream_into(
     extra_env: Mapping[str, str],
     progress: ByteCounter | None,
 ) -> None:
-    """Run ``command`` (a ``pg_restore`` reading its stdin) on the plaintext of ``source``
-    while writing the same bytes to the new private file ``path``: every row through
-    one ``pg_restore``. It may stop reading before the end (nothing after the rows is
-    for it): the rest goes to the file only; its failure raises (its context's error).
+    """Run ``command`` (a ``pg_restore`` reading its stdin) on the plaintext of ``source``:
+    every row through one ``pg_restore``, while the archive's head, up to the end of its
+    table of contents (read by ``tool --list`` beside it), goes to the new
+    private file ``path``. It may stop reading before the end (nothing after the rows
+    is for it); its failure raises (its context's error).
     """
     chunks = read_chunks(source)
     stream = itertools.chain([checked_head(chunks)], chunks)  # nothing runs on a non-archive
-    with scratch_file(path) as handle, restoring_stdin(command, url, extra_env) as loading:
-        _tee([loading], (), stream, handle, progress)
+    with (
+        scratch_file(path) as handle,
+        restoring_stdin(command, url, extra_env) as loading,
+        tool_process(
+            [tool, "--list"],
+            url,
+            "restore into",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+        ) as lister,
+    ):
+        _tee([loading, lister], (), stream, handle, progress, head_reader=lister)
 
 
 def _read_toc(
@@ -429,11 +448,10 @@ def _split_load(
     script_command: list[str],
     written: Iterable[bytes],
     stream: Iterator[bytes],
-    handle: BinaryIO,
     extra_env: Mapping[str, str],
     progress: ByteCounter | None,
 ) -> None:
-    """The stream (``written`` to the file, then the rest) into ``others_command`` and
+    """The stream (``written``, from the file, then the rest) into ``others_command`` and
     ``script_command``, the latter's rows over two connections; both committed once
     all succeeded."""
     load = _Load()
@@ -470,7 +488,7 @@ def _split_load(
             for thread in threads:
                 thread.start()
             try:
-                _tee([others, scripting], written, stream, handle, progress, load)
+                _tee([others, scripting], written, stream, None, progress, load)
             except BaseException as exc:  # the stream's: first, before the kills
                 load.fail(exc)
                 raise

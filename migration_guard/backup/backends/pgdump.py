@@ -11,13 +11,14 @@ its stdout, which goes straight into the encrypted archive; no plaintext file.
 Restore: ``pg_restore`` reads only a seekable file in parallel, so the decrypted
 stream is written into a private 0700 scratch directory (removed afterwards,
 and by the next run after a SIGKILL). Into a new or empty database it runs in
-two steps: the definitions and rows (``pre-data``, ``data``; from the stream
-while it is written to the file, or with ``--jobs N`` from the file when many
-like tables make that pay: :mod:`.pg_load`; a big table's rows from the stream
-over two ``COPY`` connections: :mod:`.pg_split`), then the indexes, constraints and
-triggers (``post-data``, ``--jobs N``), once one connection has counted and
-digested every table (with the server's parallel workers), measures the engine
-compares with the manifest instead of reading the tables again. Into a database that holds
+two steps: the definitions and rows (``pre-data``, ``data``; from the stream,
+only its head, the table of contents, written to the file; or with ``--jobs N``
+from the whole file when many like tables make that pay: :mod:`.pg_load`; a big
+table's rows from the stream over two ``COPY`` connections: :mod:`.pg_split`),
+then the indexes, constraints and triggers (``post-data``, ``--jobs N``), once
+one connection has counted and digested every table (with the server's parallel
+workers), measures the engine compares with the manifest instead of reading the
+tables again. Into a database that holds
 tables it runs once with ``--clean --if-exists --single-transaction``: one
 transaction that drops and recreates the archive's objects, so any failure (a
 damaged stream, a lost connection, a full disk, a killed process) leaves the
@@ -402,7 +403,7 @@ class PgdumpBackend(Backend):
                     stream_split(tool, command_for, url, source, path, split, extra_env, progress)
                 else:
                     loading = self.restore_command(tool, url, None, sections=LOAD_SECTIONS)
-                    stream_into(loading, url, source, path, extra_env, progress)
+                    stream_into(tool, loading, url, source, path, extra_env, progress)
                 return self._finish(tool, url, path, extra_env, progress, digest)
             write_file(source, path)
             if tables is not None:  # into the live database, in one transaction
