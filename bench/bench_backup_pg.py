@@ -15,8 +15,11 @@ definition compared with the manifest) vs ``pg_restore -j 2 -d target file``
 of the raw ``-Fc`` dump (target: guard <= 1.1x).
 
 Fairness as in ``bench_backup.py``: whole processes, one untimed warm-up of
-each backup command, then round-robin; medians of ``--repeat`` runs; every run
-checked (exit status, ``ok``, the plain restore's row count).
+each backup command, then round-robin (the restores' order alternates from
+round to round, each after a ``CHECKPOINT``); medians of ``--repeat`` runs, and
+the median of the rounds' guard/raw ratios (``restore_ratio_round_median``: each
+round's two restores ran back to back, so a machine whose speed drifts moves
+both); every run checked (exit status, ``ok``, the plain restore's row count).
 
 Needs PostgreSQL on 127.0.0.1:5432 (postgres, trust) and its client tools.
 Run: ``python bench/bench_backup_pg.py [--rows N] [--tables N] [--repeat N]
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import tempfile
 import time
@@ -102,6 +106,11 @@ def guard_env(work: Path) -> dict[str, str]:
     env["MIGRATION_GUARD_CONFIG"] = str(work / "empty.toml")
     (work / "empty.toml").write_text("")
     return env
+
+
+def round_ratios(side: Series, raw: Series) -> list[float]:
+    """Each round's ``side`` time over that round's raw time."""
+    return [mine / theirs for mine, theirs in zip(side.seconds, raw.seconds, strict=True)]
 
 
 def recreate(name: str) -> None:
@@ -191,17 +200,19 @@ def main() -> None:
             before_id = backup_id
             if before_env is not None:  # its own backup: a manifest its code understands
                 before_id = str(json.loads(timed(guard_backup, before_env).stdout)["id"])
-            for _ in range(args.repeat):
-                sides = [(restore_guard, env, backup_id)]
-                if before_env is not None:
-                    sides.append((restore_before, before_env, before_id))
-                for series, side_env, backup in sides:
-                    recreate(target)
-                    run = timed(guard_restore(backup), side_env)
-                    outcome = json.loads(run.stdout)
-                    if not outcome.get("ok"):
-                        raise SystemExit(f"restore reported mismatches: {outcome}")
-                    series.add(run, guard=run.rss_of_root())
+            sides = [(restore_guard, env, backup_id)]
+            if before_env is not None:
+                sides.append((restore_before, before_env, before_id))
+
+            def guard_round(series: Series, side_env: dict[str, str], backup: str) -> None:
+                recreate(target)
+                run = timed(guard_restore(backup), side_env)
+                outcome = json.loads(run.stdout)
+                if not outcome.get("ok"):
+                    raise SystemExit(f"restore reported mismatches: {outcome}")
+                series.add(run, guard=run.rss_of_root())
+
+            def raw_round() -> None:
                 recreate(target)
                 run = timed(raw_restore, env)
                 restored = sum(
@@ -211,10 +222,28 @@ def main() -> None:
                 if restored != args.rows // args.tables * args.tables:
                     raise SystemExit(f"plain restore brought back {restored} of {args.rows} rows")
                 restore_raw.add(run)
+
+            for number in range(args.repeat):
+                order = [*sides, None]
+                if number % 2:  # neither side always runs first
+                    order.reverse()
+                for side in order:
+                    if side is None:
+                        raw_round()
+                    else:
+                        guard_round(*side)
             results.update(
                 restore_guard_s=round(restore_guard.median, 2),
                 restore_raw_pg_restore_j2_s=round(restore_raw.median, 2),
                 restore_ratio=round(restore_guard.median / restore_raw.median, 2),
+                # Each round's guard and raw restore ran back to back: on a machine whose
+                # speed drifts, the median of the rounds' ratios is the steadier figure.
+                restore_ratio_round_median=round(
+                    statistics.median(round_ratios(restore_guard, restore_raw)), 3
+                ),
+                restore_round_ratios=[
+                    round(r, 3) for r in round_ratios(restore_guard, restore_raw)
+                ],
                 restore_guard_samples_s=[round(s, 2) for s in restore_guard.seconds],
                 restore_raw_samples_s=[round(s, 2) for s in restore_raw.seconds],
                 restore_client_cpu_s={
@@ -227,6 +256,9 @@ def main() -> None:
                 results.update(
                     restore_before_s=round(restore_before.median, 2),
                     restore_before_ratio=round(restore_before.median / restore_raw.median, 2),
+                    restore_before_ratio_round_median=round(
+                        statistics.median(round_ratios(restore_before, restore_raw)), 3
+                    ),
                     restore_before_samples_s=[round(s, 2) for s in restore_before.seconds],
                     restore_before_client_cpu_s=restore_before.cpu()["client"],
                 )
