@@ -229,3 +229,30 @@ def test_a_streamed_restore_writes_only_the_archives_head_to_disk(
     assert picture(empty_target) == picture(postgres_url)  # post-data from the head alone
     assert outcome.measured["big0"].rows == 40000
     assert not list(scratch.iterdir())
+
+
+def test_a_table_of_contents_longer_than_many_reads_reaches_the_file_whole(
+    postgres_url: str, empty_target: URL
+) -> None:
+    # The head written to the file ends where pg_restore --list stopped reading: after
+    # the whole table of contents, however long (here several MiB of comments).
+    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "DO $$ BEGIN FOR i IN 1..300 LOOP EXECUTE format("
+            "'CREATE TABLE t%%s (id int PRIMARY KEY, v text); CREATE INDEX t%%s_v ON t%%s (v); "
+            "COMMENT ON TABLE t%%s IS %%L; INSERT INTO t%%s VALUES (1, ''x'')', "
+            "i, i, i, i, repeat('a long comment ', 1000), i); END LOOP; END $$"
+        )
+    engine.dispose()
+    data, stream_format = _dump(postgres_url)
+    assert len(data) > 4 * 1024 * 1024  # nearly all of it the table of contents
+    outcome = PgdumpBackend().restore(empty_target, io.BytesIO(data), stream_format=stream_format)
+    assert len(outcome.measured) == 300
+    engine = sa.create_engine(empty_target, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:  # post-data's indexes, and the last table's comment
+        indexes = conn.exec_driver_sql("SELECT count(*) FROM pg_indexes WHERE tablename ~ '^t'")
+        assert indexes.scalar_one() == 600
+        comment = conn.exec_driver_sql("SELECT obj_description('t300'::regclass)").scalar_one()
+        assert comment.startswith("a long comment")
+    engine.dispose()
