@@ -320,17 +320,17 @@ def test_ctrl_c_during_the_split_load_stays_an_interrupt(
     # 130 at the CLI), not "pg_restore failed".
     _awkward_source(postgres_url, rows=2000)
     data, stream_format, _, _, backend = _dump(postgres_url)
-    real = pg_split._tee
+    real = pg_split.tee
 
     def interrupted(feeds: list[Any], *args: Any, **kwargs: Any) -> None:
         load = args[-1] if len(args) == 5 else None
         if load is None:  # the table of contents: as it is
             real(feeds, *args, **kwargs)
             return
-        load.fail(pg_split._Exited(feeds[0].pid))
+        load.fail(pg_split.Exited(feeds[0].pid))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pg_split, "_tee", interrupted)
+    monkeypatch.setattr(pg_split, "tee", interrupted)
     with pytest.raises(KeyboardInterrupt):
         backend.restore(empty_target, io.BytesIO(data), stream_format=stream_format)
     _no_leftovers(postgres_admin_engine, str(empty_target.database), scratch)

@@ -6,7 +6,7 @@ written into a 0700 scratch directory. Written first and restored after, the
 decryption, decompression and writing of the whole plaintext (hundreds of MB
 for a large table) come before the first row is loaded. Into an empty database
 the definitions and rows (``--section=pre-data --section=data``) need no file:
-:func:`.pg_split.stream_into` feeds the bytes to one ``pg_restore`` reading its
+:func:`.pg_feed.stream_into` feeds the bytes to one ``pg_restore`` reading its
 stdin, so ``COPY`` starts with the first megabyte and the decryption runs beside
 it. The parallel index builds (``--section=post-data --jobs N``) that follow read
 only the archive's table of contents, so only the head of the stream, up to the

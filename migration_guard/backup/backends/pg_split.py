@@ -18,17 +18,17 @@ to these instead of one ``pg_restore``:
 
 All three read the same bytes; the first two's, up to the end of the table of
 contents, are written to the scratch file first (all that post-data reads), the
-rows are not (as in :func:`stream_into`). Both connections commit only when every part
-succeeded; any failure stops the others (no process, thread or connection is
-left behind) and raises. The row order within the table is not kept; the
-restore's proof (counts and order-independent digests) still sees every row.
+rows are not (as in :func:`.pg_feed.stream_into`, whose :func:`.pg_feed.tee` feeds
+them all). Both connections commit only when every part succeeded; any failure
+stops the others (no process, thread or connection is left behind) and raises.
+The row order within the table is not kept; the restore's proof (counts and
+order-independent digests) still sees every row.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import itertools
 import os
 import queue
 import subprocess
@@ -41,10 +41,10 @@ from typing import Any, BinaryIO, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from migration_guard.backup.backends.base import ByteCounter, Reader, read_chunks
+from migration_guard.backup.backends.base import ByteCounter, Reader
 from migration_guard.backup.backends.mysql_client import tool_process
+from migration_guard.backup.backends.pg_feed import Exited, Stopped, checked_stream, tee
 from migration_guard.backup.backends.pg_load import (
-    checked_head,
     restoring_stdin,
     scratch_file,
     write_scratch,
@@ -96,18 +96,6 @@ class CommandFor(Protocol):
     def __call__(self, *, sections: Sequence[str], use_list: Path | None = None) -> list[str]: ...
 
 
-class _Stopped(Exception):
-    """Another part of the load failed (its error is the one reported)."""
-
-
-class _Exited(Exception):
-    """A pg_restore failed on its own: its exit error (from its context) is reported."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(pid)
-        self.pid = pid
-
-
 @dataclass
 class _Load:
     """The split load's shared state: the rows between the threads, the first failure."""
@@ -136,7 +124,7 @@ class _Load:
 
     def check(self) -> None:
         if self.failed.is_set():
-            raise _Stopped
+            raise Stopped
 
     def put(self, block: bytes | None) -> None:
         while True:
@@ -156,7 +144,7 @@ class _Load:
         if not self.errors:
             return None
         first = self.errors[0]
-        if isinstance(first, _Exited):
+        if isinstance(first, Exited):
             return self.exits.get(first.pid, BackupError("pg_restore failed"))
         if isinstance(first, MigrationGuardError) or not isinstance(first, Exception):
             return first
@@ -190,11 +178,11 @@ def _read_script(load: _Load, process: subprocess.Popen[bytes]) -> None:
                     load.put(block)
         except RowsCut:
             if process.wait() != 0:
-                raise _Exited(process.pid) from None  # its own error says why
+                raise Exited(process.pid) from None  # its own error says why
             raise
         for _ in range(SPLIT_CONNECTIONS):  # row_blocks read the script to its end
             load.put(None)
-    except _Stopped:
+    except Stopped:
         pass
     except BaseException as exc:  # recorded: the main thread raises it
         load.fail(exc)
@@ -214,7 +202,7 @@ def _copy_rows(load: _Load, connection: Any) -> None:
             with cursor.copy(script.copy) as copy:
                 while (block := load.get()) is not None:
                     copy.write(block)
-    except _Stopped:
+    except Stopped:
         pass
     except BaseException as exc:  # recorded: the main thread raises it
         load.fail(exc)
@@ -240,73 +228,6 @@ def _connections(url: URL, count: int) -> Iterator[list[Any]]:
         engine.dispose()
 
 
-def _feed(
-    feeds: list[subprocess.Popen[bytes]], chunk: bytes, load: _Load | None
-) -> list[subprocess.Popen[bytes]]:
-    """Write ``chunk`` to each process's stdin; those that stopped reading drop out.
-
-    A process that stopped reading is given a moment to exit; one that failed stops
-    the feeding of all (recorded in ``load``; else its context raises its error).
-    """
-    reading = []
-    for process in feeds:
-        assert process.stdin is not None
-        try:
-            process.stdin.write(chunk)
-        except BrokenPipeError:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
-            if process.returncode not in (None, 0):
-                if load is not None:
-                    load.fail(_Exited(process.pid))
-                raise _Stopped from None
-            continue
-        if load is not None:
-            load.check()
-        reading.append(process)
-    return reading
-
-
-def _tee(
-    feeds: list[subprocess.Popen[bytes]],
-    written: Iterable[bytes],
-    stream: Iterator[bytes],
-    handle: BinaryIO | None,
-    progress: ByteCounter | None,
-    load: _Load | None = None,
-    *,
-    until_done: bool = False,
-    head_reader: subprocess.Popen[bytes] | None = None,
-) -> None:
-    """The chunks ``written`` (already in the file) and then those of ``stream`` to
-    every process of ``feeds`` still reading; their stdins closed at the end.
-
-    The stream's chunks also go to the file ``handle``, each before any process reads
-    it: all of them, or (``head_reader``, one of ``feeds``) only while that process
-    still reads; none when ``handle`` is None. ``until_done``: stop reading ``stream``
-    once none reads any more.
-    """
-    reading = list(feeds)
-    try:
-        for chunk in written:
-            reading = _feed(reading, chunk, load)
-        for chunk in stream:
-            if handle is not None and (head_reader is None or head_reader in reading):
-                write_scratch(handle, chunk)
-            if reading:
-                reading = _feed(reading, chunk, load)
-            if progress is not None:
-                progress(0)  # lets a caller look at the running children (tests watch /proc)
-            if until_done and not reading:
-                break
-    except _Stopped:
-        pass  # a failed part: its context, or the load, raises its error
-    for process in feeds:
-        if process.stdin is not None:
-            with contextlib.suppress(BrokenPipeError):
-                process.stdin.close()
-
-
 def stream_split(
     tool: str,
     command_for: CommandFor,
@@ -322,10 +243,9 @@ def stream_split(
     (whose directory takes the entry lists too).
 
     Without exactly one ``TABLE DATA`` entry of ``table`` in the archive, every row
-    loads through one ``pg_restore`` as in :func:`stream_into`.
+    loads through one ``pg_restore`` as in :func:`.pg_feed.stream_into`.
     """
-    chunks = read_chunks(source)
-    stream = itertools.chain([checked_head(chunks)], chunks)  # nothing runs on a non-archive
+    stream = checked_stream(source)  # nothing runs on a non-archive
     with scratch_file(path) as handle, contextlib.ExitStack() as stack:
         # The two connections are opened before anything is written: a server or role
         # that takes no more sessions (a connection limit, a pooler) or a driver that
@@ -340,7 +260,7 @@ def stream_split(
         # go to the database only.
         if lists is None or connections is None:
             with restoring_stdin(command_for(sections=("data",)), url, extra_env) as loading:
-                _tee([loading], written_back(path, handle), stream, None, progress)
+                tee([loading], written_back(path, handle), stream, None, progress)
             return
         rest_list, table_list = path.with_name("rest.list"), path.with_name("table.list")
         for list_path, text in ((rest_list, lists[0]), (table_list, lists[1])):
@@ -357,37 +277,6 @@ def stream_split(
         others = command_for(sections=("data",), use_list=rest_list)
         written = written_back(path, handle)
         _split_load(table, url, connections, others, script, written, stream, extra_env, progress)
-
-
-def stream_into(
-    tool: str,
-    command: list[str],
-    url: URL,
-    source: Reader,
-    path: Path,
-    extra_env: Mapping[str, str],
-    progress: ByteCounter | None,
-) -> None:
-    """Run ``command`` (a ``pg_restore`` reading its stdin) on the plaintext of ``source``:
-    every row through one ``pg_restore``, while the archive's head, up to the end of its
-    table of contents (read by ``tool --list`` beside it), goes to the new
-    private file ``path``. It may stop reading before the end (nothing after the rows
-    is for it); its failure raises (its context's error).
-    """
-    chunks = read_chunks(source)
-    stream = itertools.chain([checked_head(chunks)], chunks)  # nothing runs on a non-archive
-    with (
-        scratch_file(path) as handle,
-        restoring_stdin(command, url, extra_env) as loading,
-        tool_process(
-            [tool, "--list"],
-            url,
-            "restore into",
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-        ) as lister,
-    ):
-        _tee([loading, lister], (), stream, handle, progress, head_reader=lister)
 
 
 def _read_toc(
@@ -415,7 +304,7 @@ def _read_toc(
             target=lambda: listed.extend(output.read()), name="migration-guard-toc", daemon=True
         )
         reader.start()
-        _tee([lister, defining], (), stream, handle, progress, until_done=True)
+        tee([lister, defining], (), stream, handle, progress, until_done=True)
         reader.join()
     return bytes(listed)
 
@@ -437,7 +326,7 @@ def _part(
         if not finished or process is None:
             raise
         load.exits[process.pid] = exc
-        load.fail(_Exited(process.pid))
+        load.fail(Exited(process.pid))
 
 
 def _split_load(
@@ -488,7 +377,7 @@ def _split_load(
             for thread in threads:
                 thread.start()
             try:
-                _tee([others, scripting], written, stream, None, progress, load)
+                tee([others, scripting], written, stream, None, progress, load)
             except BaseException as exc:  # the stream's: first, before the kills
                 load.fail(exc)
                 raise

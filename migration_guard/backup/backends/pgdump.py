@@ -66,13 +66,9 @@ from migration_guard.backup.backends.pg_client import (
     tool_major,
     version_problem,
 )
+from migration_guard.backup.backends.pg_feed import stream_into
 from migration_guard.backup.backends.pg_load import CUSTOM_MAGIC, stream_pays, write_file
-from migration_guard.backup.backends.pg_split import (
-    split_available,
-    split_table,
-    stream_into,
-    stream_split,
-)
+from migration_guard.backup.backends.pg_split import split_available, split_table, stream_split
 from migration_guard.backup.backends.pg_tables import restore_tables
 from migration_guard.backup.manifest import ROW_DIGEST_METHOD
 from migration_guard.backup.scratch import scratch_directory
