@@ -125,6 +125,15 @@ def checked_stream(source: Reader) -> Iterator[bytes]:
     return itertools.chain([checked_head(chunks)], chunks)
 
 
+def toc_lister(
+    tool: str, url: URL, stdout: int
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """``tool --list`` reading an archive on its stdin: it reads the table of contents
+    at the head and stops, so the bytes it took are the head (its output to ``stdout``);
+    its failure raises on leaving the context."""
+    return tool_process([tool, "--list"], url, "restore into", stdin=subprocess.PIPE, stdout=stdout)
+
+
 def stream_into(
     tool: str,
     command: list[str],
@@ -144,12 +153,6 @@ def stream_into(
     with (
         scratch_file(path) as handle,
         restoring_stdin(command, url, extra_env) as loading,
-        tool_process(
-            [tool, "--list"],
-            url,
-            "restore into",
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-        ) as lister,
+        toc_lister(tool, url, subprocess.DEVNULL) as lister,
     ):
         tee([loading, lister], (), stream, handle, progress, head_reader=lister)

@@ -42,8 +42,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from migration_guard.backup.backends.base import ByteCounter, Reader
-from migration_guard.backup.backends.mysql_client import tool_process
-from migration_guard.backup.backends.pg_feed import Exited, Stopped, checked_stream, tee
+from migration_guard.backup.backends.pg_feed import (
+    Exited,
+    Stopped,
+    checked_stream,
+    tee,
+    toc_lister,
+)
 from migration_guard.backup.backends.pg_load import (
     restoring_stdin,
     scratch_file,
@@ -293,9 +298,7 @@ def _read_toc(
     file for the loads that follow)."""
     listed = bytearray()
     with (
-        tool_process(
-            [tool, "--list"], url, "restore into", stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        ) as lister,
+        toc_lister(tool, url, subprocess.PIPE) as lister,
         restoring_stdin(command_for(sections=("pre-data",)), url, extra_env) as defining,
     ):
         output = lister.stdout
