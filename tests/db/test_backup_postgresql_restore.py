@@ -143,7 +143,9 @@ def test_a_server_side_failure_half_way_is_rolled_back_and_proven(
                     sa.text(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                         "WHERE datname = :d AND application_name = 'pg_restore' "
-                        "AND query ILIKE 'COPY%'"
+                        # active: an idle session still shows its last COPY (it may
+                        # be about to commit, and the kill would then fail nothing)
+                        "AND state = 'active' AND query ILIKE 'COPY%'"
                     ),
                     {"d": database},
                 ).all()
